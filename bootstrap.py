@@ -1,0 +1,335 @@
+"""Install the pinned ComfyUI and node packs into comfy_dir() once, and remember what was installed.
+
+Each pin is fetched by commit (`git init` + `git fetch --depth 1 <url> <sha>` + checkout: a branch
+name is not a pin) and marked with a `.aio-pin.json` record. A start whose records match the pins
+does no network and no git at all. A changed pin replaces that checkout; replacing the core keeps
+its custom_nodes/, models/, input/, output/ and user/ folders. Failures never raise to the app: they
+become `state()["problems"]`, which the UI shows with what to do.
+
+Run alone: `python bootstrap.py` (exit status 0 when every pin is installed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_DIR = Path(__file__).resolve().parent
+RECORD_NAME = ".aio-pin.json"
+WORKFLOWS_DIR = REPO_DIR / "workflows"
+# Folders of a core checkout that hold user or pack data, carried across a core pin change.
+CORE_KEEP = ("custom_nodes", "models", "input", "output", "user", "temp")
+FETCH_TIMEOUT_S = 900
+
+
+@dataclass(frozen=True)
+class Pin:
+    name: str
+    url: str
+    sha: str
+    # Where the checkout goes, relative to comfy_dir(); "" is the core itself.
+    subdir: str
+    # The `python_module` prefix of this pack's nodes in ComfyUI's /object_info.
+    module: str
+
+
+PINS = (
+    Pin(
+        "ComfyUI",
+        "https://github.com/comfyanonymous/ComfyUI",
+        "bb131be9e83d2f773c90f1d6f1e4b248a498c8c5",
+        "",
+        "",
+    ),
+    Pin(
+        "ComfyUI-LTXVideo",
+        "https://github.com/Lightricks/ComfyUI-LTXVideo",
+        "aceeae9635f6d493f2893ba3c411a1c36031788a",
+        "custom_nodes/ComfyUI-LTXVideo",
+        "custom_nodes.ComfyUI-LTXVideo",
+    ),
+    Pin(
+        "comfyui_controlnet_aux",
+        "https://github.com/Fannovel16/comfyui_controlnet_aux",
+        "e8b689a513c3e6b63edc44066560ca5919c0576e",
+        "custom_nodes/comfyui_controlnet_aux",
+        "custom_nodes.comfyui_controlnet_aux",
+    ),
+    Pin(
+        "ComfyUI-GGUF",
+        "https://github.com/city96/ComfyUI-GGUF",
+        "795e45156ece99afbc3efef911e63fcb46e6a20d",
+        "custom_nodes/ComfyUI-GGUF",
+        "custom_nodes.ComfyUI-GGUF",
+    ),
+    Pin(
+        "ComfyUI-KJNodes",
+        "https://github.com/kijai/ComfyUI-KJNodes",
+        "3f20054214fec9f9234fd3841ae6f1e4287948f6",
+        "custom_nodes/ComfyUI-KJNodes",
+        "custom_nodes.ComfyUI-KJNodes",
+    ),
+    Pin(
+        "ComfyUI-VideoHelperSuite",
+        "https://github.com/Kosinkadink/ComfyUI-VideoHelperSuite",
+        "4ee72c065db22c9d96c2427954dc69e7b908444b",
+        "custom_nodes/ComfyUI-VideoHelperSuite",
+        "custom_nodes.ComfyUI-VideoHelperSuite",
+    ),
+)
+CORE = PINS[0]
+# Packs installed even when no committed graph uses them: the GGUF loaders serve the low-VRAM
+# weights variant, which swaps loader classes at run time.
+ALWAYS_PACKS = ("ComfyUI-GGUF",)
+
+
+def comfy_dir() -> Path:
+    """Where the ComfyUI checkout lives: env override, writable HOME on Spaces, else the repo."""
+    override = os.environ.get("LTX_AIO_COMFYUI_DIR")
+    if override:
+        return Path(override).expanduser().resolve()
+    if os.environ.get("SPACE_ID"):
+        return Path.home() / "comfyui"
+    return REPO_DIR / "comfyui"
+
+
+def pin_dir(pin: Pin, root: Path | None = None) -> Path:
+    root = comfy_dir() if root is None else root
+    return root / pin.subdir if pin.subdir else root
+
+
+def read_record(path: Path) -> dict | None:
+    try:
+        data = json.loads((path / RECORD_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def is_installed(pin: Pin, root: Path | None = None) -> bool:
+    record = read_record(pin_dir(pin, root))
+    return bool(record) and record.get("sha") == pin.sha and record.get("url") == pin.url
+
+
+# -- which packs the committed graphs need
+
+
+def workflow_class_types(workflows_dir: Path = WORKFLOWS_DIR) -> set[str]:
+    classes: set[str] = set()
+    for path in sorted(workflows_dir.glob("*.json")):
+        graph = json.loads(path.read_text())
+        classes.update(
+            node["class_type"]
+            for node in graph.values()
+            if isinstance(node, dict) and "class_type" in node
+        )
+    return classes
+
+
+def node_schema_path() -> Path:
+    """The committed /object_info snapshot of the pins (made by tools/dump_object_info.py)."""
+    return REPO_DIR / "tests" / "schemas" / "object_info.json"
+
+
+def class_modules(schema_path: Path | None = None) -> dict[str, str]:
+    """node class -> python_module, from the committed node-schema snapshot ({} if absent)."""
+    path = schema_path or node_schema_path()
+    try:
+        schemas = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {name: info.get("python_module", "") for name, info in schemas.items()}
+
+
+def pack_of(module: str) -> Pin | None:
+    for pin in PINS[1:]:
+        if module == pin.module or module.startswith(pin.module + "."):
+            return pin
+    return None
+
+
+def needed_pins(
+    class_types: Iterable[str] | None = None, modules: dict[str, str] | None = None
+) -> list[Pin]:
+    """The core, the always-on packs and every pack that provides a node class of our graphs."""
+    class_types = workflow_class_types() if class_types is None else class_types
+    modules = class_modules() if modules is None else modules
+    names = set(ALWAYS_PACKS)
+    for cls in class_types:
+        pin = pack_of(modules.get(cls, ""))
+        if pin:
+            names.add(pin.name)
+    return [CORE] + [pin for pin in PINS[1:] if pin.name in names]
+
+
+# -- installing one pin
+
+
+class BootstrapError(Exception):
+    pass
+
+
+Runner = Callable[..., subprocess.CompletedProcess]
+
+
+def _git(args: list[str], cwd: Path, runner: Runner, timeout: float) -> None:
+    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true")
+    try:
+        done = runner(
+            ["git", *args],
+            cwd=str(cwd),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except FileNotFoundError as exc:
+        raise BootstrapError("git is not installed; install git and restart") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise BootstrapError(f"git {args[0]} timed out after {timeout:.0f} s") from exc
+    if done.returncode != 0:
+        detail = (done.stderr or done.stdout or "").strip().splitlines()
+        raise BootstrapError(f"git {args[0]} failed: {detail[-1] if detail else done.returncode}")
+
+
+def install_pin(pin: Pin, root: Path, runner: Runner = subprocess.run) -> str:
+    """Make `pin_dir(pin, root)` hold exactly `pin`. Returns "kept" or "installed"."""
+    dest = pin_dir(pin, root)
+    if is_installed(pin, root):
+        return "kept"
+    staging = dest.with_name(dest.name + ".aio-new")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        _git(["init", "-q"], staging, runner, 60)
+        _git(
+            [
+                "-c",
+                "http.lowSpeedLimit=1000",
+                "-c",
+                "http.lowSpeedTime=30",
+                "fetch",
+                "-q",
+                "--depth",
+                "1",
+                pin.url,
+                pin.sha,
+            ],
+            staging,
+            runner,
+            FETCH_TIMEOUT_S,
+        )
+        _git(["checkout", "-q", "--detach", "FETCH_HEAD"], staging, runner, 300)
+        record = {"name": pin.name, "url": pin.url, "sha": pin.sha}
+        (staging / RECORD_NAME).write_text(json.dumps(record, indent=1) + "\n")
+        _swap_in(staging, dest, keep=CORE_KEEP if not pin.subdir else ())
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return "installed"
+
+
+def _swap_in(staging: Path, dest: Path, keep: tuple[str, ...]) -> None:
+    """Replace dest by staging, carrying the `keep` subfolders of the old dest across."""
+    if dest.exists():
+        for name in keep:
+            old = dest / name
+            if old.exists():
+                new = staging / name
+                if new.exists():
+                    shutil.rmtree(new) if new.is_dir() and not new.is_symlink() else new.unlink()
+                old.rename(new)
+        retired = dest.with_name(dest.name + ".aio-old")
+        shutil.rmtree(retired, ignore_errors=True)
+        dest.rename(retired)
+        staging.rename(dest)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging.rename(dest)
+
+
+# -- the whole bootstrap, and its state for the UI
+
+_lock = threading.Lock()
+_state: dict = {"phase": "not_started", "installed": {}, "problems": [], "seconds": None}
+_thread: threading.Thread | None = None
+
+
+def state() -> dict:
+    with _lock:
+        return json.loads(json.dumps(_state))
+
+
+def _set(**changes) -> None:
+    with _lock:
+        _state.update(changes)
+
+
+def ensure(
+    root: Path | None = None, pins: list[Pin] | None = None, runner: Runner = subprocess.run
+) -> dict:
+    """Install every needed pin that is not installed yet. Never raises: see the returned state."""
+    root = comfy_dir() if root is None else root
+    pins = needed_pins() if pins is None else pins
+    started = time.monotonic()
+    _set(phase="running", problems=[], installed={}, seconds=None)
+    installed: dict[str, str] = {}
+    problems: list[str] = []
+    # The core first: a fresh core checkout creates custom_nodes/ for the packs.
+    for pin in pins:
+        try:
+            install_pin(pin, root, runner)
+            installed[pin.name] = pin.sha
+        except (BootstrapError, OSError) as exc:
+            problems.append(
+                f"{pin.name} @ {pin.sha[:10]} could not be installed into {pin_dir(pin, root)}: "
+                f"{exc}. Check the network (or git access to {pin.url}) and restart the app, "
+                "or run `python bootstrap.py`."
+            )
+            if not pin.subdir:
+                break
+        _set(installed=dict(installed))
+    phase = "ready" if not problems else "failed"
+    _set(phase=phase, problems=problems, seconds=round(time.monotonic() - started, 3))
+    return state()
+
+
+def start_background() -> threading.Thread:
+    """Run ensure() once in a daemon thread so the page is served while checkouts arrive."""
+    global _thread
+    with _lock:
+        if _thread is not None:
+            return _thread
+        _thread = threading.Thread(target=ensure, name="bootstrap", daemon=True)
+        _state["phase"] = "running"
+    _thread.start()
+    return _thread
+
+
+def wait(timeout: float | None = None) -> dict:
+    if _thread is not None:
+        _thread.join(timeout)
+    return state()
+
+
+def main() -> int:
+    result = ensure()
+    for name, sha in result["installed"].items():
+        print(f"ok      {name} @ {sha}")
+    for problem in result["problems"]:
+        print(f"problem {problem}", file=sys.stderr)
+    print(f"bootstrap {result['phase']} in {result['seconds']} s -> {comfy_dir()}")
+    return 0 if result["phase"] == "ready" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
