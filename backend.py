@@ -1,0 +1,465 @@
+"""In-process ComfyUI: one lazily started engine per process, and the app's one GPU function.
+
+`generate()` is the only `@spaces.GPU` function (module level, so ZeroGPU's startup analysis sees
+it) and the one boundary the UI tests replace. Nothing here imports torch or ComfyUI until the
+first generation, so `import backend` stays cheap and CUDA is only initialised inside the GPU task.
+Everything crossing that boundary is plain picklable data; failures are `AppError`s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import bootstrap
+from errors import AppError
+
+try:
+    import spaces
+except ImportError:  # a local install without the Spaces helper: the decorator is a no-op there
+    spaces = None
+
+log = logging.getLogger("ltx_aio.backend")
+
+Progress = Callable[[float | None, str], None]
+
+# -- the ZeroGPU duration estimator (seed 000)
+
+BASE_DURATION_S = {
+    "t2v": 90,
+    "i2v": 90,
+    "a2v": 150,
+    "lipsync": 240,
+    "keyframe": 120,
+    "style": 360,
+}
+PRESET_MULT = {"fast": 1.0, "balanced": 1.5, "quality": 3.0}
+DECODE_S_PER_FRAME = 0.3
+COLD_CACHE_S = 60
+MIN_DURATION_S, MAX_DURATION_S = 60, 900
+_warm_modes: set[str] = set()
+
+
+def estimate_duration(
+    mode: str,
+    preset: str,
+    prompt: dict,
+    frames: int,
+    duration_multiplier: float = 1.0,
+    progress: Progress | None = None,
+) -> int:
+    """Seconds to ask ZeroGPU for. Takes generate()'s exact arguments, as `spaces.GPU` requires."""
+    seconds = BASE_DURATION_S.get(mode, max(BASE_DURATION_S.values())) * PRESET_MULT.get(
+        preset, 3.0
+    )
+    seconds += DECODE_S_PER_FRAME * max(0, int(frames))
+    if mode not in _warm_modes:
+        seconds += COLD_CACHE_S
+    seconds *= max(1.0, float(duration_multiplier))
+    return int(min(MAX_DURATION_S, max(MIN_DURATION_S, round(seconds))))
+
+
+def _gpu(duration: Callable[..., int]):
+    if spaces is None:
+        return lambda fn: fn
+    return spaces.GPU(duration=duration)
+
+
+# -- paths
+
+
+def input_dir() -> Path:
+    return bootstrap.comfy_dir() / "input"
+
+
+def output_dir() -> Path:
+    return bootstrap.comfy_dir() / "output"
+
+
+# -- the engine
+
+
+class _Server:
+    """What ComfyUI and the packs expect of `server.PromptServer.instance`, without a web server."""
+
+    def __init__(self, on_event: Callable[[str, object], None]) -> None:
+        from aiohttp import web
+
+        self.client_id = None
+        self.last_node_id = None
+        self.last_prompt_id = None
+        self.number = 0
+        self.sockets_metadata: dict = {}
+        self.routes = web.RouteTableDef()
+        self.app = web.Application()
+        self.prompt_queue = None
+        self.node_replace_manager = None
+        self._on_event = on_event
+
+    def send_sync(self, event, data, sid=None) -> None:
+        self._on_event(event, data)
+
+    def send_progress_text(self, text, node_id, sid=None) -> None:
+        self._on_event("progress_text", {"node": node_id, "text": text})
+
+    def add_on_prompt_handler(self, handler) -> None:
+        pass
+
+
+class Engine:
+    """One in-process ComfyUI. Calls are serialised: ComfyUI's model management is global."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._loop = asyncio.new_event_loop()
+        self._lock = threading.Lock()
+        self._progress: Progress | None = None
+        self._titles: dict[str, str] = {}
+        self._last_report: tuple | None = None
+        self._cancelled = threading.Event()
+        self.seconds_to_start: float | None = None
+        self._start()
+
+    # start-up
+
+    def _start(self) -> None:
+        started = time.monotonic()
+        problems = checkout_problems(self.root)
+        if problems:
+            raise AppError("unavailable", problems[0], hint="")
+        root = str(self.root)
+        if root not in sys.path:
+            sys.path.insert(0, root)
+        # ComfyUI has its own top-level `app` package; our app.py must not shadow it while
+        # ComfyUI imports. Modules that already imported ours keep their reference.
+        ours = sys.modules.get("app")
+        if ours is not None and not hasattr(ours, "__path__"):
+            del sys.modules["app"]
+        import torch
+        from comfy.cli_args import args
+
+        args.cpu = not (torch.cuda.is_available() or _mps_available(torch))
+        args.base_directory = root
+        import comfy.model_management
+        import comfy.utils
+        import execution
+        import nodes
+        import server
+        from comfy_execution.progress import get_progress_state
+
+        self._mm = comfy.model_management
+        self._execution = execution
+        self._server = _Server(self._on_event)
+        server.PromptServer.instance = self._server
+        self._loop.run_until_complete(
+            nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False)
+        )
+        missing = sorted(bootstrap.workflow_class_types() - set(nodes.NODE_CLASS_MAPPINGS))
+        if missing:
+            raise AppError(
+                "unavailable",
+                "node classes the workflows need are not registered: "
+                + ", ".join(f"{cls} ({_pack_name(cls)})" for cls in missing),
+                hint="Run `python bootstrap.py` and install requirements.txt, then restart.",
+            )
+
+        def hook(value, total, preview, prompt_id=None, node_id=None):
+            self._mm.throw_exception_if_processing_interrupted()
+            get_progress_state().update_progress(node_id, value, total, preview)
+
+        comfy.utils.set_progress_bar_global_hook(hook)
+        total_gb = comfy.model_management.total_ram / 1024.0
+        self._executor = execution.PromptExecutor(
+            self._server,
+            cache_type=execution.CacheType.RAM_PRESSURE,
+            cache_args={
+                "lru": 0,
+                "ram": min(10.0, max(2.0, total_gb * 0.10)),
+                "ram_inactive": min(96.0, total_gb),
+            },
+        )
+        self.seconds_to_start = round(time.monotonic() - started, 3)
+
+    # progress
+
+    def _on_event(self, event: str, data) -> None:
+        progress = self._progress
+        if progress is None or not isinstance(data, dict):
+            return
+        if event == "executing" and data.get("node"):
+            self._report(None, self._title(data["node"]))
+        elif event == "progress_state":
+            for node_id, node in (data.get("nodes") or {}).items():
+                if node.get("state") != "running" or not node.get("max"):
+                    continue
+                value, total = node["value"], node["max"]
+                self._report(value / total, f"{self._title(node_id)}: step {value:g}/{total:g}")
+
+    def _report(self, fraction: float | None, desc: str) -> None:
+        if (fraction, desc) == self._last_report:
+            return
+        self._last_report = (fraction, desc)
+        try:
+            self._progress(fraction, desc)
+        except Exception:  # a broken progress display must not fail the generation
+            log.exception("progress callback failed")
+
+    def _title(self, node_id) -> str:
+        return self._titles.get(str(node_id), f"node {node_id}")
+
+    # running
+
+    def interrupt(self) -> None:
+        self._cancelled.set()
+        self._mm.interrupt_current_processing(True)
+
+    def run(self, prompt: dict, progress: Progress | None = None) -> dict:
+        with self._lock:
+            started = time.monotonic()
+            self._cancelled.clear()
+            self._progress, self._last_report = progress, None
+            self._titles = {
+                str(k): (v.get("_meta") or {}).get("title") or v.get("class_type", str(k))
+                for k, v in prompt.items()
+                if isinstance(v, dict)
+            }
+            prompt_id = uuid.uuid4().hex
+            try:
+                valid, error, outputs, node_errors = self._loop.run_until_complete(
+                    self._execution.validate_prompt(prompt_id, prompt, None)
+                )
+                if not valid or node_errors:
+                    raise classify_validation(prompt, error, node_errors)
+                if self._cancelled.is_set():
+                    raise AppError("interrupted", "Generation was cancelled.")
+                self._loop.run_until_complete(
+                    self._executor.execute_async(prompt, prompt_id, {"client_id": "aio"}, outputs)
+                )
+            finally:
+                self._progress = None
+                # The one place GPU memory is handed back between jobs.
+                self._mm.soft_empty_cache()
+            if not self._executor.success or self._cancelled.is_set():
+                raise classify_execution(prompt, self._executor.status_messages)
+            files = self._collect_outputs(self._executor.history_result)
+            videos = [f for f in files if Path(f).suffix.lower() in (".mp4", ".webm", ".mov")]
+            if not videos:
+                raise AppError(
+                    "node_failed",
+                    "The workflow finished but wrote no video file.",
+                    hint="Check that the graph ends in a SaveVideo node.",
+                )
+            return {
+                "video": videos[0],
+                "outputs": files,
+                "seconds": round(time.monotonic() - started, 3),
+            }
+
+    def _collect_outputs(self, history_result: dict) -> list[str]:
+        import folder_paths
+
+        files: list[str] = []
+        for node_output in (history_result or {}).get("outputs", {}).values():
+            for items in node_output.values():
+                for item in items if isinstance(items, list) else ():
+                    if not isinstance(item, dict) or item.get("type") != "output":
+                        continue
+                    base = Path(folder_paths.get_output_directory())
+                    path = (base / item.get("subfolder", "") / item["filename"]).resolve()
+                    if path.is_file() and str(path) not in files:
+                        files.append(str(path))
+        return files
+
+
+def _mps_available(torch) -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend and backend.is_available())
+
+
+def _pack_name(node_class: str) -> str:
+    pin = bootstrap.pack_of(bootstrap.class_modules().get(node_class, ""))
+    return pin.name if pin else "ComfyUI core"
+
+
+def checkout_problems(root: Path) -> list[str]:
+    """Why the engine cannot start here, without importing anything heavy. Empty = can start."""
+    problems = []
+    record = bootstrap.read_record(root)
+    if not (root / "execution.py").is_file():
+        problems.append(
+            f"ComfyUI is not installed at {root}. Run `python bootstrap.py` with network access "
+            "(or restart the app online) to fetch the pinned checkout."
+        )
+    elif not record or record.get("sha") != bootstrap.CORE.sha:
+        problems.append(
+            f"The ComfyUI checkout at {root} is not the pinned commit {bootstrap.CORE.sha[:10]}. "
+            "Run `python bootstrap.py` to replace it."
+        )
+    if importlib.util.find_spec("torch") is None:
+        problems.append("PyTorch is not installed. Run `pip install -r requirements.txt`.")
+    return problems
+
+
+# -- classifying ComfyUI's verdicts
+
+MODEL_SUFFIXES = (".safetensors", ".sft", ".gguf", ".ckpt", ".pt", ".pth", ".bin", ".onnx")
+
+
+def _node_title(prompt: dict, node_id) -> str:
+    node = prompt.get(str(node_id)) or {}
+    return (node.get("_meta") or {}).get("title") or node.get("class_type") or f"node {node_id}"
+
+
+def classify_validation(prompt: dict, error: dict | None, node_errors: dict | None) -> AppError:
+    """ComfyUI's validate_prompt verdict as one AppError naming the node and input."""
+    error = error or {}
+    if error.get("type") == "missing_node_type":
+        info = error.get("extra_info") or {}
+        cls = info.get("class_type")
+        if cls:
+            return AppError(
+                "unavailable",
+                f"node class {cls} is not installed ({_pack_name(cls)})",
+                where=info.get("node_title") or cls,
+                hint="Run `python bootstrap.py`, then restart the app.",
+            )
+        return AppError("invalid_graph", error.get("message", "a node has no class_type"))
+    for node_id, entry in (node_errors or {}).items():
+        for reason in entry.get("errors") or []:
+            input_name = (reason.get("extra_info") or {}).get("input_name", "")
+            where = f"{_node_title(prompt, node_id)}.{input_name}".rstrip(".")
+            details = str(reason.get("details") or "")
+            value = (prompt.get(str(node_id)) or {}).get("inputs", {}).get(input_name)
+            if (
+                reason.get("type") == "value_not_in_list"
+                and isinstance(value, str)
+                and value.lower().endswith(MODEL_SUFFIXES)
+            ):
+                return AppError(
+                    "missing_model",
+                    f"model file {value} is not installed",
+                    where=where,
+                    hint="Download this mode's models (Models panel or models.py), then retry.",
+                )
+            if reason.get("type") == "custom_validation_failed" or "Invalid" in details:
+                return AppError(
+                    "bad_input",
+                    details or reason.get("message", "invalid input"),
+                    where=where,
+                    hint="Upload the file again or pick another one.",
+                )
+            return AppError(
+                "invalid_graph",
+                f"{reason.get('message', 'invalid value')}: {details}".strip(": "),
+                where=where,
+            )
+    return AppError("invalid_graph", f"{error.get('message', 'invalid workflow')}".strip())
+
+
+def classify_execution(prompt: dict, status_messages: list) -> AppError:
+    for event, data in reversed(status_messages or []):
+        if event == "execution_interrupted":
+            return AppError("interrupted", "Generation was cancelled.")
+        if event != "execution_error":
+            continue
+        where = _node_title(prompt, data.get("node_id"))
+        kind_name = str(data.get("exception_type", ""))
+        message = str(data.get("exception_message", "")).strip()
+        if "OutOfMemory" in kind_name or "out of memory" in message.lower():
+            return AppError(
+                "oom",
+                "The device ran out of memory.",
+                where=where,
+                hint="Choose a lower preset (fast), a smaller resolution or fewer frames.",
+            )
+        if kind_name.endswith("FileNotFoundError") and any(
+            s in message.lower() for s in MODEL_SUFFIXES
+        ):
+            return AppError(
+                "missing_model",
+                message,
+                where=where,
+                hint="Download this mode's models, then retry.",
+            )
+        return AppError(
+            "node_failed", f"{kind_name.rsplit('.', 1)[-1]}: {message}".strip(": "), where=where
+        )
+    return AppError("interrupted", "Generation was cancelled.")
+
+
+# -- the process-wide engine and the GPU function
+
+_engine: Engine | None = None
+_engine_error: AppError | None = None
+_engine_lock = threading.Lock()
+
+
+def engine() -> Engine:
+    """The process's engine, started on first use. A failed start is remembered and re-raised."""
+    global _engine, _engine_error
+    with _engine_lock:
+        if _engine is None and _engine_error is None:
+            try:
+                _engine = Engine(bootstrap.comfy_dir())
+            except AppError as exc:
+                _engine_error = exc
+            except Exception as exc:  # a broken install must read as a message, not a traceback
+                log.exception("ComfyUI failed to start")
+                _engine_error = AppError(
+                    "unavailable",
+                    f"ComfyUI failed to start: {type(exc).__name__}: {exc}",
+                    hint="Reinstall requirements.txt, run `python bootstrap.py`, then restart.",
+                )
+        if _engine_error is not None:
+            raise _engine_error
+        return _engine
+
+
+def run(prompt: dict, progress: Progress | None = None) -> dict:
+    """Validate and execute one API-format prompt; returns {"video", "outputs", "seconds"}."""
+    return engine().run(prompt, progress)
+
+
+@_gpu(estimate_duration)
+def generate(
+    mode: str,
+    preset: str,
+    prompt: dict,
+    frames: int,
+    duration_multiplier: float = 1.0,
+    progress: Progress | None = None,
+) -> dict:
+    """The GPU task: run the prepared prompt of one mode and return plain data."""
+    result = run(prompt, progress)
+    _warm_modes.add(mode)
+    return result
+
+
+def cancel() -> None:
+    if _engine is not None:
+        _engine.interrupt()
+
+
+def engine_status() -> dict:
+    """Whether generation can run here, and why not; cheap (imports nothing heavy)."""
+    boot = bootstrap.state()
+    problems = list(boot["problems"])
+    if boot["phase"] == "running":
+        problems.append("The pinned ComfyUI is being installed; generation starts when it is done.")
+    problems += [p for p in checkout_problems(bootstrap.comfy_dir()) if p not in problems]
+    if _engine_error is not None:
+        problems.append(str(_engine_error))
+    return {
+        "ready": not problems,
+        "problems": problems,
+        "pins": {pin.name: pin.sha for pin in bootstrap.PINS},
+        "bootstrap": boot,
+        "engine": "started" if _engine else ("failed" if _engine_error else "not_started"),
+    }

@@ -1,0 +1,185 @@
+"""L1: the duration estimator, error classification and engine status, without ComfyUI."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+import backend
+from errors import AppError
+
+PROMPT = {
+    "1": {
+        "class_type": "CheckpointLoaderSimple",
+        "inputs": {"ckpt_name": "ltx.safetensors"},
+        "_meta": {"title": "Load checkpoint"},
+    },
+    "2": {"class_type": "LoadImage", "inputs": {"image": "gone.png"}, "_meta": {"title": "Image"}},
+    "3": {"class_type": "SaveVideo", "inputs": {}, "_meta": {"title": "Save"}},
+}
+
+
+@pytest.fixture(autouse=True)
+def cold(monkeypatch):
+    monkeypatch.setattr(backend, "_warm_modes", set())
+
+
+def test_estimate_follows_base_preset_frames_and_cold_buffer():
+    # t2v 90 s x balanced 1.5 + 0.3 s x 121 frames + 60 s cold = 231.3
+    assert backend.estimate_duration("t2v", "balanced", {}, 121) == 231
+
+
+def test_estimate_drops_cold_buffer_once_mode_is_warm(monkeypatch):
+    monkeypatch.setattr(backend, "_warm_modes", {"t2v"})
+    assert backend.estimate_duration("t2v", "balanced", {}, 121) == 171
+
+
+def test_estimate_clamps_to_sixty_and_nine_hundred():
+    assert backend.estimate_duration("t2v", "fast", {}, 0) == 150
+    assert backend.estimate_duration("style", "quality", {}, 481) == 900
+    backend._warm_modes.add("t2v")
+    assert backend.estimate_duration("t2v", "fast", {}, -50) == 90
+    assert backend.estimate_duration("i2v", "fast", {}, 0, 0.1) >= 60
+
+
+def test_estimate_doubles_on_retry_and_still_clamps():
+    first = backend.estimate_duration("lipsync", "fast", {}, 97)
+    assert backend.estimate_duration("lipsync", "fast", {}, 97, 2.0) == min(900, 2 * first)
+    assert backend.estimate_duration("lipsync", "quality", {}, 481, 2.0) == 900
+
+
+def test_estimate_takes_generates_exact_arguments():
+    import inspect
+
+    assert list(inspect.signature(backend.estimate_duration).parameters) == list(
+        inspect.signature(backend.generate).parameters
+    )
+
+
+def test_classify_missing_model_names_file_and_node():
+    node_errors = {
+        "1": {
+            "errors": [
+                {
+                    "type": "value_not_in_list",
+                    "message": "Value not in list",
+                    "details": "ckpt_name: 'ltx.safetensors' not in []",
+                    "extra_info": {"input_name": "ckpt_name"},
+                }
+            ],
+            "class_type": "CheckpointLoaderSimple",
+        }
+    }
+    err = backend.classify_validation(
+        PROMPT, {"type": "prompt_outputs_failed_validation"}, node_errors
+    )
+    assert err.kind == "missing_model"
+    assert err.where == "Load checkpoint.ckpt_name"
+    assert "ltx.safetensors" in err.message and "Download" in err.hint
+
+
+def test_classify_missing_input_file_is_bad_input():
+    node_errors = {
+        "2": {
+            "errors": [
+                {
+                    "type": "custom_validation_failed",
+                    "message": "Custom validation failed for node",
+                    "details": "image - Invalid image file: gone.png",
+                    "extra_info": {"input_name": "image"},
+                }
+            ],
+            "class_type": "LoadImage",
+        }
+    }
+    err = backend.classify_validation(PROMPT, None, node_errors)
+    assert err.kind == "bad_input" and err.where == "Image.image" and "gone.png" in err.message
+
+
+def test_classify_wrong_type_is_invalid_graph_naming_input():
+    node_errors = {
+        "3": {
+            "errors": [
+                {
+                    "type": "return_type_mismatch",
+                    "message": "Return type mismatch between linked nodes",
+                    "details": "video, received_type(IMAGE) mismatch input_type(VIDEO)",
+                    "extra_info": {"input_name": "video"},
+                }
+            ],
+            "class_type": "SaveVideo",
+        }
+    }
+    err = backend.classify_validation(PROMPT, None, node_errors)
+    assert err.kind == "invalid_graph" and err.where == "Save.video" and "mismatch" in err.message
+
+
+def test_classify_unknown_node_names_class():
+    error = {
+        "type": "missing_node_type",
+        "message": "Node 'X' not found.",
+        "extra_info": {"node_id": "9", "class_type": "NoSuchNode", "node_title": "X"},
+    }
+    err = backend.classify_validation(PROMPT, error, {})
+    assert err.kind == "unavailable" and "NoSuchNode" in err.message and err.where == "X"
+
+
+@pytest.mark.parametrize(
+    ("exc_type", "message", "kind"),
+    [
+        ("torch.OutOfMemoryError", "CUDA out of memory. Tried to allocate 2 GiB", "oom"),
+        ("RuntimeError", "MPS backend out of memory", "oom"),
+        ("builtins.FileNotFoundError", "No such file: ltx.safetensors", "missing_model"),
+        ("builtins.ValueError", "bad shape", "node_failed"),
+    ],
+)
+def test_classify_execution_errors(exc_type, message, kind):
+    messages = [
+        ("execution_start", {}),
+        (
+            "execution_error",
+            {"node_id": "1", "exception_type": exc_type, "exception_message": message},
+        ),
+    ]
+    err = backend.classify_execution(PROMPT, messages)
+    assert err.kind == kind and err.where == "Load checkpoint"
+    if kind == "node_failed":
+        assert "bad shape" in err.message
+
+
+def test_classify_interrupt():
+    err = backend.classify_execution(PROMPT, [("execution_interrupted", {"node_id": "1"})])
+    assert err.kind == "interrupted"
+
+
+def test_engine_status_without_checkout_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("LTX_AIO_COMFYUI_DIR", str(tmp_path / "none"))
+    status = backend.engine_status()
+    assert status["ready"] is False
+    assert any("bootstrap.py" in p for p in status["problems"])
+    assert status["pins"]["ComfyUI"] == "bb131be9e83d2f773c90f1d6f1e4b248a498c8c5"
+
+
+def test_run_without_checkout_raises_unavailable_and_keeps_raising(tmp_path, monkeypatch):
+    monkeypatch.setenv("LTX_AIO_COMFYUI_DIR", str(tmp_path / "none"))
+    monkeypatch.setattr(backend, "_engine", None)
+    monkeypatch.setattr(backend, "_engine_error", None)
+    for _ in range(2):
+        with pytest.raises(AppError) as info:
+            backend.run({})
+        assert info.value.kind == "unavailable" and "bootstrap.py" in str(info.value)
+
+
+def test_importing_backend_imports_neither_torch_nor_comfy():
+    import subprocess
+
+    code = "import backend, sys; print('torch' in sys.modules, 'comfy' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=backend.bootstrap.REPO_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out == ["False", "False"]
