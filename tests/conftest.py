@@ -24,7 +24,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--gpu"):
         return
-    skip = pytest.mark.skip(reason="L4 GPU generation: pass --gpu on a machine with a GPU and weights")
+    skip = pytest.mark.skip(
+        reason="L4 GPU generation: pass --gpu on a machine with a GPU and weights"
+    )
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)

@@ -17,7 +17,9 @@ def make_png(path: Path, width: int = 64, height: int = 48, color=(200, 120, 40)
     return path
 
 
-def make_wav(path: Path, seconds: float = 1.0, sample_rate: int = 16000, freq: float = 440.0) -> Path:
+def make_wav(
+    path: Path, seconds: float = 1.0, sample_rate: int = 16000, freq: float = 440.0
+) -> Path:
     n = int(round(seconds * sample_rate))
     t = np.arange(n) / sample_rate
     samples = (0.3 * np.sin(2 * math.pi * freq * t) * 32767).astype("<i2")
@@ -63,7 +65,9 @@ def make_mp4(
                 part = pcm[start : start + chunk]
                 if len(part) < chunk:
                     part = np.pad(part, (0, chunk - len(part)))
-                frame = av.AudioFrame.from_ndarray(part.reshape(1, -1), format="fltp", layout="mono")
+                frame = av.AudioFrame.from_ndarray(
+                    part.reshape(1, -1), format="fltp", layout="mono"
+                )
                 frame.sample_rate = rate
                 frame.pts = start
                 frame.time_base = Fraction(1, rate)
