@@ -100,7 +100,10 @@ class _Server:
         self.routes = web.RouteTableDef()
         self.app = web.Application()
         self.prompt_queue = None
-        self.node_replace_manager = None
+        self.supports = ["custom_nodes_from_web"]
+        from app.node_replace_manager import NodeReplaceManager  # ComfyUI's app package
+
+        self.node_replace_manager = NodeReplaceManager()
         self._on_event = on_event
 
     def send_sync(self, event, data, sid=None) -> None:
@@ -110,6 +113,9 @@ class _Server:
         self._on_event("progress_text", {"node": node_id, "text": text})
 
     def add_on_prompt_handler(self, handler) -> None:
+        pass
+
+    def queue_updated(self) -> None:
         pass
 
 
@@ -124,6 +130,8 @@ class Engine:
         self._titles: dict[str, str] = {}
         self._last_report: tuple | None = None
         self._cancelled = threading.Event()
+        # Node ids that really ran in the last job (cached ones are skipped by ComfyUI).
+        self.executed: list[str] = []
         self.seconds_to_start: float | None = None
         self._start()
 
@@ -153,6 +161,7 @@ class Engine:
         import nodes
         import server
         from comfy_execution.progress import get_progress_state
+        from comfy_execution.utils import get_executing_context
 
         self._mm = comfy.model_management
         self._execution = execution
@@ -171,6 +180,10 @@ class Engine:
             )
 
         def hook(value, total, preview, prompt_id=None, node_id=None):
+            # As ComfyUI's own server does: the executing node owns a bare ProgressBar's steps.
+            context = get_executing_context()
+            if node_id is None and context is not None:
+                node_id = context.node_id
             self._mm.throw_exception_if_processing_interrupted()
             get_progress_state().update_progress(node_id, value, total, preview)
 
@@ -190,6 +203,8 @@ class Engine:
     # progress
 
     def _on_event(self, event: str, data) -> None:
+        if event == "executing" and isinstance(data, dict) and data.get("node"):
+            self.executed.append(str(data["node"]))
         progress = self._progress
         if progress is None or not isinstance(data, dict):
             return
@@ -224,6 +239,7 @@ class Engine:
         with self._lock:
             started = time.monotonic()
             self._cancelled.clear()
+            self.executed = []
             self._progress, self._last_report = progress, None
             self._titles = {
                 str(k): (v.get("_meta") or {}).get("title") or v.get("class_type", str(k))
