@@ -1,0 +1,613 @@
+"""Every generation's record, so nothing a user made is ever lost.
+
+One SQLite file plus one folder per job under the data dir (env LTX_AIO_DATA_DIR, else <repo>/data):
+
+    history.db                       the rows (WAL; schema version in PRAGMA user_version)
+    jobs/<id>/inputs/<field><ext>    copies of the files the user gave
+    jobs/<id>/output<ext>            copy of the finished video
+    jobs/<id>/thumb.png              its first frame, made on first request
+    jobs/<id>/record.json            the row as last written, so a lost database can be rebuilt
+
+The output is copied (hard-linked where the filesystem allows), never moved: ComfyUI answers an
+identical re-run from its cache with the same file name, which must still exist where it said.
+A job becomes "done" only after its output was checked to decode and fully copied in; a crash
+before that leaves it queued/running, and the next start records those as failed.
+One app process per data dir: opening a store fails every unfinished job it finds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from errors import AppError
+
+REPO_DIR = Path(__file__).resolve().parent
+DB_NAME = "history.db"
+STATUSES = ("queued", "running", "done", "failed", "cancelled")
+UNFINISHED = ("queued", "running")
+THUMB_WIDTH = 320
+
+# Append only: a migration's index + 1 is the schema version it produces.
+MIGRATIONS = (
+    """
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        mode TEXT NOT NULL,
+        status TEXT NOT NULL,
+        params TEXT NOT NULL,
+        used TEXT,
+        seed INTEGER,
+        inputs TEXT NOT NULL,
+        output TEXT,
+        batch TEXT,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        timings TEXT,
+        error_kind TEXT,
+        error_message TEXT,
+        bytes INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX jobs_created ON jobs (created_at);
+    CREATE INDEX jobs_mode_status ON jobs (mode, status);
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def data_dir() -> Path:
+    override = os.environ.get("LTX_AIO_DATA_DIR")
+    return Path(override).expanduser().resolve() if override else REPO_DIR / "data"
+
+
+@dataclass
+class Job:
+    id: str
+    mode: str
+    status: str
+    params: dict
+    used: dict | None
+    seed: int | None
+    inputs: dict[str, Path]
+    output: Path | None
+    batch: str | None
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    timings: dict = field(default_factory=dict)
+    error_kind: str | None = None
+    error_message: str | None = None
+    bytes: int = 0
+
+    def replay(self) -> dict:
+        """The values to put back into the mode's panel: snapped values and seed win over requested
+        ones, and inputs point at the kept copies."""
+        values = dict(self.params)
+        values.update(self.used or {})
+        values.update({name: str(path) for name, path in self.inputs.items()})
+        return values
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["inputs"] = {k: str(v) for k, v in self.inputs.items()}
+        data["output"] = str(self.output) if self.output else None
+        return data
+
+
+@dataclass(frozen=True)
+class Retention:
+    days: float | None = None
+    gb: float | None = None
+
+
+class Store:
+    """The job records of one data dir. Safe to share between Gradio's worker threads."""
+
+    def __init__(self, root: Path | str | None = None) -> None:
+        self.root = Path(root) if root is not None else data_dir()
+        self.jobs_dir = self.root / "jobs"
+        self.db_path = self.root / DB_NAME
+        # Something the UI should tell the user once (a database set aside, jobs recovered).
+        self.notice: str | None = None
+        self._lock = threading.RLock()
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        existed = self.db_path.exists()
+        try:
+            self._db = self._connect()
+        except sqlite3.OperationalError:
+            raise  # locked, unopenable, read-only: the file may be fine, so it is never set aside
+        except sqlite3.DatabaseError as exc:
+            aside = self._set_aside()
+            self._db = self._connect()
+            recovered = self._rebuild()
+            self.notice = (
+                f"The history database could not be read ({exc}); it was kept as {aside.name} "
+                f"and a new one was started. {recovered} job(s) were recovered from their folders."
+            )
+        else:
+            if not existed and any(self.jobs_dir.glob("*/record.json")):
+                recovered = self._rebuild()
+                self.notice = (
+                    f"The history database was missing; a new one was started and {recovered} "
+                    "job(s) were recovered from their folders."
+                )
+        self._fail_interrupted()
+        for trash in self.jobs_dir.glob(".trash-*"):
+            shutil.rmtree(trash, ignore_errors=True)
+
+    # -- opening, checking, migrating
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(
+            self.db_path, timeout=30, isolation_level=None, check_same_thread=False
+        )
+        try:
+            # A mounted bucket may refuse WAL (no shared memory); the default journal still works.
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            check = db.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"integrity check failed: {check}")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise sqlite3.DatabaseError(
+                    f"schema version {version} is newer than this app's {SCHEMA_VERSION}"
+                )
+            for number in range(version, SCHEMA_VERSION):
+                db.executescript(
+                    f"BEGIN; {MIGRATIONS[number]}; PRAGMA user_version={number + 1}; COMMIT;"
+                )
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _set_aside(self) -> Path:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = self.db_path.with_name(f"{DB_NAME}.corrupt-{stamp}")
+        n = 1
+        while aside.exists():
+            aside = self.db_path.with_name(f"{DB_NAME}.corrupt-{stamp}-{n}")
+            n += 1
+        self.db_path.rename(aside)
+        for suffix in ("-wal", "-shm"):
+            side = self.db_path.with_name(DB_NAME + suffix)
+            if side.exists():
+                side.rename(aside.with_name(aside.name + suffix))
+        return aside
+
+    def _rebuild(self) -> int:
+        """Re-insert the rows kept beside each job's files. Returns how many were recovered."""
+        count = 0
+        for record in sorted(self.jobs_dir.glob("*/record.json")):
+            try:
+                row = json.loads(record.read_text())
+                columns = [c for c in _COLUMNS if c in row]
+                with self._lock:
+                    self._db.execute(
+                        f"INSERT OR IGNORE INTO jobs ({', '.join(columns)}) "
+                        f"VALUES ({', '.join('?' * len(columns))})",
+                        [row[c] for c in columns],
+                    )
+                count += 1
+            except (OSError, ValueError, sqlite3.Error):
+                continue  # an unreadable record loses that row only; its files stay on disk
+        return count
+
+    def _fail_interrupted(self) -> None:
+        with self._lock:
+            ids = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT id FROM jobs WHERE status IN (?, ?)", UNFINISHED
+                ).fetchall()
+            ]
+        for job_id in ids:
+            for part in (self.jobs_dir / job_id).glob("*.part"):
+                part.unlink(missing_ok=True)
+            self._finish(job_id, "failed", "interrupted", "Interrupted by a restart of the app.")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- writing
+
+    def create_job(
+        self,
+        mode: str,
+        params: dict,
+        inputs: dict[str, str | Path | None] | None = None,
+        *,
+        batch: str | None = None,
+    ) -> str:
+        """Record a queued job and keep copies of its input files. Returns the job id."""
+        job_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
+        folder = self.jobs_dir / job_id
+        kept: dict[str, str] = {}
+        try:
+            (folder / "inputs").mkdir(parents=True)
+            for name, source in (inputs or {}).items():
+                if source is None or source == "":
+                    continue
+                source = Path(source)
+                if not source.is_file():
+                    raise AppError("bad_input", f"file not found: {source.name}", where=name)
+                target = folder / "inputs" / (_safe(name) + _safe(source.suffix.lower()))
+                _link_or_copy(source, target)
+                kept[name] = target.relative_to(self.root).as_posix()
+            row = {
+                "id": job_id,
+                "mode": mode,
+                "status": "queued",
+                "params": _dumps(params),
+                "inputs": _dumps(kept),
+                "batch": batch,
+                "created_at": time.time(),
+                "bytes": _tree_bytes(folder),
+            }
+            with self._lock:
+                self._db.execute(
+                    f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                    list(row.values()),
+                )
+                self._write_record(job_id)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return job_id
+
+    def mark_running(self, job_id: str, used: dict | None = None) -> bool:
+        """Queued -> running, with the parameters as snapped (seed included) when known."""
+        changes = {"status": "running", "started_at": time.time()}
+        changes.update(_used_columns(used))
+        return self._update(job_id, changes, only_from=("queued",))
+
+    def mark_done(
+        self,
+        job_id: str,
+        output: str | Path,
+        *,
+        used: dict | None = None,
+        timings: dict | None = None,
+    ) -> bool:
+        """Keep a copy of the output and record the job as done.
+
+        An output that does not decode marks the job failed and raises AppError: a partial file
+        is never shown as a result. Returns False, keeping nothing, when the job had already
+        ended (cancelled while the copy ran).
+        """
+        source = Path(output)
+        problem = _unplayable(source)
+        if problem:
+            self.mark_failed(job_id, "node_failed", f"The output file is unusable: {problem}.")
+            raise AppError(
+                "node_failed", f"The output file is unusable: {problem}.", where=source.name
+            )
+        job = self.get(job_id)
+        if job is None or job.status not in UNFINISHED:
+            return False
+        folder = self.jobs_dir / job_id
+        target = folder / ("output" + _safe(source.suffix.lower() or ".mp4"))
+        part = target.with_name(target.name + ".part")
+        _link_or_copy(source, part)
+        changes = {
+            "status": "done",
+            "output": target.relative_to(self.root).as_posix(),
+            "finished_at": time.time(),
+            "timings": _dumps({**job.timings, **(timings or {})}),
+            "error_kind": None,
+            "error_message": None,
+        }
+        changes.update(_used_columns(used))
+        with self._lock:
+            if self._status(job_id) not in UNFINISHED:
+                part.unlink(missing_ok=True)
+                return False
+            os.replace(part, target)
+            changes["bytes"] = _tree_bytes(folder)
+            return self._update(job_id, changes, only_from=UNFINISHED)
+
+    def mark_failed(self, job_id: str, error_kind: str, message: str) -> bool:
+        return self._finish(job_id, "failed", error_kind, message)
+
+    def mark_cancelled(self, job_id: str, message: str = "Cancelled by the user.") -> bool:
+        return self._finish(job_id, "cancelled", "interrupted", message)
+
+    @contextlib.contextmanager
+    def running(self, job_id: str, used: dict | None = None) -> Iterator[None]:
+        """Mark the job running for the block; call mark_done inside it.
+
+        Whatever escapes is recorded: AppError by its kind ("interrupted" -> cancelled), any other
+        exception by its class name, a cancelled task or closed generator as cancelled. A block
+        that ends without mark_done records a failure, never a done job without output.
+        """
+        self.mark_running(job_id, used)
+        try:
+            yield
+        except AppError as exc:
+            if exc.kind == "interrupted":
+                self.mark_cancelled(job_id, exc.message)
+            else:
+                self.mark_failed(job_id, exc.kind, str(exc))
+            raise
+        except Exception as exc:
+            self.mark_failed(job_id, type(exc).__name__, str(exc) or type(exc).__name__)
+            raise
+        except BaseException:
+            self.mark_cancelled(job_id)
+            raise
+        else:
+            self.mark_failed(job_id, "node_failed", "The generation ended without an output.")
+
+    def _finish(self, job_id: str, status: str, kind: str, message: str) -> bool:
+        changes = {
+            "status": status,
+            "finished_at": time.time(),
+            "error_kind": kind,
+            "error_message": message,
+        }
+        return self._update(job_id, changes, only_from=UNFINISHED)
+
+    def _update(self, job_id: str, changes: dict, only_from: tuple[str, ...]) -> bool:
+        """Apply changes only while the job is in one of only_from: an ended job stays ended."""
+        sets = ", ".join(f"{name} = ?" for name in changes)
+        marks = ", ".join("?" * len(only_from))
+        with self._lock:
+            cursor = self._db.execute(
+                f"UPDATE jobs SET {sets} WHERE id = ? AND status IN ({marks})",
+                [*changes.values(), job_id, *only_from],
+            )
+            if cursor.rowcount:
+                self._write_record(job_id)
+            return bool(cursor.rowcount)
+
+    def _write_record(self, job_id: str) -> None:
+        row = self._db.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE id = ?", (job_id,)
+        ).fetchone()
+        path = self.jobs_dir / job_id / "record.json"
+        if row is None or not path.parent.is_dir():
+            return
+        tmp = path.with_name("record.json.tmp")
+        tmp.write_text(json.dumps(dict(zip(_COLUMNS, row, strict=True)), indent=1))
+        os.replace(tmp, path)
+
+    def _status(self, job_id: str) -> str | None:
+        row = self._db.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return row[0] if row else None
+
+    # -- reading
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
+        return self._job(row) if row else None
+
+    def jobs(
+        self,
+        mode: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Job]:
+        """Newest first, optionally only one mode and/or status."""
+        where, args = _filters(mode, status)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM jobs {where} "
+                "ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+                [*args, int(limit), int(offset)],
+            ).fetchall()
+        return [self._job(row) for row in rows]
+
+    def count(self, mode: str | None = None, status: str | None = None) -> int:
+        where, args = _filters(mode, status)
+        with self._lock:
+            return self._db.execute(f"SELECT COUNT(*) FROM jobs {where}", args).fetchone()[0]
+
+    def pending(self) -> list[Job]:
+        """Queued and running jobs, oldest first: a job's index is its place in line."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE status IN (?, ?) "
+                "ORDER BY status = 'queued', created_at, rowid",
+                UNFINISHED,
+            ).fetchall()
+        return [self._job(row) for row in rows]
+
+    def thumbnail(self, job_id: str) -> Path | None:
+        """The first frame of a done job's output as a PNG, made once and kept beside it."""
+        job = self.get(job_id)
+        if job is None or job.status != "done" or job.output is None:
+            return None
+        thumb = self.jobs_dir / job_id / "thumb.png"
+        if thumb.is_file():
+            return thumb
+        try:
+            image = _first_frame(job.output)
+        except Exception:  # a thumbnail is decoration: no thumbnail beats a broken History tab
+            return None
+        image.thumbnail((THUMB_WIDTH, THUMB_WIDTH))
+        tmp = thumb.with_name(f"thumb.{secrets.token_hex(4)}.tmp")
+        image.save(tmp, format="PNG")
+        os.replace(tmp, thumb)
+        return thumb
+
+    def _job(self, row: tuple) -> Job:
+        data = dict(zip(_COLUMNS, row, strict=True))
+        for name in ("params", "inputs", "timings"):
+            data[name] = json.loads(data[name]) if data[name] else {}
+        data["used"] = json.loads(data["used"]) if data["used"] else None
+        data["inputs"] = {k: self.root / v for k, v in data["inputs"].items()}
+        data["output"] = self.root / data["output"] if data["output"] else None
+        return Job(**data)
+
+    # -- removing
+
+    def delete(self, job_id: str) -> bool:
+        """Remove the row and the job's files together. A queued or running job is refused."""
+        folder = self.jobs_dir / job_id
+        trash = self.jobs_dir / f".trash-{job_id}"
+        with self._lock:
+            status = self._status(job_id)
+            if status is None:
+                return False
+            if status in UNFINISHED:
+                raise AppError(
+                    "bad_input",
+                    "This job has not finished.",
+                    where="history",
+                    hint="Cancel it first.",
+                )
+            if folder.exists():
+                folder.rename(trash)  # fails before the row goes if the files cannot be removed
+            self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        shutil.rmtree(trash, ignore_errors=True)
+        return True
+
+    def retention(self) -> Retention:
+        with self._lock:
+            rows = dict(self._db.execute("SELECT key, value FROM settings").fetchall())
+        return Retention(
+            days=float(rows["keep_days"]) if rows.get("keep_days") else None,
+            gb=float(rows["keep_gb"]) if rows.get("keep_gb") else None,
+        )
+
+    def set_retention(self, days: float | None = None, gb: float | None = None) -> Retention:
+        """Keep jobs for `days` and/or within `gb` in all; None keeps without that limit."""
+        with self._lock:
+            for key, value in (("keep_days", days), ("keep_gb", gb)):
+                if value is None or value <= 0:
+                    self._db.execute("DELETE FROM settings WHERE key = ?", (key,))
+                else:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
+                        (key, str(float(value))),
+                    )
+        return self.retention()
+
+    def prune(
+        self,
+        max_days: float | None = None,
+        max_gb: float | None = None,
+        *,
+        now: float | None = None,
+    ) -> list[str]:
+        """Delete finished jobs, oldest first, older than max_days or until all jobs fit in max_gb.
+        Without arguments the stored retention applies. Returns the deleted ids."""
+        if max_days is None and max_gb is None:
+            kept = self.retention()
+            max_days, max_gb = kept.days, kept.gb
+        now = time.time() if now is None else now
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, created_at, bytes, status FROM jobs ORDER BY created_at, rowid"
+            ).fetchall()
+        total = sum(row[2] for row in rows)
+        doomed = []
+        for job_id, created_at, size, status in rows:
+            if status in UNFINISHED:
+                continue
+            too_old = max_days is not None and created_at < now - max_days * 86400
+            too_big = max_gb is not None and total > max_gb * 1024**3
+            if too_old or too_big:
+                doomed.append(job_id)
+                total -= size
+        return [job_id for job_id in doomed if self.delete(job_id)]
+
+
+# A Job's fields are the jobs table's columns, in the same order.
+_COLUMNS = tuple(f.name for f in fields(Job))
+
+_stores: dict[Path, Store] = {}
+_stores_lock = threading.Lock()
+
+
+def open_store(root: Path | str | None = None) -> Store:
+    """The process's store for a data dir (default: data_dir()), opened once."""
+    path = (Path(root) if root is not None else data_dir()).resolve()
+    with _stores_lock:
+        if path not in _stores:
+            _stores[path] = Store(path)
+        return _stores[path]
+
+
+# -- helpers
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, default=str, sort_keys=True)
+
+
+def _used_columns(used: dict | None) -> dict:
+    if used is None:
+        return {}
+    seed = used.get("seed")
+    return {"used": _dumps(used), "seed": int(seed) if isinstance(seed, (int, float)) else None}
+
+
+def _filters(mode: str | None, status: str | None) -> tuple[str, list]:
+    clauses, args = [], []
+    if mode:
+        clauses.append("mode = ?")
+        args.append(mode)
+    if status:
+        clauses.append("status = ?")
+        args.append(status)
+    return ("WHERE " + " AND ".join(clauses) if clauses else ""), args
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:64]
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """Hard-link when source and target share a filesystem (instant, no extra space), else copy."""
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def _tree_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def _unplayable(path: Path) -> str | None:
+    """Why the file is not a finished video, or None when its first frame decodes."""
+    if not path.is_file():
+        return f"{path.name} does not exist"
+    if path.stat().st_size == 0:
+        return f"{path.name} is empty"
+    try:
+        _first_frame(path)
+    except ImportError:
+        return None  # without PyAV only size can be checked; ComfyUI itself depends on PyAV
+    except Exception as exc:
+        return f"{path.name} does not decode ({type(exc).__name__})"
+    return None
+
+
+def _first_frame(path: Path):
+    import av
+
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            return frame.to_image()
+    raise ValueError("no video frame")

@@ -1,0 +1,395 @@
+"""history.Store: job records that survive restarts, concurrency, failures and a broken database."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+import history
+from errors import AppError
+from tests.mediagen import make_mp4, make_png, make_wav
+
+USED = {"prompt": "a red fox", "seed": 1234, "width": 768, "height": 512, "frames": 121}
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = history.Store(tmp_path / "data")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def video(tmp_path):
+    return make_mp4(tmp_path / "ComfyUI_00001_.mp4", seconds=0.5)
+
+
+def finished_job(store, video, tmp_path, mode="i2v", **params) -> str:
+    image = make_png(tmp_path / f"in-{len(list(tmp_path.iterdir()))}.png")
+    job_id = store.create_job(mode, {"prompt": "a red fox", **params}, {"image": image})
+    with store.running(job_id, used=USED):
+        store.mark_done(job_id, video, timings={"generate_s": 1.5})
+    return job_id
+
+
+def reopen(store) -> history.Store:
+    store.close()
+    return history.Store(store.root)
+
+
+# -- persistence
+
+
+def test_store_done_job_survives_restart(store, video, tmp_path):
+    job_id = finished_job(store, video, tmp_path)
+    again = reopen(store)
+    job = again.get(job_id)
+    assert (job.status, job.seed, job.used["frames"]) == ("done", 1234, 121)
+    assert job.output.read_bytes() == video.read_bytes()
+    again.close()
+
+
+def test_store_output_is_a_copy_that_outlives_comfyui_cleanup(store, video, tmp_path):
+    job_id = finished_job(store, video, tmp_path)
+    video.unlink()
+    assert store.get(job_id).output.stat().st_size > 0
+
+
+def test_store_inputs_are_copies_that_outlive_the_upload(store, tmp_path):
+    audio = make_wav(tmp_path / "voice.wav")
+    job_id = store.create_job("a2v", {"prompt": "x"}, {"audio": audio, "image": None})
+    original = audio.read_bytes()
+    audio.unlink()
+    assert store.get(job_id).inputs["audio"].read_bytes() == original
+
+
+def test_store_job_records_mode_params_and_timings(store, video, tmp_path):
+    job_id = finished_job(store, video, tmp_path, mode="t2v", preset="fast")
+    job = store.get(job_id)
+    assert (job.mode, job.params["preset"], job.timings["generate_s"]) == ("t2v", "fast", 1.5)
+    assert job.created_at <= job.started_at <= job.finished_at
+
+
+def test_store_missing_input_file_is_bad_input_and_leaves_nothing(store, tmp_path):
+    with pytest.raises(AppError) as caught:
+        store.create_job("i2v", {}, {"image": tmp_path / "gone.png"})
+    assert (caught.value.kind, caught.value.where) == ("bad_input", "image")
+    assert store.count() == 0 and list(store.jobs_dir.iterdir()) == []
+
+
+def test_store_replay_gives_snapped_values_seed_and_kept_inputs(store, video, tmp_path):
+    job_id = finished_job(store, video, tmp_path, frames=100)
+    values = store.get(job_id).replay()
+    assert values["frames"] == 121 and values["seed"] == 1234
+    assert Path(values["image"]).parent == store.jobs_dir / job_id / "inputs"
+
+
+# -- concurrency
+
+
+def test_store_twenty_concurrent_jobs_are_all_recorded(store, tmp_path):
+    sources = [make_mp4(tmp_path / f"out{i}.mp4", seconds=0.25 + i / 40) for i in range(20)]
+    start = threading.Barrier(20)
+    errors: list[BaseException] = []
+
+    def one(i: int) -> None:
+        try:
+            start.wait()
+            job_id = store.create_job("t2v", {"prompt": f"p{i}"}, {})
+            with store.running(job_id, used={"seed": i}):
+                store.mark_done(job_id, sources[i])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    jobs = store.jobs(limit=100)
+    assert errors == []
+    assert sorted(j.seed for j in jobs if j.status == "done") == list(range(20))
+    assert len({j.output for j in jobs}) == 20
+    assert all(j.output.read_bytes() == sources[j.seed].read_bytes() for j in jobs)
+
+
+# -- failure and cancellation
+
+
+def test_store_failed_job_keeps_error_kind_and_message(store):
+    job_id = store.create_job("t2v", {}, {})
+    with pytest.raises(AppError), store.running(job_id):
+        raise AppError("oom", "The GPU ran out of memory.")
+    job = store.get(job_id)
+    assert (job.status, job.error_kind, job.error_message) == (
+        "failed",
+        "oom",
+        "The GPU ran out of memory.",
+    )
+
+
+def test_store_unexpected_exception_is_recorded_by_class_name(store):
+    job_id = store.create_job("t2v", {}, {})
+    with pytest.raises(ZeroDivisionError), store.running(job_id):
+        raise ZeroDivisionError("boom")
+    assert store.get(job_id).error_kind == "ZeroDivisionError"
+
+
+def test_store_interrupted_job_is_cancelled_without_output(store):
+    job_id = store.create_job("t2v", {}, {})
+    with pytest.raises(AppError), store.running(job_id):
+        raise AppError("interrupted", "Generation was cancelled.")
+    job = store.get(job_id)
+    assert (job.status, job.output) == ("cancelled", None)
+    assert not list((store.jobs_dir / job_id).glob("output*"))
+
+
+def test_store_closed_generator_counts_as_cancelled(store):
+    job_id = store.create_job("t2v", {}, {})
+
+    def handler():
+        with store.running(job_id):
+            yield "progress"
+
+    steps = handler()
+    next(steps)
+    steps.close()
+    assert store.get(job_id).status == "cancelled"
+
+
+def test_store_partial_output_is_never_recorded_done(store, video):
+    partial = video.with_name("partial.mp4")
+    partial.write_bytes(video.read_bytes()[: video.stat().st_size // 3])
+    job_id = store.create_job("t2v", {}, {})
+    with pytest.raises(AppError) as caught, store.running(job_id):
+        store.mark_done(job_id, partial)
+    job = store.get(job_id)
+    assert caught.value.kind == "node_failed"
+    assert (job.status, job.output) == ("failed", None)
+    assert not list((store.jobs_dir / job_id).glob("output*"))
+
+
+def test_store_done_after_cancel_keeps_the_cancel(store, video):
+    job_id = store.create_job("t2v", {}, {})
+    store.mark_running(job_id)
+    store.mark_cancelled(job_id)
+    assert store.mark_done(job_id, video) is False
+    assert store.get(job_id).status == "cancelled"
+    assert not list((store.jobs_dir / job_id).glob("output*"))
+
+
+def test_store_cancel_during_the_output_copy_wins(store, video, monkeypatch):
+    job_id = store.create_job("t2v", {}, {})
+    store.mark_running(job_id)
+    copy = history._link_or_copy
+
+    def copy_then_cancel(source, target):
+        copy(source, target)
+        store.mark_cancelled(job_id)
+
+    monkeypatch.setattr(history, "_link_or_copy", copy_then_cancel)
+    assert store.mark_done(job_id, video) is False
+    assert store.get(job_id).status == "cancelled"
+    assert list((store.jobs_dir / job_id).glob("output*")) == []
+
+
+def test_store_block_without_output_records_failure(store):
+    job_id = store.create_job("t2v", {}, {})
+    with store.running(job_id):
+        pass
+    assert store.get(job_id).status == "failed"
+
+
+def test_store_unfinished_jobs_fail_at_restart(store, video):
+    queued = store.create_job("t2v", {}, {})
+    running = store.create_job("t2v", {}, {})
+    store.mark_running(running)
+    part = store.jobs_dir / running / "output.mp4.part"
+    part.write_bytes(video.read_bytes()[:100])
+    again = reopen(store)
+    for job_id in (queued, running):
+        job = again.get(job_id)
+        assert (job.status, job.error_kind, job.output) == ("failed", "interrupted", None)
+    assert not part.exists()
+    again.close()
+
+
+# -- a broken or missing database
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_store_corrupt_database_is_kept_aside_with_a_message(store, video, tmp_path, damage):
+    job_id = finished_job(store, video, tmp_path)
+    store.close()
+    db = store.db_path
+    for side in ("history.db-wal", "history.db-shm"):
+        (db.parent / side).unlink(missing_ok=True)
+    if damage == "garbage":
+        db.write_bytes(b"this is not a database" * 200)
+    else:
+        db.write_bytes(db.read_bytes()[:1500])
+    broken = db.read_bytes()
+    again = history.Store(store.root)
+    asides = list(db.parent.glob("history.db.corrupt-*"))
+    assert [p.read_bytes() for p in asides if not p.name.endswith(("-wal", "-shm"))] == [broken]
+    assert asides[0].name in again.notice and "could not be read" in again.notice
+    assert again.get(job_id).status == "done"
+    again.close()
+
+
+def test_store_missing_database_starts_fresh_and_recovers_jobs(store, video, tmp_path):
+    job_id = finished_job(store, video, tmp_path)
+    store.close()
+    for path in store.root.glob("history.db*"):
+        path.unlink()
+    again = history.Store(store.root)
+    assert "missing" in again.notice
+    assert again.get(job_id).output.read_bytes() == video.read_bytes()
+    again.close()
+
+
+def test_store_unopenable_database_is_an_error_and_never_set_aside(tmp_path):
+    (tmp_path / "history.db").mkdir()  # opens like a locked or unreadable file: OperationalError
+    with pytest.raises(sqlite3.OperationalError):
+        history.Store(tmp_path)
+    assert (tmp_path / "history.db").is_dir()
+    assert not list(tmp_path.glob("history.db.corrupt-*"))
+
+
+def test_store_new_data_dir_has_no_notice(store):
+    assert store.notice is None
+
+
+def test_store_database_from_a_newer_app_is_kept_aside(store):
+    store._db.execute(f"PRAGMA user_version = {history.SCHEMA_VERSION + 1}")
+    again = reopen(store)
+    assert "newer" in again.notice
+    assert list(store.root.glob("history.db.corrupt-*"))
+    again.close()
+
+
+def test_store_empty_database_is_migrated_to_the_current_schema(tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    sqlite3.connect(root / "history.db").close()
+    s = history.Store(root)
+    assert s._db.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA_VERSION
+    assert s.count() == 0 and s.notice is None
+    s.close()
+
+
+def test_store_uses_write_ahead_logging(store):
+    assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+# -- browsing
+
+
+def test_store_lists_newest_first_and_filters(store, video, tmp_path):
+    first = finished_job(store, video, tmp_path, mode="t2v")
+    second = finished_job(store, video, tmp_path, mode="i2v")
+    failed = store.create_job("t2v", {}, {})
+    store.mark_failed(failed, "oom", "out of memory")
+    assert [j.id for j in store.jobs()] == [failed, second, first]
+    assert [j.id for j in store.jobs(mode="t2v", status="done")] == [first]
+    assert store.count(status="failed") == 1
+
+
+def test_store_pending_lists_running_then_queued_oldest_first(store):
+    a, b, c = (store.create_job("t2v", {}, {}) for _ in range(3))
+    store.mark_running(b)
+    assert [j.id for j in store.pending()] == [b, a, c]
+
+
+def test_store_thumbnail_is_a_cached_png_of_the_first_frame(store, video, tmp_path):
+    from PIL import Image
+
+    job_id = finished_job(store, video, tmp_path)
+    thumb = store.thumbnail(job_id)
+    made = thumb.stat().st_mtime_ns
+    with Image.open(thumb) as image:
+        assert (image.format, image.size) == ("PNG", (64, 64))
+    assert store.thumbnail(job_id) == thumb and thumb.stat().st_mtime_ns == made
+
+
+def test_store_failed_job_has_no_thumbnail(store):
+    job_id = store.create_job("t2v", {}, {})
+    store.mark_failed(job_id, "oom", "x")
+    assert store.thumbnail(job_id) is None
+
+
+# -- removing and retention
+
+
+def test_store_delete_removes_row_and_files(store, video, tmp_path):
+    job_id = finished_job(store, video, tmp_path)
+    assert store.delete(job_id) is True
+    assert store.get(job_id) is None and not (store.jobs_dir / job_id).exists()
+
+
+def test_store_delete_refuses_an_unfinished_job(store):
+    job_id = store.create_job("t2v", {}, {})
+    with pytest.raises(AppError):
+        store.delete(job_id)
+    assert store.get(job_id) is not None
+
+
+def test_store_prune_by_days_removes_only_older_jobs(store, video, tmp_path):
+    old = finished_job(store, video, tmp_path)
+    new = finished_job(store, video, tmp_path)
+    old_time = store.get(new).created_at - 10 * 86400
+    store._db.execute("UPDATE jobs SET created_at = ? WHERE id = ?", (old_time, old))
+    assert store.prune(max_days=5) == [old]
+    assert [j.id for j in store.jobs()] == [new]
+
+
+def test_store_prune_by_size_removes_oldest_until_it_fits(store, tmp_path):
+    blobs = []
+    for i in range(4):
+        blob = tmp_path / f"blob{i}.bin"
+        blob.write_bytes(b"x" * 1_000_000)
+        job_id = store.create_job("t2v", {}, {"image": blob})
+        store.mark_failed(job_id, "oom", "x")
+        blobs.append(job_id)
+    assert store.prune(max_gb=2.5e6 / 1024**3) == blobs[:2]
+    assert sorted(j.id for j in store.jobs()) == sorted(blobs[2:])
+
+
+def test_store_prune_never_touches_unfinished_jobs(store):
+    job_id = store.create_job("t2v", {}, {})
+    assert store.prune(max_days=0, now=store.get(job_id).created_at + 1) == []
+
+
+def test_store_prune_uses_the_stored_retention(store, video, tmp_path):
+    job_id = finished_job(store, video, tmp_path)
+    store.set_retention(days=1)
+    again = reopen(store)
+    assert again.retention() == history.Retention(days=1.0, gb=None)
+    assert again.prune(now=again.get(job_id).created_at + 2 * 86400) == [job_id]
+    again.close()
+
+
+def test_store_retention_defaults_to_keeping_everything(store):
+    assert store.retention() == history.Retention(None, None)
+
+
+# -- where the data lives
+
+
+def test_data_dir_follows_the_env_var(monkeypatch, tmp_path):
+    monkeypatch.setenv("LTX_AIO_DATA_DIR", str(tmp_path / "bucket"))
+    assert history.data_dir() == (tmp_path / "bucket").resolve()
+
+
+def test_data_dir_defaults_beside_the_app(monkeypatch):
+    monkeypatch.delenv("LTX_AIO_DATA_DIR", raising=False)
+    assert history.data_dir() == Path(history.__file__).resolve().parent / "data"
+
+
+def test_open_store_returns_one_store_per_data_dir(tmp_path):
+    first = history.open_store(tmp_path / "d")
+    assert history.open_store(str(tmp_path / "d")) is first
+    first.close()
