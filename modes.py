@@ -1,0 +1,636 @@
+"""The six modes: their inputs (declared once), presets, and the patches that fill a template.
+
+Each Field is the single source of its name, kind, default, range, step and help text: the UI
+builds components from it, `prepare` checks and snaps values with it, errors quote its range,
+and tests are parametrised over it.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import errors
+import media
+import workflow
+
+PRESETS = ("fast", "balanced", "quality")
+KINDS = ("text", "int", "float", "choice", "bool", "image", "audio", "video")
+MEDIA_KINDS = ("image", "audio", "video")
+SEED_MAX = 2**32 - 1
+MAX_PROMPT_CHARS = 5000
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: str
+    label: str = ""
+    default: object = None
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    choices: tuple = ()
+    help: str = ""
+    advanced: bool = False
+    required: bool = False
+    max_len: int | None = None
+
+    def range_text(self) -> str:
+        if self.kind == "choice":
+            return "one of " + ", ".join(map(str, self.choices))
+        if self.min is not None and self.max is not None:
+            return f"{self.min:g}..{self.max:g}"
+        return ""
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    stages: int  # 1: decode stage 1 directly; 2: x2 latent upscale + refine (official pipeline)
+    width: int  # landscape output size; other aspects keep about the same pixel count
+    height: int
+    max_frames: int
+    tiles: int  # LTXVTiledVAEDecode tiles per axis
+    description: str = ""
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    title: str
+    description: str
+    workflow: str
+    fields: tuple[Field, ...]
+    presets: dict = field(default_factory=dict)
+    size_from: str | None = None  # media field whose aspect sets width/height
+    length_from: str | None = None  # media field whose length sets the frame count
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(f"mode {self.name} has no field {name!r}")
+
+    def parameterize(self, used: dict) -> dict:
+        """A patched deep copy of the template for already-normalised values (`used`)."""
+        return _parameterize(self, used)
+
+
+@dataclass
+class Prepared:
+    prompt: dict
+    used: dict
+    notes: list[str]
+
+
+# ------------------------------------------------------------------------------- declarations
+
+STANDARD_PRESETS = {
+    "fast": Preset("fast", 1, 768, 448, 121, 1, "one pass at 768x448: quickest look at an idea"),
+    "balanced": Preset("balanced", 2, 1280, 704, 241, 2, "half-res pass + x2 upscale refine"),
+    "quality": Preset("quality", 2, 1920, 1088, 241, 2, "official two-stage pipeline, 1920x1088"),
+}
+# Union-control IC-LoRA runs single-stage in Lightricks' graph; its reference is read at half size,
+# so sizes snap to 64.
+STYLE_PRESETS = {
+    "fast": Preset("fast", 1, 768, 448, 121, 1, "768x448, up to 121 frames"),
+    "balanced": Preset("balanced", 1, 1024, 576, 121, 2, "1024x576, up to 121 frames"),
+    "quality": Preset("quality", 1, 1280, 704, 241, 2, "1280x704, up to 241 frames"),
+}
+
+NEGATIVE = "pc game, console game, video game, cartoon, childish, ugly"
+MOTION_SUFFIX = (
+    "The scene is alive with natural, continuous motion; the subject moves and the camera "
+    "follows smoothly."
+)
+SPEECH_SUFFIX = (
+    "The person is talking, their lips moving clearly and naturally with every word, with "
+    "lively facial expressions."
+)
+KEYFRAME_SUFFIX = (
+    "The shot moves in one smooth, continuous motion from the first frame to the last."
+)
+
+
+def _common(suffix: str, *, frames: bool = True, fps: bool = True) -> tuple[Field, ...]:
+    out = [
+        Field("prompt", "text", "Prompt", "", required=True, max_len=MAX_PROMPT_CHARS,
+              help="What happens: subject, action, camera, sound."),
+        Field("prompt_suffix", "text", "Prompt suffix", suffix, max_len=1000,
+              help="Appended to the prompt; clear it if it fights your idea."),
+        Field("negative_prompt", "text", "Negative prompt", NEGATIVE, advanced=True,
+              max_len=MAX_PROMPT_CHARS, help="What to avoid."),
+        Field("preset", "choice", "Preset", "balanced", choices=PRESETS,
+              help="fast: one pass; balanced/quality: half-res pass + x2 upscale refine."),
+        Field("seed", "int", "Seed", -1, -1, SEED_MAX, 1, help="-1 picks a random seed."),
+        Field("width", "int", "Width", None, 256, 2048, 32, advanced=True,
+              help="Empty: from the input's aspect and the preset. Snapped to a multiple of 32."),
+        Field("height", "int", "Height", None, 256, 2048, 32, advanced=True,
+              help="Empty: from the input's aspect and the preset. Snapped to a multiple of 32."),
+    ]  # fmt: skip
+    if frames:
+        out += [
+            Field("frames", "int", "Frames", 121, 9, 481, 8,
+                  help="8k+1 frames (9, 17, ... 121 = 5 s at 24 fps); capped by the preset."),
+            Field("duration", "float", "Duration (s)", None, 0.5, 20.0, 0.1, advanced=True,
+                  help="Alternative to frames: seconds of video."),
+        ]  # fmt: skip
+    if fps:
+        out.append(Field("fps", "int", "Frame rate", 24, 8, 50, 1, help="Frames per second."))
+    return tuple(out)
+
+
+def _strength(name: str, label: str, default: float, help: str) -> Field:
+    return Field(name, "float", label, default, 0.1, 1.0, 0.05, advanced=True, help=help)
+
+
+MODES: dict[str, Mode] = {
+    m.name: m
+    for m in (
+        Mode(
+            "t2v",
+            "Text to video",
+            "A prompt becomes a video with generated sound.",
+            "t2v",
+            _common(""),
+            STANDARD_PRESETS,
+        ),
+        Mode(
+            "i2v",
+            "Image to video",
+            "Your image is the first frame; the prompt sets the motion.",
+            "i2v",
+            (Field("image", "image", "First frame", required=True),)
+            + _common(MOTION_SUFFIX)
+            + (
+                _strength(
+                    "image_strength",
+                    "First-frame strength (pass 1)",
+                    0.7,
+                    "Lower moves more; 1.0 tends to freeze. Official default 0.7.",
+                ),
+            ),
+            STANDARD_PRESETS,
+            size_from="image",
+        ),
+        Mode(
+            "a2v",
+            "Audio to video",
+            "Your audio is kept; the video is made to follow it.",
+            "a2v",
+            (Field("audio", "audio", "Audio", required=True),) + _common("", frames=False),
+            STANDARD_PRESETS,
+            length_from="audio",
+        ),
+        Mode(
+            "lipsync",
+            "Lip sync",
+            "A portrait and a speech track become a talking video.",
+            "lipsync",
+            (
+                Field("image", "image", "Portrait", required=True),
+                Field("audio", "audio", "Speech", required=True),
+            )
+            + _common(SPEECH_SUFFIX, frames=False)
+            + (
+                _strength(
+                    "image_strength",
+                    "Portrait strength (pass 1)",
+                    0.7,
+                    "Lower lets the face move more; 1.0 tends to freeze.",
+                ),
+                Field(
+                    "audio_noise",
+                    "float",
+                    "Noise for the model",
+                    0.05,
+                    0.0,
+                    0.3,
+                    0.01,
+                    advanced=True,
+                    help="Faint noise added to what the model hears (relative "
+                    "to speech level); clean studio speech can leave lips still. The output "
+                    "keeps your original audio.",
+                ),
+            ),
+            STANDARD_PRESETS,
+            size_from="image",
+            length_from="audio",
+        ),
+        Mode(
+            "keyframe",
+            "First + last frame",
+            "The motion between two frames you give.",
+            "keyframe",
+            (
+                Field("first_image", "image", "First frame", required=True),
+                Field("last_image", "image", "Last frame", required=True),
+            )
+            + _common(KEYFRAME_SUFFIX)
+            + (
+                _strength("first_strength", "First-frame strength", 1.0, "Guide strength."),
+                _strength(
+                    "last_strength",
+                    "Last-frame strength",
+                    1.0,
+                    "Lower if the end snaps to the last frame.",
+                ),
+            ),
+            STANDARD_PRESETS,
+            size_from="first_image",
+        ),
+        Mode(
+            "style",
+            "Restyle video",
+            "Your video's pose, depth or edges, restyled by the prompt.",
+            "style",
+            (
+                Field("video", "video", "Source video", required=True),
+                Field(
+                    "control",
+                    "choice",
+                    "Structure to keep",
+                    "depth",
+                    choices=("pose", "depth", "canny"),
+                    help="pose: people's skeletons; depth: scene layout; canny: edges.",
+                ),
+                Field(
+                    "keep_audio",
+                    "bool",
+                    "Keep the video's sound",
+                    False,
+                    help="Off: new sound is generated from the prompt.",
+                ),
+                Field(
+                    "control_strength",
+                    "float",
+                    "Structure strength",
+                    1.0,
+                    0.1,
+                    1.0,
+                    0.05,
+                    advanced=True,
+                    help="How strictly the structure is followed.",
+                ),
+            )
+            + _common("", frames=True, fps=False),
+            STYLE_PRESETS,
+            size_from="video",
+            length_from="video",
+        ),
+    )  # fmt: skip
+}
+
+CONTROL_NODES = {"pose": "Pose control", "depth": "Depth control", "canny": "Canny control"}
+
+
+# ------------------------------------------------------------------------------ normalisation
+
+
+def _bad(f: Field, message: str) -> errors.AppError:
+    return errors.bad_input(
+        f.name, message, hint=f"Allowed: {f.range_text()}." if f.range_text() else ""
+    )
+
+
+def _number(f: Field, value, *, integer: bool):
+    if isinstance(value, bool) or value is None:
+        raise _bad(f, f"{f.label or f.name} must be a number, got {value!r}")
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise _bad(f, f"{f.label or f.name} must be a number, got {value!r}") from None
+    if not isinstance(value, (int, float)):
+        raise _bad(f, f"{f.label or f.name} must be a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise _bad(f, f"{f.label or f.name} must be a finite number, got {value!r}")
+    if f.min is not None and value < f.min or f.max is not None and value > f.max:
+        raise _bad(f, f"{f.label or f.name} is {value:g}; allowed range is {f.range_text()}")
+    if integer:
+        if value != int(value):
+            raise _bad(f, f"{f.label or f.name} must be a whole number, got {value:g}")
+        return int(value)
+    return float(value)
+
+
+def coerce(f: Field, value):
+    """One raw value -> a checked value of the field's kind (None when optional and empty)."""
+    empty = value is None or (isinstance(value, str) and not value.strip() and f.kind != "text")
+    if empty:
+        if f.required:
+            raise errors.bad_input(f.name, f"{f.label or f.name} is required")
+        return f.default
+    if f.kind == "text":
+        if not isinstance(value, str):
+            raise _bad(f, f"{f.label or f.name} must be text, got {type(value).__name__}")
+        value = value.replace("\x00", "").strip()
+        if f.required and not value:
+            raise errors.bad_input(f.name, f"{f.label or f.name} must not be empty")
+        if f.max_len and len(value) > f.max_len:
+            raise errors.bad_input(
+                f.name, f"{f.label or f.name} has {len(value)} characters; the limit is {f.max_len}"
+            )
+        return value
+    if f.kind in ("int", "float"):
+        return _number(f, value, integer=f.kind == "int")
+    if f.kind == "choice":
+        if value not in f.choices:
+            raise _bad(f, f"{value!r} is not a valid {f.label or f.name}")
+        return value
+    if f.kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+            return value.strip().lower() in ("true", "1")
+        raise _bad(f, f"{f.label or f.name} must be true or false, got {value!r}")
+    return value  # media paths are checked by media.inspect_*
+
+
+def snap_frames(frames: int, cap: int) -> int:
+    """Nearest 8k+1 in 9..cap."""
+    k = max(1, round((frames - 1) / 8))
+    return max(9, min(8 * k + 1, (cap - 1) // 8 * 8 + 1))
+
+
+def floor_frames(frames: float, cap: int) -> int:
+    """Largest 8k+1 <= frames (never past the audio), in 9..cap."""
+    k = max(1, int((frames - 1) // 8))
+    return max(9, min(8 * k + 1, (cap - 1) // 8 * 8 + 1))
+
+
+def _snap(value: float, multiple: int) -> int:
+    return max(multiple, int(round(value / multiple)) * multiple)
+
+
+def fit_size(aspect_w: float, aspect_h: float, pixels: int, multiple: int) -> tuple[int, int]:
+    """Width, height with the aspect of (aspect_w, aspect_h) and about `pixels` pixels."""
+    ratio = aspect_w / aspect_h
+    width = math.sqrt(pixels * ratio)
+    return _snap(width, multiple), _snap(width / ratio, multiple)
+
+
+def _size(
+    mode: Mode, preset: Preset, values: dict, aspect: tuple[float, float], notes: list
+) -> tuple:
+    multiple = 64  # two-stage: stage 1 runs at half size, which must be a multiple of 32
+    if preset.stages == 1 and mode.name != "style":
+        multiple = 32
+    width, height = values.get("width"), values.get("height")
+    if width is None and height is None:
+        return fit_size(*aspect, preset.pixels, multiple)
+    if width is None:
+        width = height * aspect[0] / aspect[1]
+    if height is None:
+        height = width * aspect[1] / aspect[0]
+    w, h = _snap(width, multiple), _snap(height, multiple)
+    if w * h > preset.pixels * 1.05:
+        w, h = fit_size(w, h, preset.pixels, multiple)
+        notes.append(f"size capped to {w}x{h} by the {preset.name} preset")
+    elif (w, h) != (values.get("width"), values.get("height")):
+        notes.append(f"size set to {w}x{h} (multiples of {multiple})")
+    return w, h
+
+
+def normalise(mode: Mode, params: dict) -> tuple[dict, list[str]]:
+    """Checked values for every field of `mode` (media paths not yet inspected), and the names
+    the caller actually gave (so a given duration can win over the default frame count)."""
+    if not isinstance(params, dict):
+        raise errors.bad_input(
+            "params", f"expected a mapping of field values, got {type(params).__name__}"
+        )
+    names = {f.name for f in mode.fields}
+    unknown = sorted(str(k) for k in params if k not in names)
+    if unknown:
+        raise errors.bad_input(
+            unknown[0],
+            f"{mode.name} has no field {unknown[0]!r}",
+            hint="Fields: " + ", ".join(sorted(names)),
+        )
+    values = {f.name: coerce(f, params.get(f.name)) for f in mode.fields}
+    given = {
+        k for k, v in params.items() if v is not None and not (isinstance(v, str) and not v.strip())
+    }
+    return values, sorted(given)
+
+
+def prepare(mode: str, params: dict, *, input_dir: Path, job_id: str) -> Prepared:
+    if mode not in MODES:
+        raise errors.bad_input("mode", f"unknown mode {mode!r}", hint="Modes: " + ", ".join(MODES))
+    m = MODES[mode]
+    values, given = normalise(m, params)
+    notes: list[str] = []
+    preset = m.presets[values["preset"]]
+    info = {f.name: _inspect(f, values[f.name]) for f in m.fields if f.kind in MEDIA_KINDS}
+
+    seed = values["seed"]
+    if seed is None or seed < 0:
+        seed = random.randint(0, SEED_MAX)
+    fps = values.get("fps") or 24
+    if m.name == "style":
+        fps = info["video"].fps
+
+    frames = _frames(m, preset, values, given, info, fps, notes)
+    aspect = (16.0, 9.0)
+    if m.size_from:
+        src = info[m.size_from]
+        aspect = (float(src.width), float(src.height))
+    width, height = _size(m, preset, values, aspect, notes)
+
+    used = {
+        "mode": m.name,
+        "preset": preset.name,
+        "seed": seed,
+        "width": width,
+        "height": height,
+        "frames": frames,
+        "fps": fps,
+        "duration": round(frames / fps, 3),
+        "stages": preset.stages,
+        "tiles": preset.tiles,
+        "job_id": job_id,
+    }
+    for f in m.fields:
+        if f.kind not in MEDIA_KINDS and f.name not in used:
+            used[f.name] = values[f.name]
+
+    if m.name == "style" and used["keep_audio"] and not info["video"].has_audio:
+        used["keep_audio"] = False
+        notes.append("the source video has no sound, so new sound is generated")
+    used["files"] = _stage_media(m, values, used, Path(input_dir), job_id)
+    prompt = m.parameterize(used)
+    return Prepared(prompt=prompt, used=used, notes=notes)
+
+
+def _inspect(f: Field, path):
+    if path is None:
+        return None
+    inspect = {
+        "image": media.inspect_image,
+        "audio": media.inspect_audio,
+        "video": media.inspect_video,
+    }
+    return inspect[f.kind](path, f.name)
+
+
+def _frames(
+    m: Mode, preset: Preset, values: dict, given, info: dict, fps: float, notes: list
+) -> int:
+    cap = preset.max_frames
+    if m.length_from:
+        src = info[m.length_from]
+        available = src.seconds * fps if m.length_from == "audio" else src.frames
+        if m.length_from == "video" and values.get("frames") is not None:
+            available = min(available, values["frames"])
+        frames = floor_frames(available, cap)
+        if available > cap:
+            notes.append(
+                f"the {m.length_from} gives {available / fps:.1f} s; the {preset.name} preset "
+                f"makes at most {cap} frames, so the first {frames / fps:.2f} s are used"
+            )
+        return frames
+    requested = values.get("frames")
+    if values.get("duration") is not None and "frames" not in given:
+        requested = values["duration"] * fps
+    frames = snap_frames(int(round(requested)), cap)
+    if requested > cap:
+        notes.append(f"frames capped to {frames} by the {preset.name} preset")
+    elif frames != requested:
+        notes.append(f"frames set to {frames} (the model needs 8k+1)")
+    return frames
+
+
+def _stage_media(m: Mode, values: dict, used: dict, input_dir: Path, job_id: str) -> dict:
+    files = {}
+    for f in m.fields:
+        if f.kind in MEDIA_KINDS:
+            files[f.name] = media.stage(values[f.name], input_dir, job_id, f.name)
+    if "audio" in files:
+        files["audio_model"] = files["audio"]
+        level = used.get("audio_noise") or 0.0
+        if level > 0:
+            files["audio_model"] = media.stage_noised_audio(
+                values["audio"], input_dir, job_id, "audio", level, used["seed"]
+            )
+    return files
+
+
+# ------------------------------------------------------------------------------------- patches
+
+
+def _set(prompt: dict, title: str, name: str, value) -> None:
+    workflow.set_input(prompt, title, name, value)
+
+
+def _parameterize(m: Mode, used: dict) -> dict:
+    prompt = workflow.load_template(m.workflow)
+    single = used["stages"] == 1
+    w, h = used["width"], used["height"]
+    lw, lh = (w, h) if single else (w // 2, h // 2)
+    fps, frames = used["fps"], used["frames"]
+
+    text = used.get("prompt", "")
+    if used.get("prompt_suffix"):
+        text = f"{text} {used['prompt_suffix']}".strip()
+    _set(prompt, "Positive prompt", "text", text)
+    _set(prompt, "Negative prompt", "text", used.get("negative_prompt") or "")
+    _set(prompt, "Conditioning", "frame_rate", float(fps))
+    _set(prompt, "Create video", "fps", float(fps))
+    _set(prompt, "Video latent", "width", lw)
+    _set(prompt, "Video latent", "height", lh)
+    _set(prompt, "Video latent", "length", frames)
+    if workflow.has_node(prompt, "Audio latent"):
+        _set(prompt, "Audio latent", "frames_number", frames)
+        _set(prompt, "Audio latent", "frame_rate", int(round(fps)))
+    _set(prompt, "Noise 1", "noise_seed", used["seed"])
+    if workflow.has_node(prompt, "Noise 2"):
+        _set(prompt, "Noise 2", "noise_seed", (used["seed"] + 1) % (SEED_MAX + 1))
+    _set(prompt, "Decode video", "horizontal_tiles", used["tiles"])
+    _set(prompt, "Decode video", "vertical_tiles", used["tiles"])
+    prefix = f"ltx-aio/{m.name}_{media.sanitize(used.get('job_id') or 'job', 40)}"
+    _set(prompt, "Save video", "filename_prefix", prefix)
+
+    files = used.get("files", {})
+    PATCHES[m.name](prompt, used, files)
+    if single and workflow.has_node(prompt, "Upscale latent"):
+        _single_stage(prompt)
+    workflow.prune(prompt)
+    return prompt
+
+
+def _single_stage(prompt: dict) -> None:
+    """Decode stage 1 directly: point the decoders at it; prune() then drops stage 2."""
+    video = (
+        workflow.link(prompt, "Crop guides 1", 2)
+        if workflow.has_node(prompt, "Crop guides 1")
+        else None
+    )
+    _set(prompt, "Decode video", "latents", video or workflow.link(prompt, "Separate AV 1", 0))
+    if workflow.has_node(prompt, "Decode audio"):
+        _set(prompt, "Decode audio", "samples", workflow.link(prompt, "Separate AV 1", 1))
+
+
+def _patch_image(prompt: dict, used: dict, files: dict) -> None:
+    _set(prompt, "Load image", "image", files.get("image", "example.png"))
+    _set(prompt, "Image guide 1", "strength", used["image_strength"])
+
+
+def _patch_audio(prompt: dict, used: dict, files: dict) -> None:
+    _set(prompt, "Load audio", "audio", files.get("audio_model", "example.wav"))
+    _set(prompt, "Load output audio", "audio", files.get("audio", "example.wav"))
+    for title in ("Trim audio", "Trim output audio"):
+        _set(prompt, title, "duration", used["duration"])
+
+
+def _patch_lipsync(prompt: dict, used: dict, files: dict) -> None:
+    _patch_image(prompt, used, files)
+    _patch_audio(prompt, used, files)
+
+
+def _patch_keyframe(prompt: dict, used: dict, files: dict) -> None:
+    _set(prompt, "Load first image", "image", files.get("first_image", "example.png"))
+    _set(prompt, "Load last image", "image", files.get("last_image", "example.png"))
+    for stage in (1, 2):
+        _set(prompt, f"First frame guide {stage}", "strength", used["first_strength"])
+        _set(prompt, f"Last frame guide {stage}", "strength", used["last_strength"])
+
+
+def _patch_style(prompt: dict, used: dict, files: dict) -> None:
+    _set(prompt, "Load video", "file", files.get("video", "example.mp4"))
+    _set(prompt, "Select frames", "length", used["frames"])
+    _set(prompt, "Resize video", "resize_type.width", used["width"])
+    _set(prompt, "Resize video", "resize_type.height", used["height"])
+    _set(prompt, "Control guide", "image", workflow.link(prompt, CONTROL_NODES[used["control"]]))
+    _set(prompt, "Control guide", "strength", used["control_strength"])
+    if used.get("keep_audio"):
+        _set(prompt, "Create video", "audio", workflow.link(prompt, "Trim source audio"))
+        _set(prompt, "Trim source audio", "duration", used["duration"])
+
+
+PATCHES = {
+    "t2v": lambda prompt, used, files: None,
+    "i2v": _patch_image,
+    "a2v": _patch_audio,
+    "lipsync": _patch_lipsync,
+    "keyframe": _patch_keyframe,
+    "style": _patch_style,
+}
+
+
+def required_models(mode: str, preset: str = "balanced", control: str | None = None) -> list:
+    """The weight files one run of `mode` with `preset` loads (for preloading / download)."""
+    m = MODES[mode]
+    used = {
+        "stages": m.presets[preset].stages, "width": 1024, "height": 576, "frames": 121,
+        "fps": 24, "duration": 5.0, "seed": 0, "tiles": 1, "job_id": "models",
+        "image_strength": 0.7, "first_strength": 1.0, "last_strength": 1.0,
+        "control": control or "depth", "control_strength": 1.0, "keep_audio": False,
+    }  # fmt: skip
+    return workflow.model_files(m.parameterize(used))

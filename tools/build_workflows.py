@@ -1,0 +1,478 @@
+"""Write workflows/<mode>.json (ComfyUI API format) for the six modes.
+
+The graphs follow Lightricks' official LTX-2.3 ComfyUI workflows (ComfyUI-LTXVideo
+example_workflows/2.3): dev checkpoint + distilled LoRA at 0.5, the local Gemma text encoder
+branch (the GemmaAPITextEncode cloud branch is dropped), half-resolution stage 1 with the 8-step
+distilled ManualSigmas, x2 latent upsampler, 3-step stage-2 refine, tiled VAE decode. Editor-only
+nodes (Note, Primitive*) are folded into plain values. Every node carries a stable title, because
+modes.py patches nodes by title, never by id.
+
+Run `python tools/build_workflows.py` after changing a graph, then `python -m pytest`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Published file names (see README "Model files"): loaders reference them relative to their folder.
+CHECKPOINT = "ltx-2.3-22b-dev.safetensors"
+DISTILLED_LORA = "ltx-2.3-22b-distilled-lora-384-1.1.safetensors"
+UPSCALER = "ltx-2.3-spatial-upscaler-x2-1.1.safetensors"
+GEMMA = "gemma_3_12B_it.safetensors"
+UNION_CONTROL_LORA = "ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors"
+
+# The official graphs' schedules: 8 distilled steps for stage 1, a short refine for stage 2.
+SIGMAS_STAGE1 = "1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875, 0.0"
+SIGMAS_STAGE2 = "0.85, 0.7250, 0.4219, 0.0"
+NEGATIVE = "pc game, console game, video game, cartoon, childish, ugly"
+PLACEHOLDER_IMAGE = "example.png"
+PLACEHOLDER_AUDIO = "example.wav"
+PLACEHOLDER_VIDEO = "example.mp4"
+
+
+class Graph:
+    """A tiny API-format builder: add() returns the node id; out(title, slot) makes a link."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, dict] = {}
+        self.ids: dict[str, str] = {}
+
+    def add(self, title: str, class_type: str, **inputs) -> str:
+        if title in self.ids:
+            raise ValueError(f"duplicate title {title!r}")
+        node_id = str(len(self.nodes) + 1)
+        self.ids[title] = node_id
+        self.nodes[node_id] = {
+            "class_type": class_type,
+            "inputs": {k.replace("__", "."): v for k, v in inputs.items()},
+            "_meta": {"title": title},
+        }
+        return node_id
+
+    def out(self, title: str, slot: int = 0) -> list:
+        return [self.ids[title], slot]
+
+
+def loaders(g: Graph, *, ic_lora: str | None = None) -> str:
+    """Models, prompts and LTXV conditioning; returns the title of the MODEL the guiders use."""
+    g.add("Checkpoint", "CheckpointLoaderSimple", ckpt_name=CHECKPOINT)
+    g.add(
+        "Distilled LoRA",
+        "LoraLoaderModelOnly",
+        model=g.out("Checkpoint"),
+        lora_name=DISTILLED_LORA,
+        strength_model=0.5,
+    )
+    model = "Distilled LoRA"
+    if ic_lora:
+        g.add(
+            "IC-LoRA",
+            "LTXICLoRALoaderModelOnly",
+            model=g.out("Distilled LoRA"),
+            lora_name=ic_lora,
+            strength_model=1.0,
+        )
+        model = "IC-LoRA"
+    g.add(
+        "Text encoder",
+        "LTXAVTextEncoderLoader",
+        text_encoder=GEMMA,
+        ckpt_name=CHECKPOINT,
+        device="default",
+    )
+    g.add("Audio VAE", "LTXVAudioVAELoader", ckpt_name=CHECKPOINT)
+    g.add("Positive prompt", "CLIPTextEncode", text="", clip=g.out("Text encoder"))
+    g.add("Negative prompt", "CLIPTextEncode", text=NEGATIVE, clip=g.out("Text encoder"))
+    g.add(
+        "Conditioning",
+        "LTXVConditioning",
+        positive=g.out("Positive prompt"),
+        negative=g.out("Negative prompt"),
+        frame_rate=24.0,
+    )
+    return model
+
+
+def image_input(g: Graph, prefix: str = "") -> None:
+    """LoadImage -> resize (official: longer side 1536) -> LTXVPreprocess (official: 18)."""
+    g.add(f"Load {prefix}image", "LoadImage", image=PLACEHOLDER_IMAGE)
+    g.add(
+        f"Resize {prefix}image",
+        "ResizeImageMaskNode",
+        input=g.out(f"Load {prefix}image"),
+        resize_type="scale longer dimension",
+        resize_type__longer_size=1536,
+        scale_method="lanczos",
+    )
+    g.add(
+        f"Preprocess {prefix}image",
+        "LTXVPreprocess",
+        image=g.out(f"Resize {prefix}image"),
+        img_compression=18,
+    )
+
+
+def audio_input(g: Graph) -> None:
+    """The user's audio twice: one copy feeds the model, the other is muxed into the output.
+
+    The copies differ only when media.py stages a faintly noised copy for the model (clean
+    speech tends to give frozen lips); the output always carries the original track.
+    """
+    g.add("Load audio", "LoadAudio", audio=PLACEHOLDER_AUDIO)
+    g.add(
+        "Trim audio", "TrimAudioDuration", audio=g.out("Load audio"), start_index=0.0, duration=5.0
+    )
+    g.add("Load output audio", "LoadAudio", audio=PLACEHOLDER_AUDIO)
+    g.add(
+        "Trim output audio",
+        "TrimAudioDuration",
+        audio=g.out("Load output audio"),
+        start_index=0.0,
+        duration=5.0,
+    )
+    g.add(
+        "Encode audio",
+        "LTXVAudioVAEEncode",
+        audio=g.out("Trim audio"),
+        audio_vae=g.out("Audio VAE"),
+    )
+    # Its third output is the audio latent with noise_mask 0: kept as-is while the video denoises
+    # (the official LipDub graph feeds stage 2 the same way).
+    g.add(
+        "Freeze audio",
+        "LTXVSetAudioRefTokens",
+        positive=g.out("Conditioning", 0),
+        negative=g.out("Conditioning", 1),
+        audio_latent=g.out("Encode audio"),
+    )
+
+
+def sampling(
+    g: Graph, stage: int, model: str, video: list, audio: list, positive: list, negative: list
+) -> None:
+    sampler = "euler_ancestral_cfg_pp" if stage == 1 else "euler_cfg_pp"
+    g.add(f"AV latent {stage}", "LTXVConcatAVLatent", video_latent=video, audio_latent=audio)
+    g.add(
+        f"Guider {stage}",
+        "CFGGuider",
+        model=g.out(model),
+        positive=positive,
+        negative=negative,
+        cfg=1.0,
+    )
+    g.add(f"Sampler {stage}", "KSamplerSelect", sampler_name=sampler)
+    g.add(f"Sigmas {stage}", "ManualSigmas", sigmas=SIGMAS_STAGE1 if stage == 1 else SIGMAS_STAGE2)
+    g.add(f"Noise {stage}", "RandomNoise", noise_seed=42 + stage)
+    g.add(
+        f"Sample {stage}",
+        "SamplerCustomAdvanced",
+        noise=g.out(f"Noise {stage}"),
+        guider=g.out(f"Guider {stage}"),
+        sampler=g.out(f"Sampler {stage}"),
+        sigmas=g.out(f"Sigmas {stage}"),
+        latent_image=g.out(f"AV latent {stage}"),
+    )
+    g.add(f"Separate AV {stage}", "LTXVSeparateAVLatent", av_latent=g.out(f"Sample {stage}"))
+
+
+def output(g: Graph, video: list, audio: list, *, fps=24.0) -> None:
+    g.add(
+        "Decode video",
+        "LTXVTiledVAEDecode",
+        vae=g.out("Checkpoint", 2),
+        latents=video,
+        horizontal_tiles=2,
+        vertical_tiles=2,
+        overlap=6,
+        last_frame_fix=False,
+        working_device="auto",
+        working_dtype="auto",
+    )
+    g.add("Create video", "CreateVideo", images=g.out("Decode video"), audio=audio, fps=fps)
+    g.add(
+        "Save video",
+        "SaveVideo",
+        video=g.out("Create video"),
+        filename_prefix="ltx-aio/video",
+        format="auto",
+        codec="auto",
+    )
+
+
+def empty_latents(g: Graph, *, with_audio: bool) -> None:
+    g.add("Video latent", "EmptyLTXVLatentVideo", width=640, height=352, length=121, batch_size=1)
+    if with_audio:
+        g.add(
+            "Audio latent",
+            "LTXVEmptyLatentAudio",
+            frames_number=121,
+            frame_rate=24,
+            batch_size=1,
+            audio_vae=g.out("Audio VAE"),
+        )
+
+
+def upscale(g: Graph, samples: list) -> None:
+    g.add("Upscale model", "LatentUpscaleModelLoader", model_name=UPSCALER)
+    g.add(
+        "Upscale latent",
+        "LTXVLatentUpsampler",
+        samples=samples,
+        upscale_model=g.out("Upscale model"),
+        vae=g.out("Checkpoint", 2),
+    )
+
+
+def image_guide(g: Graph, title: str, image: str, latent: list, strength: float) -> None:
+    g.add(
+        title,
+        "LTXVImgToVideoConditionOnly",
+        vae=g.out("Checkpoint", 2),
+        image=g.out(image),
+        latent=latent,
+        strength=strength,
+        bypass=False,
+    )
+
+
+def text_or_image_to_video(with_image: bool) -> dict:
+    g = Graph()
+    model = loaders(g)
+    pos, neg = g.out("Conditioning", 0), g.out("Conditioning", 1)
+    empty_latents(g, with_audio=True)
+    video1 = g.out("Video latent")
+    if with_image:
+        image_input(g)
+        # Official: 0.7 on the preprocessed image in stage 1 keeps motion, 1.0 in stage 2 detail.
+        image_guide(g, "Image guide 1", "Preprocess image", video1, 0.7)
+        video1 = g.out("Image guide 1")
+    sampling(g, 1, model, video1, g.out("Audio latent"), pos, neg)
+    upscale(g, g.out("Separate AV 1", 0))
+    video2 = g.out("Upscale latent")
+    if with_image:
+        image_guide(g, "Image guide 2", "Resize image", video2, 1.0)
+        video2 = g.out("Image guide 2")
+    sampling(g, 2, model, video2, g.out("Separate AV 1", 1), pos, neg)
+    g.add(
+        "Decode audio",
+        "LTXVAudioVAEDecode",
+        samples=g.out("Separate AV 2", 1),
+        audio_vae=g.out("Audio VAE"),
+    )
+    output(g, g.out("Separate AV 2", 0), g.out("Decode audio"))
+    return g.nodes
+
+
+def audio_to_video(with_image: bool) -> dict:
+    g = Graph()
+    model = loaders(g)
+    pos, neg = g.out("Conditioning", 0), g.out("Conditioning", 1)
+    audio_input(g)
+    empty_latents(g, with_audio=False)
+    video1 = g.out("Video latent")
+    if with_image:
+        image_input(g)
+        image_guide(g, "Image guide 1", "Preprocess image", video1, 0.7)
+        video1 = g.out("Image guide 1")
+    frozen = g.out("Freeze audio", 2)
+    sampling(g, 1, model, video1, frozen, pos, neg)
+    upscale(g, g.out("Separate AV 1", 0))
+    video2 = g.out("Upscale latent")
+    if with_image:
+        image_guide(g, "Image guide 2", "Resize image", video2, 1.0)
+        video2 = g.out("Image guide 2")
+    # Stage 2 gets the frozen original again: the separated stage-1 audio has lost its mask.
+    sampling(g, 2, model, video2, frozen, pos, neg)
+    output(g, g.out("Separate AV 2", 0), g.out("Trim output audio"))
+    return g.nodes
+
+
+def keyframe_guides(
+    g: Graph, stage: int, latent: list, positive: list, negative: list, first: str, last: str
+) -> None:
+    """First and last frame as appended keyframe guides (LTX-2's keyframe-interpolation recipe)."""
+    common = {"vae": g.out("Checkpoint", 2), "strength": 1.0}
+    g.add(
+        f"First frame guide {stage}",
+        "LTXVAddGuide",
+        positive=positive,
+        negative=negative,
+        latent=latent,
+        image=g.out(first),
+        frame_idx=0,
+        **common,
+    )
+    g.add(
+        f"Last frame guide {stage}",
+        "LTXVAddGuide",
+        positive=g.out(f"First frame guide {stage}", 0),
+        negative=g.out(f"First frame guide {stage}", 1),
+        latent=g.out(f"First frame guide {stage}", 2),
+        image=g.out(last),
+        frame_idx=-1,
+        **common,
+    )
+
+
+def keyframe() -> dict:
+    g = Graph()
+    model = loaders(g)
+    empty_latents(g, with_audio=True)
+    image_input(g, "first ")
+    image_input(g, "last ")
+    keyframe_guides(
+        g, 1, g.out("Video latent"), g.out("Conditioning", 0), g.out("Conditioning", 1),
+        "Preprocess first image", "Preprocess last image",
+    )  # fmt: skip
+    guided = "Last frame guide 1"
+    sampling(
+        g, 1, model, g.out(guided, 2), g.out("Audio latent"), g.out(guided, 0), g.out(guided, 1)
+    )
+    g.add(
+        "Crop guides 1",
+        "LTXVCropGuides",
+        positive=g.out(guided, 0),
+        negative=g.out(guided, 1),
+        latent=g.out("Separate AV 1", 0),
+    )
+    upscale(g, g.out("Crop guides 1", 2))
+    keyframe_guides(
+        g, 2, g.out("Upscale latent"), g.out("Crop guides 1", 0), g.out("Crop guides 1", 1),
+        "Resize first image", "Resize last image",
+    )  # fmt: skip
+    guided = "Last frame guide 2"
+    sampling(
+        g, 2, model, g.out(guided, 2), g.out("Separate AV 1", 1), g.out(guided, 0), g.out(guided, 1)
+    )
+    g.add(
+        "Crop guides 2",
+        "LTXVCropGuides",
+        positive=g.out(guided, 0),
+        negative=g.out(guided, 1),
+        latent=g.out("Separate AV 2", 0),
+    )
+    g.add(
+        "Decode audio",
+        "LTXVAudioVAEDecode",
+        samples=g.out("Separate AV 2", 1),
+        audio_vae=g.out("Audio VAE"),
+    )
+    output(g, g.out("Crop guides 2", 2), g.out("Decode audio"))
+    return g.nodes
+
+
+def style() -> dict:
+    """Union-control IC-LoRA (official LTX-2.3_ICLoRA_Union_Control_Distilled, single stage).
+
+    The control image comes from one of three preprocessors; modes.py points "Control guide".image
+    at the chosen one and the unused two are pruned before validation.
+    """
+    g = Graph()
+    model = loaders(g, ic_lora=UNION_CONTROL_LORA)
+    g.add("Load video", "LoadVideo", file=PLACEHOLDER_VIDEO)
+    g.add("Video components", "GetVideoComponents", video=g.out("Load video"))
+    g.add(
+        "Select frames",
+        "ImageFromBatch",
+        image=g.out("Video components"),
+        batch_index=0,
+        length=121,
+    )
+    g.add(
+        "Resize video",
+        "ResizeImageMaskNode",
+        input=g.out("Select frames"),
+        resize_type="scale dimensions",
+        resize_type__width=1024,
+        resize_type__height=576,
+        resize_type__crop="center",
+        scale_method="lanczos",
+    )
+    frames = g.out("Resize video")
+    g.add(
+        "Pose control",
+        "DWPreprocessor",
+        image=frames,
+        detect_hand="enable",
+        detect_body="enable",
+        detect_face="enable",
+        resolution=512,
+        bbox_detector="yolox_l.onnx",
+        pose_estimator="dw-ll_ucoco_384_bs5.torchscript.pt",
+        scale_stick_for_xinsr_cn="disable",
+    )
+    g.add(
+        "Depth control",
+        "DepthAnythingV2Preprocessor",
+        image=frames,
+        ckpt_name="depth_anything_v2_vits.pth",
+        resolution=512,
+    )
+    g.add("Canny control", "Canny", image=frames, low_threshold=0.4, high_threshold=0.8)
+    g.add("Audio latent", "LTXVEmptyLatentAudio", frames_number=121, frame_rate=24, batch_size=1,
+          audio_vae=g.out("Audio VAE"))  # fmt: skip
+    g.add("Video latent", "EmptyLTXVLatentVideo", width=1024, height=576, length=121, batch_size=1)
+    g.add(
+        "Control guide",
+        "LTXAddVideoICLoRAGuide",
+        positive=g.out("Conditioning", 0),
+        negative=g.out("Conditioning", 1),
+        vae=g.out("Checkpoint", 2),
+        latent=g.out("Video latent"),
+        image=g.out("Pose control"),
+        frame_idx=0,
+        strength=1.0,
+        latent_downscale_factor=g.out("IC-LoRA", 1),
+        crop="disabled",
+        use_tiled_encode=False,
+        tile_size=256,
+        tile_overlap=64,
+    )
+    guided = "Control guide"
+    sampling(
+        g, 1, model, g.out(guided, 2), g.out("Audio latent"), g.out(guided, 0), g.out(guided, 1)
+    )
+    g.add(
+        "Crop guides 1",
+        "LTXVCropGuides",
+        positive=g.out(guided, 0),
+        negative=g.out(guided, 1),
+        latent=g.out("Separate AV 1", 0),
+    )
+    g.add(
+        "Decode audio",
+        "LTXVAudioVAEDecode",
+        samples=g.out("Separate AV 1", 1),
+        audio_vae=g.out("Audio VAE"),
+    )
+    output(g, g.out("Crop guides 1", 2), g.out("Decode audio"))
+    return g.nodes
+
+
+def build() -> dict[str, dict]:
+    return {
+        "t2v": text_or_image_to_video(with_image=False),
+        "i2v": text_or_image_to_video(with_image=True),
+        "a2v": audio_to_video(with_image=False),
+        "lipsync": audio_to_video(with_image=True),
+        "keyframe": keyframe(),
+        "style": style(),
+    }
+
+
+def main(argv: list[str]) -> int:
+    out_dir = ROOT / "workflows"
+    out_dir.mkdir(exist_ok=True)
+    for name, nodes in build().items():
+        path = out_dir / f"{name}.json"
+        path.write_text(json.dumps(nodes, indent=1, ensure_ascii=False) + "\n")
+        print(f"wrote {path.relative_to(ROOT)} ({len(nodes)} nodes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
