@@ -167,9 +167,16 @@ class Engine:
         self._execution = execution
         self._server = _Server(self._on_event)
         server.PromptServer.instance = self._server
-        self._loop.run_until_complete(
-            nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False)
-        )
+        import hook_breaker_ac10a0
+
+        # As ComfyUI's main.py does: packs may not monkeypatch the core functions it guards.
+        hook_breaker_ac10a0.save_functions()
+        try:
+            self._loop.run_until_complete(
+                nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False)
+            )
+        finally:
+            hook_breaker_ac10a0.restore_functions()
         missing = sorted(bootstrap.workflow_class_types() - set(nodes.NODE_CLASS_MAPPINGS))
         if missing:
             raise AppError(
@@ -247,10 +254,12 @@ class Engine:
                 if isinstance(v, dict)
             }
             prompt_id = uuid.uuid4().hex
+            marks = [time.monotonic()]
             try:
                 valid, error, outputs, node_errors = self._loop.run_until_complete(
                     self._execution.validate_prompt(prompt_id, prompt, None)
                 )
+                marks.append(time.monotonic())
                 if not valid or node_errors:
                     raise classify_validation(prompt, error, node_errors)
                 if self._cancelled.is_set():
@@ -258,6 +267,7 @@ class Engine:
                 self._loop.run_until_complete(
                     self._executor.execute_async(prompt, prompt_id, {"client_id": "aio"}, outputs)
                 )
+                marks.append(time.monotonic())
             finally:
                 self._progress = None
                 # The one place GPU memory is handed back between jobs.
@@ -265,6 +275,7 @@ class Engine:
             if not self._executor.success or self._cancelled.is_set():
                 raise classify_execution(prompt, self._executor.status_messages)
             files = self._collect_outputs(self._executor.history_result)
+            marks.append(time.monotonic())
             videos = [f for f in files if Path(f).suffix.lower() in (".mp4", ".webm", ".mov")]
             if not videos:
                 raise AppError(
@@ -276,6 +287,11 @@ class Engine:
                 "video": videos[0],
                 "outputs": files,
                 "seconds": round(time.monotonic() - started, 3),
+                "timings": {
+                    "validate": round(marks[1] - marks[0], 4),
+                    "execute": round(marks[2] - marks[1], 4),
+                    "collect": round(marks[3] - marks[2], 4),
+                },
             }
 
     def _collect_outputs(self, history_result: dict) -> list[str]:
@@ -439,7 +455,10 @@ def engine() -> Engine:
 
 
 def run(prompt: dict, progress: Progress | None = None) -> dict:
-    """Validate and execute one API-format prompt; returns {"video", "outputs", "seconds"}."""
+    """Validate and execute one API-format prompt.
+
+    Returns {"video": path, "outputs": [paths], "seconds": total, "timings": {step: seconds}}.
+    """
     return engine().run(prompt, progress)
 
 

@@ -38,10 +38,11 @@ def names(engine):
     """Unique input and output names for one test, removed afterwards."""
     tag = uuid.uuid4().hex[:8]
     inputs: list[Path] = []
-    yield {"tag": tag, "prefix": f"aio-test/{tag}", "inputs": inputs}
+    yield {"tag": tag, "prefix": f"aio-test/{tag}/clip", "inputs": inputs}
     for path in inputs:
         path.unlink(missing_ok=True)
-    shutil.rmtree(backend.output_dir() / "aio-test", ignore_errors=True)
+    # Only this test's folder: other test processes may share the checkout's output dir.
+    shutil.rmtree(backend.output_dir() / "aio-test" / tag, ignore_errors=True)
 
 
 def _wav(names, seconds=1.0) -> str:
