@@ -547,6 +547,15 @@ def open_store(root: Path | str | None = None) -> Store:
         return _stores[path]
 
 
+def close_all() -> None:
+    """Close and forget every store open_store() made: the next call reads the disk afresh, as
+    after a restart."""
+    with _stores_lock:
+        for store in _stores.values():
+            store.close()
+        _stores.clear()
+
+
 # -- helpers
 
 

@@ -392,4 +392,12 @@ def test_data_dir_defaults_beside_the_app(monkeypatch):
 def test_open_store_returns_one_store_per_data_dir(tmp_path):
     first = history.open_store(tmp_path / "d")
     assert history.open_store(str(tmp_path / "d")) is first
-    first.close()
+    history.close_all()
+
+
+def test_open_store_after_close_all_reads_the_disk_afresh(tmp_path):
+    job_id = history.open_store(tmp_path).create_job("t2v", {}, {})
+    history.close_all()
+    again = history.open_store(tmp_path)
+    assert again.get(job_id).error_message == "Interrupted by a restart of the app."
+    history.close_all()
