@@ -42,8 +42,12 @@ class Field:
         if self.kind == "choice":
             return "one of " + ", ".join(map(str, self.choices))
         if self.min is not None and self.max is not None:
-            return f"{self.min:g}..{self.max:g}"
+            return f"{_num(self.min)}..{_num(self.max)}"
         return ""
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 @dataclass(frozen=True)
@@ -313,7 +317,7 @@ def _number(f: Field, value, *, integer: bool):
     if not math.isfinite(value):
         raise _bad(f, f"{f.label or f.name} must be a finite number, got {value!r}")
     if f.min is not None and value < f.min or f.max is not None and value > f.max:
-        raise _bad(f, f"{f.label or f.name} is {value:g}; allowed range is {f.range_text()}")
+        raise _bad(f, f"{f.label or f.name} is {_num(value)}; allowed range is {f.range_text()}")
     if integer:
         if value != int(value):
             raise _bad(f, f"{f.label or f.name} must be a whole number, got {value:g}")

@@ -376,6 +376,13 @@ def style() -> dict:
     g.add("Load video", "LoadVideo", file=PLACEHOLDER_VIDEO)
     g.add("Video components", "GetVideoComponents", video=g.out("Load video"))
     g.add(
+        "Trim source audio",
+        "TrimAudioDuration",
+        audio=g.out("Video components", 1),
+        start_index=0.0,
+        duration=5.0,
+    )
+    g.add(
         "Select frames",
         "ImageFromBatch",
         image=g.out("Video components"),

@@ -1,0 +1,59 @@
+"""Representative inputs for every mode, made by code (tests and tools/validate_workflows)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mediagen import make_mp4, make_png, make_wav
+
+# name -> (width, height) of the test image
+IMAGE_SHAPES = {"portrait": (480, 640), "landscape": (640, 360), "square": (512, 512)}
+# name -> seconds of the test audio; "long" is longer than any preset's frame cap
+AUDIO_LENGTHS = {"short": 1.5, "long": 14.0}
+
+
+def make_media(root: Path) -> dict[str, Path]:
+    root.mkdir(parents=True, exist_ok=True)
+    media = {}
+    for name, (w, h) in IMAGE_SHAPES.items():
+        media[f"image_{name}"] = make_png(root / f"{name}.png", w, h)
+    media["image_end"] = make_png(root / "end.png", 640, 360, color=(20, 90, 200))
+    for name, seconds in AUDIO_LENGTHS.items():
+        media[f"audio_{name}"] = make_wav(root / f"{name}.wav", seconds=seconds)
+    media["video"] = make_mp4(root / "clip.mp4", seconds=1.5, width=160, height=96, fps=24)
+    media["video_silent"] = make_mp4(
+        root / "silent.mp4", seconds=1.0, width=96, height=160, fps=24, audio=False
+    )
+    return media
+
+
+def cases(media: dict[str, Path]) -> list[tuple[str, str, dict]]:
+    """(mode, case name, params without preset) covering portrait/landscape/square images and
+    short/long audio."""
+    out: list[tuple[str, str, dict]] = [("t2v", "default", {"prompt": "a lighthouse in a storm"})]
+    for shape in IMAGE_SHAPES:
+        image = str(media[f"image_{shape}"])
+        out.append(("i2v", shape, {"prompt": "a dog runs", "image": image}))
+        out.append(
+            ("keyframe", shape, {"prompt": "day to night", "first_image": image,
+                                 "last_image": str(media["image_end"])})
+        )  # fmt: skip
+        for length in AUDIO_LENGTHS:
+            audio = str(media[f"audio_{length}"])
+            out.append(
+                ("lipsync", f"{shape}-{length}", {"prompt": "a woman talks", "image": image,
+                                                  "audio": audio})
+            )  # fmt: skip
+    for length in AUDIO_LENGTHS:
+        audio = str(media[f"audio_{length}"])
+        out.append(("a2v", length, {"prompt": "waves on rocks", "audio": audio}))
+    for control in ("pose", "depth", "canny"):
+        out.append(
+            ("style", control, {"prompt": "claymation", "video": str(media["video"]),
+                                "control": control, "keep_audio": control == "canny"})
+        )  # fmt: skip
+    out.append(
+        ("style", "silent-portrait", {"prompt": "oil painting", "video": str(media["video_silent"]),
+                                      "keep_audio": True})
+    )  # fmt: skip
+    return out

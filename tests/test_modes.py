@@ -1,0 +1,366 @@
+"""L1: mode fields, normalisation of every parameter (hostile values included) and the patches."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import pytest
+from mediagen import make_mp4, make_png, make_text, make_wav
+
+import modes
+import workflow
+from errors import AppError
+
+SCHEMAS = workflow.load_schemas()
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    root = tmp_path_factory.mktemp("media")
+    return {
+        "landscape": make_png(root / "land.png", 640, 360),
+        "portrait": make_png(root / "port.png", 360, 640),
+        "end": make_png(root / "end.png", 640, 360, color=(0, 0, 255)),
+        "speech": make_wav(root / "speech.wav", seconds=1.5),
+        "long": make_wav(root / "long.wav", seconds=14.0),
+        "clip": make_mp4(root / "clip.mp4", seconds=1.5, width=160, height=96, fps=24),
+        "silent": make_mp4(
+            root / "silent.mp4", seconds=1.0, width=96, height=96, fps=24, audio=False
+        ),
+        "text": make_text(root / "notes.txt"),
+    }
+
+
+def base_params(mode, media):
+    return {
+        "t2v": {"prompt": "a lighthouse"},
+        "i2v": {"prompt": "a dog", "image": str(media["landscape"])},
+        "a2v": {"prompt": "waves", "audio": str(media["speech"])},
+        "lipsync": {"prompt": "she talks", "image": str(media["portrait"]),
+                    "audio": str(media["speech"])},
+        "keyframe": {"prompt": "dusk", "first_image": str(media["landscape"]),
+                     "last_image": str(media["end"])},
+        "style": {"prompt": "clay", "video": str(media["clip"])},
+    }[mode]  # fmt: skip
+
+
+def prep(mode, media, tmp_path, **extra):
+    params = {**base_params(mode, media), **extra}
+    return modes.prepare(mode, params, input_dir=tmp_path / "input", job_id="job42")
+
+
+def node_input(prompt, title, name):
+    return workflow.find_node(prompt, title)[1]["inputs"][name]
+
+
+# ----------------------------------------------------------------------------- declarations
+
+
+def test_modes_are_the_six_in_order():
+    assert list(modes.MODES) == ["t2v", "i2v", "a2v", "lipsync", "keyframe", "style"]
+    assert modes.PRESETS == ("fast", "balanced", "quality")
+
+
+@pytest.mark.parametrize("mode", modes.MODES.values(), ids=lambda m: m.name)
+def test_mode_declares_presets_and_well_formed_fields(mode):
+    assert set(mode.presets) == set(modes.PRESETS)
+    names = [f.name for f in mode.fields]
+    assert len(names) == len(set(names)) and "prompt" in names and "seed" in names
+    for f in mode.fields:
+        assert f.kind in modes.KINDS
+        if f.kind in ("int", "float"):
+            assert f.min is not None and f.max is not None and f.min < f.max
+            assert f.default is None or f.min <= f.default <= f.max
+        if f.kind == "choice":
+            assert f.default in f.choices
+
+
+# ------------------------------------------------------------------- hostile values, per field
+
+NUMERIC = [
+    (m.name, f) for m in modes.MODES.values() for f in m.fields if f.kind in ("int", "float")
+]
+HOSTILE = [-(10**12), 10**12, float("nan"), float("inf"), "abc", True, [1], {"a": 1}]
+
+
+@pytest.mark.parametrize(("mode", "field"), NUMERIC, ids=lambda x: getattr(x, "name", x))
+@pytest.mark.parametrize("value", HOSTILE, ids=repr)
+def test_numeric_field_rejects_hostile_value_naming_field_and_range(
+    mode, field, value, media, tmp_path
+):
+    with pytest.raises(AppError) as err:
+        prep(mode, media, tmp_path, **{field.name: value})
+    assert err.value.kind == "bad_input" and err.value.where == field.name
+    assert isinstance(value, (list, dict)) or field.range_text() in str(err.value)
+
+
+@pytest.mark.parametrize(("mode", "field"), NUMERIC, ids=lambda x: getattr(x, "name", x))
+def test_numeric_field_rejects_just_outside_its_range(mode, field, media, tmp_path):
+    for value in (field.min - 1, field.max + 1):
+        with pytest.raises(AppError, match=re.escape(field.range_text())):
+            prep(mode, media, tmp_path, **{field.name: value})
+
+
+@pytest.mark.parametrize("name", ["width", "height", "frames", "fps"])
+def test_zero_and_negative_sizes_are_refused(name, media, tmp_path):
+    for value in (0, -8):
+        with pytest.raises(AppError) as err:
+            prep("t2v", media, tmp_path, **{name: value})
+        assert err.value.where == name
+
+
+def test_fractional_int_is_refused(media, tmp_path):
+    with pytest.raises(AppError, match="whole number"):
+        prep("t2v", media, tmp_path, frames=96.5)
+
+
+def test_numeric_strings_are_accepted(media, tmp_path):
+    assert prep("t2v", media, tmp_path, frames="97", seed="7").used["frames"] == 97
+
+
+@pytest.mark.parametrize("prompt", ["", "   ", None])
+def test_empty_prompt_is_refused(prompt, media, tmp_path):
+    with pytest.raises(AppError) as err:
+        prep("t2v", media, tmp_path, prompt=prompt)
+    assert err.value.where == "prompt"
+
+
+@pytest.mark.parametrize("prompt", [42, ["a"], {"t": 1}])
+def test_non_text_prompt_is_refused(prompt, media, tmp_path):
+    with pytest.raises(AppError, match="must be text"):
+        prep("t2v", media, tmp_path, prompt=prompt)
+
+
+def test_overlong_prompt_is_refused_with_limit(media, tmp_path):
+    with pytest.raises(AppError, match="5000"):
+        prep("t2v", media, tmp_path, prompt="x" * 5001)
+
+
+def test_unknown_preset_lists_choices(media, tmp_path):
+    with pytest.raises(AppError, match="fast, balanced, quality"):
+        prep("t2v", media, tmp_path, preset="ultra")
+
+
+def test_bad_bool_is_refused(media, tmp_path):
+    with pytest.raises(AppError) as err:
+        prep("style", media, tmp_path, keep_audio="maybe")
+    assert err.value.where == "keep_audio"
+
+
+def test_unknown_field_and_mode_are_refused(media, tmp_path):
+    with pytest.raises(AppError, match="no field 'colour'"):
+        prep("t2v", media, tmp_path, colour="red")
+    with pytest.raises(AppError, match="unknown mode"):
+        modes.prepare("t2x", {}, input_dir=tmp_path, job_id="j")
+    with pytest.raises(AppError, match="mapping"):
+        modes.prepare("t2v", ["prompt"], input_dir=tmp_path, job_id="j")
+
+
+@pytest.mark.parametrize(
+    ("mode", "field", "source"),
+    [("i2v", "image", "text"), ("i2v", "image", "speech"), ("a2v", "audio", "text"),
+     ("a2v", "audio", "landscape"), ("style", "video", "speech"),
+     ("keyframe", "last_image", "clip")],
+)  # fmt: skip
+def test_wrong_media_file_is_refused_naming_field(mode, field, source, media, tmp_path):
+    with pytest.raises(AppError) as err:
+        prep(mode, media, tmp_path, **{field: str(media[source])})
+    assert err.value.kind == "bad_input" and err.value.where == field
+
+
+def test_missing_media_is_required(media, tmp_path):
+    with pytest.raises(AppError, match="required"):
+        prep("i2v", media, tmp_path, image=None)
+    with pytest.raises(AppError, match="does not exist"):
+        prep("i2v", media, tmp_path, image=str(tmp_path / "gone.png"))
+
+
+# --------------------------------------------------------------------------- normalisation
+
+
+def test_seed_is_random_unless_given_and_reaches_both_noises(media, tmp_path):
+    first = prep("t2v", media, tmp_path, seed=-1).used["seed"]
+    seeds = {first} | {prep("t2v", media, tmp_path).used["seed"] for _ in range(4)}
+    assert len(seeds) > 1 and all(0 <= s <= modes.SEED_MAX for s in seeds)
+    p = prep("t2v", media, tmp_path, seed=1234)
+    assert p.used["seed"] == 1234
+    assert node_input(p.prompt, "Noise 1", "noise_seed") == 1234
+    assert node_input(p.prompt, "Noise 2", "noise_seed") == 1235
+
+
+@pytest.mark.parametrize(("asked", "got"), [(9, 9), (10, 9), (100, 97), (121, 121), (126, 129)])
+def test_frames_snap_to_8k_plus_1(asked, got, media, tmp_path):
+    p = prep("t2v", media, tmp_path, frames=asked)
+    assert p.used["frames"] == got and (got - 1) % 8 == 0
+    assert node_input(p.prompt, "Video latent", "length") == got
+    assert node_input(p.prompt, "Audio latent", "frames_number") == got
+    assert (asked == got) == (not p.notes)
+
+
+def test_frames_are_capped_by_preset_with_note(media, tmp_path):
+    p = prep("t2v", media, tmp_path, frames=481, preset="fast")
+    assert p.used["frames"] == 121 and any("capped" in n for n in p.notes)
+
+
+def test_duration_sets_frames_and_is_returned(media, tmp_path):
+    p = prep("t2v", media, tmp_path, duration=4.0, fps=25)
+    assert p.used["frames"] == 97 and math.isclose(p.used["duration"], 97 / 25, abs_tol=1e-3)
+    assert node_input(p.prompt, "Conditioning", "frame_rate") == 25.0
+    assert node_input(p.prompt, "Audio latent", "frame_rate") == 25
+    assert node_input(p.prompt, "Create video", "fps") == 25.0
+
+
+@pytest.mark.parametrize(
+    ("preset", "size", "latent"),
+    [("fast", (768, 448), (768, 448)), ("balanced", (1280, 704), (640, 352)),
+     ("quality", (1920, 1088), (960, 544))],
+)  # fmt: skip
+def test_t2v_preset_sizes_and_stage_one_latent(preset, size, latent, media, tmp_path):
+    p = prep("t2v", media, tmp_path, preset=preset)
+    assert (p.used["width"], p.used["height"]) == size
+    assert (node_input(p.prompt, "Video latent", "width"),
+            node_input(p.prompt, "Video latent", "height")) == latent  # fmt: skip
+
+
+def test_given_size_snaps_to_multiple_with_note(media, tmp_path):
+    p = prep("t2v", media, tmp_path, width=1000, height=333, preset="fast")
+    assert (p.used["width"], p.used["height"]) == (992, 320) and p.notes
+    p = prep("t2v", media, tmp_path, width=1000, height=560, preset="balanced")
+    assert p.used["width"] % 64 == 0 and p.used["height"] % 64 == 0
+
+
+def test_oversize_is_scaled_to_preset_budget(media, tmp_path):
+    p = prep("t2v", media, tmp_path, width=2048, height=2048, preset="fast")
+    assert p.used["width"] * p.used["height"] <= 768 * 448 * 1.1
+    assert any("capped" in n for n in p.notes)
+
+
+def test_image_aspect_sets_portrait_size(media, tmp_path):
+    p = prep("i2v", media, tmp_path, image=str(media["portrait"]))
+    assert p.used["height"] > p.used["width"]
+
+
+def test_motion_suffix_is_visible_removable_and_appended(media, tmp_path):
+    suffix = modes.MODES["i2v"].field("prompt_suffix").default
+    assert suffix
+    p = prep("i2v", media, tmp_path)
+    assert node_input(p.prompt, "Positive prompt", "text") == f"a dog {suffix}"
+    p = prep("i2v", media, tmp_path, prompt_suffix="")
+    assert node_input(p.prompt, "Positive prompt", "text") == "a dog"
+
+
+def test_i2v_keeps_official_preprocess_and_strengths(media, tmp_path):
+    p = prep("i2v", media, tmp_path)
+    assert node_input(p.prompt, "Preprocess image", "img_compression") == 18
+    assert node_input(p.prompt, "Image guide 1", "strength") == 0.7
+    assert node_input(p.prompt, "Image guide 2", "strength") == 1.0
+
+
+def test_audio_sets_frame_count_and_trim(media, tmp_path):
+    p = prep("a2v", media, tmp_path, fps=24)
+    assert p.used["frames"] == 33  # 1.5 s x 24 = 36 -> largest 8k+1 not past the audio
+    assert node_input(p.prompt, "Trim output audio", "duration") == p.used["duration"]
+    assert p.used["duration"] <= 1.5
+
+
+def test_long_audio_is_capped_by_preset_with_note(media, tmp_path):
+    p = prep("a2v", media, tmp_path, audio=str(media["long"]), preset="fast")
+    assert p.used["frames"] == 121 and any("first" in n for n in p.notes)
+
+
+def test_a2v_output_keeps_given_audio_and_freezes_model_audio(media, tmp_path):
+    p = prep("a2v", media, tmp_path)
+    create = workflow.find_node(p.prompt, "Create video")[1]["inputs"]
+    assert create["audio"] == workflow.link(p.prompt, "Trim output audio")
+    for stage in (1, 2):
+        av = workflow.find_node(p.prompt, f"AV latent {stage}")[1]["inputs"]
+        assert av["audio_latent"] == workflow.link(p.prompt, "Freeze audio", 2)
+    assert not workflow.has_node(p.prompt, "Decode audio")
+
+
+def test_lipsync_model_hears_noised_copy_output_keeps_original(media, tmp_path):
+    p = prep("lipsync", media, tmp_path)
+    model_file = node_input(p.prompt, "Load audio", "audio")
+    out_file = node_input(p.prompt, "Load output audio", "audio")
+    assert model_file != out_file and (tmp_path / "input" / model_file).is_file()
+    p = prep("lipsync", media, tmp_path, audio_noise=0)
+    assert node_input(p.prompt, "Load audio", "audio") == node_input(
+        p.prompt, "Load output audio", "audio"
+    )
+
+
+def test_keyframe_guides_first_and_last_frame_in_both_stages(media, tmp_path):
+    p = prep("keyframe", media, tmp_path, last_strength=0.8)
+    for stage in (1, 2):
+        assert node_input(p.prompt, f"First frame guide {stage}", "frame_idx") == 0
+        assert node_input(p.prompt, f"Last frame guide {stage}", "frame_idx") == -1
+        assert node_input(p.prompt, f"Last frame guide {stage}", "strength") == 0.8
+
+
+@pytest.mark.parametrize("control", ["pose", "depth", "canny"])
+def test_style_control_choice_rewires_guide_and_prunes_others(control, media, tmp_path):
+    p = prep("style", media, tmp_path, control=control)
+    chosen = modes.CONTROL_NODES[control]
+    assert node_input(p.prompt, "Control guide", "image") == workflow.link(p.prompt, chosen)
+    others = set(modes.CONTROL_NODES.values()) - {chosen}
+    assert not any(workflow.has_node(p.prompt, t) for t in others)
+
+
+def test_style_follows_video_fps_and_length(media, tmp_path):
+    p = prep("style", media, tmp_path)
+    assert p.used["fps"] == 24.0 and p.used["frames"] == 33  # 36 source frames -> 33
+    assert node_input(p.prompt, "Select frames", "length") == 33
+
+
+def test_style_keep_audio_uses_source_track_unless_silent(media, tmp_path):
+    p = prep("style", media, tmp_path, keep_audio=True)
+    create = workflow.find_node(p.prompt, "Create video")[1]["inputs"]
+    assert create["audio"] == workflow.link(p.prompt, "Trim source audio")
+    p = prep("style", media, tmp_path, video=str(media["silent"]), keep_audio=True)
+    assert p.used["keep_audio"] is False and any("no sound" in n for n in p.notes)
+
+
+@pytest.mark.parametrize("mode", list(modes.MODES))
+def test_fast_preset_drops_stage_two_and_upscaler(mode, media, tmp_path):
+    p = prep(mode, media, tmp_path, preset="fast")
+    files = {r.filename for r in workflow.model_files(p.prompt)}
+    assert "ltx-2.3-spatial-upscaler-x2-1.1.safetensors" not in files
+    assert not workflow.has_node(p.prompt, "Sample 2")
+    assert workflow.validate(p.prompt, SCHEMAS) == []
+
+
+def test_required_models_follow_preset_and_control():
+    fast = {r.filename for r in modes.required_models("t2v", "fast")}
+    quality = {r.filename for r in modes.required_models("t2v", "quality")}
+    assert quality - fast == {"ltx-2.3-spatial-upscaler-x2-1.1.safetensors"}
+    canny = {r.folder for r in modes.required_models("style", "balanced", "canny")}
+    pose = {r.filename for r in modes.required_models("style", "balanced", "pose")}
+    assert "controlnet_aux" not in canny
+    assert any(f.endswith("yolox_l.onnx") for f in pose)
+
+
+def test_save_prefix_is_unique_per_job_and_sanitized(media, tmp_path):
+    p = modes.prepare("t2v", {"prompt": "x"}, input_dir=tmp_path, job_id="../../evil job")
+    prefix = node_input(p.prompt, "Save video", "filename_prefix")
+    assert "evil_job" in prefix and ".." not in prefix
+
+
+def test_media_is_staged_under_safe_unique_names(media, tmp_path):
+    weird = make_png(tmp_path / "my photo (1);rm -rf.png", 200, 200)
+    p = prep("i2v", media, tmp_path, image=str(weird))
+    name = node_input(p.prompt, "Load image", "image")
+    assert name.startswith("job42_image_") and name.endswith(".png") and " " not in name
+    assert (tmp_path / "input" / name).read_bytes() == weird.read_bytes()
+    again = prep("i2v", media, tmp_path, image=str(weird))
+    assert node_input(again.prompt, "Load image", "image") != name
+
+
+@pytest.mark.parametrize("mode", list(modes.MODES))
+def test_used_is_json_and_names_everything_applied(mode, media, tmp_path):
+    p = prep(mode, media, tmp_path, seed=5)
+    used = json.loads(json.dumps(p.used))
+    for key in ("seed", "preset", "width", "height", "frames", "fps", "duration"):
+        assert key in used
+    assert used["seed"] == 5 and used["preset"] == "balanced"
