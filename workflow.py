@@ -252,7 +252,8 @@ def _check_value(where: str, cls: str, name: str, spec: list, value) -> list[str
     kind, opts = spec[0], _spec_options(spec)
     if isinstance(kind, list) or kind == "COMBO":
         options = kind if isinstance(kind, list) else opts.get("options", [])
-        if _is_file_combo(cls, name, opts):
+        # An emptied list is a disk listing the snapshot deliberately leaves out.
+        if _is_file_combo(cls, name, opts) or not options:
             return [] if isinstance(value, str) and value else [f"{where}: needs a file name"]
         if value not in options:
             shown = ", ".join(map(str, options[:12])) + (" ..." if len(options) > 12 else "")

@@ -16,8 +16,9 @@ Model-file combo lists are emptied: they describe one machine's disk, not the pi
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -56,13 +57,28 @@ def used_classes() -> set[str]:
     return classes
 
 
+# Inputs that list files on this machine's disk (checkpoints, LoRAs, configs, ...).
+DISK_LIST = re.compile(
+    r"^(ckpt|lora|clip|unet|vae|model|control_net|config|style_model|gligen|upscale_model"
+    r"|audio_encoder)_name\d*$|^(text_encoder|gemma_path|ltxv_path)$"
+)
+
+
+def _is_disk_list(class_name: str, module: str, input_name: str, spec) -> bool:
+    opts = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+    if (class_name, input_name) in workflow.MODEL_INPUTS:
+        return True
+    if any(opts.get(flag) for flag in workflow.UPLOAD_FLAGS):
+        return True
+    # controlnet_aux lists fixed annotator names it downloads itself: those are real choices.
+    return module != "custom_nodes.comfyui_controlnet_aux" and bool(DISK_LIST.match(input_name))
+
+
 def _empty_file_lists(name: str, info: dict) -> None:
+    module = info.get("python_module", "")
     for section in ("required", "optional"):
         for input_name, spec in (info.get("input", {}).get(section) or {}).items():
-            if (name, input_name) not in workflow.MODEL_INPUTS and not any(
-                isinstance(spec, list) and len(spec) > 1 and isinstance(spec[1], dict)
-                and spec[1].get(flag) for flag in workflow.UPLOAD_FLAGS
-            ):  # fmt: skip
+            if not _is_disk_list(name, module, input_name, spec):
                 continue
             if isinstance(spec[0], list):
                 spec[0] = []
@@ -111,19 +127,24 @@ def _describe(name: str, cls) -> dict:
         "name": name,
         "python_module": getattr(cls, "RELATIVE_PYTHON_MODULE", "nodes"),
         "output_node": bool(getattr(cls, "OUTPUT_NODE", False)),
-    }
+        "has_intermediate_output": bool(getattr(cls, "HAS_INTERMEDIATE_OUTPUT", False)),
+        **{flag: True for flag in ("deprecated", "experimental", "dev_only")
+           if getattr(cls, flag.upper(), False)},
+        **({"api_node": cls.API_NODE} if hasattr(cls, "API_NODE") else {}),
+        **({"essentials_category": cls.ESSENTIALS_CATEGORY}
+           if hasattr(cls, "ESSENTIALS_CATEGORY") else {}),
+    }  # fmt: skip
 
 
 def live_object_info(comfy_dir: Path) -> dict:
-    comfy_dir = comfy_dir.resolve()
-    sys.path.insert(0, str(comfy_dir))
-    import comfy.cli_args
+    """Start the app's in-process ComfyUI (backend.engine: stub server, packs, checks) on
+    `comfy_dir` and describe every registered node class."""
+    os.environ["LTX_AIO_COMFYUI_DIR"] = str(comfy_dir.resolve())
+    import backend
 
-    comfy.cli_args.args.cpu = True
-    comfy.cli_args.args.base_directory = str(comfy_dir)
-    import nodes  # ComfyUI's module, importable once its dir is on sys.path
+    backend.engine()
+    import nodes  # ComfyUI's module, importable once the engine put its dir on sys.path
 
-    asyncio.run(nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))
     info = {}
     for name, cls in nodes.NODE_CLASS_MAPPINGS.items():
         try:
