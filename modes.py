@@ -1,8 +1,8 @@
-"""The six modes: their inputs (declared once), presets, and the patches that fill a template.
+"""The six modes: their inputs (declared once as Fields), presets, and `prepare`.
 
-Each Field is the single source of its name, kind, default, range, step and help text: the UI
-builds components from it, `prepare` checks and snaps values with it, errors quote its range,
-and tests are parametrised over it.
+`prepare` turns raw UI/API values into a runnable prompt: checks every field (fields.coerce),
+inspects and stages media (media.py), derives size / frames / fps / seed and says what it
+changed, then fills the mode's template (patches.py).
 """
 
 from __future__ import annotations
@@ -14,40 +14,14 @@ from pathlib import Path
 
 import errors
 import media
+import patches
 import workflow
+from fields import KINDS, Field, coerce  # noqa: F401  (part of this module's API)
 
 PRESETS = ("fast", "balanced", "quality")
-KINDS = ("text", "int", "float", "choice", "bool", "image", "audio", "video")
 MEDIA_KINDS = ("image", "audio", "video")
 SEED_MAX = 2**32 - 1
 MAX_PROMPT_CHARS = 5000
-
-
-@dataclass(frozen=True)
-class Field:
-    name: str
-    kind: str
-    label: str = ""
-    default: object = None
-    min: float | None = None
-    max: float | None = None
-    step: float | None = None
-    choices: tuple = ()
-    help: str = ""
-    advanced: bool = False
-    required: bool = False
-    max_len: int | None = None
-
-    def range_text(self) -> str:
-        if self.kind == "choice":
-            return "one of " + ", ".join(map(str, self.choices))
-        if self.min is not None and self.max is not None:
-            return f"{_num(self.min)}..{_num(self.max)}"
-        return ""
-
-
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 @dataclass(frozen=True)
@@ -84,7 +58,7 @@ class Mode:
 
     def parameterize(self, used: dict) -> dict:
         """A patched deep copy of the template for already-normalised values (`used`)."""
-        return _parameterize(self, used)
+        return patches.parameterize(self.name, self.workflow, used)
 
 
 @dataclass
@@ -135,9 +109,11 @@ def _common(suffix: str, *, frames: bool = True, fps: bool = True) -> tuple[Fiel
               help="fast: one pass; balanced/quality: half-res pass + x2 upscale refine."),
         Field("seed", "int", "Seed", -1, -1, SEED_MAX, 1, help="-1 picks a random seed."),
         Field("width", "int", "Width", None, 256, 2048, 32, advanced=True,
-              help="Empty: from the input's aspect and the preset. Snapped to a multiple of 32."),
+              help="Empty: from the input's aspect and the preset. Snapped to a multiple of 32 "
+              "(64 for two-pass presets and restyle)."),
         Field("height", "int", "Height", None, 256, 2048, 32, advanced=True,
-              help="Empty: from the input's aspect and the preset. Snapped to a multiple of 32."),
+              help="Empty: from the input's aspect and the preset. Snapped to a multiple of 32 "
+              "(64 for two-pass presets and restyle)."),
     ]  # fmt: skip
     if frames:
         out += [
@@ -292,70 +268,10 @@ MODES: dict[str, Mode] = {
     )  # fmt: skip
 }
 
-CONTROL_NODES = {"pose": "Pose control", "depth": "Depth control", "canny": "Canny control"}
+CONTROL_NODES = patches.CONTROL_NODES
 
 
 # ------------------------------------------------------------------------------ normalisation
-
-
-def _bad(f: Field, message: str) -> errors.AppError:
-    return errors.bad_input(
-        f.name, message, hint=f"Allowed: {f.range_text()}." if f.range_text() else ""
-    )
-
-
-def _number(f: Field, value, *, integer: bool):
-    if isinstance(value, bool) or value is None:
-        raise _bad(f, f"{f.label or f.name} must be a number, got {value!r}")
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            raise _bad(f, f"{f.label or f.name} must be a number, got {value!r}") from None
-    if not isinstance(value, (int, float)):
-        raise _bad(f, f"{f.label or f.name} must be a number, got {type(value).__name__}")
-    if not math.isfinite(value):
-        raise _bad(f, f"{f.label or f.name} must be a finite number, got {value!r}")
-    if f.min is not None and value < f.min or f.max is not None and value > f.max:
-        raise _bad(f, f"{f.label or f.name} is {_num(value)}; allowed range is {f.range_text()}")
-    if integer:
-        if value != int(value):
-            raise _bad(f, f"{f.label or f.name} must be a whole number, got {value:g}")
-        return int(value)
-    return float(value)
-
-
-def coerce(f: Field, value):
-    """One raw value -> a checked value of the field's kind (None when optional and empty)."""
-    empty = value is None or (isinstance(value, str) and not value.strip() and f.kind != "text")
-    if empty:
-        if f.required:
-            raise errors.bad_input(f.name, f"{f.label or f.name} is required")
-        return f.default
-    if f.kind == "text":
-        if not isinstance(value, str):
-            raise _bad(f, f"{f.label or f.name} must be text, got {type(value).__name__}")
-        value = value.replace("\x00", "").strip()
-        if f.required and not value:
-            raise errors.bad_input(f.name, f"{f.label or f.name} must not be empty")
-        if f.max_len and len(value) > f.max_len:
-            raise errors.bad_input(
-                f.name, f"{f.label or f.name} has {len(value)} characters; the limit is {f.max_len}"
-            )
-        return value
-    if f.kind in ("int", "float"):
-        return _number(f, value, integer=f.kind == "int")
-    if f.kind == "choice":
-        if value not in f.choices:
-            raise _bad(f, f"{value!r} is not a valid {f.label or f.name}")
-        return value
-    if f.kind == "bool":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
-            return value.strip().lower() in ("true", "1")
-        raise _bad(f, f"{f.label or f.name} must be true or false, got {value!r}")
-    return value  # media paths are checked by media.inspect_*
 
 
 def snap_frames(frames: int, cap: int) -> int:
@@ -524,108 +440,6 @@ def _stage_media(m: Mode, values: dict, used: dict, input_dir: Path, job_id: str
                 values["audio"], input_dir, job_id, "audio", level, used["seed"]
             )
     return files
-
-
-# ------------------------------------------------------------------------------------- patches
-
-
-def _set(prompt: dict, title: str, name: str, value) -> None:
-    workflow.set_input(prompt, title, name, value)
-
-
-def _parameterize(m: Mode, used: dict) -> dict:
-    prompt = workflow.load_template(m.workflow)
-    single = used["stages"] == 1
-    w, h = used["width"], used["height"]
-    lw, lh = (w, h) if single else (w // 2, h // 2)
-    fps, frames = used["fps"], used["frames"]
-
-    text = used.get("prompt", "")
-    if used.get("prompt_suffix"):
-        text = f"{text} {used['prompt_suffix']}".strip()
-    _set(prompt, "Positive prompt", "text", text)
-    _set(prompt, "Negative prompt", "text", used.get("negative_prompt") or "")
-    _set(prompt, "Conditioning", "frame_rate", float(fps))
-    _set(prompt, "Create video", "fps", float(fps))
-    _set(prompt, "Video latent", "width", lw)
-    _set(prompt, "Video latent", "height", lh)
-    _set(prompt, "Video latent", "length", frames)
-    if workflow.has_node(prompt, "Audio latent"):
-        _set(prompt, "Audio latent", "frames_number", frames)
-        _set(prompt, "Audio latent", "frame_rate", int(round(fps)))
-    _set(prompt, "Noise 1", "noise_seed", used["seed"])
-    if workflow.has_node(prompt, "Noise 2"):
-        _set(prompt, "Noise 2", "noise_seed", (used["seed"] + 1) % (SEED_MAX + 1))
-    _set(prompt, "Decode video", "horizontal_tiles", used["tiles"])
-    _set(prompt, "Decode video", "vertical_tiles", used["tiles"])
-    prefix = f"ltx-aio/{m.name}_{media.sanitize(used.get('job_id') or 'job', 40)}"
-    _set(prompt, "Save video", "filename_prefix", prefix)
-
-    files = used.get("files", {})
-    PATCHES[m.name](prompt, used, files)
-    if single and workflow.has_node(prompt, "Upscale latent"):
-        _single_stage(prompt)
-    workflow.prune(prompt)
-    return prompt
-
-
-def _single_stage(prompt: dict) -> None:
-    """Decode stage 1 directly: point the decoders at it; prune() then drops stage 2."""
-    video = (
-        workflow.link(prompt, "Crop guides 1", 2)
-        if workflow.has_node(prompt, "Crop guides 1")
-        else None
-    )
-    _set(prompt, "Decode video", "latents", video or workflow.link(prompt, "Separate AV 1", 0))
-    if workflow.has_node(prompt, "Decode audio"):
-        _set(prompt, "Decode audio", "samples", workflow.link(prompt, "Separate AV 1", 1))
-
-
-def _patch_image(prompt: dict, used: dict, files: dict) -> None:
-    _set(prompt, "Load image", "image", files.get("image", "example.png"))
-    _set(prompt, "Image guide 1", "strength", used["image_strength"])
-
-
-def _patch_audio(prompt: dict, used: dict, files: dict) -> None:
-    _set(prompt, "Load audio", "audio", files.get("audio_model", "example.wav"))
-    _set(prompt, "Load output audio", "audio", files.get("audio", "example.wav"))
-    for title in ("Trim audio", "Trim output audio"):
-        _set(prompt, title, "duration", used["duration"])
-
-
-def _patch_lipsync(prompt: dict, used: dict, files: dict) -> None:
-    _patch_image(prompt, used, files)
-    _patch_audio(prompt, used, files)
-
-
-def _patch_keyframe(prompt: dict, used: dict, files: dict) -> None:
-    _set(prompt, "Load first image", "image", files.get("first_image", "example.png"))
-    _set(prompt, "Load last image", "image", files.get("last_image", "example.png"))
-    for stage in (1, 2):
-        _set(prompt, f"First frame guide {stage}", "strength", used["first_strength"])
-        _set(prompt, f"Last frame guide {stage}", "strength", used["last_strength"])
-
-
-def _patch_style(prompt: dict, used: dict, files: dict) -> None:
-    _set(prompt, "Load video", "file", files.get("video", "example.mp4"))
-    _set(prompt, "Select frames", "length", used["frames"])
-    _set(prompt, "Resize video", "resize_type.width", used["width"])
-    _set(prompt, "Resize video", "resize_type.height", used["height"])
-    _set(prompt, "Control guide", "image", workflow.link(prompt, CONTROL_NODES[used["control"]]))
-    _set(prompt, "Control guide", "strength", used["control_strength"])
-    if used.get("keep_audio"):
-        _set(prompt, "Create video", "audio", workflow.link(prompt, "Trim source audio"))
-        _set(prompt, "Trim source audio", "duration", used["duration"])
-
-
-PATCHES = {
-    "t2v": lambda prompt, used, files: None,
-    "i2v": _patch_image,
-    "a2v": _patch_audio,
-    "lipsync": _patch_lipsync,
-    "keyframe": _patch_keyframe,
-    "style": _patch_style,
-}
 
 
 def required_models(mode: str, preset: str = "balanced", control: str | None = None) -> list:
