@@ -33,11 +33,11 @@ class Field:
         if self.kind == "choice":
             return "one of " + ", ".join(map(str, self.choices))
         if self.min is not None and self.max is not None:
-            return f"{_num(self.min)}..{_num(self.max)}"
+            return f"{number_text(self.min)}..{number_text(self.max)}"
         return ""
 
 
-def _num(value: float) -> str:
+def number_text(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
@@ -60,7 +60,9 @@ def _number(f: Field, value, *, integer: bool):
     if not math.isfinite(value):
         raise _bad(f, f"{f.label or f.name} must be a finite number, got {value!r}")
     if f.min is not None and value < f.min or f.max is not None and value > f.max:
-        raise _bad(f, f"{f.label or f.name} is {_num(value)}; allowed range is {f.range_text()}")
+        raise _bad(
+            f, f"{f.label or f.name} is {number_text(value)}; allowed range is {f.range_text()}"
+        )
     if integer:
         if value != int(value):
             raise _bad(f, f"{f.label or f.name} must be a whole number, got {value:g}")

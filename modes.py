@@ -16,7 +16,7 @@ import errors
 import media
 import patches
 import workflow
-from fields import KINDS, Field, coerce  # noqa: F401  (part of this module's API)
+from fields import KINDS, Field, coerce, number_text  # noqa: F401  (part of this module's API)
 
 PRESETS = ("fast", "balanced", "quality")
 MEDIA_KINDS = ("image", "audio", "video")
@@ -123,7 +123,8 @@ def _common(suffix: str, *, frames: bool = True, fps: bool = True) -> tuple[Fiel
                   help="Alternative to frames: seconds of video."),
         ]  # fmt: skip
     if fps:
-        out.append(Field("fps", "int", "Frame rate", 24, 8, 50, 1, help="Frames per second."))
+        out.append(Field("fps", "float", "Frame rate", 24, 8, 50, 1,
+                         help="Frames per second; rounded to a whole number."))  # fmt: skip
     return tuple(out)
 
 
@@ -354,6 +355,9 @@ def prepare(mode: str, params: dict, *, input_dir: Path, job_id: str) -> Prepare
     if seed is None or seed < 0:
         seed = random.randint(0, SEED_MAX)
     fps = values.get("fps") or 24
+    if fps != round(fps):
+        notes.append(f"frame rate rounded to {round(fps)} fps (the audio latent needs whole fps)")
+    fps = int(round(fps))
     if m.name == "style":
         fps = info["video"].fps
 
@@ -404,24 +408,38 @@ def _frames(
     m: Mode, preset: Preset, values: dict, given, info: dict, fps: float, notes: list
 ) -> int:
     cap = preset.max_frames
-    if m.length_from:
-        src = info[m.length_from]
-        available = src.seconds * fps if m.length_from == "audio" else src.frames
-        if m.length_from == "video" and values.get("frames") is not None:
-            available = min(available, values["frames"])
-        frames = floor_frames(available, cap)
+    if m.length_from == "audio":
+        available = info["audio"].seconds * fps
+        frames = floor_frames(available, cap)  # never longer than the audio it must follow
         if available > cap:
             notes.append(
-                f"the {m.length_from} gives {available / fps:.1f} s; the {preset.name} preset "
-                f"makes at most {cap} frames, so the first {frames / fps:.2f} s are used"
+                f"the audio lasts {info['audio'].seconds:.1f} s; the {preset.name} preset makes "
+                f"at most {cap} frames, so the first {frames / fps:.2f} s are used"
             )
         return frames
-    requested = values.get("frames")
-    if values.get("duration") is not None and "frames" not in given:
+    if m.length_from == "video":
+        video = info["video"]
+        frames = floor_frames(min(video.frames, values["frames"]), cap)
+        if values["frames"] > cap:
+            notes.append(f"frames capped to {frames} by the {preset.name} preset")
+        if video.frames > frames + 8:
+            notes.append(
+                f"restyling the first {frames / fps:.2f} s ({frames} frames) of the "
+                f"{video.seconds:.1f} s video"
+            )
+        return frames
+    requested = values["frames"]
+    from_duration = values.get("duration") is not None and "frames" not in given
+    if from_duration:
         requested = values["duration"] * fps
     frames = snap_frames(int(round(requested)), cap)
     if requested > cap:
         notes.append(f"frames capped to {frames} by the {preset.name} preset")
+    elif from_duration:
+        notes.append(
+            f"{number_text(values['duration'])} s at {number_text(fps)} fps makes {frames} frames "
+            f"({frames / fps:.2f} s; the model needs 8k+1 frames)"
+        )
     elif frames != requested:
         notes.append(f"frames set to {frames} (the model needs 8k+1)")
     return frames

@@ -364,3 +364,23 @@ def test_used_is_json_and_names_everything_applied(mode, media, tmp_path):
     for key in ("seed", "preset", "width", "height", "frames", "fps", "duration"):
         assert key in used
     assert used["seed"] == 5 and used["preset"] == "balanced"
+
+
+def test_fractional_fps_is_rounded_with_note(media, tmp_path):
+    p = prep("t2v", media, tmp_path, fps=23.976)
+    assert p.used["fps"] == 24 and any("rounded to 24" in n for n in p.notes)
+    assert node_input(p.prompt, "Audio latent", "frame_rate") == 24
+
+
+def test_duration_note_says_seconds_and_frames(media, tmp_path):
+    p = prep("t2v", media, tmp_path, duration=3.3)
+    assert p.used["frames"] == 81 and any("3.3 s at 24 fps makes 81 frames" in n for n in p.notes)
+
+
+def test_frames_win_over_duration_when_both_given(media, tmp_path):
+    assert prep("t2v", media, tmp_path, frames=49, duration=10).used["frames"] == 49
+
+
+def test_style_says_when_only_the_start_of_a_long_video_is_used(media, tmp_path):
+    p = prep("style", media, tmp_path, frames=17)
+    assert p.used["frames"] == 17 and any("first 0.71 s" in n for n in p.notes)

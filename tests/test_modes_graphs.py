@@ -37,6 +37,7 @@ def _case_keys():
 
 
 CASE_KEYS = _case_keys()
+CASE_IDS = ["-".join(key) for key in CASE_KEYS]
 
 
 def _params(media, mode, case):
@@ -53,7 +54,7 @@ def test_cases_cover_every_mode_and_image_and_audio_shape():
     assert {"short", "long"} <= {c for m, c in keys if m == "a2v"}
 
 
-@pytest.mark.parametrize(("mode", "case", "preset"), CASE_KEYS, ids="-".join)
+@pytest.mark.parametrize(("mode", "case", "preset"), CASE_KEYS, ids=CASE_IDS)
 def test_prepared_graph_passes_snapshot_validator(mode, case, preset, media, tmp_path):
     params = {**_params(media, mode, case), "preset": preset}
     prepared = modes.prepare(mode, params, input_dir=tmp_path, job_id="l2")
@@ -106,7 +107,7 @@ def comfy(tmp_path_factory):
 
 
 @pytest.mark.comfy
-@pytest.mark.parametrize(("mode", "case", "preset"), CASE_KEYS, ids="-".join)
+@pytest.mark.parametrize(("mode", "case", "preset"), CASE_KEYS, ids=CASE_IDS)
 def test_prepared_graph_passes_comfyui_validate_prompt(mode, case, preset, media, comfy):
     job = f"l2real-{uuid.uuid4().hex[:8]}"
     params = {**_params(media, mode, case), "preset": preset}
