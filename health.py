@@ -50,8 +50,6 @@ def health_report(
     reasons: list[str] = list(engine.get("problems") or [])
     if not engine.get("ready") and not reasons:
         reasons.append("The generation engine reports it is not ready.")
-    if boot.get("phase") == "failed" and not engine.get("problems"):
-        reasons += list(boot.get("problems") or ["Installing the pinned ComfyUI failed."])
     if nodes.get("missing"):
         reasons.append(
             "Node classes the workflows need are not registered: " + ", ".join(nodes["missing"])
@@ -94,6 +92,7 @@ def health_report(
 
 
 def _engine() -> dict:
+    """The engine's own verdict, which already covers the bootstrap: the one source of "ready"."""
     try:
         import backend
 

@@ -55,10 +55,16 @@ def test_health_engine_not_ready_without_a_reason_still_says_why():
     assert code == 503 and body["reasons"]
 
 
-def test_health_is_503_when_bootstrap_failed():
-    boot = {"phase": "failed", "problems": ["ComfyUI could not be installed"]}
-    code, body = report(boot=boot)
-    assert code == 503 and body["reasons"] == ["ComfyUI could not be installed"]
+def test_health_takes_readiness_from_the_engine_not_a_stale_bootstrap_state():
+    code, body = report(boot={"phase": "failed", "problems": ["an earlier failure"]})
+    assert (code, body["bootstrap"]["phase"]) == (200, "failed")
+
+
+def test_health_is_503_when_the_engine_status_cannot_be_read(monkeypatch):
+    broken = types.SimpleNamespace(engine_status=lambda: 1 / 0)
+    monkeypatch.setitem(sys.modules, "backend", broken)
+    code, body = report(engine=health.PROBE)
+    assert code == 503 and "ZeroDivisionError" in body["reasons"][0]
 
 
 def test_health_is_503_naming_unregistered_node_classes():
