@@ -384,3 +384,17 @@ def test_frames_win_over_duration_when_both_given(media, tmp_path):
 def test_style_says_when_only_the_start_of_a_long_video_is_used(media, tmp_path):
     p = prep("style", media, tmp_path, frames=17)
     assert p.used["frames"] == 17 and any("first 0.71 s" in n for n in p.notes)
+
+
+JUNK = [None, "", "   ", 0, -1, 1e308, -1e308, "💥" * 3, [], {}, b"bytes", object(), float("nan")]
+
+
+@pytest.mark.parametrize("mode", list(modes.MODES))
+def test_no_value_in_any_field_crashes_prepare(mode, media, tmp_path):
+    """Every junk value either works or gives a bad_input naming the field; nothing else."""
+    for f in modes.MODES[mode].fields:
+        for value in JUNK:
+            try:
+                prep(mode, media, tmp_path, **{f.name: value})
+            except AppError as err:
+                assert err.kind == "bad_input" and err.where == f.name, (f.name, value, err)
