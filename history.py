@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+import videofile
 from errors import AppError
 
 REPO_DIR = Path(__file__).resolve().parent
@@ -104,12 +105,6 @@ class Job:
         data["inputs"] = {k: str(v) for k, v in self.inputs.items()}
         data["output"] = str(self.output) if self.output else None
         return data
-
-
-@dataclass(frozen=True)
-class Retention:
-    days: float | None = None
-    gb: float | None = None
 
 
 class Store:
@@ -290,7 +285,7 @@ class Store:
         ended (cancelled while the copy ran).
         """
         source = Path(output)
-        problem = _unplayable(source)
+        problem = videofile.problem(source)
         if problem:
             self.mark_failed(job_id, "node_failed", f"The output file is unusable: {problem}.")
             raise AppError(
@@ -439,14 +434,9 @@ class Store:
         if thumb.is_file():
             return thumb
         try:
-            image = _first_frame(job.output)
+            return videofile.save_first_frame(job.output, thumb, THUMB_WIDTH)
         except Exception:  # a thumbnail is decoration: no thumbnail beats a broken History tab
             return None
-        image.thumbnail((THUMB_WIDTH, THUMB_WIDTH))
-        tmp = thumb.with_name(f"thumb.{secrets.token_hex(4)}.tmp")
-        image.save(tmp, format="PNG")
-        os.replace(tmp, thumb)
-        return thumb
 
     def _job(self, row: tuple) -> Job:
         data = dict(zip(_COLUMNS, row, strict=True))
@@ -480,55 +470,20 @@ class Store:
         shutil.rmtree(trash, ignore_errors=True)
         return True
 
-    def retention(self) -> Retention:
+    def setting(self, key: str) -> str | None:
         with self._lock:
-            rows = dict(self._db.execute("SELECT key, value FROM settings").fetchall())
-        return Retention(
-            days=float(rows["keep_days"]) if rows.get("keep_days") else None,
-            gb=float(rows["keep_gb"]) if rows.get("keep_gb") else None,
-        )
+            row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
 
-    def set_retention(self, days: float | None = None, gb: float | None = None) -> Retention:
-        """Keep jobs for `days` and/or within `gb` in all; None keeps without that limit."""
+    def set_setting(self, key: str, value: str | None) -> None:
+        """Store a small app setting beside the records (None removes it)."""
         with self._lock:
-            for key, value in (("keep_days", days), ("keep_gb", gb)):
-                if value is None or value <= 0:
-                    self._db.execute("DELETE FROM settings WHERE key = ?", (key,))
-                else:
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
-                        (key, str(float(value))),
-                    )
-        return self.retention()
-
-    def prune(
-        self,
-        max_days: float | None = None,
-        max_gb: float | None = None,
-        *,
-        now: float | None = None,
-    ) -> list[str]:
-        """Delete finished jobs, oldest first, older than max_days or until all jobs fit in max_gb.
-        Without arguments the stored retention applies. Returns the deleted ids."""
-        if max_days is None and max_gb is None:
-            kept = self.retention()
-            max_days, max_gb = kept.days, kept.gb
-        now = time.time() if now is None else now
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT id, created_at, bytes, status FROM jobs ORDER BY created_at, rowid"
-            ).fetchall()
-        total = sum(row[2] for row in rows)
-        doomed = []
-        for job_id, created_at, size, status in rows:
-            if status in UNFINISHED:
-                continue
-            too_old = max_days is not None and created_at < now - max_days * 86400
-            too_big = max_gb is not None and total > max_gb * 1024**3
-            if too_old or too_big:
-                doomed.append(job_id)
-                total -= size
-        return [job_id for job_id in doomed if self.delete(job_id)]
+            if value is None:
+                self._db.execute("DELETE FROM settings WHERE key = ?", (key,))
+            else:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, value)
+                )
 
 
 # A Job's fields are the jobs table's columns, in the same order.
@@ -596,27 +551,3 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 def _tree_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-
-
-def _unplayable(path: Path) -> str | None:
-    """Why the file is not a finished video, or None when its first frame decodes."""
-    if not path.is_file():
-        return f"{path.name} does not exist"
-    if path.stat().st_size == 0:
-        return f"{path.name} is empty"
-    try:
-        _first_frame(path)
-    except ImportError:
-        return None  # without PyAV only size can be checked; ComfyUI itself depends on PyAV
-    except Exception as exc:
-        return f"{path.name} does not decode ({type(exc).__name__})"
-    return None
-
-
-def _first_frame(path: Path):
-    import av
-
-    with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
-            return frame.to_image()
-    raise ValueError("no video frame")

@@ -7,12 +7,11 @@ import threading
 from pathlib import Path
 
 import pytest
+from history_helpers import finished_job, reopen
+from mediagen import make_mp4, make_wav
 
 import history
 from errors import AppError
-from tests.mediagen import make_mp4, make_png, make_wav
-
-USED = {"prompt": "a red fox", "seed": 1234, "width": 768, "height": 512, "frames": 121}
 
 
 @pytest.fixture
@@ -25,19 +24,6 @@ def store(tmp_path):
 @pytest.fixture
 def video(tmp_path):
     return make_mp4(tmp_path / "ComfyUI_00001_.mp4", seconds=0.5)
-
-
-def finished_job(store, video, tmp_path, mode="i2v", **params) -> str:
-    image = make_png(tmp_path / f"in-{len(list(tmp_path.iterdir()))}.png")
-    job_id = store.create_job(mode, {"prompt": "a red fox", **params}, {"image": image})
-    with store.running(job_id, used=USED):
-        store.mark_done(job_id, video, timings={"generate_s": 1.5})
-    return job_id
-
-
-def reopen(store) -> history.Store:
-    store.close()
-    return history.Store(store.root)
 
 
 # -- persistence
@@ -170,6 +156,15 @@ def test_store_partial_output_is_never_recorded_done(store, video):
     assert caught.value.kind == "node_failed"
     assert (job.status, job.output) == ("failed", None)
     assert not list((store.jobs_dir / job_id).glob("output*"))
+
+
+@pytest.mark.parametrize("output", ["missing.mp4", "empty.mp4"])
+def test_store_missing_or_empty_output_is_recorded_failed(store, tmp_path, output):
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    job_id = store.create_job("t2v", {}, {})
+    with pytest.raises(AppError, match=output), store.running(job_id):
+        store.mark_done(job_id, tmp_path / output)
+    assert store.get(job_id).status == "failed"
 
 
 def test_store_done_after_cancel_keeps_the_cancel(store, video):
@@ -335,45 +330,6 @@ def test_store_delete_refuses_an_unfinished_job(store):
     with pytest.raises(AppError):
         store.delete(job_id)
     assert store.get(job_id) is not None
-
-
-def test_store_prune_by_days_removes_only_older_jobs(store, video, tmp_path):
-    old = finished_job(store, video, tmp_path)
-    new = finished_job(store, video, tmp_path)
-    old_time = store.get(new).created_at - 10 * 86400
-    store._db.execute("UPDATE jobs SET created_at = ? WHERE id = ?", (old_time, old))
-    assert store.prune(max_days=5) == [old]
-    assert [j.id for j in store.jobs()] == [new]
-
-
-def test_store_prune_by_size_removes_oldest_until_it_fits(store, tmp_path):
-    blobs = []
-    for i in range(4):
-        blob = tmp_path / f"blob{i}.bin"
-        blob.write_bytes(b"x" * 1_000_000)
-        job_id = store.create_job("t2v", {}, {"image": blob})
-        store.mark_failed(job_id, "oom", "x")
-        blobs.append(job_id)
-    assert store.prune(max_gb=2.5e6 / 1024**3) == blobs[:2]
-    assert sorted(j.id for j in store.jobs()) == sorted(blobs[2:])
-
-
-def test_store_prune_never_touches_unfinished_jobs(store):
-    job_id = store.create_job("t2v", {}, {})
-    assert store.prune(max_days=0, now=store.get(job_id).created_at + 1) == []
-
-
-def test_store_prune_uses_the_stored_retention(store, video, tmp_path):
-    job_id = finished_job(store, video, tmp_path)
-    store.set_retention(days=1)
-    again = reopen(store)
-    assert again.retention() == history.Retention(days=1.0, gb=None)
-    assert again.prune(now=again.get(job_id).created_at + 2 * 86400) == [job_id]
-    again.close()
-
-
-def test_store_retention_defaults_to_keeping_everything(store):
-    assert store.retention() == history.Retention(None, None)
 
 
 # -- where the data lives

@@ -1,0 +1,22 @@
+"""Helpers shared by the history tests."""
+
+from __future__ import annotations
+
+from mediagen import make_png
+
+import history
+
+USED = {"prompt": "a red fox", "seed": 1234, "width": 768, "height": 512, "frames": 121}
+
+
+def finished_job(store, video, tmp_path, mode="i2v", **params) -> str:
+    image = make_png(tmp_path / f"in-{len(list(tmp_path.iterdir()))}.png")
+    job_id = store.create_job(mode, {"prompt": "a red fox", **params}, {"image": image})
+    with store.running(job_id, used=USED):
+        store.mark_done(job_id, video, timings={"generate_s": 1.5})
+    return job_id
+
+
+def reopen(store) -> history.Store:
+    store.close()
+    return history.Store(store.root)

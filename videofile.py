@@ -1,0 +1,47 @@
+"""What History needs to know of a finished video: does it decode, and what is its first frame.
+
+A job is recorded as done only when its output's first frame decodes, so a file cut short by a
+crash or a cancel fails here rather than in the user's player. PyAV is imported on use: ComfyUI
+depends on it, the app's import does not.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def problem(path: Path) -> str | None:
+    """Why the file is not a playable video, or None when its first frame decodes."""
+    if not path.is_file():
+        return f"{path.name} does not exist"
+    if path.stat().st_size == 0:
+        return f"{path.name} is empty"
+    try:
+        first_frame(path)
+    except ImportError:
+        return None  # without PyAV only the size can be checked
+    except Exception as exc:
+        return f"{path.name} does not decode ({type(exc).__name__})"
+    return None
+
+
+def first_frame(path: Path):
+    """The first video frame as a PIL image."""
+    import av
+
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            return frame.to_image()
+    raise ValueError("no video frame")
+
+
+def save_first_frame(video: Path, png: Path, max_side: int) -> Path:
+    """Write the first frame, scaled to fit max_side, as a PNG (atomic: never seen half-written)."""
+    image = first_frame(video)
+    image.thumbnail((max_side, max_side))
+    tmp = png.with_name(f"{png.stem}.{secrets.token_hex(4)}.tmp")
+    image.save(tmp, format="PNG")
+    os.replace(tmp, png)
+    return png
