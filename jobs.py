@@ -1,0 +1,215 @@
+"""One generation job, from raw field values to a video: the flow both the UI and the API run.
+
+engine ready? -> modes.prepare (validate, snap, stage uploads; no GPU yet) -> weights present
+(download with progress) -> backend.generate (the GPU task; one automatic retry with a doubled time
+budget when ZeroGPU aborts it) -> the output file, checked to be this job's, plus the parameters
+actually used. Every failure leaves here as an `AppError`; nothing here knows about Gradio.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import backend
+import models
+import modes
+from errors import AppError
+
+log = logging.getLogger("ltx_aio.jobs")
+
+Progress = Callable[[float | None, str], None]
+Notify = Callable[[str], None]
+
+RETRY_MULTIPLIER = 2.0
+RETRY_NOTE = (
+    "The GPU task was aborted before it finished; retried once automatically with a doubled "
+    "GPU time budget."
+)
+
+TITLES = {
+    "bad_input": "Check your input",
+    "invalid_graph": "The workflow was rejected",
+    "missing_model": "Model files are missing",
+    "download_failed": "Model download failed",
+    "oom": "Out of memory",
+    "gpu_timeout": "The GPU task ran out of time",
+    "interrupted": "Cancelled",
+    "node_failed": "Generation failed",
+    "unavailable": "Generation is unavailable",
+}
+# What to do next, when the code that raised did not say.
+DEFAULT_HINTS = {
+    "bad_input": "Fix the field named above and generate again.",
+    "invalid_graph": "This is a bug in the app's workflow; please report it with the parameters.",
+    "missing_model": "Download the models for this mode (needs network), then generate again.",
+    "download_failed": "Check the network and free disk space (and HF_TOKEN for gated "
+    "repositories), then download again.",
+    "oom": "Switch to the fast preset, or lower the resolution or the number of frames.",
+    "gpu_timeout": "Switch to the fast preset or ask for fewer frames, then generate again.",
+    "interrupted": "Generate again when you are ready.",
+    "node_failed": "Try again; if it keeps failing, report it with the parameters used.",
+    "unavailable": "See the status banner for what is missing.",
+}
+
+
+@dataclass
+class JobResult:
+    video: str
+    used: dict
+    notes: list[str] = field(default_factory=list)
+
+
+def hint_for(err: AppError) -> str:
+    return err.hint or DEFAULT_HINTS.get(err.kind, "")
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if not text or text[-1] in ".!?" else text + "."
+
+
+def describe(err: AppError) -> str:
+    """One line for API clients: `[kind] Title: field: what happened. What to do.`"""
+    where = f"{err.where}: " if err.where else ""
+    text = f"[{err.kind}] {TITLES.get(err.kind, 'Error')}: {where}{_sentence(err.message)}"
+    hint = hint_for(err)
+    return f"{text} {_sentence(hint)}" if hint else text
+
+
+def classify(exc: BaseException) -> AppError:
+    """Any failure -> the AppError a user can act on. ZeroGPU's own errors arrive as text."""
+    if isinstance(exc, AppError):
+        return exc
+    text = str(getattr(exc, "message", "") or exc)
+    name = type(exc).__name__
+    lowered = text.lower()
+    if "gpu task aborted" in lowered:
+        return AppError("gpu_timeout", "ZeroGPU aborted the GPU task before it finished.")
+    if "quota exceeded" in lowered:
+        return AppError(
+            "unavailable",
+            f"Your ZeroGPU quota is used up ({text.strip()}).",
+            hint="Wait for the quota to refill, log in for a larger quota, or use the fast preset.",
+        )
+    if "no gpu was available" in lowered:
+        return AppError(
+            "unavailable", "No GPU was free.", hint="All GPUs are busy; try again in a minute."
+        )
+    if "illegal duration" in lowered:
+        return AppError(
+            "gpu_timeout",
+            "The job needs more GPU time than ZeroGPU allows.",
+            hint="Switch to the fast preset or ask for fewer frames.",
+        )
+    if isinstance(exc, MemoryError) or "outofmemory" in name.lower() or "out of memory" in lowered:
+        return AppError("oom", "The device ran out of memory while generating.")
+    if isinstance(exc, (KeyboardInterrupt, InterruptedError)):
+        return AppError("interrupted", "The job was cancelled.")
+    log.error("unclassified failure in a job", exc_info=exc)
+    return AppError("node_failed", f"Generation failed unexpectedly ({name}).")
+
+
+def _silent(fraction: float | None, desc: str) -> None:
+    pass
+
+
+def require_engine() -> None:
+    status = backend.engine_status()
+    if not status.get("ready"):
+        problems = status.get("problems") or ["the engine reported it is not ready"]
+        raise AppError(
+            "unavailable",
+            "Generation cannot run here yet: " + " ".join(problems),
+            hint="See the status banner at the top of the page for what to do.",
+        )
+
+
+def _generate(
+    mode: str, prompt: dict, used: dict, progress: Progress, notify: Notify
+) -> tuple[dict, list[str]]:
+    preset = used.get("preset", "balanced")
+    frames = int(used.get("frames") or 0)
+    # `backend.generate` is looked up at call time: it is the boundary the tests replace.
+    try:
+        return backend.generate(mode, preset, prompt, frames, 1.0, progress), []
+    except Exception as exc:
+        err = classify(exc)
+        if err.kind != "gpu_timeout":
+            raise err from exc
+    notify(RETRY_NOTE)
+    progress(0.0, "GPU task aborted: retrying once with a doubled GPU time budget")
+    try:
+        result = backend.generate(mode, preset, prompt, frames, RETRY_MULTIPLIER, progress)
+    except Exception as exc:
+        err = classify(exc)
+        if err.kind == "gpu_timeout":
+            err = AppError(
+                "gpu_timeout",
+                "The GPU task was aborted twice, the second time with a doubled time budget.",
+                hint=err.hint or DEFAULT_HINTS["gpu_timeout"],
+            )
+        raise err from exc
+    return result, [RETRY_NOTE]
+
+
+def _checked_video(result: dict) -> str:
+    video = result.get("video") if isinstance(result, dict) else None
+    if not video or not Path(video).is_file():
+        raise AppError("node_failed", "The workflow finished without writing a video file.")
+    path = Path(video).resolve()
+    if not path.is_relative_to(backend.output_dir().resolve()):
+        raise AppError("node_failed", "The video was written outside ComfyUI's output folder.")
+    return str(path)
+
+
+def run(
+    mode: str,
+    params: dict,
+    *,
+    progress: Progress | None = None,
+    notify: Notify | None = None,
+) -> JobResult:
+    """Run one job of `mode` with plain field values (media given as local file paths).
+
+    `progress` must be picklable (a `gr.Progress` is): it crosses the ZeroGPU process boundary.
+    """
+    progress = _silent if progress is None else progress  # gr.Progress is falsy (len 0)
+    notify = notify if notify is not None else (lambda message: None)
+    started = time.monotonic()
+    try:
+        require_engine()
+        job_id = uuid.uuid4().hex
+        prepared = modes.prepare(mode, params, input_dir=backend.input_dir(), job_id=job_id)
+        # The weights this exact graph loads, in this machine's variant (fp8 on ZeroGPU, ...).
+        prompt = models.resolve_variant(prepared.prompt)
+        progress(0.0, "Checking model files")
+        models.ensure_models_for_prompt(prompt, progress)
+        progress(0.0, "Starting generation")
+        result, retry_notes = _generate(mode, prompt, prepared.used, progress, notify)
+        video = _checked_video(result)
+    except Exception as exc:
+        raise classify(exc) from exc
+    notes = list(prepared.notes) + retry_notes
+    used = dict(prepared.used)
+    used.update(
+        mode=mode,
+        job_id=job_id,
+        seconds=round(float(result.get("seconds") or time.monotonic() - started), 2),
+        notes=notes,
+    )
+    return JobResult(video=video, used=used, notes=notes)
+
+
+def download_models(mode: str, preset: str, progress: Progress | None = None) -> list[Path]:
+    """Fetch the weights `mode` needs at `preset` (the banner's "Download models" action)."""
+    try:
+        return models.ensure_models_for_mode(
+            mode, preset, progress=_silent if progress is None else progress
+        )
+    except Exception as exc:
+        raise classify(exc) from exc

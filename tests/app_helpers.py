@@ -1,0 +1,168 @@
+"""Run the real app in-process with the GPU boundary (`backend.generate`) replaced by a double.
+
+The double writes a small real mp4 (video + AAC audio, made by `mediagen`) into ComfyUI's output
+folder under the job's own SaveVideo prefix, so the page and the client get a real playable file.
+Weight downloads and the engine check are replaced too; everything else (field checks, media
+checks, staging, the retry flow, Gradio, the browser) is the real code.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import mediagen  # noqa: E402
+import pytest  # noqa: E402
+
+import app  # noqa: E402
+import backend  # noqa: E402
+import models  # noqa: E402
+import modes  # noqa: E402
+from errors import AppError  # noqa: E402
+
+
+@dataclass
+class FakeEngine:
+    """Stands in for the GPU task, the weight download and the engine check."""
+
+    ready: bool = True
+    problems: list[str] = field(default_factory=list)
+    # Exceptions raised by the next generate() calls, one per call, in order.
+    fail_with: list[BaseException] = field(default_factory=list)
+    ensure_error: BaseException | None = None
+    calls: list[dict] = field(default_factory=list)
+    ensured: int = 0
+    video_path: str | None = None  # when set, generate() returns this instead of a new file
+    step_delay: float = 0.0  # seconds per fake sampling step, to watch progress / cancel
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    cancels: int = 0
+
+    def reset(self) -> None:
+        self.ready, self.problems, self.ensure_error, self.video_path = True, [], None, None
+        self.fail_with.clear()
+        self.step_delay = 0.0
+        self.cancelled.clear()
+
+    def cancel(self) -> None:
+        self.cancels += 1
+        self.cancelled.set()
+
+    def engine_status(self) -> dict:
+        problems = [] if self.ready else (self.problems or ["the engine is not ready (test)"])
+        return {"ready": self.ready, "problems": problems, "pins": {}}
+
+    def ensure_models(self, prompt: dict, progress=None) -> list[Path]:
+        self.ensured += 1
+        if progress is not None:
+            progress(1.0, "model files ready (test double)")
+            time.sleep(self.step_delay)
+        if self.ensure_error is not None:
+            raise self.ensure_error
+        return []
+
+    def generate(
+        self, mode, preset, prompt, frames, duration_multiplier=1.0, progress=None
+    ) -> dict:
+        self.calls.append(
+            {
+                "mode": mode,
+                "preset": preset,
+                "frames": frames,
+                "duration_multiplier": duration_multiplier,
+                "prompt": prompt,
+            }
+        )
+        if self.fail_with:
+            raise self.fail_with.pop(0)
+        self.cancelled.clear()
+        for step in range(1, 5):
+            if self.cancelled.wait(self.step_delay):
+                raise AppError("interrupted", "The job was cancelled.")
+            if progress is not None:
+                progress(step / 4, f"Sampling stage 1, step {step}/4")
+        if progress is not None:
+            progress(1.0, "Decoding video")
+        if self.video_path:
+            return {"video": self.video_path, "outputs": [self.video_path], "seconds": 0.01}
+        prefix = save_prefix(prompt) or f"test/{mode}_{uuid.uuid4().hex}"
+        path = backend.output_dir() / f"{prefix}_00001_.mp4"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mediagen.make_mp4(path, seconds=0.5, width=64, height=64, fps=8, audio=True)
+        self.calls[-1]["video"] = str(path)
+        return {"video": str(path), "outputs": [str(path)], "seconds": 0.01}
+
+
+def save_prefix(prompt: dict) -> str | None:
+    for node in prompt.values():
+        if isinstance(node, dict) and node.get("class_type") == "SaveVideo":
+            return node.get("inputs", {}).get("filename_prefix")
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class RunningApp:
+    url: str
+    engine: FakeEngine
+    comfy: Path
+
+
+@contextmanager
+def running_app(root: Path, **launch_overrides):
+    """The app served on 127.0.0.1 with a FakeEngine; closed and un-patched on exit."""
+    comfy = root / "comfyui"
+    for sub in ("input", "output"):
+        (comfy / sub).mkdir(parents=True, exist_ok=True)
+    engine = FakeEngine()
+    patch = pytest.MonkeyPatch()
+    patch.setenv("LTX_AIO_COMFYUI_DIR", str(comfy))
+    patch.setattr(backend, "generate", engine.generate)
+    patch.setattr(backend, "engine_status", engine.engine_status)
+    patch.setattr(backend, "cancel", engine.cancel)
+    patch.setattr(models, "ensure_models_for_prompt", engine.ensure_models)
+    demo = None
+    try:
+        demo = app.build_app()
+        options = {**app.launch_options(), **launch_overrides}
+        _, url, _ = demo.launch(
+            prevent_thread_lock=True,
+            server_name="127.0.0.1",
+            server_port=free_port(),
+            quiet=True,
+            **options,
+        )
+        yield RunningApp(url=url, engine=engine, comfy=comfy)
+    finally:
+        if demo is not None:
+            demo.close()
+        patch.undo()
+
+
+def media_inputs(mode: str, folder: Path) -> dict[str, Path]:
+    """A real small file for every media field of `mode`, made by code."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for f in modes.MODES[mode].fields:
+        if f.kind == "image":
+            color = (40, 120, 200) if "last" in f.name else (200, 120, 40)
+            files[f.name] = mediagen.make_png(folder / f"{mode}_{f.name}.png", 96, 64, color)
+        elif f.kind == "audio":
+            files[f.name] = mediagen.make_wav(folder / f"{mode}_{f.name}.wav", seconds=1.0)
+        elif f.kind == "video":
+            files[f.name] = mediagen.make_mp4(
+                folder / f"{mode}_{f.name}.mp4", seconds=2.0, width=64, height=64, fps=8
+            )
+    return files

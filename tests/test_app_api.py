@@ -1,0 +1,298 @@
+"""L3: the six named endpoints through gradio_client, against the real app on 127.0.0.1.
+
+Only the GPU task, the weight download and the engine check are doubles (see app_helpers).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import time
+from pathlib import Path
+
+import av
+import gradio as gr
+import httpx
+import mediagen
+import pytest
+from app_helpers import media_inputs, running_app
+from gradio_client import Client, handle_file
+
+import jobs
+import modes
+from errors import AppError
+
+ENDPOINTS = {f"/{name}" for name in modes.MODES}
+PROMPT = "a lighthouse on a cliff at dusk, waves crashing, gulls calling"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    with running_app(tmp_path_factory.mktemp("app")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def client(served):
+    return Client(served.url, verbose=False)
+
+
+@pytest.fixture(autouse=True)
+def fresh_engine(served):
+    served.engine.reset()
+    yield
+
+
+def call(client: Client, mode: str, **kwargs):
+    return client.predict(**kwargs, api_name=f"/{mode}")
+
+
+def good_kwargs(mode: str, folder: Path) -> dict:
+    kwargs = {name: handle_file(str(path)) for name, path in media_inputs(mode, folder).items()}
+    kwargs.update(prompt=PROMPT, preset="fast")
+    return kwargs
+
+
+def refusal(client: Client, mode: str, **kwargs) -> str:
+    with pytest.raises(Exception) as caught:
+        call(client, mode, **kwargs)
+    return str(caught.value)
+
+
+# -- the API surface ---------------------------------------------------------------------------
+
+
+def test_view_api_lists_exactly_the_six_mode_endpoints(client):
+    info = client.view_api(print_info=False, return_format="dict")
+    assert set(info["named_endpoints"]) == ENDPOINTS
+    assert info["unnamed_endpoints"] == {}
+
+
+@pytest.mark.parametrize("mode", list(modes.MODES))
+def test_view_api_parameters_are_the_mode_fields_by_keyword(client, mode):
+    endpoint = client.view_api(print_info=False, return_format="dict")["named_endpoints"][
+        f"/{mode}"
+    ]
+    params = {p["parameter_name"]: p for p in endpoint["parameters"]}
+    fields = modes.MODES[mode].fields
+    assert set(params) == {f.name for f in fields}
+    for f in fields:
+        is_media = f.kind in modes.MEDIA_KINDS
+        assert params[f.name]["parameter_has_default"] is not is_media, f.name
+        assert params[f.name]["python_type"]["type"] == ("filepath" if is_media else ANY_TYPE)
+    assert [r["label"] for r in endpoint["returns"]] == ["Result", "Parameters used"]
+
+
+class _AnyType:
+    def __eq__(self, other):
+        return isinstance(other, str) and other not in ("", "filepath")
+
+
+ANY_TYPE = _AnyType()
+
+
+# -- every mode end to end ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", list(modes.MODES))
+def test_endpoint_returns_playable_video_and_used_parameters(client, served, tmp_path, mode):
+    before = len(served.engine.calls)
+    video, used = call(client, mode, **good_kwargs(mode, tmp_path))
+
+    assert len(served.engine.calls) == before + 1
+    sent = served.engine.calls[-1]
+    with av.open(video) as container:
+        assert container.streams.video and container.streams.audio
+    assert used["mode"] == mode
+    assert used["preset"] == "fast" == sent["preset"]
+    assert used["frames"] == sent["frames"]
+    assert (used["frames"] - 1) % 8 == 0
+    assert 0 <= used["seed"] <= modes.SEED_MAX
+    assert used["width"] > 0 and used["height"] > 0
+    assert Path(sent["video"]).name == Path(video).name
+    assert used["job_id"] in Path(video).name
+
+
+def test_progress_from_the_backend_reaches_the_client(client, served):
+    served.engine.step_delay = 0.3
+    job = client.submit(prompt=PROMPT, preset="fast", api_name="/t2v")
+    seen: set[str] = set()
+    deadline = time.monotonic() + 30
+    while not job.done() and time.monotonic() < deadline:
+        for unit in job.status().progress_data or []:
+            seen.add(unit.desc or "")
+        time.sleep(0.05)
+    video, _ = job.result(timeout=30)
+    assert Path(video).is_file()
+    assert any(desc.startswith("Sampling stage 1, step") for desc in seen), seen
+    assert "Checking model files" in seen or "model files ready (test double)" in seen, seen
+
+
+def test_seed_and_snapped_frames_are_reported_as_used(client, served, tmp_path):
+    _, used = call(client, "t2v", prompt=PROMPT, preset="fast", seed=1234, frames=100)
+    assert used["seed"] == 1234
+    assert used["frames"] == served.engine.calls[-1]["frames"] == 97
+    assert any("8k+1" in note for note in used["notes"])
+
+
+def test_each_job_writes_its_own_output_file(client, served):
+    first, _ = call(client, "t2v", prompt=PROMPT, preset="fast")
+    second, _ = call(client, "t2v", prompt=PROMPT, preset="fast")
+    written = [Path(c["video"]) for c in served.engine.calls[-2:]]
+    assert written[0] != written[1]
+    assert Path(first).name != Path(second).name
+    for path in written:
+        assert path.is_file()
+        assert path.resolve().is_relative_to((served.comfy / "output").resolve())
+
+
+def test_uploads_are_staged_under_unique_sanitized_names(client, served, tmp_path):
+    odd = mediagen.make_png(tmp_path / "my photo (1) ;rm -rf.png", 96, 64)
+    names = []
+    for _ in range(2):
+        _, used = call(client, "i2v", image=handle_file(str(odd)), prompt=PROMPT, preset="fast")
+        names.append(used["files"]["image"])
+    assert names[0] != names[1]
+    for name in names:
+        assert re.fullmatch(r"[A-Za-z0-9._/-]+", name), name
+        assert (served.comfy / "input" / name).is_file()
+
+
+# -- bad inputs: a clear message, no GPU time, and the app keeps serving -----------------------
+
+
+def _text_as_image(tmp_path):
+    return "i2v", {
+        "image": handle_file(str(mediagen.make_text(tmp_path / "notes.png"))),
+        "prompt": PROMPT,
+    }
+
+
+def _silent_audio(tmp_path):
+    return "a2v", {
+        "audio": handle_file(str(mediagen.make_wav(tmp_path / "empty.wav", seconds=0))),
+        "prompt": PROMPT,
+    }
+
+
+def _too_many_frames(tmp_path):
+    return "t2v", {"prompt": PROMPT, "frames": 10_000}
+
+
+def _empty_prompt(tmp_path):
+    return "t2v", {"prompt": ""}
+
+
+BAD = {
+    "text file as image": (_text_as_image, "image", "not a readable image"),
+    "0-second audio": (_silent_audio, "audio", "0.00 s"),
+    "10000 frames": (_too_many_frames, "frames", "9..481"),
+    "empty prompt": (_empty_prompt, "prompt", "Prompt"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_is_refused_clearly_before_gpu_time(client, served, tmp_path, case):
+    make, field_name, detail = BAD[case]
+    mode, kwargs = make(tmp_path)
+    before = (len(served.engine.calls), served.engine.ensured)
+
+    message = refusal(client, mode, **kwargs)
+
+    assert "[bad_input]" in message
+    assert field_name in message and detail in message
+    assert "Traceback" not in message
+    assert (len(served.engine.calls), served.engine.ensured) == before
+    video, _ = call(client, "t2v", prompt=PROMPT, preset="fast")
+    assert Path(video).is_file()
+
+
+def test_oversized_upload_is_refused_before_any_job(tmp_path):
+    big = mediagen.make_png(tmp_path / "big.png", 96, 64)
+    with open(big, "ab") as fh:
+        fh.write(b"\0" * 300_000)
+    with running_app(tmp_path / "small", max_file_size=100_000) as running:
+        response = httpx.post(
+            f"{running.url}gradio_api/upload", files={"files": ("big.png", big.read_bytes())}
+        )
+        assert response.status_code == 413
+        assert "size" in response.text.lower()
+        with pytest.raises(ValueError, match="maximum file size"):
+            call(Client(running.url, verbose=False), "i2v", image=handle_file(str(big)))
+        assert running.engine.calls == [] and running.engine.ensured == 0
+
+
+# -- failures of the run itself -----------------------------------------------------------------
+
+
+def test_gpu_task_aborted_is_retried_once_with_doubled_budget(client, served):
+    served.engine.fail_with.append(gr.Error("GPU task aborted"))
+    before = len(served.engine.calls)
+    video, used = call(client, "t2v", prompt=PROMPT, preset="fast")
+    multipliers = [c["duration_multiplier"] for c in served.engine.calls[before:]]
+    assert multipliers == [1.0, jobs.RETRY_MULTIPLIER]
+    assert jobs.RETRY_NOTE in used["notes"]
+    assert Path(video).is_file()
+
+
+def test_gpu_task_aborted_twice_is_reported_as_timeout(client, served):
+    served.engine.fail_with.extend([gr.Error("GPU task aborted"), gr.Error("GPU task aborted")])
+    before = len(served.engine.calls)
+    message = refusal(client, "t2v", prompt=PROMPT, preset="balanced")
+    assert len(served.engine.calls) == before + 2
+    assert "[gpu_timeout]" in message and "fast preset" in message
+    assert "Traceback" not in message
+
+
+def test_out_of_memory_suggests_the_fast_preset(client, served):
+    served.engine.fail_with.append(AppError("oom", "CUDA out of memory while sampling"))
+    message = refusal(client, "t2v", prompt=PROMPT, preset="quality")
+    assert "[oom]" in message and "fast preset" in message
+
+
+def test_unexpected_exception_becomes_a_message_without_traceback(client, served):
+    served.engine.fail_with.append(RuntimeError("secret internal detail"))
+    message = refusal(client, "t2v", prompt=PROMPT)
+    assert "[node_failed]" in message
+    assert "secret internal detail" not in message and "Traceback" not in message
+
+
+def test_missing_models_say_how_to_download(client, served):
+    served.engine.ensure_error = AppError(
+        "missing_model", "2 model file(s) are not on disk and downloads are off"
+    )
+    before = len(served.engine.calls)
+    message = refusal(client, "t2v", prompt=PROMPT)
+    assert "[missing_model]" in message and "Download" in message
+    assert len(served.engine.calls) == before
+
+
+def test_engine_not_ready_refuses_with_the_reason(client, served):
+    served.engine.ready = False
+    served.engine.problems = ["ComfyUI is not installed at comfyui/. Run `python bootstrap.py`."]
+    message = refusal(client, "t2v", prompt=PROMPT)
+    assert "[unavailable]" in message and "python bootstrap.py" in message
+
+
+def test_video_outside_the_output_folder_is_refused(client, served, tmp_path):
+    stray = mediagen.make_mp4(tmp_path / "stray.mp4", seconds=0.5)
+    served.engine.video_path = str(stray)
+    message = refusal(client, "t2v", prompt=PROMPT)
+    assert "[node_failed]" in message and "output folder" in message
+
+
+# -- MCP ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("mcp") is None,
+    reason="the gradio[mcp] extra is not installed here (pip install 'gradio[mcp]' to run it)",
+)
+def test_mcp_server_offers_the_six_modes_as_tools(served):
+    schema = httpx.get(f"{served.url}gradio_api/mcp/schema", timeout=30).json()
+    names = {tool["name"] for tool in schema}
+    assert names == set(modes.MODES)
+    i2v = next(tool for tool in schema if tool["name"] == "i2v")
+    props = i2v["inputSchema"]["properties"]
+    assert "image" in i2v["inputSchema"]["required"]
+    assert props["prompt"].get("description")

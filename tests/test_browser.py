@@ -1,0 +1,251 @@
+"""L3 in a real headless Chromium: the page, the drawer, all six panels, a generation per mode.
+
+Uses the Debian `chromium` binary through Playwright's Python API (no Playwright browser
+download). The GPU task is the test double from app_helpers; the rest is the real app. A
+screenshot per mode lands in test-artifacts/browser/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from app_helpers import media_inputs, running_app
+
+import app
+import modes
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = (
+    Path(
+        os.environ.get(
+            "LTX_AIO_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"
+        )
+    )
+    / "browser"
+)
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+WIDE = {"width": 1280, "height": 900}
+NARROW = {"width": 800, "height": 900}
+TIMEOUT_MS = 30_000
+PROMPT = "a paper boat drifting down a rainy street, soft piano"
+
+
+def chromium_path() -> str | None:
+    for candidate in (
+        os.environ.get("PLAYWRIGHT_CHROMIUM_EXECUTABLE"),
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+    ):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (requirements-test.txt)"
+    )
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip(
+            "no Chromium binary: install Debian's `chromium` (apt-get install chromium; "
+            ".ci/run does) or set PLAYWRIGHT_CHROMIUM_EXECUTABLE"
+        )
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    with running_app(tmp_path_factory.mktemp("browser-app")) as running:
+        yield running
+
+
+@pytest.fixture
+def page(browser, served):
+    served.engine.reset()
+    context = browser.new_context(viewport=WIDE)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(served.url, wait_until="domcontentloaded")
+    page.locator(".aio-shell").wait_for(state="visible")
+    page.locator("#aio-generate-t2v").wait_for(state="visible")
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def open_mode(page, mode: str) -> None:
+    page.locator(f"#aio-mode-{mode}").click()
+    page.locator(f"#aio-panel-{mode}").wait_for(state="visible")
+
+
+def fill_mode(page, mode: str, files: dict[str, Path]) -> None:
+    panel = page.locator(f"#aio-panel-{mode}")
+    page.locator(f"#aio-{mode}-prompt textarea").fill(PROMPT)
+    page.locator(f"#aio-{mode}-preset label").filter(has_text="fast").click()
+    for name, path in files.items():
+        field = page.locator(f"#aio-{mode}-{name}")
+        field.locator("input[type=file]").set_input_files(str(path))
+        kind = modes.MODES[mode].field(name).kind
+        preview = {
+            "image": "img",
+            "audio": "audio, canvas, wave, .waveform-container",
+            "video": "video",
+        }
+        field.locator(preview[kind]).first.wait_for(state="attached")
+    assert panel.is_visible()
+
+
+def test_page_shows_header_drawer_and_default_mode(page):
+    assert page.locator("#aio-mode-tag").inner_text() == app.TAGS[app.DEFAULT_MODE]
+    assert page.locator(".aio-drawer").is_visible()
+    assert not page.locator(".aio-hamburger").is_visible()  # pinned sidebar at >= 1024 px
+    for mode in modes.MODES:
+        assert page.locator(f"#aio-mode-{mode}").is_visible()
+    assert page.locator(f"#aio-panel-{app.DEFAULT_MODE}").is_visible()
+    assert page.title() == app.TITLE
+
+
+def test_each_mode_panel_generates_and_shows_used_parameters(page, served, tmp_path):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for mode in modes.MODES:
+        open_mode(page, mode)
+        assert page.locator("#aio-mode-tag").inner_text() == app.TAGS[mode]
+        for other in modes.MODES:
+            if other != mode:
+                assert not page.locator(f"#aio-panel-{other}").is_visible(), other
+        fill_mode(page, mode, media_inputs(mode, tmp_path / mode))
+        before = len(served.engine.calls)
+
+        page.locator(f"#aio-generate-{mode}").click()
+
+        page.locator(f"#aio-video-{mode} video").wait_for(state="attached")
+        page.locator("#aio-banner").filter(has_text="Done").wait_for(state="visible")
+        used = page.locator(f"#aio-used-{mode}")
+        used.filter(has_text="job_id").wait_for(state="visible")
+        assert len(served.engine.calls) == before + 1
+        sent = served.engine.calls[-1]
+        assert sent["mode"] == mode and sent["preset"] == "fast"
+        assert str(sent["frames"]) in used.inner_text()
+        src = page.locator(f"#aio-video-{mode} video").get_attribute("src") or ""
+        assert Path(sent["video"]).name in src
+        page.screenshot(path=str(ARTIFACTS / f"{mode}.png"), full_page=True)
+
+
+def test_bad_input_shows_classified_banner_and_page_keeps_working(page, served):
+    before = len(served.engine.calls)
+    page.locator("#aio-generate-t2v").click()  # the prompt is empty
+    banner = page.locator("#aio-banner")
+    banner.filter(has_text="Check your input").wait_for(state="visible")
+    assert "prompt" in banner.inner_text()
+    assert "Traceback" not in page.content()
+    assert len(served.engine.calls) == before
+    page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
+    page.locator("#aio-generate-t2v").click()
+    banner.filter(has_text="Done").wait_for(state="visible")
+    page.screenshot(path=str(ARTIFACTS / "after-error.png"), full_page=True)
+
+
+def test_out_of_memory_offers_the_fast_preset(page, served):
+    from errors import AppError
+
+    served.engine.fail_with.append(AppError("oom", "CUDA out of memory while sampling"))
+    page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
+    page.locator("#aio-t2v-preset label").filter(has_text="quality").click()
+    page.locator("#aio-generate-t2v").click()
+    page.locator("#aio-banner").filter(has_text="Out of memory").wait_for(state="visible")
+    fix = page.locator("#aio-use-fast")
+    fix.wait_for(state="visible")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "error-oom.png"), full_page=True)
+    fix.click()
+    fast = page.locator("#aio-t2v-preset input[value=fast]")
+    page.wait_for_function("el => el.checked", arg=fast.element_handle())
+
+
+def test_progress_is_shown_and_cancel_stops_the_job(page, served):
+    served.engine.step_delay = 1.0
+    page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
+    page.locator("#aio-generate-t2v").click()
+    page.locator("#aio-video-t2v").filter(has_text="Sampling stage 1").wait_for(state="visible")
+    page.locator("#aio-cancel-t2v").click()
+    page.locator("#aio-banner").filter(has_text=re.compile("Cancell(ing|ed)")).wait_for()
+    assert served.engine.cancels >= 1
+    assert page.locator("#aio-video-t2v video").count() == 0
+
+
+def test_gpu_abort_retry_is_shown_to_the_user(page, served):
+    import gradio as gr
+
+    served.engine.fail_with.append(gr.Error("GPU task aborted"))
+    page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
+    page.locator("#aio-generate-t2v").click()
+    banner = page.locator("#aio-banner").filter(has_text="Done")
+    banner.wait_for(state="visible")
+    assert "retried once automatically" in banner.inner_text()
+    multipliers = [c["duration_multiplier"] for c in served.engine.calls[-2:]]
+    assert multipliers == [1.0, 2.0]
+
+
+def test_unavailable_engine_is_explained_on_the_page(page, served):
+    served.engine.ready = False
+    served.engine.problems = ["ComfyUI is not installed at comfyui/. Run `python bootstrap.py`."]
+    page.reload(wait_until="domcontentloaded")
+    status = page.locator("#aio-status")
+    status.filter(has_text="python bootstrap.py").wait_for(state="visible")
+    assert "Generation is unavailable" in status.inner_text()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "unavailable.png"), full_page=True)
+    page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
+    page.locator("#aio-generate-t2v").click()
+    page.locator("#aio-banner").filter(has_text="Generation is unavailable").wait_for()
+
+
+def test_drawer_is_an_overlay_below_1024px(page):
+    page.set_viewport_size(NARROW)
+    drawer = page.locator(".aio-drawer")
+    hamburger = page.locator(".aio-hamburger")
+    hamburger.wait_for(state="visible")
+    page.wait_for_function(
+        "() => document.querySelector('.aio-drawer').getBoundingClientRect().right <= 0"
+    )
+
+    hamburger.click()
+    page.wait_for_function(
+        "() => document.querySelector('.aio-drawer').getBoundingClientRect().left >= 0"
+    )
+    assert "drawer-elevated" in (page.locator(".block.aio-header").get_attribute("class") or "")
+
+    page.mouse.click(NARROW["width"] - 20, NARROW["height"] - 20)  # the scrim, outside the drawer
+    page.wait_for_function(
+        "() => document.querySelector('.aio-drawer').getBoundingClientRect().right <= 0"
+    )
+
+    hamburger.click()
+    page.locator("#aio-mode-style").click()  # choosing a mode closes the overlay
+    page.locator("#aio-panel-style").wait_for(state="visible")
+    page.wait_for_function(
+        "() => document.querySelector('.aio-drawer').getBoundingClientRect().right <= 0"
+    )
+    assert page.locator("#aio-mode-tag").inner_text() == app.TAGS["style"]
+    assert drawer.count() == 1
