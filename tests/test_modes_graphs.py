@@ -8,6 +8,7 @@ model files and real small media staged into its input dir.
 from __future__ import annotations
 
 import importlib.util
+import json
 import uuid
 from pathlib import Path
 
@@ -127,3 +128,78 @@ def test_comfyui_validate_prompt_names_title_of_a_bad_input(comfy):
     )  # fmt: skip
     problems = workflow.comfy_validate(prompt)
     assert any("'Decode video'" in p and "horizontal_tiles" in p for p in problems), problems
+
+
+# ------------------------------------------- L-comfy: the weight-free part of each graph runs
+
+
+def _probe(prompt: dict, images: str, audio: str | None, repeat: int = 1) -> dict:
+    """The prepared graph cut down to its media chain: `images` (repeated `repeat` times, so a
+    still lasts as long as the video) and `audio` go straight into Create video; everything that
+    needs weights is pruned away."""
+    probe = json.loads(json.dumps(prompt))
+    probe["probe-repeat"] = {
+        "class_type": "RepeatImageBatch",
+        "inputs": {"image": workflow.link(probe, images), "amount": repeat},
+        "_meta": {"title": "Probe repeat"},
+    }
+    create = workflow.find_node(probe, "Create video")[1]["inputs"]
+    create["images"] = workflow.link(probe, "Probe repeat")
+    if audio:
+        create["audio"] = workflow.link(probe, audio)
+    else:
+        create.pop("audio", None)
+    workflow.prune(probe)
+    assert not workflow.model_files(probe)
+    return probe
+
+
+def _streams(path: str) -> dict:
+    import av
+
+    with av.open(path) as container:
+        out = {}
+        for stream in container.streams:
+            seconds = float(stream.duration * stream.time_base) if stream.duration else 0.0
+            out[stream.type] = {"seconds": seconds, "frames": stream.frames,
+                                "size": (stream.codec_context.width, stream.codec_context.height)
+                                if stream.type == "video" else None}  # fmt: skip
+        return out
+
+
+PROBES = [
+    # mode, case, images title, audio title, expect the full frame count in the output
+    ("i2v", "portrait", "Preprocess image", None, False),
+    ("keyframe", "square", "Preprocess last image", None, False),
+    ("lipsync", "landscape-short", "Preprocess image", "Trim output audio", False),
+    ("lipsync", "portrait-long", "Resize image", "Trim audio", False),
+    ("style", "canny", "Canny control", "Trim source audio", True),
+]
+
+
+@pytest.mark.comfy
+@pytest.mark.parametrize(("mode", "case", "images", "audio", "all_frames"), PROBES,
+                         ids=[f"{p[0]}-{p[1]}" for p in PROBES])  # fmt: skip
+def test_media_chain_of_prepared_graph_executes(
+    mode, case, images, audio, all_frames, media, comfy
+):
+    import backend
+
+    job = f"l2run-{uuid.uuid4().hex[:8]}"
+    params = {**_params(media, mode, case), "preset": "fast"}
+    try:
+        prepared = modes.prepare(mode, params, input_dir=comfy, job_id=job)
+        # A still is repeated only where the audio length is checked (the muxer cuts the
+        # audio at the video's end); encoding a long high-res still video is slow on CPU.
+        repeat = prepared.used["frames"] if audio and not all_frames else 1
+        result = backend.run(_probe(prepared.prompt, images, audio, repeat))
+    finally:
+        for path in comfy.glob(f"{job}_*"):
+            path.unlink()
+    streams = _streams(result["video"])
+    used = prepared.used
+    assert streams["video"]["frames"] == (used["frames"] if audio or all_frames else 1)
+    if all_frames:
+        assert streams["video"]["size"] == (used["width"], used["height"])
+    if audio:
+        assert streams["audio"]["seconds"] == pytest.approx(used["duration"], abs=0.1)
