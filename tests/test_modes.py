@@ -398,3 +398,17 @@ def test_no_value_in_any_field_crashes_prepare(mode, media, tmp_path):
                 prep(mode, media, tmp_path, **{f.name: value})
             except AppError as err:
                 assert err.kind == "bad_input" and err.where == f.name, (f.name, value, err)
+
+
+@pytest.mark.parametrize(("preset", "tiles"), [("fast", 1), ("balanced", 2), ("quality", 2)])
+def test_preset_sets_decode_tiles(preset, tiles, media, tmp_path):
+    p = prep("t2v", media, tmp_path, preset=preset)
+    assert node_input(p.prompt, "Decode video", "horizontal_tiles") == tiles
+    assert node_input(p.prompt, "Decode video", "vertical_tiles") == tiles
+
+
+def test_negative_prompt_and_control_strength_reach_their_nodes(media, tmp_path):
+    p = prep("style", media, tmp_path, negative_prompt="blurry", control_strength=0.6)
+    assert node_input(p.prompt, "Negative prompt", "text") == "blurry"
+    assert node_input(p.prompt, "Control guide", "strength") == 0.6
+    assert p.used["negative_prompt"] == "blurry"
