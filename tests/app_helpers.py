@@ -78,6 +78,7 @@ class FakeEngine:
                 "frames": frames,
                 "duration_multiplier": duration_multiplier,
                 "prompt": prompt,
+                "progress": progress,
             }
         )
         if self.fail_with:
