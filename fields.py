@@ -28,6 +28,9 @@ class Field:
     advanced: bool = False
     required: bool = False
     max_len: int | None = None
+    # (node title, input name) pairs that take this value as is; derived values (sizes, frames,
+    # the prompt with its suffix) are written by patches.py.
+    patch: tuple[tuple[str, str], ...] = ()
 
     def range_text(self) -> str:
         if self.kind == "choice":

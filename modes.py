@@ -58,7 +58,7 @@ class Mode:
 
     def parameterize(self, used: dict) -> dict:
         """A patched deep copy of the template for already-normalised values (`used`)."""
-        return patches.parameterize(self.name, self.workflow, used)
+        return patches.parameterize(self.name, self.workflow, used, self.fields)
 
 
 @dataclass
@@ -104,7 +104,8 @@ def _common(suffix: str, *, frames: bool = True, fps: bool = True) -> tuple[Fiel
         Field("prompt_suffix", "text", "Prompt suffix", suffix, max_len=1000,
               help="Appended to the prompt; clear it if it fights your idea."),
         Field("negative_prompt", "text", "Negative prompt", NEGATIVE, advanced=True,
-              max_len=MAX_PROMPT_CHARS, help="What to avoid."),
+              max_len=MAX_PROMPT_CHARS, help="What to avoid.",
+              patch=(("Negative prompt", "text"),)),
         Field("preset", "choice", "Preset", "balanced", choices=PRESETS,
               help="fast: one pass; balanced/quality: half-res pass + x2 upscale refine."),
         Field("seed", "int", "Seed", -1, -1, SEED_MAX, 1, help="-1 picks a random seed."),
@@ -128,146 +129,74 @@ def _common(suffix: str, *, frames: bool = True, fps: bool = True) -> tuple[Fiel
     return tuple(out)
 
 
-def _strength(name: str, label: str, default: float, help: str) -> Field:
-    return Field(name, "float", label, default, 0.1, 1.0, 0.05, advanced=True, help=help)
+def _strength(name: str, label: str, default: float, help: str, *targets: str) -> Field:
+    patch = tuple((title, "strength") for title in targets)
+    return Field(name, "float", label, default, 0.1, 1.0, 0.05, help=help, advanced=True,
+                 patch=patch)  # fmt: skip
 
 
-MODES: dict[str, Mode] = {
-    m.name: m
-    for m in (
-        Mode(
-            "t2v",
-            "Text to video",
-            "A prompt becomes a video with generated sound.",
-            "t2v",
-            _common(""),
-            STANDARD_PRESETS,
-        ),
-        Mode(
-            "i2v",
-            "Image to video",
-            "Your image is the first frame; the prompt sets the motion.",
-            "i2v",
-            (Field("image", "image", "First frame", required=True),)
-            + _common(MOTION_SUFFIX)
-            + (
-                _strength(
-                    "image_strength",
-                    "First-frame strength (pass 1)",
-                    0.7,
-                    "Lower moves more; 1.0 tends to freeze. Official default 0.7.",
-                ),
-            ),
-            STANDARD_PRESETS,
-            size_from="image",
-        ),
-        Mode(
-            "a2v",
-            "Audio to video",
-            "Your audio is kept; the video is made to follow it.",
-            "a2v",
-            (Field("audio", "audio", "Audio", required=True),) + _common("", frames=False),
-            STANDARD_PRESETS,
-            length_from="audio",
-        ),
-        Mode(
-            "lipsync",
-            "Lip sync",
-            "A portrait and a speech track become a talking video.",
-            "lipsync",
-            (
-                Field("image", "image", "Portrait", required=True),
-                Field("audio", "audio", "Speech", required=True),
-            )
-            + _common(SPEECH_SUFFIX, frames=False)
-            + (
-                _strength(
-                    "image_strength",
-                    "Portrait strength (pass 1)",
-                    0.7,
-                    "Lower lets the face move more; 1.0 tends to freeze.",
-                ),
-                Field(
-                    "audio_noise",
-                    "float",
-                    "Noise for the model",
-                    0.05,
-                    0.0,
-                    0.3,
-                    0.01,
-                    advanced=True,
-                    help="Faint noise added to what the model hears (relative "
-                    "to speech level); clean studio speech can leave lips still. The output "
-                    "keeps your original audio.",
-                ),
-            ),
-            STANDARD_PRESETS,
-            size_from="image",
-            length_from="audio",
-        ),
-        Mode(
-            "keyframe",
-            "First + last frame",
-            "The motion between two frames you give.",
-            "keyframe",
-            (
-                Field("first_image", "image", "First frame", required=True),
-                Field("last_image", "image", "Last frame", required=True),
-            )
-            + _common(KEYFRAME_SUFFIX)
-            + (
-                _strength("first_strength", "First-frame strength", 1.0, "Guide strength."),
-                _strength(
-                    "last_strength",
-                    "Last-frame strength",
-                    1.0,
-                    "Lower if the end snaps to the last frame.",
-                ),
-            ),
-            STANDARD_PRESETS,
-            size_from="first_image",
-        ),
-        Mode(
-            "style",
-            "Restyle video",
-            "Your video's pose, depth or edges, restyled by the prompt.",
-            "style",
-            (
-                Field("video", "video", "Source video", required=True),
-                Field(
-                    "control",
-                    "choice",
-                    "Structure to keep",
-                    "depth",
-                    choices=("pose", "depth", "canny"),
-                    help="pose: people's skeletons; depth: scene layout; canny: edges.",
-                ),
-                Field(
-                    "keep_audio",
-                    "bool",
-                    "Keep the video's sound",
-                    False,
-                    help="Off: new sound is generated from the prompt.",
-                ),
-                Field(
-                    "control_strength",
-                    "float",
-                    "Structure strength",
-                    1.0,
-                    0.1,
-                    1.0,
-                    0.05,
-                    advanced=True,
-                    help="How strictly the structure is followed.",
-                ),
-            )
-            + _common("", frames=True, fps=False),
-            STYLE_PRESETS,
-            size_from="video",
-            length_from="video",
-        ),
-    )  # fmt: skip
-}
+def _media(name: str, kind: str, label: str, *targets: tuple[str, str]) -> Field:
+    return Field(name, kind, label, required=True, patch=targets)
+
+
+IMAGE_STRENGTH_HELP = "Lower moves more; 1.0 tends to freeze. Official default 0.7."
+AUDIO_NOISE = Field(
+    "audio_noise", "float", "Noise for the model", 0.05, 0.0, 0.3, 0.01, advanced=True,
+    help="Faint noise added to what the model hears (relative to the speech level): clean "
+    "studio speech can leave lips still. The output keeps your original audio.",
+)  # fmt: skip
+STYLE_FIELDS = (
+    _media("video", "video", "Source video", ("Load video", "file")),
+    Field("control", "choice", "Structure to keep", "depth", choices=("pose", "depth", "canny"),
+          help="pose: people's skeletons; depth: scene layout; canny: edges."),
+    Field("keep_audio", "bool", "Keep the video's sound", False,
+          help="Off: new sound is generated from the prompt."),
+    _strength("control_strength", "Structure strength", 1.0,
+              "How strictly the structure is followed.", "Control guide"),
+)  # fmt: skip
+
+# fmt: off
+MODES: dict[str, Mode] = {m.name: m for m in (
+    Mode("t2v", "Text to video", "A prompt becomes a video with generated sound.", "t2v",
+         _common(""), STANDARD_PRESETS),
+    Mode("i2v", "Image to video", "Your image is the first frame; the prompt sets the motion.",
+         "i2v",
+         (_media("image", "image", "First frame", ("Load image", "image")),)
+         + _common(MOTION_SUFFIX)
+         + (_strength("image_strength", "First-frame strength (pass 1)", 0.7,
+                      IMAGE_STRENGTH_HELP, "Image guide 1"),),
+         STANDARD_PRESETS, size_from="image"),
+    Mode("a2v", "Audio to video", "Your audio is kept; the video is made to follow it.", "a2v",
+         (_media("audio", "audio", "Audio", ("Load audio", "audio"),
+                 ("Load output audio", "audio")),)
+         + _common("", frames=False),
+         STANDARD_PRESETS, length_from="audio"),
+    Mode("lipsync", "Lip sync", "A portrait and a speech track become a talking video.",
+         "lipsync",
+         (_media("image", "image", "Portrait", ("Load image", "image")),
+          _media("audio", "audio", "Speech", ("Load audio", "audio"),
+                 ("Load output audio", "audio")))
+         + _common(SPEECH_SUFFIX, frames=False)
+         + (_strength("image_strength", "Portrait strength (pass 1)", 0.7,
+                      IMAGE_STRENGTH_HELP, "Image guide 1"),
+            AUDIO_NOISE),
+         STANDARD_PRESETS, size_from="image", length_from="audio"),
+    Mode("keyframe", "First + last frame", "The motion between two frames you give.",
+         "keyframe",
+         (_media("first_image", "image", "First frame", ("Load first image", "image")),
+          _media("last_image", "image", "Last frame", ("Load last image", "image")))
+         + _common(KEYFRAME_SUFFIX)
+         + (_strength("first_strength", "First-frame strength", 1.0, "Guide strength.",
+                      "First frame guide 1", "First frame guide 2"),
+            _strength("last_strength", "Last-frame strength", 1.0,
+                      "Lower if the end snaps to the last frame.",
+                      "Last frame guide 1", "Last frame guide 2")),
+         STANDARD_PRESETS, size_from="first_image"),
+    Mode("style", "Restyle video", "Your video's pose, depth or edges, restyled by the prompt.",
+         "style", STYLE_FIELDS + _common("", frames=True, fps=False),
+         STYLE_PRESETS, size_from="video", length_from="video"),
+)}
+# fmt: on
 
 CONTROL_NODES = patches.CONTROL_NODES
 

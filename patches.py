@@ -18,9 +18,14 @@ def _set(prompt: dict, title: str, name: str, value) -> None:
     workflow.set_input(prompt, title, name, value)
 
 
-def parameterize(mode: str, template: str, used: dict) -> dict:
+def parameterize(mode: str, template: str, used: dict, fields=()) -> dict:
     """A patched deep copy of workflows/<template>.json for normalised values `used`."""
     prompt = workflow.load_template(template)
+    files = used.get("files", {})
+    for f in fields:
+        value = files.get(f.name) if f.kind in ("image", "audio", "video") else used.get(f.name)
+        for title, name in f.patch if value is not None else ():
+            _set(prompt, title, name, value)
     single = used["stages"] == 1
     w, h = used["width"], used["height"]
     lw, lh = (w, h) if single else (w // 2, h // 2)
@@ -30,7 +35,6 @@ def parameterize(mode: str, template: str, used: dict) -> dict:
     if used.get("prompt_suffix"):
         text = f"{text} {used['prompt_suffix']}".strip()
     _set(prompt, "Positive prompt", "text", text)
-    _set(prompt, "Negative prompt", "text", used.get("negative_prompt") or "")
     _set(prompt, "Conditioning", "frame_rate", float(fps))
     _set(prompt, "Create video", "fps", float(fps))
     _set(prompt, "Video latent", "width", lw)
@@ -47,7 +51,6 @@ def parameterize(mode: str, template: str, used: dict) -> dict:
     prefix = f"ltx-aio/{mode}_{media.sanitize(used.get('job_id') or 'job', 40)}"
     _set(prompt, "Save video", "filename_prefix", prefix)
 
-    files = used.get("files", {})
     PATCHES[mode](prompt, used, files)
     if single and workflow.has_node(prompt, "Upscale latent"):
         _single_stage(prompt)
@@ -67,48 +70,33 @@ def _single_stage(prompt: dict) -> None:
         _set(prompt, "Decode audio", "samples", workflow.link(prompt, "Separate AV 1", 1))
 
 
-def _patch_image(prompt: dict, used: dict, files: dict) -> None:
-    _set(prompt, "Load image", "image", files.get("image", "example.png"))
-    _set(prompt, "Image guide 1", "strength", used["image_strength"])
-
-
 def _patch_audio(prompt: dict, used: dict, files: dict) -> None:
-    _set(prompt, "Load audio", "audio", files.get("audio_model", "example.wav"))
-    _set(prompt, "Load output audio", "audio", files.get("audio", "example.wav"))
+    # The model may hear a faintly noised copy (media.stage_noised_audio); the output never does.
+    if "audio_model" in files:
+        _set(prompt, "Load audio", "audio", files["audio_model"])
     for title in ("Trim audio", "Trim output audio"):
         _set(prompt, title, "duration", used["duration"])
 
 
-def _patch_lipsync(prompt: dict, used: dict, files: dict) -> None:
-    _patch_image(prompt, used, files)
-    _patch_audio(prompt, used, files)
-
-
-def _patch_keyframe(prompt: dict, used: dict, files: dict) -> None:
-    _set(prompt, "Load first image", "image", files.get("first_image", "example.png"))
-    _set(prompt, "Load last image", "image", files.get("last_image", "example.png"))
-    for stage in (1, 2):
-        _set(prompt, f"First frame guide {stage}", "strength", used["first_strength"])
-        _set(prompt, f"Last frame guide {stage}", "strength", used["last_strength"])
-
-
 def _patch_style(prompt: dict, used: dict, files: dict) -> None:
-    _set(prompt, "Load video", "file", files.get("video", "example.mp4"))
     _set(prompt, "Select frames", "length", used["frames"])
     _set(prompt, "Resize video", "resize_type.width", used["width"])
     _set(prompt, "Resize video", "resize_type.height", used["height"])
     _set(prompt, "Control guide", "image", workflow.link(prompt, CONTROL_NODES[used["control"]]))
-    _set(prompt, "Control guide", "strength", used["control_strength"])
     if used.get("keep_audio"):
         _set(prompt, "Create video", "audio", workflow.link(prompt, "Trim source audio"))
         _set(prompt, "Trim source audio", "duration", used["duration"])
 
 
+def _no_patch(prompt: dict, used: dict, files: dict) -> None:
+    pass
+
+
 PATCHES = {
-    "t2v": lambda prompt, used, files: None,
-    "i2v": _patch_image,
+    "t2v": _no_patch,
+    "i2v": _no_patch,
     "a2v": _patch_audio,
-    "lipsync": _patch_lipsync,
-    "keyframe": _patch_keyframe,
+    "lipsync": _patch_audio,
+    "keyframe": _no_patch,
     "style": _patch_style,
 }

@@ -412,3 +412,13 @@ def test_negative_prompt_and_control_strength_reach_their_nodes(media, tmp_path)
     assert node_input(p.prompt, "Negative prompt", "text") == "blurry"
     assert node_input(p.prompt, "Control guide", "strength") == 0.6
     assert p.used["negative_prompt"] == "blurry"
+
+
+@pytest.mark.parametrize("mode", modes.MODES.values(), ids=lambda m: m.name)
+def test_every_declared_patch_target_exists_in_the_template(mode):
+    template = workflow.load_template(mode.workflow)
+    schemas = workflow.load_schemas()
+    for f in mode.fields:
+        for title, name in f.patch:
+            _, node = workflow.find_node(template, title)
+            assert name in node["inputs"] and name in str(schemas[node["class_type"]]["input"])
