@@ -400,7 +400,7 @@ class Store:
         limit: int = 50,
         offset: int = 0,
     ) -> list[Job]:
-        """Newest first, optionally only one mode and/or status."""
+        """Newest first, optionally only one mode and/or status; limit=-1 means all."""
         where, args = _filters(mode, status)
         with self._lock:
             rows = self._db.execute(
