@@ -387,10 +387,18 @@ def build_app() -> gr.Blocks:
                     banner = gr.HTML("", visible=False, elem_id="aio-banner")
                     with gr.Row(visible=False, elem_id="aio-fixes") as fixes:
                         download = gr.Button(
-                            "Download models for this mode", visible=False, elem_id="aio-download"
+                            "Download models for this mode",
+                            visible=False,
+                            scale=0,
+                            min_width=260,
+                            elem_id="aio-download",
                         )
                         use_fast = gr.Button(
-                            "Switch to the fast preset", visible=False, elem_id="aio-use-fast"
+                            "Switch to the fast preset",
+                            visible=False,
+                            scale=0,
+                            min_width=220,
+                            elem_id="aio-use-fast",
                         )
                     ui["notice"] = [banner, fixes, download, use_fast]
                     panels = [build_mode_panel(m, ui) for m in modes.MODES.values()]

@@ -82,6 +82,13 @@ def served(tmp_path_factory):
 def page(browser, served):
     served.engine.reset()
     context = browser.new_context(viewport=WIDE)
+    # Hermetic: only the app under test is reachable (web fonts fall back to local ones).
+    context.route(
+        "**/*",
+        lambda route: (
+            route.continue_() if route.request.url.startswith(served.url) else route.abort()
+        ),
+    )
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     errors: list[str] = []
