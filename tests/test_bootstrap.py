@@ -34,6 +34,14 @@ def make_repo(path: Path, files: dict[str, str]) -> str:
     return _git(path, "rev-parse", "HEAD")
 
 
+@pytest.fixture(autouse=True)
+def keep_app_state():
+    """ensure() also updates the process-wide state the app shows; leave it as it was."""
+    saved = bootstrap.state()
+    yield
+    bootstrap._set(**saved)
+
+
 class SpyRunner:
     """Runs git for real and remembers every command."""
 
