@@ -193,10 +193,12 @@ def test_media_chain_of_prepared_graph_executes(
         # audio at the video's end); encoding a long high-res still video is slow on CPU.
         repeat = prepared.used["frames"] if audio and not all_frames else 1
         result = backend.run(_probe(prepared.prompt, images, audio, repeat))
+        streams = _streams(result["video"])
+        for path in result["outputs"]:
+            Path(path).unlink(missing_ok=True)
     finally:
         for path in comfy.glob(f"{job}_*"):
             path.unlink()
-    streams = _streams(result["video"])
     used = prepared.used
     assert streams["video"]["frames"] == (used["frames"] if audio or all_frames else 1)
     if all_frames:
