@@ -14,6 +14,12 @@ import importlib.util
 import inspect
 import logging
 
+import hfcache
+
+# On a Space the build-time model cache is read-only: mirror it and point HF_HOME at the copy
+# before anything imports huggingface_hub (gradio does). Elsewhere this does nothing.
+hfcache.activate_mirror()
+
 import gradio as gr
 
 import backend
