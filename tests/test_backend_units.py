@@ -183,3 +183,14 @@ def test_importing_backend_imports_neither_torch_nor_comfy():
         check=True,
     ).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_missing_node_class_is_named_with_its_pack():
+    assert backend._pack_name("DWPreprocessor") == "comfyui_controlnet_aux"
+    assert backend._pack_name("AddLatentGuide") == "ComfyUI-LTXVideo"
+    assert backend._pack_name("SaveVideo") == "ComfyUI core"
+
+
+def test_gpu_decorator_is_a_no_op_off_zerogpu():
+    assert not hasattr(backend.generate, "__wrapped__")
+    assert backend.generate.__code__.co_name == "generate"

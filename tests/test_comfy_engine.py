@@ -6,6 +6,7 @@ CI has neither, so there these tests skip and say so.
 
 from __future__ import annotations
 
+import pickle
 import shutil
 import threading
 import uuid
@@ -112,6 +113,7 @@ def test_weight_free_graph_writes_mp4_with_audio(names):
     import av
 
     result = backend.run(av_graph(_wav(names), names["prefix"]))
+    assert pickle.loads(pickle.dumps(result)) == result  # crosses ZeroGPU's process boundary
     video = Path(result["video"])
     assert video.is_file() and video.suffix == ".mp4"
     assert video.is_relative_to(backend.output_dir().resolve())
