@@ -182,6 +182,7 @@ Runner = Callable[..., subprocess.CompletedProcess]
 
 def _git(args: list[str], cwd: Path, runner: Runner, timeout: float) -> None:
     env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true")
+    step = next(a for a in args if not a.startswith("-") and "=" not in a)
     try:
         done = runner(
             ["git", *args],
@@ -194,10 +195,10 @@ def _git(args: list[str], cwd: Path, runner: Runner, timeout: float) -> None:
     except FileNotFoundError as exc:
         raise BootstrapError("git is not installed; install git and restart") from exc
     except subprocess.TimeoutExpired as exc:
-        raise BootstrapError(f"git {args[0]} timed out after {timeout:.0f} s") from exc
+        raise BootstrapError(f"git {step} timed out after {timeout:.0f} s") from exc
     if done.returncode != 0:
         detail = (done.stderr or done.stdout or "").strip().splitlines()
-        raise BootstrapError(f"git {args[0]} failed: {detail[-1] if detail else done.returncode}")
+        raise BootstrapError(f"git {step} failed: {detail[-1] if detail else done.returncode}")
 
 
 def install_pin(pin: Pin, root: Path, runner: Runner = subprocess.run) -> str:

@@ -124,6 +124,7 @@ def test_bootstrap_unreachable_upstream_reports_problem_without_raising(tmp_path
     assert result["installed"] == {"Core": upstreams["core"].sha}
     [problem] = result["problems"]
     assert "Pack" in problem and "could not be installed" in problem and "restart" in problem
+    assert "git fetch failed" in problem
     assert not (root / "custom_nodes" / "Pack").exists()
     assert not (root / "custom_nodes" / "Pack.aio-new").exists()
 
