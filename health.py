@@ -7,7 +7,7 @@ Every probe can be replaced by a value (tests, or an app that already knows it).
 torch or start ComfyUI: a health check must not be what initialises CUDA (on ZeroGPU that is fatal
 outside a GPU task), so the device is read only when torch is already loaded.
 
-Wire it into Gradio with `demo.launch(app_kwargs={"routes": [health.route(store)]})`.
+Wire it into Gradio with `demo.launch(app_kwargs={"routes": [health.route(history.open_store)]})`.
 `python health.py` prints the report and exits 0 (healthy) or 1.
 """
 
@@ -68,6 +68,12 @@ def health_report(
             "No mode can get its model files: "
             + "; ".join(f"{m}: {info.get('why', 'missing')}" for m, info in per_mode.items())
         )
+    records = _history(store)
+    if records.get("error"):
+        reasons.append(
+            f"Jobs cannot be recorded in History: {records['error']}. Check that the data dir "
+            "(LTX_AIO_DATA_DIR) is writable."
+        )
     reasons = list(dict.fromkeys(reasons))
 
     report = {
@@ -82,7 +88,7 @@ def health_report(
         "device": device,
         "disk": disk,
         "queue": {"length": queue_length},
-        "history": _history(store),
+        "history": records,
         "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     return (200 if not reasons else 503), report
@@ -255,9 +261,13 @@ def _free(path: Path) -> dict:
 
 
 def _history(store) -> dict:
+    """The job records; `store` is a history.Store, or a function opening it on each check (so a
+    data dir that comes back, such as a bucket mounted late, is seen)."""
     if store is None:
         return {"open": False}
     try:
+        if callable(store):
+            store = store()
         return {
             "open": True,
             "jobs": store.count(),
@@ -265,7 +275,7 @@ def _history(store) -> dict:
             "notice": store.notice,
         }
     except Exception as exc:
-        return {"open": False, "error": repr(exc)}
+        return {"open": False, "error": f"{type(exc).__name__}: {exc}"}
 
 
 def _versions() -> dict:

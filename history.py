@@ -270,6 +270,11 @@ class Store:
         changes.update(_used_columns(used))
         return self._update(job_id, changes, only_from=("queued",))
 
+    def note_used(self, job_id: str, used: dict) -> bool:
+        """Record the parameters as snapped (seed included) once known, while the job runs: a job
+        that fails later still says what it ran with."""
+        return self._update(job_id, _used_columns(used), only_from=UNFINISHED)
+
     def mark_done(
         self,
         job_id: str,

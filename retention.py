@@ -47,6 +47,8 @@ def prune(
     if max_days is None and max_gb is None:
         policy = current(store)
         max_days, max_gb = policy.days, policy.gb
+    if max_days is None and max_gb is None:
+        return []
     now = time.time() if now is None else now
     oldest_first = store.jobs(limit=-1)[::-1]
     total = sum(job.bytes for job in oldest_first)

@@ -117,6 +117,16 @@ def test_store_failed_job_keeps_error_kind_and_message(store):
     )
 
 
+def test_store_used_parameters_noted_mid_run_stay_with_a_failed_job(store):
+    job_id = store.create_job("t2v", {"prompt": "x", "seed": -1}, {})
+    with pytest.raises(AppError), store.running(job_id):
+        assert store.note_used(job_id, {"seed": 99, "frames": 121})
+        raise AppError("oom", "The GPU ran out of memory.")
+    job = store.get(job_id)
+    assert (job.status, job.seed, job.used["frames"]) == ("failed", 99, 121)
+    assert not store.note_used(job_id, {"seed": 1})  # an ended job keeps its record
+
+
 def test_store_unexpected_exception_is_recorded_by_class_name(store):
     job_id = store.create_job("t2v", {}, {})
     with pytest.raises(ZeroDivisionError), store.running(job_id):

@@ -64,3 +64,9 @@ def test_retention_defaults_to_keeping_everything(store):
 def test_retention_zero_or_none_removes_a_limit(store):
     retention.configure(store, days=3, gb=2)
     assert retention.configure(store, days=0, gb=None) == retention.Retention(None, None)
+
+
+def test_retention_without_a_policy_deletes_nothing(store, video, tmp_path):
+    old = finished_job(store, video, tmp_path)
+    store._db.execute("UPDATE jobs SET created_at = created_at - 3650 * 86400 WHERE id = ?", (old,))
+    assert retention.prune(store) == [] and store.get(old) is not None
