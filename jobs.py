@@ -1,23 +1,27 @@
 """One generation job, from raw field values to a video: the flow both the UI and the API run.
 
-engine ready? -> modes.prepare (validate, snap, stage uploads; no GPU yet) -> weights present
-(download with progress) -> backend.generate (the GPU task; one automatic retry with a doubled time
-budget when ZeroGPU aborts it) -> the output file, checked to be this job's, plus the parameters
-actually used. Every failure leaves here as an `AppError`; nothing here knows about Gradio.
+record (a queued History row with copies of the inputs) -> engine ready? -> modes.prepare
+(validate, snap, stage uploads; no GPU yet) -> weights present (download with progress) ->
+backend.generate (the GPU task; one automatic retry with a doubled time budget when ZeroGPU aborts
+it) -> the output file, checked to be this job's, kept in History, plus the parameters actually
+used. Every outcome is recorded (done / failed / cancelled); every failure leaves here as an
+`AppError`; nothing here knows about Gradio.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import backend
+import history
 import models
 import modes
+import retention
 from errors import AppError
 
 log = logging.getLogger("ltx_aio.jobs")
@@ -62,6 +66,8 @@ class JobResult:
     video: str
     used: dict
     notes: list[str] = field(default_factory=list)
+    job_id: str = ""
+    timings: dict = field(default_factory=dict)
 
 
 def hint_for(err: AppError) -> str:
@@ -167,42 +173,146 @@ def _checked_video(result: dict) -> str:
     return str(path)
 
 
+def open_history() -> history.Store:
+    """The History store; a data dir that cannot be opened is a clear `unavailable` error."""
+    try:
+        return history.open_store()
+    except (OSError, sqlite3.Error) as exc:
+        raise _history_error(exc) from exc
+
+
+def _history_error(exc: BaseException) -> AppError:
+    log.error("History is unavailable", exc_info=exc)
+    return AppError(
+        "unavailable",
+        f"The job could not be recorded in History ({type(exc).__name__}: {exc}).",
+        hint="Check that the data dir (LTX_AIO_DATA_DIR) exists, is writable and has free space.",
+    )
+
+
+def record(mode: str, params: dict, *, batch: str | None = None) -> str:
+    """A queued History record for a job about to run, with copies of its input files.
+
+    The record keeps each media field's original file name in place of the upload's temporary
+    path; the kept copies are what `Job.replay()` gives back."""
+    if mode not in modes.MODES:
+        raise AppError("bad_input", f"unknown mode {mode!r}", where="mode")
+    media = {}
+    shown = dict(params)
+    for f in modes.MODES[mode].fields:
+        value = params.get(f.name)
+        if f.kind in modes.MEDIA_KINDS and isinstance(value, (str, Path)) and str(value):
+            media[f.name] = value
+            shown[f.name] = Path(value).name
+    try:
+        return open_history().create_job(mode, shown, media, batch=batch)
+    except (OSError, sqlite3.Error) as exc:
+        raise _history_error(exc) from exc
+
+
+def cancel(job_id: str) -> bool:
+    """Cancel one job: a queued one never starts; a running one is interrupted. False when it had
+    already ended (or does not exist)."""
+    records = open_history()
+    job = records.get(job_id)
+    if job is None or not records.mark_cancelled(job_id):
+        return False
+    if job.status == "running":
+        backend.cancel()
+    return True
+
+
+def _still_wanted(store: history.Store, job_id: str) -> None:
+    job = store.get(job_id)
+    if job is None or job.status == "cancelled":
+        raise AppError("interrupted", "The job was cancelled.")
+
+
 def run(
     mode: str,
     params: dict,
     *,
     progress: Progress | None = None,
     notify: Notify | None = None,
+    job_id: str | None = None,
 ) -> JobResult:
-    """Run one job of `mode` with plain field values (media given as local file paths).
+    """Run one job of `mode` with plain field values (media given as local file paths), recorded
+    in History under `job_id` (a queued record made by `record()`; made here when None).
 
     `progress` must be picklable (a `gr.Progress` is): it crosses the ZeroGPU process boundary.
     """
+    records = open_history()
+    job_id = job_id or record(mode, params)
+    job = records.get(job_id)
+    if job is None or job.status != "queued":
+        raise AppError("interrupted", "The job was cancelled before it started.")
+    try:
+        with records.running(job_id):
+            result = _run(records, mode, params, job_id, progress, notify)
+            done = records.mark_done(job_id, result.video, used=result.used, timings=result.timings)
+            if not done:
+                raise AppError("interrupted", "The job was cancelled.")
+    finally:
+        prune(records)
+    return result
+
+
+def prune(store: history.Store) -> list[str]:
+    """Apply the retention policy; a failure to prune never fails a job."""
+    try:
+        return retention.prune(store)
+    except Exception:
+        log.exception("pruning History failed")
+        return []
+
+
+def _run(
+    store: history.Store,
+    mode: str,
+    params: dict,
+    job_id: str,
+    progress: Progress | None,
+    notify: Notify | None,
+) -> JobResult:
     progress = _silent if progress is None else progress  # gr.Progress is falsy (len 0)
     notify = notify if notify is not None else (lambda message: None)
-    started = time.monotonic()
+    marks = {"start": time.monotonic()}
     try:
         require_engine()
-        job_id = uuid.uuid4().hex
         prepared = modes.prepare(mode, params, input_dir=backend.input_dir(), job_id=job_id)
+        store.note_used(job_id, prepared.used)
+        marks["prepared"] = time.monotonic()
         # The weights this exact graph loads, in this machine's variant (fp8 on ZeroGPU, ...).
         prompt = models.resolve_variant(prepared.prompt)
         progress(0.0, "Checking model files")
         models.ensure_models_for_prompt(prompt, progress)
+        marks["models"] = time.monotonic()
+        _still_wanted(store, job_id)
         progress(0.0, "Starting generation")
         result, retry_notes = _generate(mode, prompt, prepared.used, progress, notify)
+        marks["generated"] = time.monotonic()
         video = _checked_video(result)
     except Exception as exc:
         raise classify(exc) from exc
+    timings = {
+        "prepare_s": marks["prepared"] - marks["start"],
+        "models_s": marks["models"] - marks["prepared"],
+        "generate_s": marks["generated"] - marks["models"],
+        "total_s": marks["generated"] - marks["start"],
+    }
+    for name, seconds in (result.get("timings") or {}).items():
+        if isinstance(seconds, (int, float)):
+            timings[f"engine_{name}_s"] = seconds
+    timings = {name: round(float(seconds), 3) for name, seconds in timings.items()}
     notes = list(prepared.notes) + retry_notes
     used = dict(prepared.used)
     used.update(
         mode=mode,
         job_id=job_id,
-        seconds=round(float(result.get("seconds") or time.monotonic() - started), 2),
+        seconds=round(float(result.get("seconds") or timings["total_s"]), 2),
         notes=notes,
     )
-    return JobResult(video=video, used=used, notes=notes)
+    return JobResult(video=video, used=used, notes=notes, job_id=job_id, timings=timings)
 
 
 def download_models(mode: str, preset: str, progress: Progress | None = None) -> list[Path]:

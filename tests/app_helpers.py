@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import pytest  # noqa: E402
 
 import app  # noqa: E402
 import backend  # noqa: E402
+import history  # noqa: E402
 import models  # noqa: E402
 import modes  # noqa: E402
 from errors import AppError  # noqa: E402
@@ -63,7 +63,7 @@ class FakeEngine:
         self.ensured += 1
         if progress is not None:
             progress(1.0, "model files ready (test double)")
-            time.sleep(self.step_delay)
+            self.cancelled.wait(self.step_delay)  # a cancel cuts the wait short
         if self.ensure_error is not None:
             raise self.ensure_error
         return []
@@ -71,6 +71,7 @@ class FakeEngine:
     def generate(
         self, mode, preset, prompt, frames, duration_multiplier=1.0, progress=None
     ) -> dict:
+        self.cancelled.clear()  # before the call is visible: a cancel seen after it counts
         self.calls.append(
             {
                 "mode": mode,
@@ -83,7 +84,6 @@ class FakeEngine:
         )
         if self.fail_with:
             raise self.fail_with.pop(0)
-        self.cancelled.clear()
         for step in range(1, 5):
             if self.cancelled.wait(self.step_delay):
                 raise AppError("interrupted", "The job was cancelled.")
@@ -119,17 +119,25 @@ class RunningApp:
     url: str
     engine: FakeEngine
     comfy: Path
+    data: Path
+
+    def store(self) -> history.Store:
+        return history.open_store(self.data)
 
 
 @contextmanager
 def running_app(root: Path, **launch_overrides):
-    """The app served on 127.0.0.1 with a FakeEngine; closed and un-patched on exit."""
+    """The app served on 127.0.0.1 with a FakeEngine and its own data dir (History) under `root`
+    (or `data`); closed, History closed and un-patched on exit, as a stopped process would be."""
     comfy = root / "comfyui"
+    data = Path(launch_overrides.pop("data", root / "data"))
     for sub in ("input", "output"):
         (comfy / sub).mkdir(parents=True, exist_ok=True)
     engine = FakeEngine()
     patch = pytest.MonkeyPatch()
     patch.setenv("LTX_AIO_COMFYUI_DIR", str(comfy))
+    patch.setenv("LTX_AIO_DATA_DIR", str(data))
+    history.close_all()
     patch.setattr(backend, "generate", engine.generate)
     patch.setattr(backend, "engine_status", engine.engine_status)
     patch.setattr(backend, "cancel", engine.cancel)
@@ -145,10 +153,11 @@ def running_app(root: Path, **launch_overrides):
             quiet=True,
             **options,
         )
-        yield RunningApp(url=url, engine=engine, comfy=comfy)
+        yield RunningApp(url=url, engine=engine, comfy=comfy, data=data.resolve())
     finally:
         if demo is not None:
             demo.close()
+        history.close_all()
         patch.undo()
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import threading
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -12,9 +14,13 @@ from app_helpers import FakeEngine
 
 import app
 import backend
+import banners
+import history
+import job_events
 import jobs
 import models
 import modes
+import retention
 from errors import KINDS, AppError
 
 
@@ -24,11 +30,15 @@ def engine(tmp_path, monkeypatch):
     (comfy / "input").mkdir(parents=True)
     (comfy / "output").mkdir()
     monkeypatch.setenv("LTX_AIO_COMFYUI_DIR", str(comfy))
+    monkeypatch.setenv("LTX_AIO_DATA_DIR", str(tmp_path / "data"))
+    history.close_all()
     fake = FakeEngine()
     monkeypatch.setattr(backend, "generate", fake.generate)
     monkeypatch.setattr(backend, "engine_status", fake.engine_status)
+    monkeypatch.setattr(backend, "cancel", fake.cancel)
     monkeypatch.setattr(models, "ensure_models_for_prompt", fake.ensure_models)
-    return fake
+    yield fake
+    history.close_all()
 
 
 @pytest.mark.parametrize(
@@ -105,7 +115,7 @@ def test_run_passes_the_gradio_progress_object_itself_to_the_gpu_task(engine):
 
 @pytest.mark.parametrize("mode", list(modes.MODES))
 def test_api_signature_is_the_mode_fields_as_keywords(mode):
-    handler = app.make_api_handler(modes.MODES[mode])
+    handler = job_events.make_api_handler(modes.MODES[mode])
     params = inspect.signature(handler).parameters
     fields = modes.MODES[mode].fields
     assert list(params)[1:] == [f.name for f in fields]
@@ -137,12 +147,119 @@ def test_every_field_gets_a_component_of_its_kind(mode):
 
 
 def test_banner_escapes_html():
-    html = app.error_banner(AppError("bad_input", "<script>x</script>", where="prompt"))
+    html = banners.error_banner(AppError("bad_input", "<script>x</script>", where="prompt"))
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 
-def test_launch_options_serve_only_the_output_folder(engine):
+def test_launch_options_serve_only_the_output_folder_and_the_data_dir(engine, tmp_path):
     options = app.launch_options()
-    assert options["allowed_paths"] == [str(backend.output_dir().resolve())]
+    assert options["allowed_paths"] == [
+        str(backend.output_dir().resolve()),
+        str((tmp_path / "data").resolve()),
+    ]
     assert options["css"] and options["head"] and options["theme"] is not None
     assert options["max_file_size"] > 0
+
+
+# -- every job is recorded in History ------------------------------------------------------------
+
+
+def test_run_records_a_done_job_with_used_parameters_timings_and_output(engine):
+    result = jobs.run("t2v", {"prompt": "a cat", "preset": "fast", "seed": 7, "frames": 100})
+    job = history.open_store().get(result.job_id)
+    assert (job.status, job.seed, job.params["frames"], job.used["frames"]) == ("done", 7, 100, 97)
+    assert job.output.read_bytes() == Path(result.video).read_bytes()
+    assert job.timings == result.timings and job.timings["total_s"] >= job.timings["generate_s"]
+    assert result.used["job_id"] == result.job_id
+
+
+def test_record_keeps_input_copies_under_the_original_names(engine, tmp_path):
+    image = mediagen.make_png(tmp_path / "my photo.png", 96, 64)
+    job_id = jobs.record("i2v", {"image": str(image), "prompt": "a cat", "seed": None})
+    job = history.open_store().get(job_id)
+    assert job.status == "queued" and job.params["image"] == "my photo.png"
+    assert job.inputs["image"].read_bytes() == image.read_bytes()
+
+
+def test_run_records_a_refusal_as_failed_with_its_kind(engine):
+    with pytest.raises(AppError):
+        jobs.run("t2v", {"prompt": ""})
+    (job,) = history.open_store().jobs()
+    assert (job.status, job.error_kind, job.output) == ("failed", "bad_input", None)
+    assert "prompt" in job.error_message
+
+
+def test_run_records_an_engine_failure_with_the_seed_it_used(engine):
+    engine.fail_with.append(AppError("oom", "out of memory"))
+    with pytest.raises(AppError):
+        jobs.run("t2v", {"prompt": "a cat", "seed": 3})
+    (job,) = history.open_store().jobs()
+    assert (job.status, job.error_kind, job.seed, job.output) == ("failed", "oom", 3, None)
+
+
+def test_a_queued_job_cancelled_before_it_starts_never_runs(engine):
+    job_id = jobs.record("t2v", {"prompt": "a cat"})
+    assert jobs.cancel(job_id)
+    with pytest.raises(AppError) as caught:
+        jobs.run("t2v", {"prompt": "a cat"}, job_id=job_id)
+    assert caught.value.kind == "interrupted" and engine.calls == []
+    assert history.open_store().get(job_id).status == "cancelled"
+
+
+def test_cancel_during_the_model_check_stops_before_the_gpu_task(engine, monkeypatch):
+    def ensure_then_cancel(prompt, progress=None):
+        (job,) = history.open_store().pending()
+        jobs.cancel(job.id)
+        return []
+
+    monkeypatch.setattr(models, "ensure_models_for_prompt", ensure_then_cancel)
+    with pytest.raises(AppError) as caught:
+        jobs.run("t2v", {"prompt": "a cat"})
+    (job,) = history.open_store().jobs()
+    assert caught.value.kind == "interrupted" and engine.calls == []
+    assert (job.status, job.output) == ("cancelled", None)
+
+
+def test_cancel_of_a_running_job_interrupts_the_engine_and_is_recorded(engine):
+    engine.step_delay = 2.0
+    job_id = jobs.record("t2v", {"prompt": "a cat"})
+    outcome: list[BaseException] = []
+
+    def work():
+        try:
+            jobs.run("t2v", {"prompt": "a cat"}, job_id=job_id)
+        except AppError as err:
+            outcome.append(err)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    store = history.open_store()
+    deadline = time.monotonic() + 10
+    while not engine.calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert jobs.cancel(job_id)
+    thread.join(10)
+    assert engine.cancels == 1 and [e.kind for e in outcome] == ["interrupted"]
+    assert (store.get(job_id).status, store.get(job_id).output) == ("cancelled", None)
+    assert not jobs.cancel(job_id)  # an ended job stays as it ended
+
+
+def test_run_applies_the_retention_policy_after_each_job(engine):
+    store = history.open_store()
+    old = jobs.run("t2v", {"prompt": "an old cat"}).job_id
+    store._db.execute("UPDATE jobs SET created_at = created_at - 30 * 86400 WHERE id = ?", (old,))
+    retention.configure(store, days=7)
+    new = jobs.run("t2v", {"prompt": "a new cat"}).job_id
+    assert [j.id for j in store.jobs()] == [new]
+    assert not (store.jobs_dir / old).exists()
+
+
+def test_an_unwritable_data_dir_refuses_the_job_clearly(engine, tmp_path, monkeypatch):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the data dir should be")
+    monkeypatch.setenv("LTX_AIO_DATA_DIR", str(blocked))
+    history.close_all()
+    with pytest.raises(AppError) as caught:
+        jobs.run("t2v", {"prompt": "a cat"})
+    assert caught.value.kind == "unavailable" and "LTX_AIO_DATA_DIR" in caught.value.hint
+    assert engine.calls == []
