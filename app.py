@@ -1,17 +1,18 @@
-"""LTX 2.3 AIO Generator: six mode panels, one named API endpoint per mode, status and errors.
+"""LTX 2.3 AIO Generator: six mode panels, one named API endpoint per mode, History, /healthz.
 
 Layout code here builds components from `modes.MODES` (every field is declared once, there) and
-wires thin handlers to `jobs.run`. Each mode has two events over the same components: the panel's
-Generate button (private; errors become the page's banner) and `/<mode>` (public API and MCP tool;
-errors become `gr.Error` in `api_error()`, the one place that happens). Importing this module
-imports neither torch nor ComfyUI; `main()` starts the pinned-install bootstrap and serves the page.
+wires them to thin handlers. Each mode has two events over the same components (job_events.py):
+the panel's Generate button (private; one job or a batch; errors become the page's banner) and
+`/<mode>` (public API and MCP tool; errors become `gr.Error` in one place). Every job is recorded
+in History (history.py), which has its own view (history_ui.py) whose "use these settings" comes
+back here to fill a panel. GET /healthz (health.py) is served beside the page. Importing this
+module imports neither torch nor ComfyUI; `main()` starts the pinned-install bootstrap and serves
+the page.
 """
 
 from __future__ import annotations
 
-import html
 import importlib.util
-import inspect
 import logging
 
 import hfcache
@@ -23,12 +24,18 @@ hfcache.activate_mirror()
 import gradio as gr
 
 import backend
+import batch_ui
 import bootstrap
+import health
+import history
+import history_ui
 import jobs
 import media
 import modes
 import ui_theme
+from banners import FIX_PRESET, banner_html, engine_banner, error_banner, notice
 from errors import AppError
+from job_events import api_docstring, make_api_handler, make_ui_handler, on_cancel
 
 log = logging.getLogger("ltx_aio.app")
 
@@ -41,11 +48,13 @@ TAGS = {
     "keyframe": "KEY",
     "style": "STYLE",
 }
+HISTORY = "history"
+VIEW_TAGS = {**TAGS, HISTORY: "HISTORY"}
 DEFAULT_MODE = "t2v"
-QUEUE_MAX = 16
+# Room for a script's many submissions (20 at once must all be accepted).
+QUEUE_MAX = 64
 # A number field becomes a slider when it has a range, a default and at most this many steps.
 MAX_SLIDER_STEPS = 1000
-FIX_PRESET = "fast"
 
 # -- components from fields ------------------------------------------------------------------------
 
@@ -97,173 +106,6 @@ def field_component(mode: modes.Mode, f: modes.Field) -> gr.Component:
     raise ValueError(f"field {f.name} of mode {mode.name} has unknown kind {f.kind!r}")
 
 
-def _param_doc(f: modes.Field) -> str:
-    parts = [f.help or f.label]
-    if f.kind in modes.MEDIA_KINDS:
-        parts.append(f"({f.kind} file)")
-    elif f.range_text():
-        parts.append(f"({f.kind}, {f.range_text()})")
-    else:
-        parts.append(f"({f.kind})")
-    if f.required:
-        parts.append("Required.")
-    return " ".join(p.strip() for p in parts if p)
-
-
-def api_signature(mode: modes.Mode) -> inspect.Signature:
-    """Keyword parameters named after the mode's fields; media fields without a default."""
-    params = []
-    for f in mode.fields:
-        default = inspect.Parameter.empty if f.kind in modes.MEDIA_KINDS else f.default
-        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default))
-    return inspect.Signature(params)
-
-
-def api_docstring(mode: modes.Mode) -> str:
-    lines = [f"{mode.title}: {mode.description}", "", "Args:"]
-    lines += [f"    {f.name}: {_param_doc(f)}" for f in mode.fields]
-    lines += [
-        "",
-        "Returns:",
-        "    The generated mp4 (video with its audio track).",
-        "    The parameters actually used after snapping (seed, preset, width, height, frames, "
-        "fps, ...).",
-    ]
-    return "\n".join(lines)
-
-
-# -- banners ---------------------------------------------------------------------------------------
-
-
-def banner_html(level: str, title: str, message: str = "", *, where="", hint="", items=()) -> str:
-    esc = html.escape
-    role = "alert" if level == "error" else "status"
-    parts = [
-        f'<div class="aio-banner aio-banner--{level}" role="{role}">',
-        f'<span class="aio-banner-title">{esc(title)}</span>',
-    ]
-    if where:
-        parts.append(f'<span class="aio-banner-where">{esc(where)}:</span> ')
-    if message:
-        parts.append(f"<span>{esc(message)}</span>")
-    if items:
-        parts.append("<ul>" + "".join(f"<li>{esc(str(i))}</li>" for i in items) + "</ul>")
-    if hint:
-        parts.append(f'<div class="aio-banner-hint">{esc(hint)}</div>')
-    parts.append("</div>")
-    return "".join(parts)
-
-
-def error_banner(err: AppError) -> str:
-    level = "info" if err.kind == "interrupted" else "error"
-    return banner_html(
-        level,
-        jobs.TITLES.get(err.kind, "Error"),
-        err.message,
-        where=err.where,
-        hint=jobs.hint_for(err),
-    )
-
-
-def success_banner(used: dict) -> str:
-    summary = (
-        f"{used.get('width')}x{used.get('height')}, {used.get('frames')} frames at "
-        f"{used.get('fps')} fps, seed {used.get('seed')}, preset {used.get('preset')}, "
-        f"{used.get('seconds')} s"
-    )
-    return banner_html("ok", "Done", summary, items=used.get("notes") or ())
-
-
-def engine_banner() -> str:
-    status = backend.engine_status()
-    if status.get("ready"):
-        return ""
-    return banner_html(
-        "warn",
-        "Generation is unavailable right now",
-        "The page works, but nothing can be generated until this is fixed:",
-        items=status.get("problems") or ["the engine is not ready"],
-    )
-
-
-def api_error(err: AppError) -> gr.Error:
-    """The one place an AppError becomes a gr.Error (message says the kind and what to do)."""
-    return gr.Error(
-        jobs.describe(err), title=jobs.TITLES.get(err.kind, "Error"), print_exception=False
-    )
-
-
-# -- handlers --------------------------------------------------------------------------------------
-
-
-def _plain(values: dict) -> dict:
-    """Gradio payloads (events run with preprocess=False) -> plain values, files as paths."""
-    out = {}
-    for name, value in values.items():
-        if isinstance(value, dict) and "path" in value:
-            value = value.get("path")
-        out[name] = value
-    return out
-
-
-def make_api_handler(mode: modes.Mode):
-    def handler(progress=gr.Progress(), **values):  # noqa: B008 (Gradio's progress idiom)
-        try:
-            result = jobs.run(mode.name, _plain(values), progress=progress, notify=gr.Warning)
-        except AppError as err:
-            log.info("%s job refused: %s", mode.name, err)
-            raise api_error(err) from None
-        return result.video, result.used
-
-    handler.__name__ = mode.name
-    handler.__qualname__ = mode.name
-    handler.__doc__ = api_docstring(mode)
-    # Gradio finds its progress tracker only among positional parameters.
-    tracker = inspect.Parameter(
-        "progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()
-    )
-    handler.__signature__ = api_signature(mode).replace(
-        parameters=[tracker, *api_signature(mode).parameters.values()]
-    )
-    return handler
-
-
-def notice(text: str = "", *, download: bool = False, fast: bool = False) -> list:
-    """Updates for the banner and its action buttons (the outputs `ui["notice"]` lists)."""
-    return [
-        gr.update(value=text, visible=bool(text)),
-        gr.update(visible=download or fast),
-        gr.update(visible=download),
-        gr.update(visible=fast),
-    ]
-
-
-def make_ui_handler(mode: modes.Mode):
-    def handler(progress=gr.Progress(), **values):  # noqa: B008
-        params = _plain(values)
-        try:
-            result = jobs.run(mode.name, params, progress=progress, notify=gr.Warning)
-        except AppError as err:
-            log.info("%s job failed: %s", mode.name, err)
-            return [
-                gr.update(),
-                gr.update(),
-                *notice(
-                    error_banner(err),
-                    download=err.kind in ("missing_model", "download_failed"),
-                    fast=err.kind in ("oom", "gpu_timeout") and params.get("preset") != FIX_PRESET,
-                ),
-            ]
-        return [result.video, result.used, *notice(success_banner(result.used))]
-
-    return handler
-
-
-def on_cancel():
-    backend.cancel()
-    return notice(banner_html("info", "Cancelling", "The running job is being stopped."))
-
-
 def on_download(mode: str, *presets, progress=gr.Progress()):  # noqa: B008
     preset = dict(zip(modes.MODES, presets, strict=True)).get(mode) or "balanced"
     try:
@@ -278,10 +120,56 @@ def on_use_fast(mode: str):
     return [*updates, *notice(banner_html("info", "Preset set to fast", "Press Generate again."))]
 
 
-def on_switch(mode: str):
-    panels = [gr.update(visible=m == mode) for m in modes.MODES]
-    buttons = [gr.update(variant="primary" if m == mode else "secondary") for m in modes.MODES]
-    return [*panels, *buttons, mode]
+def on_switch(view: str):
+    """Show one view (a mode's panel or History); the outputs are `ui["switch"]`."""
+    views = [*modes.MODES, HISTORY]
+    panels = [gr.update(visible=v == view) for v in views]
+    buttons = [gr.update(variant="primary" if v == view else "secondary") for v in views]
+    return [*panels, *buttons, view if view in modes.MODES else gr.update()]
+
+
+def replay_value(f: modes.Field, job: history.Job, values: dict):
+    if f.kind in modes.MEDIA_KINDS:
+        kept = job.inputs.get(f.name)
+        return str(kept) if kept is not None and kept.is_file() else None
+    if f.name == "duration":
+        return job.params.get("duration")  # frames (as used) are set too, and win
+    return values.get(f.name, f.default)
+
+
+def on_use_settings(job_id: str | None, ui: dict) -> list:
+    """Put a History job's exact settings, seed and kept inputs back into its mode's panel."""
+    job = history.open_store().get(job_id) if job_id else None
+    keep = [gr.update() for comps in (*ui["fields"].values(), *ui["batch"].values()) for _ in comps]
+    if job is None or job.mode not in modes.MODES:
+        title = "Pick a job first"
+        return [*keep, *[gr.update()] * len(ui["switch"]), *notice(banner_html("warn", title))]
+    values = job.replay()
+    updates = []
+    for name, comps in ui["fields"].items():
+        for field_name in comps:
+            f = modes.MODES[name].field(field_name)
+            updates.append(
+                gr.update(value=replay_value(f, job, values)) if name == job.mode else gr.update()
+            )
+    for name, comps in ui["batch"].items():
+        # One job again: the batch options go back to their defaults.
+        single = {batch_ui.PER_LINE: False, batch_ui.SEEDS: 1}
+        updates += [gr.update(value=single[k]) if name == job.mode else gr.update() for k in comps]
+    said = (
+        f"Job {job.id}: seed {job.seed}, preset {values.get('preset')}. "
+        "Press Generate to run it again."
+    )
+    return [*updates, *on_switch(job.mode), *notice(banner_html("info", "Settings loaded", said))]
+
+
+def on_load():
+    """Say once per page load what History had to recover from (or why it cannot open)."""
+    try:
+        text, level = jobs.open_history().notice, "warn"
+    except AppError as err:
+        text, level = f"{err.message} {err.hint}", "error"
+    return notice(banner_html(level, "History", text) if text else "")
 
 
 def on_status():
@@ -310,6 +198,7 @@ def build_mode_panel(mode: modes.Mode, ui: dict) -> gr.Column:
                     for f in mode.fields:
                         if f.advanced:
                             comps[f.name] = field_component(mode, f)
+                options = batch_ui.controls(mode.name)
                 with gr.Row(elem_classes="aio-actions"):
                     generate = gr.Button(
                         "Generate", variant="primary", elem_id=f"aio-generate-{mode.name}"
@@ -323,6 +212,7 @@ def build_mode_panel(mode: modes.Mode, ui: dict) -> gr.Column:
                     elem_id=f"aio-video-{mode.name}",
                 )
                 used = gr.JSON(label="Parameters used", open=True, elem_id=f"aio-used-{mode.name}")
+                queue = batch_ui.build_view(mode.name)
         # The API endpoint's own trigger: never shown, so the endpoint returns only what the API
         # promises (video + parameters), not the page's banner updates.
         api_trigger = gr.Button(visible=False)
@@ -345,8 +235,8 @@ def build_mode_panel(mode: modes.Mode, ui: dict) -> gr.Column:
     )
     job = start.then(
         make_ui_handler(mode),
-        inputs_kwargs=comps,
-        outputs=[video, used, *ui["notice"]],
+        inputs_kwargs={**comps, **options},
+        outputs=[video, used, *ui["notice"], *queue.outputs],
         preprocess=False,
         show_progress_on=[video],
         concurrency_id="gpu",
@@ -354,19 +244,43 @@ def build_mode_panel(mode: modes.Mode, ui: dict) -> gr.Column:
         api_visibility="private",
     )
     cancel.click(
-        on_cancel, outputs=ui["notice"], cancels=[job], queue=False, api_visibility="private"
+        on_cancel,
+        inputs=[queue.ids],
+        outputs=[*ui["notice"], *queue.outputs],
+        cancels=[job],
+        queue=False,
+        api_visibility="private",
     )
     ui["presets"][mode.name] = comps["preset"]
+    ui["fields"][mode.name] = comps
+    ui["batch"][mode.name] = options
     return panel
 
 
-def build_extra_sections(ui: dict) -> None:
-    """Where later sections plug in (issue 6: the History tab and the /healthz route)."""
+def wire_history(ui: dict, view: history_ui.HistoryView) -> None:
+    """Opening History lists the jobs; "use these settings" goes back into a mode's panel."""
+    ui["history_button"].click(
+        lambda: on_switch(HISTORY), outputs=ui["switch"], queue=False, api_visibility="private"
+    ).then(
+        history_ui.on_refresh,
+        inputs=view.refresh_inputs,
+        outputs=view.refresh_outputs,
+        api_visibility="private",
+    )
+    fields = [
+        c for group in (*ui["fields"].values(), *ui["batch"].values()) for c in group.values()
+    ]
+    view.use.click(
+        lambda job_id: on_use_settings(job_id, ui),
+        inputs=[view.selected],
+        outputs=[*fields, *ui["switch"], *ui["notice"]],
+        api_visibility="private",
+    )
 
 
 def build_app() -> gr.Blocks:
     with gr.Blocks(title=TITLE) as demo:
-        ui: dict = {"presets": {}}
+        ui: dict = {"presets": {}, "fields": {}, "batch": {}}
         current = gr.State(DEFAULT_MODE)
         with gr.Column(elem_classes="aio-shell", elem_id="aio-shell"):
             gr.HTML(
@@ -387,6 +301,13 @@ def build_app() -> gr.Blocks:
                         )
                         for name, m in modes.MODES.items()
                     ]
+                    gr.HTML('<div class="aio-drawer-label">Library</div>')
+                    ui["history_button"] = gr.Button(
+                        "History",
+                        variant="secondary",
+                        elem_id=f"aio-mode-{HISTORY}",
+                        elem_classes="aio-mode-btn",
+                    )
                 with gr.Column(scale=1, elem_classes="aio-main"):
                     first_status = engine_banner()
                     status = gr.HTML(first_status, visible=bool(first_status), elem_id="aio-status")
@@ -408,15 +329,23 @@ def build_app() -> gr.Blocks:
                         )
                     ui["notice"] = [banner, fixes, download, use_fast]
                     panels = [build_mode_panel(m, ui) for m in modes.MODES.values()]
-                    build_extra_sections(ui)
+                    history_view = history_ui.build()
 
+        ui["switch"] = [
+            *panels,
+            history_view.panel,
+            *mode_buttons,
+            ui["history_button"],
+            current,
+        ]
         for name, button in zip(modes.MODES, mode_buttons, strict=True):
             button.click(
                 lambda m=name: on_switch(m),
-                outputs=[*panels, *mode_buttons, current],
+                outputs=ui["switch"],
                 queue=False,
                 api_visibility="private",
             )
+        wire_history(ui, history_view)
         presets = [ui["presets"][m] for m in modes.MODES]
         download.click(
             on_download,
@@ -436,6 +365,7 @@ def build_app() -> gr.Blocks:
         timer = gr.Timer(3.0, active=bootstrap.state().get("phase") == "running")
         timer.tick(on_status, outputs=[status, timer], queue=False, api_visibility="private")
         demo.load(on_status, outputs=[status, timer], queue=False, api_visibility="private")
+        demo.load(on_load, outputs=ui["notice"], queue=False, api_visibility="private")
     demo.queue(max_size=QUEUE_MAX)
     return demo
 
@@ -451,9 +381,12 @@ def launch_options() -> dict:
     return {
         "theme": ui_theme.build_theme(),
         "css": ui_theme.CSS,
-        "head": ui_theme.head_html(TAGS),
-        # Only ComfyUI's output folder is served besides Gradio's own upload cache.
-        "allowed_paths": [str(out_dir.resolve())],
+        "head": ui_theme.head_html(VIEW_TAGS),
+        # Served besides Gradio's own upload cache: ComfyUI's output folder, and the data dir
+        # (History's kept inputs, outputs and thumbnails).
+        "allowed_paths": [str(out_dir.resolve()), str(history.data_dir())],
+        # Opened on each check: a data dir that cannot be opened makes /healthz say so.
+        "app_kwargs": {"routes": [health.route(history.open_store)]},
         "max_file_size": max(media.MAX_FILE_BYTES.values()),
         "mcp_server": mcp_available(),
         "show_error": False,
@@ -464,6 +397,10 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # Clones the pinned ComfyUI in the background: the page is served at once, even offline.
     bootstrap.start_background()
+    try:
+        jobs.prune(jobs.open_history())
+    except AppError as err:  # the page still opens; History and /healthz say what is wrong
+        log.error("History is unavailable: %s", err)
     demo = build_app()
     demo.launch(**launch_options())
 

@@ -177,6 +177,26 @@ CSS = f"""
 .aio-banner--warn {{ border-left-color: {AMBER}; background: rgba(245, 165, 36, .08); }}
 .aio-banner--info {{ border-left-color: #60a5fa; background: rgba(96, 165, 250, .08); }}
 .aio-banner--ok {{ border-left-color: #34d399; background: rgba(52, 211, 153, .07); }}
+
+/* batch queue and History */
+.aio-queue-head {{ padding: 8px 10px 4px; color: {TEXT_MUTED}; font-size: .85rem; }}
+.aio-queue-table, .aio-history-info {{ width: 100%; border-collapse: collapse; font-size: .85rem; }}
+.aio-queue-table th, .aio-queue-table td, .aio-history-info th, .aio-history-info td {{
+  padding: 4px 10px; border-bottom: 1px solid {SLATE_700}; text-align: left;
+}}
+.aio-queue-table th, .aio-history-info th {{ color: {TEXT_MUTED}; font-weight: 500; }}
+.aio-queue-table td:last-child {{ white-space: nowrap; }}
+.aio-history-info td {{ word-break: break-word; }}
+.aio-chip {{
+  font-family: 'IBM Plex Mono', ui-monospace, monospace; font-size: .75rem; padding: 1px 8px;
+  border-radius: 999px; background: {SLATE_800}; border: 1px solid {SLATE_700};
+}}
+.aio-chip--running {{ color: {AMBER}; border-color: {AMBER}; }}
+.aio-chip--done {{ color: #34d399; border-color: #34d399; }}
+.aio-chip--failed {{ color: #f87171; border-color: #f87171; }}
+.aio-chip--cancelled {{ color: {TEXT_MUTED}; }}
+/* the job grid grows with its rows instead of Gradio's fixed 450 px box */
+#aio-history-gallery .grid-wrap.fixed-height {{ min-height: 0; max-height: 75vh; }}
 """
 
 # Delegated listeners: they keep working however often Gradio re-renders the buttons.
@@ -196,6 +216,16 @@ _HEAD_TEMPLATE = """
     if (b) b.setAttribute('aria-expanded', open ? 'true' : 'false');
   }}
   window.aioSetDrawer = setOpen;
+  // A view can also be switched from Python ("use these settings" in History): the tag follows
+  // whichever drawer button is the primary one.
+  new MutationObserver(function () {{
+    var active = document.querySelector('.aio-mode-btn.primary');
+    var tag = document.getElementById('aio-mode-tag');
+    var view = active ? (active.id || '').replace('aio-mode-', '') : '';
+    if (tag && TAGS[view] && tag.textContent !== TAGS[view]) tag.textContent = TAGS[view];
+  }}).observe(document.documentElement, {{
+    subtree: true, attributes: true, attributeFilter: ['class']
+  }});
   document.addEventListener('click', function (e) {{
     var t = e.target;
     if (!(t instanceof Element)) return;

@@ -16,7 +16,10 @@ import pytest
 from app_helpers import media_inputs, running_app
 
 import app
+import batch_ui
+import history_ui
 import modes
+from errors import AppError
 
 pytestmark = pytest.mark.browser
 
@@ -174,8 +177,6 @@ def test_bad_input_shows_classified_banner_and_page_keeps_working(page, served):
 
 
 def test_out_of_memory_offers_the_fast_preset(page, served):
-    from errors import AppError
-
     served.engine.fail_with.append(AppError("oom", "CUDA out of memory while sampling"))
     page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
     page.locator("#aio-t2v-preset label").filter(has_text="quality").click()
@@ -256,3 +257,117 @@ def test_drawer_is_an_overlay_below_1024px(page):
     )
     assert page.locator("#aio-mode-tag").inner_text() == app.TAGS["style"]
     assert drawer.count() == 1
+
+
+# -- History and batches ---------------------------------------------------------------------------
+
+
+def open_history(page) -> None:
+    page.locator(f"#aio-mode-{app.HISTORY}").click()
+    page.locator("#aio-panel-history").wait_for(state="visible")
+    page.locator("#aio-history-gallery button.thumbnail-item").first.wait_for()
+
+
+def thumbnails(page):
+    return page.locator("#aio-history-gallery button.thumbnail-item")
+
+
+def choose(page, dropdown: str, option: str) -> None:
+    page.locator(f"#{dropdown} input").click()
+    page.locator(f"#{dropdown} li[role=option]").filter(has_text=option).first.click()
+
+
+def test_history_plays_filters_reuses_and_deletes_jobs(page, served):
+    store = served.store()
+    page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
+    page.locator("#aio-t2v-preset label").filter(has_text="fast").click()
+    page.locator("#aio-t2v-seed input").fill("4242")
+    page.locator("#aio-generate-t2v").click()
+    page.locator("#aio-banner").filter(has_text="Done").wait_for(state="visible")
+    done = store.jobs(limit=1)[0]
+    served.engine.fail_with.append(AppError("oom", "CUDA out of memory while sampling"))
+    page.locator("#aio-generate-t2v").click()
+    page.locator("#aio-banner").filter(has_text="Out of memory").wait_for(state="visible")
+    failed = store.jobs(limit=1)[0]
+    assert (done.status, done.seed, failed.status) == ("done", 4242, "failed")
+
+    open_history(page)
+    assert page.locator("#aio-mode-tag").inner_text() == app.VIEW_TAGS[app.HISTORY]
+    assert not page.locator("#aio-panel-t2v").is_visible()
+    assert "failed" in thumbnails(page).nth(0).inner_text()
+    thumbnails(page).nth(1).click()
+    page.locator("#aio-history-video video").wait_for(state="attached")
+    info = page.locator("#aio-history-info")
+    info.filter(has_text=done.id).wait_for()
+    assert "4242" in info.inner_text() and "done" in info.inner_text()
+    assert page.locator("#aio-history-download").is_visible()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "history.png"), full_page=True)
+
+    choose(page, "aio-history-status", "failed")
+    page.wait_for_function(
+        "n => document.querySelectorAll('#aio-history-gallery button.thumbnail-item').length == n",
+        arg=store.count(status="failed"),
+    )
+    assert all("failed" in text for text in thumbnails(page).all_inner_texts())
+    choose(page, "aio-history-status", "Any status")
+    page.wait_for_function(
+        "n => document.querySelectorAll('#aio-history-gallery button.thumbnail-item').length == n",
+        arg=min(store.count(), history_ui.PAGE),
+    )
+
+    thumbnails(page).nth(1).click()
+    info.filter(has_text=done.id).wait_for()
+    page.locator("#aio-history-use").click()
+    page.locator("#aio-panel-t2v").wait_for(state="visible")
+    page.locator("#aio-banner").filter(has_text="Settings loaded").wait_for()
+    assert page.locator("#aio-t2v-seed input").input_value() == "4242"
+    assert page.locator("#aio-t2v-prompt textarea").input_value() == PROMPT
+    page.wait_for_function("() => document.getElementById('aio-mode-tag').textContent == 'T2V'")
+
+    open_history(page)
+    before = store.count()
+    thumbnails(page).nth(0).click()
+    info.filter(has_text=failed.id).wait_for()
+    page.locator("#aio-history-delete").click()
+    page.locator("#aio-history-confirm").click()
+    page.locator("#aio-history-message").filter(has_text="Deleted").wait_for()
+    assert store.count() == before - 1 and store.get(failed.id) is None
+    assert not (store.jobs_dir / failed.id).exists()
+    assert failed.id not in page.locator("#aio-history-summary").inner_text()
+
+
+def test_batch_shows_each_job_and_cancelling_one_leaves_the_others(page, served):
+    store = served.store()
+    served.engine.step_delay = 0.3
+    page.locator("#aio-t2v-prompt textarea").fill("a paper boat drifting\na red fox in snow")
+    page.locator("#aio-t2v-preset label").filter(has_text="fast").click()
+    page.locator("#aio-t2v-batch").click()
+    page.locator(f"#aio-t2v-{batch_ui.PER_LINE} input[type=checkbox]").check()
+    seeds = page.locator(f"#aio-t2v-{batch_ui.SEEDS} input[type=number]")
+    seeds.fill("2")
+    seeds.press("Enter")
+    page.locator("#aio-generate-t2v").click()
+
+    page.locator("#aio-queue-table-t2v tbody tr").nth(3).wait_for()
+    assert page.locator("#aio-queue-table-t2v tbody tr").count() == 4
+    choose(page, "aio-queue-pick-t2v", "#4 · queued")
+    page.locator("#aio-queue-cancel-t2v").click()
+    rows = page.locator("#aio-queue-table-t2v tbody tr")
+    rows.nth(3).filter(has_text="cancelled").wait_for()
+    page.locator("#aio-queue-pick-t2v ul[role=listbox]").wait_for(state="detached")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "batch.png"), full_page=True)
+
+    banner = page.locator("#aio-banner").filter(has_text="Batch finished")
+    banner.wait_for()
+    assert "3 done" in banner.inner_text() and "1 cancelled" in banner.inner_text()
+    batch = store.jobs(limit=4)[::-1]
+    assert [(j.params["prompt"], j.status) for j in batch] == [
+        ("a paper boat drifting", "done"),
+        ("a paper boat drifting", "done"),
+        ("a red fox in snow", "done"),
+        ("a red fox in snow", "cancelled"),
+    ]
+    assert len({j.batch for j in batch}) == 1 and batch[0].batch
+    assert "cancelled" in rows.nth(3).inner_text() and "done" in rows.nth(0).inner_text()

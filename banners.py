@@ -1,0 +1,94 @@
+"""What the page says in its banners: a job's result or failure, a batch's outcome, the engine's
+state. Escaped HTML strings, plus the updates that show one with its fix buttons."""
+
+from __future__ import annotations
+
+import html
+
+import gradio as gr
+
+import backend
+import batch
+import history
+import jobs
+from errors import AppError
+
+FIX_PRESET = "fast"
+
+
+def banner_html(level: str, title: str, message: str = "", *, where="", hint="", items=()) -> str:
+    esc = html.escape
+    role = "alert" if level == "error" else "status"
+    parts = [
+        f'<div class="aio-banner aio-banner--{level}" role="{role}">',
+        f'<span class="aio-banner-title">{esc(title)}</span>',
+    ]
+    if where:
+        parts.append(f'<span class="aio-banner-where">{esc(where)}:</span> ')
+    if message:
+        parts.append(f"<span>{esc(message)}</span>")
+    if items:
+        parts.append("<ul>" + "".join(f"<li>{esc(str(i))}</li>" for i in items) + "</ul>")
+    if hint:
+        parts.append(f'<div class="aio-banner-hint">{esc(hint)}</div>')
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def error_banner(err: AppError) -> str:
+    level = "info" if err.kind == "interrupted" else "error"
+    return banner_html(
+        level,
+        jobs.TITLES.get(err.kind, "Error"),
+        err.message,
+        where=err.where,
+        hint=jobs.hint_for(err),
+    )
+
+
+def success_banner(used: dict) -> str:
+    summary = (
+        f"{used.get('width')}x{used.get('height')}, {used.get('frames')} frames at "
+        f"{used.get('fps')} fps, seed {used.get('seed')}, preset {used.get('preset')}, "
+        f"{used.get('seconds')} s"
+    )
+    return banner_html("ok", "Done", summary, items=used.get("notes") or ())
+
+
+def engine_banner() -> str:
+    status = backend.engine_status()
+    if status.get("ready"):
+        return ""
+    return banner_html(
+        "warn",
+        "Generation is unavailable right now",
+        "The page works, but nothing can be generated until this is fixed:",
+        items=status.get("problems") or ["the engine is not ready"],
+    )
+
+
+def notice(text: str = "", *, download: bool = False, fast: bool = False) -> list:
+    """Updates for the banner and its action buttons (the outputs `ui["notice"]` lists)."""
+    return [
+        gr.update(value=text, visible=bool(text)),
+        gr.update(visible=download or fast),
+        gr.update(visible=download),
+        gr.update(visible=fast),
+    ]
+
+
+def failure_notice(err: AppError, params: dict) -> list:
+    return notice(
+        error_banner(err),
+        download=err.kind in ("missing_model", "download_failed"),
+        fast=err.kind in ("oom", "gpu_timeout") and params.get("preset") != FIX_PRESET,
+    )
+
+
+def batch_banner(ids: list[str]) -> str:
+    rows = batch.places(history.open_store(), ids)
+    counts = batch.summary(rows)
+    said = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+    problems = [f"#{r.number}: {r.error}" for r in rows if r.status == "failed" and r.error]
+    level = "ok" if counts["done"] == len(rows) else ("warn" if counts["done"] else "error")
+    return banner_html(level, "Batch finished", f"{len(rows)} jobs: {said}.", items=problems)

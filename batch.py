@@ -1,0 +1,153 @@
+"""Batch jobs: one panel's values -> several jobs, and where each of them stands.
+
+A batch is one prompt per line and/or N seeds of each prompt. Every job of it is its own History
+record (tagged with the batch id) and runs on its own; a cancelled one is skipped, the others go
+on. Places and ETAs come from the records and from how long the same mode and preset took lately.
+Nothing here knows about Gradio.
+"""
+
+from __future__ import annotations
+
+import secrets
+import statistics
+import time
+from dataclasses import dataclass
+
+import history
+import modes
+from errors import bad_input
+
+MAX_JOBS = 32
+MAX_SEEDS = 16
+# How many recent finished jobs of the same mode and preset estimate the next one's duration.
+RECENT = 10
+
+
+def new_id() -> str:
+    return f"batch-{secrets.token_hex(4)}"
+
+
+def expand(params: dict, *, per_line: bool = False, seeds: int = 1) -> list[dict]:
+    """The values of each job: every non-empty prompt line (or the whole prompt) times `seeds`.
+
+    With a fixed seed s the copies use s, s+1, ...; with a random seed (-1 or empty) each copy
+    draws its own."""
+    try:
+        seeds = 1 if seeds is None else int(seeds)
+    except (TypeError, ValueError):
+        raise bad_input(
+            "batch_seeds", f"Seeds per prompt must be a number, got {seeds!r}"
+        ) from None
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise bad_input("batch_seeds", f"Seeds per prompt is {seeds}; allowed 1..{MAX_SEEDS}")
+    prompt = params.get("prompt")
+    prompts = [prompt]
+    if per_line and isinstance(prompt, str):
+        prompts = [line.strip() for line in prompt.splitlines() if line.strip()] or [prompt]
+    total = len(prompts) * seeds
+    if total > MAX_JOBS:
+        raise bad_input(
+            "prompt",
+            f"This batch would queue {total} jobs ({len(prompts)} prompts x {seeds} seeds); "
+            f"at most {MAX_JOBS} at once",
+            hint="Use fewer lines or fewer seeds per prompt.",
+        )
+    base = _fixed_seed(params.get("seed"))
+    out = []
+    for text in prompts:
+        for k in range(seeds):
+            values = dict(params)
+            if "prompt" in params:
+                values["prompt"] = text
+            if base is not None and seeds > 1:
+                values["seed"] = (base + k) % (modes.SEED_MAX + 1)
+            out.append(values)
+    return out
+
+
+def _fixed_seed(value) -> int | None:
+    try:
+        seed = int(float(value))
+    except (TypeError, ValueError):
+        return None
+    return seed if seed >= 0 else None
+
+
+@dataclass(frozen=True)
+class Place:
+    """One job of a batch as the queue view shows it."""
+
+    job_id: str
+    number: int  # 1-based, in the order the batch runs
+    prompt: str
+    seed: int | None
+    status: str
+    position: int | None  # 0 = running now, 1 = next, ...; None once finished
+    eta_s: float | None  # seconds until it should be done; None when finished or unknown
+    error: str | None = None
+
+
+def typical_seconds(store: history.Store, mode: str, preset: str | None) -> float | None:
+    """The median run time of the latest finished jobs of this mode and preset, if any."""
+    took = []
+    for job in store.jobs(mode=mode, status="done", limit=RECENT * 5):
+        if (job.used or job.params).get("preset") != preset:
+            continue
+        total = job.timings.get("total_s")
+        if total is None and job.started_at and job.finished_at:
+            total = job.finished_at - job.started_at
+        if isinstance(total, (int, float)) and total >= 0:
+            took.append(float(total))
+        if len(took) >= RECENT:
+            break
+    return statistics.median(took) if took else None
+
+
+def places(store: history.Store, job_ids: list[str], *, now: float | None = None) -> list[Place]:
+    """Where each job of a batch stands, in run order; deleted jobs are left out."""
+    now = time.time() if now is None else now
+    typical: dict[tuple, float | None] = {}
+    out: list[Place] = []
+    ahead_s: float | None = 0.0  # time until the jobs before this one are done
+    position = 0
+    for number, job_id in enumerate(job_ids, 1):
+        job = store.get(job_id)
+        if job is None:
+            continue
+        values = job.used or job.params
+        key = (job.mode, values.get("preset"))
+        if key not in typical:
+            typical[key] = typical_seconds(store, *key)
+        each = typical[key]
+        eta = None
+        place = None
+        if job.status in history.UNFINISHED:
+            place = position
+            position += 1
+            if each is not None and ahead_s is not None:
+                elapsed = now - job.started_at if job.status == "running" and job.started_at else 0
+                eta = ahead_s + max(each - elapsed, 0.0)
+                ahead_s = eta
+            else:
+                ahead_s = None
+        out.append(
+            Place(
+                job_id=job.id,
+                number=number,
+                prompt=str(job.params.get("prompt") or ""),
+                seed=job.seed if job.seed is not None else _fixed_seed(job.params.get("seed")),
+                status=job.status,
+                position=place,
+                eta_s=eta,
+                error=job.error_message if job.status in ("failed", "cancelled") else None,
+            )
+        )
+    return out
+
+
+def summary(rows: list[Place]) -> dict[str, int]:
+    """How many jobs of the batch are in each status."""
+    counts = dict.fromkeys(history.STATUSES, 0)
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    return counts

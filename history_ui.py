@@ -1,0 +1,361 @@
+"""The History view: every job newest first with a thumbnail, its video, its record, and actions.
+
+Filter by mode and status, play and download a job's output, delete a job (row and files
+together), put a job's exact settings back into its mode's panel (the panel itself is wired in
+app.py, which owns the panels), and set how long History keeps jobs (retention.py). Every event
+here is private: the API is the six mode endpoints only.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+
+import history
+import modes
+import retention
+from banners import banner_html
+from errors import AppError
+
+log = logging.getLogger("ltx_aio.history_ui")
+
+PAGE = 24
+THUMB = (320, 180)
+# Placeholder tints for jobs without a picture of their own.
+STATUS_COLORS = {
+    "queued": (42, 52, 66),
+    "running": (60, 52, 20),
+    "failed": (70, 28, 28),
+    "cancelled": (45, 45, 52),
+    "done": (28, 40, 34),
+}
+
+
+@dataclass
+class HistoryView:
+    panel: gr.Column
+    use: gr.Button
+    selected: gr.State
+    refresh_outputs: list
+    refresh_inputs: list
+
+
+def store() -> history.Store:
+    return history.open_store()
+
+
+# -- reading the records --------------------------------------------------------------------------
+
+
+def placeholder(status: str) -> Path:
+    """A flat tile naming the status, for jobs without a first frame (made once per data dir)."""
+    folder = store().root / "placeholders"
+    path = folder / f"{status}.png"
+    if path.is_file():
+        return path
+    from PIL import Image, ImageDraw
+
+    folder.mkdir(parents=True, exist_ok=True)
+    image = Image.new("RGB", THUMB, STATUS_COLORS.get(status, (40, 40, 40)))
+    draw = ImageDraw.Draw(image)
+    text = status.upper()
+    try:
+        from PIL import ImageFont
+
+        font = ImageFont.load_default(size=28)
+    except (TypeError, OSError):  # Pillow < 10.1 has one fixed-size default font
+        font = None
+    box = draw.textbbox((0, 0), text, font=font)
+    at = ((THUMB[0] - (box[2] - box[0])) / 2, (THUMB[1] - (box[3] - box[1])) / 2)
+    draw.text(at, text, fill=(231, 234, 238), font=font)
+    tmp = path.with_name(f"{status}.{time.time_ns()}.tmp")
+    image.save(tmp, format="PNG")
+    tmp.replace(path)
+    return path
+
+
+def caption(job: history.Job, now: float | None = None) -> str:
+    """`T2V · done · 14:02 — the prompt`: short enough to read under a thumbnail."""
+    created = time.localtime(job.created_at)
+    today = time.localtime(time.time() if now is None else now)[:3] == created[:3]
+    when = time.strftime("%H:%M" if today else "%b %d %H:%M", created)
+    prompt = " ".join(str(job.params.get("prompt") or "").split())
+    prompt = prompt if len(prompt) <= 48 else prompt[:47] + "…"
+    return f"{job.mode.upper()} · {job.status} · {when}" + (f" — {prompt}" if prompt else "")
+
+
+def size_text(size: int) -> str:
+    if size >= retention.GB:
+        return f"{size / retention.GB:.2f} GB"
+    return f"{size / 1024**2:.1f} MB"
+
+
+def listing(mode: str | None, status: str | None, limit: int = PAGE) -> tuple[list, list[str], int]:
+    """(gallery items, their job ids, how many jobs match) for the filters, newest first."""
+    s = store()
+    jobs = s.jobs(mode=mode or None, status=status or None, limit=int(limit))
+    items = []
+    for job in jobs:
+        thumb = s.thumbnail(job.id) if job.status == "done" else None
+        items.append((str(thumb or placeholder(job.status)), caption(job)))
+    return items, [job.id for job in jobs], s.count(mode=mode or None, status=status or None)
+
+
+def usage_text() -> str:
+    s = store()
+    jobs = s.jobs(limit=-1)
+    size = size_text(sum(job.bytes for job in jobs))
+    policy = retention.current(s)
+    limits = []
+    if policy.days:
+        limits.append(f"{policy.days:g} days")
+    if policy.gb:
+        limits.append(f"{policy.gb:g} GB")
+    kept = "kept until you delete them" if not limits else "kept for " + " and ".join(limits)
+    return f"{len(jobs)} jobs, {size} in all; {kept}."
+
+
+def job_summary(job: history.Job) -> str:
+    esc = html.escape
+    rows = [
+        ("Job", job.id),
+        ("Mode", job.mode),
+        ("Status", job.status),
+        ("Seed", "" if job.seed is None else str(job.seed)),
+        ("Created", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.created_at))),
+    ]
+    total = job.timings.get("total_s")
+    if total is not None:
+        rows.append(("Took", f"{total:.1f} s"))
+    if job.error_kind or job.error_message:
+        rows.append(("Error", f"[{job.error_kind}] {job.error_message or ''}"))
+    if job.batch:
+        rows.append(("Batch", job.batch))
+    cells = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
+    return f'<table class="aio-history-info">{cells}</table>'
+
+
+def record_view(job: history.Job) -> dict:
+    """What the Parameters box shows: the values as used (after snapping), the inputs kept."""
+    return {
+        "used": job.used or {},
+        "requested": job.params,
+        "inputs": {name: path.name for name, path in job.inputs.items()},
+        "timings": job.timings,
+    }
+
+
+# -- handlers -------------------------------------------------------------------------------------
+
+
+def _banner(level: str = "", title: str = "", text: str = "") -> dict:
+    shown = banner_html(level, title, text) if title else ""
+    return gr.update(value=shown, visible=bool(shown))
+
+
+def on_refresh(mode: str | None, status: str | None, limit: int, selected: str | None) -> list:
+    items, ids, total = listing(mode, status, limit)
+    shown = f"Showing {len(ids)} of {total} job(s). " if total else "No jobs yet. "
+    more = gr.update(visible=total > len(ids))
+    keep = selected if selected in ids else None
+    return [items, ids, shown + usage_text(), more, *detail(keep)]
+
+
+def detail(job_id: str | None) -> list:
+    """Updates for the selected job's area (hidden when none), its id first."""
+    job = store().get(job_id) if job_id else None
+    if job is None:
+        return [
+            None,
+            gr.update(visible=False),
+            gr.update(value=None),
+            gr.update(value=None, visible=False),
+            "",
+            None,
+            gr.update(visible=True),
+            gr.update(visible=False),
+        ]
+    output = str(job.output) if job.status == "done" and job.output else None
+    return [
+        job.id,
+        gr.update(visible=True),
+        gr.update(value=output, visible=output is not None),
+        gr.update(value=output, visible=output is not None),
+        job_summary(job),
+        record_view(job),
+        gr.update(visible=True),
+        gr.update(visible=False),
+    ]
+
+
+def on_select(ids: list[str], evt: gr.SelectData) -> list:
+    index = evt.index if isinstance(evt.index, int) else (evt.index or [0])[0]
+    return detail(ids[index] if 0 <= index < len(ids) else None)
+
+
+def on_delete_confirmed(job_id: str | None, mode, status, limit) -> list:
+    message: tuple = ()
+    if job_id:
+        try:
+            if store().delete(job_id):
+                message = ("ok", "Deleted", f"Job {job_id} and its files are gone.")
+        except AppError as err:
+            message = ("error", "Not deleted", f"{err.message} {err.hint}".strip())
+        except OSError as err:
+            log.warning("deleting job %s failed: %s", job_id, err)
+            message = ("error", "Not deleted", f"The job's files could not be removed: {err}.")
+    return [_banner(*message), *on_refresh(mode, status, limit, None)]
+
+
+def on_retention(days, gb, mode, status, limit, selected) -> list:
+    try:
+        days = float(days) if days not in (None, "") else None
+        gb = float(gb) if gb not in (None, "") else None
+    except (TypeError, ValueError):
+        return [
+            _banner("error", "Not saved", "Days and GB must be numbers."),
+            *on_refresh(mode, status, limit, selected),
+        ]
+    s = store()
+    policy = retention.configure(s, days, gb)
+    deleted = retention.prune(s)
+    kept = "no limit" if not (policy.days or policy.gb) else "saved"
+    text = f"Retention {kept}; {len(deleted)} old job(s) deleted."
+    return [_banner("ok", "Retention", text), *on_refresh(mode, status, limit, selected)]
+
+
+# -- layout ---------------------------------------------------------------------------------------
+
+
+def build() -> HistoryView:
+    try:
+        s = store()
+        policy, notice = retention.current(s), s.notice
+        level = "warn"
+    except (OSError, sqlite3.Error) as exc:  # the page opens anyway and says what is wrong
+        policy, level = retention.Retention(), "error"
+        notice = f"History cannot be opened ({type(exc).__name__}: {exc}). Check LTX_AIO_DATA_DIR."
+    with gr.Column(visible=False, elem_classes="aio-panel", elem_id="aio-panel-history") as panel:
+        gr.Markdown(
+            "## History\nEvery generation is kept here with its settings, seed and inputs: "
+            "play or download it, put its settings back into its panel, or delete it.",
+            elem_classes="aio-panel-head",
+        )
+        gr.HTML(
+            banner_html(level, "History", notice) if notice else "",
+            visible=bool(notice),
+            elem_id="aio-history-notice",
+        )
+        message = gr.HTML("", visible=False, elem_id="aio-history-message")
+        with gr.Row(equal_height=True):
+            mode = gr.Dropdown(
+                [("All modes", ""), *[(m.title, name) for name, m in modes.MODES.items()]],
+                value="",
+                label="Mode",
+                elem_id="aio-history-mode",
+            )
+            status = gr.Dropdown(
+                [("Any status", ""), *[(st, st) for st in history.STATUSES]],
+                value="",
+                label="Status",
+                elem_id="aio-history-status",
+            )
+            refresh = gr.Button("Refresh", scale=0, min_width=120, elem_id="aio-history-refresh")
+        summary = gr.Markdown("", elem_id="aio-history-summary")
+        gallery = gr.Gallery(
+            label="Jobs, newest first",
+            columns=4,
+            fit_columns=False,
+            height="auto",
+            allow_preview=False,
+            object_fit="cover",
+            buttons=[],
+            interactive=False,
+            elem_id="aio-history-gallery",
+        )
+        more = gr.Button("Show more", visible=False, elem_id="aio-history-more")
+        with gr.Row(visible=False, equal_height=False, elem_id="aio-history-detail") as area:
+            with gr.Column(scale=6, min_width=320):
+                video = gr.Video(
+                    label="Output",
+                    interactive=False,
+                    buttons=["download"],
+                    elem_id="aio-history-video",
+                )
+                download = gr.DownloadButton(
+                    "Download mp4", visible=False, elem_id="aio-history-download"
+                )
+            with gr.Column(scale=5, min_width=320):
+                info = gr.HTML("", elem_id="aio-history-info")
+                record = gr.JSON(label="Parameters", open=True, elem_id="aio-history-params")
+                with gr.Row():
+                    use = gr.Button(
+                        "Use these settings", variant="primary", elem_id="aio-history-use"
+                    )
+                    delete = gr.Button("Delete", variant="stop", elem_id="aio-history-delete")
+                    confirm = gr.Button(
+                        "Delete job and files",
+                        variant="stop",
+                        visible=False,
+                        elem_id="aio-history-confirm",
+                    )
+        with gr.Accordion("Keep history", open=False, elem_id="aio-history-retention"):
+            with gr.Row():
+                days = gr.Number(
+                    policy.days or 0,
+                    label="Keep days",
+                    info="Delete finished jobs older than this; 0 keeps them.",
+                    minimum=0,
+                    elem_id="aio-history-days",
+                )
+                gb = gr.Number(
+                    policy.gb or 0,
+                    label="Keep at most GB",
+                    info="Delete the oldest finished jobs beyond this size; 0 means no limit.",
+                    minimum=0,
+                    elem_id="aio-history-gb",
+                )
+            apply = gr.Button("Save and prune now", elem_id="aio-history-apply")
+
+    ids = gr.State([])
+    selected = gr.State(None)
+    limit = gr.State(PAGE)
+    filters = [mode, status, limit]
+    details = [selected, area, video, download, info, record, delete, confirm]
+    listed = [gallery, ids, summary, more, *details]
+    private = {"api_visibility": "private"}
+
+    for trigger in (refresh.click, mode.change, status.change):
+        trigger(on_refresh, inputs=[*filters, selected], outputs=listed, **private)
+    more.click(lambda n: n + PAGE, inputs=[limit], outputs=[limit], queue=False, **private).then(
+        on_refresh, inputs=[*filters, selected], outputs=listed, **private
+    )
+    gallery.select(on_select, inputs=[ids], outputs=details, **private)
+    delete.click(
+        lambda: [gr.update(visible=False), gr.update(visible=True)],
+        outputs=[delete, confirm],
+        queue=False,
+        **private,
+    )
+    confirm.click(
+        on_delete_confirmed, inputs=[selected, *filters], outputs=[message, *listed], **private
+    )
+    apply.click(
+        on_retention,
+        inputs=[days, gb, *filters, selected],
+        outputs=[message, *listed],
+        **private,
+    )
+    return HistoryView(
+        panel=panel,
+        use=use,
+        selected=selected,
+        refresh_outputs=listed,
+        refresh_inputs=[*filters, selected],
+    )

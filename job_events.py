@@ -1,0 +1,207 @@
+"""The events that run jobs: a mode's `/<mode>` API endpoint and its panel's Generate button.
+
+Both record every job in History (jobs.record) and run it (jobs.run) in a worker thread the event
+abandons when it is cancelled, so a cancel (a client's `job.cancel()`, the Cancel button, a closed
+page) reaches the job itself through `jobs.cancel`. The Generate button runs one job or a batch
+(batch.py) in order inside its one request: ZeroGPU grants GPU time only within a request.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+
+import anyio.to_thread
+import gradio as gr
+
+import batch
+import batch_ui
+import jobs
+import modes
+from banners import banner_html, batch_banner, failure_notice, notice, success_banner
+from errors import AppError
+
+log = logging.getLogger("ltx_aio.app")
+
+# Failures every later job of a batch would meet too: the rest of the batch is not run.
+STOPS_BATCH = ("unavailable", "missing_model", "download_failed")
+
+
+def _param_doc(f: modes.Field) -> str:
+    parts = [f.help or f.label]
+    if f.kind in modes.MEDIA_KINDS:
+        parts.append(f"({f.kind} file)")
+    elif f.range_text():
+        parts.append(f"({f.kind}, {f.range_text()})")
+    else:
+        parts.append(f"({f.kind})")
+    if f.required:
+        parts.append("Required.")
+    return " ".join(p.strip() for p in parts if p)
+
+
+def api_signature(mode: modes.Mode) -> inspect.Signature:
+    """Keyword parameters named after the mode's fields; media fields without a default."""
+    params = []
+    for f in mode.fields:
+        default = inspect.Parameter.empty if f.kind in modes.MEDIA_KINDS else f.default
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default))
+    return inspect.Signature(params)
+
+
+def api_docstring(mode: modes.Mode) -> str:
+    lines = [f"{mode.title}: {mode.description}", "", "Args:"]
+    lines += [f"    {f.name}: {_param_doc(f)}" for f in mode.fields]
+    lines += [
+        "",
+        "Returns:",
+        "    The generated mp4 (video with its audio track).",
+        "    The parameters actually used after snapping (seed, preset, width, height, frames, "
+        "fps, ...).",
+    ]
+    return "\n".join(lines)
+
+
+def api_error(err: AppError) -> gr.Error:
+    """The one place an AppError becomes a gr.Error (message says the kind and what to do)."""
+    return gr.Error(
+        jobs.describe(err), title=jobs.TITLES.get(err.kind, "Error"), print_exception=False
+    )
+
+
+def _plain(values: dict) -> dict:
+    """Gradio payloads (events run with preprocess=False) -> plain values, files as paths."""
+    out = {}
+    for name, value in values.items():
+        if isinstance(value, dict) and "path" in value:
+            value = value.get("path")
+        out[name] = value
+    return out
+
+
+# anyio 4.1 renamed `cancellable` to `abandon_on_cancel`; Gradio allows anyio 4.0.
+_ABANDON = (
+    "abandon_on_cancel"
+    if "abandon_on_cancel" in inspect.signature(anyio.to_thread.run_sync).parameters
+    else "cancellable"
+)
+
+
+async def in_thread(fn, *args, abandon: bool = True, **kwargs):
+    """Run blocking work off the event loop. Gradio cannot stop a thread: when the event is
+    cancelled, an abandoned thread runs on and the caller's cancel handling stops the job."""
+    return await anyio.to_thread.run_sync(
+        functools.partial(fn, *args, **kwargs), **{_ABANDON: abandon}
+    )
+
+
+def make_api_handler(mode: modes.Mode):
+    async def handler(progress=gr.Progress(), **values):  # noqa: B008 (Gradio's progress idiom)
+        params = _plain(values)
+        job_id = None
+        try:
+            job_id = await in_thread(jobs.record, mode.name, params, abandon=False)
+            result = await in_thread(
+                jobs.run, mode.name, params, progress=progress, notify=gr.Warning, job_id=job_id
+            )
+        except AppError as err:
+            log.info("%s job refused: %s", mode.name, err)
+            raise api_error(err) from None
+        except BaseException:  # the client cancelled (or went away): stop the job too
+            if job_id:
+                jobs.cancel(job_id)
+            raise
+        return result.video, result.used
+
+    handler.__name__ = mode.name
+    handler.__qualname__ = mode.name
+    handler.__doc__ = api_docstring(mode)
+    # Gradio finds its progress tracker only among positional parameters.
+    tracker = inspect.Parameter(
+        "progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()
+    )
+    handler.__signature__ = api_signature(mode).replace(
+        parameters=[tracker, *api_signature(mode).parameters.values()]
+    )
+    return handler
+
+
+def _split(values: dict) -> tuple[dict, bool, int]:
+    params = _plain(values)
+    per_line = bool(params.pop(batch_ui.PER_LINE, False))
+    seeds = params.pop(batch_ui.SEEDS, 1)
+    return params, per_line, seeds
+
+
+def _record_all(mode: str, specs: list[dict]) -> list[str]:
+    batch_id = batch.new_id() if len(specs) > 1 else None
+    ids: list[str] = []
+    try:
+        for spec in specs:
+            ids.append(jobs.record(mode, spec, batch=batch_id))
+    except BaseException:
+        for job_id in ids:
+            jobs.cancel(job_id)
+        raise
+    return ids
+
+
+def make_ui_handler(mode: modes.Mode):
+    """The Generate button: one job, or a batch run in order inside this one request (ZeroGPU
+    grants GPU time only within a request); a cancelled job of a batch is skipped."""
+
+    async def handler(progress=gr.Progress(), **values):  # noqa: B008
+        params, per_line, seeds = _split(values)
+        same = [gr.update(), gr.update()]
+        try:
+            specs = batch.expand(params, per_line=per_line, seeds=seeds)
+            ids = await in_thread(_record_all, mode.name, specs, abandon=False)
+        except AppError as err:
+            yield [*same, *failure_notice(err, params), *batch_ui.updates([])]
+            return
+        many = len(ids) > 1
+        yield [*same, *notice(), *batch_ui.updates(ids, running=True)]
+        try:
+            for number, (job_id, spec) in enumerate(zip(ids, specs, strict=True), 1):
+                try:
+                    result = await in_thread(
+                        jobs.run,
+                        mode.name,
+                        spec,
+                        progress=progress,
+                        notify=gr.Warning,
+                        job_id=job_id,
+                    )
+                except AppError as err:
+                    log.info("%s job %s failed: %s", mode.name, job_id, err)
+                    if not many:
+                        yield [*same, *failure_notice(err, params), *batch_ui.updates(ids)]
+                        return
+                    if err.kind in STOPS_BATCH:
+                        for rest in ids[number:]:
+                            jobs.cancel(rest)
+                        yield [*same, *failure_notice(err, params), *batch_ui.updates(ids)]
+                        return
+                    yield [*same, *notice(), *batch_ui.updates(ids, picked=batch_ui.KEEP)]
+                    continue
+                banner = success_banner(result.used) if not many else ""
+                view = batch_ui.updates(ids, picked=batch_ui.KEEP)
+                yield [result.video, result.used, *notice(banner), *view]
+        except BaseException:  # cancelled or closed: no job of this request is left to run
+            for job_id in ids:
+                jobs.cancel(job_id)
+            raise
+        if many:
+            yield [*same, *notice(batch_banner(ids)), *batch_ui.updates(ids, running=False)]
+
+    return handler
+
+
+def on_cancel(ids: list[str] | None):
+    for job_id in ids or []:
+        jobs.cancel(job_id)
+    return [
+        *notice(banner_html("info", "Cancelling", "The running job is being stopped.")),
+        *batch_ui.updates(ids, running=False),
+    ]

@@ -1,0 +1,165 @@
+"""L1: the panel's Generate handler (job_events.make_ui_handler) driven in-process: one job or a
+batch, each its own History record, run in order; a cancelled one is skipped, the others go on."""
+
+from __future__ import annotations
+
+import threading
+
+import anyio
+import gradio as gr
+import pytest
+from app_helpers import FakeEngine
+
+import app  # noqa: F401  (imported at collection time: see CONTRACTS, ComfyUI's own `app`)
+import backend
+import batch_ui
+import history
+import job_events
+import jobs
+import models
+import modes
+from errors import AppError
+
+# Positions in each yielded update list (the handler's outputs).
+VIDEO, USED, BANNER = 0, 1, 2
+IDS, BOX, TABLE, ACTIONS, PICK, TIMER = range(6, 12)
+PROMPT = "a fox in the snow\na cat on a roof"
+
+
+@pytest.fixture
+def engine(tmp_path, monkeypatch):
+    comfy = tmp_path / "comfyui"
+    for sub in ("input", "output"):
+        (comfy / sub).mkdir(parents=True)
+    monkeypatch.setenv("LTX_AIO_COMFYUI_DIR", str(comfy))
+    monkeypatch.setenv("LTX_AIO_DATA_DIR", str(tmp_path / "data"))
+    history.close_all()
+    fake = FakeEngine()
+    monkeypatch.setattr(backend, "generate", fake.generate)
+    monkeypatch.setattr(backend, "engine_status", fake.engine_status)
+    monkeypatch.setattr(backend, "cancel", fake.cancel)
+    monkeypatch.setattr(models, "ensure_models_for_prompt", fake.ensure_models)
+    yield fake
+    history.close_all()
+
+
+def generate(mode: str = "t2v", *, between=None, per_line=False, seeds=1, **values) -> list:
+    """Every update the Generate handler yields; `between(update)` runs after each one."""
+    handler = job_events.make_ui_handler(modes.MODES[mode])
+    values = {"preset": "fast", **values, batch_ui.PER_LINE: per_line, batch_ui.SEEDS: seeds}
+
+    async def drive():
+        seen = []
+        async for update in handler(gr.Progress(), **values):
+            seen.append(update)
+            if between is not None:
+                between(update)
+        return seen
+
+    return anyio.run(drive)
+
+
+def records(ids: list[str]) -> list[history.Job]:
+    store = history.open_store()
+    return [store.get(job_id) for job_id in ids]
+
+
+def test_one_job_shows_its_video_and_a_done_banner_and_no_queue(engine):
+    updates = generate(prompt="a fox", seed=4)
+    last = updates[-1]
+    (job,) = records(last[IDS])
+    assert (job.status, job.seed, job.batch) == ("done", 4, None)
+    assert last[VIDEO] == engine.calls[-1]["video"] and last[USED]["job_id"] == job.id
+    assert "Done" in last[BANNER]["value"]
+    assert last[BOX]["visible"] is False
+
+
+def test_batch_queues_one_record_per_line_and_seed_and_runs_them_in_order(engine):
+    updates = generate(prompt=PROMPT, per_line=True, seeds=2, seed=10)
+    jobs_run = records(updates[0][IDS])
+    assert [(j.params["prompt"], j.seed, j.status) for j in jobs_run] == [
+        ("a fox in the snow", 10, "done"),
+        ("a fox in the snow", 11, "done"),
+        ("a cat on a roof", 10, "done"),
+        ("a cat on a roof", 11, "done"),
+    ]
+    assert len({j.batch for j in jobs_run}) == 1 and jobs_run[0].batch.startswith("batch-")
+    assert len({j.output for j in jobs_run}) == 4
+    assert len(engine.calls) == 4
+    assert [j.started_at for j in jobs_run] == sorted(j.started_at for j in jobs_run)
+    first = updates[0]
+    assert first[BOX]["visible"] and "4 queued" in first[TABLE] and first[TIMER].active
+    assert (
+        "Batch finished" in updates[-1][BANNER]["value"]
+        and "4 done" in updates[-1][BANNER]["value"]
+    )
+    assert updates[-1][TIMER].active is False
+
+
+def test_batch_skips_a_job_cancelled_while_queued_and_runs_the_rest(engine):
+    def cancel_the_second_once_queued(update):
+        if len(engine.calls) == 0:
+            assert jobs.cancel(update[IDS][1])
+
+    updates = generate(prompt=PROMPT, per_line=True, seeds=2, between=cancel_the_second_once_queued)
+    statuses = [j.status for j in records(updates[0][IDS])]
+    assert statuses == ["done", "cancelled", "done", "done"]
+    assert len(engine.calls) == 3
+    assert "1 cancelled" in updates[-1][BANNER]["value"]
+
+
+def test_batch_cancelling_the_running_job_leaves_the_others_running(engine, monkeypatch):
+    plain = engine.generate
+    calls = []
+
+    def second_is_cancelled_mid_run(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            (running,) = [j for j in history.open_store().pending() if j.status == "running"]
+            threading.Timer(0.2, jobs.cancel, [running.id]).start()
+            engine.step_delay = 2.0
+        else:
+            engine.step_delay = 0.0
+        return plain(*args, **kwargs)
+
+    monkeypatch.setattr(backend, "generate", second_is_cancelled_mid_run)
+    updates = generate(prompt="a fox", seeds=3)
+    assert [j.status for j in records(updates[0][IDS])] == ["done", "cancelled", "done"]
+    assert engine.cancels == 1
+
+
+def test_batch_goes_on_after_a_failed_job(engine):
+    engine.fail_with.append(AppError("oom", "out of memory"))
+    updates = generate(prompt="a fox", seeds=3)
+    jobs_run = records(updates[0][IDS])
+    assert [j.status for j in jobs_run] == ["failed", "done", "done"]
+    assert "out of memory" in updates[-1][BANNER]["value"]
+
+
+def test_batch_stops_when_the_engine_is_unavailable_for_every_job(engine):
+    engine.ready = False
+    updates = generate(prompt="a fox", seeds=3)
+    assert [j.status for j in records(updates[0][IDS])] == ["failed", "cancelled", "cancelled"]
+    assert "Generation is unavailable" in updates[-1][BANNER]["value"]
+
+
+def test_a_batch_too_large_is_refused_before_any_record(engine):
+    updates = generate(prompt="\n".join(f"line {i}" for i in range(9)), per_line=True, seeds=4)
+    assert len(updates) == 1 and "36 jobs" in updates[0][BANNER]["value"]
+    assert history.open_store().count() == 0
+
+
+def test_cancel_button_cancels_every_unfinished_job_of_the_request(engine):
+    ids = [jobs.record("t2v", {"prompt": "a fox"}) for _ in range(3)]
+    history.open_store().mark_running(ids[0])
+    shown = job_events.on_cancel(ids)
+    assert [j.status for j in records(ids)] == ["cancelled"] * 3
+    assert engine.cancels == 1 and "Cancelling" in shown[0]["value"]
+
+
+def test_cancel_one_from_the_queue_view_cancels_only_that_job(engine):
+    ids = [jobs.record("t2v", {"prompt": "a fox"}) for _ in range(3)]
+    view = batch_ui.on_cancel_one(ids[2], ids)
+    assert [j.status for j in records(ids)] == ["queued", "queued", "cancelled"]
+    assert [value for _, value in view[PICK - IDS]["choices"]] == ids[:2]
+    assert batch_ui.on_cancel_one("not-in-this-batch", ids) and records(ids)[0].status == "queued"

@@ -1,0 +1,119 @@
+"""L1: what the History view shows and does, without a server (history_ui + app's replay)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from history_helpers import finished_job
+from mediagen import make_mp4, make_png
+
+import app
+import history
+import history_ui
+import modes
+import retention
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("LTX_AIO_DATA_DIR", str(tmp_path / "data"))
+    history.close_all()
+    yield history.open_store()
+    history.close_all()
+
+
+@pytest.fixture
+def video(tmp_path):
+    return make_mp4(tmp_path / "ComfyUI_00001_.mp4", seconds=0.5)
+
+
+def failed_job(store, mode="t2v") -> str:
+    job_id = store.create_job(mode, {"prompt": "a broken fox"})
+    store.mark_running(job_id)
+    store.mark_failed(job_id, "oom", "out of memory")
+    return job_id
+
+
+def test_listing_is_newest_first_with_first_frames_and_status_tiles(store, video, tmp_path):
+    done = finished_job(store, video, tmp_path)
+    failed = failed_job(store)
+    items, ids, total = history_ui.listing(None, None)
+    assert ids == [failed, done] and total == 2
+    (failed_thumb, failed_caption), (done_thumb, done_caption) = items
+    assert Path(done_thumb) == store.jobs_dir / done / "thumb.png"
+    assert Path(failed_thumb).name == "failed.png" and Path(failed_thumb).is_file()
+    assert failed_caption.startswith("T2V · failed · ") and "a broken fox" in failed_caption
+    assert done_caption.startswith("I2V · done · ")
+
+
+def test_listing_filters_by_mode_and_status_and_pages(store, video, tmp_path):
+    finished_job(store, video, tmp_path, mode="i2v")
+    failed = failed_job(store, mode="i2v")
+    failed_job(store, mode="t2v")
+    assert history_ui.listing("i2v", "failed")[1:] == ([failed], 1)
+    assert history_ui.listing("i2v", None)[2] == 2
+    assert len(history_ui.listing(None, None, limit=1)[1]) == 1
+
+
+def test_caption_gives_the_time_today_and_the_date_on_other_days(store):
+    job = store.get(failed_job(store))
+    clock = time.strftime("%H:%M", time.localtime(job.created_at))
+    assert f"failed · {clock} — " in history_ui.caption(job, now=job.created_at)
+    older = history_ui.caption(job, now=job.created_at + 3 * 86400)
+    assert f"failed · {time.strftime('%b %d', time.localtime(job.created_at))} {clock}" in older
+
+
+def test_detail_shows_output_only_for_done_jobs(store, video, tmp_path):
+    done = finished_job(store, video, tmp_path)
+    failed = failed_job(store)
+    selected, area, player, download, info, record, *_ = history_ui.detail(done)
+    assert selected == done and area["visible"] and player["value"].endswith("output.mp4")
+    assert "1234" in info and record["used"]["seed"] == 1234 and record["inputs"]["image"]
+    _, _, player, download, info, record, *_ = history_ui.detail(failed)
+    assert player["visible"] is False and download["visible"] is False
+    assert "[oom] out of memory" in info
+    assert history_ui.detail(None)[0] is None and history_ui.detail("gone")[1]["visible"] is False
+
+
+def test_delete_removes_row_and_files_and_refuses_a_running_job(store, video, tmp_path):
+    done = finished_job(store, video, tmp_path)
+    running = store.create_job("t2v", {"prompt": "x"})
+    store.mark_running(running)
+    message, *_ = history_ui.on_delete_confirmed(done, "", "", history_ui.PAGE)
+    assert "Deleted" in message["value"] and store.get(done) is None
+    assert not (store.jobs_dir / done).exists()
+    message, *_ = history_ui.on_delete_confirmed(running, "", "", history_ui.PAGE)
+    assert "Not deleted" in message["value"] and "Cancel it first" in message["value"]
+    assert store.get(running).status == "running"
+
+
+def test_retention_controls_save_the_policy_and_prune_at_once(store, video, tmp_path):
+    old = finished_job(store, video, tmp_path)
+    new = finished_job(store, video, tmp_path)
+    store._db.execute("UPDATE jobs SET created_at = created_at - 40 * 86400 WHERE id = ?", (old,))
+    message, *_ = history_ui.on_retention(30, 0, "", "", history_ui.PAGE, None)
+    assert retention.current(store) == retention.Retention(days=30.0, gb=None)
+    assert "1 old job(s) deleted" in message["value"]
+    assert [j.id for j in store.jobs()] == [new]
+    message, *_ = history_ui.on_retention("soon", 0, "", "", history_ui.PAGE, None)
+    assert "must be numbers" in message["value"]
+
+
+def test_replay_puts_back_values_as_used_and_the_kept_inputs(store, video, tmp_path):
+    image = make_png(tmp_path / "face.png", 96, 64)
+    job_id = store.create_job(
+        "i2v", {"prompt": "a fox", "frames": 100, "duration": None}, {"image": image}
+    )
+    with store.running(job_id, used={"seed": 5, "frames": 97, "duration": 4.042, "preset": "fast"}):
+        store.mark_done(job_id, video)
+    job = store.get(job_id)
+    values = job.replay()
+    field = modes.MODES["i2v"].field
+    assert app.replay_value(field("frames"), job, values) == 97
+    assert app.replay_value(field("seed"), job, values) == 5
+    assert app.replay_value(field("duration"), job, values) is None  # frames as used win
+    assert Path(app.replay_value(field("image"), job, values)).read_bytes() == image.read_bytes()
+    job.inputs["image"].unlink()
+    assert app.replay_value(field("image"), job, values) is None
