@@ -23,6 +23,7 @@ hfcache.activate_mirror()
 
 import gradio as gr
 
+import api_cancel
 import backend
 import batch_ui
 import bootstrap
@@ -386,7 +387,10 @@ def launch_options() -> dict:
         # (History's kept inputs, outputs and thumbnails).
         "allowed_paths": [str(out_dir.resolve()), str(history.data_dir())],
         # Opened on each check: a data dir that cannot be opened makes /healthz say so.
-        "app_kwargs": {"routes": [health.route(history.open_store)]},
+        "app_kwargs": {
+            "routes": [health.route(history.open_store)],
+            "middleware": [api_cancel.middleware()],
+        },
         "max_file_size": max(media.MAX_FILE_BYTES.values()),
         "mcp_server": mcp_available(),
         "show_error": False,

@@ -1,9 +1,10 @@
 """The events that run jobs: a mode's `/<mode>` API endpoint and its panel's Generate button.
 
-Both record every job in History (jobs.record) and run it (jobs.run) in a worker thread the event
-abandons when it is cancelled, so a cancel (a client's `job.cancel()`, the Cancel button, a closed
-page) reaches the job itself through `jobs.cancel`. The Generate button runs one job or a batch
-(batch.py) in order inside its one request: ZeroGPU grants GPU time only within a request.
+Both record every job in History (jobs.record) and run it (jobs.run) in a worker thread, so that a
+cancel reaches the job itself through `jobs.cancel`: the Cancel button cancels the panel's event
+(the thread is abandoned and its jobs cancelled), and a client's `job.cancel()` stops exactly the
+job it names (api_cancel.py). The Generate button runs one job or a batch (batch.py) in order
+inside its one request: ZeroGPU grants GPU time only within a request.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import anyio.to_thread
 import gradio as gr
 
+import api_cancel
 import batch
 import batch_ui
 import jobs
@@ -99,16 +101,26 @@ async def in_thread(fn, *args, abandon: bool = True, **kwargs):
 def make_api_handler(mode: modes.Mode):
     async def handler(progress=gr.Progress(), **values):  # noqa: B008 (Gradio's progress idiom)
         params = _plain(values)
+        event = api_cancel.event_id()
+        api_cancel.detach()  # a cancel stops this job only when it names this job's event
         job_id = None
         try:
+            if api_cancel.asked(event):
+                raise AppError("interrupted", "The job was cancelled before it started.")
             job_id = await in_thread(jobs.record, mode.name, params, abandon=False)
-            result = await in_thread(
-                jobs.run, mode.name, params, progress=progress, notify=gr.Warning, job_id=job_id
-            )
+            with api_cancel.tracking(event, job_id):
+                result = await in_thread(
+                    jobs.run,
+                    mode.name,
+                    params,
+                    progress=progress,
+                    notify=gr.Warning,
+                    job_id=job_id,
+                )
         except AppError as err:
             log.info("%s job refused: %s", mode.name, err)
             raise api_error(err) from None
-        except BaseException:  # the client cancelled (or went away): stop the job too
+        except BaseException:  # the server is stopping this task: stop the job too
             if job_id:
                 jobs.cancel(job_id)
             raise

@@ -168,22 +168,47 @@ def test_app_job_cancelled_mid_run_is_recorded_cancelled(tmp_path):
     assert "output.mp4" not in files
 
 
-def test_app_next_job_runs_after_a_cancelled_one(tmp_path):
+def running_prompt(store: history.Store) -> str | None:
+    running = [j for j in store.pending() if j.status == "running"]
+    return running[0].params["prompt"] if running else None
+
+
+def test_app_cancelling_a_queued_submission_leaves_the_running_one_and_the_rest(tmp_path):
     with running_app(tmp_path) as served:
-        served.engine.step_delay = 5.0
+        served.engine.step_delay = 0.3
         client = Client(served.url, verbose=False)
-        first = client.submit(prompt=PROMPT, preset="fast", api_name="/t2v")
         store = served.store()
-        assert wait_until(lambda: bool(store.jobs()) and store.jobs()[0].status == "running")
-        first.cancel()
-        assert wait_until(lambda: store.jobs()[0].status == "cancelled")
-        served.engine.step_delay = 0.0
-        video, used = t2v(client)
-        statuses = {j.id: j.status for j in store.jobs()}
-    assert statuses[used["job_id"]] == "done" and sorted(statuses.values()) == [
-        "cancelled",
-        "done",
+        first = client.submit(prompt="first", preset="fast", api_name="/t2v")
+        assert wait_until(lambda: running_prompt(store) == "first")
+        second = client.submit(prompt="second", preset="fast", api_name="/t2v")
+        third = client.submit(prompt="third", preset="fast", api_name="/t2v")
+        assert wait_until(lambda: third.status().code.value == "IN_QUEUE")
+        third.cancel()
+        results = [first.result(timeout=60), second.result(timeout=60)]
+        time.sleep(0.5)  # room for a wrongly started third job to show up
+        recorded = [(j.id, j.params["prompt"], j.status) for j in store.jobs()][::-1]
+    assert [(prompt, status) for _, prompt, status in recorded] == [
+        ("first", "done"),
+        ("second", "done"),
     ]
+    assert [used["job_id"] for _, used in results] == [job_id for job_id, _, _ in recorded]
+    assert served.engine.cancels == 0
+
+
+def test_app_cancelling_the_running_submission_leaves_the_queued_ones(tmp_path):
+    with running_app(tmp_path) as served:
+        served.engine.step_delay = 0.5
+        client = Client(served.url, verbose=False)
+        store = served.store()
+        first = client.submit(prompt="first", preset="fast", api_name="/t2v")
+        second = client.submit(prompt="second", preset="fast", api_name="/t2v")
+        assert wait_until(lambda: running_prompt(store) is not None)
+        running, waiting = (first, second) if running_prompt(store) == "first" else (second, first)
+        running.cancel()
+        _, used = waiting.result(timeout=60)
+        statuses = {j.id: j.status for j in store.jobs()}
+    assert sorted(statuses.values()) == ["cancelled", "done"] and statuses[used["job_id"]] == "done"
+    assert served.engine.cancels == 1
 
 
 # -- a damaged data dir ----------------------------------------------------------------------------

@@ -1,0 +1,122 @@
+"""A client's `job.cancel()` stops exactly that API job, and no other.
+
+Gradio 6 cancels by session and endpoint: POST /gradio_api/cancel cancels every running task of
+that endpoint in the client's session, then takes the named event out of the queue. A script's
+many submissions share one gradio_client session, so cancelling one queued job would kill the
+job that is running (its client then waits forever), while the queued one, freed by the killed
+job, may start anyway. So an API job's task leaves Gradio's session-wide cancel (`detach()`), and
+the cancel request itself is read on its way in (`CancelWatch`): the job of the named event is
+cancelled through `jobs.cancel`, and a named event that starts later is refused at once.
+Gradio's own handling of the request still runs (the queue removal, the client's completion).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Iterator
+
+from gradio.context import LocalContext
+
+import jobs
+
+log = logging.getLogger("ltx_aio.api_cancel")
+
+# How Gradio names a running event's task: "<session>_<fn_index><gradio-sep><event_id>".
+GRADIO_SEP = "<gradio-sep>"
+DETACHED_SEP = "<ltx-aio-detached>"
+FORGET_AFTER_S = 3600.0
+
+_asked: dict[str, float] = {}  # event id -> when a client asked to cancel it
+_running: dict[str, str] = {}  # event id -> the History job it runs
+
+
+def event_id() -> str | None:
+    """The Gradio event the current handler serves (None outside a Gradio request)."""
+    return LocalContext.event_id.get(None)
+
+
+def detach() -> None:
+    """Take the current task out of Gradio's cancel-by-session (see the module docstring)."""
+    task = asyncio.current_task()
+    name = task.get_name() if task is not None else ""
+    if GRADIO_SEP in name:
+        task.set_name(name.replace(GRADIO_SEP, DETACHED_SEP))
+
+
+def asked(event: str | None) -> bool:
+    return event is not None and event in _asked
+
+
+@contextlib.contextmanager
+def tracking(event: str | None, job_id: str) -> Iterator[None]:
+    """While the block runs, a cancel naming `event` cancels `job_id`."""
+    if event is None:
+        yield
+        return
+    _running[event] = job_id
+    try:
+        if asked(event):  # asked between the handler's start and now
+            jobs.cancel(job_id)
+        yield
+    finally:
+        _running.pop(event, None)
+
+
+def note(body: bytes) -> None:
+    """A cancel request's body: remember its event and cancel that event's job if running."""
+    try:
+        event = json.loads(body or b"{}").get("event_id")
+    except (ValueError, AttributeError):
+        return
+    if not isinstance(event, str):
+        return
+    now = time.monotonic()
+    for old in [e for e, at in _asked.items() if now - at > FORGET_AFTER_S]:
+        del _asked[old]
+    _asked[event] = now
+    job_id = _running.get(event)
+    if job_id is not None:
+        log.info("client cancelled job %s (event %s)", job_id, event)
+        jobs.cancel(job_id)
+
+
+def middleware():
+    """For `launch(app_kwargs={"middleware": [...]})`."""
+    from starlette.middleware import Middleware
+
+    return Middleware(CancelWatch)
+
+
+class CancelWatch:
+    """ASGI middleware: reads POST .../gradio_api/cancel bodies, then passes them on unchanged."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if not (
+            scope.get("type") == "http"
+            and scope.get("method") == "POST"
+            and scope.get("path", "").endswith("/gradio_api/cancel")
+        ):
+            await self.app(scope, receive, send)
+            return
+        messages = []
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message.get("type") != "http.request" or not message.get("more_body"):
+                break
+        try:
+            note(b"".join(m.get("body", b"") for m in messages))
+        except Exception:  # watching must never break Gradio's own cancel
+            log.exception("reading a cancel request failed")
+
+        async def replay():
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
