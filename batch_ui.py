@@ -117,7 +117,7 @@ def updates(ids: list[str] | None, *, running: bool | None = None, picked=None) 
         table_html(rows),
         gr.update(visible=bool(choices)),
         pick,
-        gr.Timer(active=bool(rows) and active),
+        gr.update(active=bool(rows) and active),
     ]
 
 

@@ -88,12 +88,12 @@ def test_batch_queues_one_record_per_line_and_seed_and_runs_them_in_order(engine
     assert len(engine.calls) == 4
     assert [j.started_at for j in jobs_run] == sorted(j.started_at for j in jobs_run)
     first = updates[0]
-    assert first[BOX]["visible"] and "4 queued" in first[TABLE] and first[TIMER].active
+    assert first[BOX]["visible"] and "4 queued" in first[TABLE] and first[TIMER]["active"]
     assert (
         "Batch finished" in updates[-1][BANNER]["value"]
         and "4 done" in updates[-1][BANNER]["value"]
     )
-    assert updates[-1][TIMER].active is False
+    assert updates[-1][TIMER]["active"] is False
 
 
 def test_batch_skips_a_job_cancelled_while_queued_and_runs_the_rest(engine):

@@ -339,6 +339,7 @@ def test_history_plays_filters_reuses_and_deletes_jobs(page, served):
 
 def test_batch_shows_each_job_and_cancelling_one_leaves_the_others(page, served):
     store = served.store()
+    # About 1.5 s a job: off the view's 2 s refresh beat, and #4 still queued when it is cancelled.
     served.engine.step_delay = 0.3
     page.locator("#aio-t2v-prompt textarea").fill("a paper boat drifting\na red fox in snow")
     page.locator("#aio-t2v-preset label").filter(has_text="fast").click()
@@ -351,6 +352,8 @@ def test_batch_shows_each_job_and_cancelling_one_leaves_the_others(page, served)
 
     page.locator("#aio-queue-table-t2v tbody tr").nth(3).wait_for()
     assert page.locator("#aio-queue-table-t2v tbody tr").count() == 4
+    # Only the view's refresh timer shows a job while it runs (the handler yields between jobs).
+    page.locator("#aio-queue-table-t2v").filter(has_text="running now").wait_for()
     choose(page, "aio-queue-pick-t2v", "#4 · queued")
     page.locator("#aio-queue-cancel-t2v").click()
     rows = page.locator("#aio-queue-table-t2v tbody tr")
