@@ -203,6 +203,29 @@ def output(g: Graph, video: list, audio: list, *, fps=24.0) -> None:
     )
 
 
+def guided_sampling(g: Graph, stage: int, model: str, guided: str, audio: list) -> None:
+    """A pass whose latent and conditioning come from a guide node; its guides are cropped after."""
+    sampling(g, stage, model, g.out(guided, 2), audio, g.out(guided, 0), g.out(guided, 1))
+    g.add(
+        f"Crop guides {stage}",
+        "LTXVCropGuides",
+        positive=g.out(guided, 0),
+        negative=g.out(guided, 1),
+        latent=g.out(f"Separate AV {stage}", 0),
+    )
+
+
+def output_with_audio(g: Graph, video: list, stage: int) -> None:
+    """Decode the last pass's audio latent and save it with `video`."""
+    g.add(
+        "Decode audio",
+        "LTXVAudioVAEDecode",
+        samples=g.out(f"Separate AV {stage}", 1),
+        audio_vae=g.out("Audio VAE"),
+    )
+    output(g, video, g.out("Decode audio"))
+
+
 def empty_latents(g: Graph, *, with_audio: bool) -> None:
     g.add("Video latent", "EmptyLTXVLatentVideo", width=640, height=352, length=121, batch_size=1)
     if with_audio:
@@ -257,13 +280,7 @@ def text_or_image_to_video(with_image: bool) -> dict:
         image_guide(g, "Image guide 2", "Resize image", video2, 1.0)
         video2 = g.out("Image guide 2")
     sampling(g, 2, model, video2, g.out("Separate AV 1", 1), pos, neg)
-    g.add(
-        "Decode audio",
-        "LTXVAudioVAEDecode",
-        samples=g.out("Separate AV 2", 1),
-        audio_vae=g.out("Audio VAE"),
-    )
-    output(g, g.out("Separate AV 2", 0), g.out("Decode audio"))
+    output_with_audio(g, g.out("Separate AV 2", 0), 2)
     return g.nodes
 
 
@@ -328,40 +345,14 @@ def keyframe() -> dict:
         g, 1, g.out("Video latent"), g.out("Conditioning", 0), g.out("Conditioning", 1),
         "Preprocess first image", "Preprocess last image",
     )  # fmt: skip
-    guided = "Last frame guide 1"
-    sampling(
-        g, 1, model, g.out(guided, 2), g.out("Audio latent"), g.out(guided, 0), g.out(guided, 1)
-    )
-    g.add(
-        "Crop guides 1",
-        "LTXVCropGuides",
-        positive=g.out(guided, 0),
-        negative=g.out(guided, 1),
-        latent=g.out("Separate AV 1", 0),
-    )
+    guided_sampling(g, 1, model, "Last frame guide 1", g.out("Audio latent"))
     upscale(g, g.out("Crop guides 1", 2))
     keyframe_guides(
         g, 2, g.out("Upscale latent"), g.out("Crop guides 1", 0), g.out("Crop guides 1", 1),
         "Resize first image", "Resize last image",
     )  # fmt: skip
-    guided = "Last frame guide 2"
-    sampling(
-        g, 2, model, g.out(guided, 2), g.out("Separate AV 1", 1), g.out(guided, 0), g.out(guided, 1)
-    )
-    g.add(
-        "Crop guides 2",
-        "LTXVCropGuides",
-        positive=g.out(guided, 0),
-        negative=g.out(guided, 1),
-        latent=g.out("Separate AV 2", 0),
-    )
-    g.add(
-        "Decode audio",
-        "LTXVAudioVAEDecode",
-        samples=g.out("Separate AV 2", 1),
-        audio_vae=g.out("Audio VAE"),
-    )
-    output(g, g.out("Crop guides 2", 2), g.out("Decode audio"))
+    guided_sampling(g, 2, model, "Last frame guide 2", g.out("Separate AV 1", 1))
+    output_with_audio(g, g.out("Crop guides 2", 2), 2)
     return g.nodes
 
 
@@ -439,24 +430,8 @@ def style() -> dict:
         tile_size=256,
         tile_overlap=64,
     )
-    guided = "Control guide"
-    sampling(
-        g, 1, model, g.out(guided, 2), g.out("Audio latent"), g.out(guided, 0), g.out(guided, 1)
-    )
-    g.add(
-        "Crop guides 1",
-        "LTXVCropGuides",
-        positive=g.out(guided, 0),
-        negative=g.out(guided, 1),
-        latent=g.out("Separate AV 1", 0),
-    )
-    g.add(
-        "Decode audio",
-        "LTXVAudioVAEDecode",
-        samples=g.out("Separate AV 1", 1),
-        audio_vae=g.out("Audio VAE"),
-    )
-    output(g, g.out("Crop guides 1", 2), g.out("Decode audio"))
+    guided_sampling(g, 1, model, "Control guide", g.out("Audio latent"))
+    output_with_audio(g, g.out("Crop guides 1", 2), 1)
     return g.nodes
 
 
