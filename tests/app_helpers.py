@@ -176,3 +176,20 @@ def media_inputs(mode: str, folder: Path) -> dict[str, Path]:
                 folder / f"{mode}_{f.name}.mp4", seconds=2.0, width=64, height=64, fps=8
             )
     return files
+
+
+def use_fake_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Fixture body: a throwaway ComfyUI dir and data dir, and the GPU task replaced by a double."""
+    comfy = tmp_path / "comfyui"
+    for sub in ("input", "output"):
+        (comfy / sub).mkdir(parents=True)
+    monkeypatch.setenv("LTX_AIO_COMFYUI_DIR", str(comfy))
+    monkeypatch.setenv("LTX_AIO_DATA_DIR", str(tmp_path / "data"))
+    history.close_all()
+    fake = FakeEngine()
+    monkeypatch.setattr(backend, "generate", fake.generate)
+    monkeypatch.setattr(backend, "engine_status", fake.engine_status)
+    monkeypatch.setattr(backend, "cancel", fake.cancel)
+    monkeypatch.setattr(models, "ensure_models_for_prompt", fake.ensure_models)
+    yield fake
+    history.close_all()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mediagen import make_png
+from mediagen import make_mp4, make_png
 
 import history
 
@@ -20,3 +20,15 @@ def finished_job(store, video, tmp_path, mode="i2v", **params) -> str:
 def reopen(store) -> history.Store:
     store.close()
     return history.Store(store.root)
+
+
+def open_store(tmp_path):
+    """Fixture body: a store in a fresh data dir, closed afterwards."""
+    s = history.Store(tmp_path / "data")
+    yield s
+    s.close()
+
+
+def short_video(tmp_path):
+    """Fixture body: a half-second mp4 named as ComfyUI names its outputs."""
+    return make_mp4(tmp_path / "ComfyUI_00001_.mp4", seconds=0.5)

@@ -8,7 +8,7 @@ import threading
 import anyio
 import gradio as gr
 import pytest
-from app_helpers import FakeEngine
+from app_helpers import use_fake_engine
 
 import app  # noqa: F401  (imported at collection time: see CONTRACTS, ComfyUI's own `app`)
 import backend
@@ -16,7 +16,6 @@ import batch_ui
 import history
 import job_events
 import jobs
-import models
 import modes
 from errors import AppError
 
@@ -26,21 +25,7 @@ IDS, BOX, TABLE, ACTIONS, PICK, TIMER = range(6, 12)
 PROMPT = "a fox in the snow\na cat on a roof"
 
 
-@pytest.fixture
-def engine(tmp_path, monkeypatch):
-    comfy = tmp_path / "comfyui"
-    for sub in ("input", "output"):
-        (comfy / sub).mkdir(parents=True)
-    monkeypatch.setenv("LTX_AIO_COMFYUI_DIR", str(comfy))
-    monkeypatch.setenv("LTX_AIO_DATA_DIR", str(tmp_path / "data"))
-    history.close_all()
-    fake = FakeEngine()
-    monkeypatch.setattr(backend, "generate", fake.generate)
-    monkeypatch.setattr(backend, "engine_status", fake.engine_status)
-    monkeypatch.setattr(backend, "cancel", fake.cancel)
-    monkeypatch.setattr(models, "ensure_models_for_prompt", fake.ensure_models)
-    yield fake
-    history.close_all()
+engine = pytest.fixture(use_fake_engine, name="engine")
 
 
 def generate(mode: str = "t2v", *, between=None, per_line=False, seeds=1, **values) -> list:

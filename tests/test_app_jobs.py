@@ -10,7 +10,7 @@ from pathlib import Path
 import gradio as gr
 import mediagen
 import pytest
-from app_helpers import FakeEngine
+from app_helpers import use_fake_engine
 
 import app
 import backend
@@ -23,22 +23,7 @@ import modes
 import retention
 from errors import KINDS, AppError
 
-
-@pytest.fixture
-def engine(tmp_path, monkeypatch):
-    comfy = tmp_path / "comfyui"
-    (comfy / "input").mkdir(parents=True)
-    (comfy / "output").mkdir()
-    monkeypatch.setenv("LTX_AIO_COMFYUI_DIR", str(comfy))
-    monkeypatch.setenv("LTX_AIO_DATA_DIR", str(tmp_path / "data"))
-    history.close_all()
-    fake = FakeEngine()
-    monkeypatch.setattr(backend, "generate", fake.generate)
-    monkeypatch.setattr(backend, "engine_status", fake.engine_status)
-    monkeypatch.setattr(backend, "cancel", fake.cancel)
-    monkeypatch.setattr(models, "ensure_models_for_prompt", fake.ensure_models)
-    yield fake
-    history.close_all()
+engine = pytest.fixture(use_fake_engine, name="engine")
 
 
 @pytest.mark.parametrize(

@@ -7,23 +7,14 @@ import threading
 from pathlib import Path
 
 import pytest
-from history_helpers import finished_job, reopen
+from history_helpers import finished_job, open_store, reopen, short_video
 from mediagen import make_mp4, make_wav
 
 import history
 from errors import AppError
 
-
-@pytest.fixture
-def store(tmp_path):
-    s = history.Store(tmp_path / "data")
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def video(tmp_path):
-    return make_mp4(tmp_path / "ComfyUI_00001_.mp4", seconds=0.5)
+store = pytest.fixture(open_store, name="store")
+video = pytest.fixture(short_video, name="video")
 
 
 # -- persistence

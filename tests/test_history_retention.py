@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from history_helpers import finished_job, reopen
-from mediagen import make_mp4
+from history_helpers import finished_job, open_store, reopen, short_video
 
-import history
 import retention
 
-
-@pytest.fixture
-def store(tmp_path):
-    s = history.Store(tmp_path / "data")
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def video(tmp_path):
-    return make_mp4(tmp_path / "ComfyUI_00001_.mp4", seconds=0.5)
+store = pytest.fixture(open_store, name="store")
+video = pytest.fixture(short_video, name="video")
 
 
 def test_retention_prune_by_days_removes_only_older_jobs(store, video, tmp_path):
