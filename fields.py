@@ -44,10 +44,10 @@ def number_text(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def _bad(f: Field, message: str) -> errors.AppError:
-    return errors.bad_input(
-        f.name, message, hint=f"Allowed: {f.range_text()}." if f.range_text() else ""
-    )
+def _bad(f: Field, message: str, hint: str = "") -> errors.AppError:
+    if not hint and f.range_text():
+        hint = f"Allowed: {f.range_text()}."
+    return errors.bad_input(f.name, message, hint=hint)
 
 
 def _number(f: Field, value, *, integer: bool):
@@ -64,7 +64,9 @@ def _number(f: Field, value, *, integer: bool):
         raise _bad(f, f"{f.label or f.name} must be a finite number, got {value!r}")
     if f.min is not None and value < f.min or f.max is not None and value > f.max:
         raise _bad(
-            f, f"{f.label or f.name} is {number_text(value)}; allowed range is {f.range_text()}"
+            f,
+            f"{f.label or f.name} is {number_text(value)}; allowed range is {f.range_text()}",
+            hint="Set a value in that range and generate again.",
         )
     if integer:
         if value != int(value):

@@ -99,8 +99,11 @@ def test_numeric_field_rejects_hostile_value_naming_field_and_range(
 @pytest.mark.parametrize(("mode", "field"), NUMERIC, ids=lambda x: getattr(x, "name", x))
 def test_numeric_field_rejects_just_outside_its_range(mode, field, media, tmp_path):
     for value in (field.min - 1, field.max + 1):
-        with pytest.raises(AppError, match=re.escape(field.range_text())):
+        with pytest.raises(AppError, match=re.escape(field.range_text())) as err:
             prep(mode, media, tmp_path, **{field.name: value})
+        # The range is quoted once, and the message ends with what to do.
+        assert str(err.value).count(field.range_text()) == 1
+        assert err.value.hint == "Set a value in that range and generate again."
 
 
 @pytest.mark.parametrize("name", ["width", "height", "frames", "fps"])
