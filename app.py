@@ -108,17 +108,25 @@ def field_component(mode: modes.Mode, f: modes.Field) -> gr.Component:
 
 
 def on_download(mode: str, *presets, progress=gr.Progress()):  # noqa: B008
+    """The banner's download button: the weights of the mode whose job asked for them."""
     preset = dict(zip(modes.MODES, presets, strict=True)).get(mode) or "balanced"
     try:
         jobs.download_models(mode, preset, progress)
     except AppError as err:
-        return notice(error_banner(err), download=True)
-    return notice(banner_html("ok", "Models ready", f"Everything {TAGS[mode]} needs is on disk."))
+        return notice(error_banner(err), download=True, mode=mode)
+    title = modes.MODES[mode].title
+    return notice(banner_html("ok", "Models ready", f"Everything {title} needs is on disk."))
 
 
 def on_use_fast(mode: str):
+    """The banner's preset fix: the failed job's mode gets the fast preset and is shown."""
     updates = [gr.update(value=FIX_PRESET) if m == mode else gr.update() for m in modes.MODES]
-    return [*updates, *notice(banner_html("info", "Preset set to fast", "Press Generate again."))]
+    said = f"{modes.MODES[mode].title} now uses the {FIX_PRESET} preset. Press Generate again."
+    return [
+        *updates,
+        *on_switch(mode),
+        *notice(banner_html("info", f"Preset set to {FIX_PRESET}", said)),
+    ]
 
 
 def on_switch(view: str):
@@ -126,7 +134,7 @@ def on_switch(view: str):
     views = [*modes.MODES, HISTORY]
     panels = [gr.update(visible=v == view) for v in views]
     buttons = [gr.update(variant="primary" if v == view else "secondary") for v in views]
-    return [*panels, *buttons, view if view in modes.MODES else gr.update()]
+    return [*panels, *buttons]
 
 
 def replay_value(f: modes.Field, job: history.Job, values: dict):
@@ -282,7 +290,6 @@ def wire_history(ui: dict, view: history_ui.HistoryView) -> None:
 def build_app() -> gr.Blocks:
     with gr.Blocks(title=TITLE) as demo:
         ui: dict = {"presets": {}, "fields": {}, "batch": {}}
-        current = gr.State(DEFAULT_MODE)
         with gr.Column(elem_classes="aio-shell", elem_id="aio-shell"):
             gr.HTML(
                 ui_theme.header_html(TITLE, "LTX-2.3 audio + video", TAGS[DEFAULT_MODE]),
@@ -328,7 +335,9 @@ def build_app() -> gr.Blocks:
                             min_width=220,
                             elem_id="aio-use-fast",
                         )
-                    ui["notice"] = [banner, fixes, download, use_fast]
+                    # The mode the banner's buttons act on: the one whose job failed.
+                    notice_mode = gr.State(DEFAULT_MODE)
+                    ui["notice"] = [banner, fixes, download, use_fast, notice_mode]
                     panels = [build_mode_panel(m, ui) for m in modes.MODES.values()]
                     history_view = history_ui.build()
 
@@ -337,7 +346,6 @@ def build_app() -> gr.Blocks:
             history_view.panel,
             *mode_buttons,
             ui["history_button"],
-            current,
         ]
         for name, button in zip(modes.MODES, mode_buttons, strict=True):
             button.click(
@@ -350,7 +358,7 @@ def build_app() -> gr.Blocks:
         presets = [ui["presets"][m] for m in modes.MODES]
         download.click(
             on_download,
-            inputs=[current, *presets],
+            inputs=[notice_mode, *presets],
             outputs=ui["notice"],
             show_progress_on=[banner],
             concurrency_id="download",
@@ -358,8 +366,8 @@ def build_app() -> gr.Blocks:
         )
         use_fast.click(
             on_use_fast,
-            inputs=[current],
-            outputs=[*presets, *ui["notice"]],
+            inputs=[notice_mode],
+            outputs=[*presets, *ui["switch"], *ui["notice"]],
             queue=False,
             api_visibility="private",
         )

@@ -11,6 +11,7 @@ import backend
 import batch
 import history
 import jobs
+import modes
 from errors import AppError
 
 FIX_PRESET = "fast"
@@ -67,21 +68,26 @@ def engine_banner() -> str:
     )
 
 
-def notice(text: str = "", *, download: bool = False, fast: bool = False) -> list:
-    """Updates for the banner and its action buttons (the outputs `ui["notice"]` lists)."""
+def notice(text: str = "", *, download: bool = False, fast: bool = False, mode: str = "") -> list:
+    """Updates for the banner, its action buttons and the mode those act on (the outputs
+    `ui["notice"]` lists). The buttons name their mode: the user may have moved to another view
+    since the banner came up, and a fix must reach the mode whose job it concerns."""
+    title = modes.MODES[mode].title if mode in modes.MODES else "this mode"
     return [
         gr.update(value=text, visible=bool(text)),
         gr.update(visible=download or fast),
-        gr.update(visible=download),
-        gr.update(visible=fast),
+        gr.update(visible=download, value=f"Download models for {title}"),
+        gr.update(visible=fast, value=f"Switch {title} to the {FIX_PRESET} preset"),
+        mode if mode in modes.MODES else gr.update(),
     ]
 
 
-def failure_notice(err: AppError, params: dict) -> list:
+def failure_notice(err: AppError, mode: str, params: dict) -> list:
     return notice(
         error_banner(err),
         download=err.kind in ("missing_model", "download_failed"),
         fast=err.kind in ("oom", "gpu_timeout") and params.get("preset") != FIX_PRESET,
+        mode=mode,
     )
 
 

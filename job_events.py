@@ -170,7 +170,7 @@ def make_ui_handler(mode: modes.Mode):
             specs = batch.expand(params, per_line=per_line, seeds=seeds)
             ids = await in_thread(_record_all, mode.name, specs, abandon=False)
         except AppError as err:
-            yield [*same, *failure_notice(err, params), *batch_ui.updates([])]
+            yield [*same, *failure_notice(err, mode.name, params), *batch_ui.updates([])]
             return
         many = len(ids) > 1
         yield [*same, *notice(), *batch_ui.updates(ids, running=True)]
@@ -187,13 +187,14 @@ def make_ui_handler(mode: modes.Mode):
                     )
                 except AppError as err:
                     log.info("%s job %s failed: %s", mode.name, job_id, err)
+                    failed = [*same, *failure_notice(err, mode.name, params)]
                     if not many:
-                        yield [*same, *failure_notice(err, params), *batch_ui.updates(ids)]
+                        yield [*failed, *batch_ui.updates(ids)]
                         return
                     if err.kind in STOPS_BATCH:
                         for rest in ids[number:]:
                             jobs.cancel(rest)
-                        yield [*same, *failure_notice(err, params), *batch_ui.updates(ids)]
+                        yield [*failed, *batch_ui.updates(ids)]
                         return
                     yield [*same, *notice(), *batch_ui.updates(ids, picked=batch_ui.KEEP)]
                     continue

@@ -12,6 +12,7 @@ from app_helpers import use_fake_engine
 
 import app  # noqa: F401  (imported at collection time: see CONTRACTS, ComfyUI's own `app`)
 import backend
+import banners
 import batch_ui
 import history
 import job_events
@@ -21,7 +22,8 @@ from errors import AppError
 
 # Positions in each yielded update list (the handler's outputs).
 VIDEO, USED, BANNER = 0, 1, 2
-IDS, BOX, TABLE, ACTIONS, PICK, TIMER = range(6, 12)
+_AFTER_NOTICE = BANNER + len(banners.notice())  # the banner, its buttons and their mode
+IDS, BOX, TABLE, ACTIONS, PICK, TIMER = range(_AFTER_NOTICE, _AFTER_NOTICE + 6)
 PROMPT = "a fox in the snow\na cat on a roof"
 
 

@@ -18,6 +18,7 @@ from app_helpers import media_inputs, running_app
 import app
 import batch_ui
 import history_ui
+import jobs
 import modes
 from errors import AppError
 
@@ -189,6 +190,43 @@ def test_out_of_memory_offers_the_fast_preset(page, served):
     fix.click()
     fast = page.locator("#aio-t2v-preset input[value=fast]")
     page.wait_for_function("el => el.checked", arg=fast.element_handle())
+
+
+def test_banner_fixes_act_on_the_mode_whose_job_failed(page, served, monkeypatch):
+    """The user moved to another mode after a failure: the banner's buttons still name and fix
+    the failed job's mode, not the one on screen."""
+    fetched: list[tuple[str, str]] = []
+    monkeypatch.setattr(jobs, "download_models", lambda m, p, progress=None: fetched.append((m, p)))
+    served.engine.fail_with.append(AppError("oom", "CUDA out of memory while sampling"))
+    page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
+    page.locator("#aio-t2v-preset label").filter(has_text="quality").click()
+    page.locator("#aio-generate-t2v").click()
+    page.locator("#aio-banner").filter(has_text="Out of memory").wait_for(state="visible")
+    open_mode(page, "i2v")
+    fix = page.locator("#aio-use-fast")
+    assert fix.inner_text() == "Switch Text to video to the fast preset"
+    fix.click()
+    page.locator("#aio-panel-t2v").wait_for(state="visible")
+    fast = page.locator("#aio-t2v-preset input[value=fast]")
+    page.wait_for_function("el => el.checked", arg=fast.element_handle())
+    assert page.locator("#aio-mode-tag").inner_text() == app.TAGS["t2v"]
+    open_mode(page, "i2v")  # its preset is untouched
+    default = modes.MODES["i2v"].field("preset").default
+    assert default != "fast"
+    kept = page.locator(f"#aio-i2v-preset input[value={default}]")
+    page.wait_for_function("el => el.checked", arg=kept.element_handle())
+    open_mode(page, "t2v")
+
+    served.engine.ensure_error = AppError("missing_model", "2 model file(s) are not on disk")
+    page.locator("#aio-generate-t2v").click()
+    page.locator("#aio-banner").filter(has_text="not on disk").wait_for(state="visible")
+    open_mode(page, "style")
+    download = page.locator("#aio-download")
+    assert download.inner_text() == "Download models for Text to video"
+    download.click()
+    page.locator("#aio-banner").filter(has_text="Models ready").wait_for(state="visible")
+    assert fetched == [("t2v", "fast")]
+    assert "Text to video" in page.locator("#aio-banner").inner_text()
 
 
 def test_progress_is_shown_and_cancel_stops_the_job(page, served):
