@@ -335,12 +335,24 @@ def _check_disk(sizes: dict[ModelFile, int]) -> None:
         where = where.parent
     free = shutil.disk_usage(where).free
     if need > free:
+        hint = f"Free {_gb(need - free)} GB or set HF_HOME to a bigger disk"
+        fp8 = _fp8_need(sizes)
+        if fp8 is not None and fp8 < need:
+            hint += f", or set LTX_AIO_MODEL_VARIANT=fp8 (smaller weights: {_gb(fp8)} GB)"
         raise AppError(
             "download_failed",
             f"Not enough disk space for {len(sizes)} model file(s): {_gb(need)} GB needed, "
             f"{_gb(free)} GB free at {where}.",
-            hint=f"Free {_gb(need - free)} GB or set HF_HOME to a bigger disk, then try again.",
+            hint=hint + ", then try again.",
         )
+
+
+def _fp8_need(sizes: dict[ModelFile, int]) -> int | None:
+    """What the same missing files would take as the fp8 variant; None when none has one."""
+    swaps = VARIANTS["fp8"]
+    if not any(f.name in swaps for f in sizes):
+        return None
+    return sum(FACTS[swaps[f.name]].size if f.name in swaps else size for f, size in sizes.items())
 
 
 def _download_error(f: ModelFile, exc: Exception) -> AppError:

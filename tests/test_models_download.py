@@ -19,7 +19,7 @@ from models_fakehub import TOKEN, FakeHub
 
 import models
 from errors import AppError
-from model_manifest import ModelFile
+from model_manifest import FACTS, ModelFile
 
 REPO = "org/weights"
 MB = 1_000_000
@@ -198,6 +198,17 @@ def test_too_little_disk_names_gb_needed_and_free_before_any_download(env, hub, 
     assert err.value.kind == "download_failed"
     assert "46.0 GB needed, 12.0 GB free" in err.value.message
     assert "Free 34.0 GB" in err.value.hint and "HF_HOME" in err.value.hint
+    assert hub.requests == []
+
+
+def test_too_little_disk_for_full_weights_points_to_the_fp8_variant(env, hub, monkeypatch):
+    full = FACTS["ltx-2.3-22b-dev.safetensors"]
+    fp8 = FACTS[models.VARIANTS["fp8"][full.name]]
+    _free(monkeypatch, 10 * 10**9)
+    with pytest.raises(AppError) as err:
+        models.ensure_needs([models.Need("checkpoints", full.name, full)])
+    assert f"LTX_AIO_MODEL_VARIANT=fp8 (smaller weights: {fp8.size / 1e9:.1f} GB)" in err.value.hint
+    assert fp8.size < full.size
     assert hub.requests == []
 
 

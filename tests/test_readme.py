@@ -40,3 +40,14 @@ def test_ci_runs_exactly_the_readme_test_command():
     command = blocks[0].strip()
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert command in [line.strip() for line in ci]
+
+
+def test_every_setting_the_app_reads_is_in_the_readme():
+    read = {
+        name
+        for path in ROOT.glob("*.py")
+        for name in re.findall(r"environ(?:\.get\(|\[)\s*\"(LTX_AIO_[A-Z_]+)\"", path.read_text())
+    }
+    assert read >= {"LTX_AIO_COMFYUI_DIR", "LTX_AIO_DATA_DIR", "LTX_AIO_MODEL_VARIANT"}
+    table = README.split("### Settings", 1)[1].split("\n#", 1)[0]
+    assert {name for name in read if f"`{name}`" not in table} == set()
