@@ -32,6 +32,7 @@ import history
 import history_ui
 import jobs
 import media
+import models_ui
 import modes
 import ui_theme
 from banners import FIX_PRESET, banner_html, engine_banner, error_banner, notice
@@ -50,7 +51,11 @@ TAGS = {
     "style": "STYLE",
 }
 HISTORY = "history"
-VIEW_TAGS = {**TAGS, HISTORY: "HISTORY"}
+MODELS = models_ui.MODELS
+# The drawer's Library section: views that are not modes.
+LIBRARY = {HISTORY: "History", MODELS: "Models"}
+VIEWS = [*modes.MODES, *LIBRARY]
+VIEW_TAGS = {**TAGS, HISTORY: "HISTORY", MODELS: "MODELS"}
 DEFAULT_MODE = "t2v"
 # Room for a script's many submissions (20 at once must all be accepted).
 QUEUE_MAX = 64
@@ -130,10 +135,9 @@ def on_use_fast(mode: str):
 
 
 def on_switch(view: str):
-    """Show one view (a mode's panel or History); the outputs are `ui["switch"]`."""
-    views = [*modes.MODES, HISTORY]
-    panels = [gr.update(visible=v == view) for v in views]
-    buttons = [gr.update(variant="primary" if v == view else "secondary") for v in views]
+    """Show one view (a mode's panel, History or Models); the outputs are `ui["switch"]`."""
+    panels = [gr.update(visible=v == view) for v in VIEWS]
+    buttons = [gr.update(variant="primary" if v == view else "secondary") for v in VIEWS]
     return [*panels, *buttons]
 
 
@@ -268,7 +272,7 @@ def build_mode_panel(mode: modes.Mode, ui: dict) -> gr.Column:
 
 def wire_history(ui: dict, view: history_ui.HistoryView) -> None:
     """Opening History lists the jobs; "use these settings" goes back into a mode's panel."""
-    ui["history_button"].click(
+    ui["library"][HISTORY].click(
         lambda: on_switch(HISTORY), outputs=ui["switch"], queue=False, api_visibility="private"
     ).then(
         history_ui.on_refresh,
@@ -283,6 +287,18 @@ def wire_history(ui: dict, view: history_ui.HistoryView) -> None:
         lambda job_id: on_use_settings(job_id, ui),
         inputs=[view.selected],
         outputs=[*fields, *ui["switch"], *ui["notice"]],
+        api_visibility="private",
+    )
+
+
+def wire_models(ui: dict, view: models_ui.ModelsView) -> None:
+    """Opening Models shows every mode's weight files as they are on disk now."""
+    ui["library"][MODELS].click(
+        lambda: on_switch(MODELS), outputs=ui["switch"], queue=False, api_visibility="private"
+    ).then(
+        models_ui.on_refresh,
+        inputs=view.refresh_inputs,
+        outputs=view.refresh_outputs,
         api_visibility="private",
     )
 
@@ -310,12 +326,15 @@ def build_app() -> gr.Blocks:
                         for name, m in modes.MODES.items()
                     ]
                     gr.HTML('<div class="aio-drawer-label">Library</div>')
-                    ui["history_button"] = gr.Button(
-                        "History",
-                        variant="secondary",
-                        elem_id=f"aio-mode-{HISTORY}",
-                        elem_classes="aio-mode-btn",
-                    )
+                    ui["library"] = {
+                        view: gr.Button(
+                            label,
+                            variant="secondary",
+                            elem_id=f"aio-mode-{view}",
+                            elem_classes="aio-mode-btn",
+                        )
+                        for view, label in LIBRARY.items()
+                    }
                 with gr.Column(scale=1, elem_classes="aio-main"):
                     first_status = engine_banner()
                     status = gr.HTML(first_status, visible=bool(first_status), elem_id="aio-status")
@@ -340,12 +359,14 @@ def build_app() -> gr.Blocks:
                     ui["notice"] = [banner, fixes, download, use_fast, notice_mode]
                     panels = [build_mode_panel(m, ui) for m in modes.MODES.values()]
                     history_view = history_ui.build()
+                    models_view = models_ui.build()
 
         ui["switch"] = [
             *panels,
             history_view.panel,
+            models_view.panel,
             *mode_buttons,
-            ui["history_button"],
+            *ui["library"].values(),
         ]
         for name, button in zip(modes.MODES, mode_buttons, strict=True):
             button.click(
@@ -355,6 +376,7 @@ def build_app() -> gr.Blocks:
                 api_visibility="private",
             )
         wire_history(ui, history_view)
+        wire_models(ui, models_view)
         presets = [ui["presets"][m] for m in modes.MODES]
         download.click(
             on_download,

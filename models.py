@@ -328,12 +328,17 @@ def _sweep_stale_partials(f: ModelFile) -> None:
             part.unlink(missing_ok=True)
 
 
-def _check_disk(sizes: dict[ModelFile, int]) -> None:
-    need = sum(sizes.values())
+def cache_free() -> tuple[Path, int]:
+    """The folder downloads land in (or its nearest existing parent) and its free bytes."""
     where = hub_cache_dir()
     while not where.exists():
         where = where.parent
-    free = shutil.disk_usage(where).free
+    return where, shutil.disk_usage(where).free
+
+
+def _check_disk(sizes: dict[ModelFile, int]) -> None:
+    need = sum(sizes.values())
+    where, free = cache_free()
     if need > free:
         hint = f"Free {_gb(need - free)} GB or set HF_HOME to a bigger disk"
         fp8 = _fp8_need(sizes)
@@ -473,7 +478,7 @@ def ensure_models_for_prompt(prompt: dict, progress: Progress | None = None) -> 
 
 def ensure_models_for_mode(
     mode: str,
-    preset: str = "balanced",
+    preset: str | None = "balanced",
     progress: Progress | None = None,
     *,
     variant: str | None = None,

@@ -187,6 +187,9 @@ CSS = f"""
 .aio-queue-table th, .aio-history-info th {{ color: {TEXT_MUTED}; font-weight: 500; }}
 .aio-queue-table td:last-child {{ white-space: nowrap; }}
 .aio-history-info td {{ word-break: break-word; }}
+.aio-models-files td:nth-child(1), .aio-models-files td:nth-child(3) {{ overflow-wrap: anywhere; }}
+.aio-models-files td:nth-child(4) {{ white-space: nowrap; }}
+.aio-models-files td:last-child {{ white-space: normal; min-width: 7em; }}
 .aio-chip {{
   font-family: 'IBM Plex Mono', ui-monospace, monospace; font-size: .75rem; padding: 1px 8px;
   border-radius: 999px; background: {SLATE_800}; border: 1px solid {SLATE_700};

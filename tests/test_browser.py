@@ -19,6 +19,7 @@ import app
 import batch_ui
 import history_ui
 import jobs
+import models
 import modes
 from errors import AppError
 
@@ -295,6 +296,37 @@ def test_drawer_is_an_overlay_below_1024px(page):
     )
     assert page.locator("#aio-mode-tag").inner_text() == app.TAGS["style"]
     assert drawer.count() == 1
+
+
+def test_models_view_lists_each_modes_files_and_fetches_them(page, served, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.delenv("LTX_AIO_MODEL_VARIANT", raising=False)
+    fetched: list[tuple[str, object]] = []
+    monkeypatch.setattr(jobs, "download_models", lambda m, p, progress=None: fetched.append((m, p)))
+    page.locator(f"#aio-mode-{app.MODELS}").click()
+    page.locator("#aio-panel-models").wait_for(state="visible")
+    assert page.locator("#aio-mode-tag").inner_text() == app.VIEW_TAGS[app.MODELS]
+    overview = page.locator("#aio-models-overview tr[data-mode]")
+    overview.first.wait_for()
+    assert overview.count() == len(modes.MODES)
+    choose(page, "aio-models-mode", modes.MODES["style"].title)
+    files = page.locator("#aio-models-files tr[data-state]")
+    expected = models.needs_for_mode("style", None, models.default_variant())
+    page.wait_for_function(
+        "n => document.querySelectorAll('#aio-models-files tr[data-state]').length == n",
+        arg=len(expected),
+    )
+    assert {n.filename for n in expected} == {
+        c.strip() for c in files.locator("code").all_inner_texts()
+    }
+    page.locator("#aio-models-mode li[role=option]").first.wait_for(state="detached")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "models.png"), full_page=True)
+    button = page.locator("#aio-models-download")
+    assert "for Restyle video" in button.inner_text()
+    button.click()
+    page.locator("#aio-models-message").filter(has_text="Models ready").wait_for(state="visible")
+    assert fetched == [("style", None)]
 
 
 # -- History and batches ---------------------------------------------------------------------------
