@@ -270,16 +270,21 @@ def build_mode_panel(mode: modes.Mode, ui: dict) -> gr.Column:
     return panel
 
 
-def wire_history(ui: dict, view: history_ui.HistoryView) -> None:
-    """Opening History lists the jobs; "use these settings" goes back into a mode's panel."""
-    ui["library"][HISTORY].click(
-        lambda: on_switch(HISTORY), outputs=ui["switch"], queue=False, api_visibility="private"
+def wire_opening(ui: dict, name: str, refresh, view) -> None:
+    """A Library button shows its view, then fills it with things as they are now."""
+    ui["library"][name].click(
+        lambda: on_switch(name), outputs=ui["switch"], queue=False, api_visibility="private"
     ).then(
-        history_ui.on_refresh,
+        refresh,
         inputs=view.refresh_inputs,
         outputs=view.refresh_outputs,
         api_visibility="private",
     )
+
+
+def wire_history(ui: dict, view: history_ui.HistoryView) -> None:
+    """Opening History lists the jobs; "use these settings" goes back into a mode's panel."""
+    wire_opening(ui, HISTORY, history_ui.on_refresh, view)
     fields = [
         c for group in (*ui["fields"].values(), *ui["batch"].values()) for c in group.values()
     ]
@@ -287,18 +292,6 @@ def wire_history(ui: dict, view: history_ui.HistoryView) -> None:
         lambda job_id: on_use_settings(job_id, ui),
         inputs=[view.selected],
         outputs=[*fields, *ui["switch"], *ui["notice"]],
-        api_visibility="private",
-    )
-
-
-def wire_models(ui: dict, view: models_ui.ModelsView) -> None:
-    """Opening Models shows every mode's weight files as they are on disk now."""
-    ui["library"][MODELS].click(
-        lambda: on_switch(MODELS), outputs=ui["switch"], queue=False, api_visibility="private"
-    ).then(
-        models_ui.on_refresh,
-        inputs=view.refresh_inputs,
-        outputs=view.refresh_outputs,
         api_visibility="private",
     )
 
@@ -376,7 +369,7 @@ def build_app() -> gr.Blocks:
                 api_visibility="private",
             )
         wire_history(ui, history_view)
-        wire_models(ui, models_view)
+        wire_opening(ui, MODELS, models_ui.on_refresh, models_view)
         presets = [ui["presets"][m] for m in modes.MODES]
         download.click(
             on_download,
