@@ -3,7 +3,11 @@
 `generate()` is the only `@spaces.GPU` function (module level, so ZeroGPU's startup analysis sees
 it) and the one boundary the UI tests replace. Nothing here imports torch or ComfyUI until the
 first generation, so `import backend` stays cheap and CUDA is only initialised inside the GPU task.
-Everything crossing that boundary is plain picklable data; failures are `AppError`s.
+
+On ZeroGPU that task runs in a forked worker process, so everything crossing the boundary is plain
+picklable data: a failure comes back as `{"error": AppError.to_dict()}` (ZeroGPU would turn a
+raised exception into a bare "ZeroGPU worker error" naming only its class) and `unpack()` raises it
+again on this side; a cancel reaches the worker through a marker file, not through memory.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import bootstrap
-from errors import AppError
+from errors import KINDS, AppError
 
 try:
     import spaces
@@ -66,6 +70,12 @@ def estimate_duration(
     return int(min(MAX_DURATION_S, max(MIN_DURATION_S, round(seconds))))
 
 
+def mark_warm(mode: str) -> None:
+    """A job of `mode` finished: its models are cached. Called in the app's process, where the
+    estimator runs (on ZeroGPU the task itself runs in another process)."""
+    _warm_modes.add(mode)
+
+
 def _gpu(duration: Callable[..., int]):
     if spaces is None:
         return lambda fn: fn
@@ -81,6 +91,11 @@ def input_dir() -> Path:
 
 def output_dir() -> Path:
     return bootstrap.comfy_dir() / "output"
+
+
+def cancel_marker() -> Path:
+    """A file whose appearance stops the running job, in whichever process runs it."""
+    return bootstrap.comfy_dir() / ".aio-cancel"
 
 
 # -- the engine
@@ -191,6 +206,8 @@ class Engine:
             context = get_executing_context()
             if node_id is None and context is not None:
                 node_id = context.node_id
+            if self._cancel_requested():
+                self.interrupt()
             self._mm.throw_exception_if_processing_interrupted()
             get_progress_state().update_progress(node_id, value, total, preview)
 
@@ -242,6 +259,9 @@ class Engine:
         self._cancelled.set()
         self._mm.interrupt_current_processing(True)
 
+    def _cancel_requested(self) -> bool:
+        return self._cancelled.is_set() or cancel_marker().exists()
+
     def run(self, prompt: dict, progress: Progress | None = None) -> dict:
         with self._lock:
             started = time.monotonic()
@@ -262,7 +282,7 @@ class Engine:
                 marks.append(time.monotonic())
                 if not valid or node_errors:
                     raise classify_validation(prompt, error, node_errors)
-                if self._cancelled.is_set():
+                if self._cancel_requested():
                     raise AppError("interrupted", "Generation was cancelled.")
                 self._loop.run_until_complete(
                     self._executor.execute_async(prompt, prompt_id, {"client_id": "aio"}, outputs)
@@ -270,9 +290,10 @@ class Engine:
                 marks.append(time.monotonic())
             finally:
                 self._progress = None
+                cancel_marker().unlink(missing_ok=True)  # this job's cancel is spent
                 # The one place GPU memory is handed back between jobs.
                 self._mm.soft_empty_cache()
-            if not self._executor.success or self._cancelled.is_set():
+            if not self._executor.success or self._cancel_requested():
                 raise classify_execution(prompt, self._executor.status_messages)
             files = self._collect_outputs(self._executor.history_result)
             marks.append(time.monotonic())
@@ -471,13 +492,50 @@ def generate(
     duration_multiplier: float = 1.0,
     progress: Progress | None = None,
 ) -> dict:
-    """The GPU task: run the prepared prompt of one mode and return plain data."""
-    result = run(prompt, progress)
-    _warm_modes.add(mode)
+    """The GPU task: run the prepared prompt of one mode. Returns plain data, failures included
+    (`{"error": ...}`): pass the result through `unpack()`."""
+    try:
+        return run(prompt, progress)
+    except AppError as exc:
+        return {"error": exc.to_dict()}
+    except Exception as exc:
+        return {"error": _unexpected(exc).to_dict()}
+
+
+def _unexpected(exc: Exception) -> AppError:
+    name, message = type(exc).__name__, str(exc).strip()
+    if isinstance(exc, MemoryError) or "OutOfMemory" in name or "out of memory" in message.lower():
+        return AppError("oom", "The device ran out of memory.")
+    log.exception("the GPU task failed")
+    return AppError("node_failed", f"{name}: {message}".strip(": "))
+
+
+def unpack(result: dict) -> dict:
+    """generate()'s result on the caller's side: the failure it carries is raised again."""
+    error = result.get("error") if isinstance(result, dict) else None
+    if isinstance(error, dict):
+        raise AppError(
+            error.get("kind") if error.get("kind") in KINDS else "node_failed",
+            str(error.get("message") or "Generation failed."),
+            where=str(error.get("where") or ""),
+            hint=str(error.get("hint") or ""),
+        )
     return result
 
 
+def arm_cancel() -> None:
+    """Forget a cancel that came after its job had ended; call before starting the next job."""
+    cancel_marker().unlink(missing_ok=True)
+
+
 def cancel() -> None:
+    """Stop the running job: directly when it runs in this process, else through the marker
+    that the engine's step hook watches (the ZeroGPU worker)."""
+    try:
+        cancel_marker().parent.mkdir(parents=True, exist_ok=True)
+        cancel_marker().write_text(str(time.time()))
+    except OSError:
+        log.exception("could not write the cancel marker")
     if _engine is not None:
         _engine.interrupt()
 

@@ -136,13 +136,28 @@ def require_engine() -> None:
 
 
 def _generate(
-    mode: str, prompt: dict, used: dict, progress: Progress, notify: Notify
+    mode: str,
+    prompt: dict,
+    used: dict,
+    progress: Progress,
+    notify: Notify,
+    still_wanted: Callable[[], None],
 ) -> tuple[dict, list[str]]:
     preset = used.get("preset", "balanced")
     frames = int(used.get("frames") or 0)
-    # `backend.generate` is looked up at call time: it is the boundary the tests replace.
+
+    def attempt(multiplier: float) -> dict:
+        still_wanted()
+        backend.arm_cancel()
+        # `backend.generate` is looked up at call time: it is the boundary the tests replace.
+        result = backend.unpack(
+            backend.generate(mode, preset, prompt, frames, multiplier, progress)
+        )
+        backend.mark_warm(mode)
+        return result
+
     try:
-        return backend.generate(mode, preset, prompt, frames, 1.0, progress), []
+        return attempt(1.0), []
     except Exception as exc:
         err = classify(exc)
         if err.kind != "gpu_timeout":
@@ -150,7 +165,7 @@ def _generate(
     notify(RETRY_NOTE)
     progress(0.0, "GPU task aborted: retrying once with a doubled GPU time budget")
     try:
-        result = backend.generate(mode, preset, prompt, frames, RETRY_MULTIPLIER, progress)
+        result = attempt(RETRY_MULTIPLIER)
     except Exception as exc:
         err = classify(exc)
         if err.kind == "gpu_timeout":
@@ -287,9 +302,10 @@ def _run(
         progress(0.0, "Checking model files")
         models.ensure_models_for_prompt(prompt, progress)
         marks["models"] = time.monotonic()
-        _still_wanted(store, job_id)
         progress(0.0, "Starting generation")
-        result, retry_notes = _generate(mode, prompt, prepared.used, progress, notify)
+        result, retry_notes = _generate(
+            mode, prompt, prepared.used, progress, notify, lambda: _still_wanted(store, job_id)
+        )
         marks["generated"] = time.monotonic()
         video = _checked_video(result)
     except Exception as exc:

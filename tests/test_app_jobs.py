@@ -75,6 +75,21 @@ def test_run_retries_a_gpu_abort_once_with_doubled_budget_and_says_so(engine):
     assert told == [jobs.RETRY_NOTE] and jobs.RETRY_NOTE in result.notes
 
 
+def test_run_raises_a_failure_the_gpu_task_returned_as_data(engine, monkeypatch):
+    # What ZeroGPU hands back from its worker when the task failed there.
+    failed = {"error": AppError("oom", "The device ran out of memory.", where="Sampler").to_dict()}
+    monkeypatch.setattr(backend, "generate", lambda *args, **kwargs: failed)
+    with pytest.raises(AppError) as caught:
+        jobs.run("t2v", {"prompt": "a cat"})
+    assert (caught.value.kind, caught.value.where) == ("oom", "Sampler")
+
+
+def test_a_finished_job_marks_its_mode_warm_for_the_estimator(engine, monkeypatch):
+    monkeypatch.setattr(backend, "_warm_modes", set())
+    jobs.run("t2v", {"prompt": "a cat"})
+    assert backend._warm_modes == {"t2v"}
+
+
 def test_run_does_not_retry_other_failures(engine):
     engine.fail_with.append(AppError("oom", "out of memory"))
     with pytest.raises(AppError) as caught:

@@ -194,3 +194,57 @@ def test_missing_node_class_is_named_with_its_pack():
 def test_gpu_decorator_is_a_no_op_off_zerogpu():
     assert not hasattr(backend.generate, "__wrapped__")
     assert backend.generate.__code__.co_name == "generate"
+
+
+@pytest.mark.parametrize(
+    ("raised", "kind", "where"),
+    [
+        (
+            AppError("missing_model", "model file x is not installed", where="Load.ckpt"),
+            "missing_model",
+            "Load.ckpt",
+        ),
+        (AppError("interrupted", "Generation was cancelled."), "interrupted", ""),
+        (RuntimeError("CUDA out of memory. Tried to allocate 2 GiB"), "oom", ""),
+        (ValueError("bad shape"), "node_failed", ""),
+    ],
+)
+def test_generate_returns_failures_as_data_that_unpack_raises_again(
+    monkeypatch, raised, kind, where
+):
+    import pickle
+
+    def failing_run(prompt, progress=None):
+        raise raised
+
+    monkeypatch.setattr(backend, "run", failing_run)
+    result = backend.generate("t2v", "fast", {}, 9)
+    # ZeroGPU would turn a raised exception into "ZeroGPU worker error" naming only its class.
+    assert pickle.loads(pickle.dumps(result)) == result
+    with pytest.raises(AppError) as info:
+        backend.unpack(result)
+    assert (info.value.kind, info.value.where) == (kind, where)
+    if isinstance(raised, AppError):
+        assert info.value.message == raised.message
+
+
+def test_unpack_passes_results_through_and_tolerates_an_unknown_kind():
+    assert backend.unpack({"video": "a.mp4"}) == {"video": "a.mp4"}
+    with pytest.raises(AppError) as info:
+        backend.unpack({"error": {"kind": "weird", "message": "boom"}})
+    assert (info.value.kind, info.value.message) == ("node_failed", "boom")
+
+
+def test_cancel_leaves_a_marker_for_another_process_and_arm_clears_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("LTX_AIO_COMFYUI_DIR", str(tmp_path / "comfyui"))
+    monkeypatch.setattr(backend, "_engine", None)
+    backend.cancel()
+    assert backend.cancel_marker().is_file()
+    backend.arm_cancel()
+    assert not backend.cancel_marker().exists()
+
+
+def test_mark_warm_drops_the_cold_cache_buffer():
+    cold = backend.estimate_duration("i2v", "fast", {}, 97)
+    backend.mark_warm("i2v")
+    assert backend.estimate_duration("i2v", "fast", {}, 97) == cold - backend.COLD_CACHE_S

@@ -58,7 +58,9 @@ def test_gpu_generates_video_with_audio(mode, media):
     )
     prompt = models.resolve_variant(prepared.prompt)
     models.ensure_models_for_prompt(prompt)
-    result = backend.generate(mode, "fast", prompt, prepared.used.get("frames", 121))
+    result = backend.unpack(
+        backend.generate(mode, "fast", prompt, prepared.used.get("frames", 121))
+    )
     with av.open(result["video"]) as container:
         kinds = {stream.type for stream in container.streams}
         frames = container.streams.video[0].frames
