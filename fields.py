@@ -60,7 +60,14 @@ def _number(f: Field, value, *, integer: bool):
             raise _bad(f, f"{f.label or f.name} must be a number, got {value!r}") from None
     if not isinstance(value, (int, float)):
         raise _bad(f, f"{f.label or f.name} must be a number, got {type(value).__name__}")
-    if not math.isfinite(value):
+    if isinstance(value, int) and abs(value) > 2**63:  # too big to print or compare as float
+        raise _bad(
+            f,
+            f"{f.label or f.name} is a number of about {int(value.bit_length() * 0.30103) + 1} "
+            f"digits; allowed range is {f.range_text()}",
+            hint="Set a value in that range and generate again.",
+        )
+    if isinstance(value, float) and not math.isfinite(value):
         raise _bad(f, f"{f.label or f.name} must be a finite number, got {value!r}")
     if f.min is not None and value < f.min or f.max is not None and value > f.max:
         raise _bad(

@@ -23,6 +23,7 @@ MIN_IMAGE_SIDE = 64
 MAX_IMAGE_SIDE = 8192
 MIN_AUDIO_SECONDS = 0.5
 MIN_VIDEO_FRAMES = 9
+MAX_VIDEO_FPS = 120  # CreateVideo's limit
 IMAGE_FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF", "MPO"}
 
 
@@ -150,9 +151,11 @@ def inspect_video(path, field: str = "video") -> VideoInfo:
             frames = int(round(seconds * fps))
         width, height = stream.codec_context.width, stream.codec_context.height
         has_audio = bool(container.streams.audio)
-    if not (1 <= fps <= 240):
+    if not (1 <= fps <= MAX_VIDEO_FPS):
         raise errors.bad_input(
-            field, f"the video's frame rate ({fps:.2f}) is unusable; need 1..240"
+            field,
+            f"the video runs at {fps:.2f} fps; the output can be 1..{MAX_VIDEO_FPS} fps",
+            hint="Re-encode the video at 24, 30 or 60 fps and upload it again.",
         )
     if frames < MIN_VIDEO_FRAMES:
         raise errors.bad_input(
@@ -227,6 +230,26 @@ def write_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
     return path
 
 
+def to_stereo(samples: np.ndarray) -> np.ndarray:
+    """More than two channels (5.1, ...) mixed down to two: LTX-2.3's audio VAE takes mono or
+    stereo, and the output's AAC track is stereo."""
+    if samples.shape[0] <= 2:
+        return samples
+    mix = samples.mean(axis=0, keepdims=True)
+    return np.concatenate([mix, mix])
+
+
+def stage_audio(source, input_dir: Path, job_id: str, field: str, channels: int) -> str:
+    """Stage an audio file as `stage` does; one with more than two channels as a stereo wav."""
+    if channels <= 2:
+        return stage(source, input_dir, job_id, field)
+    samples, rate = decode_audio(source)
+    name = staged_name(Path(source).with_suffix(".wav"), job_id, field)
+    target = _free_target(Path(input_dir), name)
+    write_wav(target, to_stereo(samples), rate)
+    return target.name
+
+
 def stage_noised_audio(
     source, input_dir: Path, job_id: str, field: str, level: float, seed: int
 ) -> str:
@@ -236,6 +259,7 @@ def stage_noised_audio(
     hears helps, while the output keeps the original track.
     """
     samples, rate = decode_audio(source)
+    samples = to_stereo(samples)
     rms = float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
     rng = np.random.default_rng(seed)
     noised = samples + rng.standard_normal(samples.shape).astype(np.float32) * (

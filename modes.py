@@ -216,15 +216,23 @@ def floor_frames(frames: float, cap: int) -> int:
     return max(9, min(8 * k + 1, (cap - 1) // 8 * 8 + 1))
 
 
+MIN_SIDE, MAX_SIDE = 256, 2048  # the width / height fields' range
+MAX_ASPECT = 4.0  # wider (or taller) inputs are cropped to this aspect
+
+
 def _snap(value: float, multiple: int) -> int:
-    return max(multiple, int(round(value / multiple)) * multiple)
+    """Nearest multiple, within MIN_SIDE..MAX_SIDE (both multiples of 64)."""
+    return min(MAX_SIDE, max(MIN_SIDE, int(round(value / multiple)) * multiple))
 
 
 def fit_size(aspect_w: float, aspect_h: float, pixels: int, multiple: int) -> tuple[int, int]:
-    """Width, height with the aspect of (aspect_w, aspect_h) and about `pixels` pixels."""
-    ratio = aspect_w / aspect_h
+    """Width, height with the aspect of (aspect_w, aspect_h), kept within 1:4..4:1, about
+    `pixels` pixels, and sides within MIN_SIDE..MAX_SIDE."""
+    ratio = min(MAX_ASPECT, max(1 / MAX_ASPECT, aspect_w / aspect_h))
     width = math.sqrt(pixels * ratio)
-    return _snap(width, multiple), _snap(width / ratio, multiple)
+    height = width / ratio
+    scale = min(1.0, MAX_SIDE / max(width, height))
+    return _snap(width * scale, multiple), _snap(height * scale, multiple)
 
 
 def _size(
@@ -233,6 +241,12 @@ def _size(
     multiple = 64  # two-stage: stage 1 runs at half size, which must be a multiple of 32
     if preset.stages == 1 and mode.name != "style":
         multiple = 32
+    ratio = aspect[0] / aspect[1]
+    if not 1 / MAX_ASPECT <= ratio <= MAX_ASPECT:
+        notes.append(
+            f"the input's aspect ({number_text(round(aspect[0]))}x{number_text(round(aspect[1]))})"
+            f" is beyond {number_text(MAX_ASPECT)}:1; the picture is cropped to fit"
+        )
     width, height = values.get("width"), values.get("height")
     if width is None and height is None:
         return fit_size(*aspect, preset.pixels, multiple)
@@ -317,7 +331,10 @@ def prepare(mode: str, params: dict, *, input_dir: Path, job_id: str) -> Prepare
     if m.name == "style" and used["keep_audio"] and not info["video"].has_audio:
         used["keep_audio"] = False
         notes.append("the source video has no sound, so new sound is generated")
-    used["files"] = _stage_media(m, values, used, Path(input_dir), job_id)
+    audio = info.get("audio")
+    if audio is not None and audio.channels > 2:
+        notes.append(f"the audio's {audio.channels} channels were mixed down to stereo")
+    used["files"] = _stage_media(m, values, info, used, Path(input_dir), job_id)
     prompt = m.parameterize(used)
     return Prepared(prompt=prompt, used=used, notes=notes)
 
@@ -337,6 +354,10 @@ def _frames(
     m: Mode, preset: Preset, values: dict, given, info: dict, fps: float, notes: list
 ) -> int:
     cap = preset.max_frames
+    requested = values.get("frames")
+    from_duration = values.get("duration") is not None and "frames" not in given
+    if from_duration:
+        requested = values["duration"] * fps
     if m.length_from == "audio":
         available = info["audio"].seconds * fps
         frames = floor_frames(available, cap)  # never longer than the audio it must follow
@@ -345,11 +366,17 @@ def _frames(
                 f"the audio lasts {info['audio'].seconds:.1f} s; the {preset.name} preset makes "
                 f"at most {cap} frames, so the first {frames / fps:.2f} s are used"
             )
+        elif frames > available:
+            notes.append(
+                f"the audio lasts {info['audio'].seconds:.2f} s, less than the shortest video "
+                f"({frames} frames, {frames / fps:.2f} s at {number_text(fps)} fps): its end "
+                "is silent"
+            )
         return frames
     if m.length_from == "video":
         video = info["video"]
-        frames = floor_frames(min(video.frames, values["frames"]), cap)
-        if values["frames"] > cap:
+        frames = floor_frames(min(video.frames, requested), cap)
+        if requested > cap:
             notes.append(f"frames capped to {frames} by the {preset.name} preset")
         if video.frames > frames + 8:
             notes.append(
@@ -357,10 +384,6 @@ def _frames(
                 f"{video.seconds:.1f} s video"
             )
         return frames
-    requested = values["frames"]
-    from_duration = values.get("duration") is not None and "frames" not in given
-    if from_duration:
-        requested = values["duration"] * fps
     frames = snap_frames(int(round(requested)), cap)
     if requested > cap:
         notes.append(f"frames capped to {frames} by the {preset.name} preset")
@@ -374,10 +397,16 @@ def _frames(
     return frames
 
 
-def _stage_media(m: Mode, values: dict, used: dict, input_dir: Path, job_id: str) -> dict:
+def _stage_media(
+    m: Mode, values: dict, info: dict, used: dict, input_dir: Path, job_id: str
+) -> dict:
     files = {}
     for f in m.fields:
-        if f.kind in MEDIA_KINDS:
+        if f.kind == "audio":
+            files[f.name] = media.stage_audio(
+                values[f.name], input_dir, job_id, f.name, info[f.name].channels
+            )
+        elif f.kind in MEDIA_KINDS:
             files[f.name] = media.stage(values[f.name], input_dir, job_id, f.name)
     if "audio" in files:
         files["audio_model"] = files["audio"]

@@ -79,6 +79,8 @@ def _patch_audio(prompt: dict, used: dict, files: dict) -> None:
 
 
 def _patch_style(prompt: dict, used: dict, files: dict) -> None:
+    # One frame of margin: the slice's end may round down, and "Select frames" cuts exactly.
+    _set(prompt, "Slice video", "duration", round((used["frames"] + 1) / used["fps"], 3))
     _set(prompt, "Select frames", "length", used["frames"])
     _set(prompt, "Resize video", "resize_type.width", used["width"])
     _set(prompt, "Resize video", "resize_type.height", used["height"])

@@ -18,13 +18,18 @@ def make_png(path: Path, width: int = 64, height: int = 48, color=(200, 120, 40)
 
 
 def make_wav(
-    path: Path, seconds: float = 1.0, sample_rate: int = 16000, freq: float = 440.0
+    path: Path,
+    seconds: float = 1.0,
+    sample_rate: int = 16000,
+    freq: float = 440.0,
+    channels: int = 1,
 ) -> Path:
     n = int(round(seconds * sample_rate))
     t = np.arange(n) / sample_rate
-    samples = (0.3 * np.sin(2 * math.pi * freq * t) * 32767).astype("<i2")
+    mono = (0.3 * np.sin(2 * math.pi * freq * t) * 32767).astype("<i2")
+    samples = np.repeat(mono[:, None], channels, axis=1)  # interleaved frames
     with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
+        w.setnchannels(channels)
         w.setsampwidth(2)
         w.setframerate(sample_rate)
         w.writeframes(samples.tobytes())

@@ -128,3 +128,11 @@ def test_noised_audio_keeps_length_and_adds_faint_noise(tmp_path):
     diff = float(np.sqrt(np.mean((noised - clean) ** 2)))
     rms = float(np.sqrt(np.mean(clean**2)))
     assert 0.05 * rms < diff < 0.2 * rms
+
+
+def test_video_above_the_output_frame_rate_limit_is_refused(tmp_path):
+    fast = make_mp4(tmp_path / "fast.mp4", seconds=0.5, fps=144, audio=False)
+    with pytest.raises(AppError) as info:
+        media.inspect_video(fast, "video")
+    assert info.value.where == "video" and "120" in info.value.message
+    assert "Re-encode" in info.value.hint

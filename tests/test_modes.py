@@ -425,3 +425,67 @@ def test_every_declared_patch_target_exists_in_the_template(mode):
         for title, name in f.patch:
             _, node = workflow.find_node(template, title)
             assert name in node["inputs"] and name in str(schemas[node["class_type"]]["input"])
+
+
+def test_huge_integer_is_refused_naming_field_and_range(media, tmp_path):
+    with pytest.raises(AppError) as info:
+        prep("t2v", media, tmp_path, seed=10**400)
+    assert info.value.where == "seed" and "allowed range" in info.value.message
+
+
+@pytest.mark.parametrize("preset", modes.PRESETS)
+def test_extreme_aspect_keeps_sides_in_range_and_says_it_crops(preset, tmp_path, media):
+    sliver = make_png(tmp_path / "sliver.png", 64, 1000)
+    p = prep("i2v", media, tmp_path, image=str(sliver), preset=preset)
+    w, h = p.used["width"], p.used["height"]
+    assert modes.MIN_SIDE <= w <= modes.MAX_SIDE and modes.MIN_SIDE <= h <= modes.MAX_SIDE
+    assert h / w <= modes.MAX_ASPECT + 0.3
+    assert any("cropped to fit" in n for n in p.notes)
+
+
+def test_one_given_side_never_derives_the_other_below_the_minimum(media, tmp_path):
+    wide = make_png(tmp_path / "wide.png", 1000, 64)
+    p = prep("i2v", media, tmp_path, image=str(wide), width=256, preset="fast")
+    assert p.used["height"] >= modes.MIN_SIDE
+    assert node_input(p.prompt, "Video latent", "height") >= 64
+
+
+def test_audio_with_many_channels_is_staged_as_stereo_with_note(media, tmp_path):
+    import wave
+
+    surround = make_wav(tmp_path / "surround.wav", seconds=1.5, channels=6)
+    p = prep("lipsync", media, tmp_path, audio=str(surround))
+    for key in ("audio", "audio_model"):
+        with wave.open(str(tmp_path / "input" / p.used["files"][key])) as w:
+            assert w.getnchannels() == 2
+    assert any("6 channels were mixed down to stereo" in n for n in p.notes)
+
+
+def test_short_audio_says_the_end_of_the_video_is_silent(media, tmp_path):
+    short = make_wav(tmp_path / "short.wav", seconds=0.6)
+    p = prep("a2v", media, tmp_path, audio=str(short), fps=8)
+    assert p.used["frames"] == 9
+    assert any("its end is silent" in n for n in p.notes)
+
+
+def test_style_duration_sets_the_restyled_length(media, tmp_path):
+    p = prep("style", media, tmp_path, duration=1.0)
+    assert p.used["frames"] == 17  # 24 frames of a 36-frame clip -> 8k+1 below
+    assert node_input(p.prompt, "Select frames", "length") == 17
+
+
+def test_style_decodes_only_the_restyled_span_of_the_source(media, tmp_path):
+    p = prep("style", media, tmp_path, frames=17)
+    assert (
+        node_input(p.prompt, "Video components", "video")[0]
+        == workflow.find_node(p.prompt, "Slice video")[0]
+    )
+    assert node_input(p.prompt, "Slice video", "start_time") == 0.0
+    assert node_input(p.prompt, "Slice video", "duration") == pytest.approx(18 / 24, abs=1e-3)
+
+
+def test_style_canny_uses_the_official_edge_preprocessor(media, tmp_path):
+    p = prep("style", media, tmp_path, control="canny")
+    node = workflow.find_node(p.prompt, "Canny control")[1]
+    assert node["class_type"] == "CannyEdgePreprocessor"
+    assert (node["inputs"]["low_threshold"], node["inputs"]["high_threshold"]) == (92, 200)

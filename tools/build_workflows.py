@@ -365,7 +365,16 @@ def style() -> dict:
     g = Graph()
     model = loaders(g, ic_lora=UNION_CONTROL_LORA)
     g.add("Load video", "LoadVideo", file=PLACEHOLDER_VIDEO)
-    g.add("Video components", "GetVideoComponents", video=g.out("Load video"))
+    # Only the span that is restyled is decoded: a long source would not fit in memory.
+    g.add(
+        "Slice video",
+        "Video Slice",
+        video=g.out("Load video"),
+        start_time=0.0,
+        duration=5.0,
+        strict_duration=False,
+    )
+    g.add("Video components", "GetVideoComponents", video=g.out("Slice video"))
     g.add(
         "Trim source audio",
         "TrimAudioDuration",
@@ -410,7 +419,14 @@ def style() -> dict:
         ckpt_name="depth_anything_v2_vits.pth",
         resolution=512,
     )
-    g.add("Canny control", "Canny", image=frames, low_threshold=0.4, high_threshold=0.8)
+    g.add(
+        "Canny control",
+        "CannyEdgePreprocessor",
+        image=frames,
+        low_threshold=92,
+        high_threshold=200,
+        resolution=512,
+    )
     g.add("Audio latent", "LTXVEmptyLatentAudio", frames_number=121, frame_rate=24, batch_size=1,
           audio_vae=g.out("Audio VAE"))  # fmt: skip
     g.add("Video latent", "EmptyLTXVLatentVideo", width=1024, height=576, length=121, batch_size=1)
