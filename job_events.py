@@ -12,9 +12,11 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+from pathlib import Path
 
 import anyio.to_thread
 import gradio as gr
+import gradio.utils
 
 import api_cancel
 import batch
@@ -72,14 +74,32 @@ def api_error(err: AppError) -> gr.Error:
     )
 
 
-def _plain(values: dict) -> dict:
-    """Gradio payloads (events run with preprocess=False) -> plain values, files as paths."""
-    out = {}
-    for name, value in values.items():
-        if isinstance(value, dict) and "path" in value:
-            value = value.get("path")
-        out[name] = value
+def _plain(mode: modes.Mode, values: dict) -> dict:
+    """Gradio payloads (events run with preprocess=False) -> plain values, files as paths.
+
+    A media value must be a file uploaded to this server: with preprocess off, Gradio passes a
+    client's `{"path": ...}` through unchecked, and any other path would let a caller copy a
+    server file into History, where it can be downloaded."""
+    out = dict(values)
+    for f in mode.fields:
+        if f.kind in modes.MEDIA_KINDS:
+            out[f.name] = _uploaded(f.name, values.get(f.name))
     return out
+
+
+def _uploaded(name: str, value) -> str | None:
+    path = value.get("path") if isinstance(value, dict) else value
+    if path is None or path == "":
+        return None
+    upload_dir = Path(gradio.utils.get_upload_folder()).resolve()
+    if not isinstance(path, str) or not Path(path).resolve().is_relative_to(upload_dir):
+        raise AppError(
+            "bad_input",
+            "the file was not uploaded to this server",
+            where=name,
+            hint="Upload the file; from a script, pass gradio_client.handle_file(path).",
+        )
+    return str(Path(path).resolve())
 
 
 # anyio 4.1 renamed `cancellable` to `abandon_on_cancel`; Gradio allows anyio 4.0.
@@ -100,11 +120,11 @@ async def in_thread(fn, *args, abandon: bool = True, **kwargs):
 
 def make_api_handler(mode: modes.Mode):
     async def handler(progress=gr.Progress(), **values):  # noqa: B008 (Gradio's progress idiom)
-        params = _plain(values)
         event = api_cancel.event_id()
         api_cancel.detach()  # a cancel stops this job only when it names this job's event
         job_id = None
         try:
+            params = _plain(mode, values)
             if api_cancel.asked(event):
                 raise AppError("interrupted", "The job was cancelled before it started.")
             job_id = await in_thread(jobs.record, mode.name, params, abandon=False)
@@ -139,8 +159,8 @@ def make_api_handler(mode: modes.Mode):
     return handler
 
 
-def _split(values: dict) -> tuple[dict, bool, int]:
-    params = _plain(values)
+def _split(mode: modes.Mode, values: dict) -> tuple[dict, bool, int]:
+    params = _plain(mode, values)
     per_line = bool(params.pop(batch_ui.PER_LINE, False))
     seeds = params.pop(batch_ui.SEEDS, 1)
     return params, per_line, seeds
@@ -164,9 +184,10 @@ def make_ui_handler(mode: modes.Mode):
     grants GPU time only within a request); a cancelled job of a batch is skipped."""
 
     async def handler(progress=gr.Progress(), **values):  # noqa: B008
-        params, per_line, seeds = _split(values)
         same = [gr.update(), gr.update()]
+        params = {k: v for k, v in values.items() if not isinstance(v, dict)}
         try:
+            params, per_line, seeds = _split(mode, values)
             specs = batch.expand(params, per_line=per_line, seeds=seeds)
             ids = await in_thread(_record_all, mode.name, specs, abandon=False)
         except AppError as err:

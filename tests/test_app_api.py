@@ -207,6 +207,36 @@ def test_bad_input_is_refused_clearly_before_gpu_time(client, served, tmp_path, 
     assert Path(video).is_file()
 
 
+def _raw_call(url: str, mode: str, **given) -> str:
+    """A request as a hand-written HTTP client sends it, without gradio_client's uploads."""
+    info = Client(url, verbose=False).view_api(print_info=False, return_format="dict")
+    params = info["named_endpoints"][f"/{mode}"]["parameters"]
+    data = [given.get(p["parameter_name"], p.get("parameter_default")) for p in params]
+    posted = httpx.post(f"{url}gradio_api/call/{mode}", json={"data": data}, timeout=30)
+    event = posted.json()["event_id"]
+    return httpx.get(f"{url}gradio_api/call/{mode}/{event}", timeout=60).text
+
+
+@pytest.mark.parametrize("given", [{"path": "/etc/hostname"}, "/etc/hostname"], ids=["dict", "str"])
+@pytest.mark.parametrize("mode", ["i2v", "a2v", "style"])
+def test_a_server_path_given_as_media_is_refused_and_never_copied(served, mode, given):
+    field_name = next(f.name for f in modes.MODES[mode].fields if f.kind in modes.MEDIA_KINDS)
+    before = {job.id for job in served.store().jobs(limit=-1)}
+
+    answer = _raw_call(served.url, mode, **{field_name: given, "prompt": PROMPT})
+
+    assert "event: error" in answer
+    # Gradio's own data model already refuses the others; gr.Image lets a bare {"path"} through.
+    if mode == "i2v" and isinstance(given, dict):
+        assert "not uploaded to this server" in answer and field_name in answer
+    assert {job.id for job in served.store().jobs(limit=-1)} == before
+    assert not any(
+        p.name == "hostname" or p.read_bytes() == Path("/etc/hostname").read_bytes()
+        for p in (served.data / "jobs").rglob("*")
+        if p.is_file() and p.stat().st_size < 4096
+    )
+
+
 def test_oversized_upload_is_refused_before_any_job(tmp_path):
     big = mediagen.make_png(tmp_path / "big.png", 96, 64)
     with open(big, "ab") as fh:
