@@ -7,7 +7,8 @@ first generation, so `import backend` stays cheap and CUDA is only initialised i
 On ZeroGPU that task runs in a forked worker process, so everything crossing the boundary is plain
 picklable data: a failure comes back as `{"error": AppError.to_dict()}` (ZeroGPU would turn a
 raised exception into a bare "ZeroGPU worker error" naming only its class) and `unpack()` raises it
-again on this side; a cancel reaches the worker through a marker file, not through memory.
+again on this side; a cancel reaches the worker through the job's own marker file, not
+through memory.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ def estimate_duration(
     frames: int,
     duration_multiplier: float = 1.0,
     progress: Progress | None = None,
+    job_id: str = "",
 ) -> int:
     """Seconds to ask ZeroGPU for. Takes generate()'s exact arguments, as `spaces.GPU` requires."""
     seconds = BASE_DURATION_S.get(mode, max(BASE_DURATION_S.values())) * PRESET_MULT.get(
@@ -68,12 +70,6 @@ def estimate_duration(
         seconds += COLD_CACHE_S
     seconds *= max(1.0, float(duration_multiplier))
     return int(min(MAX_DURATION_S, max(MIN_DURATION_S, round(seconds))))
-
-
-def mark_warm(mode: str) -> None:
-    """A job of `mode` finished: its models are cached. Called in the app's process, where the
-    estimator runs (on ZeroGPU the task itself runs in another process)."""
-    _warm_modes.add(mode)
 
 
 def _gpu(duration: Callable[..., int]):
@@ -93,9 +89,28 @@ def output_dir() -> Path:
     return bootstrap.comfy_dir() / "output"
 
 
-def cancel_marker() -> Path:
-    """A file whose appearance stops the running job, in whichever process runs it."""
-    return bootstrap.comfy_dir() / ".aio-cancel"
+CANCEL_DIR = ".aio-cancel"
+STALE_MARKER_S = 24 * 3600
+
+
+def cancel_marker(job_id: str) -> Path:
+    """The file whose appearance stops job `job_id`, in whichever process runs it."""
+    return bootstrap.comfy_dir() / CANCEL_DIR / (_safe_id(job_id) or "job")
+
+
+def _safe_id(job_id: str) -> str:
+    return "".join(c for c in str(job_id) if c.isalnum() or c in "-_")[:64]
+
+
+def _sweep_stale_markers() -> None:
+    """Markers of jobs cancelled after they ended, or that never reached the engine."""
+    now = time.time()
+    for marker in (bootstrap.comfy_dir() / CANCEL_DIR).glob("*"):
+        try:
+            if now - marker.stat().st_mtime > STALE_MARKER_S:
+                marker.unlink()
+        except OSError:
+            pass
 
 
 # -- the engine
@@ -145,6 +160,7 @@ class Engine:
         self._titles: dict[str, str] = {}
         self._last_report: tuple | None = None
         self._cancelled = threading.Event()
+        self._job = ""  # the job now running, whose cancel marker is watched
         # Node ids that really ran in the last job (cached ones are skipped by ComfyUI).
         self.executed: list[str] = []
         self.seconds_to_start: float | None = None
@@ -222,6 +238,7 @@ class Engine:
                 "ram_inactive": min(96.0, total_gb),
             },
         )
+        _sweep_stale_markers()
         self.seconds_to_start = round(time.monotonic() - started, 3)
 
     # progress
@@ -229,6 +246,8 @@ class Engine:
     def _on_event(self, event: str, data) -> None:
         if event == "executing" and isinstance(data, dict) and data.get("node"):
             self.executed.append(str(data["node"]))
+            if self._cancel_requested():  # ComfyUI stops before the next node runs
+                self.interrupt()
         progress = self._progress
         if progress is None or not isinstance(data, dict):
             return
@@ -260,12 +279,13 @@ class Engine:
         self._mm.interrupt_current_processing(True)
 
     def _cancel_requested(self) -> bool:
-        return self._cancelled.is_set() or cancel_marker().exists()
+        return self._cancelled.is_set() or bool(self._job and cancel_marker(self._job).exists())
 
-    def run(self, prompt: dict, progress: Progress | None = None) -> dict:
+    def run(self, prompt: dict, progress: Progress | None = None, job_id: str = "") -> dict:
         with self._lock:
             started = time.monotonic()
             self._cancelled.clear()
+            self._job = job_id
             self.executed = []
             self._progress, self._last_report = progress, None
             self._titles = {
@@ -290,7 +310,8 @@ class Engine:
                 marks.append(time.monotonic())
             finally:
                 self._progress = None
-                cancel_marker().unlink(missing_ok=True)  # this job's cancel is spent
+                if job_id:
+                    cancel_marker(job_id).unlink(missing_ok=True)
                 # The one place GPU memory is handed back between jobs.
                 self._mm.soft_empty_cache()
             if not self._executor.success or self._cancel_requested():
@@ -475,12 +496,12 @@ def engine() -> Engine:
         return _engine
 
 
-def run(prompt: dict, progress: Progress | None = None) -> dict:
-    """Validate and execute one API-format prompt.
+def run(prompt: dict, progress: Progress | None = None, job_id: str = "") -> dict:
+    """Validate and execute one API-format prompt (of job `job_id`, whose cancel it obeys).
 
     Returns {"video": path, "outputs": [paths], "seconds": total, "timings": {step: seconds}}.
     """
-    return engine().run(prompt, progress)
+    return engine().run(prompt, progress, job_id)
 
 
 @_gpu(estimate_duration)
@@ -491,11 +512,16 @@ def generate(
     frames: int,
     duration_multiplier: float = 1.0,
     progress: Progress | None = None,
+    job_id: str = "",
 ) -> dict:
     """The GPU task: run the prepared prompt of one mode. Returns plain data, failures included
     (`{"error": ...}`): pass the result through `unpack()`."""
     try:
-        return run(prompt, progress)
+        result = run(prompt, progress, job_id)
+        # Where the engine lives: on ZeroGPU a later task may get a fresh worker, so the app's
+        # process, which estimates, keeps counting every mode as cold there.
+        _warm_modes.add(mode)
+        return result
     except AppError as exc:
         return {"error": exc.to_dict()}
     except Exception as exc:
@@ -523,20 +549,18 @@ def unpack(result: dict) -> dict:
     return result
 
 
-def arm_cancel() -> None:
-    """Forget a cancel that came after its job had ended; call before starting the next job."""
-    cancel_marker().unlink(missing_ok=True)
-
-
-def cancel() -> None:
-    """Stop the running job: directly when it runs in this process, else through the marker
-    that the engine's step hook watches (the ZeroGPU worker)."""
-    try:
-        cancel_marker().parent.mkdir(parents=True, exist_ok=True)
-        cancel_marker().write_text(str(time.time()))
-    except OSError:
-        log.exception("could not write the cancel marker")
-    if _engine is not None:
+def cancel(job_id: str = "") -> None:
+    """Stop job `job_id` (any running job when empty): directly when it runs in this process,
+    else through its marker, which the engine checks between nodes and at every step (the
+    ZeroGPU worker), also when the job only reaches the engine later."""
+    if job_id:
+        marker = cancel_marker(job_id)
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(str(time.time()))
+        except OSError:
+            log.exception("could not write the cancel marker")
+    if _engine is not None and (not job_id or _engine._job == job_id):
         _engine.interrupt()
 
 

@@ -141,20 +141,18 @@ def _generate(
     used: dict,
     progress: Progress,
     notify: Notify,
-    still_wanted: Callable[[], None],
+    store: history.Store,
+    job_id: str,
 ) -> tuple[dict, list[str]]:
     preset = used.get("preset", "balanced")
     frames = int(used.get("frames") or 0)
 
     def attempt(multiplier: float) -> dict:
-        still_wanted()
-        backend.arm_cancel()
+        _still_wanted(store, job_id)
         # `backend.generate` is looked up at call time: it is the boundary the tests replace.
-        result = backend.unpack(
-            backend.generate(mode, preset, prompt, frames, multiplier, progress)
+        return backend.unpack(
+            backend.generate(mode, preset, prompt, frames, multiplier, progress, job_id)
         )
-        backend.mark_warm(mode)
-        return result
 
     try:
         return attempt(1.0), []
@@ -233,7 +231,7 @@ def cancel(job_id: str) -> bool:
     if job is None or not records.mark_cancelled(job_id):
         return False
     if job.status == "running":
-        backend.cancel()
+        backend.cancel(job_id)
     return True
 
 
@@ -304,7 +302,7 @@ def _run(
         marks["models"] = time.monotonic()
         progress(0.0, "Starting generation")
         result, retry_notes = _generate(
-            mode, prompt, prepared.used, progress, notify, lambda: _still_wanted(store, job_id)
+            mode, prompt, prepared.used, progress, notify, store, job_id
         )
         marks["generated"] = time.monotonic()
         video = _checked_video(result)

@@ -51,7 +51,7 @@ class FakeEngine:
         self.step_delay = 0.0
         self.cancelled.clear()
 
-    def cancel(self) -> None:
+    def cancel(self, job_id: str = "") -> None:
         self.cancels += 1
         self.cancelled.set()
 
@@ -69,7 +69,7 @@ class FakeEngine:
         return []
 
     def generate(
-        self, mode, preset, prompt, frames, duration_multiplier=1.0, progress=None
+        self, mode, preset, prompt, frames, duration_multiplier=1.0, progress=None, job_id=""
     ) -> dict:
         self.cancelled.clear()  # before the call is visible: a cancel seen after it counts
         self.calls.append(
@@ -80,6 +80,7 @@ class FakeEngine:
                 "duration_multiplier": duration_multiplier,
                 "prompt": prompt,
                 "progress": progress,
+                "job_id": job_id,
             }
         )
         if self.fail_with:

@@ -84,10 +84,18 @@ def test_run_raises_a_failure_the_gpu_task_returned_as_data(engine, monkeypatch)
     assert (caught.value.kind, caught.value.where) == ("oom", "Sampler")
 
 
-def test_a_finished_job_marks_its_mode_warm_for_the_estimator(engine, monkeypatch):
-    monkeypatch.setattr(backend, "_warm_modes", set())
-    jobs.run("t2v", {"prompt": "a cat"})
-    assert backend._warm_modes == {"t2v"}
+def test_run_names_its_job_to_the_gpu_task(engine):
+    result = jobs.run("t2v", {"prompt": "a cat"})
+    assert engine.calls[-1]["job_id"] == result.job_id
+
+
+def test_cancel_of_a_running_job_names_that_job_to_the_backend(engine, monkeypatch):
+    named = []
+    monkeypatch.setattr(backend, "cancel", named.append)
+    job_id = jobs.record("t2v", {"prompt": "a cat"})
+    jobs.open_history().mark_running(job_id)
+    assert jobs.cancel(job_id)
+    assert named == [job_id]
 
 
 def test_run_does_not_retry_other_failures(engine):

@@ -214,7 +214,7 @@ def test_generate_returns_failures_as_data_that_unpack_raises_again(
 ):
     import pickle
 
-    def failing_run(prompt, progress=None):
+    def failing_run(prompt, progress=None, job_id=""):
         raise raised
 
     monkeypatch.setattr(backend, "run", failing_run)
@@ -235,16 +235,25 @@ def test_unpack_passes_results_through_and_tolerates_an_unknown_kind():
     assert (info.value.kind, info.value.message) == ("node_failed", "boom")
 
 
-def test_cancel_leaves_a_marker_for_another_process_and_arm_clears_it(tmp_path, monkeypatch):
+def test_cancel_leaves_a_marker_for_that_job_only(tmp_path, monkeypatch):
     monkeypatch.setenv("LTX_AIO_COMFYUI_DIR", str(tmp_path / "comfyui"))
     monkeypatch.setattr(backend, "_engine", None)
-    backend.cancel()
-    assert backend.cancel_marker().is_file()
-    backend.arm_cancel()
-    assert not backend.cancel_marker().exists()
+    backend.cancel("job-1")
+    assert backend.cancel_marker("job-1").is_file()
+    assert not backend.cancel_marker("job-2").exists()
+    assert backend.cancel_marker("../../x").parent == backend.cancel_marker("job-1").parent
 
 
-def test_mark_warm_drops_the_cold_cache_buffer():
-    cold = backend.estimate_duration("i2v", "fast", {}, 97)
-    backend.mark_warm("i2v")
-    assert backend.estimate_duration("i2v", "fast", {}, 97) == cold - backend.COLD_CACHE_S
+def test_a_successful_task_warms_its_mode_in_the_process_that_ran_it(monkeypatch):
+    monkeypatch.setattr(backend, "run", lambda prompt, progress=None, job_id="": {"video": "v"})
+    backend.generate("i2v", "fast", {}, 97)
+    assert backend._warm_modes == {"i2v"}
+
+
+def test_a_failed_task_leaves_its_mode_cold(monkeypatch):
+    def failing_run(prompt, progress=None, job_id=""):
+        raise AppError("oom", "out of memory")
+
+    monkeypatch.setattr(backend, "run", failing_run)
+    backend.generate("i2v", "fast", {}, 97)
+    assert backend._warm_modes == set()

@@ -157,21 +157,42 @@ def test_cancel_mid_run_interrupts_and_engine_stays_usable(engine, names):
     assert Path(result["video"]).is_file()
 
 
-def test_cancel_from_another_process_through_the_marker(engine, names):
+def test_cancel_from_another_process_through_the_jobs_marker(engine, names):
     # On ZeroGPU the job runs in a forked worker: only the marker file reaches it.
     audio = _wav(names)
     slow = av_graph(audio, names["prefix"], frames=400, size=256)
+    job = f"job-{names['tag']}"
 
     def mark_on_first_step(fraction, desc):
         if fraction is not None and desc.startswith("Grade"):
-            backend.cancel_marker().write_text("cancel")
+            backend.cancel_marker(job).parent.mkdir(parents=True, exist_ok=True)
+            backend.cancel_marker(job).write_text("cancel")
 
     with pytest.raises(AppError) as info:
-        backend.run(slow, progress=mark_on_first_step)
+        backend.run(slow, progress=mark_on_first_step, job_id=job)
     assert info.value.kind == "interrupted"
     assert "6" not in engine.executed
-    assert not backend.cancel_marker().exists()  # spent: the next job runs
+    assert not backend.cancel_marker(job).exists()  # spent
     assert Path(backend.run(av_graph(audio, names["prefix"] + "-after"))["video"]).is_file()
+
+
+def test_a_job_cancelled_before_it_reaches_the_engine_never_runs(engine, names):
+    job = f"job-{names['tag']}"
+    backend.cancel(job)
+    with pytest.raises(AppError) as info:
+        backend.run(av_graph(_wav(names), names["prefix"]), job_id=job)
+    assert info.value.kind == "interrupted" and engine.executed == []
+
+
+def test_another_jobs_cancel_does_not_stop_this_one(engine, names):
+    other = f"other-{names['tag']}"
+    backend.cancel(other)
+    try:
+        result = backend.run(av_graph(_wav(names), names["prefix"]), job_id=f"job-{names['tag']}")
+        assert Path(result["video"]).is_file()
+        assert backend.cancel_marker(other).exists()  # kept for its own job
+    finally:
+        backend.cancel_marker(other).unlink(missing_ok=True)
 
 
 def test_node_exception_is_reported_and_next_run_succeeds(names):
