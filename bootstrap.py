@@ -206,7 +206,9 @@ def install_pin(pin: Pin, root: Path, runner: Runner = subprocess.run) -> str:
     dest = pin_dir(pin, root)
     if is_installed(pin, root):
         return "kept"
-    staging = dest.with_name(dest.name + ".aio-new")
+    staging, retired = _work_dirs(dest)
+    keep = CORE_KEEP if not pin.subdir else ()
+    _recover(dest, staging, retired, keep)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
@@ -231,31 +233,61 @@ def install_pin(pin: Pin, root: Path, runner: Runner = subprocess.run) -> str:
         _git(["checkout", "-q", "--detach", "FETCH_HEAD"], staging, runner, 300)
         record = {"name": pin.name, "url": pin.url, "sha": pin.sha}
         (staging / RECORD_NAME).write_text(json.dumps(record, indent=1) + "\n")
-        _swap_in(staging, dest, keep=CORE_KEEP if not pin.subdir else ())
+        _swap_in(staging, dest, keep=keep)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return "installed"
 
 
-def _swap_in(staging: Path, dest: Path, keep: tuple[str, ...]) -> None:
-    """Replace dest by staging, carrying the `keep` subfolders of the old dest across."""
+def _work_dirs(dest: Path) -> tuple[Path, Path]:
+    """The new checkout while it arrives, and the old one while it is replaced. Both end in
+    `.disabled`: ComfyUI skips such folders in custom_nodes/ if one is ever left behind."""
+    return (
+        dest.with_name(dest.name + ".aio-new.disabled"),
+        dest.with_name(dest.name + ".aio-old.disabled"),
+    )
+
+
+def _move_kept(src: Path, dst: Path, keep: tuple[str, ...]) -> None:
+    for name in keep:
+        if (src / name).exists() and not (dst / name).exists():
+            (src / name).rename(dst / name)
+
+
+def _recover(dest: Path, staging: Path, retired: Path, keep: tuple[str, ...]) -> None:
+    """Undo a swap that a crash cut short, so no user folder is lost with the staging dir."""
+    if not dest.exists() and retired.exists():
+        retired.rename(dest)
     if dest.exists():
-        for name in keep:
-            old = dest / name
-            if old.exists():
-                new = staging / name
-                if new.exists():
-                    shutil.rmtree(new) if new.is_dir() and not new.is_symlink() else new.unlink()
-                old.rename(new)
-        retired = dest.with_name(dest.name + ".aio-old")
-        shutil.rmtree(retired, ignore_errors=True)
-        dest.rename(retired)
-        staging.rename(dest)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
+        for leftover in (staging, retired):
+            if leftover.exists():
+                _move_kept(leftover, dest, keep)
+
+
+def _swap_in(staging: Path, dest: Path, keep: tuple[str, ...]) -> None:
+    """Replace dest by staging, carrying the `keep` subfolders of the old dest across. On any
+    failure the old dest is put back whole, user folders included."""
+    if not dest.exists():
         dest.parent.mkdir(parents=True, exist_ok=True)
         staging.rename(dest)
+        return
+    retired = _work_dirs(dest)[1]
+    shutil.rmtree(retired, ignore_errors=True)
+    dest.rename(retired)
+    try:
+        for name in keep:
+            new = staging / name
+            if (retired / name).exists() and new.exists():
+                shutil.rmtree(new) if new.is_dir() and not new.is_symlink() else new.unlink()
+        _move_kept(retired, staging, keep)
+        staging.rename(dest)
+    except BaseException:
+        if not dest.exists():
+            _move_kept(staging, retired, keep)
+            retired.rename(dest)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
 
 
 # -- the whole bootstrap, and its state for the UI

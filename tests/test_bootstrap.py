@@ -116,6 +116,54 @@ def test_bootstrap_changed_pin_replaces_checkout_and_keeps_user_folders(tmp_path
     assert json.loads((root / ".aio-pin.json").read_text())["sha"] == new_sha
 
 
+def _changed_core(upstreams) -> Pin:
+    new_sha = make_repo(upstreams["core_repo"], {"main.py": "print('core v2')\n"})
+    return Pin("Core", upstreams["core"].url, new_sha, "", "")
+
+
+def test_a_failed_swap_puts_the_old_checkout_back_with_user_folders(
+    tmp_path, upstreams, monkeypatch
+):
+    root = tmp_path / "comfyui"
+    bootstrap.ensure(root, [upstreams["core"]])
+    (root / "output").mkdir()
+    (root / "output" / "made.mp4").write_text("video")
+    real_rename = Path.rename
+
+    def busy(self, target):  # a mount point cannot be renamed into place (EBUSY)
+        if Path(target) == root and ".aio-new" in self.name:
+            raise OSError(16, "Device or resource busy")
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", busy)
+    result = bootstrap.ensure(root, [_changed_core(upstreams)])
+    assert result["phase"] == "failed"
+    assert (root / "output" / "made.mp4").read_text() == "video"
+    assert (root / "main.py").read_text() == "print('core v1')\n"
+
+
+def test_a_swap_cut_short_by_a_crash_is_recovered_before_retrying(tmp_path, upstreams):
+    root = tmp_path / "comfyui"
+    bootstrap.ensure(root, [upstreams["core"]])
+    (root / "output").mkdir()
+    (root / "output" / "made.mp4").write_text("video")
+    # The state a crash leaves between moving the user folders and renaming the new checkout.
+    staging, retired = bootstrap._work_dirs(root)
+    staging.mkdir()
+    (root / "output").rename(staging / "output")
+    root.rename(retired)
+    result = bootstrap.ensure(root, [_changed_core(upstreams)])
+    assert result["phase"] == "ready", result["problems"]
+    assert (root / "output" / "made.mp4").read_text() == "video"
+    assert (root / "main.py").read_text() == "print('core v2')\n"
+    assert not staging.exists() and not retired.exists()
+
+
+def test_work_dirs_are_folders_comfyui_skips():
+    staging, retired = bootstrap._work_dirs(Path("/x/custom_nodes/Pack"))
+    assert staging.name.endswith(".disabled") and retired.name.endswith(".disabled")
+
+
 def test_bootstrap_unreachable_upstream_reports_problem_without_raising(tmp_path, upstreams):
     gone = Pin("Pack", (tmp_path / "nowhere").as_uri(), "0" * 40, "custom_nodes/Pack", "x")
     root = tmp_path / "comfyui"
@@ -126,7 +174,7 @@ def test_bootstrap_unreachable_upstream_reports_problem_without_raising(tmp_path
     assert "Pack" in problem and "could not be installed" in problem and "restart" in problem
     assert "git fetch failed" in problem
     assert not (root / "custom_nodes" / "Pack").exists()
-    assert not (root / "custom_nodes" / "Pack.aio-new").exists()
+    assert list((root / "custom_nodes").iterdir()) == []
 
 
 def test_bootstrap_failed_core_stops_before_packs(tmp_path, upstreams):
