@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import threading
 from pathlib import Path
 
 import anyio.to_thread
@@ -127,7 +128,7 @@ def make_api_handler(mode: modes.Mode):
             params = _plain(mode, values)
             if api_cancel.asked(event):
                 raise AppError("interrupted", "The job was cancelled before it started.")
-            job_id = await in_thread(jobs.record, mode.name, params, abandon=False)
+            [job_id] = await record_jobs(mode.name, [params])
             with api_cancel.tracking(event, job_id):
                 result = await in_thread(
                     jobs.run,
@@ -166,17 +167,38 @@ def _split(mode: modes.Mode, values: dict) -> tuple[dict, bool, int]:
     return params, per_line, seeds
 
 
-def _record_all(mode: str, specs: list[dict]) -> list[str]:
-    batch_id = batch.new_id() if len(specs) > 1 else None
-    ids: list[str] = []
+async def record_jobs(mode: str, specs: list[dict]) -> list[str]:
+    """Record one queued job per spec, off the event loop. When this request is cancelled
+    meanwhile (Gradio cancels the task; the thread cannot be stopped and goes on), every job
+    recorded so far or still to come of it is cancelled, so none is left queued for ever."""
+    recorded: list[str] = []
+    abandoned = threading.Event()
+    lock = threading.Lock()
+
+    def work() -> list[str]:
+        batch_id = batch.new_id() if len(specs) > 1 else None
+        try:
+            for spec in specs:
+                job_id = jobs.record(mode, spec, batch=batch_id)
+                with lock:
+                    recorded.append(job_id)
+                    if abandoned.is_set():
+                        raise AppError("interrupted", "The request was cancelled.")
+        except BaseException:
+            for job_id in recorded:
+                jobs.cancel(job_id)
+            raise
+        return list(recorded)
+
     try:
-        for spec in specs:
-            ids.append(jobs.record(mode, spec, batch=batch_id))
+        return await in_thread(work, abandon=False)
     except BaseException:
+        with lock:
+            abandoned.set()
+            ids = list(recorded)
         for job_id in ids:
             jobs.cancel(job_id)
         raise
-    return ids
 
 
 def make_ui_handler(mode: modes.Mode):
@@ -189,7 +211,7 @@ def make_ui_handler(mode: modes.Mode):
         try:
             params, per_line, seeds = _split(mode, values)
             specs = batch.expand(params, per_line=per_line, seeds=seeds)
-            ids = await in_thread(_record_all, mode.name, specs, abandon=False)
+            ids = await record_jobs(mode.name, specs)
         except AppError as err:
             yield [*same, *failure_notice(err, mode.name, params), *batch_ui.updates([])]
             return

@@ -271,3 +271,33 @@ def test_an_unwritable_data_dir_refuses_the_job_clearly(engine, tmp_path, monkey
         jobs.run("t2v", {"prompt": "a cat"})
     assert caught.value.kind == "unavailable" and "LTX_AIO_DATA_DIR" in caught.value.hint
     assert engine.calls == []
+
+
+def test_cancelling_a_request_while_its_jobs_are_recorded_leaves_none_queued(engine, monkeypatch):
+    import asyncio
+
+    real_record = jobs.record
+
+    def slow_record(*args, **kwargs):
+        time.sleep(0.15)  # copying a large upload into History
+        return real_record(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "record", slow_record)
+    specs = [{"prompt": f"shot {n}"} for n in range(4)]
+
+    async def cancel_midway():
+        task = asyncio.create_task(job_events.record_jobs("t2v", specs))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel_midway())
+    deadline = time.monotonic() + 5
+    store = jobs.open_history()
+    while time.monotonic() < deadline and len(store.jobs(limit=-1)) < 2:
+        time.sleep(0.05)
+    time.sleep(0.5)  # the abandoned thread records at most one more, then stops
+    statuses = [job.status for job in store.jobs(limit=-1)]
+    assert statuses and set(statuses) == {"cancelled"}
+    assert len(statuses) < len(specs)
