@@ -143,7 +143,9 @@ def test_app_job_cancelled_mid_run_is_recorded_cancelled(tmp_path):
     with running_app(tmp_path) as served:
         engine = served.engine
 
-        def slow_generate(mode, preset, prompt, frames, duration_multiplier=1.0, progress=None):
+        def slow_generate(
+            mode, preset, prompt, frames, duration_multiplier=1.0, progress=None, job_id=""
+        ):
             # A partial file on disk, as a real run leaves when it is stopped mid-way.
             partial = backend.output_dir() / f"{save_prefix(prompt)}_00001_.mp4"
             partial.parent.mkdir(parents=True, exist_ok=True)
