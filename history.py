@@ -300,7 +300,8 @@ class Store:
         if job is None or job.status not in UNFINISHED:
             return False
         folder = self.jobs_dir / job_id
-        target = folder / ("output" + _safe(source.suffix.lower() or ".mp4"))
+        # Named for the job: the name a browser or API client saves the download under.
+        target = folder / _safe(f"{job.mode}_{job_id}{source.suffix.lower() or '.mp4'}")
         part = target.with_name(target.name + ".part")
         _link_or_copy(source, part)
         changes = {
@@ -334,7 +335,8 @@ class Store:
         exception by its class name, a cancelled task or closed generator as cancelled. A block
         that ends without mark_done records a failure, never a done job without output.
         """
-        self.mark_running(job_id, used)
+        if not self.mark_running(job_id, used):
+            raise AppError("interrupted", "The job was cancelled before it started.")
         try:
             yield
         except AppError as exc:

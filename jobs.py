@@ -19,6 +19,7 @@ from pathlib import Path
 
 import backend
 import history
+import media
 import models
 import modes
 import retention
@@ -262,9 +263,19 @@ def run(
     try:
         with records.running(job_id):
             result = _run(records, mode, params, job_id, progress, notify)
-            done = records.mark_done(job_id, result.video, used=result.used, timings=result.timings)
+            try:
+                done = records.mark_done(
+                    job_id, result.video, used=result.used, timings=result.timings
+                )
+            finally:
+                # History holds the output now; ComfyUI's output folder is no archive, and a
+                # job deleted from History must be gone for good.
+                Path(result.video).unlink(missing_ok=True)
             if not done:
                 raise AppError("interrupted", "The job was cancelled.")
+            result.video = str(records.get(job_id).output)
+    except (OSError, sqlite3.Error) as exc:  # recorded as failed by running(), if it could be
+        raise _history_error(exc) from exc
     finally:
         prune(records)
     return result
@@ -290,6 +301,7 @@ def _run(
     progress = _silent if progress is None else progress  # gr.Progress is falsy (len 0)
     notify = notify if notify is not None else (lambda message: None)
     marks = {"start": time.monotonic()}
+    prepared = None
     try:
         require_engine()
         prepared = modes.prepare(mode, params, input_dir=backend.input_dir(), job_id=job_id)
@@ -308,6 +320,9 @@ def _run(
         video = _checked_video(result)
     except Exception as exc:
         raise classify(exc) from exc
+    finally:
+        if prepared is not None:  # History keeps its own copies of the inputs
+            media.unstage(prepared.used.get("files", {}), backend.input_dir())
     timings = {
         "prepare_s": marks["prepared"] - marks["start"],
         "models_s": marks["models"] - marks["prepared"],

@@ -201,6 +201,13 @@ def stage(source, input_dir: Path, job_id: str, field: str) -> str:
     return target.name
 
 
+def unstage(files: dict, input_dir: Path) -> None:
+    """Remove a job's staged copies (names made by `stage*`) from ComfyUI's input dir."""
+    for name in set(files.values()):
+        if name and Path(name).name == name:
+            (Path(input_dir) / name).unlink(missing_ok=True)
+
+
 def decode_audio(path) -> tuple[np.ndarray, int]:
     """(samples as float32 [channels, n] in -1..1, sample rate)."""
     import av

@@ -109,8 +109,8 @@ def test_endpoint_returns_playable_video_and_used_parameters(client, served, tmp
     assert (used["frames"] - 1) % 8 == 0
     assert 0 <= used["seed"] <= modes.SEED_MAX
     assert used["width"] > 0 and used["height"] > 0
-    assert Path(sent["video"]).name == Path(video).name
-    assert used["job_id"] in Path(video).name
+    assert Path(video).name == f"{mode}_{used['job_id']}.mp4"  # History's copy, named for the job
+    assert not Path(sent["video"]).exists()  # ComfyUI's output folder keeps nothing
 
 
 def test_progress_from_the_backend_reaches_the_client(client, served):
@@ -140,10 +140,12 @@ def test_each_job_writes_its_own_output_file(client, served):
     second, _ = call(client, "t2v", prompt=PROMPT, preset="fast")
     written = [Path(c["video"]) for c in served.engine.calls[-2:]]
     assert written[0] != written[1]
+    assert all(
+        path.resolve().is_relative_to((served.comfy / "output").resolve()) for path in written
+    )
     assert Path(first).name != Path(second).name
-    for path in written:
-        assert path.is_file()
-        assert path.resolve().is_relative_to((served.comfy / "output").resolve())
+    kept = [job.output for job in served.store().jobs(limit=2)]
+    assert len(set(kept)) == 2 and all(path.is_file() for path in kept)
 
 
 def test_uploads_are_staged_under_unique_sanitized_names(client, served, tmp_path):
@@ -153,9 +155,13 @@ def test_uploads_are_staged_under_unique_sanitized_names(client, served, tmp_pat
         _, used = call(client, "i2v", image=handle_file(str(odd)), prompt=PROMPT, preset="fast")
         names.append(used["files"]["image"])
     assert names[0] != names[1]
+    staged = [Path(c["prompt"][n]["inputs"]["image"]) for c in served.engine.calls[-2:]
+              for n in c["prompt"] if c["prompt"][n]["class_type"] == "LoadImage"]  # fmt: skip
+    assert [p.name for p in staged] == names
     for name in names:
         assert re.fullmatch(r"[A-Za-z0-9._/-]+", name), name
-        assert (served.comfy / "input" / name).is_file()
+        # Staged for the run only: History keeps the job's own copy.
+        assert not (served.comfy / "input" / name).exists()
 
 
 # -- bad inputs: a clear message, no GPU time, and the app keeps serving -----------------------

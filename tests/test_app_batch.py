@@ -56,7 +56,7 @@ def test_one_job_shows_its_video_and_a_done_banner_and_no_queue(engine):
     last = updates[-1]
     (job,) = records(last[IDS])
     assert (job.status, job.seed, job.batch) == ("done", 4, None)
-    assert last[VIDEO] == engine.calls[-1]["video"] and last[USED]["job_id"] == job.id
+    assert last[VIDEO] == str(job.output) and last[USED]["job_id"] == job.id
     assert "Done" in last[BANNER]["value"]
     assert last[BOX]["visible"] is False
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import threading
 import time
@@ -63,8 +64,19 @@ def test_describe_names_kind_field_and_what_to_do():
 def test_run_returns_video_and_used_parameters(engine):
     result = jobs.run("t2v", {"prompt": "a cat", "preset": "fast", "seed": 7})
     assert result.used["seed"] == 7 and result.used["mode"] == "t2v"
-    assert Path(result.video) == Path(engine.calls[-1]["video"]).resolve()
+    assert Path(result.video) == jobs.open_history().get(result.job_id).output
+    assert Path(result.video).is_file() and not Path(engine.calls[-1]["video"]).exists()
     assert engine.calls[-1]["duration_multiplier"] == 1.0
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_staged_inputs_leave_comfyuis_input_dir_when_the_job_ends(engine, tmp_path, fails):
+    if fails:
+        engine.fail_with.append(AppError("oom", "out of memory"))
+    image = mediagen.make_png(tmp_path / "x.png", 96, 64)
+    with pytest.raises(AppError) if fails else contextlib.nullcontext():
+        jobs.run("i2v", {"image": str(image), "prompt": "a cat"})
+    assert list(backend.input_dir().iterdir()) == []
 
 
 def test_run_retries_a_gpu_abort_once_with_doubled_budget_and_says_so(engine):
@@ -301,3 +313,16 @@ def test_cancelling_a_request_while_its_jobs_are_recorded_leaves_none_queued(eng
     statuses = [job.status for job in store.jobs(limit=-1)]
     assert statuses and set(statuses) == {"cancelled"}
     assert len(statuses) < len(specs)
+
+
+def test_a_history_write_that_fails_after_the_run_is_a_clear_message(engine, monkeypatch):
+    def disk_full(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(history.Store, "mark_done", disk_full)
+    with pytest.raises(AppError) as caught:
+        jobs.run("t2v", {"prompt": "a cat"})
+    assert caught.value.kind == "unavailable" and "No space left" in caught.value.message
+    assert "LTX_AIO_DATA_DIR" in caught.value.hint
+    (job,) = jobs.open_history().jobs()
+    assert job.status == "failed"

@@ -358,3 +358,13 @@ def test_open_store_after_close_all_reads_the_disk_afresh(tmp_path):
     again = history.open_store(tmp_path)
     assert again.get(job_id).error_message == "Interrupted by a restart of the app."
     history.close_all()
+
+
+def test_store_running_refuses_a_job_cancelled_before_it_started(store):
+    job_id = store.create_job("t2v", {}, {})
+    store.mark_cancelled(job_id)
+    ran = []
+    with pytest.raises(AppError) as info, store.running(job_id):
+        ran.append(True)
+    assert info.value.kind == "interrupted" and ran == []
+    assert store.get(job_id).status == "cancelled"

@@ -69,7 +69,7 @@ def test_detail_shows_output_only_for_done_jobs(store, video, tmp_path):
     done = finished_job(store, video, tmp_path)
     failed = failed_job(store)
     selected, area, player, download, info, record, *_ = history_ui.detail(done)
-    assert selected == done and area["visible"] and player["value"].endswith("output.mp4")
+    assert selected == done and area["visible"] and player["value"].endswith(f"_{done}.mp4")
     assert "1234" in info and record["used"]["seed"] == 1234 and record["inputs"]["image"]
     _, _, player, download, info, record, *_ = history_ui.detail(failed)
     assert player["visible"] is False and download["visible"] is False
