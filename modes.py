@@ -121,7 +121,7 @@ def _common(suffix: str, *, frames: bool = True, fps: bool = True) -> tuple[Fiel
             Field("frames", "int", "Frames", 121, 9, 481, 8,
                   help="8k+1 frames (9, 17, ... 121 = 5 s at 24 fps); capped by the preset."),
             Field("duration", "float", "Duration (s)", None, 0.5, 20.0, 0.1, advanced=True,
-                  help="Alternative to frames: seconds of video."),
+                  help="Seconds of video; when set, it wins over Frames."),
         ]  # fmt: skip
     if fps:
         out.append(Field("fps", "float", "Frame rate", 24, 8, 50, 1,
@@ -263,9 +263,8 @@ def _size(
     return w, h
 
 
-def normalise(mode: Mode, params: dict) -> tuple[dict, list[str]]:
-    """Checked values for every field of `mode` (media paths not yet inspected), and the names
-    the caller actually gave (so a given duration can win over the default frame count)."""
+def normalise(mode: Mode, params: dict) -> dict:
+    """Checked values for every field of `mode` (media paths not yet inspected)."""
     if not isinstance(params, dict):
         raise errors.bad_input(
             "params", f"expected a mapping of field values, got {type(params).__name__}"
@@ -278,18 +277,14 @@ def normalise(mode: Mode, params: dict) -> tuple[dict, list[str]]:
             f"{mode.name} has no field {unknown[0]!r}",
             hint="Fields: " + ", ".join(sorted(names)),
         )
-    values = {f.name: coerce(f, params.get(f.name)) for f in mode.fields}
-    given = {
-        k for k, v in params.items() if v is not None and not (isinstance(v, str) and not v.strip())
-    }
-    return values, sorted(given)
+    return {f.name: coerce(f, params.get(f.name)) for f in mode.fields}
 
 
 def prepare(mode: str, params: dict, *, input_dir: Path, job_id: str) -> Prepared:
     if mode not in MODES:
         raise errors.bad_input("mode", f"unknown mode {mode!r}", hint="Modes: " + ", ".join(MODES))
     m = MODES[mode]
-    values, given = normalise(m, params)
+    values = normalise(m, params)
     notes: list[str] = []
     preset = m.presets[values["preset"]]
     info = {f.name: _inspect(f, values[f.name]) for f in m.fields if f.kind in MEDIA_KINDS}
@@ -304,7 +299,7 @@ def prepare(mode: str, params: dict, *, input_dir: Path, job_id: str) -> Prepare
     if m.name == "style":
         fps = info["video"].fps
 
-    frames = _frames(m, preset, values, given, info, fps, notes)
+    frames = _frames(m, preset, values, info, fps, notes)
     aspect = (16.0, 9.0)
     if m.size_from:
         src = info[m.size_from]
@@ -350,12 +345,11 @@ def _inspect(f: Field, path):
     return inspect[f.kind](path, f.name)
 
 
-def _frames(
-    m: Mode, preset: Preset, values: dict, given, info: dict, fps: float, notes: list
-) -> int:
+def _frames(m: Mode, preset: Preset, values: dict, info: dict, fps: float, notes: list) -> int:
     cap = preset.max_frames
+    # A duration, when given, wins: the frames field always carries a value (121 by default).
     requested = values.get("frames")
-    from_duration = values.get("duration") is not None and "frames" not in given
+    from_duration = values.get("duration") is not None
     if from_duration:
         requested = values["duration"] * fps
     if m.length_from == "audio":

@@ -380,8 +380,10 @@ def test_duration_note_says_seconds_and_frames(media, tmp_path):
     assert p.used["frames"] == 81 and any("3.3 s at 24 fps makes 81 frames" in n for n in p.notes)
 
 
-def test_frames_win_over_duration_when_both_given(media, tmp_path):
-    assert prep("t2v", media, tmp_path, frames=49, duration=10).used["frames"] == 49
+def test_a_given_duration_wins_over_the_frames_field(media, tmp_path):
+    # The page and the API always send frames (121 by default): a duration is a deliberate ask.
+    p = prep("t2v", media, tmp_path, frames=121, duration=2, fps=24)
+    assert p.used["frames"] == 49 and any("2 s at 24 fps makes 49 frames" in n for n in p.notes)
 
 
 def test_style_says_when_only_the_start_of_a_long_video_is_used(media, tmp_path):
