@@ -31,6 +31,7 @@ Progress = Callable[[float | None, str], None]
 Notify = Callable[[str], None]
 
 RETRY_MULTIPLIER = 2.0
+ABORTED = "ZeroGPU aborted the GPU task before it finished."
 RETRY_NOTE = (
     "The GPU task was aborted before it finished; retried once automatically with a doubled "
     "GPU time budget."
@@ -96,7 +97,7 @@ def classify(exc: BaseException) -> AppError:
     name = type(exc).__name__
     lowered = text.lower()
     if "gpu task aborted" in lowered:
-        return AppError("gpu_timeout", "ZeroGPU aborted the GPU task before it finished.")
+        return AppError("gpu_timeout", ABORTED)
     if "quota exceeded" in lowered:
         return AppError(
             "unavailable",
@@ -159,8 +160,15 @@ def _generate(
         return attempt(1.0), []
     except Exception as exc:
         err = classify(exc)
-        if err.kind != "gpu_timeout":
+        if err.kind != "gpu_timeout" or err.message != ABORTED:
             raise err from exc
+        first = backend.estimate_duration(mode, preset, prompt, frames)
+        if first >= backend.MAX_DURATION_S:  # a retry could not get more time: do not spend it
+            raise AppError(
+                "gpu_timeout",
+                f"ZeroGPU aborted the GPU task at its {first} s maximum.",
+                hint=DEFAULT_HINTS["gpu_timeout"],
+            ) from exc
     notify(RETRY_NOTE)
     progress(0.0, "GPU task aborted: retrying once with a doubled GPU time budget")
     try:

@@ -87,6 +87,22 @@ def test_run_retries_a_gpu_abort_once_with_doubled_budget_and_says_so(engine):
     assert told == [jobs.RETRY_NOTE] and jobs.RETRY_NOTE in result.notes
 
 
+def test_run_does_not_retry_an_illegal_duration(engine):
+    engine.fail_with.append(gr.Error("ZeroGPU illegal duration"))
+    with pytest.raises(AppError) as caught:
+        jobs.run("t2v", {"prompt": "a cat"})
+    assert caught.value.kind == "gpu_timeout" and len(engine.calls) == 1
+
+
+def test_run_does_not_retry_an_abort_that_already_had_the_maximum_time(engine, tmp_path):
+    engine.fail_with.append(gr.Error("GPU task aborted"))
+    clip = mediagen.make_mp4(tmp_path / "clip.mp4", seconds=2.0, fps=8)
+    with pytest.raises(AppError) as caught:
+        jobs.run("style", {"video": str(clip), "prompt": "clay", "preset": "quality"})
+    assert caught.value.kind == "gpu_timeout" and "900 s maximum" in caught.value.message
+    assert len(engine.calls) == 1
+
+
 def test_run_raises_a_failure_the_gpu_task_returned_as_data(engine, monkeypatch):
     # What ZeroGPU hands back from its worker when the task failed there.
     failed = {"error": AppError("oom", "The device ran out of memory.", where="Sampler").to_dict()}
