@@ -472,6 +472,7 @@ def classify_execution(prompt: dict, status_messages: list) -> AppError:
 
 _engine: Engine | None = None
 _engine_error: AppError | None = None
+_task_error: AppError | None = None  # the engine failed to start in the GPU task's process
 _engine_lock = threading.Lock()
 
 
@@ -537,15 +538,21 @@ def _unexpected(exc: Exception) -> AppError:
 
 
 def unpack(result: dict) -> dict:
-    """generate()'s result on the caller's side: the failure it carries is raised again."""
+    """generate()'s result on the caller's side: the failure it carries is raised again. An
+    engine that could not start where the task ran (the ZeroGPU worker) stays failed there, so
+    engine_status() reports it from then on."""
+    global _task_error
     error = result.get("error") if isinstance(result, dict) else None
     if isinstance(error, dict):
-        raise AppError(
+        err = AppError(
             error.get("kind") if error.get("kind") in KINDS else "node_failed",
             str(error.get("message") or "Generation failed."),
             where=str(error.get("where") or ""),
             hint=str(error.get("hint") or ""),
         )
+        if err.kind == "unavailable":
+            _task_error = err
+        raise err
     return result
 
 
@@ -571,8 +578,9 @@ def engine_status() -> dict:
     if boot["phase"] == "running":
         problems.append("The pinned ComfyUI is being installed; generation starts when it is done.")
     problems += [p for p in checkout_problems(bootstrap.comfy_dir()) if p not in problems]
-    if _engine_error is not None:
-        problems.append(str(_engine_error))
+    for err in (_engine_error, _task_error):
+        if err is not None and str(err) not in problems:
+            problems.append(str(err))
     return {
         "ready": not problems,
         "problems": problems,

@@ -257,3 +257,15 @@ def test_a_failed_task_leaves_its_mode_cold(monkeypatch):
     monkeypatch.setattr(backend, "run", failing_run)
     backend.generate("i2v", "fast", {}, 97)
     assert backend._warm_modes == set()
+
+
+def test_an_engine_that_failed_in_the_gpu_worker_makes_status_not_ready(monkeypatch):
+    monkeypatch.setattr(backend, "_task_error", None)
+    monkeypatch.setattr(backend, "checkout_problems", lambda root: [])
+    monkeypatch.setattr(backend.bootstrap, "state", lambda: {"phase": "ready", "problems": []})
+    assert backend.engine_status()["ready"]
+    failed = AppError("unavailable", "node classes ... are not registered", hint="Run bootstrap.")
+    with pytest.raises(AppError):
+        backend.unpack({"error": failed.to_dict()})
+    status = backend.engine_status()
+    assert not status["ready"] and any("not registered" in p for p in status["problems"])
