@@ -216,18 +216,22 @@ def record(mode: str, params: dict, *, batch: str | None = None) -> str:
     """A queued History record for a job about to run, with copies of its input files.
 
     The record keeps each media field's original file name in place of the upload's temporary
-    path; the kept copies are what `Job.replay()` gives back."""
+    path; the kept copies (of usable files only) are what `Job.replay()` gives back."""
     if mode not in modes.MODES:
         raise AppError("bad_input", f"unknown mode {mode!r}", where="mode")
-    media = {}
+    kept = {}
     shown = dict(params)
     for f in modes.MODES[mode].fields:
         value = params.get(f.name)
         if f.kind in modes.MEDIA_KINDS and isinstance(value, (str, Path)) and str(value):
-            media[f.name] = value
             shown[f.name] = Path(value).name
+            try:
+                modes.inspect_media(f, value)
+            except AppError:  # the run refuses it and records why; an unusable file is not kept
+                continue
+            kept[f.name] = value
     try:
-        return open_history().create_job(mode, shown, media, batch=batch)
+        return open_history().create_job(mode, shown, kept, batch=batch)
     except (OSError, sqlite3.Error) as exc:
         raise _history_error(exc) from exc
 

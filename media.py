@@ -79,6 +79,11 @@ def inspect_image(path, field: str = "image") -> ImageInfo:
             im.verify()
         with Image.open(p) as im:
             width, height, fmt = im.width, im.height, im.format or "?"
+    except Image.DecompressionBombError:
+        raise errors.bad_input(
+            field, f"the image has far too many pixels; sides must be {MIN_IMAGE_SIDE}.."
+            f"{MAX_IMAGE_SIDE} px",
+        ) from None  # fmt: skip
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise errors.bad_input(
             field, f"{p.name!r} is not a readable image ({exc.__class__.__name__})",
@@ -113,6 +118,21 @@ def _stream_seconds(container, stream) -> float:
     return 0.0
 
 
+def _first_frame(container, stream, p: Path, field: str, kind: str) -> None:
+    """Decode one frame, so a stream whose codec is missing or whose data is corrupt is refused
+    here, before any GPU time, not inside the GPU task."""
+    import av
+
+    try:
+        for _ in container.decode(stream):
+            return
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise errors.bad_input(
+            field, f"the {kind} in {p.name!r} cannot be decoded ({exc.__class__.__name__})"
+        ) from None
+    raise errors.bad_input(field, f"the {kind} in {p.name!r} holds no decodable frame")
+
+
 def inspect_audio(path, field: str = "audio") -> AudioInfo:
     import av
 
@@ -124,6 +144,8 @@ def inspect_audio(path, field: str = "audio") -> AudioInfo:
         seconds = _stream_seconds(container, stream)
         rate = stream.rate or stream.codec_context.sample_rate or 0
         channels = stream.codec_context.channels or 1
+        _first_frame(container, stream, p, field, "audio")
+        container.seek(0)
         if seconds <= 0:
             try:  # some containers (raw ADTS, odd wavs) carry no duration: count samples
                 samples = sum(f.samples for f in container.decode(stream))
@@ -151,6 +173,7 @@ def inspect_video(path, field: str = "video") -> VideoInfo:
             frames = int(round(seconds * fps))
         width, height = stream.codec_context.width, stream.codec_context.height
         has_audio = bool(container.streams.audio)
+        _first_frame(container, stream, p, field, "video")
     if not (1 <= fps <= MAX_VIDEO_FPS):
         raise errors.bad_input(
             field,
@@ -208,8 +231,19 @@ def unstage(files: dict, input_dir: Path) -> None:
             (Path(input_dir) / name).unlink(missing_ok=True)
 
 
-def decode_audio(path) -> tuple[np.ndarray, int]:
-    """(samples as float32 [channels, n] in -1..1, sample rate)."""
+def decode_audio(path, field: str = "audio") -> tuple[np.ndarray, int]:
+    """(samples as float32 [channels, n] in -1..1, sample rate); bad_input when it won't decode."""
+    import av
+
+    try:
+        return _decode_audio(path)
+    except (av.FFmpegError, OSError, ValueError, IndexError) as exc:
+        raise errors.bad_input(
+            field, f"the audio in {Path(path).name!r} cannot be decoded ({exc.__class__.__name__})"
+        ) from None
+
+
+def _decode_audio(path) -> tuple[np.ndarray, int]:
     import av
 
     with av.open(str(path)) as container:
@@ -250,7 +284,7 @@ def stage_audio(source, input_dir: Path, job_id: str, field: str, channels: int)
     """Stage an audio file as `stage` does; one with more than two channels as a stereo wav."""
     if channels <= 2:
         return stage(source, input_dir, job_id, field)
-    samples, rate = decode_audio(source)
+    samples, rate = decode_audio(source, field)
     name = staged_name(Path(source).with_suffix(".wav"), job_id, field)
     target = _free_target(Path(input_dir), name)
     write_wav(target, to_stereo(samples), rate)
@@ -265,7 +299,7 @@ def stage_noised_audio(
     LTX-2.3 tends to leave lips still on studio-clean speech; a little noise in what the model
     hears helps, while the output keeps the original track.
     """
-    samples, rate = decode_audio(source)
+    samples, rate = decode_audio(source, field)
     samples = to_stereo(samples)
     rms = float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
     rng = np.random.default_rng(seed)

@@ -287,7 +287,7 @@ def prepare(mode: str, params: dict, *, input_dir: Path, job_id: str) -> Prepare
     values = normalise(m, params)
     notes: list[str] = []
     preset = m.presets[values["preset"]]
-    info = {f.name: _inspect(f, values[f.name]) for f in m.fields if f.kind in MEDIA_KINDS}
+    info = {f.name: inspect_media(f, values[f.name]) for f in m.fields if f.kind in MEDIA_KINDS}
 
     seed = values["seed"]
     if seed is None or seed < 0:
@@ -334,7 +334,8 @@ def prepare(mode: str, params: dict, *, input_dir: Path, job_id: str) -> Prepare
     return Prepared(prompt=prompt, used=used, notes=notes)
 
 
-def _inspect(f: Field, path):
+def inspect_media(f: Field, path):
+    """The checked facts of one media field's file (None when empty); bad_input if unusable."""
     if path is None:
         return None
     inspect = {

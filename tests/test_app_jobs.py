@@ -342,3 +342,13 @@ def test_a_history_write_that_fails_after_the_run_is_a_clear_message(engine, mon
     assert "LTX_AIO_DATA_DIR" in caught.value.hint
     (job,) = jobs.open_history().jobs()
     assert job.status == "failed"
+
+
+def test_an_unusable_input_is_recorded_by_name_but_never_kept(engine, tmp_path):
+    notes = mediagen.make_text(tmp_path / "notes.png")
+    with pytest.raises(AppError) as caught:
+        jobs.run("i2v", {"image": str(notes), "prompt": "a cat"})
+    assert caught.value.kind == "bad_input"
+    (job,) = jobs.open_history().jobs()
+    assert job.status == "failed" and job.params["image"] == "notes.png"
+    assert job.inputs == {}

@@ -136,3 +136,36 @@ def test_video_above_the_output_frame_rate_limit_is_refused(tmp_path):
         media.inspect_video(fast, "video")
     assert info.value.where == "video" and "120" in info.value.message
     assert "Re-encode" in info.value.hint
+
+
+def test_decompression_bomb_is_refused_naming_the_limits(tmp_path):
+    from PIL import Image
+
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (15000, 15000)).save(bomb)  # a few KB on disk, 225 megapixels decoded
+    with pytest.raises(AppError) as info:
+        media.inspect_image(bomb, "image")
+    assert info.value.where == "image" and "8192" in info.value.message
+
+
+def _zeroed_mp4(tmp_path):
+    clip = bytearray(make_mp4(tmp_path / "ok.mp4", seconds=2.0, fps=8, audio=True).read_bytes())
+    start, end = clip.find(b"mdat"), clip.find(b"moov")
+    assert 0 < start < end  # this muxer writes the media data before its index
+    clip[start + 4 : end - 4] = bytes(end - 8 - start)  # headers intact, frames unreadable
+    bad = tmp_path / "zeroed.mp4"
+    bad.write_bytes(bytes(clip))
+    return bad
+
+
+@pytest.mark.parametrize("inspect", [media.inspect_video, media.inspect_audio])
+def test_media_whose_frames_cannot_be_decoded_is_refused_before_any_gpu_time(inspect, tmp_path):
+    with pytest.raises(AppError) as info:
+        inspect(_zeroed_mp4(tmp_path), "source")
+    assert info.value.where == "source" and "cannot be decoded" in info.value.message
+
+
+def test_undecodable_audio_staged_for_the_model_is_bad_input(tmp_path):
+    with pytest.raises(AppError) as info:
+        media.stage_noised_audio(_zeroed_mp4(tmp_path), tmp_path, "job", "audio", 0.05, 1)
+    assert info.value.kind == "bad_input" and info.value.where == "audio"
