@@ -144,14 +144,14 @@ def inspect_audio(path, field: str = "audio") -> AudioInfo:
         seconds = _stream_seconds(container, stream)
         rate = stream.rate or stream.codec_context.sample_rate or 0
         channels = stream.codec_context.channels or 1
-        _first_frame(container, stream, p, field, "audio")
-        container.seek(0)
         if seconds <= 0:
             try:  # some containers (raw ADTS, odd wavs) carry no duration: count samples
                 samples = sum(f.samples for f in container.decode(stream))
             except av.FFmpegError:
                 samples = 0
             seconds = samples / rate if rate else 0.0
+        elif seconds >= MIN_AUDIO_SECONDS:
+            _first_frame(container, stream, p, field, "audio")
     if not math.isfinite(seconds) or seconds < MIN_AUDIO_SECONDS:
         raise errors.bad_input(
             field, f"the audio lasts {seconds:.2f} s; it must last at least {MIN_AUDIO_SECONDS} s"
