@@ -14,16 +14,20 @@ before that import (the library reads HF_HOME and friends once, when imported).
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from errors import AppError, bad_input
 from model_manifest import FACTS, GGUF_TRANSFORMERS, VARIANTS, ModelFile
+
+log = logging.getLogger("ltx_aio.models")
 
 Progress = Callable[[float | None, str], None]
 
@@ -242,6 +246,11 @@ def _local_state(need: Need, verify: bool = False) -> tuple[str, Path | None]:
         hub = _hub_size(f) if verify and size != f.size else None
         if size == f.size or hub == size or (hub is None and not f.size_exact):
             return "own_file", link
+        if verify and hub is None:  # the Hub can't say: keep the user's file rather than lose it
+            log.warning(
+                "%s is %d bytes, not %d; the Hub can't be asked, so it is used", link, size, f.size
+            )
+            return "own_file", link
         return "bad_size", link
     cached = _cached(need.file)
     return ("cached", cached) if cached else ("missing", None)
@@ -249,9 +258,7 @@ def _local_state(need: Need, verify: bool = False) -> tuple[str, Path | None]:
 
 def _link(link: Path, target: Path) -> Path:
     link.parent.mkdir(parents=True, exist_ok=True)
-    tmp = link.with_name(f".{link.name}.{os.getpid()}.link")
-    if os.path.lexists(tmp):
-        tmp.unlink()
+    tmp = link.with_name(f".{link.name}.{uuid.uuid4().hex}.link")  # one per caller and thread
     try:
         os.symlink(target, tmp)
     except OSError:  # no symlink rights (Windows): a hard link still copies nothing
@@ -313,6 +320,14 @@ class _Report:
                     report.advance(n)
                 return super().update(n)
 
+            # With these, a Xet download reports its network bytes through this same bar
+            # instead of a second one: only the bytes written (update) are counted.
+            def update_transfer(self, n=1):
+                pass
+
+            def set_transfer_postfix_str(self, s="", refresh=True):
+                pass
+
         return Bar
 
 
@@ -339,6 +354,12 @@ def cache_free() -> tuple[Path, int]:
 def _check_disk(sizes: dict[ModelFile, int]) -> None:
     need = sum(sizes.values())
     where, free = cache_free()
+    ours = {(f.repo, f.path) for f in sizes}
+    with _active_lock:  # other downloads already running will take their share of the disk
+        coming = sum(
+            max(0, total - done) for key, (done, total) in _active.items() if key not in ours
+        )
+    free = max(0, free - coming)
     if need > free:
         hint = f"Free {_gb(need - free)} GB or set HF_HOME to a bigger disk"
         fp8 = _fp8_need(sizes)

@@ -317,3 +317,72 @@ def test_inexact_size_is_asked_of_the_hub_for_the_disk_check(env, hub, monkeypat
         models.ensure_needs([models.Need("loras", f.name, f)])
     assert "needed" in err.value.message
     assert [r.method for r in hub.requests] == ["HEAD"]
+
+
+def test_own_file_of_another_size_is_kept_when_the_hub_cannot_be_asked(env, hub, monkeypatch):
+    need = _need(hub)
+    need.link.parent.mkdir(parents=True)
+    need.link.write_bytes(b"the user's own, differently sized export")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(models, "_offline", lambda: True)
+    assert models.ensure_needs([need]) == [need.link]
+    assert need.link.read_bytes() == b"the user's own, differently sized export"
+    assert not need.link.with_name("model.safetensors.bad-size").exists()
+
+
+def test_disk_check_counts_what_downloads_already_running_still_need(env, hub, monkeypatch):
+    need = _need(hub, size=3 * MB)
+    _free(monkeypatch, 5 * MB)
+    with models._active_lock:
+        models._active[("other/repo", "big.safetensors")] = [1 * MB, 4 * MB]
+    try:
+        with pytest.raises(AppError) as info:
+            models.ensure_needs([need])
+    finally:
+        with models._active_lock:
+            models._active.pop(("other/repo", "big.safetensors"), None)
+    assert info.value.kind == "download_failed" and hub.requests == []
+
+
+def test_xet_downloads_count_each_byte_once(env):
+    from huggingface_hub.utils._xet_progress_reporting import XetDownloadProgressReporter
+
+    f = ModelFile("x.safetensors", "loras", REPO, "x.safetensors", 100, "test")
+    seen: list[tuple[float | None, str]] = []
+    report = models._Report(lambda fraction, desc: seen.append((fraction, desc)), {f: 100})
+    report.start(0, f)
+    reporter = XetDownloadProgressReporter(
+        reconstruction_desc="x", total=100, log_level=0, tqdm_class=report.bar_class()
+    )
+
+    class Group:  # what hf_xet reports halfway: 50 bytes received and 50 written
+        total_bytes = 100
+        total_bytes_completed = total_transfer_bytes_completed = 50
+        total_bytes_completion_rate = total_transfer_bytes_completion_rate = 1.0
+
+    reporter.update_progress(Group())
+    reporter.close()
+    assert report.current == 50
+
+
+def test_two_threads_linking_one_file_never_collide(env, tmp_path):
+    import threading
+
+    target = tmp_path / "blob"
+    target.write_bytes(b"weights")
+    link = tmp_path / "models" / "checkpoints" / "m.safetensors"
+    errors: list[BaseException] = []
+
+    def hammer():
+        for _ in range(300):
+            try:
+                models._link(link, target)
+            except BaseException as exc:  # any failure is the finding
+                errors.append(exc)
+
+    threads = [threading.Thread(target=hammer) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and link.read_bytes() == b"weights"
