@@ -88,6 +88,7 @@ def _patch_style(prompt: dict, used: dict, files: dict) -> None:
     if used.get("keep_audio"):
         _set(prompt, "Create video", "audio", workflow.link(prompt, "Trim source audio"))
         _set(prompt, "Trim source audio", "duration", used["duration"])
+        _set(prompt, "AV latent 1", "audio_latent", workflow.link(prompt, "Freeze source audio", 2))
 
 
 def _no_patch(prompt: dict, used: dict, files: dict) -> None:

@@ -321,6 +321,12 @@ def test_style_keep_audio_uses_source_track_unless_silent(media, tmp_path):
     p = prep("style", media, tmp_path, keep_audio=True)
     create = workflow.find_node(p.prompt, "Create video")[1]["inputs"]
     assert create["audio"] == workflow.link(p.prompt, "Trim source audio")
+    # The model hears the kept sound, frozen (as a2v does), not a track it then throws away.
+    av_in = workflow.find_node(p.prompt, "AV latent 1")[1]["inputs"]["audio_latent"]
+    assert av_in == workflow.link(p.prompt, "Freeze source audio", 2)
+    new = prep("style", media, tmp_path, keep_audio=False).prompt
+    assert not workflow.has_node(new, "Freeze source audio")
+    assert workflow.has_node(new, "Audio latent")
     p = prep("style", media, tmp_path, video=str(media["silent"]), keep_audio=True)
     assert p.used["keep_audio"] is False and any("no sound" in n for n in p.notes)
 

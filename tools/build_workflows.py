@@ -382,6 +382,20 @@ def style() -> dict:
         start_index=0.0,
         duration=5.0,
     )
+    # keep_audio: the source's sound, frozen as in a2v, so the picture is made against it.
+    g.add(
+        "Encode source audio",
+        "LTXVAudioVAEEncode",
+        audio=g.out("Trim source audio"),
+        audio_vae=g.out("Audio VAE"),
+    )
+    g.add(
+        "Freeze source audio",
+        "LTXVSetAudioRefTokens",
+        positive=g.out("Conditioning", 0),
+        negative=g.out("Conditioning", 1),
+        audio_latent=g.out("Encode source audio"),
+    )
     g.add(
         "Select frames",
         "ImageFromBatch",
