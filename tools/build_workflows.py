@@ -134,20 +134,19 @@ def audio_input(g: Graph) -> None:
         start_index=0.0,
         duration=5.0,
     )
+    frozen_audio(g, "Encode audio", "Freeze audio", g.out("Trim audio"))
+
+
+def frozen_audio(g: Graph, encode: str, freeze: str, audio: list) -> None:
+    """`audio` encoded; the freeze node's third output is that latent with noise_mask 0, kept
+    as-is while the video denoises (the official LipDub graph feeds stage 2 the same way)."""
+    g.add(encode, "LTXVAudioVAEEncode", audio=audio, audio_vae=g.out("Audio VAE"))
     g.add(
-        "Encode audio",
-        "LTXVAudioVAEEncode",
-        audio=g.out("Trim audio"),
-        audio_vae=g.out("Audio VAE"),
-    )
-    # Its third output is the audio latent with noise_mask 0: kept as-is while the video denoises
-    # (the official LipDub graph feeds stage 2 the same way).
-    g.add(
-        "Freeze audio",
+        freeze,
         "LTXVSetAudioRefTokens",
         positive=g.out("Conditioning", 0),
         negative=g.out("Conditioning", 1),
-        audio_latent=g.out("Encode audio"),
+        audio_latent=g.out(encode),
     )
 
 
@@ -383,19 +382,7 @@ def style() -> dict:
         duration=5.0,
     )
     # keep_audio: the source's sound, frozen as in a2v, so the picture is made against it.
-    g.add(
-        "Encode source audio",
-        "LTXVAudioVAEEncode",
-        audio=g.out("Trim source audio"),
-        audio_vae=g.out("Audio VAE"),
-    )
-    g.add(
-        "Freeze source audio",
-        "LTXVSetAudioRefTokens",
-        positive=g.out("Conditioning", 0),
-        negative=g.out("Conditioning", 1),
-        audio_latent=g.out("Encode source audio"),
-    )
+    frozen_audio(g, "Encode source audio", "Freeze source audio", g.out("Trim source audio"))
     g.add(
         "Select frames",
         "ImageFromBatch",
