@@ -161,6 +161,10 @@ def test_each_mode_panel_generates_and_shows_used_parameters(page, served, tmp_p
         assert str(sent["frames"]) in used.inner_text()
         src = page.locator(f"#aio-video-{mode} video").get_attribute("src") or ""
         assert f"{mode}_{sent['job_id']}.mp4" in src  # History's copy of this job's output
+        # The browser really loads it (and the screenshot shows a frame, not an empty player).
+        page.locator(f"#aio-video-{mode} video").evaluate(
+            "v => v.readyState >= 2 || new Promise(ok => v.addEventListener('loadeddata', ok))"
+        )
         page.screenshot(path=str(ARTIFACTS / f"{mode}.png"), full_page=True)
 
 
