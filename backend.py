@@ -571,10 +571,25 @@ def cancel(job_id: str = "") -> None:
         _engine.interrupt()
 
 
+def _optional_packs() -> set[str]:
+    """Packs that only another weights variant loads (the GGUF loaders): a failed install of one
+    is a warning, not a reason to refuse every job."""
+    import models
+
+    try:
+        variant = models.default_variant()
+    except AppError:
+        return set()
+    return set() if variant == "gguf" else set(bootstrap.ALWAYS_PACKS)
+
+
 def engine_status() -> dict:
     """Whether generation can run here, and why not; cheap (imports nothing heavy)."""
     boot = bootstrap.state()
-    problems = list(boot["problems"])
+    optional = _optional_packs()
+    failed = boot.get("failed") or {}
+    problems = [p for name, p in failed.items() if name not in optional]
+    warnings = [p for name, p in failed.items() if name in optional]
     if boot["phase"] == "running":
         problems.append("The pinned ComfyUI is being installed; generation starts when it is done.")
     problems += [p for p in checkout_problems(bootstrap.comfy_dir()) if p not in problems]
@@ -584,6 +599,7 @@ def engine_status() -> dict:
     return {
         "ready": not problems,
         "problems": problems,
+        "warnings": warnings,
         "pins": {pin.name: pin.sha for pin in bootstrap.PINS},
         "bootstrap": boot,
         "engine": "started" if _engine else ("failed" if _engine_error else "not_started"),

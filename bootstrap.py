@@ -293,7 +293,13 @@ def _swap_in(staging: Path, dest: Path, keep: tuple[str, ...]) -> None:
 # -- the whole bootstrap, and its state for the UI
 
 _lock = threading.Lock()
-_state: dict = {"phase": "not_started", "installed": {}, "problems": [], "seconds": None}
+_state: dict = {
+    "phase": "not_started",
+    "installed": {},
+    "problems": [],
+    "failed": {},  # pin name -> its problem
+    "seconds": None,
+}
 _thread: threading.Thread | None = None
 
 
@@ -314,16 +320,16 @@ def ensure(
     root = comfy_dir() if root is None else root
     pins = needed_pins() if pins is None else pins
     started = time.monotonic()
-    _set(phase="running", problems=[], installed={}, seconds=None)
+    _set(phase="running", problems=[], failed={}, installed={}, seconds=None)
     installed: dict[str, str] = {}
-    problems: list[str] = []
+    failed: dict[str, str] = {}
     # The core first: a fresh core checkout creates custom_nodes/ for the packs.
     for pin in pins:
         try:
             install_pin(pin, root, runner)
             installed[pin.name] = pin.sha
         except (BootstrapError, OSError) as exc:
-            problems.append(
+            failed[pin.name] = (
                 f"{pin.name} @ {pin.sha[:10]} could not be installed into {pin_dir(pin, root)}: "
                 f"{exc}. Check the network (or git access to {pin.url}) and restart the app, "
                 "or run `python bootstrap.py`."
@@ -331,8 +337,11 @@ def ensure(
             if not pin.subdir:
                 break
         _set(installed=dict(installed))
-    phase = "ready" if not problems else "failed"
-    _set(phase=phase, problems=problems, seconds=round(time.monotonic() - started, 3))
+    phase = "ready" if not failed else "failed"
+    problems = list(failed.values())
+    _set(
+        phase=phase, problems=problems, failed=failed, seconds=round(time.monotonic() - started, 3)
+    )
     return state()
 
 

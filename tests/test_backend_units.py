@@ -269,3 +269,16 @@ def test_an_engine_that_failed_in_the_gpu_worker_makes_status_not_ready(monkeypa
         backend.unpack({"error": failed.to_dict()})
     status = backend.engine_status()
     assert not status["ready"] and any("not registered" in p for p in status["problems"])
+
+
+@pytest.mark.parametrize(("variant", "ready"), [("full", True), ("fp8", True), ("gguf", False)])
+def test_a_failed_gguf_pack_blocks_only_the_gguf_variant(monkeypatch, variant, ready):
+    problem = "ComfyUI-GGUF @ 795e45156e could not be installed into ...: git fetch failed."
+    boot = {"phase": "failed", "problems": [problem], "failed": {"ComfyUI-GGUF": problem}}
+    monkeypatch.setattr(backend.bootstrap, "state", lambda: boot)
+    monkeypatch.setattr(backend, "checkout_problems", lambda root: [])
+    monkeypatch.setattr(backend, "_task_error", None)
+    monkeypatch.setenv("LTX_AIO_MODEL_VARIANT", variant)
+    status = backend.engine_status()
+    assert status["ready"] is ready
+    assert problem in (status["warnings"] if ready else status["problems"])
