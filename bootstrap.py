@@ -162,6 +162,8 @@ def needed_pins(
     """The core, the always-on packs and every pack that provides a node class of our graphs."""
     class_types = workflow_class_types() if class_types is None else class_types
     modules = class_modules() if modules is None else modules
+    if not modules:  # no schema snapshot to tell which pack provides what: install every pack
+        return list(PINS)
     names = set(ALWAYS_PACKS)
     for cls in class_types:
         pin = pack_of(modules.get(cls, ""))

@@ -222,3 +222,9 @@ def test_comfy_dir_env_override_and_spaces(tmp_path, monkeypatch):
     assert bootstrap.comfy_dir() == Path.home() / "comfyui"
     monkeypatch.delenv("SPACE_ID")
     assert bootstrap.comfy_dir() == bootstrap.REPO_DIR / "comfyui"
+
+
+def test_without_a_schema_snapshot_every_pack_is_installed(tmp_path):
+    modules = bootstrap.class_modules(tmp_path / "missing.json")
+    assert modules == {}
+    assert bootstrap.needed_pins(["LTXVBaseSampler"], modules) == list(bootstrap.PINS)
