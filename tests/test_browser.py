@@ -411,6 +411,29 @@ def test_history_plays_filters_reuses_and_deletes_jobs(page, served):
     assert failed.id not in page.locator("#aio-history-summary").inner_text()
 
 
+def test_settings_reused_from_history_run_again_with_their_kept_image(page, served, tmp_path):
+    store = served.store()
+    open_mode(page, "i2v")
+    fill_mode(page, "i2v", media_inputs("i2v", tmp_path))
+    page.locator("#aio-generate-i2v").click()
+    page.locator("#aio-banner").filter(has_text="Done").wait_for(state="visible")
+    first = store.jobs(limit=1)[0]
+
+    open_history(page)
+    thumbnails(page).nth(0).click()
+    page.locator("#aio-history-info").filter(has_text=first.id).wait_for()
+    page.locator("#aio-history-use").click()
+    page.locator("#aio-panel-i2v").wait_for(state="visible")
+    page.locator("#aio-banner").filter(has_text="Settings loaded").wait_for()
+    page.locator("#aio-i2v-image img").first.wait_for(state="attached")
+    page.locator("#aio-generate-i2v").click()  # the image comes back from History's copy
+    page.locator("#aio-banner").filter(has_text="Done").wait_for(state="visible")
+
+    again = store.jobs(limit=1)[0]
+    assert again.id != first.id and again.status == "done"
+    assert again.inputs["image"].read_bytes() == first.inputs["image"].read_bytes()
+
+
 def test_batch_shows_each_job_and_cancelling_one_leaves_the_others(page, served):
     store = served.store()
     # About 1.5 s a job: off the view's 2 s refresh beat, and #4 still queued when it is cancelled.
