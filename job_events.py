@@ -93,14 +93,15 @@ def _uploaded(name: str, value) -> str | None:
     if path is None or path == "":
         return None
     upload_dir = Path(gradio.utils.get_upload_folder()).resolve()
-    if not isinstance(path, str) or not Path(path).resolve().is_relative_to(upload_dir):
+    resolved = Path(path).resolve() if isinstance(path, str) else None
+    if resolved is None or not resolved.is_relative_to(upload_dir):
         raise AppError(
             "bad_input",
             "the file was not uploaded to this server",
             where=name,
             hint="Upload the file; from a script, pass gradio_client.handle_file(path).",
         )
-    return str(Path(path).resolve())
+    return str(resolved)
 
 
 # anyio 4.1 renamed `cancellable` to `abandon_on_cancel`; Gradio allows anyio 4.0.
@@ -207,7 +208,7 @@ def make_ui_handler(mode: modes.Mode):
 
     async def handler(progress=gr.Progress(), **values):  # noqa: B008
         same = [gr.update(), gr.update()]
-        params = {k: v for k, v in values.items() if not isinstance(v, dict)}
+        params = values  # until checked: the failure banner reads only the preset
         try:
             params, per_line, seeds = _split(mode, values)
             specs = batch.expand(params, per_line=per_line, seeds=seeds)
