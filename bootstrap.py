@@ -1,23 +1,35 @@
 """Install the pinned ComfyUI and node packs into comfy_dir() once, and remember what was installed.
 
 Each pin is fetched by commit (`git init` + `git fetch --depth 1 <url> <sha>` + checkout: a branch
-name is not a pin) and marked with a `.aio-pin.json` record. A start whose records match the pins
-does no network and no git at all. A changed pin replaces that checkout; replacing the core keeps
-its custom_nodes/, models/, input/, output/ and user/ folders. Failures never raise to the app: they
-become `state()["problems"]`, which the UI shows with what to do.
+name is not a pin) and marked with a `.aio-pin.json` record. Where git is missing or fails (no git,
+a firewall that lets only HTTPS through), the pin comes as GitHub's source archive of that commit
+(`<url>/archive/<sha>.tar.gz`, one top folder `<repo>-<sha>/`). With an archive folder named
+(`--archives DIR` or LTX_AIO_PIN_ARCHIVES=DIR: files `<repo>-<sha>.tar.gz`, checked against
+DIR/SHA256SUMS when it lists them) no network is used at all.
 
-Run alone: `python bootstrap.py` (exit status 0 when every pin is installed).
+A start whose records match the pins does no network and no git at all. A changed pin replaces
+that checkout; replacing the core keeps its custom_nodes/, models/, input/, output/ and user/
+folders. Failures never raise to the app: they become `state()["problems"]`, which the UI shows with
+what to do.
+
+Run alone: `python bootstrap.py [--archives DIR]` (exit status 0 when every pin is installed).
 """
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import threading
 import time
+import urllib.error
+import urllib.request
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +40,10 @@ WORKFLOWS_DIR = REPO_DIR / "workflows"
 # Folders of a core checkout that hold user or pack data, carried across a core pin change.
 CORE_KEEP = ("custom_nodes", "models", "input", "output", "user", "temp")
 FETCH_TIMEOUT_S = 900
+ARCHIVES_ENV = "LTX_AIO_PIN_ARCHIVES"
+SUMS_NAME = "SHA256SUMS"
+# GitHub's archive of the largest pin (controlnet_aux) is ~18 MB; anything far past that is not it.
+MAX_ARCHIVE_BYTES = 512 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -39,6 +55,19 @@ class Pin:
     subdir: str
     # The `python_module` prefix of this pack's nodes in ComfyUI's /object_info.
     module: str
+
+    @property
+    def repo(self) -> str:
+        return self.url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
+
+    @property
+    def archive_name(self) -> str:
+        """GitHub's name for the source archive of this commit; its one top folder is the stem."""
+        return f"{self.repo}-{self.sha}.tar.gz"
+
+    @property
+    def archive_url(self) -> str:
+        return f"{self.url.rstrip('/')}/archive/{self.sha}.tar.gz"
 
 
 PINS = (
@@ -99,6 +128,25 @@ def comfy_dir() -> Path:
     if os.environ.get("SPACE_ID"):
         return Path.home() / "comfyui"
     return REPO_DIR / "comfyui"
+
+
+def models_dir() -> Path:
+    """Where weights live: LTX_AIO_MODELS_DIR (one folder several checkouts or workers can share),
+    else the checkout's models/."""
+    override = os.environ.get("LTX_AIO_MODELS_DIR")
+    return Path(override).expanduser().resolve() if override else comfy_dir() / "models"
+
+
+def aux_ckpts_dir() -> Path:
+    """Where comfyui_controlnet_aux finds its annotators (<dir>/<repo>/<file>): its own setting
+    AUX_ANNOTATOR_CKPTS_PATH, else models_dir()/controlnet_aux when LTX_AIO_MODELS_DIR is set,
+    else the pack's ckpts/."""
+    own = os.environ.get("AUX_ANNOTATOR_CKPTS_PATH")
+    if own:
+        return Path(own)
+    if os.environ.get("LTX_AIO_MODELS_DIR"):
+        return models_dir() / "controlnet_aux"
+    return comfy_dir() / "custom_nodes" / "comfyui_controlnet_aux" / "ckpts"
 
 
 def pin_dir(pin: Pin, root: Path | None = None) -> Path:
@@ -203,8 +251,24 @@ def _git(args: list[str], cwd: Path, runner: Runner, timeout: float) -> None:
         raise BootstrapError(f"git {step} failed: {detail[-1] if detail else done.returncode}")
 
 
-def install_pin(pin: Pin, root: Path, runner: Runner = subprocess.run) -> str:
-    """Make `pin_dir(pin, root)` hold exactly `pin`. Returns "kept" or "installed"."""
+def archives_dir() -> Path | None:
+    """The folder of pin archives the user named (LTX_AIO_PIN_ARCHIVES), if any."""
+    named = os.environ.get(ARCHIVES_ENV, "").strip()
+    return Path(named).expanduser().resolve() if named else None
+
+
+def install_pin(
+    pin: Pin,
+    root: Path,
+    runner: Runner = subprocess.run,
+    *,
+    archives: Path | None = None,
+    opener: Callable[..., object] = urllib.request.urlopen,
+) -> str:
+    """Make `pin_dir(pin, root)` hold exactly `pin`. Returns "kept" or "installed".
+
+    From `archives` when given (no network); else git, and GitHub's source archive over HTTPS
+    when git is missing or fails."""
     dest = pin_dir(pin, root)
     if is_installed(pin, root):
         return "kept"
@@ -214,32 +278,179 @@ def install_pin(pin: Pin, root: Path, runner: Runner = subprocess.run) -> str:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        _git(["init", "-q"], staging, runner, 60)
-        _git(
-            [
-                "-c",
-                "http.lowSpeedLimit=1000",
-                "-c",
-                "http.lowSpeedTime=30",
-                "fetch",
-                "-q",
-                "--depth",
-                "1",
-                pin.url,
-                pin.sha,
-            ],
-            staging,
-            runner,
-            FETCH_TIMEOUT_S,
-        )
-        _git(["checkout", "-q", "--detach", "FETCH_HEAD"], staging, runner, 300)
-        record = {"name": pin.name, "url": pin.url, "sha": pin.sha}
+        if archives is not None:
+            record = _unpack_archive(
+                pin, archives / pin.archive_name, staging, _listed_sums(archives)
+            )
+        else:
+            try:
+                record = _git_checkout(pin, staging, runner)
+            except BootstrapError as git_failed:
+                shutil.rmtree(staging)  # whatever git left half-made
+                staging.mkdir()
+                record = _download_archive(pin, staging, opener, git_failed)
         (staging / RECORD_NAME).write_text(json.dumps(record, indent=1) + "\n")
         _swap_in(staging, dest, keep=keep)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return "installed"
+
+
+def _git_checkout(pin: Pin, staging: Path, runner: Runner) -> dict:
+    _git(["init", "-q"], staging, runner, 60)
+    _git(
+        [
+            "-c",
+            "http.lowSpeedLimit=1000",
+            "-c",
+            "http.lowSpeedTime=30",
+            "fetch",
+            "-q",
+            "--depth",
+            "1",
+            pin.url,
+            pin.sha,
+        ],
+        staging,
+        runner,
+        FETCH_TIMEOUT_S,
+    )
+    _git(["checkout", "-q", "--detach", "FETCH_HEAD"], staging, runner, 300)
+    return {"name": pin.name, "url": pin.url, "sha": pin.sha}
+
+
+# -- installing one pin from a source archive
+
+
+def _listed_sums(folder: Path) -> dict[str, str]:
+    """file name -> sha256 from folder/SHA256SUMS (`<hex>  <name>` lines); {} when absent."""
+    try:
+        text = (folder / SUMS_NAME).read_text()
+    except OSError:
+        return {}
+    sums = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and len(parts[0]) == 64:
+            sums[parts[1].lstrip("*")] = parts[0].lower()
+    return sums
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _unpack_archive(pin: Pin, archive: Path, staging: Path, sums: dict[str, str]) -> dict:
+    """Check `archive` is exactly `pin` and write its tree into `staging` (which is empty)."""
+    if not archive.is_file():
+        raise BootstrapError(
+            f"no {archive.name} in {archive.parent}; put GitHub's archive of this commit there "
+            f"({pin.archive_url}), or unset {ARCHIVES_ENV} to fetch it with git"
+        )
+    digest = _sha256(archive)
+    listed = sums.get(archive.name)
+    if listed is not None and listed != digest:
+        raise BootstrapError(
+            f"{archive.name} does not match {SUMS_NAME} in {archive.parent} (sha256 {digest[:12]}"
+            f"..., listed {listed[:12]}...): it is damaged or was replaced; download it again "
+            f"from {pin.archive_url}"
+        )
+    top = archive.name.removesuffix(".tar.gz")
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            members = tar.getmembers()
+            commit = tar.pax_headers.get("comment", "")  # GitHub writes the commit id here
+            if commit and commit != pin.sha:
+                raise BootstrapError(
+                    f"{archive.name} holds commit {commit[:10]}, not the pinned {pin.sha[:10]}; "
+                    f"download {pin.archive_url}"
+                )
+            _check_members(archive.name, members, top)
+            tar.extractall(staging, members=members, **_data_filter())
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise BootstrapError(
+            f"{archive.name} is not a readable .tar.gz ({type(exc).__name__}: {exc}); download "
+            f"it again from {pin.archive_url}"
+        ) from exc
+    _lift(staging / top, staging)
+    return {
+        "name": pin.name,
+        "url": pin.url,
+        "sha": pin.sha,
+        "source": "archive",
+        "archive_sha256": digest,
+    }
+
+
+def _check_members(name: str, members: list[tarfile.TarInfo], top: str) -> None:
+    """Every entry lies inside the one `<repo>-<sha>/` folder; nothing points outside it."""
+    tops = {m.name.split("/", 1)[0] for m in members}
+    if tops != {top}:
+        shown = ", ".join(sorted(tops)[:3]) or "nothing"
+        raise BootstrapError(
+            f"{name} should hold one folder {top}/ (the pinned commit) but holds {shown}: it is "
+            "another commit or not a GitHub source archive"
+        )
+    for m in members:
+        parts = m.name.split("/")
+        bad = m.name.startswith("/") or ".." in parts or not (m.isfile() or m.isdir() or m.issym())
+        if m.issym():
+            target = (Path(m.name).parent / m.linkname).as_posix()
+            bad = bad or m.linkname.startswith("/") or os.path.normpath(target).startswith("..")
+        if bad:
+            raise BootstrapError(f"{name} has an unsafe entry {m.name!r}; refusing to unpack it")
+
+
+def _data_filter() -> dict:
+    """tarfile's own safety filter where this Python has it (3.10.12+, 3.11.4+)."""
+    return {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+
+
+def _lift(top: Path, staging: Path) -> None:
+    """Move the contents of staging/<top>/ up into staging/."""
+    holder = staging / ".aio-top"
+    top.rename(holder)
+    for child in holder.iterdir():
+        child.rename(staging / child.name)
+    holder.rmdir()
+
+
+def _download_archive(
+    pin: Pin, staging: Path, opener: Callable[..., object], git_failed: BootstrapError
+) -> dict:
+    """GitHub's source archive of the pinned commit, fetched over HTTPS and unpacked."""
+    download = staging.with_name(staging.name + ".tar.gz.part")
+    try:
+        try:
+            with opener(pin.archive_url, timeout=60) as response, download.open("wb") as out:
+                got = 0
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    got += len(block)
+                    if got > MAX_ARCHIVE_BYTES:
+                        raise BootstrapError(
+                            f"{pin.archive_url} is larger than {MAX_ARCHIVE_BYTES >> 20} MB"
+                        )
+                    out.write(block)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise BootstrapError(
+                f"{git_failed}; the source archive {pin.archive_url} could not be downloaded "
+                f"either ({reason}). Check the network, or download it by hand into a folder and "
+                f"install from there: `python bootstrap.py --archives DIR`"
+            ) from exc
+        named = download.with_name(pin.archive_name)
+        download.rename(named)
+        try:
+            return _unpack_archive(pin, named, staging, {})
+        finally:
+            named.unlink(missing_ok=True)
+    finally:
+        download.unlink(missing_ok=True)
 
 
 def _work_dirs(dest: Path) -> tuple[Path, Path]:
@@ -316,11 +527,20 @@ def _set(**changes) -> None:
 
 
 def ensure(
-    root: Path | None = None, pins: list[Pin] | None = None, runner: Runner = subprocess.run
+    root: Path | None = None,
+    pins: list[Pin] | None = None,
+    runner: Runner = subprocess.run,
+    *,
+    archives: Path | None = None,
+    opener: Callable[..., object] = urllib.request.urlopen,
 ) -> dict:
-    """Install every needed pin that is not installed yet. Never raises: see the returned state."""
+    """Install every needed pin that is not installed yet. Never raises: see the returned state.
+
+    `archives`: a folder of GitHub source archives to install from (default: LTX_AIO_PIN_ARCHIVES).
+    """
     root = comfy_dir() if root is None else root
     pins = needed_pins() if pins is None else pins
+    archives = archives_dir() if archives is None else archives
     started = time.monotonic()
     _set(phase="running", problems=[], failed={}, installed={}, seconds=None)
     installed: dict[str, str] = {}
@@ -328,13 +548,17 @@ def ensure(
     # The core first: a fresh core checkout creates custom_nodes/ for the packs.
     for pin in pins:
         try:
-            install_pin(pin, root, runner)
+            install_pin(pin, root, runner, archives=archives, opener=opener)
             installed[pin.name] = pin.sha
         except (BootstrapError, OSError) as exc:
+            where = (
+                f"the archive folder {archives}"
+                if archives is not None
+                else f"the network (or git access to {pin.url})"
+            )
             failed[pin.name] = (
                 f"{pin.name} @ {pin.sha[:10]} could not be installed into {pin_dir(pin, root)}: "
-                f"{exc}. Check the network (or git access to {pin.url}) and restart the app, "
-                "or run `python bootstrap.py`."
+                f"{exc}. Check {where} and restart the app, or run `python bootstrap.py`."
             )
             if not pin.subdir:
                 break
@@ -365,8 +589,17 @@ def wait(timeout: float | None = None) -> dict:
     return state()
 
 
-def main() -> int:
-    result = ensure()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Install the pinned ComfyUI and node packs.")
+    parser.add_argument(
+        "--archives",
+        type=Path,
+        metavar="DIR",
+        help=f"install from GitHub source archives in DIR, no network (env {ARCHIVES_ENV})",
+    )
+    options = parser.parse_args(argv)
+    archives = options.archives.expanduser().resolve() if options.archives else None
+    result = ensure(archives=archives)
     for name, sha in result["installed"].items():
         print(f"ok      {name} @ {sha}")
     for problem in result["problems"]:

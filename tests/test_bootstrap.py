@@ -228,3 +228,205 @@ def test_without_a_schema_snapshot_every_pack_is_installed(tmp_path):
     modules = bootstrap.class_modules(tmp_path / "missing.json")
     assert modules == {}
     assert bootstrap.needed_pins(["LTXVBaseSampler"], modules) == list(bootstrap.PINS)
+
+
+# -- installing from GitHub source archives (DESIGN §8)
+
+
+def make_archive(folder: Path, pin: Pin, files: dict[str, str], top: str | None = None) -> Path:
+    """A .tar.gz laid out as GitHub serves /archive/<sha>.tar.gz: one folder <repo>-<sha>/."""
+    import io
+    import tarfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / pin.archive_name
+    top = top or pin.archive_name.removesuffix(".tar.gz")
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in {"": None, **files}.items():
+            info = tarfile.TarInfo(f"{top}/{name}".rstrip("/"))
+            if text is None:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+                continue
+            data = text.encode()
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def write_sums(folder: Path) -> None:
+    import hashlib
+
+    lines = [
+        f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}"
+        for p in sorted(folder.glob("*.tar.gz"))
+    ]
+    (folder / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+
+
+def no_git(cmd, **kwargs):
+    raise FileNotFoundError("git")
+
+
+FAKE_CORE = Pin("ComfyUI", "https://github.com/example/ComfyUI", "a" * 40, "", "")
+FAKE_PACK = Pin("Pack", "https://github.com/example/Pack", "b" * 40, "custom_nodes/Pack", "x")
+
+
+@pytest.fixture
+def archives(tmp_path):
+    folder = tmp_path / "pins"
+    make_archive(folder, FAKE_CORE, {"main.py": "print('core')\n", "comfy/__init__.py": ""})
+    make_archive(folder, FAKE_PACK, {"__init__.py": "NODE_CLASS_MAPPINGS = {}\n"})
+    write_sums(folder)
+    return folder
+
+
+def test_pins_install_from_an_archive_folder_without_git_or_network(tmp_path, archives):
+    root = tmp_path / "comfyui"
+
+    def refuse_network(*args, **kwargs):
+        raise AssertionError("no network with an archive folder")
+
+    result = bootstrap.ensure(
+        root, [FAKE_CORE, FAKE_PACK], runner=no_git, archives=archives, opener=refuse_network
+    )
+    assert result["phase"] == "ready", result["problems"]
+    assert (root / "main.py").read_text() == "print('core')\n"
+    assert (root / "custom_nodes" / "Pack" / "__init__.py").exists()
+    record = json.loads((root / ".aio-pin.json").read_text())
+    assert (record["sha"], record["source"]) == (FAKE_CORE.sha, "archive")
+    assert bootstrap.is_installed(FAKE_CORE, root)
+    assert not list(root.parent.glob("*.aio-*"))  # no work dir left behind
+
+
+def test_the_archive_folder_comes_from_the_environment_and_the_cli(tmp_path, archives, monkeypatch):
+    monkeypatch.setenv("LTX_AIO_PIN_ARCHIVES", str(archives))
+    assert bootstrap.archives_dir() == archives.resolve()
+    monkeypatch.delenv("LTX_AIO_PIN_ARCHIVES")
+    monkeypatch.setenv("LTX_AIO_COMFYUI_DIR", str(tmp_path / "cli"))
+    monkeypatch.setattr(bootstrap, "needed_pins", lambda: [FAKE_CORE])
+    assert bootstrap.main(["--archives", str(archives)]) == 0
+    assert (tmp_path / "cli" / "main.py").is_file()
+
+
+def test_an_archive_that_does_not_match_its_checksum_is_refused(tmp_path, archives):
+    archive = archives / FAKE_CORE.archive_name
+    make_archive(archives, FAKE_CORE, {"main.py": "print('tampered')\n"})  # sums not rewritten
+    result = bootstrap.ensure(tmp_path / "comfyui", [FAKE_CORE], runner=no_git, archives=archives)
+    assert result["phase"] == "failed"
+    [problem] = result["problems"]
+    assert archive.name in problem and "SHA256SUMS" in problem and "download it again" in problem
+    assert not (tmp_path / "comfyui").exists()
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        (lambda p: p.write_bytes(p.read_bytes()[:-40]), "not a readable .tar.gz"),
+        (lambda p: p.write_bytes(b"<html>rate limited</html>"), "not a readable .tar.gz"),
+    ],
+    ids=["truncated", "not-gzip"],
+)
+def test_a_corrupt_archive_is_refused_and_the_installed_pin_is_kept(
+    tmp_path, archives, damage, said
+):
+    root = tmp_path / "comfyui"
+    assert bootstrap.ensure(root, [FAKE_CORE], archives=archives)["phase"] == "ready"
+    (root / "output").mkdir()
+    (root / "output" / "made.mp4").write_text("video")
+    newer = Pin("ComfyUI", FAKE_CORE.url, "c" * 40, "", "")
+    damage(make_archive(archives, newer, {"main.py": "print('newer')\n"}))
+    result = bootstrap.ensure(root, [newer], runner=no_git, archives=archives)
+    assert result["phase"] == "failed"
+    assert said in result["problems"][0] and newer.archive_url in result["problems"][0]
+    assert (root / "main.py").read_text() == "print('core')\n"
+    assert (root / "output" / "made.mp4").read_text() == "video"
+    assert bootstrap.is_installed(FAKE_CORE, root)
+
+
+def test_an_archive_of_another_commit_is_refused(tmp_path, archives):
+    make_archive(archives, FAKE_CORE, {"main.py": "x"}, top="ComfyUI-" + "d" * 40)
+    write_sums(archives)  # a consistent folder: only the commit inside is wrong
+    result = bootstrap.ensure(tmp_path / "c", [FAKE_CORE], archives=archives)
+    assert result["phase"] == "failed"
+    assert "another commit" in result["problems"][0]
+
+
+def test_an_archive_with_an_entry_outside_its_folder_is_refused(tmp_path, archives):
+    import io
+    import tarfile
+
+    path = archives / FAKE_PACK.archive_name
+    top = path.name.removesuffix(".tar.gz")
+    with tarfile.open(path, "w:gz") as tar:
+        for name in (top, f"{top}/../../escaped.py"):
+            info = tarfile.TarInfo(name)
+            info.size = 1
+            tar.addfile(info, io.BytesIO(b"x"))
+    write_sums(archives)
+    result = bootstrap.ensure(tmp_path / "c", [FAKE_PACK], archives=archives)
+    assert result["phase"] == "failed" and "unsafe entry" in result["problems"][0]
+    assert not (tmp_path / "escaped.py").exists()
+
+
+def test_a_missing_archive_says_where_to_get_it(tmp_path):
+    result = bootstrap.ensure(tmp_path / "c", [FAKE_CORE], archives=tmp_path / "empty")
+    [problem] = result["problems"]
+    assert FAKE_CORE.archive_name in problem and FAKE_CORE.archive_url in problem
+
+
+@pytest.fixture
+def archive_server(tmp_path):
+    """A loopback HTTP server laid out like github.com/<owner>/<repo>/archive/<sha>.tar.gz."""
+    import functools
+    import http.server
+    import threading
+
+    site = tmp_path / "site"
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield site, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_without_git_the_pin_comes_from_githubs_archive_url(tmp_path, archive_server):
+    site, base = archive_server
+    pin = Pin("Pack", f"{base}/example/Pack", "e" * 40, "custom_nodes/Pack", "x")
+    built = make_archive(tmp_path / "build", pin, {"__init__.py": "NODE_CLASS_MAPPINGS = {}\n"})
+    served = site / "example" / "Pack" / "archive" / f"{pin.sha}.tar.gz"
+    served.parent.mkdir(parents=True)
+    built.rename(served)
+    root = tmp_path / "comfyui"
+    result = bootstrap.ensure(root, [pin], runner=no_git, archives=None)
+    assert result["phase"] == "ready", result["problems"]
+    assert (root / "custom_nodes" / "Pack" / "__init__.py").exists()
+    assert (
+        json.loads((root / "custom_nodes" / "Pack" / ".aio-pin.json").read_text())["sha"] == pin.sha
+    )
+    assert not list((root / "custom_nodes").glob("*.part")) and not list(
+        (root / "custom_nodes").glob("*.tar.gz")
+    )
+
+
+def test_when_git_and_the_archive_download_both_fail_both_are_named(tmp_path, archive_server):
+    _, base = archive_server
+    pin = Pin("Pack", f"{base}/example/Gone", "f" * 40, "custom_nodes/Pack", "x")
+    result = bootstrap.ensure(tmp_path / "comfyui", [pin], runner=no_git, archives=None)
+    [problem] = result["problems"]
+    assert "git is not installed" in problem and pin.archive_url in problem
+    assert "--archives" in problem
+    assert not (tmp_path / "comfyui" / "custom_nodes" / "Pack").exists()
+
+
+def test_shared_pin_archives_match_the_pins_when_present():
+    """The archives CI installs from (../shared/pins) are exactly our pins."""
+    folder = bootstrap.REPO_DIR.parent / "shared" / "pins"
+    if not folder.is_dir():
+        pytest.skip("no ../shared/pins beside the checkout (CI and developer machines have it)")
+    sums = bootstrap._listed_sums(folder)
+    for pin in bootstrap.needed_pins():
+        assert pin.archive_name in sums, f"{pin.archive_name} missing from {folder}"
