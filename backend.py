@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import logging
+import os
 import sys
 import threading
 import time
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import bootstrap
+import tinyset
 from errors import KINDS, AppError
 
 try:
@@ -161,8 +163,9 @@ class Engine:
         self._last_report: tuple | None = None
         self._cancelled = threading.Event()
         self._job = ""  # the job now running, whose cancel marker is watched
-        # Node ids that really ran in the last job (cached ones are skipped by ComfyUI).
+        # Node ids that really ran in the last job, and those ComfyUI served from its cache.
         self.executed: list[str] = []
+        self.cached: list[str] = []
         self.seconds_to_start: float | None = None
         self._start()
 
@@ -186,6 +189,9 @@ class Engine:
 
         args.cpu = not (torch.cuda.is_available() or _mps_available(torch))
         args.base_directory = root
+        # Read by comfyui_controlnet_aux once, when it is imported.
+        os.environ.setdefault("AUX_ANNOTATOR_CKPTS_PATH", str(bootstrap.aux_ckpts_dir()))
+        tiny = tinyset.active(bootstrap.models_dir())
         import comfy.model_management
         import comfy.utils
         import execution
@@ -194,6 +200,8 @@ class Engine:
         from comfy_execution.progress import get_progress_state
         from comfy_execution.utils import get_executing_context
 
+        if tiny is not None:
+            tinyset.install_seam(tiny)
         self._mm = comfy.model_management
         self._execution = execution
         self._server = _Server(self._on_event)
@@ -208,6 +216,8 @@ class Engine:
             )
         finally:
             hook_breaker_ac10a0.restore_functions()
+        # After the packs, which may add model folders of their own.
+        _use_models_dir(bootstrap.models_dir(), self.root)
         missing = sorted(bootstrap.workflow_class_types() - set(nodes.NODE_CLASS_MAPPINGS))
         if missing:
             raise AppError(
@@ -244,6 +254,15 @@ class Engine:
     # progress
 
     def _on_event(self, event: str, data) -> None:
+        if event == "execution_cached" and isinstance(data, dict):
+            self.cached.extend(str(node) for node in data.get("nodes") or ())
+        if event == "progress_state" and isinstance(data, dict):
+            # A node whose twin (same class, same inputs) ran earlier in this job is served
+            # from the cache mid-run: it only ever reports itself finished.
+            for node_id, node in (data.get("nodes") or {}).items():
+                seen = str(node_id) in self.executed or str(node_id) in self.cached
+                if node.get("state") == "finished" and not seen:
+                    self.cached.append(str(node_id))
         if event == "executing" and isinstance(data, dict) and data.get("node"):
             self.executed.append(str(data["node"]))
             if self._cancel_requested():  # ComfyUI stops before the next node runs
@@ -286,7 +305,7 @@ class Engine:
             started = time.monotonic()
             self._cancelled.clear()
             self._job = job_id
-            self.executed = []
+            self.executed, self.cached = [], []
             self._progress, self._last_report = progress, None
             self._titles = {
                 str(k): (v.get("_meta") or {}).get("title") or v.get("class_type", str(k))
@@ -352,6 +371,18 @@ class Engine:
         return files
 
 
+def _use_models_dir(models: Path, root: Path) -> None:
+    """Make ComfyUI look for weights in `models` first (LTX_AIO_MODELS_DIR), as
+    extra_model_paths.yaml would."""
+    if models == root / "models":
+        return
+    import folder_paths
+
+    for name in list(folder_paths.folder_names_and_paths):
+        if name != "custom_nodes":
+            folder_paths.add_model_folder_path(name, str(models / name), is_default=True)
+
+
 def _mps_available(torch) -> bool:
     backend = getattr(torch.backends, "mps", None)
     return bool(backend and backend.is_available())
@@ -378,6 +409,9 @@ def checkout_problems(root: Path) -> list[str]:
         )
     if importlib.util.find_spec("torch") is None:
         problems.append("PyTorch is not installed. Run `pip install -r requirements.txt`.")
+    tiny = tinyset.problem(bootstrap.models_dir())
+    if tiny:
+        problems.append(tiny)
     return problems
 
 
@@ -467,6 +501,11 @@ def classify_execution(prompt: dict, status_messages: list) -> AppError:
         )
     return AppError("interrupted", "Generation was cancelled.")
 
+
+TINY_WARNING = (
+    "Running on the tiny random-weight test set (LTX_AIO_TINY_WEIGHTS=1): every node runs, but "
+    "videos are noise. Unset it for real weights."
+)
 
 # -- the process-wide engine and the GPU function
 
@@ -590,6 +629,8 @@ def engine_status() -> dict:
     failed = boot.get("failed") or {}
     problems = [p for name, p in failed.items() if name not in optional]
     warnings = [p for name, p in failed.items() if name in optional]
+    if tinyset.requested():
+        warnings.append(TINY_WARNING)
     if boot["phase"] == "running":
         problems.append("The pinned ComfyUI is being installed; generation starts when it is done.")
     problems += [p for p in checkout_problems(bootstrap.comfy_dir()) if p not in problems]

@@ -79,6 +79,7 @@ def health_report(
     report = {
         "status": "ok" if not reasons else "unavailable",
         "reasons": reasons,
+        "warnings": list(engine.get("warnings") or []),
         "version": VERSION,
         "versions": _versions(),
         "bootstrap": boot,

@@ -21,9 +21,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
+import bootstrap
+import tinyset
 from errors import AppError, bad_input
 from model_manifest import FACTS, GGUF_TRANSFORMERS, VARIANTS, ModelFile
 
@@ -34,6 +36,7 @@ Progress = Callable[[float | None, str], None]
 # Hub clients leave `<etag>.<uuid>.incomplete` behind only when a process dies mid-download; one
 # this old belongs to no live download and just eats disk.
 STALE_PARTIAL_S = 3600
+TINY_SOURCE = "tiny random-weight test set (tools/make_tiny_weights.py)"
 _active: dict[tuple[str, str], list[int]] = {}  # (repo, path) -> [bytes done, bytes expected]
 _active_lock = threading.Lock()
 
@@ -48,15 +51,10 @@ class Need:
 
     @property
     def link(self) -> Path:
-        from bootstrap import comfy_dir
-
         if self.folder == "controlnet_aux":
             # The pack looks for <ckpts>/<repo>/<file> before it downloads anything itself.
-            ckpts = os.environ.get("AUX_ANNOTATOR_CKPTS_PATH") or (
-                comfy_dir() / "custom_nodes" / "comfyui_controlnet_aux" / "ckpts"
-            )
-            return Path(ckpts) / self.filename
-        return comfy_dir() / "models" / self.folder / self.filename
+            return bootstrap.aux_ckpts_dir() / self.filename
+        return bootstrap.models_dir() / self.folder / self.filename
 
 
 def _basename(filename: str) -> str:
@@ -176,9 +174,14 @@ def variant_refs(refs: Iterable, variant: str | None = None) -> list[tuple[str, 
 def needs_for_refs(refs: Iterable) -> list[Need]:
     """Each (folder, filename, node title) once, with its manifest facts."""
     needs: dict[tuple[str, str], Need] = {}
+    tiny = tinyset.file_sizes(bootstrap.models_dir())
     for folder, filename, title in refs:
         if (folder, filename) not in needs:
-            needs[(folder, filename)] = Need(folder, filename, lookup(filename, title))
+            fact = lookup(filename, title)
+            if f"{folder}/{filename}" in tiny:  # the test set's own file stands in for this one
+                fact = replace(fact, size=tiny[f"{folder}/{filename}"], size_exact=True,
+                               sha256=None, source=TINY_SOURCE)  # fmt: skip
+            needs[(folder, filename)] = Need(folder, filename, fact)
     return list(needs.values())
 
 

@@ -1,0 +1,104 @@
+"""The tiny random-weight model set that tests and benchmarks run whole graphs on.
+
+`tools/make_tiny_weights.py` writes it into a models folder: every weight file the graphs load,
+under its real name and folder, with the real formats and key layouts but tiny sizes, and a marker
+(MARKER) that lists each file and the text-encoder dimensions it was made with. ComfyUI sizes every
+model from its file except Gemma 3 12B, whose dimensions it hard-codes; `install_seam` swaps those
+for the marker's. That seam runs only when BOTH the marker lies in the models folder in use AND
+LTX_AIO_TINY_WEIGHTS=1 asks for it, so a normal install can never load a tiny encoder by accident.
+What such a set generates is noise: it proves that every node runs, not what a video looks like.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from errors import AppError
+
+MARKER = ".aio-tiny-weights.json"
+ENV = "LTX_AIO_TINY_WEIGHTS"
+
+
+def requested() -> bool:
+    return os.environ.get(ENV, "").strip() == "1"
+
+
+def read_marker(models_dir: Path, *, complete: bool = True) -> dict | None:
+    """The set's marker; with `complete`, only that of a set whose every file was written."""
+    try:
+        marker = json.loads((Path(models_dir) / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(marker, dict) or not isinstance(marker.get("files"), dict):
+        return None
+    return marker if marker.get("complete") or not complete else None
+
+
+def active(models_dir: Path) -> dict | None:
+    """The marker of the tiny set in use, or None in a normal install."""
+    if not requested():
+        return None
+    marker = read_marker(models_dir)
+    if marker is None:
+        raise AppError(
+            "unavailable",
+            f"{ENV}=1 asks for the tiny test weights, but {models_dir} holds no tiny set.",
+            hint="Run `python tools/make_tiny_weights.py` and set LTX_AIO_MODELS_DIR to the "
+            f"folder it names, or unset {ENV}.",
+        )
+    return marker
+
+
+def problem(models_dir: Path) -> str | None:
+    """Why a tiny set in the models folder cannot serve this process, if it cannot."""
+    if requested() or read_marker(models_dir) is None:
+        return None
+    return (
+        f"{models_dir} holds the tiny random-weight test set, which makes noise, not video. "
+        f"Point LTX_AIO_MODELS_DIR at real weights, or set {ENV}=1 to run tests on it."
+    )
+
+
+def file_sizes(models_dir: Path) -> dict[str, int]:
+    """`<folder>/<filename>` -> bytes of each file of the active tiny set ({} otherwise)."""
+    marker = active(models_dir)
+    if marker is None:
+        return {}
+    return {name: int(info["size"]) for name, info in marker["files"].items()}
+
+
+def install_seam(marker: dict) -> None:
+    """Give ComfyUI's Gemma 3 12B text encoder the tiny set's dimensions. Call after ComfyUI is
+    imported and before a text encoder is loaded; calling it again changes nothing."""
+    import comfy.text_encoders.llama as llama
+    import comfy.text_encoders.lt as lt
+
+    if getattr(llama.Gemma3_12B_Config, "aio_tiny", False):
+        return
+    dims = marker["text_encoder"]
+    gemma, vision = dims["gemma"], dims["vision"]
+    namespace = {
+        "__annotations__": {key: type(value) for key, value in gemma.items() if key != "head_dim"},
+        **{key: value for key, value in gemma.items() if key != "head_dim"},
+        # Class attributes in ComfyUI's config, not dataclass fields.
+        "head_dim": gemma["head_dim"],
+        "vision_config": vision,
+        "mm_tokens_per_image": dims["mm_tokens_per_image"],
+        "aio_tiny": True,
+    }
+    import dataclasses
+
+    llama.Gemma3_12B_Config = dataclasses.dataclass(
+        type("TinyGemma3_12B_Config", (llama.Gemma3_12B_Config,), namespace)
+    )
+    in_dim, video_dim, audio_dim = dims["projection"]
+    projection = lt.DualLinearProjection
+
+    class TinyDualLinearProjection(projection):
+        # lt.LTXAVTEModel passes the real model's literals (3840 * 49, 4096, 2048).
+        def __init__(self, _in, _video, _audio, dtype=None, device=None, operations=None):
+            super().__init__(in_dim, video_dim, audio_dim, dtype, device, operations)
+
+    lt.DualLinearProjection = TinyDualLinearProjection
