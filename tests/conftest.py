@@ -1,7 +1,14 @@
-"""Shared test options: `--gpu` opts into L4; the rest of the layers decide their own skips."""
+"""Shared test options and the real engine.
+
+`--gpu` opts into L4. The real-ComfyUI layers (L-comfy, validate_prompt, L-exec) share one
+in-process engine, started on the tiny random-weight set (tools/make_tiny_weights.py, made here
+once when missing) wherever the pinned checkout and torch exist, and skip saying why elsewhere.
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,6 +17,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+TINY_DIR = ROOT / ".tiny-weights"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -30,3 +39,64 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def real_engine_problems() -> list[str]:
+    """Why the real-ComfyUI layers cannot run here (empty: they can)."""
+    import backend
+    import bootstrap
+
+    return backend.checkout_problems(bootstrap.comfy_dir())
+
+
+def tiny_env(models: Path) -> dict[str, str]:
+    """The settings that point the app at the tiny set (and ask for its one seam)."""
+    return {"LTX_AIO_MODELS_DIR": str(models), "LTX_AIO_TINY_WEIGHTS": "1"}
+
+
+@pytest.fixture(scope="session")
+def tiny_models() -> Path:
+    """The tiny random-weight model set, written once (about 65 MB, seconds) and then kept."""
+    problems = real_engine_problems()
+    if problems:
+        pytest.skip(
+            "the real-ComfyUI layers need the pinned checkout and torch (`python bootstrap.py`"
+            " or `--archives ../shared/pins`, and requirements.txt): " + " | ".join(problems)
+        )
+    subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "make_tiny_weights.py"), str(TINY_DIR)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    return TINY_DIR
+
+
+@pytest.fixture(scope="session")
+def comfy_engine(tiny_models):
+    """The process's one real engine, started on the tiny set. Its settings matter only while it
+    starts, so the environment is put back afterwards for the tests that follow."""
+    import backend
+
+    saved = {name: os.environ.get(name) for name in tiny_env(tiny_models)}
+    os.environ.update(tiny_env(tiny_models))
+    try:
+        return backend.engine()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture(scope="session")
+def real_app(tiny_models, tmp_path_factory):
+    """`python app.py` in its own process on the real engine and the tiny set (one per session:
+    the engine starts once)."""
+    from real_app import serve
+
+    import bootstrap
+
+    with serve(tmp_path_factory.mktemp("real-app"), tiny_models, bootstrap.comfy_dir()) as app:
+        yield app

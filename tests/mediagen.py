@@ -17,16 +17,25 @@ def make_png(path: Path, width: int = 64, height: int = 48, color=(200, 120, 40)
     return path
 
 
+def signal(seconds: float, sample_rate: int, freq: float = 440.0, kind: str = "sine"):
+    """Float samples in -1..1. "chirp" is a rising sweep under a slow pulse: unlike a sine, it
+    matches itself at one offset only, so a copy of it can be found and compared."""
+    t = np.arange(int(round(seconds * sample_rate))) / sample_rate
+    if kind == "chirp":
+        sweep = np.sin(2 * math.pi * (200 * t + 900 * t**2 / max(seconds, 1e-6)))
+        return 0.3 * sweep * (0.6 + 0.4 * np.sin(2 * math.pi * 3 * t))
+    return 0.3 * np.sin(2 * math.pi * freq * t)
+
+
 def make_wav(
     path: Path,
     seconds: float = 1.0,
     sample_rate: int = 16000,
     freq: float = 440.0,
     channels: int = 1,
+    kind: str = "sine",
 ) -> Path:
-    n = int(round(seconds * sample_rate))
-    t = np.arange(n) / sample_rate
-    mono = (0.3 * np.sin(2 * math.pi * freq * t) * 32767).astype("<i2")
+    mono = (signal(seconds, sample_rate, freq, kind) * 32767).astype("<i2")
     samples = np.repeat(mono[:, None], channels, axis=1)  # interleaved frames
     with wave.open(str(path), "wb") as w:
         w.setnchannels(channels)
@@ -43,8 +52,9 @@ def make_mp4(
     height: int = 64,
     fps: int = 8,
     audio: bool = True,
+    kind: str = "sine",
 ) -> Path:
-    """An H.264 mp4 with a moving gradient and, optionally, an AAC sine track."""
+    """An H.264 mp4 with a moving gradient and, optionally, an AAC track (`signal` of `kind`)."""
     import av
 
     frames = max(1, int(round(seconds * fps)))
@@ -62,9 +72,8 @@ def make_mp4(
             out.mux(packet)
         if astream is not None:
             rate = 44100
-            total = int(seconds * rate)
-            t = np.arange(total) / rate
-            pcm = (0.2 * np.sin(2 * math.pi * 440 * t)).astype(np.float32)
+            pcm = signal(seconds, rate, kind=kind).astype(np.float32)
+            total = len(pcm)
             chunk = 1024
             for start in range(0, total, chunk):
                 part = pcm[start : start + chunk]
@@ -86,3 +95,34 @@ def make_mp4(
 def make_text(path: Path, text: str = "not media\n") -> Path:
     path.write_text(text)
     return path
+
+
+def decode_audio(path: Path, rate: int = 16000):
+    """The file's first audio stream as mono float samples at `rate`."""
+    import av
+
+    with av.open(str(path)) as container:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        chunks = []
+        for frame in container.decode(audio=0):
+            chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+        chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+
+
+def best_match(reference, copy, max_shift: int = 4096) -> tuple[float, int]:
+    """(correlation, shift) of `copy` against `reference` at the shift where they agree best;
+    codecs delay and slightly smear audio, so both are allowed for."""
+    n = min(len(reference), len(copy))
+    best = (-1.0, 0)
+    for shift in range(-max_shift, max_shift + 1, 1):
+        a = reference[max(0, shift) : n + min(0, shift)]
+        b = copy[max(0, -shift) : n - max(0, shift)]
+        m = min(len(a), len(b))
+        if m < n // 2:
+            continue
+        a, b = a[:m], b[:m]
+        denom = float(np.linalg.norm(a) * np.linalg.norm(b))
+        if denom:
+            best = max(best, (float(np.dot(a, b)) / denom, shift))
+    return best

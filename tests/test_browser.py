@@ -471,3 +471,57 @@ def test_batch_shows_each_job_and_cancelling_one_leaves_the_others(page, served)
     ]
     assert len({j.batch for j in batch}) == 1 and batch[0].batch
     assert "cancelled" in rows.nth(3).inner_text() and "done" in rows.nth(0).inner_text()
+
+
+def test_a_real_generation_plays_in_the_browser(browser, real_app):
+    """No double: `python app.py` on the tiny weights generates, and the page plays the result."""
+    context = browser.new_context(viewport=WIDE)
+    context.route(
+        "**/*",
+        lambda route: (
+            route.continue_() if route.request.url.startswith(real_app.url) else route.abort()
+        ),
+    )
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(real_app.url, wait_until="domcontentloaded")
+        page.locator("#aio-generate-t2v").wait_for(state="visible")
+        page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
+        page.locator("#aio-t2v-preset label").filter(has_text="fast").click()
+        frames = page.locator("#aio-t2v-frames input[type=number]")
+        frames.fill("17")
+        frames.press("Tab")
+
+        page.locator("#aio-generate-t2v").click()
+
+        banner = page.locator("#aio-banner .aio-banner")
+        banner.first.wait_for(state="visible", timeout=300_000)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "real-engine-t2v.png"), full_page=True)
+        assert "Done" in banner.first.inner_text(), banner.first.inner_text()
+        player = page.locator("#aio-video-t2v video")
+        shape = player.evaluate(
+            """v => new Promise((ok, fail) => {
+                 const started = v.currentTime;
+                 v.muted = true;
+                 v.addEventListener('timeupdate', function seen() {
+                   if (v.currentTime > started) {
+                     v.removeEventListener('timeupdate', seen);
+                     ok({width: v.videoWidth, height: v.videoHeight, duration: v.duration});
+                   }
+                 });
+                 v.addEventListener('error', () => fail(String(v.error && v.error.message)));
+                 v.play().catch(e => fail(String(e)));
+               })"""
+        )
+        preset = modes.MODES["t2v"].presets["fast"]
+        assert (shape["width"], shape["height"]) == (preset.width, preset.height)
+        assert shape["duration"] == pytest.approx(17 / 24, abs=0.1)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "real-engine-t2v.png"), full_page=True)
+        assert errors == [], f"JavaScript errors on the page: {errors}"
+    finally:
+        context.close()

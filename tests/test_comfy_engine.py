@@ -1,7 +1,7 @@
 """L-comfy: the real in-process ComfyUI at the pins, on weight-free graphs.
 
-Runs where `comfyui/` (or LTX_AIO_COMFYUI_DIR) holds the pinned checkout and torch is installed;
-CI has neither, so there these tests skip and say so.
+Runs where `comfyui/` (or LTX_AIO_COMFYUI_DIR) holds the pinned checkout and torch is installed
+(CI installs both from ../shared/pins and requirements.txt); elsewhere they skip and say why.
 """
 
 from __future__ import annotations
@@ -21,17 +21,10 @@ from errors import AppError
 
 pytestmark = pytest.mark.comfy
 
-_problems = backend.checkout_problems(bootstrap.comfy_dir())
-if _problems:
-    pytest.skip(
-        "L-comfy needs the pinned ComfyUI checkout and torch: " + " | ".join(_problems),
-        allow_module_level=True,
-    )
 
-
-@pytest.fixture(scope="module")
-def engine():
-    return backend.engine()
+@pytest.fixture
+def engine(comfy_engine):
+    return comfy_engine
 
 
 @pytest.fixture

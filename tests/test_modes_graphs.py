@@ -68,15 +68,6 @@ def test_prepared_graph_passes_snapshot_validator(mode, case, preset, media, tmp
 # ------------------------------------------------------------- ComfyUI's own validate_prompt
 
 
-def _comfy_problems() -> list[str]:
-    try:
-        import backend
-        import bootstrap
-    except ImportError as exc:  # pragma: no cover - the lead's modules are part of the repo
-        return [f"backend not importable: {exc}"]
-    return backend.checkout_problems(bootstrap.comfy_dir())
-
-
 def _load_tool():
     spec = importlib.util.spec_from_file_location(
         "validate_workflows_tool", ROOT / "tools" / "validate_workflows.py"
@@ -87,16 +78,10 @@ def _load_tool():
 
 
 @pytest.fixture(scope="module")
-def comfy(tmp_path_factory):
-    problems = _comfy_problems()
-    if problems:
-        pytest.skip(
-            "ComfyUI validate_prompt layer needs the pinned checkout and torch: " + problems[0]
-        )
-    import backend
-
-    backend.engine()
+def comfy(tmp_path_factory, comfy_engine):
     import folder_paths
+
+    import backend
 
     root = tmp_path_factory.mktemp("placeholder-models")
     refs = _load_tool().register_placeholder_models(root)

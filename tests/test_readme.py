@@ -46,7 +46,7 @@ def test_every_setting_the_app_reads_is_in_the_readme():
     read = {
         name
         for path in ROOT.glob("*.py")
-        for name in re.findall(r"environ(?:\.get\(|\[)\s*\"(LTX_AIO_[A-Z_]+)\"", path.read_text())
+        for name in re.findall(r"\"(LTX_AIO_[A-Z_]+)\"", path.read_text())
     }
     assert read >= {"LTX_AIO_COMFYUI_DIR", "LTX_AIO_DATA_DIR", "LTX_AIO_MODEL_VARIANT"}
     table = README.split("### Settings", 1)[1].split("\n#", 1)[0]

@@ -1,0 +1,189 @@
+"""L-exec: every mode's whole prepared graph, run by the app's own engine on the tiny weights.
+
+The tiny random-weight set (tools/make_tiny_weights.py) has the real files' names, formats and
+key layouts, so every loader, the text encoder, both sampling passes, the upscaler, the IC-LoRA,
+the annotators and both decoders really run; what comes out is noise, so the checks are about the
+file: its streams, size, frames and frame rate, and, where the user's sound is kept, that sound.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+from mediagen import best_match, decode_audio, make_mp4, make_png, make_wav
+
+import backend
+import models
+import modes
+from errors import AppError
+
+pytestmark = pytest.mark.comfy
+
+LOADERS = {
+    "CheckpointLoaderSimple", "LTXVAudioVAELoader", "LTXAVTextEncoderLoader",
+    "LoraLoaderModelOnly", "LTXICLoRALoaderModelOnly", "LatentUpscaleModelLoader",
+}  # fmt: skip
+TEXT_ENCODERS = {"CLIPTextEncode"}
+KEEPS_SOUND = {"a2v", "lipsync"}
+
+# mode, preset, extra field values: every mode at both preset shapes (one pass; two passes with
+# the x2 upscale), and the style mode with each control and with its sound kept.
+CASES = [
+    (mode, preset, {}) for mode in ("t2v", "i2v", "a2v", "lipsync", "keyframe")
+    for preset in ("fast", "balanced")
+] + [
+    ("style", "fast", {"control": "pose"}),
+    ("style", "fast", {"control": "depth"}),
+    ("style", "fast", {"control": "canny"}),
+    ("style", "balanced", {"control": "canny", "keep_audio": True}),
+]  # fmt: skip
+IDS = ["-".join([m, p, *map(str, e.values())]) for m, p, e in CASES]
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("exec-media")
+    return {
+        "image": make_png(d / "first.png", 320, 256, (200, 120, 40)),
+        "first_image": make_png(d / "first.png", 320, 256, (200, 120, 40)),
+        "last_image": make_png(d / "last.png", 320, 256, (30, 90, 200)),
+        "audio": make_wav(d / "voice.wav", seconds=1.0, kind="chirp"),
+        "video": make_mp4(d / "clip.mp4", seconds=1.0, width=320, height=256, fps=24, kind="chirp"),
+    }
+
+
+def prepare(mode: str, preset: str, media: dict, **values) -> modes.Prepared:
+    """The app's own preparation, with the tiny set's small sizes: 320x256, 9 or 17 frames."""
+    params = {"prompt": "a red fox trots through snow", "preset": preset, "seed": 7,
+              "width": 320, "height": 256, **values}  # fmt: skip
+    names = {f.name for f in modes.MODES[mode].fields}
+    if "frames" in names and "video" not in names:
+        params.setdefault("frames", 9)
+    for f in modes.MODES[mode].fields:
+        if f.kind in modes.MEDIA_KINDS:
+            params[f.name] = str(media[f.name])
+    job = f"exec-{uuid.uuid4().hex[:10]}"
+    return modes.prepare(mode, params, input_dir=backend.input_dir(), job_id=job)
+
+
+def run(engine, prepared: modes.Prepared, **kwargs) -> dict:
+    try:
+        return engine.run(models.resolve_variant(prepared.prompt, "full"), **kwargs)
+    finally:
+        from media import unstage
+
+        unstage(prepared.used["files"], backend.input_dir())
+
+
+def streams(path: str) -> dict:
+    import av
+
+    with av.open(path) as container:
+        video = container.streams.video[0]
+        audio = container.streams.audio
+        return {
+            "codec": video.codec_context.name,
+            "frames": sum(1 for _ in container.decode(video=0)),
+            "size": (video.codec_context.width, video.codec_context.height),
+            "fps": float(video.average_rate),
+            "audio": [a.codec_context.name for a in audio],
+        }
+
+
+def class_types(prompt: dict, node_ids) -> set[str]:
+    return {prompt[n]["class_type"] for n in node_ids if n in prompt}
+
+
+@pytest.fixture
+def outputs():
+    """Output files of a test, removed afterwards: ComfyUI's output folder is no archive."""
+    made: list[str] = []
+    yield made
+    for path in made:
+        Path(path).unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize(("mode", "preset", "extra"), CASES, ids=IDS)
+def test_whole_graph_runs_to_an_mp4_with_the_used_shape(
+    mode, preset, extra, media, comfy_engine, outputs
+):
+    prepared = prepare(mode, preset, media, **extra)
+    prompt = models.resolve_variant(prepared.prompt, "full")
+    result = run(comfy_engine, prepared)
+    outputs.extend(result["outputs"])
+    used = prepared.used
+    got = streams(result["video"])
+    assert got["codec"] == "h264"
+    assert got["frames"] == used["frames"]
+    assert got["size"] == (used["width"], used["height"])
+    assert got["fps"] == pytest.approx(used["fps"])
+    assert len(got["audio"]) == 1
+    ran = set(comfy_engine.executed) | set(comfy_engine.cached)
+    assert ran == set(prompt), f"never ran: {sorted(set(prompt) - ran)}"
+
+
+def _kept_sound_case(mode: str) -> dict:
+    return {"control": "canny", "keep_audio": True} if mode == "style" else {}
+
+
+@pytest.mark.parametrize("mode", ["a2v", "lipsync", "style"])
+def test_the_users_own_sound_is_what_the_video_plays(mode, media, comfy_engine, outputs):
+    prepared = prepare(mode, "fast", media, **_kept_sound_case(mode))
+    result = run(comfy_engine, prepared)
+    outputs.extend(result["outputs"])
+    source = media["video" if mode == "style" else "audio"]
+    heard, original = decode_audio(Path(result["video"])), decode_audio(source)
+    clip = int(prepared.used["frames"] / prepared.used["fps"] * 16000)
+    # AAC writes whole frames of 1024 samples, so the stream may run up to one frame longer.
+    assert clip <= len(heard) <= clip + 1024 + 160
+    correlation, _shift = best_match(original[:clip], heard[:clip])
+    assert correlation > 0.95
+
+
+def test_generated_sound_is_not_a_copy_of_an_input(media, comfy_engine, outputs):
+    """The check above can fail: a graph that makes its own sound does not match the input."""
+    prepared = prepare("style", "fast", media, control="canny", keep_audio=False)
+    result = run(comfy_engine, prepared)
+    outputs.extend(result["outputs"])
+    heard = decode_audio(Path(result["video"]))
+    correlation, _ = best_match(decode_audio(media["video"])[: len(heard)], heard)
+    assert correlation < 0.5
+
+
+@pytest.mark.parametrize("mode", ["t2v", "lipsync", "style"])
+def test_a_new_seed_loads_no_model_and_encodes_no_prompt_again(mode, media, comfy_engine, outputs):
+    extra = {"control": "canny"} if mode == "style" else {}
+    first = prepare(mode, "balanced" if mode != "style" else "fast", media, **extra)
+    outputs.extend(run(comfy_engine, first)["outputs"])
+    second = prepare(mode, first.used["preset"], media, seed=first.used["seed"] + 1, **extra)
+    outputs.extend(run(comfy_engine, second)["outputs"])
+    prompt = second.prompt
+    assert not class_types(prompt, comfy_engine.executed) & (LOADERS | TEXT_ENCODERS)
+    assert class_types(prompt, comfy_engine.cached) >= {"CheckpointLoaderSimple", "CLIPTextEncode"}
+    assert "SamplerCustomAdvanced" in class_types(prompt, comfy_engine.executed)
+
+
+def test_cancel_during_sampling_leaves_no_output_and_the_next_job_runs(
+    media, comfy_engine, outputs
+):
+    prepared = prepare("t2v", "balanced", media, seed=11)
+    job = prepared.used["job_id"]
+    stopped = threading.Event()
+
+    def cancel_at_first_step(fraction, desc):
+        if fraction is not None and "step" in desc and not stopped.is_set():
+            stopped.set()
+            backend.cancel(job)
+
+    with pytest.raises(AppError) as info:
+        run(comfy_engine, prepared, progress=cancel_at_first_step, job_id=job)
+    assert info.value.kind == "interrupted" and stopped.is_set()
+    assert not list(backend.output_dir().rglob(f"*{job}*"))
+    assert "SaveVideo" not in class_types(prepared.prompt, comfy_engine.executed)
+    after = prepare("t2v", "fast", media, seed=12)
+    result = run(comfy_engine, after, job_id=after.used["job_id"])
+    outputs.extend(result["outputs"])
+    assert streams(result["video"])["frames"] == after.used["frames"]
