@@ -18,7 +18,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import bootstrap  # noqa: E402
+
 TINY_DIR = ROOT / ".tiny-weights"
+# The checkout as this session was started with it: tests that point LTX_AIO_COMFYUI_DIR at a
+# throwaway folder for a while must not decide where the session's one real engine lives.
+SESSION_COMFY = bootstrap.comfy_dir()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,14 +49,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def real_engine_problems() -> list[str]:
     """Why the real-ComfyUI layers cannot run here (empty: they can)."""
     import backend
-    import bootstrap
 
-    return backend.checkout_problems(bootstrap.comfy_dir())
+    return backend.checkout_problems(SESSION_COMFY)
 
 
 def tiny_env(models: Path) -> dict[str, str]:
-    """The settings that point the app at the tiny set (and ask for its one seam)."""
-    return {"LTX_AIO_MODELS_DIR": str(models), "LTX_AIO_TINY_WEIGHTS": "1"}
+    """The settings that point the app at the session's checkout and the tiny set (and ask for
+    its one seam)."""
+    return {
+        "LTX_AIO_COMFYUI_DIR": str(SESSION_COMFY),
+        "LTX_AIO_MODELS_DIR": str(models),
+        "LTX_AIO_TINY_WEIGHTS": "1",
+    }
 
 
 @pytest.fixture(scope="session")
@@ -96,7 +105,5 @@ def real_app(tiny_models, tmp_path_factory):
     the engine starts once)."""
     from real_app import serve
 
-    import bootstrap
-
-    with serve(tmp_path_factory.mktemp("real-app"), tiny_models, bootstrap.comfy_dir()) as app:
+    with serve(tmp_path_factory.mktemp("real-app"), tiny_models, SESSION_COMFY) as app:
         yield app
