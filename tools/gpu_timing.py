@@ -1,0 +1,211 @@
+"""Time every mode at its presets' real sizes on a GPU machine with no network, in one command.
+
+Here (with network to PyPI and ../shared/pins beside the checkout):
+    python tools/gpu_timing.py pack          # writes .gpu-carry/: wheels + pin archives, < 64 MiB
+There (a GPU machine whose Python has torch, e.g. the device tool's H200; carry .gpu-carry):
+    python3 tools/gpu_timing.py run [--budget-s 540] [--modes t2v,i2v] [--presets fast,quality]
+
+`run` installs the carried wheels into /tmp/site, the pins from the carried archives into
+/tmp/comfyui, writes the REAL-size random model set as sparse files (large tensors are file holes
+that read as zeros: seconds to write, almost no disk; kernel speed does not depend on the values),
+then runs each mode x preset twice through the app's own engine (cold: models loaded; warm: a new
+seed only) at the preset's size and 121 frames, and writes $OUT/gpu_timing.json (or ./) with wall
+seconds, CUDA peak memory and the device's name. Cases still waiting when the time budget is spent
+are reported as not run. The style mode needs comfyui_controlnet_aux (18 MB), which does not fit
+beside the wheels, so it is not timed. If ltx-pipelines can run there, the same t2v clip is timed
+through it; it needs Gemma 3 in Hugging Face layout, which this offline set does not make, so
+`run` says so instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CARRY = ROOT / ".gpu-carry"
+LIMIT_BYTES = 64 * 1024 * 1024  # what the device tool lets travel, working tree included
+# What the GPU image lacks of requirements.txt for the core + LTX + GGUF packs, for Python 3.12.
+WHEELS = [
+    "av==16.1.0", "SQLAlchemy==2.1.9", "alembic==1.20.1", "Mako==1.4.3", "torchsde==0.2.6",
+    "trampoline==0.1.2", "kornia==0.8.2", "spandrel==0.4.2", "simpleeval==1.0.8",
+    "blake3==1.0.11", "gguf==0.19.0", "pydantic==2.12.5", "pydantic-core==2.41.5",
+    "pydantic-settings==2.16.3", "typing-inspection==0.4.5", "annotated-types==0.8.0",
+    "python-dotenv==1.2.4", "ltx-core==1.0.0", "ltx-pipelines==1.0.0",
+]  # fmt: skip
+PLATFORMS = [
+    "manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_24_x86_64",
+    "manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux1_x86_64", "any",
+]  # fmt: skip
+MODES = ("t2v", "i2v", "a2v", "lipsync", "keyframe")
+FRAMES = 121
+
+
+def pack(pins: Path) -> int:
+    sys.path.insert(0, str(ROOT))
+    import bootstrap
+
+    shutil.rmtree(CARRY, ignore_errors=True)
+    (CARRY / "wheels").mkdir(parents=True)
+    (CARRY / "pins").mkdir()
+    platforms = [arg for p in PLATFORMS for arg in ("--platform", p)]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+         "--python-version", "3.12", "--implementation", "cp", *platforms,
+         "-d", str(CARRY / "wheels"), *WHEELS],
+        check=True,
+    )  # fmt: skip
+    for pin in bootstrap.needed_pins():
+        if pin.name != "comfyui_controlnet_aux":
+            shutil.copy2(pins / pin.archive_name, CARRY / "pins" / pin.archive_name)
+    carried = sum(p.stat().st_size for p in CARRY.rglob("*") if p.is_file())
+    tree = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
+    tracked = sum((ROOT / n).stat().st_size for n in tree.stdout.decode().split("\0") if n)
+    total = carried + tracked
+    mib = 2**20
+    print(f".gpu-carry/: {carried / mib:.1f} MiB; with the tree {total / mib:.1f} of 64 MiB")
+    if total > LIMIT_BYTES:
+        print("too large to travel: leave something out", file=sys.stderr)
+        return 1
+    print("then, with .gpu-carry carried: python3 tools/gpu_timing.py run")
+    return 0
+
+
+def _install(site: Path) -> None:
+    wheels = sorted(str(p) for p in (CARRY / "wheels").glob("*.whl"))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
+         "--no-cache-dir", "--upgrade", "--target", str(site), *wheels],
+        check=True,
+    )  # fmt: skip
+    sys.path.insert(0, str(site))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(site), os.environ.get("PYTHONPATH")])
+    )
+
+
+def _case(engine, mode: str, preset: str, media: dict, frames: int) -> dict:
+    import torch
+
+    import backend
+    import models
+    import modes
+
+    params = {"prompt": "a red fox trots through fresh snow at dawn, birds calling",
+              "preset": preset, "seed": 1}  # fmt: skip
+    fields = {f.name: f for f in modes.MODES[mode].fields}
+    if "frames" in fields:
+        params["frames"] = frames
+    for name, f in fields.items():
+        if f.kind in modes.MEDIA_KINDS:
+            params[name] = str(media[name])
+    row = {"mode": mode, "preset": preset}
+    for run in ("cold", "warm"):
+        job = f"gpu-{mode}-{preset}-{run}"
+        prepared = modes.prepare(mode, params, input_dir=backend.input_dir(), job_id=job)
+        prompt = models.resolve_variant(prepared.prompt, "full")
+        cuda = torch.cuda.is_available()
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        out = engine.run(prompt, job_id=job)
+        if cuda:
+            torch.cuda.synchronize()
+            row[f"{run}_peak_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 1)
+        row[f"{run}_s"] = round(time.perf_counter() - started, 2)
+        row.update(size=f"{prepared.used['width']}x{prepared.used['height']}",
+                   frames=prepared.used["frames"])  # fmt: skip
+        for path in out["outputs"]:
+            Path(path).unlink(missing_ok=True)
+        params["seed"] += 1
+    return row
+
+
+def run(args) -> int:
+    out_dir = Path(os.environ.get("OUT") or ".")
+    report: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rows": []}
+    deadline = time.monotonic() + args.budget_s
+    # A rehearsal runs the same steps here, on the CPU, with the tiny set and 9 frames.
+    size, frames, work = ("tiny", 9, Path("/tmp/gpu-rehearsal")) if args.rehearse else (
+        "real", FRAMES, Path("/tmp"))  # fmt: skip
+    if not args.rehearse:
+        _install(work / "site")
+    weights = work / f"{size}-weights"
+    os.environ.update(
+        LTX_AIO_COMFYUI_DIR=str(work / "comfyui"), LTX_AIO_MODELS_DIR=str(weights),
+        LTX_AIO_TINY_WEIGHTS="1", HF_HUB_OFFLINE="1",
+    )  # fmt: skip
+    sys.path.insert(0, str(ROOT))
+    sys.path.insert(1, str(ROOT / "tests"))
+    import bootstrap
+
+    pins = [p for p in bootstrap.needed_pins() if p.name != "comfyui_controlnet_aux"]
+    state = bootstrap.ensure(archives=CARRY / "pins", pins=pins)
+    report["bootstrap"] = state["phase"], state["problems"]
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "make_tiny_weights.py"), str(weights),
+         "--size", size, *(["--sparse-above", "1000000"] if size == "real" else [])],
+        check=True,
+    )  # fmt: skip
+    report["weights_s"] = round(time.perf_counter() - started, 1)
+    import torch
+    from mediagen import make_png, make_wav
+
+    import backend
+
+    report["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    started = time.perf_counter()
+    engine = backend.engine()
+    report["engine_start_s"] = round(time.perf_counter() - started, 1)
+    folder = work / "gpu-media"
+    folder.mkdir(exist_ok=True)
+    first = make_png(folder / "first.png", 1280, 720)
+    media = {
+        "image": first,
+        "first_image": first,
+        "last_image": make_png(folder / "last.png", 1280, 720, (30, 90, 200)),
+        "audio": make_wav(folder / "speech.wav", seconds=5.1, kind="chirp"),
+    }
+    for mode in args.modes.split(","):
+        for preset in args.presets.split(","):
+            if time.monotonic() > deadline:
+                report["rows"].append({"mode": mode, "preset": preset, "skipped": "time budget"})
+                continue
+            try:
+                report["rows"].append(_case(engine, mode, preset, media, frames))
+            except Exception as exc:  # one case failing must not lose the others' figures
+                report["rows"].append({"mode": mode, "preset": preset, "error": repr(exc)})
+            print(json.dumps(report["rows"][-1]), flush=True)
+            (out_dir / "gpu_timing.json").write_text(json.dumps(report, indent=1))
+    report["ltx_pipelines"] = (
+        "skipped: ltx-pipelines reads Gemma 3 in Hugging Face layout (config, tokenizer, "
+        "weights), which this offline set does not make"
+    )
+    (out_dir / "gpu_timing.json").write_text(json.dumps(report, indent=1))
+    return 0 if not any("error" in r for r in report["rows"]) else 1
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("pack", help="here: wheels + pin archives into .gpu-carry/")
+    p.add_argument("--pins", type=Path, default=ROOT.parent / "shared" / "pins")
+    r = sub.add_parser("run", help="there: install, make the real-size set, time every mode")
+    r.add_argument("--modes", default=",".join(MODES))
+    r.add_argument("--presets", default="fast,balanced,quality")
+    r.add_argument("--budget-s", type=float, default=480.0)
+    r.add_argument("--rehearse", action="store_true", help="here, on the CPU: tiny set, 9 frames")
+    args = ap.parse_args(argv)
+    return pack(args.pins) if args.command == "pack" else run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
