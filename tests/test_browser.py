@@ -366,15 +366,19 @@ def test_history_plays_filters_reuses_and_deletes_jobs(page, served):
     assert (done.status, done.seed, failed.status) == ("done", 4242, "failed")
 
     open_history(page)
-    assert page.locator("#aio-mode-tag").inner_text() == app.VIEW_TAGS[app.HISTORY]
-    assert not page.locator("#aio-panel-t2v").is_visible()
-    assert "failed" in thumbnails(page).nth(0).inner_text()
+    page.wait_for_function(
+        "tag => document.getElementById('aio-mode-tag').textContent == tag",
+        arg=app.VIEW_TAGS[app.HISTORY],
+    )
+    page.locator("#aio-panel-t2v").wait_for(state="hidden")
+    thumbnails(page).nth(0).filter(has_text="failed").wait_for()
     thumbnails(page).nth(1).click()
     page.locator("#aio-history-video video").wait_for(state="attached")
     info = page.locator("#aio-history-info")
     info.filter(has_text=done.id).wait_for()
     assert "4242" in info.inner_text() and "done" in info.inner_text()
-    assert page.locator("#aio-history-download").is_visible()
+    # Parts of one update may render in later frames: wait, as a person would look again.
+    page.locator("#aio-history-download").wait_for(state="visible")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "history.png"), full_page=True)
 
