@@ -24,7 +24,6 @@ hfcache.activate_mirror()
 import gradio as gr
 
 import api_cancel
-import backend
 import batch_ui
 import bootstrap
 import health
@@ -34,10 +33,12 @@ import jobs
 import media
 import models_ui
 import modes
+import owners
+import served_files
 import ui_theme
 from banners import FIX_PRESET, banner_html, engine_banner, error_banner, notice
 from errors import AppError
-from job_events import api_docstring, make_api_handler, make_ui_handler, on_cancel
+from job_events import OWNER, api_docstring, make_api_handler, make_ui_handler, on_cancel
 
 log = logging.getLogger("ltx_aio.app")
 
@@ -150,9 +151,11 @@ def replay_value(f: modes.Field, job: history.Job, values: dict):
     return values.get(f.name, f.default)
 
 
-def on_use_settings(job_id: str | None, ui: dict) -> list:
-    """Put a History job's exact settings, seed and kept inputs back into its mode's panel."""
-    job = history.open_store().get(job_id) if job_id else None
+def on_use_settings(job_id: str | None, secret: str | None, request: gr.Request, ui: dict) -> list:
+    """Put a History job's exact settings, seed and kept inputs back into its mode's panel (only
+    the caller's own job: someone else's id finds nothing)."""
+    owner = owners.scope(owners.of(request, secret))
+    job = history.open_store().get(job_id, owner) if job_id else None
     keep = [gr.update() for comps in (*ui["fields"].values(), *ui["batch"].values()) for _ in comps]
     if job is None or job.mode not in modes.MODES:
         title = "Pick a job first"
@@ -169,11 +172,16 @@ def on_use_settings(job_id: str | None, ui: dict) -> list:
         # One job again: the batch options go back to their defaults.
         single = {batch_ui.PER_LINE: False, batch_ui.SEEDS: 1}
         updates += [gr.update(value=single[k]) if name == job.mode else gr.update() for k in comps]
+    seed = "random (not recorded)" if job.seed is None else job.seed
     said = (
-        f"Job {job.id}: seed {job.seed}, preset {values.get('preset')}. "
-        "Press Generate to run it again."
+        f"Job {job.id}: seed {seed}, preset {values.get('preset')}. Press Generate to run it again."
     )
     return [*updates, *on_switch(job.mode), *notice(banner_html("info", "Settings loaded", said))]
+
+
+def on_owner(secret):
+    """The browser's owner secret (owners.py): kept when it has one, else a new one."""
+    return secret if owners.valid_secret(secret) else owners.new_secret()
 
 
 def on_load():
@@ -248,7 +256,7 @@ def build_mode_panel(mode: modes.Mode, ui: dict) -> gr.Column:
     )
     job = start.then(
         make_ui_handler(mode),
-        inputs_kwargs={**comps, **options},
+        inputs_kwargs={**comps, **options, OWNER: ui["owner"]},
         outputs=[video, used, *ui["notice"], *queue.outputs],
         preprocess=False,
         show_progress_on=[video],
@@ -258,7 +266,7 @@ def build_mode_panel(mode: modes.Mode, ui: dict) -> gr.Column:
     )
     cancel.click(
         on_cancel,
-        inputs=[queue.ids],
+        inputs=[queue.ids, ui["owner"]],
         outputs=[*ui["notice"], *queue.outputs],
         cancels=[job],
         queue=False,
@@ -288,9 +296,13 @@ def wire_history(ui: dict, view: history_ui.HistoryView) -> None:
     fields = [
         c for group in (*ui["fields"].values(), *ui["batch"].values()) for c in group.values()
     ]
+
+    def use_settings(job_id: str | None, secret: str | None, request: gr.Request) -> list:
+        return on_use_settings(job_id, secret, request, ui)
+
     view.use.click(
-        lambda job_id: on_use_settings(job_id, ui),
-        inputs=[view.selected],
+        use_settings,
+        inputs=[view.selected, ui["owner"]],
         outputs=[*fields, *ui["switch"], *ui["notice"]],
         api_visibility="private",
     )
@@ -299,6 +311,11 @@ def wire_history(ui: dict, view: history_ui.HistoryView) -> None:
 def build_app() -> gr.Blocks:
     with gr.Blocks(title=TITLE) as demo:
         ui: dict = {"presets": {}, "fields": {}, "batch": {}}
+        # Who this browser is, on a shared deployment (owners.py): a secret kept in the browser,
+        # encrypted with a key that outlives restarts (else everyone's History would vanish).
+        ui["owner"] = gr.BrowserState(
+            None, storage_key=owners.STORAGE_KEY, secret=owners.browser_state_key()
+        )
         with gr.Column(elem_classes="aio-shell", elem_id="aio-shell"):
             gr.HTML(
                 ui_theme.header_html(TITLE, "LTX-2.3 audio + video", TAGS[DEFAULT_MODE]),
@@ -351,7 +368,7 @@ def build_app() -> gr.Blocks:
                     notice_mode = gr.State(DEFAULT_MODE)
                     ui["notice"] = [banner, fixes, download, use_fast, notice_mode]
                     panels = [build_mode_panel(m, ui) for m in modes.MODES.values()]
-                    history_view = history_ui.build()
+                    history_view = history_ui.build(ui["owner"])
                     models_view = models_ui.build()
 
         ui["switch"] = [
@@ -390,6 +407,13 @@ def build_app() -> gr.Blocks:
         timer.tick(on_status, outputs=[status, timer], queue=False, api_visibility="private")
         demo.load(on_status, outputs=[status, timer], queue=False, api_visibility="private")
         demo.load(on_load, outputs=ui["notice"], queue=False, api_visibility="private")
+        demo.load(
+            on_owner,
+            inputs=[ui["owner"]],
+            outputs=[ui["owner"]],
+            queue=False,
+            api_visibility="private",
+        )
     demo.queue(max_size=QUEUE_MAX)
     return demo
 
@@ -400,19 +424,21 @@ def mcp_available() -> bool:
 
 def launch_options() -> dict:
     """Everything `launch()` needs besides host/port (Gradio 6: theme, css and head go here)."""
-    out_dir = backend.output_dir()
-    out_dir.mkdir(parents=True, exist_ok=True)
     return {
         "theme": ui_theme.build_theme(),
         "css": ui_theme.CSS,
         "head": ui_theme.head_html(VIEW_TAGS),
-        # Served besides Gradio's own upload cache: ComfyUI's output folder, and the data dir
-        # (History's kept inputs, outputs and thumbnails).
-        "allowed_paths": [str(out_dir.resolve()), str(history.data_dir())],
-        # Opened on each check: a data dir that cannot be opened makes /healthz say so.
+        # Gradio copies a returned file into its cache only from an allowed place: History's
+        # outputs, kept inputs and thumbnails live in the data dir. Fetching anything there
+        # directly is refused (served_files.py); only the cache copies are served.
+        "allowed_paths": [str(history.data_dir())],
         "app_kwargs": {
+            # Opened on each check: a data dir that cannot be opened makes /healthz say so.
             "routes": [health.route(history.open_store)],
-            "middleware": [api_cancel.middleware()],
+            "middleware": [
+                api_cancel.middleware(),
+                served_files.middleware(history.data_dir),
+            ],
         },
         "max_file_size": max(media.MAX_FILE_BYTES.values()),
         "mcp_server": mcp_available(),

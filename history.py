@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import secrets
@@ -32,6 +33,8 @@ from pathlib import Path
 
 import videofile
 from errors import AppError
+
+log = logging.getLogger("ltx_aio.history")
 
 REPO_DIR = Path(__file__).resolve().parent
 DB_NAME = "history.db"
@@ -64,8 +67,20 @@ MIGRATIONS = (
     CREATE INDEX jobs_mode_status ON jobs (mode, status);
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # Who a job belongs to (owners.py): "local" on a single-user install.
+    """
+    ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT 'local';
+    CREATE INDEX jobs_owner ON jobs (owner, created_at);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+LOCAL = "local"
+# Refused before any work (a bad field or file, generation unavailable): only the record is kept.
+REFUSALS = ("bad_input", "unavailable")
+
+
+class ForeignSchema(sqlite3.DatabaseError):
+    """The file is an SQLite database, but not one of History's."""
 
 
 def data_dir() -> Path:
@@ -91,6 +106,7 @@ class Job:
     error_kind: str | None = None
     error_message: str | None = None
     bytes: int = 0
+    owner: str = LOCAL
 
     def replay(self) -> dict:
         """The values to put back into the mode's panel: snapped values and seed win over requested
@@ -119,20 +135,20 @@ class Store:
         self._lock = threading.RLock()
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         existed = self.db_path.exists()
+        # Rows that could not be read (a damaged field): hidden, and said once.
+        self.unreadable: set[str] = set()
         try:
+            if existed and self.db_path.stat().st_size == 0 and self._records():
+                # SQLite would take an empty file as a new database and History would start
+                # empty, every job's folder orphaned.
+                raise sqlite3.DatabaseError("the file is empty")
             self._db = self._connect()
         except sqlite3.OperationalError:
             raise  # locked, unopenable, read-only: the file may be fine, so it is never set aside
         except sqlite3.DatabaseError as exc:
-            aside = self._set_aside()
-            self._db = self._connect()
-            recovered = self._rebuild()
-            self.notice = (
-                f"The history database could not be read ({exc}); it was kept as {aside.name} "
-                f"and a new one was started. {recovered} job(s) were recovered from their folders."
-            )
+            self._recover_from(exc)
         else:
-            if not existed and any(self.jobs_dir.glob("*/record.json")):
+            if not existed and self._records():
                 recovered = self._rebuild()
                 self.notice = (
                     f"The history database was missing; a new one was started and {recovered} "
@@ -143,6 +159,15 @@ class Store:
             shutil.rmtree(trash, ignore_errors=True)
 
     # -- opening, checking, migrating
+
+    def _recover_from(self, exc: Exception) -> None:
+        aside = self._set_aside()
+        self._db = self._connect()
+        recovered = self._rebuild()
+        self.notice = (
+            f"The history database could not be read ({exc}); it was kept as {aside.name} "
+            f"and a new one was started. {recovered} job(s) were recovered from their folders."
+        )
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(
@@ -156,6 +181,12 @@ class Store:
             if check != "ok":
                 raise sqlite3.DatabaseError(f"integrity check failed: {check}")
             version = db.execute("PRAGMA user_version").fetchone()[0]
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if version == 0 and tables:
+                raise ForeignSchema(
+                    f"it holds tables ({', '.join(sorted(tables))}) but no schema version: "
+                    "not a History database this app made"
+                )
             if version > SCHEMA_VERSION:
                 raise sqlite3.DatabaseError(
                     f"schema version {version} is newer than this app's {SCHEMA_VERSION}"
@@ -183,20 +214,23 @@ class Store:
                 side.rename(aside.with_name(aside.name + suffix))
         return aside
 
+    def _records(self) -> list[Path]:
+        return sorted(self.jobs_dir.glob("*/record.json"))
+
     def _rebuild(self) -> int:
         """Re-insert the rows kept beside each job's files. Returns how many were recovered."""
         count = 0
-        for record in sorted(self.jobs_dir.glob("*/record.json")):
+        for record in self._records():
             try:
                 row = json.loads(record.read_text())
                 columns = [c for c in _COLUMNS if c in row]
                 with self._lock:
-                    self._db.execute(
+                    cursor = self._db.execute(
                         f"INSERT OR IGNORE INTO jobs ({', '.join(columns)}) "
                         f"VALUES ({', '.join('?' * len(columns))})",
                         [row[c] for c in columns],
                     )
-                count += 1
+                count += cursor.rowcount
             except (OSError, ValueError, sqlite3.Error):
                 continue  # an unreadable record loses that row only; its files stay on disk
         return count
@@ -227,8 +261,12 @@ class Store:
         inputs: dict[str, str | Path | None] | None = None,
         *,
         batch: str | None = None,
+        owner: str = LOCAL,
+        extensions: dict[str, str] | None = None,
     ) -> str:
-        """Record a queued job and keep copies of its input files. Returns the job id."""
+        """Record a queued job of `owner` and keep copies of its input files (each under its
+        field's name and the extension `extensions` gives it, from its decoded content; the
+        file's own suffix is never trusted). Returns the job id."""
         job_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
         folder = self.jobs_dir / job_id
         kept: dict[str, str] = {}
@@ -240,7 +278,8 @@ class Store:
                 source = Path(source)
                 if not source.is_file():
                     raise AppError("bad_input", f"file not found: {source.name}", where=name)
-                target = folder / "inputs" / (_safe(name) + _safe(source.suffix.lower()))
+                suffix = (extensions or {}).get(name) or ".bin"
+                target = folder / "inputs" / (_safe(name) + _safe(suffix))
                 _link_or_copy(source, target)
                 kept[name] = target.relative_to(self.root).as_posix()
             row = {
@@ -252,6 +291,7 @@ class Store:
                 "batch": batch,
                 "created_at": time.time(),
                 "bytes": _tree_bytes(folder),
+                "owner": owner,
             }
             with self._lock:
                 self._db.execute(
@@ -322,7 +362,28 @@ class Store:
             return self._update(job_id, changes, only_from=UNFINISHED)
 
     def mark_failed(self, job_id: str, error_kind: str, message: str) -> bool:
+        if error_kind in REFUSALS:
+            return self.mark_refused(job_id, error_kind, message)
         return self._finish(job_id, "failed", error_kind, message)
+
+    def mark_refused(self, job_id: str, error_kind: str, message: str) -> bool:
+        """A job refused before any work: its mode, reason and times stay; what it was given
+        (parameters, prompt, copies of files) goes."""
+        changes = {
+            "status": "failed", "finished_at": time.time(), "error_kind": error_kind,
+            "error_message": message, "params": "{}", "used": None, "seed": None,
+            "inputs": "{}", "bytes": 0,
+        }  # fmt: skip
+        if not self._update(job_id, changes, only_from=UNFINISHED):
+            return False
+        shutil.rmtree(self.jobs_dir / job_id / "inputs", ignore_errors=True)
+        return True
+
+    def record_refusal(self, mode: str, error_kind: str, message: str, owner: str = LOCAL) -> str:
+        """A submission refused before it was even queued (e.g. over its owner's quota)."""
+        job_id = self.create_job(mode, {}, owner=owner)
+        self.mark_refused(job_id, error_kind, message)
+        return job_id
 
     def mark_cancelled(self, job_id: str, message: str = "Cancelled by the user.") -> bool:
         return self._finish(job_id, "cancelled", "interrupted", message)
@@ -387,18 +448,24 @@ class Store:
         tmp.write_text(json.dumps(dict(zip(_COLUMNS, row, strict=True)), indent=1))
         os.replace(tmp, path)
 
-    def _status(self, job_id: str) -> str | None:
-        row = self._db.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    def _status(self, job_id: str, owner: str | None = None) -> str | None:
+        where, args = _filters(owner=owner)
+        where = f"{where} AND id = ?" if where else "WHERE id = ?"
+        row = self._db.execute(f"SELECT status FROM jobs {where}", [*args, job_id]).fetchone()
         return row[0] if row else None
 
     # -- reading
 
-    def get(self, job_id: str) -> Job | None:
+    def get(self, job_id: str, owner: str | None = None) -> Job | None:
+        """The job with this id; given an owner, only when it is that owner's: a forged or
+        replayed id of someone else's job finds nothing."""
+        where, args = _filters(owner=owner)
+        where = f"{where} AND id = ?" if where else "WHERE id = ?"
         with self._lock:
             row = self._db.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE id = ?", (job_id,)
+                f"SELECT {', '.join(_COLUMNS)} FROM jobs {where}", [*args, str(job_id)]
             ).fetchone()
-        return self._job(row) if row else None
+        return self._read(row) if row else None
 
     def jobs(
         self,
@@ -406,21 +473,34 @@ class Store:
         status: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        *,
+        owner: str | None = None,
     ) -> list[Job]:
-        """Newest first, optionally only one mode and/or status; limit=-1 means all."""
-        where, args = _filters(mode, status)
+        """Newest first, optionally only one mode, status and/or owner; limit=-1 means all.
+        A row that cannot be read is left out (and said once, in `notice`)."""
+        where, args = _filters(mode, status, owner)
         with self._lock:
             rows = self._db.execute(
                 f"SELECT {', '.join(_COLUMNS)} FROM jobs {where} "
                 "ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
                 [*args, int(limit), int(offset)],
             ).fetchall()
-        return [self._job(row) for row in rows]
+        return [job for job in map(self._read, rows) if job is not None]
 
-    def count(self, mode: str | None = None, status: str | None = None) -> int:
-        where, args = _filters(mode, status)
+    def count(
+        self, mode: str | None = None, status: str | None = None, *, owner: str | None = None
+    ) -> int:
+        where, args = _filters(mode, status, owner)
         with self._lock:
             return self._db.execute(f"SELECT COUNT(*) FROM jobs {where}", args).fetchone()[0]
+
+    def owner_bytes(self, owner: str) -> int:
+        """What `owner`'s jobs keep on disk."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COALESCE(SUM(bytes), 0) FROM jobs WHERE owner = ?", (owner,)
+            ).fetchone()
+        return int(row[0])
 
     def pending(self) -> list[Job]:
         """Queued and running jobs, oldest first: a job's index is its place in line."""
@@ -445,6 +525,20 @@ class Store:
         except Exception:  # a thumbnail is decoration: no thumbnail beats a broken History tab
             return None
 
+    def _read(self, row: tuple) -> Job | None:
+        try:
+            return self._job(row)
+        except (ValueError, TypeError, AttributeError) as exc:
+            job_id = str(row[0])
+            if job_id not in self.unreadable:
+                self.unreadable.add(job_id)
+                log.warning("History row %s cannot be read (%s); it is hidden", job_id, exc)
+                self.notice = (
+                    f"{len(self.unreadable)} job record(s) could not be read and are hidden "
+                    f"({', '.join(sorted(self.unreadable)[:3])}); their files are kept."
+                )
+            return None
+
     def _job(self, row: tuple) -> Job:
         data = dict(zip(_COLUMNS, row, strict=True))
         for name in ("params", "inputs", "timings"):
@@ -456,12 +550,13 @@ class Store:
 
     # -- removing
 
-    def delete(self, job_id: str) -> bool:
-        """Remove the row and the job's files together. A queued or running job is refused."""
+    def delete(self, job_id: str, owner: str | None = None) -> bool:
+        """Remove the row and the job's files together (given an owner, only that owner's job).
+        A queued or running job is refused."""
         folder = self.jobs_dir / job_id
         trash = self.jobs_dir / f".trash-{job_id}"
         with self._lock:
-            status = self._status(job_id)
+            status = self._status(job_id, owner)
             if status is None:
                 return False
             if status in UNFINISHED:
@@ -532,8 +627,13 @@ def _used_columns(used: dict | None) -> dict:
     return {"used": _dumps(used), "seed": int(seed) if isinstance(seed, (int, float)) else None}
 
 
-def _filters(mode: str | None, status: str | None) -> tuple[str, list]:
+def _filters(
+    mode: str | None = None, status: str | None = None, owner: str | None = None
+) -> tuple[str, list]:
     clauses, args = [], []
+    if owner is not None:
+        clauses.append("owner = ?")
+        args.append(owner)
     if mode:
         clauses.append("mode = ?")
         args.append(mode)

@@ -19,6 +19,7 @@ import gradio as gr
 
 import history
 import modes
+import owners
 import retention
 from banners import banner_html
 from errors import AppError
@@ -96,20 +97,24 @@ def size_text(size: int) -> str:
     return f"{size / 1024**2:.1f} MB"
 
 
-def listing(mode: str | None, status: str | None, limit: int = PAGE) -> tuple[list, list[str], int]:
-    """(gallery items, their job ids, how many jobs match) for the filters, newest first."""
+def listing(
+    mode: str | None, status: str | None, limit: int = PAGE, owner: str | None = None
+) -> tuple[list, list[str], int]:
+    """(gallery items, their job ids, how many jobs match) for the filters, newest first: the
+    owner's jobs only, when an owner is given."""
     s = store()
-    jobs = s.jobs(mode=mode or None, status=status or None, limit=int(limit))
+    filters = {"mode": mode or None, "status": status or None, "owner": owner}
+    jobs = s.jobs(limit=int(limit), **filters)
     items = []
     for job in jobs:
         thumb = s.thumbnail(job.id) if job.status == "done" else None
         items.append((str(thumb or placeholder(job.status)), caption(job)))
-    return items, [job.id for job in jobs], s.count(mode=mode or None, status=status or None)
+    return items, [job.id for job in jobs], s.count(**filters)
 
 
-def usage_text() -> str:
+def usage_text(owner: str | None = None) -> str:
     s = store()
-    jobs = s.jobs(limit=-1)
+    jobs = s.jobs(limit=-1, owner=owner)
     size = size_text(sum(job.bytes for job in jobs))
     policy = retention.current(s)
     limits = []
@@ -159,17 +164,30 @@ def _banner(level: str = "", title: str = "", text: str = "") -> dict:
     return gr.update(value=shown, visible=bool(shown))
 
 
-def on_refresh(mode: str | None, status: str | None, limit: int, selected: str | None) -> list:
-    items, ids, total = listing(mode, status, limit)
+def caller(secret: str | None, request: gr.Request | None) -> str | None:
+    """Whose jobs this request may see (owners.py): None = every job, on a local install."""
+    return owners.scope(owners.of(request, secret))
+
+
+def on_refresh(
+    mode: str | None,
+    status: str | None,
+    limit: int,
+    selected: str | None,
+    secret: str | None = None,
+    request: gr.Request = None,
+) -> list:
+    owner = caller(secret, request)
+    items, ids, total = listing(mode, status, limit, owner)
     shown = f"Showing {len(ids)} of {total} job(s). " if total else "No jobs yet. "
     more = gr.update(visible=total > len(ids))
     keep = selected if selected in ids else None
-    return [items, ids, shown + usage_text(), more, *detail(keep)]
+    return [items, ids, shown + usage_text(owner), more, *detail(keep, owner)]
 
 
-def detail(job_id: str | None) -> list:
+def detail(job_id: str | None, owner: str | None = None) -> list:
     """Updates for the selected job's area (hidden when none), its id first."""
-    job = store().get(job_id) if job_id else None
+    job = store().get(job_id, owner) if job_id else None
     if job is None:
         return [
             None,
@@ -194,46 +212,59 @@ def detail(job_id: str | None) -> list:
     ]
 
 
-def on_select(ids: list[str], evt: gr.SelectData) -> list:
+def on_select(ids: list[str], secret: str | None, evt: gr.SelectData, request: gr.Request) -> list:
     index = evt.index if isinstance(evt.index, int) else (evt.index or [0])[0]
-    return detail(ids[index] if 0 <= index < len(ids) else None)
+    return detail(ids[index] if 0 <= index < len(ids) else None, caller(secret, request))
 
 
-def on_delete_confirmed(job_id: str | None, mode, status, limit) -> list:
+def on_delete_confirmed(
+    job_id: str | None, mode, status, limit, secret: str | None = None, request: gr.Request = None
+) -> list:
     message: tuple = ()
+    owner = caller(secret, request)
     if job_id:
         try:
-            if store().delete(job_id):
+            if store().delete(job_id, owner):
                 message = ("ok", "Deleted", f"Job {job_id} and its files are gone.")
         except AppError as err:
             message = ("error", "Not deleted", f"{err.message} {err.hint}".strip())
         except OSError as err:
             log.warning("deleting job %s failed: %s", job_id, err)
             message = ("error", "Not deleted", f"The job's files could not be removed: {err}.")
-    return [_banner(*message), *on_refresh(mode, status, limit, None)]
+    return [_banner(*message), *on_refresh(mode, status, limit, None, secret, request)]
 
 
-def on_retention(days, gb, mode, status, limit, selected) -> list:
+def on_retention(
+    days, gb, mode, status, limit, selected, secret=None, request: gr.Request = None
+) -> list:
+    listed = on_refresh(mode, status, limit, selected, secret, request)
+    if not retention.page_can_set():  # the operator's setting here, whoever calls
+        return [_banner("error", "Not saved", RETENTION_OPERATOR), *listed]
     try:
         days = float(days) if days not in (None, "") else None
         gb = float(gb) if gb not in (None, "") else None
     except (TypeError, ValueError):
-        return [
-            _banner("error", "Not saved", "Days and GB must be numbers."),
-            *on_refresh(mode, status, limit, selected),
-        ]
+        return [_banner("error", "Not saved", "Days and GB must be numbers."), *listed]
     s = store()
     policy = retention.configure(s, days, gb)
     deleted = retention.prune(s)
     kept = "no limit" if not (policy.days or policy.gb) else "saved"
     text = f"Retention {kept}; {len(deleted)} old job(s) deleted."
-    return [_banner("ok", "Retention", text), *on_refresh(mode, status, limit, selected)]
+    return [
+        _banner("ok", "Retention", text),
+        *on_refresh(mode, status, limit, selected, secret, request),
+    ]
 
 
 # -- layout ---------------------------------------------------------------------------------------
 
 
-def build() -> HistoryView:
+RETENTION_OPERATOR = (
+    "How long jobs are kept is this server's setting (LTX_AIO_KEEP_DAYS, LTX_AIO_KEEP_GB)."
+)
+
+
+def build(owner: gr.BrowserState) -> HistoryView:
     try:
         s = store()
         policy, notice = retention.current(s), s.notice
@@ -305,7 +336,12 @@ def build() -> HistoryView:
                         visible=False,
                         elem_id="aio-history-confirm",
                     )
-        with gr.Accordion("Keep history", open=False, elem_id="aio-history-retention"):
+        with gr.Accordion(
+            "Keep history",
+            open=False,
+            visible=retention.page_can_set(),
+            elem_id="aio-history-retention",
+        ):
             with gr.Row():
                 days = gr.Number(
                     policy.days or 0,
@@ -328,15 +364,16 @@ def build() -> HistoryView:
     limit = gr.State(PAGE)
     filters = [mode, status, limit]
     details = [selected, area, video, download, info, record, delete, confirm]
+    who = [owner]
     listed = [gallery, ids, summary, more, *details]
     private = {"api_visibility": "private"}
 
     for trigger in (refresh.click, mode.change, status.change):
-        trigger(on_refresh, inputs=[*filters, selected], outputs=listed, **private)
+        trigger(on_refresh, inputs=[*filters, selected, *who], outputs=listed, **private)
     more.click(lambda n: n + PAGE, inputs=[limit], outputs=[limit], queue=False, **private).then(
-        on_refresh, inputs=[*filters, selected], outputs=listed, **private
+        on_refresh, inputs=[*filters, selected, *who], outputs=listed, **private
     )
-    gallery.select(on_select, inputs=[ids], outputs=details, **private)
+    gallery.select(on_select, inputs=[ids, *who], outputs=details, **private)
     delete.click(
         lambda: [gr.update(visible=False), gr.update(visible=True)],
         outputs=[delete, confirm],
@@ -344,11 +381,14 @@ def build() -> HistoryView:
         **private,
     )
     confirm.click(
-        on_delete_confirmed, inputs=[selected, *filters], outputs=[message, *listed], **private
+        on_delete_confirmed,
+        inputs=[selected, *filters, *who],
+        outputs=[message, *listed],
+        **private,
     )
     apply.click(
         on_retention,
-        inputs=[days, gb, *filters, selected],
+        inputs=[days, gb, *filters, selected, *who],
         outputs=[message, *listed],
         **private,
     )
@@ -357,5 +397,5 @@ def build() -> HistoryView:
         use=use,
         selected=selected,
         refresh_outputs=listed,
-        refresh_inputs=[*filters, selected],
+        refresh_inputs=[*filters, selected, *who],
     )

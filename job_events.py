@@ -24,6 +24,7 @@ import batch
 import batch_ui
 import jobs
 import modes
+import owners
 from banners import banner_html, batch_banner, failure_notice, notice, success_banner
 from errors import AppError
 
@@ -31,6 +32,9 @@ log = logging.getLogger("ltx_aio.app")
 
 # Failures every later job of a batch would meet too: the rest of the batch is not run.
 STOPS_BATCH = ("unavailable", "missing_model", "download_failed")
+# The page's per-browser owner secret (gr.BrowserState), given to every private event that
+# reads or writes jobs; see owners.py.
+OWNER = "aio_owner"
 
 
 def _param_doc(f: modes.Field) -> str:
@@ -121,7 +125,7 @@ async def in_thread(fn, *args, abandon: bool = True, **kwargs):
 
 
 def make_api_handler(mode: modes.Mode):
-    async def handler(progress=gr.Progress(), **values):  # noqa: B008 (Gradio's progress idiom)
+    async def handler(request: gr.Request, progress=gr.Progress(), **values):  # noqa: B008
         event = api_cancel.event_id()
         api_cancel.detach()  # a cancel stops this job only when it names this job's event
         job_id = None
@@ -129,7 +133,7 @@ def make_api_handler(mode: modes.Mode):
             params = _plain(mode, values)
             if api_cancel.asked(event):
                 raise AppError("interrupted", "The job was cancelled before it started.")
-            [job_id] = await record_jobs(mode.name, [params])
+            [job_id] = await record_jobs(mode.name, [params], owners.of(request))
             with api_cancel.tracking(event, job_id):
                 result = await in_thread(
                     jobs.run,
@@ -151,24 +155,31 @@ def make_api_handler(mode: modes.Mode):
     handler.__name__ = mode.name
     handler.__qualname__ = mode.name
     handler.__doc__ = api_docstring(mode)
-    # Gradio finds its progress tracker only among positional parameters.
-    tracker = inspect.Parameter(
-        "progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()
-    )
     handler.__signature__ = api_signature(mode).replace(
-        parameters=[tracker, *api_signature(mode).parameters.values()]
+        parameters=[*_special_params(), *api_signature(mode).parameters.values()]
     )
     return handler
 
 
+def _special_params() -> list[inspect.Parameter]:
+    """What Gradio fills in itself: the request (which says who the caller is) and the progress
+    tracker, which Gradio finds only among positional parameters."""
+    positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    return [
+        inspect.Parameter("request", positional, annotation=gr.Request),
+        inspect.Parameter("progress", positional, default=gr.Progress()),
+    ]
+
+
 def _split(mode: modes.Mode, values: dict) -> tuple[dict, bool, int]:
+    values = {k: v for k, v in values.items() if k != OWNER}
     params = _plain(mode, values)
     per_line = bool(params.pop(batch_ui.PER_LINE, False))
     seeds = params.pop(batch_ui.SEEDS, 1)
     return params, per_line, seeds
 
 
-async def record_jobs(mode: str, specs: list[dict]) -> list[str]:
+async def record_jobs(mode: str, specs: list[dict], owner: str) -> list[str]:
     """Record one queued job per spec, off the event loop. When this request is cancelled
     meanwhile (Gradio cancels the task; the thread cannot be stopped and goes on), every job
     recorded so far or still to come of it is cancelled, so none is left queued for ever."""
@@ -180,7 +191,7 @@ async def record_jobs(mode: str, specs: list[dict]) -> list[str]:
         batch_id = batch.new_id() if len(specs) > 1 else None
         try:
             for spec in specs:
-                job_id = jobs.record(mode, spec, batch=batch_id)
+                job_id = jobs.record(mode, spec, batch=batch_id, owner=owner)
                 with lock:
                     recorded.append(job_id)
                     if abandoned.is_set():
@@ -206,13 +217,14 @@ def make_ui_handler(mode: modes.Mode):
     """The Generate button: one job, or a batch run in order inside this one request (ZeroGPU
     grants GPU time only within a request); a cancelled job of a batch is skipped."""
 
-    async def handler(progress=gr.Progress(), **values):  # noqa: B008
+    async def handler(request: gr.Request, progress=gr.Progress(), **values):  # noqa: B008
         same = [gr.update(), gr.update()]
         params = values  # until checked: the failure banner reads only the preset
+        owner = owners.of(request, values.get(OWNER))
         try:
             params, per_line, seeds = _split(mode, values)
             specs = batch.expand(params, per_line=per_line, seeds=seeds)
-            ids = await record_jobs(mode.name, specs)
+            ids = await record_jobs(mode.name, specs, owner)
         except AppError as err:
             yield [*same, *failure_notice(err, mode.name, params), *batch_ui.updates([])]
             return
@@ -255,9 +267,10 @@ def make_ui_handler(mode: modes.Mode):
     return handler
 
 
-def on_cancel(ids: list[str] | None):
+def on_cancel(ids: list[str] | None, secret: str | None = None, request: gr.Request = None):
+    owner = owners.scope(owners.of(request, secret))
     for job_id in ids or []:
-        jobs.cancel(job_id)
+        jobs.cancel(job_id, owner)
     return [
         *notice(banner_html("info", "Cancelling", "The running job is being stopped.")),
         *batch_ui.updates(ids, running=False),

@@ -212,35 +212,43 @@ def _history_error(exc: BaseException) -> AppError:
     )
 
 
-def record(mode: str, params: dict, *, batch: str | None = None) -> str:
-    """A queued History record for a job about to run, with copies of its input files.
+def record(mode: str, params: dict, *, batch: str | None = None, owner: str = history.LOCAL) -> str:
+    """A queued History record of `owner` for a job about to run, with copies of its inputs.
 
     The record keeps each media field's original file name in place of the upload's temporary
-    path; the kept copies (of usable files only) are what `Job.replay()` gives back."""
+    path; the kept copies (of usable files only, each named for what it really holds) are what
+    `Job.replay()` gives back. An owner over their quota is refused, and only that is recorded."""
     if mode not in modes.MODES:
         raise AppError("bad_input", f"unknown mode {mode!r}", where="mode")
-    kept = {}
+    kept, extensions = {}, {}
     shown = dict(params)
     for f in modes.MODES[mode].fields:
         value = params.get(f.name)
         if f.kind in modes.MEDIA_KINDS and isinstance(value, (str, Path)) and str(value):
             shown[f.name] = Path(value).name
             try:
-                modes.inspect_media(f, value)
+                info = modes.inspect_media(f, value)
             except AppError:  # the run refuses it and records why; an unusable file is not kept
                 continue
             kept[f.name] = value
+            extensions[f.name] = media.canonical_suffix(info)
+    store = open_history()
     try:
-        return open_history().create_job(mode, shown, kept, batch=batch)
+        try:
+            retention.check_quota(store, owner)
+        except AppError as err:
+            store.record_refusal(mode, err.kind, str(err), owner=owner)
+            raise
+        return store.create_job(mode, shown, kept, batch=batch, owner=owner, extensions=extensions)
     except (OSError, sqlite3.Error) as exc:
         raise _history_error(exc) from exc
 
 
-def cancel(job_id: str) -> bool:
-    """Cancel one job: a queued one never starts; a running one is interrupted. False when it had
-    already ended (or does not exist)."""
+def cancel(job_id: str, owner: str | None = None) -> bool:
+    """Cancel one job (given an owner, only that owner's): a queued one never starts; a running
+    one is interrupted. False when it had already ended (or is not there to cancel)."""
     records = open_history()
-    job = records.get(job_id)
+    job = records.get(job_id, owner)
     if job is None or not records.mark_cancelled(job_id):
         return False
     if job.status == "running":

@@ -39,6 +39,7 @@ class AudioInfo:
     seconds: float
     sample_rate: int
     channels: int
+    container: str = ""  # FFmpeg's name for the file format, e.g. "wav"
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class VideoInfo:
     frames: int
     seconds: float
     has_audio: bool
+    container: str = ""
 
 
 def _existing_file(path, field: str, kind: str) -> Path:
@@ -141,6 +143,7 @@ def inspect_audio(path, field: str = "audio") -> AudioInfo:
         if not container.streams.audio:
             raise errors.bad_input(field, f"{p.name!r} has no audio track")
         stream = container.streams.audio[0]
+        fmt = container.format.name
         seconds = _stream_seconds(container, stream)
         rate = stream.rate or stream.codec_context.sample_rate or 0
         channels = stream.codec_context.channels or 1
@@ -156,7 +159,7 @@ def inspect_audio(path, field: str = "audio") -> AudioInfo:
         raise errors.bad_input(
             field, f"the audio lasts {seconds:.2f} s; it must last at least {MIN_AUDIO_SECONDS} s"
         )
-    return AudioInfo(round(seconds, 3), int(rate), int(channels))
+    return AudioInfo(round(seconds, 3), int(rate), int(channels), fmt)
 
 
 def inspect_video(path, field: str = "video") -> VideoInfo:
@@ -173,6 +176,7 @@ def inspect_video(path, field: str = "video") -> VideoInfo:
             frames = int(round(seconds * fps))
         width, height = stream.codec_context.width, stream.codec_context.height
         has_audio = bool(container.streams.audio)
+        fmt = container.format.name
         _first_frame(container, stream, p, field, "video")
     if not (1 <= fps <= MAX_VIDEO_FPS):
         raise errors.bad_input(
@@ -189,8 +193,29 @@ def inspect_video(path, field: str = "video") -> VideoInfo:
             field, f"the video is {width}x{height}; need {MIN_IMAGE_SIDE} px a side"
         )
     return VideoInfo(
-        width, height, round(fps, 3), frames, round(seconds or frames / fps, 3), has_audio
+        width, height, round(fps, 3), frames, round(seconds or frames / fps, 3), has_audio, fmt
     )
+
+
+IMAGE_SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "BMP": ".bmp",
+                  "GIF": ".gif", "TIFF": ".tiff"}  # fmt: skip
+# FFmpeg demuxer names (a comma list: the first one found here decides) -> (audio, video) suffix.
+CONTAINER_SUFFIXES = {"wav": (".wav", ".wav"), "mp3": (".mp3", ".mp3"), "flac": (".flac", ".flac"),
+                      "ogg": (".ogg", ".ogv"), "mov": (".m4a", ".mp4"), "mp4": (".m4a", ".mp4"),
+                      "webm": (".webm", ".webm"), "matroska": (".mka", ".mkv"),
+                      "aac": (".aac", ".aac"), "avi": (".avi", ".avi"),
+                      "aiff": (".aiff", ".aiff")}  # fmt: skip
+
+
+def canonical_suffix(info) -> str:
+    """The file extension that says what a checked file really holds (from `inspect_*`), never
+    the name it was uploaded under: a PNG named `page.html` is kept and served as `.png`."""
+    if isinstance(info, ImageInfo):
+        return IMAGE_SUFFIXES.get(info.format, ".bin")
+    for name in getattr(info, "container", "").split(","):
+        if name in CONTAINER_SUFFIXES:
+            return CONTAINER_SUFFIXES[name][isinstance(info, VideoInfo)]
+    return ".bin"
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -1,18 +1,26 @@
-"""How long History keeps finished jobs: a limit in days and/or GB, pruned oldest first.
+"""How long History keeps finished jobs, and how much one owner may keep.
 
-The policy is stored in the history database, so it travels with the data dir (a Space's bucket).
-The default is no limit: nothing a user made is deleted unless they asked for it. Queued and
-running jobs are never pruned.
+A limit in days and/or GB, pruned oldest first. On a local install the page sets it (stored in the
+history database, so it travels with the data dir); by default nothing a user made is deleted
+unless they asked. On a shared deployment (owners.py) it is the operator's: LTX_AIO_KEEP_DAYS and
+LTX_AIO_KEEP_GB (7 days there by default), which also win over the page's setting anywhere; each
+owner may keep at most LTX_AIO_OWNER_QUOTA_GB (5 GB there by default, none locally), and a
+submission beyond it is refused with what to do. Queued and running jobs are never pruned.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 
 import history
+import owners
+from errors import AppError
 
 GB = 1024**3
+SHARED_KEEP_DAYS = 7.0
+SHARED_QUOTA_GB = 5.0
 
 
 @dataclass(frozen=True)
@@ -21,9 +29,57 @@ class Retention:
     gb: float | None = None
 
 
+def _env_number(name: str) -> float | None:
+    """A positive number from the environment; 0 or empty means no limit."""
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else None
+    except ValueError:
+        return None
+    return value if value is not None and value > 0 else None
+
+
+def operator_policy() -> Retention | None:
+    """The operator's limits, when set (or on a shared deployment): they win over the page."""
+    days, gb = os.environ.get("LTX_AIO_KEEP_DAYS"), os.environ.get("LTX_AIO_KEEP_GB")
+    if days is None and gb is None:
+        return Retention(SHARED_KEEP_DAYS, None) if owners.shared() else None
+    return Retention(_env_number("LTX_AIO_KEEP_DAYS"), _env_number("LTX_AIO_KEEP_GB"))
+
+
+def page_can_set() -> bool:
+    """Only a single-user install whose operator set no limits lets the page change them."""
+    return not owners.shared() and operator_policy() is None
+
+
 def current(store: history.Store) -> Retention:
+    operator = operator_policy()
+    if operator is not None:
+        return operator
     days, gb = store.setting("keep_days"), store.setting("keep_gb")
     return Retention(float(days) if days else None, float(gb) if gb else None)
+
+
+def quota_gb() -> float | None:
+    raw = os.environ.get("LTX_AIO_OWNER_QUOTA_GB")
+    if raw is None:
+        return SHARED_QUOTA_GB if owners.shared() else None
+    return _env_number("LTX_AIO_OWNER_QUOTA_GB")
+
+
+def check_quota(store: history.Store, owner: str) -> None:
+    """Refuse a new job of an owner whose jobs already keep their quota's worth."""
+    quota = quota_gb()
+    if quota is None or owner == owners.LOCAL:
+        return
+    used = store.owner_bytes(owner)
+    if used >= quota * GB:
+        raise AppError(
+            "unavailable",
+            f"Your jobs keep {used / GB:.1f} GB; this server keeps at most {quota:g} GB per user.",
+            where="history",
+            hint="Delete some of your jobs in History, then generate again.",
+        )
 
 
 def configure(

@@ -22,6 +22,7 @@ import jobs
 import models
 import modes
 import retention
+import served_files
 from errors import KINDS, AppError
 
 engine = pytest.fixture(use_fake_engine, name="engine")
@@ -154,7 +155,8 @@ def test_api_signature_is_the_mode_fields_as_keywords(mode):
     handler = job_events.make_api_handler(modes.MODES[mode])
     params = inspect.signature(handler).parameters
     fields = modes.MODES[mode].fields
-    assert list(params)[1:] == [f.name for f in fields]
+    assert list(params)[:2] == ["request", "progress"]  # filled in by Gradio, not the caller
+    assert list(params)[2:] == [f.name for f in fields]
     assert all(params[f.name].kind is inspect.Parameter.KEYWORD_ONLY for f in fields)
     doc = handler.__doc__
     for f in fields:
@@ -187,12 +189,11 @@ def test_banner_escapes_html():
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 
-def test_launch_options_serve_only_the_output_folder_and_the_data_dir(engine, tmp_path):
+def test_launch_options_allow_copying_from_the_data_dir_only(engine, tmp_path):
     options = app.launch_options()
-    assert options["allowed_paths"] == [
-        str(backend.output_dir().resolve()),
-        str((tmp_path / "data").resolve()),
-    ]
+    assert options["allowed_paths"] == [str((tmp_path / "data").resolve())]
+    guards = [m.cls for m in options["app_kwargs"]["middleware"]]
+    assert served_files.FileGuard in guards  # the data dir itself is never fetched directly
     assert options["css"] and options["head"] and options["theme"] is not None
     assert options["max_file_size"] > 0
 
@@ -314,7 +315,7 @@ def test_cancelling_a_request_while_its_jobs_are_recorded_leaves_none_queued(eng
     specs = [{"prompt": f"shot {n}"} for n in range(4)]
 
     async def cancel_midway():
-        task = asyncio.create_task(job_events.record_jobs("t2v", specs))
+        task = asyncio.create_task(job_events.record_jobs("t2v", specs, history.LOCAL))
         await asyncio.sleep(0.2)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -344,11 +345,32 @@ def test_a_history_write_that_fails_after_the_run_is_a_clear_message(engine, mon
     assert job.status == "failed"
 
 
-def test_an_unusable_input_is_recorded_by_name_but_never_kept(engine, tmp_path):
+def test_a_refused_job_keeps_its_mode_reason_and_time_but_nothing_it_was_given(engine, tmp_path):
+    image = mediagen.make_png(tmp_path / "face.png", 96, 64)
+    with pytest.raises(AppError) as caught:
+        jobs.run("i2v", {"image": str(image), "prompt": "a cat", "frames": 10_000})
+    assert caught.value.kind == "bad_input"
+    store = jobs.open_history()
+    (job,) = store.jobs()
+    assert (job.mode, job.status, job.error_kind) == ("i2v", "failed", "bad_input")
+    assert "frames" in job.error_message and job.finished_at >= job.created_at
+    assert job.params == {} and job.inputs == {} and job.used is None
+    assert [p.name for p in (store.jobs_dir / job.id).rglob("*")] == ["record.json"]
+
+
+def test_an_unusable_input_is_never_kept(engine, tmp_path):
     notes = mediagen.make_text(tmp_path / "notes.png")
     with pytest.raises(AppError) as caught:
         jobs.run("i2v", {"image": str(notes), "prompt": "a cat"})
     assert caught.value.kind == "bad_input"
     (job,) = jobs.open_history().jobs()
-    assert job.status == "failed" and job.params["image"] == "notes.png"
-    assert job.inputs == {}
+    assert job.status == "failed" and job.inputs == {}
+
+
+def test_a_kept_input_is_named_for_what_it_holds_not_for_its_upload_name(engine, tmp_path):
+    disguised = mediagen.make_png(tmp_path / "portrait.png", 96, 64)
+    disguised = disguised.rename(tmp_path / "portrait.html")
+    job_id = jobs.record("i2v", {"image": str(disguised), "prompt": "a cat"})
+    kept = jobs.open_history().get(job_id).inputs["image"]
+    assert kept.name == "image.png"
+    assert kept.read_bytes() == disguised.read_bytes()
