@@ -66,8 +66,16 @@ def tracking(event: str | None, job_id: str) -> Iterator[None]:
         _running.pop(event, None)
 
 
-def note(body: bytes) -> None:
-    """A cancel request's body: remember its event and cancel that event's job if running."""
+def _submitted_job(blocks, event: str) -> str | None:
+    """The job a queued submission recorded when it joined (job_events.make_api_submit)."""
+    queued = getattr(getattr(blocks, "_queue", None), "event_ids_to_events", {}) or {}
+    request = getattr(getattr(queued.get(event), "data", None), "request", None)
+    return getattr(getattr(request, "state", None), "aio_job", None)
+
+
+def note(body: bytes, blocks=None) -> None:
+    """A cancel request's body: remember its event and cancel that event's job, running or still
+    waiting in the queue (recorded at submit)."""
     try:
         event = json.loads(body or b"{}").get("event_id")
     except (ValueError, AttributeError):
@@ -78,7 +86,7 @@ def note(body: bytes) -> None:
     for old in [e for e, at in _asked.items() if now - at > FORGET_AFTER_S]:
         del _asked[old]
     _asked[event] = now
-    job_id = _running.get(event)
+    job_id = _running.get(event) or (_submitted_job(blocks, event) if blocks else None)
     if job_id is not None:
         log.info("client cancelled job %s (event %s)", job_id, event)
         jobs.cancel(job_id)
@@ -112,7 +120,9 @@ class CancelWatch:
             if message.get("type") != "http.request" or not message.get("more_body"):
                 break
         try:
-            note(b"".join(m.get("body", b"") for m in messages))
+            app = scope.get("app")
+            blocks = app.get_blocks() if hasattr(app, "get_blocks") else None
+            note(b"".join(m.get("body", b"") for m in messages), blocks)
         except Exception:  # watching must never break Gradio's own cancel
             log.exception("reading a cancel request failed")
 

@@ -24,6 +24,7 @@ hfcache.activate_mirror()
 import gradio as gr
 
 import api_cancel
+import api_refusals
 import batch_ui
 import bootstrap
 import health
@@ -38,7 +39,14 @@ import served_files
 import ui_theme
 from banners import FIX_PRESET, banner_html, engine_banner, error_banner, notice
 from errors import AppError
-from job_events import OWNER, api_docstring, make_api_handler, make_ui_handler, on_cancel
+from job_events import (
+    OWNER,
+    api_docstring,
+    make_api_handler,
+    make_api_submit,
+    make_ui_handler,
+    on_cancel,
+)
 
 log = logging.getLogger("ltx_aio.app")
 
@@ -242,6 +250,7 @@ def build_mode_panel(mode: modes.Mode, ui: dict) -> gr.Column:
         make_api_handler(mode),
         inputs_kwargs=comps,
         outputs=[video, used],
+        validator=make_api_submit(mode),
         api_name=mode.name,
         api_description=api_docstring(mode).split("\n\nArgs:")[0],
         preprocess=False,
@@ -437,6 +446,7 @@ def launch_options() -> dict:
             "routes": [health.route(history.open_store)],
             "middleware": [
                 api_cancel.middleware(),
+                api_refusals.middleware(),
                 served_files.middleware(history.data_dir),
             ],
         },

@@ -269,19 +269,9 @@ class Store:
         file's own suffix is never trusted). Returns the job id."""
         job_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
         folder = self.jobs_dir / job_id
-        kept: dict[str, str] = {}
         try:
             (folder / "inputs").mkdir(parents=True)
-            for name, source in (inputs or {}).items():
-                if source is None or source == "":
-                    continue
-                source = Path(source)
-                if not source.is_file():
-                    raise AppError("bad_input", f"file not found: {source.name}", where=name)
-                suffix = (extensions or {}).get(name) or ".bin"
-                target = folder / "inputs" / (_safe(name) + _safe(suffix))
-                _link_or_copy(source, target)
-                kept[name] = target.relative_to(self.root).as_posix()
+            kept = self._keep(folder, inputs or {}, extensions)
             row = {
                 "id": job_id,
                 "mode": mode,
@@ -303,6 +293,36 @@ class Store:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         return job_id
+
+    def keep_inputs(
+        self,
+        job_id: str,
+        params: dict,
+        inputs: dict[str, str | Path],
+        extensions: dict[str, str] | None = None,
+    ) -> bool:
+        """A queued job's full parameters and copies of its inputs, once they are checked."""
+        folder = self.jobs_dir / job_id
+        kept = self._keep(folder, inputs, extensions)
+        changes = {"params": _dumps(params), "inputs": _dumps(kept), "bytes": _tree_bytes(folder)}
+        return self._update(job_id, changes, only_from=("queued",))
+
+    def _keep(
+        self, folder: Path, inputs: dict[str, str | Path | None], extensions: dict | None
+    ) -> dict[str, str]:
+        kept: dict[str, str] = {}
+        (folder / "inputs").mkdir(parents=True, exist_ok=True)
+        for name, source in inputs.items():
+            if source is None or source == "":
+                continue
+            source = Path(source)
+            if not source.is_file():
+                raise AppError("bad_input", f"file not found: {source.name}", where=name)
+            suffix = (extensions or {}).get(name) or ".bin"
+            target = folder / "inputs" / (_safe(name) + _safe(suffix))
+            _link_or_copy(source, target)
+            kept[name] = target.relative_to(self.root).as_posix()
+        return kept
 
     def mark_running(self, job_id: str, used: dict | None = None) -> bool:
         """Queued -> running, with the parameters as snapped (seed included) when known."""

@@ -130,10 +130,14 @@ def make_api_handler(mode: modes.Mode):
         api_cancel.detach()  # a cancel stops this job only when it names this job's event
         job_id = None
         try:
+            owner = owners.of(request)
+            job_id = _submitted(request)  # recorded when it joined the queue (make_api_submit)
             params = _plain(mode, values)
             if api_cancel.asked(event):
                 raise AppError("interrupted", "The job was cancelled before it started.")
-            [job_id] = await record_jobs(mode.name, [params], owners.of(request))
+            job_id = job_id and await in_thread(jobs.adopt, job_id, mode.name, params, owner)
+            if not job_id:
+                [job_id] = await record_jobs(mode.name, [params], owner)
             with api_cancel.tracking(event, job_id):
                 result = await in_thread(
                     jobs.run,
@@ -145,6 +149,8 @@ def make_api_handler(mode: modes.Mode):
                 )
         except AppError as err:
             log.info("%s job refused: %s", mode.name, err)
+            if job_id:  # a submission refused before it ran: its record says why
+                jobs.end_unstarted(job_id, err)
             raise api_error(err) from None
         except BaseException:  # the server is stopping this task: stop the job too
             if job_id:
@@ -159,6 +165,34 @@ def make_api_handler(mode: modes.Mode):
         parameters=[*_special_params(), *api_signature(mode).parameters.values()]
     )
     return handler
+
+
+SUBMITTED = "aio_job"  # where a submission's job id waits on its request (request.state)
+
+
+def make_api_submit(mode: modes.Mode):
+    """Runs when a script's submission joins the queue (Gradio's validator hook), before it waits
+    for the GPU: the job is recorded at once, so History lists it while it waits and a restart
+    finds it (and says it was interrupted). It never refuses: the job's own checks say what is
+    wrong, in the one error line every API failure has."""
+
+    def submitted(request: gr.Request, **values):
+        try:
+            job_id = jobs.record_submission(mode.name, values, owners.of(request))
+            setattr(request.request.state, SUBMITTED, job_id)
+        except Exception:  # the job is then recorded when it starts, as before
+            log.exception("recording a %s submission failed", mode.name)
+        return [None] * len(values)  # one "valid" per input
+
+    submitted.__signature__ = api_signature(mode).replace(
+        parameters=[_special_params()[0], *api_signature(mode).parameters.values()]
+    )
+    return submitted
+
+
+def _submitted(request: gr.Request) -> str | None:
+    state = getattr(getattr(request, "request", None), "state", None)
+    return getattr(state, SUBMITTED, None) if state is not None else None
 
 
 def _special_params() -> list[inspect.Parameter]:

@@ -212,14 +212,10 @@ def _history_error(exc: BaseException) -> AppError:
     )
 
 
-def record(mode: str, params: dict, *, batch: str | None = None, owner: str = history.LOCAL) -> str:
-    """A queued History record of `owner` for a job about to run, with copies of its inputs.
-
-    The record keeps each media field's original file name in place of the upload's temporary
-    path; the kept copies (of usable files only, each named for what it really holds) are what
-    `Job.replay()` gives back. An owner over their quota is refused, and only that is recorded."""
-    if mode not in modes.MODES:
-        raise AppError("bad_input", f"unknown mode {mode!r}", where="mode")
+def _kept_inputs(mode: str, params: dict) -> tuple[dict, dict, dict]:
+    """(params as History shows them, media to keep, each kept file's extension): a media
+    field's value is shown by its original name; only usable files are kept, each named for what
+    it really holds."""
     kept, extensions = {}, {}
     shown = dict(params)
     for f in modes.MODES[mode].fields:
@@ -232,16 +228,80 @@ def record(mode: str, params: dict, *, batch: str | None = None, owner: str = hi
                 continue
             kept[f.name] = value
             extensions[f.name] = media.canonical_suffix(info)
+    return shown, kept, extensions
+
+
+def record(mode: str, params: dict, *, batch: str | None = None, owner: str = history.LOCAL) -> str:
+    """A queued History record of `owner` for a job about to run, with copies of its inputs
+    (what `Job.replay()` gives back). An owner over their quota is refused, and only that is
+    recorded."""
+    if mode not in modes.MODES:
+        raise AppError("bad_input", f"unknown mode {mode!r}", where="mode")
+    shown, kept, extensions = _kept_inputs(mode, params)
     store = open_history()
     try:
-        try:
-            retention.check_quota(store, owner)
-        except AppError as err:
-            store.record_refusal(mode, err.kind, str(err), owner=owner)
-            raise
+        _check_quota(store, mode, owner)
         return store.create_job(mode, shown, kept, batch=batch, owner=owner, extensions=extensions)
     except (OSError, sqlite3.Error) as exc:
         raise _history_error(exc) from exc
+
+
+def _check_quota(store: history.Store, mode: str, owner: str) -> None:
+    try:
+        retention.check_quota(store, owner)
+    except AppError as err:
+        store.record_refusal(mode, err.kind, str(err), owner=owner)
+        raise
+
+
+def record_submission(mode: str, values: dict, owner: str) -> str:
+    """A script's submission, recorded the moment it joins the queue (before it waits for the
+    GPU): its plain values only; its files are checked and kept when it starts (`adopt`)."""
+    params = {}
+    for f in modes.MODES[mode].fields:
+        value = values.get(f.name)
+        if f.kind in modes.MEDIA_KINDS:
+            path = value.get("path") if isinstance(value, dict) else value
+            if isinstance(path, str) and path:
+                params[f.name] = Path(path).name[:200]
+            continue
+        try:
+            params[f.name] = modes.coerce(f, value)
+        except AppError:  # said when it starts; nothing unchecked is kept meanwhile
+            continue
+    return open_history().create_job(mode, params, owner=owner)
+
+
+def adopt(job_id: str, mode: str, params: dict, owner: str) -> str | None:
+    """Start the job a submission recorded: its checked values and kept inputs replace what was
+    noted at submit. None when there is no such job of this owner (then record anew); a job
+    that ended while it waited (cancelled) does not start."""
+    store = open_history()
+    job = store.get(job_id, owner)
+    if job is None or job.mode != mode:
+        return None
+    if job.status != "queued":
+        raise AppError("interrupted", "The job was cancelled before it started.")
+    shown, kept, extensions = _kept_inputs(mode, params)
+    try:
+        retention.check_quota(store, owner)
+        store.keep_inputs(job_id, shown, kept, extensions)
+    except AppError as err:
+        store.mark_refused(job_id, err.kind, str(err))
+        raise
+    except (OSError, sqlite3.Error) as exc:
+        raise _history_error(exc) from exc
+    return job_id
+
+
+def end_unstarted(job_id: str, err: AppError) -> None:
+    """Record why a job that never started ended (nothing changes for one that ran: its own
+    outcome is recorded already)."""
+    store = open_history()
+    if err.kind == "interrupted":
+        store.mark_cancelled(job_id, err.message)
+    else:
+        store.mark_failed(job_id, err.kind, str(err))
 
 
 def cancel(job_id: str, owner: str | None = None) -> bool:

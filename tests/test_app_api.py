@@ -219,6 +219,8 @@ def _raw_call(url: str, mode: str, **given) -> str:
     params = info["named_endpoints"][f"/{mode}"]["parameters"]
     data = [given.get(p["parameter_name"], p.get("parameter_default")) for p in params]
     posted = httpx.post(f"{url}gradio_api/call/{mode}", json={"data": data}, timeout=30)
+    if posted.status_code != 200:  # refused before it was queued
+        return f"event: error\n{posted.json()['detail']}"
     event = posted.json()["event_id"]
     return httpx.get(f"{url}gradio_api/call/{mode}/{event}", timeout=60).text
 
@@ -232,10 +234,14 @@ def test_a_server_path_given_as_media_is_refused_and_never_copied(served, mode, 
     answer = _raw_call(served.url, mode, **{field_name: given, "prompt": PROMPT})
 
     assert "event: error" in answer
-    # Gradio's own data model already refuses the others; gr.Image lets a bare {"path"} through.
-    if mode == "i2v" and isinstance(given, dict):
-        assert "not uploaded to this server" in answer and field_name in answer
-    assert {job.id for job in served.store().jobs(limit=-1)} == before
+    # Refused by the app itself, or by Gradio's data model at the door: the same one line.
+    assert "[bad_input]" in answer and "not uploaded to this server" in answer
+    assert f"{field_name}:" in answer and "handle_file" in answer
+    # The submission is recorded (every one is), refused, and keeps nothing it was given.
+    new = [job for job in served.store().jobs(limit=-1) if job.id not in before]
+    assert [(j.status, j.error_kind, j.params, j.inputs) for j in new] == [
+        ("failed", "bad_input", {}, {})
+    ]
     assert not any(
         p.name == "hostname" or p.read_bytes() == Path("/etc/hostname").read_bytes()
         for p in (served.data / "jobs").rglob("*")
