@@ -37,6 +37,7 @@ import modes
 import owners
 import served_files
 import ui_theme
+import uploads
 from banners import FIX_PRESET, banner_html, engine_banner, error_banner, notice
 from errors import AppError
 from job_events import (
@@ -447,6 +448,7 @@ def launch_options() -> dict:
             "middleware": [
                 api_cancel.middleware(),
                 api_refusals.middleware(),
+                uploads.middleware(),
                 served_files.middleware(history.data_dir),
             ],
         },
@@ -461,7 +463,9 @@ def main() -> None:
     # Clones the pinned ComfyUI in the background: the page is served at once, even offline.
     bootstrap.start_background()
     try:
-        jobs.prune(jobs.open_history())
+        store = jobs.open_history()
+        jobs.sweep_leftovers(store)
+        jobs.prune(store)
     except AppError as err:  # the page still opens; History and /healthz say what is wrong
         log.error("History is unavailable: %s", err)
     demo = build_app()

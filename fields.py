@@ -41,6 +41,9 @@ class Field:
 
 
 def number_text(value: float) -> str:
+    """A number as a person reads it: 121, 0.7, 1e+308 (never a 309-digit integer)."""
+    if abs(value) >= 1e9 or not math.isfinite(float(value)):
+        return f"{float(value):.3g}"
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 

@@ -25,6 +25,7 @@ import batch_ui
 import jobs
 import modes
 import owners
+import uploads
 from banners import banner_html, batch_banner, failure_notice, notice, success_banner
 from errors import AppError
 
@@ -79,33 +80,54 @@ def api_error(err: AppError) -> gr.Error:
     )
 
 
-def _plain(mode: modes.Mode, values: dict) -> dict:
+def _plain(mode: modes.Mode, values: dict, request: gr.Request | None = None) -> dict:
     """Gradio payloads (events run with preprocess=False) -> plain values, files as paths.
 
-    A media value must be a file uploaded to this server: with preprocess off, Gradio passes a
-    client's `{"path": ...}` through unchecked, and any other path would let a caller copy a
-    server file into History, where it can be downloaded."""
+    A media value must be a file this request's own sender uploaded to this server (or a copy
+    the server made of one it handed out): with preprocess off, Gradio passes a client's
+    `{"path": ...}` through unchecked, and any other path would let a caller copy a server file,
+    or someone else's upload, into History, where it can be downloaded."""
     out = dict(values)
     for f in mode.fields:
         if f.kind in modes.MEDIA_KINDS:
-            out[f.name] = _uploaded(f.name, values.get(f.name))
+            out[f.name] = _uploaded(f.name, values.get(f.name), request)
     return out
 
 
-def _uploaded(name: str, value) -> str | None:
+NOT_UPLOADED = "Upload the file; from a script, pass gradio_client.handle_file(path)."
+
+
+def _uploaded(name: str, value, request: gr.Request | None = None) -> str | None:
     path = value.get("path") if isinstance(value, dict) else value
     if path is None or path == "":
+        if isinstance(value, dict) and value.get("url"):
+            raise AppError(
+                "bad_input", "a URL was given, not an uploaded file", where=name, hint=NOT_UPLOADED
+            )
         return None
     upload_dir = Path(gradio.utils.get_upload_folder()).resolve()
     resolved = Path(path).resolve() if isinstance(path, str) else None
     if resolved is None or not resolved.is_relative_to(upload_dir):
         raise AppError(
+            "bad_input", "the file was not uploaded to this server", where=name, hint=NOT_UPLOADED
+        )
+    if request is not None and not _senders(str(resolved), request):
+        raise AppError(
             "bad_input",
-            "the file was not uploaded to this server",
+            "this file was not uploaded by you (it is in the server's upload folder, but no "
+            "upload of yours put it there)",
             where=name,
-            hint="Upload the file; from a script, pass gradio_client.handle_file(path).",
+            hint=NOT_UPLOADED,
         )
     return str(resolved)
+
+
+def _senders(path: str, request: gr.Request) -> bool:
+    app = getattr(getattr(request, "request", None), "app", None)
+    blocks = app.get_blocks() if hasattr(app, "get_blocks") else None
+    return uploads.uploaded_by(path, uploads.request_fingerprint(request)) or uploads.made_here(
+        path, blocks
+    )
 
 
 # anyio 4.1 renamed `cancellable` to `abandon_on_cancel`; Gradio allows anyio 4.0.
@@ -132,7 +154,7 @@ def make_api_handler(mode: modes.Mode):
         try:
             owner = owners.of(request)
             job_id = _submitted(request)  # recorded when it joined the queue (make_api_submit)
-            params = _plain(mode, values)
+            params = _plain(mode, values, request)
             if api_cancel.asked(event):
                 raise AppError("interrupted", "The job was cancelled before it started.")
             job_id = job_id and await in_thread(jobs.adopt, job_id, mode.name, params, owner)
@@ -205,9 +227,11 @@ def _special_params() -> list[inspect.Parameter]:
     ]
 
 
-def _split(mode: modes.Mode, values: dict) -> tuple[dict, bool, int]:
+def _split(
+    mode: modes.Mode, values: dict, request: gr.Request | None = None
+) -> tuple[dict, bool, int]:
     values = {k: v for k, v in values.items() if k != OWNER}
-    params = _plain(mode, values)
+    params = _plain(mode, values, request)
     per_line = bool(params.pop(batch_ui.PER_LINE, False))
     seeds = params.pop(batch_ui.SEEDS, 1)
     return params, per_line, seeds
@@ -256,7 +280,7 @@ def make_ui_handler(mode: modes.Mode):
         params = values  # until checked: the failure banner reads only the preset
         owner = owners.of(request, values.get(OWNER))
         try:
-            params, per_line, seeds = _split(mode, values)
+            params, per_line, seeds = _split(mode, values, request)
             specs = batch.expand(params, per_line=per_line, seeds=seeds)
             ids = await record_jobs(mode.name, specs, owner)
         except AppError as err:

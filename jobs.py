@@ -11,6 +11,7 @@ used. Every outcome is recorded (done / failed / cancelled); every failure leave
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ import history
 import media
 import models
 import modes
+import patches
 import retention
 from errors import AppError
 
@@ -205,9 +207,11 @@ def open_history() -> history.Store:
 
 def _history_error(exc: BaseException) -> AppError:
     log.error("History is unavailable", exc_info=exc)
+    # What the system said, without the file it said it of: paths are the server's business.
+    reason = getattr(exc, "strerror", None) or str(exc).split(":")[0] or type(exc).__name__
     return AppError(
         "unavailable",
-        f"The job could not be recorded in History ({type(exc).__name__}: {exc}).",
+        f"The job could not be recorded in History ({reason}).",
         hint="Check that the data dir (LTX_AIO_DATA_DIR) exists, is writable and has free space.",
     )
 
@@ -359,6 +363,28 @@ def run(
     finally:
         prune(records)
     return result
+
+
+# A job id as history.Store makes it, at the start of a staged input's or an output's name.
+_JOB_FILE = re.compile(r"^(?:[a-z0-9]+_)?(\d{8}-\d{6}-[0-9a-f]+)_")
+
+
+def sweep_leftovers(store: history.Store) -> list[Path]:
+    """Staged inputs and outputs that a killed run left in ComfyUI's input/ and output/: those
+    of this History's jobs that are no longer running (a restart marked them interrupted).
+    Files of jobs this History does not know (another app's, a test's) are left alone."""
+    removed = []
+    outputs = backend.output_dir() / patches.OUTPUT_SUBFOLDER
+    for folder in (backend.input_dir(), outputs):
+        for path in folder.iterdir() if folder.is_dir() else ():
+            match = _JOB_FILE.match(path.name)
+            job = store.get(match.group(1)) if match and path.is_file() else None
+            if job is not None and job.status not in history.UNFINISHED:
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    if removed:
+        log.info("removed %d file(s) a killed run left in ComfyUI's folders", len(removed))
+    return removed
 
 
 def prune(store: history.Store) -> list[str]:

@@ -364,6 +364,7 @@ def _check_disk(sizes: dict[ModelFile, int]) -> None:
         )
     free = max(0, free - coming)
     if need > free:
+        log.warning("%s GB needed for downloads, %s GB free at %s", _gb(need), _gb(free), where)
         hint = f"Free {_gb(need - free)} GB or set HF_HOME to a bigger disk"
         fp8 = _fp8_need(sizes)
         if fp8 is not None and fp8 < need:
@@ -371,7 +372,7 @@ def _check_disk(sizes: dict[ModelFile, int]) -> None:
         raise AppError(
             "download_failed",
             f"Not enough disk space for {len(sizes)} model file(s): {_gb(need)} GB needed, "
-            f"{_gb(free)} GB free at {where}.",
+            f"{_gb(free)} GB free where models are downloaded.",
             hint=hint + ", then try again.",
         )
 

@@ -105,3 +105,15 @@ def browser_state_key() -> str:
         return key
     except (OSError, sqlite3.Error):  # History is broken and says so; the page still opens
         return secrets.token_urlsafe(24)
+
+
+def fingerprint(headers, host: str | None) -> str:
+    """Who sent a request, as far as the request alone says: its key when it has one, else its
+    address and browser. An upload is usable only by requests with the same fingerprint."""
+    headers = {str(k).lower(): str(v) for k, v in dict(headers or {}).items()}
+    key = headers.get(KEY_HEADER, "").strip()
+    bearer = headers.get("authorization", "").strip()
+    if key or bearer:
+        return _hash("key", key or bearer)
+    forwarded = headers.get("x-forwarded-for", "").split(",")[0].strip()
+    return _hash("client", f"{forwarded or host or ''}|{headers.get('user-agent', '')}")

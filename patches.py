@@ -13,6 +13,9 @@ import workflow
 
 CONTROL_NODES = {"pose": "Pose control", "depth": "Depth control", "canny": "Canny control"}
 
+# The folder of ComfyUI's output/ every graph's SaveVideo writes into.
+OUTPUT_SUBFOLDER = "ltx-aio"
+
 
 def _set(prompt: dict, title: str, name: str, value) -> None:
     workflow.set_input(prompt, title, name, value)
@@ -48,7 +51,7 @@ def parameterize(mode: str, template: str, used: dict, fields=()) -> dict:
         _set(prompt, "Noise 2", "noise_seed", (used["seed"] + 1) % 2**32)
     _set(prompt, "Decode video", "horizontal_tiles", used["tiles"])
     _set(prompt, "Decode video", "vertical_tiles", used["tiles"])
-    prefix = f"ltx-aio/{mode}_{media.sanitize(used.get('job_id') or 'job', 40)}"
+    prefix = f"{OUTPUT_SUBFOLDER}/{mode}_{media.sanitize(used.get('job_id') or 'job', 40)}"
     _set(prompt, "Save video", "filename_prefix", prefix)
 
     PATCHES[mode](prompt, used, files)
