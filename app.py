@@ -151,10 +151,12 @@ def on_switch(view: str):
     return [*panels, *buttons]
 
 
-def replay_value(f: modes.Field, job: history.Job, values: dict):
+def replay_value(f: modes.Field, job: history.Job, values: dict, request=None):
     if f.kind in modes.MEDIA_KINDS:
         kept = job.inputs.get(f.name)
-        return str(kept) if kept is not None and kept.is_file() else None
+        if kept is None or not kept.is_file():
+            return None
+        return uploads.hand_out(kept, request) if request is not None else str(kept)
     if f.name == "duration":
         return job.params.get("duration")  # frames (as used) are set too, and win
     return values.get(f.name, f.default)
@@ -175,7 +177,9 @@ def on_use_settings(job_id: str | None, secret: str | None, request: gr.Request,
         for field_name in comps:
             f = modes.MODES[name].field(field_name)
             updates.append(
-                gr.update(value=replay_value(f, job, values)) if name == job.mode else gr.update()
+                gr.update(value=replay_value(f, job, values, request))
+                if name == job.mode
+                else gr.update()
             )
     for name, comps in ui["batch"].items():
         # One job again: the batch options go back to their defaults.

@@ -83,8 +83,8 @@ def api_error(err: AppError) -> gr.Error:
 def _plain(mode: modes.Mode, values: dict, request: gr.Request | None = None) -> dict:
     """Gradio payloads (events run with preprocess=False) -> plain values, files as paths.
 
-    A media value must be a file this request's own sender uploaded to this server (or a copy
-    the server made of one it handed out): with preprocess off, Gradio passes a client's
+    A media value must be a file this request's own sender uploaded to this server (or that
+    the server handed out to them: uploads.hand_out): with preprocess off, Gradio passes a client's
     `{"path": ...}` through unchecked, and any other path would let a caller copy a server file,
     or someone else's upload, into History, where it can be downloaded."""
     out = dict(values)
@@ -123,11 +123,7 @@ def _uploaded(name: str, value, request: gr.Request | None = None) -> str | None
 
 
 def _senders(path: str, request: gr.Request) -> bool:
-    app = getattr(getattr(request, "request", None), "app", None)
-    blocks = app.get_blocks() if hasattr(app, "get_blocks") else None
-    return uploads.uploaded_by(path, uploads.request_fingerprint(request)) or uploads.made_here(
-        path, blocks
-    )
+    return uploads.uploaded_by(path, uploads.request_fingerprint(request))
 
 
 # anyio 4.1 renamed `cancellable` to `abandon_on_cancel`; Gradio allows anyio 4.0.

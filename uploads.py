@@ -1,10 +1,10 @@
 """Which uploaded files a request may use: only those its own sender uploaded here.
 
 Gradio's upload cache is one folder for everyone (and, on a shared machine, for other Gradio apps
-too), and a file there is named by its content. So a media value is accepted only when it is a file
-that this server received through its upload route from a sender with the same fingerprint as the
-request using it (owners.fingerprint: the caller's key, else address and browser), or a copy this
-server itself made of a file it handed out (History's kept input put back into a panel).
+too), and a file there is named by its content. So a media value is accepted only when this server
+received it through its upload route from a sender with the same fingerprint as the request using
+it (owners.fingerprint: the caller's key, else address and browser), or handed a copy of a file it
+keeps to that sender (History's kept input put back into a panel: `hand_out`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import json
 import threading
 import time
 from pathlib import Path
+
+import gradio.utils
 
 import owners
 
@@ -41,13 +43,15 @@ def uploaded_by(path: str, fingerprint: str) -> bool:
     return entry is not None and entry[0] == fingerprint
 
 
-def made_here(path: str, blocks) -> bool:
-    """A copy the server made itself of a file it handed out (in some component's cache)."""
-    resolved = str(Path(path).resolve())
-    for block in getattr(blocks, "blocks", {}).values():
-        if resolved in {str(Path(p).resolve()) for p in getattr(block, "temp_files", ())}:
-            return True
-    return False
+def hand_out(path: Path, request) -> str:
+    """A copy of a file this server keeps (History's kept input), put in the upload cache as an
+    upload of this request's sender, so that putting it back into a panel makes it usable by
+    them, and by no one else."""
+    from gradio.processing_utils import save_file_to_cache
+
+    copy = save_file_to_cache(path, cache_dir=gradio.utils.get_upload_folder())
+    remember([copy], request_fingerprint(request))
+    return copy
 
 
 def request_fingerprint(request) -> str:

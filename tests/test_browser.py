@@ -529,3 +529,59 @@ def test_a_real_generation_plays_in_the_browser(browser, real_app):
         assert errors == [], f"JavaScript errors on the page: {errors}"
     finally:
         context.close()
+
+
+@pytest.fixture(scope="module")
+def served_shared(tmp_path_factory):
+    patch = pytest.MonkeyPatch()
+    patch.setenv("LTX_AIO_SHARED", "1")
+    try:
+        with running_app(tmp_path_factory.mktemp("browser-shared")) as running:
+            yield running
+    finally:
+        patch.undo()
+
+
+def _visitor(browser, served):
+    context = browser.new_context(viewport=WIDE)
+    context.route(
+        "**/*",
+        lambda route: (
+            route.continue_() if route.request.url.startswith(served.url) else route.abort()
+        ),
+    )
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(served.url, wait_until="domcontentloaded")
+    page.locator("#aio-generate-t2v").wait_for(state="visible")
+    return context, page
+
+
+def test_on_a_shared_deployment_each_browser_sees_only_its_own_history(browser, served_shared):
+    first, first_page = _visitor(browser, served_shared)
+    second, second_page = _visitor(browser, served_shared)
+    try:
+        for page, prompt in ((first_page, "first visitor's fox"), (second_page, "second's boat")):
+            page.locator("#aio-t2v-prompt textarea").fill(prompt)
+            page.locator("#aio-t2v-preset label").filter(has_text="fast").click()
+            page.locator("#aio-generate-t2v").click()
+            page.locator("#aio-banner").filter(has_text="Done").wait_for(state="visible")
+        for page, own, other in (
+            (first_page, "first visitor", "second's"),
+            (second_page, "second's", "first visitor"),
+        ):
+            open_history(page)
+            thumbnails(page).first.filter(has_text=own).wait_for()
+            assert thumbnails(page).count() == 1
+            assert other not in page.locator("#aio-history-gallery").inner_text()
+            # The retention setting is the operator's here: not on the page.
+            assert not page.locator("#aio-history-retention").is_visible()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        second_page.screenshot(path=str(ARTIFACTS / "shared-history.png"), full_page=True)
+        # The same browser, later: still its own jobs (the secret lives in the browser).
+        first_page.reload(wait_until="domcontentloaded")
+        open_history(first_page)
+        thumbnails(first_page).first.filter(has_text="first visitor").wait_for()
+    finally:
+        first.close()
+        second.close()

@@ -255,6 +255,82 @@ def test_store_unopenable_database_is_an_error_and_never_set_aside(tmp_path):
     assert not list(tmp_path.glob("history.db.corrupt-*"))
 
 
+def test_store_zero_byte_database_is_set_aside_and_rebuilt(store, video, tmp_path):
+    job_id = finished_job(store, video, tmp_path)
+    store.close()
+    for side in ("history.db-wal", "history.db-shm"):
+        (store.root / side).unlink(missing_ok=True)
+    store.db_path.write_bytes(b"")
+    again = history.Store(store.root)
+    assert "the file is empty" in again.notice and "1 job(s) were recovered" in again.notice
+    assert again.get(job_id).status == "done"
+    assert list(store.root.glob("history.db.corrupt-*"))
+    again.close()
+
+
+def test_store_database_of_another_schema_is_set_aside_and_rebuilt(store, video, tmp_path):
+    job_id = finished_job(store, video, tmp_path)
+    store.close()
+    for path in store.root.glob("history.db*"):
+        path.unlink()
+    foreign = sqlite3.connect(store.db_path)
+    foreign.executescript(
+        "CREATE TABLE jobs (name TEXT, size INTEGER); INSERT INTO jobs VALUES ('x', 1);"
+    )
+    foreign.close()
+    again = history.Store(store.root)
+    assert "not a History database" in again.notice
+    assert again.get(job_id).status == "done"
+    new = again.create_job("t2v", {"prompt": "after"})  # jobs are taken again
+    assert again.get(new).status == "queued"
+    again.close()
+
+
+def test_store_rebuild_notice_counts_only_jobs_it_recovered(store, video, tmp_path):
+    finished_job(store, video, tmp_path)
+    store.close()
+    # A stray copy of a record: the same job twice must be counted once.
+    folder = next(store.jobs_dir.iterdir())
+    (store.jobs_dir / "copy").mkdir()
+    (store.jobs_dir / "copy" / "record.json").write_text((folder / "record.json").read_text())
+    for path in store.root.glob("history.db*"):
+        path.unlink()
+    again = history.Store(store.root)
+    assert "1 job(s) were recovered" in again.notice
+    again.close()
+
+
+def test_store_a_row_that_cannot_be_read_is_hidden_and_said_once(store, video, tmp_path):
+    import retention
+
+    good = finished_job(store, video, tmp_path)
+    bad = store.create_job("t2v", {"prompt": "x"})
+    store.mark_failed(bad, "oom", "x")
+    store._db.execute("UPDATE jobs SET params = '{not json' WHERE id = ?", (bad,))
+    assert [j.id for j in store.jobs()] == [good]
+    assert store.get(bad) is None
+    assert bad in store.notice and "hidden" in store.notice
+    notice = store.notice
+    store.jobs()
+    assert store.notice == notice  # said once
+    assert retention.prune(store, max_days=1e-9) == [good]  # retention still works
+
+
+def test_store_schema_1_database_gains_owners_and_keeps_its_jobs(tmp_path):
+    db = sqlite3.connect(tmp_path / "history.db")
+    db.executescript(history.MIGRATIONS[0] + "; PRAGMA user_version=1;")
+    db.execute(
+        "INSERT INTO jobs (id, mode, status, params, inputs, created_at) "
+        "VALUES ('old', 't2v', 'done', '{}', '{}', 1.0)"
+    )
+    db.commit()
+    db.close()
+    store = history.Store(tmp_path)
+    assert store.get("old").owner == history.LOCAL
+    assert store.notice is None
+    store.close()
+
+
 def test_store_new_data_dir_has_no_notice(store):
     assert store.notice is None
 

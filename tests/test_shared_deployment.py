@@ -1,0 +1,224 @@
+"""L3: a deployment others can reach (LTX_AIO_SHARED=1), tried as an adversarial visitor would.
+
+Each visitor's jobs are theirs (the page and every private event, called directly over HTTP with
+someone else's job ids); nothing from the data dir is fetched directly and nothing served runs as
+a page; refusals keep nothing; every submission is recorded. The GPU task is the test double.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import httpx
+import mediagen
+import pytest
+from app_helpers import running_app
+from gradio_client import Client, handle_file
+from raw_gradio import RawApp
+
+import owners
+
+SECRET_A, SECRET_B = owners.new_secret(), owners.new_secret()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    patch = pytest.MonkeyPatch()
+    patch.setenv("LTX_AIO_SHARED", "1")
+    try:
+        with running_app(tmp_path_factory.mktemp("shared-app")) as running:
+            yield running
+    finally:
+        patch.undo()
+
+
+@pytest.fixture
+def raw(served):
+    served.engine.reset()
+    return RawApp(served.url)
+
+
+def defaults(event) -> list:
+    return [c.get("props", {}).get("value") for c in event.inputs]
+
+
+def generate(raw: RawApp, secret: str, prompt: str) -> str:
+    """The page's Generate button for t2v, as the browser with this secret sends it."""
+    event = raw.event("aio-generate-t2v", step=1)
+    data = defaults(event)
+    for i, component in enumerate(event.inputs):
+        if component.get("props", {}).get("elem_id") == "aio-t2v-prompt":
+            data[i] = prompt
+        elif component["type"] == "browserstate":
+            data[i] = secret
+        elif component.get("props", {}).get("elem_id") == "aio-t2v-preset":
+            data[i] = "fast"
+    answer = raw.call(event, data)
+    assert answer["ok"], answer["text"]
+    return json.dumps(answer["data"])
+
+
+def history_of(raw: RawApp, secret: str) -> str:
+    event = raw.event("aio-history-refresh")
+    data = [secret if c["type"] == "browserstate" else None for c in event.inputs]
+    answer = raw.call(event, data)
+    assert answer["ok"], answer["text"]
+    return json.dumps(answer["data"])
+
+
+def test_two_visitors_each_see_only_their_own_jobs(raw, served):
+    mine, theirs = f"mine-{uuid.uuid4().hex}", f"theirs-{uuid.uuid4().hex}"
+    generate(raw, SECRET_A, mine)
+    generate(raw, SECRET_B, theirs)
+    seen_by_a, seen_by_b = history_of(raw, SECRET_A), history_of(raw, SECRET_B)
+    assert mine in seen_by_a and theirs not in seen_by_a
+    assert theirs in seen_by_b and mine not in seen_by_b
+    owners_recorded = {j.params.get("prompt"): j.owner for j in served.store().jobs(limit=-1)}
+    assert owners_recorded[mine] != owners_recorded[theirs]
+
+
+def _hostile(event, job_id: str) -> list:
+    """What an attacker sends: their own secret, the victim's job id wherever a text goes, a
+    retention of a nanosecond."""
+    data = []
+    for component in event.inputs:
+        kind = component["type"]
+        if kind == "browserstate":
+            data.append(SECRET_B)
+        elif kind in ("textbox", "dropdown", "radio"):
+            data.append(job_id)
+        elif kind == "number":
+            data.append(1e-9)
+        elif kind == "checkbox":
+            data.append(False)
+        else:
+            data.append(None)
+    return data
+
+
+def test_every_private_event_called_with_a_victims_job_id_reaches_nothing_of_theirs(raw, served):
+    secret_prompt = f"victim-{uuid.uuid4().hex}"
+    generate(raw, SECRET_A, secret_prompt)
+    store = served.store()
+    victim = next(j for j in store.jobs(limit=-1) if j.params.get("prompt") == secret_prompt)
+    before = {j.id: j.status for j in store.jobs(limit=-1, owner=victim.owner)}
+    called = 0
+    for event in raw.events:
+        trigger = event.trigger or ""
+        if not event.private or "download" in trigger or trigger.startswith("aio-generate"):
+            continue  # fetching weights or running a job of one's own touches no one else
+        answer = raw.call(event, _hostile(event, victim.id))
+        called += 1
+        # Nothing of the victim's comes back: not their prompt, not their video (named for the
+        # job; the bare id may be echoed back in a refusal of the attacker's own input).
+        assert secret_prompt not in answer["text"], (event.fn_index, trigger)
+        assert f"t2v_{victim.id}" not in answer["text"], (event.fn_index, trigger)
+    assert called >= 15
+    assert {j.id: j.status for j in store.jobs(limit=-1, owner=victim.owner)} == before
+    assert secret_prompt in history_of(raw, SECRET_A)  # and the victim still sees it
+
+
+def test_retention_cannot_be_changed_from_the_page(raw, served):
+    prompt = f"kept-{uuid.uuid4().hex}"
+    generate(raw, SECRET_A, prompt)
+    apply = raw.event("aio-history-apply")
+    data = [SECRET_A if c["type"] == "browserstate" else None for c in apply.inputs]
+    data[0] = data[1] = 1e-9  # keep days, keep GB
+    answer = raw.call(apply, data)
+    assert "Not saved" in answer["text"] and "LTX_AIO_KEEP_DAYS" in answer["text"]
+    assert prompt in history_of(raw, SECRET_A)
+
+
+def _file_status(url: str, path: Path, route: str = "file=") -> httpx.Response:
+    return httpx.get(f"{url}gradio_api/{route}{path}", timeout=30)
+
+
+def test_history_files_are_never_fetched_from_the_data_dir(served, tmp_path):
+    client = Client(served.url, verbose=False)
+    image = mediagen.make_png(tmp_path / "face.png", 96, 64)
+    video, used = client.predict(image=handle_file(str(image)), prompt="x", api_name="/i2v")
+    job = served.store().get(used["job_id"])
+    data = served.data
+    for path in (
+        data / "history.db",
+        data / "history.db-wal",
+        data / "jobs" / job.id / "record.json",
+        job.inputs["image"],
+        job.output,
+    ):
+        assert path.exists(), path
+        for route in ("file=", "file/"):
+            answer = _file_status(served.url, path, route)
+            assert answer.status_code == 404, (path, route, answer.status_code)
+            assert b"SQLite" not in answer.content and job.id.encode() not in answer.content
+    assert Path(video).read_bytes() == job.output.read_bytes()  # the result itself arrives
+
+
+def test_an_uploaded_html_page_is_kept_as_the_image_it_is_and_never_served_as_html(
+    served, tmp_path
+):
+    disguised = mediagen.make_png(tmp_path / "face.png", 96, 64).rename(tmp_path / "face.html")
+    client = Client(served.url, verbose=False)
+    _, used = client.predict(image=handle_file(str(disguised)), prompt="x", api_name="/i2v")
+    kept = served.store().get(used["job_id"]).inputs["image"]
+    assert kept.name == "image.png"
+    upload = httpx.post(
+        f"{served.url}gradio_api/upload", files={"files": ("page.html", disguised.read_bytes())}
+    ).json()[0]
+    answer = _file_status(served.url, Path(upload))
+    assert answer.status_code == 200
+    assert "text/html" not in answer.headers["content-type"]
+    assert answer.headers.get("x-content-type-options") == "nosniff"
+    assert "sandbox" in answer.headers.get("content-security-policy", "")
+
+
+def test_twenty_refusals_keep_nothing_of_what_they_were_given(served, tmp_path):
+    client = Client(served.url, verbose=False)
+    speech = mediagen.make_wav(tmp_path / "speech.wav", seconds=20.0)  # 640 kB
+    store = served.store()
+    before = {j.id for j in store.jobs(limit=-1)}
+    for _ in range(20):
+        with pytest.raises(Exception, match=r"\[bad_input\]"):
+            client.predict(audio=handle_file(str(speech)), prompt="p" * 6000, api_name="/a2v")
+    refused = [j for j in store.jobs(limit=-1) if j.id not in before]
+    assert len(refused) == 20
+    assert all((j.status, j.params, j.inputs) == ("failed", {}, {}) for j in refused)
+    files = [p for j in refused for p in (store.jobs_dir / j.id).rglob("*") if p.is_file()]
+    assert {p.name for p in files} == {"record.json"}
+    assert sum(p.stat().st_size for p in files) < 20 * 4096
+
+
+def test_someone_elses_upload_cannot_be_used(served, tmp_path):
+    image = mediagen.make_png(tmp_path / "private.png", 96, 64)
+    theirs = httpx.post(
+        f"{served.url}gradio_api/upload",
+        files={"files": ("private.png", image.read_bytes())},
+        headers={"user-agent": "the owner's browser"},
+    ).json()[0]
+    raw = RawApp(served.url, headers={"user-agent": "someone else"})
+    i2v = next(e for e in raw.events if not e.private and e.fn_index == _api_index(raw, "i2v"))
+    data = defaults(i2v)
+    for i, component in enumerate(i2v.inputs):
+        elem = component.get("props", {}).get("elem_id")
+        if elem == "aio-i2v-image":
+            data[i] = {"path": theirs, "meta": {"_type": "gradio.FileData"}}
+        elif elem == "aio-i2v-prompt":
+            data[i] = "x"
+    answer = raw.call(i2v, data)
+    assert not answer["ok"]
+    assert "not uploaded by you" in answer["text"] and "image:" in answer["text"]
+
+
+def _api_index(raw: RawApp, mode: str) -> int:
+    config = httpx.get(raw.url + "config", timeout=30).json()
+    return next(d["id"] for d in config["dependencies"] if d.get("api_name") == mode)
+
+
+def test_a_job_over_its_owners_quota_is_refused_with_what_to_do(served, monkeypatch, tmp_path):
+    monkeypatch.setenv("LTX_AIO_OWNER_QUOTA_GB", "0.000001")  # 1 kB: the first output fills it
+    client = Client(served.url, verbose=False, headers={"x-aio-key": uuid.uuid4().hex})
+    client.predict(prompt="first", api_name="/t2v")
+    with pytest.raises(Exception, match="Delete some of your jobs in History"):
+        client.predict(prompt="second", api_name="/t2v")
