@@ -65,8 +65,10 @@ def _wait_ready(app: RealApp) -> None:
 
 
 @contextmanager
-def serve(tmp: Path, models: Path, comfy: Path, **env):
-    """Start app.py with the tiny set and its own data dir; stop it on exit."""
+def serve(tmp: Path, models: Path, comfy: Path, data: Path | None = None, **env):
+    """Start app.py with the tiny set and its own data dir (or `data`); stop it on exit."""
+    data = data or tmp / "data"
+    tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = tmp / "app.log"
     environment = {
@@ -76,7 +78,7 @@ def serve(tmp: Path, models: Path, comfy: Path, **env):
         "GRADIO_ANALYTICS_ENABLED": "False",
         "HF_HUB_OFFLINE": "1",
         "LTX_AIO_COMFYUI_DIR": str(comfy),
-        "LTX_AIO_DATA_DIR": str(tmp / "data"),
+        "LTX_AIO_DATA_DIR": str(data),
         "LTX_AIO_MODELS_DIR": str(models),
         "LTX_AIO_TINY_WEIGHTS": "1",
         "PYTHONUNBUFFERED": "1",
@@ -90,7 +92,7 @@ def serve(tmp: Path, models: Path, comfy: Path, **env):
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    app = RealApp(f"http://127.0.0.1:{port}", tmp / "data", log, process)
+    app = RealApp(f"http://127.0.0.1:{port}", data, log, process)
     try:
         _wait_ready(app)
         yield app

@@ -7,6 +7,7 @@ closed, History's open stores dropped, and the app served again on the same data
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 import urllib.error
@@ -23,6 +24,7 @@ import app  # noqa: F401  (imported at collection time: see CONTRACTS, ComfyUI's
 import backend
 import history
 import history_ui
+import jobs
 import models
 from errors import AppError
 
@@ -250,6 +252,37 @@ def test_app_missing_database_is_rebuilt_from_the_job_folders(tmp_path):
         notice = served.store().notice
     assert (job.status, job.seed) == ("done", 11)
     assert "missing" in notice and "1 job(s) were recovered" in notice
+
+
+@pytest.mark.parametrize("fault", ["zero-byte", "foreign-schema", "unreadable-row"])
+def test_app_recovers_from_each_database_fault_with_a_notice_and_no_lost_job(tmp_path, fault):
+    data = tmp_path / "data"
+    with running_app(tmp_path / "first", data=data) as served:
+        client = Client(served.url, verbose=False)
+        kept = [t2v(client, seed=seed)[1]["job_id"] for seed in (1, 2)]
+    history.close_all()
+    db = data / history.DB_NAME
+    if fault == "unreadable-row":
+        with sqlite3.connect(db) as broken:
+            broken.execute("UPDATE jobs SET params = '{not json' WHERE id = ?", (kept[0],))
+        kept = kept[1:]  # hidden, its files kept; the other is listed
+    else:
+        for side in data.glob(f"{history.DB_NAME}-*"):
+            side.unlink()
+        db.unlink()
+        if fault == "foreign-schema":
+            with sqlite3.connect(db) as foreign:
+                foreign.execute("CREATE TABLE jobs (title TEXT)")
+        else:
+            db.write_bytes(b"")
+    with running_app(tmp_path / "second", data=data) as served:
+        ids = history_ui.on_refresh("", "", history_ui.PAGE, None)[1]
+        notice = app.on_load()[0]["value"]
+        _, used = t2v(Client(served.url, verbose=False), seed=3)  # and it goes on working
+        pruned = jobs.prune(served.store())
+    assert set(kept) <= set(ids) and pruned == []
+    assert notice and ("recovered" in notice or "hidden" in notice)
+    assert used["job_id"]
 
 
 def test_app_with_an_unusable_data_dir_opens_and_says_why_it_cannot_generate(tmp_path):
