@@ -359,6 +359,8 @@ def build_app() -> gr.Blocks:
                         )
                         for view, label in LIBRARY.items()
                     }
+                    if owners.login_offered():  # a Space with hf_oauth: History follows the user
+                        gr.LoginButton(elem_id="aio-login", elem_classes="aio-mode-btn")
                 with gr.Column(scale=1, elem_classes="aio-main"):
                     first_status = engine_banner()
                     status = gr.HTML(first_status, visible=bool(first_status), elem_id="aio-status")

@@ -23,6 +23,7 @@ import hashlib
 import ipaddress
 import os
 import secrets
+import time
 
 SHARED_ENV = "LTX_AIO_SHARED"
 LOCAL = "local"
@@ -68,7 +69,11 @@ def of(request=None, browser_secret=None, profile=None) -> str:
     """The owner of a request (a gr.Request, or None outside one): see the module docstring."""
     if not shared():
         return LOCAL
-    username = getattr(profile, "username", None) or getattr(profile, "preferred_username", None)
+    username = (
+        getattr(profile, "username", None)
+        or getattr(profile, "preferred_username", None)
+        or signed_in_user(request)
+    )
     if username:
         return f"hf:{username}"
     headers = getattr(request, "headers", None) or {}
@@ -82,6 +87,22 @@ def of(request=None, browser_secret=None, profile=None) -> str:
         return _hash("browser", browser_secret)
     session = getattr(request, "session_hash", None) or new_secret()
     return _hash("session", str(session))
+
+
+def signed_in_user(request) -> str | None:
+    """The Hugging Face user signed in through the Space's login button (Gradio keeps it in
+    the request's signed session cookie), if the login has not expired."""
+    scope = getattr(getattr(request, "request", None), "scope", None) or {}
+    info = (scope.get("session") or {}).get("oauth_info") or {}
+    expires = info.get("expires_at")
+    if not info or (isinstance(expires, (int, float)) and expires < time.time()):
+        return None
+    return (info.get("userinfo") or {}).get("preferred_username")
+
+
+def login_offered() -> bool:
+    """A Space with `hf_oauth: true` gets these; there the page shows a login button."""
+    return bool(os.environ.get("OAUTH_CLIENT_ID") and os.environ.get("SPACE_ID"))
 
 
 def scope(owner: str) -> str | None:

@@ -87,3 +87,18 @@ def test_the_owner_survives_a_rebuild_from_the_job_folders(tmp_path):
     rebuilt = history.Store(tmp_path)
     assert rebuilt.get(job_id).owner == "key:abc"
     assert "1 job(s) were recovered" in rebuilt.notice
+
+
+def test_a_signed_in_hugging_face_user_owns_their_jobs_until_the_login_expires(shared):
+    import time
+
+    def signed_in(expires_at):
+        info = {"userinfo": {"preferred_username": "alice"}, "expires_at": expires_at}
+        return SimpleNamespace(
+            headers={},
+            session_hash="s",
+            request=SimpleNamespace(scope={"session": {"oauth_info": info}}),
+        )
+
+    assert owners.of(signed_in(time.time() + 60), SECRET_A) == "hf:alice"
+    assert owners.of(signed_in(time.time() - 60), SECRET_A).startswith("browser:")

@@ -222,3 +222,25 @@ def test_a_job_over_its_owners_quota_is_refused_with_what_to_do(served, monkeypa
     client.predict(prompt="first", api_name="/t2v")
     with pytest.raises(Exception, match="Delete some of your jobs in History"):
         client.predict(prompt="second", api_name="/t2v")
+
+
+def test_a_space_with_hugging_face_login_shows_the_login_button(monkeypatch, tmp_path):
+    import gradio as gr
+
+    import app
+
+    monkeypatch.setenv("LTX_AIO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SPACE_ID", "me/ltx")
+    assert not owners.login_offered()  # a Space without hf_oauth: no button
+    monkeypatch.setenv("SYSTEM", "spaces")
+    monkeypatch.setenv("OAUTH_CLIENT_ID", "id")
+    assert owners.login_offered()
+    import gradio.oauth  # reads the Space's OAuth settings once, when imported
+
+    for name, value in (("OAUTH_CLIENT_ID", "id"), ("OAUTH_CLIENT_SECRET", "s"),
+                        ("OAUTH_SCOPES", "openid profile"),
+                        ("OPENID_PROVIDER_URL", "https://huggingface.co")):  # fmt: skip
+        monkeypatch.setattr(gradio.oauth, name, value)
+    demo = app.build_app()
+    logins = [b for b in demo.blocks.values() if isinstance(b, gr.LoginButton)]
+    assert [b.elem_id for b in logins] == ["aio-login"]
