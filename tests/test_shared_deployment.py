@@ -11,6 +11,7 @@ import json
 import uuid
 from pathlib import Path
 
+import gradio as gr
 import httpx
 import mediagen
 import pytest
@@ -18,6 +19,7 @@ from app_helpers import running_app
 from gradio_client import Client, handle_file
 from raw_gradio import RawApp
 
+import app  # at collection: the real engine, once started, puts ComfyUI's own `app` first
 import owners
 
 SECRET_A, SECRET_B = owners.new_secret(), owners.new_secret()
@@ -225,10 +227,6 @@ def test_a_job_over_its_owners_quota_is_refused_with_what_to_do(served, monkeypa
 
 
 def test_a_space_with_hugging_face_login_shows_the_login_button(monkeypatch, tmp_path):
-    import gradio as gr
-
-    import app
-
     monkeypatch.setenv("LTX_AIO_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("SPACE_ID", "me/ltx")
     assert not owners.login_offered()  # a Space without hf_oauth: no button
