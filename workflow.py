@@ -250,6 +250,8 @@ def _is_file_combo(cls: str, name: str, opts: dict) -> bool:
 
 def _check_value(where: str, cls: str, name: str, spec: list, value) -> list[str]:
     kind, opts = spec[0], _spec_options(spec)
+    if isinstance(kind, str) and "," in kind and _types(kind) <= {"INT", "FLOAT"}:
+        kind = "FLOAT"  # a number input that takes either (v0.33's LTXVEmptyLatentAudio rate)
     if isinstance(kind, list) or kind == "COMBO":
         options = kind if isinstance(kind, list) else opts.get("options", [])
         # An emptied list is a disk listing the snapshot deliberately leaves out.

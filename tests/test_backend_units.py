@@ -158,7 +158,7 @@ def test_engine_status_without_checkout_says_what_to_do(tmp_path, monkeypatch):
     status = backend.engine_status()
     assert status["ready"] is False
     assert any("bootstrap.py" in p for p in status["problems"])
-    assert status["pins"]["ComfyUI"] == "bb131be9e83d2f773c90f1d6f1e4b248a498c8c5"
+    assert status["pins"]["ComfyUI"] == backend.bootstrap.CORE.sha
 
 
 def test_run_without_checkout_raises_unavailable_and_keeps_raising(tmp_path, monkeypatch):
@@ -187,7 +187,6 @@ def test_importing_backend_imports_neither_torch_nor_comfy():
 
 def test_missing_node_class_is_named_with_its_pack():
     assert backend._pack_name("DWPreprocessor") == "comfyui_controlnet_aux"
-    assert backend._pack_name("AddLatentGuide") == "ComfyUI-LTXVideo"
     assert backend._pack_name("SaveVideo") == "ComfyUI core"
 
 

@@ -10,6 +10,7 @@ import pytest
 from mediagen import make_mp4, make_png, make_text, make_wav
 
 import modes
+import patches
 import workflow
 from errors import AppError
 
@@ -279,7 +280,7 @@ def test_a2v_output_keeps_given_audio_and_freezes_model_audio(media, tmp_path):
     assert create["audio"] == workflow.link(p.prompt, "Trim output audio")
     for stage in (1, 2):
         av = workflow.find_node(p.prompt, f"AV latent {stage}")[1]["inputs"]
-        assert av["audio_latent"] == workflow.link(p.prompt, "Freeze audio", 2)
+        assert av["audio_latent"] == workflow.link(p.prompt, "Freeze audio")
     assert not workflow.has_node(p.prompt, "Decode audio")
 
 
@@ -323,7 +324,7 @@ def test_style_keep_audio_uses_source_track_unless_silent(media, tmp_path):
     assert create["audio"] == workflow.link(p.prompt, "Trim source audio")
     # The model hears the kept sound, frozen (as a2v does), not a track it then throws away.
     av_in = workflow.find_node(p.prompt, "AV latent 1")[1]["inputs"]["audio_latent"]
-    assert av_in == workflow.link(p.prompt, "Freeze source audio", 2)
+    assert av_in == workflow.link(p.prompt, "Freeze source audio")
     new = prep("style", media, tmp_path, keep_audio=False).prompt
     assert not workflow.has_node(new, "Freeze source audio")
     assert workflow.has_node(new, "Audio latent")
@@ -414,8 +415,22 @@ def test_no_value_in_any_field_crashes_prepare(mode, media, tmp_path):
 @pytest.mark.parametrize(("preset", "tiles"), [("fast", 1), ("balanced", 2), ("quality", 2)])
 def test_preset_sets_decode_tiles(preset, tiles, media, tmp_path):
     p = prep("t2v", media, tmp_path, preset=preset)
-    assert node_input(p.prompt, "Decode video", "horizontal_tiles") == tiles
-    assert node_input(p.prompt, "Decode video", "vertical_tiles") == tiles
+    size = node_input(p.prompt, "Decode video", "tile_size")
+    overlap = node_input(p.prompt, "Decode video", "overlap")
+    longer = max(p.used["width"], p.used["height"])
+    # `tiles` tiles a side: each covers its share of the longer side plus the overlap.
+    assert size % 32 == 0
+    if tiles == 1:
+        assert size >= longer
+    else:
+        assert longer / tiles + overlap <= size < longer
+    assert node_input(p.prompt, "Decode video", "temporal_size") >= p.used["frames"]
+
+
+def test_tile_size_covers_the_frame_in_the_asked_number_of_tiles():
+    assert patches.tile_size(1920, 1088, 1) == patches.TILE_WHOLE
+    assert patches.tile_size(1920, 1088, 2) == 1024  # 960 + 64 overlap
+    assert patches.tile_size(100, 100, 2) == 128  # never below a useful tile
 
 
 def test_negative_prompt_and_control_strength_reach_their_nodes(media, tmp_path):

@@ -7,6 +7,13 @@ distilled ManualSigmas, x2 latent upsampler, 3-step stage-2 refine, tiled VAE de
 nodes (Note, Primitive*) are folded into plain values. Every node carries a stable title, because
 modes.py patches nodes by title, never by id.
 
+Only ComfyUI's core nodes (v0.33.0) and comfyui_controlnet_aux's preprocessors are used, as
+Comfy's own LTX-2.3 templates do: the frozen audio latent is SolidMask(0) -> SetLatentNoiseMask
+(the pack's LTXVSetAudioRefTokens output 2 did the same), first-frame conditioning is
+LTXVImgToVideoInplace (the pack's ConditionOnly also wrote the frame into the latent), the IC-LoRA
+is LoraLoaderModelOnly + GetICLoRAParameters + LTXVAddGuide, and the decode is VAEDecodeTiled
+(spatial tiles only, as the pack's tiled decode).
+
 Run `python tools/build_workflows.py` after changing a graph, then `python -m pytest`.
 """
 
@@ -32,6 +39,7 @@ NEGATIVE = "pc game, console game, video game, cartoon, childish, ugly"
 PLACEHOLDER_IMAGE = "example.png"
 PLACEHOLDER_AUDIO = "example.wav"
 PLACEHOLDER_VIDEO = "example.mp4"
+TILE_WHOLE = 4096  # VAEDecodeTiled's largest tile: the whole frame (patches.py sets the size)
 
 
 class Graph:
@@ -71,11 +79,13 @@ def loaders(g: Graph, *, ic_lora: str | None = None) -> str:
     if ic_lora:
         g.add(
             "IC-LoRA",
-            "LTXICLoRALoaderModelOnly",
+            "LoraLoaderModelOnly",
             model=g.out("Distilled LoRA"),
             lora_name=ic_lora,
             strength_model=1.0,
         )
+        # The LoRA file's metadata says at what scale it reads its reference (ref0.5: half).
+        g.add("IC-LoRA parameters", "GetICLoRAParameters", iclora_model=g.out("IC-LoRA"))
         model = "IC-LoRA"
     g.add(
         "Text encoder",
@@ -138,16 +148,12 @@ def audio_input(g: Graph) -> None:
 
 
 def frozen_audio(g: Graph, encode: str, freeze: str, audio: list) -> None:
-    """`audio` encoded; the freeze node's third output is that latent with noise_mask 0, kept
-    as-is while the video denoises (the official LipDub graph feeds stage 2 the same way)."""
+    """`audio` encoded; the freeze node's output is that latent with noise_mask 0, kept as-is while
+    the video denoises (the official LipDub and ia2v graphs feed both passes the same way)."""
     g.add(encode, "LTXVAudioVAEEncode", audio=audio, audio_vae=g.out("Audio VAE"))
-    g.add(
-        freeze,
-        "LTXVSetAudioRefTokens",
-        positive=g.out("Conditioning", 0),
-        negative=g.out("Conditioning", 1),
-        audio_latent=g.out(encode),
-    )
+    if "Silence mask" not in g.ids:
+        g.add("Silence mask", "SolidMask", value=0.0, width=1, height=1)
+    g.add(freeze, "SetLatentNoiseMask", samples=g.out(encode), mask=g.out("Silence mask"))
 
 
 def sampling(
@@ -181,15 +187,13 @@ def sampling(
 def output(g: Graph, video: list, audio: list, *, fps=24.0) -> None:
     g.add(
         "Decode video",
-        "LTXVTiledVAEDecode",
+        "VAEDecodeTiled",
+        samples=video,
         vae=g.out("Checkpoint", 2),
-        latents=video,
-        horizontal_tiles=2,
-        vertical_tiles=2,
-        overlap=6,
-        last_frame_fix=False,
-        working_device="auto",
-        working_dtype="auto",
+        tile_size=TILE_WHOLE,
+        overlap=64,
+        temporal_size=TILE_WHOLE,  # every frame at once: no seams in time
+        temporal_overlap=8,
     )
     g.add("Create video", "CreateVideo", images=g.out("Decode video"), audio=audio, fps=fps)
     g.add(
@@ -252,7 +256,7 @@ def upscale(g: Graph, samples: list) -> None:
 def image_guide(g: Graph, title: str, image: str, latent: list, strength: float) -> None:
     g.add(
         title,
-        "LTXVImgToVideoConditionOnly",
+        "LTXVImgToVideoInplace",
         vae=g.out("Checkpoint", 2),
         image=g.out(image),
         latent=latent,
@@ -294,7 +298,7 @@ def audio_to_video(with_image: bool) -> dict:
         image_input(g)
         image_guide(g, "Image guide 1", "Preprocess image", video1, 0.7)
         video1 = g.out("Image guide 1")
-    frozen = g.out("Freeze audio", 2)
+    frozen = g.out("Freeze audio")
     sampling(g, 1, model, video1, frozen, pos, neg)
     upscale(g, g.out("Separate AV 1", 0))
     video2 = g.out("Upscale latent")
@@ -433,7 +437,7 @@ def style() -> dict:
     g.add("Video latent", "EmptyLTXVLatentVideo", width=1024, height=576, length=121, batch_size=1)
     g.add(
         "Control guide",
-        "LTXAddVideoICLoRAGuide",
+        "LTXVAddGuide",
         positive=g.out("Conditioning", 0),
         negative=g.out("Conditioning", 1),
         vae=g.out("Checkpoint", 2),
@@ -441,11 +445,7 @@ def style() -> dict:
         image=g.out("Pose control"),
         frame_idx=0,
         strength=1.0,
-        latent_downscale_factor=g.out("IC-LoRA", 1),
-        crop="disabled",
-        use_tiled_encode=False,
-        tile_size=256,
-        tile_overlap=64,
+        iclora_parameters=g.out("IC-LoRA parameters"),
     )
     guided_sampling(g, 1, model, "Control guide", g.out("Audio latent"))
     output_with_audio(g, g.out("Crop guides 1", 2), 1)

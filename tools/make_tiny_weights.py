@@ -48,7 +48,7 @@ import tinyset  # noqa: E402
 from model_manifest import VARIANTS  # noqa: E402
 
 # Bump when what a seed writes changes: a kept set with another version is written again.
-VERSION = 1
+VERSION = 2
 DEFAULT_OUT = ROOT / ".tiny-weights"
 WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".ckpt", ".pt", ".pth", ".bin", ".onnx")
 IC_LORA_METADATA = {"reference_downscale_factor": "2"}  # "ref0.5": the reference at half size
@@ -279,11 +279,12 @@ def write_gemma(path: Path, cfg: dict, values: Values, seed: int, tiny: bool) ->
 
 
 def write_upscaler(path: Path, cfg: dict, values: Values) -> int:
+    import comfy.ops
     import torch
     from comfy.ldm.lightricks.latent_upsampler import LatentUpsampler
 
     with torch.device("meta"):
-        upsampler = LatentUpsampler.from_config(cfg["upsampler"])
+        upsampler = LatentUpsampler.from_config(cfg["upsampler"], comfy.ops.disable_weight_init)
     entries = module_entries(upsampler, "", values, torch.bfloat16)
     return write_safetensors(path, entries, {"config": json.dumps(cfg["upsampler"])})
 
@@ -542,20 +543,22 @@ def make_set(args) -> dict:
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     cfg = ltx_configs.configs(args.size)
     values = Values(args.seed, args.sparse_above)
-    # Listed before it is written, so a run cut short leaves files a rerun knows as its own;
-    # only a complete marker makes a usable set.
+    # Listed before it is written (and what an earlier run wrote stays listed until this one
+    # ends), so a run cut short leaves only files a rerun knows as its own; only a complete
+    # marker makes a usable set.
+    earlier = (tinyset.read_marker(out, complete=False) or {}).get("files", {})
     marker = {
         **_identity(args),
         "complete": False,
         "note": "random weights for tests and timing: they make noise, not video",
         "text_encoder": text_encoder_dims(cfg),
-        "files": {},
+        "files": {name: {"size": None, "earlier": True} for name in earlier},
     }
     files = marker["files"]
     out.mkdir(parents=True, exist_ok=True)
     for folder, filename in graph_files():
         key = f"{folder}/{filename}"
-        files[key] = {"size": None}
+        files[key] = {"size": None}  # written by this run: no longer an earlier one's
         _write_marker(out, marker)
         started = time.perf_counter()
         files[key]["size"] = writer_for(folder, filename, cfg, values, args)(out / key)
@@ -563,9 +566,12 @@ def make_set(args) -> dict:
     for real, fp8 in VARIANTS["fp8"].items():
         for key in [k for k in list(files) if Path(k).name == real]:
             alias = Path(key).with_name(fp8).as_posix()
-            files[alias] = dict(files[key], alias_of=key)
+            files[alias] = {"size": files[key]["size"], "alias_of": key}
             _write_marker(out, marker)
             _alias(out / key, out / alias)
+    for name in [n for n, info in files.items() if info.get("earlier")]:
+        (out / name).unlink(missing_ok=True)  # an earlier layout's file this one does not have
+        del files[name]
     if not args.sparse_above:
         for name, info in files.items():
             info["sha256"] = _sha256(out / name)
