@@ -415,6 +415,35 @@ def checkout_problems(root: Path) -> list[str]:
     return problems
 
 
+def validate(prompt: dict) -> list[str]:
+    """ComfyUI's own validate_prompt on `prompt`, in this process's engine: each problem names
+    the node's title and input. Model files must exist in ComfyUI's model folders and media in
+    its input dir (tests use placeholders). Converts values in place, as ComfyUI does."""
+    engine()  # imports and initialises ComfyUI + packs once per process
+    import execution  # ComfyUI's module; importable once the engine put its dir on sys.path
+
+    loop = asyncio.new_event_loop()
+    try:
+        valid, error, _outputs, node_errors = loop.run_until_complete(
+            execution.validate_prompt(uuid.uuid4().hex, prompt, None)
+        )
+    finally:
+        loop.close()
+    problems = []
+    for nid, entry in (node_errors or {}).items():
+        label = f"node '{_node_title(prompt, nid)}' ({entry.get('class_type', '?')})"
+        for err in entry.get("errors", []):
+            name = (err.get("extra_info") or {}).get("input_name")
+            where = f"{label} input '{name}'" if name else label
+            problems.append(f"{where}: {err.get('message', '')} {err.get('details', '')}".strip())
+    if not valid and not problems:
+        err = error or {}
+        problems.append(
+            f"workflow: {err.get('message', 'invalid')} {err.get('details', '')}".strip()
+        )
+    return problems
+
+
 # -- classifying ComfyUI's verdicts
 
 MODEL_SUFFIXES = (".safetensors", ".sft", ".gguf", ".ckpt", ".pt", ".pth", ".bin", ".onnx")
