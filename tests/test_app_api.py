@@ -192,7 +192,7 @@ def _empty_prompt(tmp_path):
 BAD = {
     "text file as image": (_text_as_image, "image", "not a readable image"),
     "0-second audio": (_silent_audio, "audio", "0.00 s"),
-    "10000 frames": (_too_many_frames, "frames", "9..481"),
+    "10000 frames": (_too_many_frames, "frames", modes.MODES["t2v"].field("frames").range_text()),
     "empty prompt": (_empty_prompt, "prompt", "Prompt"),
 }
 
@@ -308,6 +308,16 @@ def test_engine_not_ready_refuses_with_the_reason(client, served):
     served.engine.problems = ["ComfyUI is not installed at comfyui/. Run `python bootstrap.py`."]
     message = refusal(client, "t2v", prompt=PROMPT)
     assert "[unavailable]" in message and "python bootstrap.py" in message
+    assert "banner" not in message.lower()
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_is_named_even_when_generation_is_unavailable(client, served, tmp_path, case):
+    served.engine.ready = False
+    make, field_name, detail = BAD[case]
+    mode, kwargs = make(tmp_path)
+    message = refusal(client, mode, **kwargs)
+    assert "[bad_input]" in message and field_name in message and detail in message
 
 
 def test_video_outside_the_output_folder_is_refused(client, served, tmp_path):
