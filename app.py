@@ -24,6 +24,7 @@ hfcache.activate_mirror()
 import gradio as gr
 
 import api_cancel
+import api_docs
 import backend
 import batch_ui
 import bootstrap
@@ -37,7 +38,7 @@ import modes
 import ui_theme
 from banners import FIX_PRESET, banner_html, engine_banner, error_banner, notice
 from errors import AppError
-from job_events import api_docstring, make_api_handler, make_ui_handler, on_cancel
+from job_events import make_api_handler, make_ui_handler, on_cancel
 
 log = logging.getLogger("ltx_aio.app")
 
@@ -65,37 +66,47 @@ MAX_SLIDER_STEPS = 1000
 # -- components from fields ------------------------------------------------------------------------
 
 
-def _info(mode: modes.Mode, f: modes.Field) -> str | None:
-    text = f.help
-    if f.name == "preset" and mode.presets:
-        text = "; ".join(f"{name}: {p.description}" for name, p in mode.presets.items())
-    return text or None
-
-
 def field_component(mode: modes.Mode, f: modes.Field) -> gr.Component:
+    """The component for one declared field; its API schema is the field's (api_docs.py)."""
+    component = _component(mode, f)
+    api_docs.document(component, f)
+    return component
+
+
+def _component(mode: modes.Mode, f: modes.Field) -> gr.Component:
     common = {"label": f.label or f.name, "elem_id": f"aio-{mode.name}-{f.name}"}
-    info = _info(mode, f)
+    info = f.help or None
     if f.kind == "text":
         long = f.name.endswith("prompt")
         return gr.Textbox(
-            value=f.default or "",
+            value=f.default,
             lines=3 if long else 1,
             max_lines=10,
             info=info,
             max_length=f.max_len,
+            placeholder=f.placeholder or None,
             **common,
+        )
+    if f.kind in ("int", "float") and f.default is None:
+        # Empty means "derived" (from the input, the aspect, the preset): gr.Number cannot be
+        # empty (Gradio 6 shows and sends 0), so a one-line text box, checked like any value.
+        return gr.Textbox(
+            value=None, lines=1, max_lines=1, placeholder=f.placeholder or None, info=info, **common
         )
     if f.kind in ("int", "float"):
         step = f.step or (1 if f.kind == "int" else 0.01)
+        precision = 0 if f.kind == "int" else None
         bounded = f.min is not None and f.max is not None and f.default is not None
         if bounded and (f.max - f.min) / step <= MAX_SLIDER_STEPS:
-            return gr.Slider(f.min, f.max, value=f.default, step=step, info=info, **common)
+            return gr.Slider(
+                f.min, f.max, value=f.default, step=step, precision=precision, info=info, **common
+            )
         return gr.Number(
             value=f.default,
             minimum=f.min,
             maximum=f.max,
             step=step,
-            precision=0 if f.kind == "int" else None,
+            precision=precision,
             info=info,
             **common,
         )
@@ -235,7 +246,7 @@ def build_mode_panel(mode: modes.Mode, ui: dict) -> gr.Column:
         inputs_kwargs=comps,
         outputs=[video, used],
         api_name=mode.name,
-        api_description=api_docstring(mode).split("\n\nArgs:")[0],
+        api_description=api_docs.docstring(mode).split("\n\nArgs:")[0],
         preprocess=False,
         concurrency_id="gpu",
         concurrency_limit=1,

@@ -20,6 +20,7 @@ import gradio as gr
 import gradio.utils
 
 import api_cancel
+import api_docs
 import batch
 import batch_ui
 import jobs
@@ -31,41 +32,6 @@ log = logging.getLogger("ltx_aio.app")
 
 # Failures every later job of a batch would meet too: the rest of the batch is not run.
 STOPS_BATCH = ("unavailable", "missing_model", "download_failed")
-
-
-def _param_doc(f: modes.Field) -> str:
-    parts = [f.help or f.label]
-    if f.kind in modes.MEDIA_KINDS:
-        parts.append(f"({f.kind} file)")
-    elif f.range_text():
-        parts.append(f"({f.kind}, {f.range_text()})")
-    else:
-        parts.append(f"({f.kind})")
-    if f.required:
-        parts.append("Required.")
-    return " ".join(p.strip() for p in parts if p)
-
-
-def api_signature(mode: modes.Mode) -> inspect.Signature:
-    """Keyword parameters named after the mode's fields; media fields without a default."""
-    params = []
-    for f in mode.fields:
-        default = inspect.Parameter.empty if f.kind in modes.MEDIA_KINDS else f.default
-        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default))
-    return inspect.Signature(params)
-
-
-def api_docstring(mode: modes.Mode) -> str:
-    lines = [f"{mode.title}: {mode.description}", "", "Args:"]
-    lines += [f"    {f.name}: {_param_doc(f)}" for f in mode.fields]
-    lines += [
-        "",
-        "Returns:",
-        "    The generated mp4 (video with its audio track).",
-        "    The parameters actually used after snapping (seed, preset, width, height, frames, "
-        "fps, ...).",
-    ]
-    return "\n".join(lines)
 
 
 def api_error(err: AppError) -> gr.Error:
@@ -150,13 +116,13 @@ def make_api_handler(mode: modes.Mode):
 
     handler.__name__ = mode.name
     handler.__qualname__ = mode.name
-    handler.__doc__ = api_docstring(mode)
+    handler.__doc__ = api_docs.docstring(mode)
     # Gradio finds its progress tracker only among positional parameters.
     tracker = inspect.Parameter(
         "progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()
     )
-    handler.__signature__ = api_signature(mode).replace(
-        parameters=[tracker, *api_signature(mode).parameters.values()]
+    handler.__signature__ = api_docs.signature(mode).replace(
+        parameters=[tracker, *api_docs.signature(mode).parameters.values()]
     )
     return handler
 

@@ -203,12 +203,27 @@ def test_every_field_gets_a_component_of_its_kind(mode):
     with gr.Blocks():
         for f in modes.MODES[mode].fields:
             component = app.field_component(modes.MODES[mode], f)
-            if f.kind in ("int", "float"):
+            if f.kind in ("int", "float") and f.default is not None:
                 assert isinstance(component, (gr.Slider, gr.Number)), f.name
+                assert component.precision == (0 if f.kind == "int" else None), f.name
                 if f.min is not None:
                     assert component.minimum == f.min and component.maximum == f.max
+            elif f.kind in ("int", "float"):
+                assert isinstance(component, gr.Textbox), f.name
             else:
                 assert isinstance(component, expected[f.kind]), f.name
+
+
+@pytest.mark.parametrize("mode", list(modes.MODES))
+def test_an_optional_number_starts_empty_with_its_placeholder(mode):
+    # gr.Number shows and sends 0 when empty (Gradio 6): "empty = derived" needs a text box.
+    optional = [f for f in modes.MODES[mode].fields if f.kind in ("int", "float")]
+    optional = [f for f in optional if f.default is None]
+    assert {f.name for f in optional} >= {"width", "height"}
+    with gr.Blocks():
+        for f in optional:
+            component = app.field_component(modes.MODES[mode], f)
+            assert component.value in (None, "") and component.placeholder == "auto", f.name
 
 
 def test_banner_escapes_html():
