@@ -218,6 +218,15 @@ def build_mode_panel(mode: modes.Mode, ui: dict) -> gr.Column:
                 for f in mode.fields:
                     if not f.advanced:
                         comps[f.name] = field_component(mode, f)
+                    if f.name == "prompt" and mode.examples:
+                        gr.Examples(
+                            [[text] for text in mode.examples],
+                            inputs=[comps["prompt"]],
+                            label="Example prompts",
+                            cache_examples=False,
+                            api_visibility="private",
+                            elem_id=f"aio-{mode.name}-examples",
+                        )
                 with gr.Accordion("Advanced settings", open=False):
                     for f in mode.fields:
                         if f.advanced:
