@@ -35,6 +35,7 @@ import jobs
 import media
 import models_ui
 import modes
+import readiness
 import ui_theme
 from banners import FIX_PRESET, banner_html, engine_banner, error_banner, notice
 from errors import AppError
@@ -443,7 +444,9 @@ def launch_options() -> dict:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # Clones the pinned ComfyUI in the background: the page is served at once, even offline.
-    bootstrap.start_background()
+    # The console says what the page's status banner says, now and once the install is done.
+    bootstrap.start_background(on_done=lambda _: readiness.log_lines())
+    readiness.log_lines()
     try:
         jobs.prune(jobs.open_history())
     except AppError as err:  # the page still opens; History and /healthz say what is wrong

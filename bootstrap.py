@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -33,6 +34,8 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger("ltx_aio.bootstrap")
 
 REPO_DIR = Path(__file__).resolve().parent
 RECORD_NAME = ".aio-pin.json"
@@ -565,19 +568,28 @@ def ensure(
         _set(installed=dict(installed))
     phase = "ready" if not failed else "failed"
     problems = list(failed.values())
+    for problem in problems:  # a background install must not fail silently
+        log.error("%s", problem)
     _set(
         phase=phase, problems=problems, failed=failed, seconds=round(time.monotonic() - started, 3)
     )
     return state()
 
 
-def start_background() -> threading.Thread:
-    """Run ensure() once in a daemon thread so the page is served while checkouts arrive."""
+def start_background(on_done: Callable[[dict], object] | None = None) -> threading.Thread:
+    """Run ensure() once in a daemon thread so the page is served while checkouts arrive;
+    `on_done(state)` follows it there."""
     global _thread
+
+    def work() -> None:
+        finished = ensure()
+        if on_done is not None:
+            on_done(finished)
+
     with _lock:
         if _thread is not None:
             return _thread
-        _thread = threading.Thread(target=ensure, name="bootstrap", daemon=True)
+        _thread = threading.Thread(target=work, name="bootstrap", daemon=True)
         _state["phase"] = "running"
     _thread.start()
     return _thread
