@@ -559,9 +559,11 @@ def ensure(
                 if archives is not None
                 else f"the network (or git access to {pin.url})"
             )
+            # The first sentence is the status banner's headline; the rest is behind its disclosure.
             failed[pin.name] = (
-                f"{pin.name} @ {pin.sha[:10]} could not be installed into {pin_dir(pin, root)}: "
-                f"{exc}. Check {where} and restart the app, or run `python bootstrap.py`."
+                f"{pin.name} @ {pin.sha[:10]} could not be installed. Installing it into "
+                f"{pin_dir(pin, root)} failed: {exc}. Check {where} and restart the app, or run "
+                "`python bootstrap.py`."
             )
             if not pin.subdir:
                 break
