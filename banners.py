@@ -11,7 +11,6 @@ import gradio as gr
 import batch
 import history
 import jobs
-import modes
 import readiness
 from errors import AppError
 
@@ -28,7 +27,7 @@ def banner_html(
     level: str, title: str, message: str = "", *, where="", hint="", items=(), details=()
 ) -> str:
     """A banner: title, the field it concerns, message, short items, a hint, and `details`
-    (headline, text) pairs behind a disclosure."""
+    behind a disclosure."""
     role = "alert" if level == "error" else "status"
     attrs = f' data-field="{html.escape(where)}"' if where else ""
     parts = [
@@ -44,7 +43,7 @@ def banner_html(
     if hint:
         parts.append(f'<div class="aio-banner-hint">{rich(hint)}</div>')
     if details:
-        said = "".join(f"<li><b>{rich(head)}</b> {rich(text)}</li>" for head, text in details)
+        said = "".join(f"<li>{rich(text)}</li>" for text in details)
         parts.append(f"<details><summary>Details and what to do</summary><ul>{said}</ul></details>")
     parts.append("</div>")
     return "".join(parts)
@@ -87,31 +86,40 @@ def engine_banner(found: list[readiness.Line] | None = None) -> str:
         title,
         said,
         items=[line.headline for line in found],
-        details=[(line.headline, line.detail) for line in found if line.detail],
+        details=[line.detail for line in found if line.detail],
     )
 
 
-def notice(text: str = "", *, download: bool = False, fast: bool = False, mode: str = "") -> list:
-    """Updates for the banner, its action buttons and the mode those act on (the outputs
-    `ui["notice"]` lists). The buttons name their mode: the user may have moved to another view
-    since the banner came up, and a fix must reach the mode whose job it concerns."""
-    title = modes.MODES[mode].title if mode in modes.MODES else "this mode"
+def notice(text: str = "", *, download: bool = False, fast: bool = False) -> list:
+    """Updates for a panel's outcome banner and its fix buttons (`panels.outcome_area()`). The
+    buttons live in the panel whose job they concern, so they need not name it."""
     return [
         gr.update(value=text, visible=bool(text)),
         gr.update(visible=download or fast),
-        gr.update(visible=download, value=f"Download models for {title}"),
-        gr.update(visible=fast, value=f"Switch {title} to the {FIX_PRESET} preset"),
-        mode if mode in modes.MODES else gr.update(),
+        gr.update(visible=download),
+        gr.update(visible=fast),
     ]
 
 
-def failure_notice(err: AppError, mode: str, params: dict) -> list:
+def page_notice(text: str = "") -> dict:
+    """The page-wide banner, for what concerns no panel (History's recovery)."""
+    return gr.update(value=text, visible=bool(text))
+
+
+def failure_notice(err: AppError, params: dict) -> list:
     return notice(
         error_banner(err),
         download=err.kind in ("missing_model", "download_failed"),
         fast=err.kind in ("oom", "gpu_timeout") and params.get("preset") != FIX_PRESET,
-        mode=mode,
     )
+
+
+def running_banner(ids: list[str]) -> str:
+    if len(ids) == 1:
+        said = f"Job {ids[0]} is running: its progress shows on the result."
+        return banner_html("info", "Generating", said)
+    said = f"{len(ids)} jobs queued: each one's place and state show below the result."
+    return banner_html("info", "Batch started", said)
 
 
 def batch_banner(ids: list[str]) -> str:

@@ -25,7 +25,14 @@ import batch
 import batch_ui
 import jobs
 import modes
-from banners import banner_html, batch_banner, failure_notice, notice, success_banner
+from banners import (
+    banner_html,
+    batch_banner,
+    failure_notice,
+    notice,
+    running_banner,
+    success_banner,
+)
 from errors import AppError
 
 log = logging.getLogger("ltx_aio.app")
@@ -180,10 +187,10 @@ def make_ui_handler(mode: modes.Mode):
             specs = batch.expand(params, per_line=per_line, seeds=seeds)
             ids = await record_jobs(mode.name, specs)
         except AppError as err:
-            yield [*same, *failure_notice(err, mode.name, params), *batch_ui.updates([])]
+            yield [*same, *failure_notice(err, params), *batch_ui.updates([])]
             return
         many = len(ids) > 1
-        yield [*same, *notice(), *batch_ui.updates(ids, running=True)]
+        yield [*same, *notice(running_banner(ids)), *batch_ui.updates(ids, running=True)]
         try:
             for number, (job_id, spec) in enumerate(zip(ids, specs, strict=True), 1):
                 try:
@@ -197,18 +204,24 @@ def make_ui_handler(mode: modes.Mode):
                     )
                 except AppError as err:
                     log.info("%s job %s failed: %s", mode.name, job_id, err)
-                    failed = [*same, *failure_notice(err, mode.name, params)]
+                    failed = [*same, *failure_notice(err, params)]
                     if not many:
                         yield [*failed, *batch_ui.updates(ids)]
                         return
                     if err.kind in STOPS_BATCH:
+                        reason = (
+                            f"Not run: job #{number} of this batch failed "
+                            f"({jobs.TITLES.get(err.kind, err.kind)}), and every later job "
+                            "would fail the same way."
+                        )
                         for rest in ids[number:]:
-                            jobs.cancel(rest)
+                            jobs.skip(rest, reason)
                         yield [*failed, *batch_ui.updates(ids)]
                         return
-                    yield [*same, *notice(), *batch_ui.updates(ids, picked=batch_ui.KEEP)]
+                    view = batch_ui.updates(ids, picked=batch_ui.KEEP)
+                    yield [*same, *notice(running_banner(ids)), *view]
                     continue
-                banner = success_banner(result.used) if not many else ""
+                banner = success_banner(result.used) if not many else running_banner(ids)
                 view = batch_ui.updates(ids, picked=batch_ui.KEEP)
                 yield [result.video, result.used, *notice(banner), *view]
         except BaseException:  # cancelled or closed: no job of this request is left to run
@@ -221,10 +234,17 @@ def make_ui_handler(mode: modes.Mode):
     return handler
 
 
-def on_cancel(ids: list[str] | None):
-    for job_id in ids or []:
-        jobs.cancel(job_id)
-    return [
-        *notice(banner_html("info", "Cancelling", "The running job is being stopped.")),
-        *batch_ui.updates(ids, running=False),
-    ]
+def on_cancel(ids: list[str] | None, busy: bool = False):
+    """The panel's Cancel: stops this panel's running or waiting jobs, and says so only when
+    there were any (`busy`: a Generate still between its click and its first job)."""
+    stopped = [job_id for job_id in ids or [] if jobs.cancel(job_id)]
+    if stopped or busy:
+        said = (
+            "The job is being stopped."
+            if len(stopped) <= 1
+            else (f"{len(stopped)} jobs of the batch are being stopped.")
+        )
+        banner = banner_html("info", "Cancelling", said)
+    else:
+        banner = banner_html("info", "Nothing to cancel", "No job of this panel is running.")
+    return [False, *notice(banner), *batch_ui.updates(ids, running=False)]

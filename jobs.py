@@ -251,6 +251,12 @@ def cancel(job_id: str) -> bool:
     return True
 
 
+def skip(job_id: str, reason: str) -> bool:
+    """A queued job that will not run because of something other than the user (its batch
+    stopped): recorded as cancelled with that reason. False when it had already ended."""
+    return open_history().mark_cancelled(job_id, reason)
+
+
 def _still_wanted(store: history.Store, job_id: str) -> None:
     job = store.get(job_id)
     if job is None or job.status == "cancelled":

@@ -21,6 +21,7 @@ import job_events
 import jobs
 import models
 import modes
+import panels
 import retention
 from errors import KINDS, AppError
 
@@ -202,7 +203,7 @@ def test_every_field_gets_a_component_of_its_kind(mode):
     }
     with gr.Blocks():
         for f in modes.MODES[mode].fields:
-            component = app.field_component(modes.MODES[mode], f)
+            component = panels.field_component(modes.MODES[mode], f)
             if f.kind in ("int", "float") and f.default is not None:
                 assert isinstance(component, (gr.Slider, gr.Number)), f.name
                 assert component.precision == (0 if f.kind == "int" else None), f.name
@@ -222,7 +223,7 @@ def test_an_optional_number_starts_empty_with_its_placeholder(mode):
     assert {f.name for f in optional} >= {"width", "height"}
     with gr.Blocks():
         for f in optional:
-            component = app.field_component(modes.MODES[mode], f)
+            component = panels.field_component(modes.MODES[mode], f)
             assert component.value in (None, "") and component.placeholder == "auto", f.name
 
 

@@ -68,7 +68,7 @@ def test_banner_says_each_thing_once_briefly_with_details_behind_a_disclosure():
     engine = {"ready": False, "problems": ["ComfyUI is not installed at /x. Run `bootstrap`."]}
     said = banners.engine_banner(readiness.lines(engine, {"type": "cpu"}, TIGHT))
     assert "Generation is unavailable" in said
-    assert said.count("ComfyUI is not installed") == 2  # headline list, then its details
+    assert said.count("ComfyUI is not installed") == 1
     summary, details = said.split("<details>")
     assert "Run" not in summary and "<code>bootstrap</code>" in details
     assert "`" not in said  # commands show as code, not as raw backticks
