@@ -358,6 +358,8 @@ _HEAD_TEMPLATE = """
     if (field) mark(panel, mode, field);
     later(function () {{ return outcome.offsetHeight > 0; }}, function () {{
       outcome.scrollIntoView({{block: 'nearest'}});
+      var fixes = document.getElementById('aio-fixes-' + mode);  // the fix it offers, too
+      if (fixes && fixes.offsetHeight > 0) fixes.scrollIntoView({{block: 'nearest'}});
     }}, 30);
   }}
   var pending = [];

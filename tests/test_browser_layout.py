@@ -26,6 +26,7 @@ from browser_helpers import (
 )
 
 import batch_ui
+from errors import AppError
 
 pytestmark = pytest.mark.browser
 
@@ -89,6 +90,18 @@ def test_a_refusal_comes_into_view_and_marks_its_field(page, size):
     wait_in_viewport(page, "#aio-outcome-t2v")
     page.locator("#aio-t2v-prompt.aio-invalid").wait_for()
     shoot(page, f"refusal-{size}")
+
+
+def test_a_failure_and_the_fix_it_offers_come_into_view(page, served, size):
+    served.engine.fail_with.append(AppError("oom", "CUDA out of memory while sampling"))
+    page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
+    page.locator("#aio-t2v-preset label").filter(has_text="quality").click()
+    start_at_the_top(page)
+    page.locator("#aio-generate-t2v").click()
+    page.locator("#aio-use-fast-t2v").wait_for()
+    wait_in_viewport(page, "#aio-use-fast-t2v")
+    assert in_viewport(page, "#aio-outcome-t2v")
+    shoot(page, f"failure-{size}")
 
 
 def test_the_header_stays_on_screen_after_scrolling(page, size):
