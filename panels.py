@@ -102,7 +102,7 @@ def outcome_area(name: str) -> list:
             f"Switch to the {FIX_PRESET} preset",
             visible=False,
             scale=0,
-            min_width=220,
+            min_width=280,
             elem_id=f"aio-use-fast-{name}",
         )
     return [outcome, fixes, download, use_fast]
