@@ -347,24 +347,33 @@ _HEAD_TEMPLATE = """
   function reveal(outcome) {{
     var banner = outcome.querySelector('.aio-banner');
     var panel = outcome.closest('.aio-panel');
-    // Gradio morphs an HTML component in place: what is new is the banner's markup.
-    if (!banner || !panel || outcome.aioShown === banner.outerHTML) return;
-    outcome.aioShown = banner.outerHTML;
+    if (!banner || !panel) return;
     var mode = panel.id.replace('aio-panel-', '');
-    panel.querySelectorAll('.aio-invalid').forEach(function (el) {{
-      el.classList.remove('aio-invalid');
-    }});
-    var field = banner.getAttribute('data-field');
-    if (field) mark(panel, mode, field);
-    later(function () {{ return outcome.offsetHeight > 0; }}, function () {{
+    var fixes = document.getElementById('aio-fixes-' + mode);  // the fix it offers, if any
+    var shown = function (el) {{ return !!el && el.offsetHeight > 0; }};
+    // Gradio morphs an HTML component in place: what is new is the banner's markup (and the
+    // fix buttons, which may be drawn a moment after it).
+    var seen = banner.outerHTML + '|' + shown(fixes);
+    if (outcome.aioShown === seen) return;
+    if (outcome.aioMarked !== banner.outerHTML) {{
+      outcome.aioMarked = banner.outerHTML;
+      panel.querySelectorAll('.aio-invalid').forEach(function (el) {{
+        el.classList.remove('aio-invalid');
+      }});
+      var field = banner.getAttribute('data-field');
+      if (field) mark(panel, mode, field);
+    }}
+    outcome.aioShown = seen;
+    later(function () {{ return shown(outcome); }}, function () {{
       outcome.scrollIntoView({{block: 'nearest'}});
-      var fixes = document.getElementById('aio-fixes-' + mode);  // the fix it offers, too
-      if (fixes && fixes.offsetHeight > 0) fixes.scrollIntoView({{block: 'nearest'}});
+      if (shown(fixes)) fixes.scrollIntoView({{block: 'nearest'}});
     }}, 30);
   }}
   var pending = [];
   function outcomeOf(node) {{
     var el = node instanceof Element ? node : node.parentElement;
+    var fixes = el && el.closest('[id^="aio-fixes-"]');
+    if (fixes) return document.getElementById(fixes.id.replace('aio-fixes-', 'aio-outcome-'));
     return el && el.closest('[id^="aio-outcome-"]');
   }}
   function schedule(outcome) {{
@@ -382,7 +391,9 @@ _HEAD_TEMPLATE = """
       change.addedNodes.forEach(function (node) {{
         if (!(node instanceof Element)) return;
         schedule(outcomeOf(node));
-        node.querySelectorAll('[id^="aio-outcome-"]').forEach(schedule);
+        node.querySelectorAll('[id^="aio-outcome-"], [id^="aio-fixes-"]').forEach(function (el) {{
+          schedule(outcomeOf(el));
+        }});
       }});
     }});
   }}).observe(document.documentElement, {{
