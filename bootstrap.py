@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -33,6 +34,8 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger("ltx_aio.bootstrap")
 
 REPO_DIR = Path(__file__).resolve().parent
 RECORD_NAME = ".aio-pin.json"
@@ -553,9 +556,11 @@ def ensure(
                 if archives is not None
                 else f"the network (or git access to {pin.url})"
             )
+            # The first sentence is the status banner's headline; the rest is behind its disclosure.
             failed[pin.name] = (
-                f"{pin.name} @ {pin.sha[:10]} could not be installed into {pin_dir(pin, root)}: "
-                f"{exc}. Check {where} and restart the app, or run `python bootstrap.py`."
+                f"{pin.name} @ {pin.sha[:10]} could not be installed. Installing it into "
+                f"{pin_dir(pin, root)} failed: {exc}. Check {where} and restart the app, or run "
+                "`python bootstrap.py`."
             )
             if not pin.subdir:
                 break
@@ -567,19 +572,28 @@ def ensure(
             failed["retire"] = f"An old node pack could not be set aside: {exc}."
     phase = "ready" if not failed else "failed"
     problems = list(failed.values())
+    for problem in problems:  # a background install must not fail silently
+        log.error("%s", problem)
     _set(
         phase=phase, problems=problems, failed=failed, seconds=round(time.monotonic() - started, 3)
     )
     return state()
 
 
-def start_background() -> threading.Thread:
-    """Run ensure() once in a daemon thread so the page is served while checkouts arrive."""
+def start_background(on_done: Callable[[dict], object] | None = None) -> threading.Thread:
+    """Run ensure() once in a daemon thread so the page is served while checkouts arrive;
+    `on_done(state)` follows it there."""
     global _thread
+
+    def work() -> None:
+        finished = ensure()
+        if on_done is not None:
+            on_done(finished)
+
     with _lock:
         if _thread is not None:
             return _thread
-        _thread = threading.Thread(target=ensure, name="bootstrap", daemon=True)
+        _thread = threading.Thread(target=work, name="bootstrap", daemon=True)
         _state["phase"] = "running"
     _thread.start()
     return _thread

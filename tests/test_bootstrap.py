@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 from pathlib import Path
 
@@ -184,6 +185,13 @@ def test_bootstrap_failed_core_stops_before_packs(tmp_path, upstreams):
     assert result["phase"] == "failed"
     assert len(result["problems"]) == 1
     assert not any(upstreams["pack"].url in cmd for cmd in spy.calls)
+
+
+def test_a_failed_install_is_said_on_the_console(tmp_path, caplog):
+    gone = Pin("Core", (tmp_path / "nowhere").as_uri(), "1" * 40, "", "")
+    with caplog.at_level(logging.ERROR, logger="ltx_aio.bootstrap"):
+        result = bootstrap.ensure(tmp_path / "comfyui", [gone], runner=SpyRunner())
+    assert result["problems"] and result["problems"][0] in caplog.text
 
 
 def test_bootstrap_missing_git_is_a_problem_not_a_crash(tmp_path, upstreams):

@@ -117,3 +117,13 @@ def test_replay_puts_back_values_as_used_and_the_kept_inputs(store, video, tmp_p
     assert Path(app.replay_value(field("image"), job, values)).read_bytes() == image.read_bytes()
     job.inputs["image"].unlink()
     assert app.replay_value(field("image"), job, values) is None
+
+
+def test_settings_of_a_job_that_never_ran_name_its_seed_truthfully(store):
+    job_id = store.create_job("t2v", {"prompt": "a fox", "seed": -1}, {})
+    store.mark_failed(job_id, "bad_input", "refused")
+    job = store.get(job_id)
+    assert job.seed is None
+    assert app.seed_text(job, job.replay()) == "a random seed (it never ran)"
+    fixed = store.get(store.create_job("t2v", {"prompt": "a fox", "seed": 7}, {}))
+    assert app.seed_text(fixed, fixed.replay()) == "seed 7"

@@ -204,8 +204,17 @@ def test_frames_snap_to_8k_plus_1(asked, got, media, tmp_path):
 
 
 def test_frames_are_capped_by_preset_with_note(media, tmp_path):
-    p = prep("t2v", media, tmp_path, frames=481, preset="fast")
+    most = modes.MODES["t2v"].field("frames").max
+    p = prep("t2v", media, tmp_path, frames=most, preset="fast")
     assert p.used["frames"] == 121 and any("capped" in n for n in p.notes)
+
+
+@pytest.mark.parametrize(
+    "mode", [m for m, spec in modes.MODES.items() if any(f.name == "frames" for f in spec.fields)]
+)
+def test_frames_range_ends_at_the_largest_preset_cap(mode):
+    m = modes.MODES[mode]
+    assert m.field("frames").max == max(p.max_frames for p in m.presets.values())
 
 
 def test_duration_sets_frames_and_is_returned(media, tmp_path):
@@ -239,6 +248,40 @@ def test_oversize_is_scaled_to_preset_budget(media, tmp_path):
     p = prep("t2v", media, tmp_path, width=2048, height=2048, preset="fast")
     assert p.used["width"] * p.used["height"] <= 768 * 448 * 1.1
     assert any("capped" in n for n in p.notes)
+
+
+@pytest.mark.parametrize("aspect", modes.ASPECTS)
+@pytest.mark.parametrize("mode", ["t2v", "a2v"])
+def test_aspect_choice_sets_the_shape_at_the_presets_pixel_count(media, tmp_path, mode, aspect):
+    p = prep(mode, media, tmp_path, aspect=aspect, preset="balanced")
+    w, h = modes.aspect_of(aspect)
+    assert p.used["width"] / p.used["height"] == pytest.approx(w / h, rel=0.08)
+    budget = modes.STANDARD_PRESETS["balanced"].pixels
+    assert p.used["width"] * p.used["height"] == pytest.approx(budget, rel=0.1)
+
+
+def test_width_and_height_win_over_the_aspect_choice(media, tmp_path):
+    p = prep("t2v", media, tmp_path, aspect="9:16", width=768, height=448, preset="fast")
+    assert (p.used["width"], p.used["height"]) == (768, 448)
+
+
+def test_only_modes_without_an_input_picture_offer_an_aspect():
+    offered = {name for name, m in modes.MODES.items() if any(f.name == "aspect" for f in m.fields)}
+    assert offered == {name for name, m in modes.MODES.items() if m.size_from is None}
+
+
+def test_check_writes_nothing(media, tmp_path):
+    checked = modes.check("i2v", base_params("i2v", media), job_id="job42")
+    assert checked.used["width"] > 0 and "files" not in checked.used
+    assert not (tmp_path / "input").exists()
+
+
+@pytest.mark.parametrize("mode", list(modes.MODES))
+def test_every_mode_offers_example_prompts_and_a_placeholder(mode):
+    m = modes.MODES[mode]
+    assert len(m.examples) >= 3
+    assert m.field("prompt").placeholder == m.examples[0]
+    assert all(len(text) <= m.field("prompt").max_len for text in m.examples)
 
 
 def test_image_aspect_sets_portrait_size(media, tmp_path):
