@@ -48,10 +48,19 @@ BASE_DURATION_S = {
     "style": 360,
 }
 PRESET_MULT = {"fast": 1.0, "balanced": 1.5, "quality": 3.0}
+# LTX-2.5's graphs run the distilled transformer alone (no LoRA) and decode with a diffusion
+# decoder; until measured on a GPU, the same budget as LTX-2.3's.
+FAMILY_MULT = {"ltx-2.5": 1.0, "ltx-2.3": 1.0}
 DECODE_S_PER_FRAME = 0.3
-COLD_CACHE_S = 60
+COLD_CACHE_S = 60  # loading a family's weights: switching family is a cold start again
 MIN_DURATION_S, MAX_DURATION_S = 60, 900
-_warm_modes: set[str] = set()
+_warm_modes: set[tuple[str, str]] = set()  # (mode, model family) run in this process
+
+
+def family(prompt: dict) -> str:
+    """Which model family a prepared graph runs: LTX-2.5's load a bare transformer."""
+    classes = {n.get("class_type") for n in prompt.values() if isinstance(n, dict)}
+    return "ltx-2.5" if "UNETLoader" in classes else "ltx-2.3"
 
 
 def estimate_duration(
@@ -67,8 +76,9 @@ def estimate_duration(
     seconds = BASE_DURATION_S.get(mode, max(BASE_DURATION_S.values())) * PRESET_MULT.get(
         preset, 3.0
     )
+    seconds *= FAMILY_MULT.get(family(prompt), 1.0)
     seconds += DECODE_S_PER_FRAME * max(0, int(frames))
-    if mode not in _warm_modes:
+    if (mode, family(prompt)) not in _warm_modes:
         seconds += COLD_CACHE_S
     seconds *= max(1.0, float(duration_multiplier))
     return int(min(MAX_DURATION_S, max(MIN_DURATION_S, round(seconds))))
@@ -589,7 +599,7 @@ def generate(
         result = run(prompt, progress, job_id)
         # Where the engine lives: on ZeroGPU a later task may get a fresh worker, so the app's
         # process, which estimates, keeps counting every mode as cold there.
-        _warm_modes.add(mode)
+        _warm_modes.add((mode, family(prompt)))
         return result
     except AppError as exc:
         return {"error": exc.to_dict()}

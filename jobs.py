@@ -460,12 +460,14 @@ def _run(
     return JobResult(video=video, used=used, notes=notes, job_id=job_id, timings=timings)
 
 
-def download_models(mode: str, preset: str | None, progress: Progress | None = None) -> list[Path]:
-    """Fetch the weights `mode` needs at `preset`, or at every preset when None (the banner's and
-    the Models view's download buttons)."""
+def download_models(
+    mode: str, preset: str | None, progress: Progress | None = None, model: str | None = None
+) -> list[Path]:
+    """Fetch the weights `mode` needs at `preset` on `model`, or at every preset / on every
+    model family when None (the panel's and the Models view's download buttons)."""
     try:
         return models.ensure_models_for_mode(
-            mode, preset, progress=_silent if progress is None else progress
+            mode, preset, progress=_silent if progress is None else progress, model=model
         )
     except Exception as exc:
         raise classify(exc) from exc

@@ -62,6 +62,12 @@ def overview_html(status: dict) -> str:
         files = info["files"]
         have = sum(r["state"] == "present" for r in files)
         state = "ready" if info["ready"] else "needs downloads"
+        families = info.get("models") or {}
+        if len(families) > 1 and not info["ready"]:  # say which model already has everything
+            state = "; ".join(
+                f"{modes.MODEL_TITLES[m]} {'ready' if ok else 'needs downloads'}"
+                for m, ok in families.items()
+            )
         cells = [esc(title), state, f"{have} of {len(files)}", _gb(info["total_gb"])]
         rows.append(tables.Row([*cells, _gb(info["missing_gb"])], attrs={"data-mode": name}))
     headers = ("Mode", "State", "Files on disk", "Size", "To fetch")
@@ -86,6 +92,7 @@ def files_html(info: dict) -> str:
         tables.Row(
             [
                 f"<code>{esc(r['filename'])}</code>",
+                esc(", ".join(modes.MODEL_TITLES.get(m, m) for m in r.get("models", []))),
                 esc(r["folder"]),
                 f"{esc(r['repo'])}/{esc(r['path'])}",
                 _size(r["size_bytes"]),
@@ -95,7 +102,7 @@ def files_html(info: dict) -> str:
         )
         for r in info.get("files", [])
     ]
-    headers = ("File", "ComfyUI folder", "From", "Size", "State")
+    headers = ("File", "Model", "ComfyUI folder", "From", "Size", "State")
     return tables.table_html("models-files", headers, rows, nowrap=("Size",))
 
 

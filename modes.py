@@ -46,7 +46,7 @@ class Mode:
     name: str
     title: str
     description: str
-    workflow: str
+    workflows: dict  # model family -> its graph in workflows/; the first is the default
     fields: tuple[Field, ...]
     presets: dict = field(default_factory=dict)
     size_from: str | None = None  # media field whose aspect sets width/height
@@ -59,9 +59,15 @@ class Mode:
                 return f
         raise KeyError(f"mode {self.name} has no field {name!r}")
 
+    @property
+    def models(self) -> tuple[str, ...]:
+        return tuple(self.workflows)
+
     def parameterize(self, used: dict) -> dict:
-        """A patched deep copy of the template for already-normalised values (`used`)."""
-        return patches.parameterize(self.name, self.workflow, used, self.fields)
+        """A patched deep copy of the template for already-normalised values (`used`): the
+        graph of the model family `used["model"]` names (the mode's default when absent)."""
+        template = self.workflows[used.get("model") or self.models[0]]
+        return patches.parameterize(self.name, template, used, self.fields)
 
 
 @dataclass
@@ -110,6 +116,25 @@ SPEECH_SUFFIX = (
 KEYFRAME_SUFFIX = (
     "The shot moves in one smooth, continuous motion from the first frame to the last."
 )
+
+
+# Model families. LTX-2.5 (2026-08) is the default wherever Lightricks published a graph for it.
+LTX25, LTX23 = "ltx-2.5", "ltx-2.3"
+MODEL_TITLES = {LTX25: "LTX-2.5", LTX23: "LTX-2.3"}
+MODEL_HELP = {
+    LTX25: "LTX-2.5: the newest (Gemma 4 encoder, new video decoder)",
+    LTX23: "LTX-2.3: the previous model",
+}
+
+
+def model_field(workflows: dict, only_23: str = "") -> Field:
+    """The model choice of a mode; a mode only one family supports says so."""
+    models = tuple(workflows)
+    if len(models) == 1:
+        text = f"Runs on {MODEL_TITLES[models[0]]}: {only_23}"
+    else:
+        text = "; ".join(MODEL_HELP[m] for m in models) + "."
+    return Field("model", "choice", "Model", models[0], choices=models, help=text)
 
 
 ASPECTS = ("16:9", "9:16", "1:1", "4:3", "21:9")
@@ -241,28 +266,46 @@ def _prompted(mode: str, suffix: str, presets: dict, **options) -> tuple[Field, 
     return _common(suffix, presets, placeholder=EXAMPLES[mode][0], **options)
 
 
+BOTH = {"t2v": {LTX25: "t2v_ltx25", LTX23: "t2v"}, "i2v": {LTX25: "i2v_ltx25", LTX23: "i2v"},
+        "keyframe": {LTX25: "keyframe_ltx25", LTX23: "keyframe"}}  # fmt: skip
+ONLY_23 = {
+    "a2v": "LTX-2.5 has no published audio-to-video graph yet.",
+    "lipsync": "LTX-2.5 has no published lip-sync graph yet.",
+    "style": "LTX-2.5 has no union-control IC-LoRA; it exists for LTX-2.3 only.",
+}
+
+
+def _models(mode: str) -> dict:
+    return BOTH.get(mode) or {LTX23: mode}
+
+
+def _model(mode: str) -> tuple[Field, ...]:
+    return (model_field(_models(mode), ONLY_23.get(mode, "")),)
+
+
 # fmt: off
 MODES: dict[str, Mode] = {m.name: m for m in (
-    Mode("t2v", "Text to video", "A prompt becomes a video with generated sound.", "t2v",
-         _prompted("t2v", "", STANDARD_PRESETS, aspect=True), STANDARD_PRESETS,
+    Mode("t2v", "Text to video", "A prompt becomes a video with generated sound.", _models("t2v"),
+         _model("t2v") + _prompted("t2v", "", STANDARD_PRESETS, aspect=True), STANDARD_PRESETS,
          examples=EXAMPLES["t2v"]),
     Mode("i2v", "Image to video", "Your image is the first frame; the prompt sets the motion.",
-         "i2v",
-         (_media("image", "image", "First frame", ("Load image", "image")),)
+         _models("i2v"),
+         (_media("image", "image", "First frame", ("Load image", "image")),) + _model("i2v")
          + _prompted("i2v", MOTION_SUFFIX, STANDARD_PRESETS)
          + (_strength("image_strength", "First-frame strength (pass 1)", 0.7,
                       IMAGE_STRENGTH_HELP, "Image guide 1"),),
          STANDARD_PRESETS, size_from="image", examples=EXAMPLES["i2v"]),
-    Mode("a2v", "Audio to video", "Your audio is kept; the video is made to follow it.", "a2v",
+    Mode("a2v", "Audio to video", "Your audio is kept; the video is made to follow it.",
+         _models("a2v"),
          (_media("audio", "audio", "Audio", ("Load audio", "audio"),
-                 ("Load output audio", "audio")),)
+                 ("Load output audio", "audio")),) + _model("a2v")
          + _prompted("a2v", "", STANDARD_PRESETS, frames=False, aspect=True),
          STANDARD_PRESETS, length_from="audio", examples=EXAMPLES["a2v"]),
     Mode("lipsync", "Lip sync", "A portrait and a speech track become a talking video.",
-         "lipsync",
+         _models("lipsync"),
          (_media("image", "image", "Portrait", ("Load image", "image")),
           _media("audio", "audio", "Speech", ("Load audio", "audio"),
-                 ("Load output audio", "audio")))
+                 ("Load output audio", "audio"))) + _model("lipsync")
          + _prompted("lipsync", SPEECH_SUFFIX, STANDARD_PRESETS, frames=False)
          + (_strength("image_strength", "Portrait strength (pass 1)", 0.7,
                       IMAGE_STRENGTH_HELP, "Image guide 1"),
@@ -270,10 +313,10 @@ MODES: dict[str, Mode] = {m.name: m for m in (
          STANDARD_PRESETS, size_from="image", length_from="audio",
          examples=EXAMPLES["lipsync"]),
     Mode("keyframe", "First + last frame", "The motion between two frames you give.",
-         "keyframe",
+         _models("keyframe"),
          (_media("first_image", "image", "First frame", ("Load first image", "image")),
           _media("last_image", "image", "Last frame", ("Load last image", "image")))
-         + _prompted("keyframe", KEYFRAME_SUFFIX, STANDARD_PRESETS)
+         + _model("keyframe") + _prompted("keyframe", KEYFRAME_SUFFIX, STANDARD_PRESETS)
          + (_strength("first_strength", "First-frame strength", 1.0, "Guide strength.",
                       "First frame guide 1", "First frame guide 2"),
             _strength("last_strength", "Last-frame strength", 1.0,
@@ -281,7 +324,8 @@ MODES: dict[str, Mode] = {m.name: m for m in (
                       "Last frame guide 1", "Last frame guide 2")),
          STANDARD_PRESETS, size_from="first_image", examples=EXAMPLES["keyframe"]),
     Mode("style", "Restyle video", "Your video's pose, depth or edges, restyled by the prompt.",
-         "style", STYLE_FIELDS + _prompted("style", "", STYLE_PRESETS, fps=False),
+         _models("style"),
+         STYLE_FIELDS + _model("style") + _prompted("style", "", STYLE_PRESETS, fps=False),
          STYLE_PRESETS, size_from="video", length_from="video",
          examples=EXAMPLES["style"]),
 )}
@@ -517,10 +561,14 @@ def _stage_media(
     return files
 
 
-def required_models(mode: str, preset: str = "balanced", control: str | None = None) -> list:
-    """The weight files one run of `mode` with `preset` loads (for preloading / download)."""
+def required_models(
+    mode: str, preset: str = "balanced", control: str | None = None, model: str | None = None
+) -> list:
+    """The weight files one run of `mode` with `preset` (and `model`: the mode's default when
+    None) loads (for preloading / download)."""
     m = MODES[mode]
     used = {
+        "model": model or m.models[0],
         "stages": m.presets[preset].stages, "width": 1024, "height": 576, "frames": 121,
         "fps": 24, "duration": 5.0, "seed": 0, "tiles": 1, "job_id": "models",
         "image_strength": 0.7, "first_strength": 1.0, "last_strength": 1.0,

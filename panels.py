@@ -109,10 +109,11 @@ def outcome_area(name: str) -> list:
 
 
 def downloader(mode: str):
-    def on_download(preset: str, progress=gr.Progress()):  # noqa: B008
-        """The outcome's download button: this mode's weights for the preset it failed with."""
+    def on_download(preset: str, model: str | None, progress=gr.Progress()):  # noqa: B008
+        """The outcome's download button: this mode's weights for the preset and model family
+        it failed with."""
         try:
-            jobs.download_models(mode, preset or "balanced", progress)
+            jobs.download_models(mode, preset or "balanced", progress, model or None)
         except AppError as err:
             return notice(error_banner(err), download=True)
         said = f"Everything {modes.MODES[mode].title} needs is on disk. Press Generate again."
@@ -209,7 +210,7 @@ def build(mode: modes.Mode, *, visible: bool, owner: gr.BrowserState) -> Panel:
     _, _, download, use_fast = said
     download.click(
         downloader(mode.name),
-        inputs=[comps["preset"]],
+        inputs=[comps["preset"], comps["model"]],
         outputs=said,
         show_progress_on=[said[0]],
         concurrency_id="download",

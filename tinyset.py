@@ -71,9 +71,9 @@ def file_sizes(models_dir: Path) -> dict[str, int]:
 
 
 def install_seam(marker: dict) -> None:
-    """Give ComfyUI's Gemma 3 12B text encoder the tiny set's dimensions. Call after ComfyUI is
-    imported and before a text encoder is loaded; calling it again changes nothing. (The text
-    projection after it is sized from the file itself since ComfyUI v0.33.)"""
+    """Give ComfyUI's Gemma 3 12B (LTX-2.3) and Gemma 4 12B (LTX-2.5) text encoders the tiny
+    set's dimensions. Call after ComfyUI is imported and before a text encoder is loaded; calling
+    it again changes nothing. (The text projections are sized from the files since v0.33.)"""
     import comfy.text_encoders.llama as llama
 
     if getattr(llama.Gemma3_12B_Config, "aio_tiny", False):
@@ -92,4 +92,21 @@ def install_seam(marker: dict) -> None:
     }
     llama.Gemma3_12B_Config = dataclasses.dataclass(
         type("TinyGemma3_12B_Config", (llama.Gemma3_12B_Config,), namespace)
+    )
+    if "gemma4" in dims:  # LTX-2.5's encoder, hard-coded the same way
+        _install_gemma4(dims["gemma4"])
+
+
+def _install_gemma4(dims: dict) -> None:
+    import comfy.text_encoders.gemma4 as gemma4
+
+    base = gemma4.Gemma4_12B_Config
+    fields = {f.name for f in dataclasses.fields(base)}
+    namespace = {
+        "__annotations__": {k: type(v) for k, v in dims.items() if k in fields},
+        **dims,  # fields and class attributes alike (head_dim, vision_config, ...)
+        "aio_tiny": True,
+    }
+    gemma4.Gemma4_12B_Config = dataclasses.dataclass(
+        type("TinyGemma4_12B_Config", (base,), namespace)
     )

@@ -31,14 +31,21 @@ def test_estimate_follows_base_preset_frames_and_cold_buffer():
 
 
 def test_estimate_drops_cold_buffer_once_mode_is_warm(monkeypatch):
-    monkeypatch.setattr(backend, "_warm_modes", {"t2v"})
+    monkeypatch.setattr(backend, "_warm_modes", {("t2v", "ltx-2.3")})
     assert backend.estimate_duration("t2v", "balanced", {}, 121) == 171
+
+
+def test_the_other_model_family_is_cold_even_when_one_is_warm(monkeypatch):
+    monkeypatch.setattr(backend, "_warm_modes", {("t2v", "ltx-2.3")})
+    ltx25 = {"1": {"class_type": "UNETLoader", "inputs": {}}}
+    assert backend.family(ltx25) == "ltx-2.5" and backend.family({}) == "ltx-2.3"
+    assert backend.estimate_duration("t2v", "balanced", ltx25, 121) == 231
 
 
 def test_estimate_clamps_to_sixty_and_nine_hundred():
     assert backend.estimate_duration("t2v", "fast", {}, 0) == 150
     assert backend.estimate_duration("style", "quality", {}, 481) == 900
-    backend._warm_modes.add("t2v")
+    backend._warm_modes.add(("t2v", "ltx-2.3"))
     assert backend.estimate_duration("t2v", "fast", {}, -50) == 90
     assert backend.estimate_duration("i2v", "fast", {}, 0, 0.1) >= 60
 
@@ -246,7 +253,7 @@ def test_cancel_leaves_a_marker_for_that_job_only(tmp_path, monkeypatch):
 def test_a_successful_task_warms_its_mode_in_the_process_that_ran_it(monkeypatch):
     monkeypatch.setattr(backend, "run", lambda prompt, progress=None, job_id="": {"video": "v"})
     backend.generate("i2v", "fast", {}, 97)
-    assert backend._warm_modes == {"i2v"}
+    assert backend._warm_modes == {("i2v", "ltx-2.3")}
 
 
 def test_a_failed_task_leaves_its_mode_cold(monkeypatch):

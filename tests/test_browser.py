@@ -8,6 +8,7 @@ desktop's and a phone's size, measured by geometry, is in test_browser_layout.py
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from app_helpers import media_inputs, running_app
@@ -575,3 +576,20 @@ def test_on_a_shared_deployment_each_browser_sees_only_its_own_history(browser, 
     finally:
         first.close()
         second.close()
+
+
+def test_the_model_choice_reaches_the_graph_and_history(page, served):
+    page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
+    page.locator("#aio-t2v-preset label").filter(has_text="fast").click()
+    for choice, loader in (("ltx-2.3", "CheckpointLoaderSimple"), ("ltx-2.5", "UNETLoader")):
+        before = len(served.engine.calls)
+        page.locator("#aio-t2v-model label").filter(has_text=choice).click()
+        page.locator("#aio-generate-t2v").click()
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while len(served.engine.calls) == before and time.monotonic() < deadline:
+            page.wait_for_timeout(50)  # the engine double is in this process: poll it
+        assert len(served.engine.calls) == before + 1
+        sent = served.engine.calls[-1]
+        page.locator("#aio-used-t2v").filter(has_text=sent["job_id"]).wait_for()
+        assert loader in {n["class_type"] for n in sent["prompt"].values()}
+        assert served.store().get(sent["job_id"]).used["model"] == choice

@@ -338,9 +338,11 @@ def test_lipsync_model_hears_noised_copy_output_keeps_original(media, tmp_path):
     )
 
 
-def test_keyframe_guides_first_and_last_frame_in_both_stages(media, tmp_path):
-    p = prep("keyframe", media, tmp_path, last_strength=0.8)
-    for stage in (1, 2):
+@pytest.mark.parametrize(("model", "stages"), [("ltx-2.3", (1, 2)), ("ltx-2.5", (1,))])
+def test_keyframe_guides_first_and_last_frame_in_each_pass(model, stages, media, tmp_path):
+    p = prep("keyframe", media, tmp_path, last_strength=0.8, model=model)
+    assert not workflow.has_node(p.prompt, f"First frame guide {len(stages) + 1}")
+    for stage in stages:
         assert node_input(p.prompt, f"First frame guide {stage}", "frame_idx") == 0
         assert node_input(p.prompt, f"Last frame guide {stage}", "frame_idx") == -1
         assert node_input(p.prompt, f"Last frame guide {stage}", "strength") == 0.8
@@ -384,10 +386,13 @@ def test_fast_preset_drops_stage_two_and_upscaler(mode, media, tmp_path):
     assert workflow.validate(p.prompt, SCHEMAS) == []
 
 
-def test_required_models_follow_preset_and_control():
-    fast = {r.filename for r in modes.required_models("t2v", "fast")}
-    quality = {r.filename for r in modes.required_models("t2v", "quality")}
+def test_required_models_follow_preset_model_and_control():
+    fast = {r.filename for r in modes.required_models("t2v", "fast", model="ltx-2.3")}
+    quality = {r.filename for r in modes.required_models("t2v", "quality", model="ltx-2.3")}
     assert quality - fast == {"ltx-2.3-spatial-upscaler-x2-1.1.safetensors"}
+    fast = {r.filename for r in modes.required_models("t2v", "fast")}  # the default: LTX-2.5
+    quality = {r.filename for r in modes.required_models("t2v", "quality")}
+    assert quality - fast == {"ltx-2.5-latent-spatial-upscaler-x2-bf16-1.0.safetensors"}
     canny = {r.folder for r in modes.required_models("style", "balanced", "canny")}
     pose = {r.filename for r in modes.required_models("style", "balanced", "pose")}
     assert "controlnet_aux" not in canny
@@ -485,12 +490,15 @@ def test_negative_prompt_and_control_strength_reach_their_nodes(media, tmp_path)
 
 @pytest.mark.parametrize("mode", modes.MODES.values(), ids=lambda m: m.name)
 def test_every_declared_patch_target_exists_in_the_template(mode):
-    template = workflow.load_template(mode.workflow)
     schemas = workflow.load_schemas()
-    for f in mode.fields:
-        for title, name in f.patch:
-            _, node = workflow.find_node(template, title)
-            assert name in node["inputs"] and name in str(schemas[node["class_type"]]["input"])
+    for template in map(workflow.load_template, mode.workflows.values()):
+        for f in mode.fields:
+            for title, name in f.patch:
+                if not workflow.has_node(template, title):
+                    continue  # that family's graph has no such pass (see the test above)
+                _, node = workflow.find_node(template, title)
+                assert name in node["inputs"]
+                assert name in str(schemas[node["class_type"]]["input"])
 
 
 def test_huge_integer_is_refused_naming_field_and_range(media, tmp_path):
@@ -555,3 +563,36 @@ def test_style_canny_uses_the_official_edge_preprocessor(media, tmp_path):
     node = workflow.find_node(p.prompt, "Canny control")[1]
     assert node["class_type"] == "CannyEdgePreprocessor"
     assert (node["inputs"]["low_threshold"], node["inputs"]["high_threshold"]) == (92, 200)
+
+
+@pytest.mark.parametrize("mode", list(modes.MODES))
+def test_every_field_target_is_a_node_of_one_of_the_modes_graphs(mode):
+    m = modes.MODES[mode]
+    titles = {
+        n["_meta"]["title"]
+        for template in m.workflows.values()
+        for n in workflow.load_template(template).values()
+    }
+    targets = {title for f in m.fields for title, _ in f.patch}
+    assert targets <= titles, targets - titles
+
+
+def test_ltx25_is_the_default_where_it_has_a_graph_and_the_others_say_why_not():
+    for name, m in modes.MODES.items():
+        field = m.field("model")
+        if name in ("t2v", "i2v", "keyframe"):
+            assert field.default == modes.LTX25 and field.choices == (modes.LTX25, modes.LTX23)
+        else:
+            assert field.choices == (modes.LTX23,) and "LTX-2.5" in field.help
+
+
+@pytest.mark.parametrize("mode", ["t2v", "i2v", "keyframe"])
+def test_the_model_choice_picks_its_familys_graph_and_files(mode, media, tmp_path):
+    files = {}
+    for model in (modes.LTX25, modes.LTX23):
+        p = prep(mode, media, tmp_path, model=model)
+        assert p.used["model"] == model
+        assert workflow.validate(p.prompt, SCHEMAS) == []
+        files[model] = {r.filename for r in workflow.model_files(p.prompt)}
+    assert all("ltx-2.5" in name for name in files[modes.LTX25])
+    assert not any("ltx-2.5" in name for name in files[modes.LTX23])

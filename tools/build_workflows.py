@@ -32,7 +32,15 @@ UPSCALER = "ltx-2.3-spatial-upscaler-x2-1.1.safetensors"
 GEMMA = "gemma_3_12B_it.safetensors"
 UNION_CONTROL_LORA = "ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors"
 
-# The official graphs' schedules: 8 distilled steps for stage 1, a short refine for stage 2.
+# LTX-2.5, as Comfy's official video_ltx2_5_* templates load it (Lightricks/LTX-2.5, gated).
+TRANSFORMER_25 = "ltx-2.5-22b-distilled-transformer-comfy-int8-convrot.safetensors"
+GEMMA4_25 = "gemma4-12b-with-proj-ltx-2.5-comfy-int8-convrot.safetensors"
+VIDEO_VAE_25 = "ltx-2.5-video-vae-bf16.safetensors"
+AUDIO_VAE_25 = "ltx-2.5-audio-vae-bf16.safetensors"
+UPSCALER_25 = "ltx-2.5-latent-spatial-upscaler-x2-bf16-1.0.safetensors"
+
+# The official graphs' schedules: 8 distilled steps for stage 1, a short refine for stage 2
+# (LTX-2.5's templates use the same two).
 SIGMAS_STAGE1 = "1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875, 0.0"
 SIGMAS_STAGE2 = "0.85, 0.7250, 0.4219, 0.0"
 NEGATIVE = "pc game, console game, video game, cartoon, childish, ugly"
@@ -65,6 +73,34 @@ class Graph:
         return [self.ids[title], slot]
 
 
+def video_vae(g: Graph) -> list:
+    """The video VAE: the LTX-2.3 checkpoint's own, or LTX-2.5's separate file."""
+    return g.out("Video VAE") if "Video VAE" in g.ids else g.out("Checkpoint", 2)
+
+
+def prompts(g: Graph) -> None:
+    g.add("Positive prompt", "CLIPTextEncode", text="", clip=g.out("Text encoder"))
+    g.add("Negative prompt", "CLIPTextEncode", text=NEGATIVE, clip=g.out("Text encoder"))
+    g.add(
+        "Conditioning",
+        "LTXVConditioning",
+        positive=g.out("Positive prompt"),
+        negative=g.out("Negative prompt"),
+        frame_rate=24.0,
+    )
+
+
+def loaders_25(g: Graph) -> str:
+    """LTX-2.5's files, as its templates load them: the distilled transformer alone (no LoRA),
+    the two VAEs, Gemma 4 with its projection through CLIPLoader."""
+    g.add("Transformer", "UNETLoader", unet_name=TRANSFORMER_25, weight_dtype="default")
+    g.add("Video VAE", "VAELoader", vae_name=VIDEO_VAE_25)
+    g.add("Audio VAE", "VAELoader", vae_name=AUDIO_VAE_25)
+    g.add("Text encoder", "CLIPLoader", clip_name=GEMMA4_25, type="ltxv", device="default")
+    prompts(g)
+    return "Transformer"
+
+
 def loaders(g: Graph, *, ic_lora: str | None = None) -> str:
     """Models, prompts and LTXV conditioning; returns the title of the MODEL the guiders use."""
     g.add("Checkpoint", "CheckpointLoaderSimple", ckpt_name=CHECKPOINT)
@@ -95,15 +131,7 @@ def loaders(g: Graph, *, ic_lora: str | None = None) -> str:
         device="default",
     )
     g.add("Audio VAE", "LTXVAudioVAELoader", ckpt_name=CHECKPOINT)
-    g.add("Positive prompt", "CLIPTextEncode", text="", clip=g.out("Text encoder"))
-    g.add("Negative prompt", "CLIPTextEncode", text=NEGATIVE, clip=g.out("Text encoder"))
-    g.add(
-        "Conditioning",
-        "LTXVConditioning",
-        positive=g.out("Positive prompt"),
-        negative=g.out("Negative prompt"),
-        frame_rate=24.0,
-    )
+    prompts(g)
     return model
 
 
@@ -159,15 +187,21 @@ def frozen_audio(g: Graph, encode: str, freeze: str, audio: list) -> None:
 def sampling(
     g: Graph, stage: int, model: str, video: list, audio: list, positive: list, negative: list
 ) -> None:
-    sampler = "euler_ancestral_cfg_pp" if stage == 1 else "euler_cfg_pp"
+    ltx25 = "Transformer" in g.ids
+    if ltx25:  # the 2.5 templates: euler_ancestral in both passes, a guider per modality
+        sampler = "euler_ancestral"
+        guider = {"class_type": "LTXVDualCFGGuider", "video_cfg": 1.0, "audio_cfg": 1.0}
+    else:
+        sampler = "euler_ancestral_cfg_pp" if stage == 1 else "euler_cfg_pp"
+        guider = {"class_type": "CFGGuider", "cfg": 1.0}
     g.add(f"AV latent {stage}", "LTXVConcatAVLatent", video_latent=video, audio_latent=audio)
     g.add(
         f"Guider {stage}",
-        "CFGGuider",
+        guider.pop("class_type"),
         model=g.out(model),
         positive=positive,
         negative=negative,
-        cfg=1.0,
+        **guider,
     )
     g.add(f"Sampler {stage}", "KSamplerSelect", sampler_name=sampler)
     g.add(f"Sigmas {stage}", "ManualSigmas", sigmas=SIGMAS_STAGE1 if stage == 1 else SIGMAS_STAGE2)
@@ -189,7 +223,7 @@ def output(g: Graph, video: list, audio: list, *, fps=24.0) -> None:
         "Decode video",
         "VAEDecodeTiled",
         samples=video,
-        vae=g.out("Checkpoint", 2),
+        vae=video_vae(g),
         tile_size=TILE_WHOLE,
         overlap=64,
         temporal_size=TILE_WHOLE,  # every frame at once: no seams in time
@@ -243,13 +277,14 @@ def empty_latents(g: Graph, *, with_audio: bool) -> None:
 
 
 def upscale(g: Graph, samples: list) -> None:
-    g.add("Upscale model", "LatentUpscaleModelLoader", model_name=UPSCALER)
+    upscaler = UPSCALER_25 if "Transformer" in g.ids else UPSCALER
+    g.add("Upscale model", "LatentUpscaleModelLoader", model_name=upscaler)
     g.add(
         "Upscale latent",
         "LTXVLatentUpsampler",
         samples=samples,
         upscale_model=g.out("Upscale model"),
-        vae=g.out("Checkpoint", 2),
+        vae=video_vae(g),
     )
 
 
@@ -257,7 +292,7 @@ def image_guide(g: Graph, title: str, image: str, latent: list, strength: float)
     g.add(
         title,
         "LTXVImgToVideoInplace",
-        vae=g.out("Checkpoint", 2),
+        vae=video_vae(g),
         image=g.out(image),
         latent=latent,
         strength=strength,
@@ -265,9 +300,9 @@ def image_guide(g: Graph, title: str, image: str, latent: list, strength: float)
     )
 
 
-def text_or_image_to_video(with_image: bool) -> dict:
+def text_or_image_to_video(with_image: bool, ltx25: bool = False) -> dict:
     g = Graph()
-    model = loaders(g)
+    model = loaders_25(g) if ltx25 else loaders(g)
     pos, neg = g.out("Conditioning", 0), g.out("Conditioning", 1)
     empty_latents(g, with_audio=True)
     video1 = g.out("Video latent")
@@ -315,7 +350,7 @@ def keyframe_guides(
     g: Graph, stage: int, latent: list, positive: list, negative: list, first: str, last: str
 ) -> None:
     """First and last frame as appended keyframe guides (LTX-2's keyframe-interpolation recipe)."""
-    common = {"vae": g.out("Checkpoint", 2), "strength": 1.0}
+    common = {"vae": video_vae(g), "strength": 1.0}
     g.add(
         f"First frame guide {stage}",
         "LTXVAddGuide",
@@ -336,6 +371,23 @@ def keyframe_guides(
         frame_idx=-1,
         **common,
     )
+
+
+def keyframe_25() -> dict:
+    """LTX-2.5's first+last frame (official video_ltx2_5_flf2v): one full-size pass with both
+    frames as guides, cropped off after sampling; no upscaler."""
+    g = Graph()
+    model = loaders_25(g)
+    empty_latents(g, with_audio=True)
+    image_input(g, "first ")
+    image_input(g, "last ")
+    keyframe_guides(
+        g, 1, g.out("Video latent"), g.out("Conditioning", 0), g.out("Conditioning", 1),
+        "Preprocess first image", "Preprocess last image",
+    )  # fmt: skip
+    guided_sampling(g, 1, model, "Last frame guide 1", g.out("Audio latent"))
+    output_with_audio(g, g.out("Crop guides 1", 2), 1)
+    return g.nodes
 
 
 def keyframe() -> dict:
@@ -460,6 +512,9 @@ def build() -> dict[str, dict]:
         "lipsync": audio_to_video(with_image=True),
         "keyframe": keyframe(),
         "style": style(),
+        "t2v_ltx25": text_or_image_to_video(with_image=False, ltx25=True),
+        "i2v_ltx25": text_or_image_to_video(with_image=True, ltx25=True),
+        "keyframe_ltx25": keyframe_25(),
     }
 
 
