@@ -76,9 +76,9 @@ def install_seam(marker: dict) -> None:
     it again changes nothing. (The text projections are sized from the files since v0.33.)"""
     import comfy.text_encoders.llama as llama
 
-    if getattr(llama.Gemma3_12B_Config, "aio_tiny", False):
-        return
-    dims = marker["text_encoder"]
+    dims = marker.get("text_encoder")
+    if not dims or getattr(llama.Gemma3_12B_Config, "aio_tiny", False):
+        return  # a real-size set (no seam), or installed already
     gemma, vision = dims["gemma"], dims["vision"]
     fields = {key: value for key, value in gemma.items() if key != "head_dim"}
     namespace = {
