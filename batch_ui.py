@@ -134,14 +134,14 @@ def on_cancel_one(job_id: str | None, ids: list[str] | None) -> list:
 
 
 def _choice(row: batch.Place) -> str:
-    return f"#{row.number} · {row.status} · seed {_seed(row)} · {_short(row.prompt, 40)}"
+    return f"#{row.number} · {row.status} · seed {_seed(row)} · {short(row.prompt, 40)}"
 
 
 def _seed(row: batch.Place) -> str:
     return str(row.seed) if row.seed is not None else "random"
 
 
-def _short(text: str, limit: int = PROMPT_CHARS) -> str:
+def short(text: str, limit: int = PROMPT_CHARS) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -179,7 +179,7 @@ def table_html(rows: list[batch.Place]) -> str:
         tables.Row(
             [
                 f"#{r.number}",
-                esc(_short(r.prompt)),
+                esc(short(r.prompt)),
                 esc(_seed(r)),
                 f'<span class="aio-chip aio-chip--{esc(r.status)}">{esc(r.status)}</span>',
                 esc(_where(r)),
