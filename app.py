@@ -199,7 +199,9 @@ def build_app() -> gr.Blocks:
         )
         with gr.Column(elem_classes="aio-shell", elem_id="aio-shell"):
             gr.HTML(
-                ui_theme.header_html(TITLE, "LTX-2.3 audio + video", TAGS[DEFAULT_MODE]),
+                ui_theme.header_html(
+                    TITLE, "LTX-2.5 + LTX-2.3 audio and video", TAGS[DEFAULT_MODE]
+                ),
                 elem_classes="aio-header",
                 elem_id="aio-header",
             )
