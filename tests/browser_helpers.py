@@ -123,6 +123,16 @@ def fill_mode(page, mode: str, files: dict[str, Path], prompt: str = PROMPT) -> 
         field.locator(preview[kind]).first.wait_for(state="attached")
 
 
+def open_history(page) -> None:
+    page.locator("#aio-mode-history").click()
+    page.locator("#aio-panel-history").wait_for(state="visible")
+    page.locator("#aio-history-gallery button.thumbnail-item").first.wait_for()
+
+
+def thumbnails(page):
+    return page.locator("#aio-history-gallery button.thumbnail-item")
+
+
 def outcome(page, mode: str):
     """The banner under a panel's Generate button."""
     return page.locator(f"#aio-outcome-{mode}")

@@ -17,11 +17,12 @@ from browser_helpers import (
     TIMEOUT_MS,
     app_page,
     choose,
-    chromium,
     fill_mode,
+    open_history,
     open_mode,
     outcome,
     shoot,
+    thumbnails,
 )
 
 import app
@@ -36,12 +37,6 @@ pytestmark = pytest.mark.browser
 
 WIDE = {"width": 1280, "height": 900}
 NARROW = {"width": 800, "height": 900}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture(scope="module")
@@ -129,8 +124,12 @@ def test_out_of_memory_offers_the_fast_preset(page, served):
 def test_a_failed_jobs_fixes_stay_in_its_panel_and_act_on_it(page, served, monkeypatch):
     """The user moved to another mode after a failure: the fixes wait in the failed job's panel
     and act on that mode only."""
-    fetched: list[tuple[str, str]] = []
-    monkeypatch.setattr(jobs, "download_models", lambda m, p, progress=None: fetched.append((m, p)))
+    fetched: list[tuple] = []
+    monkeypatch.setattr(
+        jobs,
+        "download_models",
+        lambda m, p, progress=None, model=None: fetched.append((m, p, model)),
+    )
     served.engine.fail_with.append(AppError("oom", "CUDA out of memory while sampling"))
     page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
     page.locator("#aio-t2v-preset label").filter(has_text="quality").click()
@@ -154,7 +153,7 @@ def test_a_failed_jobs_fixes_stay_in_its_panel_and_act_on_it(page, served, monke
     outcome(page, "t2v").filter(has_text="not on disk").wait_for(state="visible")
     page.locator("#aio-download-t2v").click()
     outcome(page, "t2v").filter(has_text="Models ready").wait_for(state="visible")
-    assert fetched == [("t2v", "fast")]
+    assert fetched == [("t2v", "fast", modes.MODES["t2v"].field("model").default)]
     assert "Text to video" in outcome(page, "t2v").inner_text()
 
 
@@ -306,7 +305,11 @@ def test_models_view_lists_each_modes_files_and_fetches_them(page, served, monke
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.delenv("LTX_AIO_MODEL_VARIANT", raising=False)
     fetched: list[tuple[str, object]] = []
-    monkeypatch.setattr(jobs, "download_models", lambda m, p, progress=None: fetched.append((m, p)))
+    monkeypatch.setattr(
+        jobs,
+        "download_models",
+        lambda m, p, progress=None, model=None: fetched.append((m, p, model)),
+    )
     page.locator(f"#aio-mode-{app.MODELS}").click()
     page.locator("#aio-panel-models").wait_for(state="visible")
     assert page.locator("#aio-mode-tag").inner_text() == app.VIEW_TAGS[app.MODELS]
@@ -329,20 +332,10 @@ def test_models_view_lists_each_modes_files_and_fetches_them(page, served, monke
     assert "for Restyle video" in button.inner_text()
     button.click()
     page.locator("#aio-models-message").filter(has_text="Models ready").wait_for(state="visible")
-    assert fetched == [("style", None)]
+    assert fetched == [("style", None, None)]  # every model family of the mode
 
 
 # -- History and batches ---------------------------------------------------------------------------
-
-
-def open_history(page) -> None:
-    page.locator(f"#aio-mode-{app.HISTORY}").click()
-    page.locator("#aio-panel-history").wait_for(state="visible")
-    page.locator("#aio-history-gallery button.thumbnail-item").first.wait_for()
-
-
-def thumbnails(page):
-    return page.locator("#aio-history-gallery button.thumbnail-item")
 
 
 def test_history_plays_filters_reuses_and_deletes_jobs(page, served):
@@ -378,13 +371,13 @@ def test_history_plays_filters_reuses_and_deletes_jobs(page, served):
     choose(page, "aio-history-status", "failed")
     page.wait_for_function(
         "n => document.querySelectorAll('#aio-history-gallery button.thumbnail-item').length == n",
-        arg=store.count(status="failed"),
+        arg=store.count(status="failed", refusals=False),  # refusals are hidden by default
     )
     assert all("failed" in text for text in thumbnails(page).all_inner_texts())
     choose(page, "aio-history-status", "Any status")
     page.wait_for_function(
         "n => document.querySelectorAll('#aio-history-gallery button.thumbnail-item').length == n",
-        arg=min(store.count(), history_ui.PAGE),
+        arg=min(store.count(refusals=False), history_ui.PAGE),
     )
 
     thumbnails(page).nth(1).click()
@@ -523,61 +516,6 @@ def test_a_real_generation_plays_in_the_browser(browser, real_app):
         context.close()
 
 
-@pytest.fixture(scope="module")
-def served_shared(tmp_path_factory):
-    patch = pytest.MonkeyPatch()
-    patch.setenv("LTX_AIO_SHARED", "1")
-    try:
-        with running_app(tmp_path_factory.mktemp("browser-shared")) as running:
-            yield running
-    finally:
-        patch.undo()
-
-
-def _visitor(browser, served):
-    context = browser.new_context(viewport=WIDE)
-    context.route(
-        "**/*",
-        lambda route: (
-            route.continue_() if route.request.url.startswith(served.url) else route.abort()
-        ),
-    )
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(served.url, wait_until="domcontentloaded")
-    page.locator("#aio-generate-t2v").wait_for(state="visible")
-    return context, page
-
-
-def test_on_a_shared_deployment_each_browser_sees_only_its_own_history(browser, served_shared):
-    first, first_page = _visitor(browser, served_shared)
-    second, second_page = _visitor(browser, served_shared)
-    try:
-        for page, prompt in ((first_page, "first visitor's fox"), (second_page, "second's boat")):
-            page.locator("#aio-t2v-prompt textarea").fill(prompt)
-            page.locator("#aio-t2v-preset label").filter(has_text="fast").click()
-            page.locator("#aio-generate-t2v").click()
-            outcome(page, "t2v").filter(has_text="Done").wait_for(state="visible")
-        for page, own, other in (
-            (first_page, "first visitor", "second's"),
-            (second_page, "second's", "first visitor"),
-        ):
-            open_history(page)
-            thumbnails(page).first.filter(has_text=own).wait_for()
-            assert thumbnails(page).count() == 1
-            assert other not in page.locator("#aio-history-gallery").inner_text()
-            # The retention setting is the operator's here: not on the page.
-            assert not page.locator("#aio-history-retention").is_visible()
-        shoot(second_page, "shared-history", full_page=True)
-        # The same browser, later: still its own jobs (the secret lives in the browser).
-        first_page.reload(wait_until="domcontentloaded")
-        open_history(first_page)
-        thumbnails(first_page).first.filter(has_text="first visitor").wait_for()
-    finally:
-        first.close()
-        second.close()
-
-
 def test_the_model_choice_reaches_the_graph_and_history(page, served):
     page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
     page.locator("#aio-t2v-preset label").filter(has_text="fast").click()
@@ -591,5 +529,39 @@ def test_the_model_choice_reaches_the_graph_and_history(page, served):
         assert len(served.engine.calls) == before + 1
         sent = served.engine.calls[-1]
         page.locator("#aio-used-t2v").filter(has_text=sent["job_id"]).wait_for()
+        # A click while this job's event runs would be dropped (Generate triggers once).
+        outcome(page, "t2v").filter(has_text="Done").wait_for()
         assert loader in {n["class_type"] for n in sent["prompt"].values()}
         assert served.store().get(sent["job_id"]).used["model"] == choice
+
+
+def test_history_shows_my_running_job_live_and_cancels_it(page, served):
+    served.engine.step_delay = 2.0  # slow enough to look at, cut short by the cancel
+    page.locator("#aio-t2v-prompt textarea").fill("a job to watch")
+    page.locator("#aio-generate-t2v").click()
+    outcome(page, "t2v").filter(has_text="Generating").wait_for()  # recorded, now running
+    page.locator(f"#aio-mode-{app.HISTORY}").click()
+    live = page.locator("#aio-live-table")
+    live.filter(has_text="a job to watch").wait_for()
+    live.filter(has_text="running now").wait_for()
+    shoot(page, "history-live")
+    page.locator("#aio-live-cancel").click()
+    page.locator("#aio-live").wait_for(state="hidden")
+    job = served.store().jobs(limit=1)[0]
+    assert (job.params["prompt"], job.status) == ("a job to watch", "cancelled")
+
+
+def test_history_hides_refusals_and_clears_failed_jobs(page, served):
+    page.locator("#aio-t2v-prompt textarea").fill("")
+    page.locator("#aio-generate-t2v").click()  # refused: no prompt
+    outcome(page, "t2v").filter(has_text="Check your input").wait_for()
+    page.locator(f"#aio-mode-{app.HISTORY}").click()  # its tiles may all be hidden refusals
+    summary = page.locator("#aio-history-summary")
+    summary.filter(has_text="refused job(s) hidden").wait_for()
+    page.locator("#aio-history-refused input").check()
+    summary.filter(has_text="refused job(s) hidden").wait_for(state="detached")
+    page.locator("#aio-history-clear").click()
+    page.locator("#aio-history-clear-confirm").click()
+    page.locator("#aio-history-message").filter(has_text="Cleared").wait_for()
+    store = served.store()
+    assert store.count(status="failed") == 0 and store.count(status="cancelled") == 0

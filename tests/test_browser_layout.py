@@ -15,7 +15,6 @@ from browser_helpers import (
     PROMPT,
     app_page,
     box,
-    chromium,
     in_viewport,
     open_mode,
     outcome,
@@ -38,12 +37,6 @@ LONG_PROBLEM = (
     "Check the network (or git access to https://github.com/Lightricks/ComfyUI-LTXVideo.git) "
     "and restart the app, or run `python bootstrap.py`."
 )
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture(scope="module")
