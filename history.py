@@ -113,6 +113,9 @@ class Job:
         ones, and inputs point at the kept copies."""
         values = dict(self.params)
         values.update(self.used or {})
+        if "longest_frames" in values:  # automatic length: the cap is what the user set
+            values["frames"] = values.pop("longest_frames")
+            values["duration"] = self.params.get("duration")
         values.update({name: str(path) for name, path in self.inputs.items()})
         return values
 

@@ -26,6 +26,7 @@ import models
 import modes
 import patches
 import retention
+import videofile
 from errors import AppError
 
 log = logging.getLogger("ltx_aio.jobs")
@@ -198,6 +199,19 @@ def _checked_video(result: dict) -> str:
     if not path.is_relative_to(backend.output_dir().resolve()):
         raise AppError("node_failed", "The video was written outside ComfyUI's output folder.")
     return str(path)
+
+
+def _chosen_length(video: str, used: dict, notes: list[str]) -> dict:
+    """Automatic length: the frames the model chose, read from its video (used["frames"] was
+    the longest it was allowed)."""
+    try:
+        frames = videofile.frame_count(Path(video))
+    except Exception as exc:  # the video was checked already: this only loses the figure
+        log.warning("could not count the frames of %s: %s", video, exc)
+        return {}
+    seconds = round(frames / used["fps"], 3)
+    notes.append(f"LTX-2.5 chose {seconds:.2f} s ({frames} frames) for this prompt")
+    return {"frames": frames, "duration": seconds, "longest_frames": used["frames"]}
 
 
 def open_history() -> history.Store:
@@ -451,6 +465,8 @@ def _run(
     timings = {name: round(float(seconds), 3) for name, seconds in timings.items()}
     notes = list(prepared.notes) + retry_notes
     used = dict(prepared.used)
+    if used.get("auto_length"):
+        used.update(_chosen_length(video, used, notes))
     used.update(
         mode=mode,
         job_id=job_id,

@@ -155,6 +155,13 @@ _FILES = (
         size_exact=False, gated=True,
     ),
     ModelFile(
+        "ltx-2.5-duration-head-bf16.safetensors", "model_patches", "Lightricks/LTX-2.5",
+        "model_patches/ltx-2.5-duration-head-bf16.safetensors", 3_806_722,
+        "the LTX-2.5 release's file list (optional duration head, for automatic length); size "
+        "from ComfyUI v0.33.0's DurationHead at its fixed dimensions, in bf16",
+        size_exact=False, gated=True, note="only for Automatic length",
+    ),
+    ModelFile(
         "yolox_l.onnx", "controlnet_aux", "yzd-v/DWPose", "yolox_l.onnx", 216_746_733,
         f"{AUX}; size/sha256 from a mirror whose other file matches yzd-v/DWPose@f7c16a3",
         sha256="7860ae79de6c89a3c1eb72ae9a2756c0ccfbe04b7791bb5880afabd97855a411",

@@ -198,7 +198,7 @@ def needs_for_mode(
     mode: str, preset: str | None = None, variant: str | None = None, model: str | None = None
 ) -> list[Need]:
     """What `mode` loads with `preset` (every preset when None) on `model` (every model family
-    when None), for every control choice."""
+    when None), for every control choice, with automatic length or not."""
     import modes
 
     spec = modes.MODES.get(mode)
@@ -209,12 +209,14 @@ def needs_for_mode(
     if model is not None and model not in spec.models:
         raise bad_input("model", f"{mode} has no model {model!r}", f"use one of {spec.models}")
     controls = next((f.choices for f in spec.fields if f.name == "control"), (None,))
+    autos = (False, True) if any(f.name == "auto_length" for f in spec.fields) else (False,)
     refs = [
         ref
         for family in ([model] if model else spec.models)
         for p in ([preset] if preset else list(spec.presets))
         for control in controls
-        for ref in modes.required_models(mode, p, control, family)
+        for auto in autos
+        for ref in modes.required_models(mode, p, control, family, auto)
     ]
     return needs_for_refs(variant_refs(refs, variant))
 

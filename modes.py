@@ -160,6 +160,7 @@ def _common(
     frames: bool = True,
     fps: bool = True,
     aspect: bool = False,
+    auto_length: bool = False,
 ) -> tuple[Field, ...]:
     source = "aspect ratio" if aspect else "input's aspect"
     out = [
@@ -191,10 +192,20 @@ def _common(
                   help="Seconds of video; when set, it wins over Frames. Empty: from Frames.",
                   placeholder="auto"),
         ]  # fmt: skip
+    if auto_length:
+        out.append(AUTO_LENGTH)
     if fps:
         out.append(Field("fps", "float", "Frame rate", 24, 8, 50, 1,
                          help="Frames per second; rounded to a whole number."))  # fmt: skip
     return tuple(out)
+
+
+# LTX-2.5's duration head (LTXVDurationPredictor) picks a clip's length from its prompt.
+AUTO_LENGTH = Field(
+    "auto_length", "bool", "Automatic length (LTX-2.5)", False,
+    help="LTX-2.5 reads the prompt and picks a natural length, from 1 s up to Frames (or "
+    "Duration), which becomes the longest it may choose. LTX-2.3 has no such head.",
+)  # fmt: skip
 
 
 def _strength(name: str, label: str, default: float, help: str, *targets: str) -> Field:
@@ -263,7 +274,8 @@ EXAMPLES = {
 
 
 def _prompted(mode: str, suffix: str, presets: dict, **options) -> tuple[Field, ...]:
-    return _common(suffix, presets, placeholder=EXAMPLES[mode][0], **options)
+    auto = LTX25 in _models(mode) and options.get("frames", True)
+    return _common(suffix, presets, placeholder=EXAMPLES[mode][0], auto_length=auto, **options)
 
 
 BOTH = {"t2v": {LTX25: "t2v_ltx25", LTX23: "t2v"}, "i2v": {LTX25: "i2v_ltx25", LTX23: "i2v"},
@@ -431,6 +443,13 @@ def check(mode: str, params: dict, *, job_id: str) -> Checked:
         fps = info["video"].fps
 
     frames = _frames(m, preset, values, info, fps, notes)
+    if values.get("auto_length") and values.get("model") != LTX25:
+        raise errors.bad_input(
+            "auto_length",
+            f"{MODEL_TITLES.get(values.get('model'), values.get('model'))} has no duration head "
+            "to pick the length",
+            hint="Choose LTX-2.5, or turn Automatic length off and set Frames.",
+        )
     aspect = aspect_of(values.get("aspect") or "16:9")
     if m.size_from:
         src = info[m.size_from]
@@ -562,13 +581,17 @@ def _stage_media(
 
 
 def required_models(
-    mode: str, preset: str = "balanced", control: str | None = None, model: str | None = None
+    mode: str,
+    preset: str = "balanced",
+    control: str | None = None,
+    model: str | None = None,
+    auto_length: bool = False,
 ) -> list:
     """The weight files one run of `mode` with `preset` (and `model`: the mode's default when
-    None) loads (for preloading / download)."""
+    None; with automatic length or not) loads (for preloading / download)."""
     m = MODES[mode]
     used = {
-        "model": model or m.models[0],
+        "model": model or m.models[0], "auto_length": auto_length,
         "stages": m.presets[preset].stages, "width": 1024, "height": 576, "frames": 121,
         "fps": 24, "duration": 5.0, "seed": 0, "tiles": 1, "job_id": "models",
         "image_strength": 0.7, "first_strength": 1.0, "last_strength": 1.0,

@@ -13,6 +13,8 @@ import workflow
 
 CONTROL_NODES = {"pose": "Pose control", "depth": "Depth control", "canny": "Canny control"}
 
+# The shortest clip LTX-2.5's duration head may choose (LTXVDurationPredictor's own default).
+AUTO_MIN_S = 1.0
 # The folder of ComfyUI's output/ every graph's SaveVideo writes into.
 OUTPUT_SUBFOLDER = "ltx-aio"
 
@@ -50,6 +52,8 @@ def parameterize(mode: str, template: str, used: dict, fields=()) -> dict:
     if workflow.has_node(prompt, "Audio latent"):
         _set(prompt, "Audio latent", "frames_number", frames)
         _set(prompt, "Audio latent", "frame_rate", int(round(fps)))
+    if used.get("auto_length") and workflow.has_node(prompt, "Duration"):  # LTX-2.5's graphs
+        _auto_length(prompt, fps, frames)
     _set(prompt, "Noise 1", "noise_seed", used["seed"])
     if workflow.has_node(prompt, "Noise 2"):
         _set(prompt, "Noise 2", "noise_seed", (used["seed"] + 1) % 2**32)
@@ -75,6 +79,21 @@ def tile_size(width: int, height: int, tiles: int) -> int:
         return TILE_WHOLE
     side = -(-max(width, height) // tiles) + TILE_OVERLAP
     return min(TILE_WHOLE, max(128, -(-side // 32) * 32))
+
+
+# LTXVDurationPredictor's bounds: it may not be asked for less than half a second.
+DURATION_MIN_S = 0.5
+
+
+def _auto_length(prompt: dict, fps: int, frames: int) -> None:
+    """LTX-2.5's duration head picks the length, from AUTO_MIN_S up to `frames` (the cap): the
+    latents take its frame count instead of the fixed one."""
+    longest = max(frames / fps, DURATION_MIN_S)
+    _set(prompt, "Duration", "frame_rate", float(fps))
+    _set(prompt, "Duration", "max_seconds", round(longest, 3))
+    _set(prompt, "Duration", "min_seconds", min(AUTO_MIN_S, longest))
+    _set(prompt, "Video latent", "length", workflow.link(prompt, "Duration"))
+    _set(prompt, "Audio latent", "frames_number", workflow.link(prompt, "Duration"))
 
 
 def _single_stage(prompt: dict) -> None:

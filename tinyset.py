@@ -2,10 +2,11 @@
 
 `tools/make_tiny_weights.py` writes it into a models folder: every weight file the graphs load,
 under its real name and folder, with the real formats and key layouts but tiny sizes, and a marker
-(MARKER) that lists each file and the text-encoder dimensions it was made with. ComfyUI sizes every
-model from its file except Gemma 3 12B, whose dimensions it hard-codes; `install_seam` swaps those
-for the marker's. That seam runs only when BOTH the marker lies in the models folder in use AND
-LTX_AIO_TINY_WEIGHTS=1 asks for it, so a normal install can never load a tiny encoder by accident.
+(MARKER) that lists each file and the dimensions it was made with. ComfyUI sizes every model from
+its file except Gemma 3 12B, Gemma 4 12B and LTX-2.5's duration head, whose dimensions it
+hard-codes; `install_seam` swaps those for the marker's. That seam runs only when BOTH the marker
+lies in the models folder in use AND LTX_AIO_TINY_WEIGHTS=1 asks for it, so a normal install can
+never load a tiny model by accident.
 What such a set generates is noise: it proves that every node runs, not what a video looks like.
 """
 
@@ -71,9 +72,12 @@ def file_sizes(models_dir: Path) -> dict[str, int]:
 
 
 def install_seam(marker: dict) -> None:
-    """Give ComfyUI's Gemma 3 12B (LTX-2.3) and Gemma 4 12B (LTX-2.5) text encoders the tiny
-    set's dimensions. Call after ComfyUI is imported and before a text encoder is loaded; calling
-    it again changes nothing. (The text projections are sized from the files since v0.33.)"""
+    """Give ComfyUI's Gemma 3 12B (LTX-2.3) and Gemma 4 12B (LTX-2.5) text encoders and LTX-2.5's
+    duration head the tiny set's dimensions. Call after ComfyUI is imported and before a model is
+    loaded; calling it again changes nothing. (The text projections are sized from the files
+    since v0.33.)"""
+    if marker.get("duration_head"):
+        _install_duration_head(marker["duration_head"])
     import comfy.text_encoders.llama as llama
 
     dims = marker.get("text_encoder")
@@ -110,3 +114,21 @@ def _install_gemma4(dims: dict) -> None:
     gemma4.Gemma4_12B_Config = dataclasses.dataclass(
         type("TinyGemma4_12B_Config", (base,), namespace)
     )
+
+
+def _install_duration_head(dims: dict) -> None:
+    """ModelPatchLoader builds `DurationHead()` with its real dimensions; the tiny set's head
+    reads the tiny transformer's caption tokens."""
+    import comfy.ldm.lightricks.duration_head as duration_head
+
+    base = duration_head.DurationHead
+    if getattr(base, "aio_tiny", False):
+        return
+
+    class TinyDurationHead(base):
+        aio_tiny = True
+
+        def __init__(self, **overrides):
+            super().__init__(**{**dims, **overrides})
+
+    duration_head.DurationHead = TinyDurationHead

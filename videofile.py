@@ -37,6 +37,14 @@ def first_frame(path: Path):
     raise ValueError("no video frame")
 
 
+def frame_count(path: Path) -> int:
+    """How many video frames the file holds (decoded and counted: the container may not say)."""
+    import av
+
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
 def save_first_frame(video: Path, png: Path, max_side: int) -> Path:
     """Write the first frame, scaled to fit max_side, as a PNG (atomic: never seen half-written)."""
     image = first_frame(video)

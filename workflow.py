@@ -40,6 +40,7 @@ MODEL_INPUTS: dict[tuple[str, str], str] = {
     ("UnetLoaderGGUF", "unet_name"): "unet",
     ("VAELoader", "vae_name"): "vae",
     ("CLIPLoader", "clip_name"): "text_encoders",
+    ("ModelPatchLoader", "name"): "model_patches",
 }
 
 # comfyui_controlnet_aux fetches its annotator weights itself (hf_hub_download into the pack's

@@ -64,4 +64,9 @@ def cases(media: dict[str, Path]) -> list[tuple[str, str, dict]]:
         if len(families) > 1 and case in ("default", "landscape"):
             for model in families[1:]:
                 out.append((mode, f"{case}-{model}", {**params, "model": model}))
+    # LTX-2.5's automatic length (its duration head) on each mode that offers it.
+    for mode, case, params in list(out):
+        offers = any(f.name == "auto_length" for f in modes.MODES[mode].fields)
+        if offers and case in ("default", "landscape"):
+            out.append((mode, f"{case}-auto-length", {**params, "auto_length": True}))
     return out

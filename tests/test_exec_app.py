@@ -103,3 +103,16 @@ def test_the_model_family_is_chosen_per_job_through_the_api_and_recorded(client,
         assert (job.status, job.used["model"], job.params["model"]) == ("done", model, model)
     with pytest.raises(Exception, match=r"\[bad_input\].*model"):
         client.predict(**api_values("a2v", media, model="ltx-2.5"), api_name="/a2v")
+
+
+def test_automatic_length_through_the_api_records_the_length_chosen(client, media, real_app):
+    values = api_values("t2v", media, frames=49, auto_length=True)
+    video, used = client.predict(**values, api_name="/t2v")
+    frames = video_shape(video)[1]
+    assert used["frames"] == frames and used["longest_frames"] == 49 and frames < 49
+    assert used["duration"] == round(frames / used["fps"], 3)
+    assert any(note.startswith("LTX-2.5 chose") for note in used["notes"])
+    job = history.open_store(real_app.data).get(used["job_id"])
+    assert job.replay()["frames"] == 49  # reusing its settings keeps the cap the user set
+    with pytest.raises(Exception, match=r"\[bad_input\].*auto_length"):
+        client.predict(**{**values, "model": "ltx-2.3"}, api_name="/t2v")

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.comfy
 LOADERS = {
     "CheckpointLoaderSimple", "LTXVAudioVAELoader", "LTXAVTextEncoderLoader",
     "LoraLoaderModelOnly", "LatentUpscaleModelLoader", "GetICLoRAParameters",
-    "UNETLoader", "VAELoader", "CLIPLoader",
+    "UNETLoader", "VAELoader", "CLIPLoader", "ModelPatchLoader",
 }  # fmt: skip
 TEXT_ENCODERS = {"CLIPTextEncode"}
 KEEPS_SOUND = {"a2v", "lipsync"}
@@ -125,6 +125,23 @@ def test_whole_graph_runs_to_an_mp4_with_the_used_shape(
     assert len(got["audio"]) == 1
     ran = set(comfy_engine.executed) | set(comfy_engine.cached)
     assert ran == set(prompt), f"never ran: {sorted(set(prompt) - ran)}"
+
+
+@pytest.mark.parametrize("mode", ["t2v", "i2v", "keyframe"])
+def test_automatic_length_is_the_duration_heads_choice_within_the_cap(
+    mode, media, comfy_engine, outputs
+):
+    """LTX-2.5's duration head picks the length: the video has the frames it chose (on 8k+1,
+    from 1 s up to the cap), which are not the cap's."""
+    prepared = prepare(mode, "fast", media, frames=49, fps=24, auto_length=True)
+    prompt = models.resolve_variant(prepared.prompt, "full")
+    assert "LTXVDurationPredictor" in class_types(prompt, prompt)
+    result = run(comfy_engine, prepared)
+    outputs.extend(result["outputs"])
+    frames = streams(result["video"])["frames"]
+    assert (frames - 1) % 8 == 0 and 24 <= frames <= 49, frames
+    # The tiny head's output (about 1 s) is not the cap: the length really is its choice.
+    assert frames != prepared.used["frames"]
 
 
 def _kept_sound_case(mode: str) -> dict:

@@ -19,7 +19,7 @@ TEMPLATES = sorted(p.stem for p in workflow.WORKFLOWS_DIR.glob("*.json"))
 VARIANTS = list(model_manifest.VARIANTS)
 FOLDERS = {
     "checkpoints", "loras", "text_encoders", "latent_upscale_models", "unet",
-    "diffusion_models", "vae",
+    "diffusion_models", "vae", "model_patches",
 }  # fmt: skip
 
 

@@ -9,6 +9,7 @@ import re
 import pytest
 from mediagen import make_mp4, make_png, make_text, make_wav
 
+import models
 import modes
 import patches
 import workflow
@@ -596,3 +597,49 @@ def test_the_model_choice_picks_its_familys_graph_and_files(mode, media, tmp_pat
         files[model] = {r.filename for r in workflow.model_files(p.prompt)}
     assert all("ltx-2.5" in name for name in files[modes.LTX25])
     assert not any("ltx-2.5" in name for name in files[modes.LTX23])
+
+
+AUTO_MODES = [n for n, m in modes.MODES.items() if any(f.name == "auto_length" for f in m.fields)]
+
+
+def test_automatic_length_is_offered_where_ltx25_makes_the_length():
+    assert AUTO_MODES == ["t2v", "i2v", "keyframe"]
+    assert all(modes.LTX25 in modes.MODES[m].models for m in AUTO_MODES)
+
+
+@pytest.mark.parametrize("mode", AUTO_MODES)
+def test_automatic_length_links_both_latents_to_the_duration_head(mode, media, tmp_path):
+    p = prep(mode, media, tmp_path, auto_length=True, frames=49, fps=24)
+    duration_id, duration = workflow.find_node(p.prompt, "Duration")
+    assert node_input(p.prompt, "Video latent", "length") == [duration_id, 0]
+    assert node_input(p.prompt, "Audio latent", "frames_number") == [duration_id, 0]
+    assert duration["inputs"]["max_seconds"] == pytest.approx(49 / 24, abs=1e-3)
+    assert duration["inputs"]["min_seconds"] == patches.AUTO_MIN_S
+    assert "ltx-2.5-duration-head-bf16.safetensors" in {
+        r.filename for r in workflow.model_files(p.prompt)
+    }
+    assert workflow.validate(p.prompt, SCHEMAS) == []
+    plain = prep(mode, media, tmp_path, frames=49)  # off: no head, nothing to download for it
+    assert not workflow.has_node(plain.prompt, "Duration")
+    assert node_input(plain.prompt, "Video latent", "length") == 49
+
+
+def test_a_cap_shorter_than_the_shortest_choice_still_gives_the_head_a_valid_range(media, tmp_path):
+    p = prep("t2v", media, tmp_path, auto_length=True, frames=9, fps=24)
+    inputs = workflow.find_node(p.prompt, "Duration")[1]["inputs"]
+    assert inputs["min_seconds"] <= inputs["max_seconds"] == patches.DURATION_MIN_S
+
+
+def test_automatic_length_on_ltx23_is_refused_naming_the_field(media, tmp_path):
+    with pytest.raises(AppError) as err:
+        prep("t2v", media, tmp_path, auto_length=True, model=modes.LTX23)
+    assert err.value.kind == "bad_input" and err.value.where == "auto_length"
+    assert "LTX-2.5" in err.value.hint
+
+
+def test_the_duration_head_is_downloaded_with_its_modes_models():
+    names = {n.file.name for n in models.needs_for_mode("t2v", None, "full")}
+    assert "ltx-2.5-duration-head-bf16.safetensors" in names
+    assert "ltx-2.5-duration-head-bf16.safetensors" not in {
+        n.file.name for n in models.needs_for_mode("a2v", None, "full")
+    }

@@ -38,6 +38,7 @@ GEMMA4_25 = "gemma4-12b-with-proj-ltx-2.5-comfy-int8-convrot.safetensors"
 VIDEO_VAE_25 = "ltx-2.5-video-vae-bf16.safetensors"
 AUDIO_VAE_25 = "ltx-2.5-audio-vae-bf16.safetensors"
 UPSCALER_25 = "ltx-2.5-latent-spatial-upscaler-x2-bf16-1.0.safetensors"
+DURATION_HEAD_25 = "ltx-2.5-duration-head-bf16.safetensors"
 
 # The official graphs' schedules: 8 distilled steps for stage 1, a short refine for stage 2
 # (LTX-2.5's templates use the same two).
@@ -98,6 +99,18 @@ def loaders_25(g: Graph) -> str:
     g.add("Audio VAE", "VAELoader", vae_name=AUDIO_VAE_25)
     g.add("Text encoder", "CLIPLoader", clip_name=GEMMA4_25, type="ltxv", device="default")
     prompts(g)
+    # Automatic length (patches._auto_length links the latents' lengths to it; else pruned).
+    g.add("Duration head", "ModelPatchLoader", name=DURATION_HEAD_25)
+    g.add(
+        "Duration",
+        "LTXVDurationPredictor",
+        model=g.out("Transformer"),
+        positive=g.out("Positive prompt"),
+        duration_head=g.out("Duration head"),
+        frame_rate=24.0,
+        min_seconds=1.0,
+        max_seconds=5.0,
+    )
     return "Transformer"
 
 

@@ -207,6 +207,19 @@ TINY_GEMMA4_CLASS = {
 }  # fmt: skip
 
 
+def duration_head_dims(transformer: dict, tiny: bool) -> dict | None:
+    """DurationHead's dimensions (comfy/ldm/lightricks/duration_head.py): it reads the
+    transformer's video and audio caption tokens. ComfyUI builds it with its defaults (the real
+    ones, so None: no seam); a tiny set's follow its tiny transformer."""
+    if not tiny:
+        return None
+    return {
+        "video_cross_attention_dim": transformer["cross_attention_dim"],
+        "audio_cross_attention_dim": transformer["audio_cross_attention_dim"],
+        "pooler_hidden_dim": 16, "num_pooler_heads": 2, "mlp_hidden": 16,
+    }  # fmt: skip
+
+
 def tiny_video_vae_25(default: dict) -> dict:
     """ComfyUI's default LTX-2.4/2.5 video VAE config (its CausalDiffusionVAE), turned down."""
     v = copy.deepcopy(default)

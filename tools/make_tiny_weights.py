@@ -48,7 +48,7 @@ import tinyset  # noqa: E402
 from model_manifest import VARIANTS  # noqa: E402
 
 # Bump when what a seed writes changes: a kept set with another version is written again.
-VERSION = 3
+VERSION = 4
 DEFAULT_OUT = ROOT / ".tiny-weights"
 WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".ckpt", ".pt", ".pth", ".bin", ".onnx")
 IC_LORA_METADATA = {"reference_downscale_factor": "2"}  # "ref0.5": the reference at half size
@@ -394,6 +394,17 @@ def write_gemma4(path: Path, cfg: dict, values: Values, tiny: bool) -> int:
     return write_safetensors(path, entries)
 
 
+def write_duration_head(path: Path, cfg: dict, values: Values, tiny: bool) -> int:
+    """LTX-2.5's duration head (ModelPatchLoader; LTXVDurationPredictor), bare keys."""
+    import torch
+    from comfy.ldm.lightricks.duration_head import DurationHead
+
+    dims = ltx_configs.duration_head_dims(cfg["transformer"], tiny) or {}
+    with torch.device("meta"):
+        head = DurationHead(**dims)
+    return write_safetensors(path, module_entries(head, "", values, torch.bfloat16))
+
+
 def tokenizer_json(vocab_size: int) -> bytes:
     """A word-level tokenizer in tokenizers' JSON (what Gemma 4's file embeds), ids 0..3 special."""
     from tokenizers import Tokenizer, models, pre_tokenizers
@@ -522,7 +533,9 @@ def graph_files() -> list[tuple[str, str]]:
         for mode in modes.MODES
         for preset in modes.PRESETS
         for control in modes.CONTROL_NODES
-        for ref in modes.required_models(mode, preset, control)
+        for model in modes.MODES[mode].models
+        for auto in (False, True)
+        for ref in modes.required_models(mode, preset, control, model, auto_length=auto)
     }
     return sorted(refs)
 
@@ -538,6 +551,8 @@ def writer_for(folder: str, filename: str, cfg: dict, values: Values, args) -> C
         return lambda p: write_video_vae_25(p, cfg, values, tiny)
     if folder == "text_encoders" and name.startswith("gemma4"):
         return lambda p: write_gemma4(p, cfg, values, tiny)
+    if folder == "model_patches" and "duration-head" in name:
+        return lambda p: write_duration_head(p, cfg, values, tiny)
     writers = {
         "checkpoints": lambda p: write_checkpoint(p, cfg, values),
         "text_encoders": lambda p: write_gemma(p, cfg, values, args.seed, tiny),
@@ -643,6 +658,7 @@ def make_set(args) -> dict:
         "note": "random weights for tests and timing: they make noise, not video",
         # The real sizes need no seam: ComfyUI's hard-coded encoders are those sizes.
         "text_encoder": text_encoder_dims(cfg) if args.size == "tiny" else None,
+        "duration_head": ltx_configs.duration_head_dims(cfg["transformer"], args.size == "tiny"),
         "files": {name: {"size": None, "earlier": True} for name in earlier},
     }
     files = marker["files"]
