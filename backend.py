@@ -26,6 +26,7 @@ from pathlib import Path
 
 import bootstrap
 import tinyset
+from comfy_events import ProgressLines, classify_execution, classify_validation, pack_name
 from errors import KINDS, AppError
 
 try:
@@ -158,9 +159,7 @@ class Engine:
         self.root = root
         self._loop = asyncio.new_event_loop()
         self._lock = threading.Lock()
-        self._progress: Progress | None = None
-        self._titles: dict[str, str] = {}
-        self._last_report: tuple | None = None
+        self._lines = ProgressLines({}, None)
         self._cancelled = threading.Event()
         self._job = ""  # the job now running, whose cancel marker is watched
         # Node ids that really ran in the last job, and those ComfyUI served from its cache.
@@ -223,7 +222,7 @@ class Engine:
             raise AppError(
                 "unavailable",
                 "node classes the workflows need are not registered: "
-                + ", ".join(f"{cls} ({_pack_name(cls)})" for cls in missing),
+                + ", ".join(f"{cls} ({pack_name(cls)})" for cls in missing),
                 hint="Run `python bootstrap.py` and install requirements.txt, then restart.",
             )
 
@@ -267,29 +266,7 @@ class Engine:
             self.executed.append(str(data["node"]))
             if self._cancel_requested():  # ComfyUI stops before the next node runs
                 self.interrupt()
-        progress = self._progress
-        if progress is None or not isinstance(data, dict):
-            return
-        if event == "executing" and data.get("node"):
-            self._report(None, self._title(data["node"]))
-        elif event == "progress_state":
-            for node_id, node in (data.get("nodes") or {}).items():
-                if node.get("state") != "running" or not node.get("max"):
-                    continue
-                value, total = node["value"], node["max"]
-                self._report(value / total, f"{self._title(node_id)}: step {value:g}/{total:g}")
-
-    def _report(self, fraction: float | None, desc: str) -> None:
-        if (fraction, desc) == self._last_report:
-            return
-        self._last_report = (fraction, desc)
-        try:
-            self._progress(fraction, desc)
-        except Exception:  # a broken progress display must not fail the generation
-            log.exception("progress callback failed")
-
-    def _title(self, node_id) -> str:
-        return self._titles.get(str(node_id), f"node {node_id}")
+        self._lines.feed(event, data)
 
     # running
 
@@ -306,12 +283,7 @@ class Engine:
             self._cancelled.clear()
             self._job = job_id
             self.executed, self.cached = [], []
-            self._progress, self._last_report = progress, None
-            self._titles = {
-                str(k): (v.get("_meta") or {}).get("title") or v.get("class_type", str(k))
-                for k, v in prompt.items()
-                if isinstance(v, dict)
-            }
+            self._lines = ProgressLines(prompt, progress)
             prompt_id = uuid.uuid4().hex
             marks = [time.monotonic()]
             try:
@@ -328,7 +300,7 @@ class Engine:
                 )
                 marks.append(time.monotonic())
             finally:
-                self._progress = None
+                self._lines = ProgressLines({}, None)
                 if job_id:
                     cancel_marker(job_id).unlink(missing_ok=True)
                 # The one place GPU memory is handed back between jobs.
@@ -388,11 +360,6 @@ def _mps_available(torch) -> bool:
     return bool(backend and backend.is_available())
 
 
-def _pack_name(node_class: str) -> str:
-    pin = bootstrap.pack_of(bootstrap.class_modules().get(node_class, ""))
-    return pin.name if pin else "ComfyUI core"
-
-
 def checkout_problems(root: Path) -> list[str]:
     """Why the engine cannot start here, without importing anything heavy. Empty = can start."""
     problems = []
@@ -413,93 +380,6 @@ def checkout_problems(root: Path) -> list[str]:
     if tiny:
         problems.append(tiny)
     return problems
-
-
-# -- classifying ComfyUI's verdicts
-
-MODEL_SUFFIXES = (".safetensors", ".sft", ".gguf", ".ckpt", ".pt", ".pth", ".bin", ".onnx")
-
-
-def _node_title(prompt: dict, node_id) -> str:
-    node = prompt.get(str(node_id)) or {}
-    return (node.get("_meta") or {}).get("title") or node.get("class_type") or f"node {node_id}"
-
-
-def classify_validation(prompt: dict, error: dict | None, node_errors: dict | None) -> AppError:
-    """ComfyUI's validate_prompt verdict as one AppError naming the node and input."""
-    error = error or {}
-    if error.get("type") == "missing_node_type":
-        info = error.get("extra_info") or {}
-        cls = info.get("class_type")
-        if cls:
-            return AppError(
-                "unavailable",
-                f"node class {cls} is not installed ({_pack_name(cls)})",
-                where=info.get("node_title") or cls,
-                hint="Run `python bootstrap.py`, then restart the app.",
-            )
-        return AppError("invalid_graph", error.get("message", "a node has no class_type"))
-    for node_id, entry in (node_errors or {}).items():
-        for reason in entry.get("errors") or []:
-            input_name = (reason.get("extra_info") or {}).get("input_name", "")
-            where = f"{_node_title(prompt, node_id)}.{input_name}".rstrip(".")
-            details = str(reason.get("details") or "")
-            value = (prompt.get(str(node_id)) or {}).get("inputs", {}).get(input_name)
-            if (
-                reason.get("type") == "value_not_in_list"
-                and isinstance(value, str)
-                and value.lower().endswith(MODEL_SUFFIXES)
-            ):
-                return AppError(
-                    "missing_model",
-                    f"model file {value} is not installed",
-                    where=where,
-                    hint="Download this mode's models (Models panel or models.py), then retry.",
-                )
-            if reason.get("type") == "custom_validation_failed" or "Invalid" in details:
-                return AppError(
-                    "bad_input",
-                    details or reason.get("message", "invalid input"),
-                    where=where,
-                    hint="Upload the file again or pick another one.",
-                )
-            return AppError(
-                "invalid_graph",
-                f"{reason.get('message', 'invalid value')}: {details}".strip(": "),
-                where=where,
-            )
-    return AppError("invalid_graph", f"{error.get('message', 'invalid workflow')}".strip())
-
-
-def classify_execution(prompt: dict, status_messages: list) -> AppError:
-    for event, data in reversed(status_messages or []):
-        if event == "execution_interrupted":
-            return AppError("interrupted", "Generation was cancelled.")
-        if event != "execution_error":
-            continue
-        where = _node_title(prompt, data.get("node_id"))
-        kind_name = str(data.get("exception_type", ""))
-        message = str(data.get("exception_message", "")).strip()
-        if "OutOfMemory" in kind_name or "out of memory" in message.lower():
-            return AppError(
-                "oom",
-                "The device ran out of memory.",
-                where=where,
-                hint="Choose a lower preset (fast), a smaller resolution or fewer frames.",
-            )
-        if kind_name.endswith("FileNotFoundError") and any(
-            s in message.lower() for s in MODEL_SUFFIXES
-        ):
-            return AppError(
-                "missing_model",
-                message,
-                where=where,
-                hint="Download this mode's models, then retry.",
-            )
-        return AppError(
-            "node_failed", f"{kind_name.rsplit('.', 1)[-1]}: {message}".strip(": "), where=where
-        )
-    return AppError("interrupted", "Generation was cancelled.")
 
 
 TINY_WARNING = (

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 import backend
+import comfy_events
 from errors import AppError
 
 PROMPT = {
@@ -71,7 +72,7 @@ def test_classify_missing_model_names_file_and_node():
             "class_type": "CheckpointLoaderSimple",
         }
     }
-    err = backend.classify_validation(
+    err = comfy_events.classify_validation(
         PROMPT, {"type": "prompt_outputs_failed_validation"}, node_errors
     )
     assert err.kind == "missing_model"
@@ -93,7 +94,7 @@ def test_classify_missing_input_file_is_bad_input():
             "class_type": "LoadImage",
         }
     }
-    err = backend.classify_validation(PROMPT, None, node_errors)
+    err = comfy_events.classify_validation(PROMPT, None, node_errors)
     assert err.kind == "bad_input" and err.where == "Image.image" and "gone.png" in err.message
 
 
@@ -111,7 +112,7 @@ def test_classify_wrong_type_is_invalid_graph_naming_input():
             "class_type": "SaveVideo",
         }
     }
-    err = backend.classify_validation(PROMPT, None, node_errors)
+    err = comfy_events.classify_validation(PROMPT, None, node_errors)
     assert err.kind == "invalid_graph" and err.where == "Save.video" and "mismatch" in err.message
 
 
@@ -121,7 +122,7 @@ def test_classify_unknown_node_names_class():
         "message": "Node 'X' not found.",
         "extra_info": {"node_id": "9", "class_type": "NoSuchNode", "node_title": "X"},
     }
-    err = backend.classify_validation(PROMPT, error, {})
+    err = comfy_events.classify_validation(PROMPT, error, {})
     assert err.kind == "unavailable" and "NoSuchNode" in err.message and err.where == "X"
 
 
@@ -142,14 +143,14 @@ def test_classify_execution_errors(exc_type, message, kind):
             {"node_id": "1", "exception_type": exc_type, "exception_message": message},
         ),
     ]
-    err = backend.classify_execution(PROMPT, messages)
+    err = comfy_events.classify_execution(PROMPT, messages)
     assert err.kind == kind and err.where == "Load checkpoint"
     if kind == "node_failed":
         assert "bad shape" in err.message
 
 
 def test_classify_interrupt():
-    err = backend.classify_execution(PROMPT, [("execution_interrupted", {"node_id": "1"})])
+    err = comfy_events.classify_execution(PROMPT, [("execution_interrupted", {"node_id": "1"})])
     assert err.kind == "interrupted"
 
 
@@ -186,9 +187,9 @@ def test_importing_backend_imports_neither_torch_nor_comfy():
 
 
 def test_missing_node_class_is_named_with_its_pack():
-    assert backend._pack_name("DWPreprocessor") == "comfyui_controlnet_aux"
-    assert backend._pack_name("AddLatentGuide") == "ComfyUI-LTXVideo"
-    assert backend._pack_name("SaveVideo") == "ComfyUI core"
+    assert comfy_events.pack_name("DWPreprocessor") == "comfyui_controlnet_aux"
+    assert comfy_events.pack_name("AddLatentGuide") == "ComfyUI-LTXVideo"
+    assert comfy_events.pack_name("SaveVideo") == "ComfyUI core"
 
 
 def test_gpu_decorator_is_a_no_op_off_zerogpu():
