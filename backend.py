@@ -26,6 +26,7 @@ from pathlib import Path
 
 import bootstrap
 import tinyset
+import worker_pool
 from comfy_events import ProgressLines, classify_execution, classify_validation, pack_name
 from errors import KINDS, AppError
 
@@ -76,7 +77,8 @@ def estimate_duration(
 
 
 def _gpu(duration: Callable[..., int]):
-    if spaces is None:
+    # With remote workers this process only dispatches: a ZeroGPU task would hold a GPU idle.
+    if spaces is None or worker_pool.configured():
         return lambda fn: fn
     return spaces.GPU(duration=duration)
 
@@ -416,14 +418,6 @@ def engine() -> Engine:
         return _engine
 
 
-def run(prompt: dict, progress: Progress | None = None, job_id: str = "") -> dict:
-    """Validate and execute one API-format prompt (of job `job_id`, whose cancel it obeys).
-
-    Returns {"video": path, "outputs": [paths], "seconds": total, "timings": {step: seconds}}.
-    """
-    return engine().run(prompt, progress, job_id)
-
-
 @_gpu(estimate_duration)
 def generate(
     mode: str,
@@ -437,7 +431,7 @@ def generate(
     """The GPU task: run the prepared prompt of one mode. Returns plain data, failures included
     (`{"error": ...}`): pass the result through `unpack()`."""
     try:
-        result = run(prompt, progress, job_id)
+        result = run(prompt, progress, job_id, mode)
         # Where the engine lives: on ZeroGPU a later task may get a fresh worker, so the app's
         # process, which estimates, keeps counting every mode as cold there.
         _warm_modes.add(mode)
@@ -475,21 +469,6 @@ def unpack(result: dict) -> dict:
     return result
 
 
-def cancel(job_id: str = "") -> None:
-    """Stop job `job_id` (any running job when empty): directly when it runs in this process,
-    else through its marker, which the engine checks between nodes and at every step (the
-    ZeroGPU worker), also when the job only reaches the engine later."""
-    if job_id:
-        marker = cancel_marker(job_id)
-        try:
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(str(time.time()))
-        except OSError:
-            log.exception("could not write the cancel marker")
-    if _engine is not None and (not job_id or _engine._job == job_id):
-        _engine.interrupt()
-
-
 def _optional_packs() -> set[str]:
     """Packs that only another weights variant loads (the GGUF loaders): a failed install of one
     is a warning, not a reason to refuse every job."""
@@ -502,26 +481,96 @@ def _optional_packs() -> set[str]:
     return set() if variant == "gguf" else set(bootstrap.ALWAYS_PACKS)
 
 
+# -- the executor behind generate(): this process's ComfyUI, or remote workers
+
+
+class InProcess:
+    """This process's ComfyUI: the default, and ZeroGPU's GPU task. One job at a time."""
+
+    local_weights = True
+
+    def run(self, prompt: dict, progress: Progress | None, job_id: str, mode: str) -> dict:
+        return engine().run(prompt, progress, job_id)
+
+    def cancel(self, job_id: str) -> None:
+        """Directly when the job runs in this process, else through its marker, which the
+        engine checks between nodes and at every step (the ZeroGPU worker), also when the job
+        only reaches the engine later."""
+        if job_id:
+            marker = cancel_marker(job_id)
+            try:
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.write_text(str(time.time()))
+            except OSError:
+                log.exception("could not write the cancel marker")
+        if _engine is not None and (not job_id or _engine._job == job_id):
+            _engine.interrupt()
+
+    def status(self) -> dict:
+        boot = bootstrap.state()
+        optional = _optional_packs()
+        failed = boot.get("failed") or {}
+        problems = [p for name, p in failed.items() if name not in optional]
+        warnings = [p for name, p in failed.items() if name in optional]
+        if boot["phase"] == "running":
+            problems.append(
+                "The pinned ComfyUI is being installed; generation starts when it is done."
+            )
+        problems += [p for p in checkout_problems(bootstrap.comfy_dir()) if p not in problems]
+        for err in (_engine_error, _task_error):
+            if err is not None and str(err) not in problems:
+                problems.append(str(err))
+        return {
+            "ready": not problems,
+            "problems": problems,
+            "warnings": warnings,
+            "pins": {pin.name: pin.sha for pin in bootstrap.PINS},
+            "bootstrap": boot,
+            "engine": "started" if _engine else ("failed" if _engine_error else "not_started"),
+        }
+
+    def slots(self) -> int:
+        return 1
+
+
+IN_PROCESS = InProcess()
+
+
+def executor() -> InProcess | worker_pool.Pool:
+    """Where prompts run: the pool of remote workers that LTX_AIO_WORKERS names, else this
+    process. Each owns its placement, progress, cancel and output files; nothing above asks
+    which one ran a job."""
+    return worker_pool.pool(input_dir, output_dir) or IN_PROCESS
+
+
+def run(prompt: dict, progress: Progress | None = None, job_id: str = "", mode: str = "") -> dict:
+    """Validate and execute one API-format prompt (of job `job_id`, whose cancel it obeys).
+
+    Returns {"video": path, "outputs": [paths], "seconds": total, "timings": {step: seconds}},
+    plus the "worker" that ran it and "notes" when a remote worker did.
+    """
+    return executor().run(prompt, progress, job_id, mode)
+
+
+def cancel(job_id: str = "") -> None:
+    """Stop job `job_id` (any running job when empty), wherever it runs or is about to."""
+    executor().cancel(job_id)
+
+
+def slots() -> int:
+    """How many jobs can run at once: one per remote worker, else one."""
+    return executor().slots()
+
+
+def local_weights() -> bool:
+    """Whether the weights are loaded from this machine's models folder (in-process), rather
+    than from each worker's own."""
+    return executor().local_weights
+
+
 def engine_status() -> dict:
     """Whether generation can run here, and why not; cheap (imports nothing heavy)."""
-    boot = bootstrap.state()
-    optional = _optional_packs()
-    failed = boot.get("failed") or {}
-    problems = [p for name, p in failed.items() if name not in optional]
-    warnings = [p for name, p in failed.items() if name in optional]
+    status = executor().status()
     if tinyset.requested():
-        warnings.append(TINY_WARNING)
-    if boot["phase"] == "running":
-        problems.append("The pinned ComfyUI is being installed; generation starts when it is done.")
-    problems += [p for p in checkout_problems(bootstrap.comfy_dir()) if p not in problems]
-    for err in (_engine_error, _task_error):
-        if err is not None and str(err) not in problems:
-            problems.append(str(err))
-    return {
-        "ready": not problems,
-        "problems": problems,
-        "warnings": warnings,
-        "pins": {pin.name: pin.sha for pin in bootstrap.PINS},
-        "bootstrap": boot,
-        "engine": "started" if _engine else ("failed" if _engine_error else "not_started"),
-    }
+        status["warnings"] = [*status.get("warnings", []), TINY_WARNING]
+    return status

@@ -215,7 +215,7 @@ def test_generate_returns_failures_as_data_that_unpack_raises_again(
 ):
     import pickle
 
-    def failing_run(prompt, progress=None, job_id=""):
+    def failing_run(prompt, progress=None, job_id="", mode=""):
         raise raised
 
     monkeypatch.setattr(backend, "run", failing_run)
@@ -246,13 +246,15 @@ def test_cancel_leaves_a_marker_for_that_job_only(tmp_path, monkeypatch):
 
 
 def test_a_successful_task_warms_its_mode_in_the_process_that_ran_it(monkeypatch):
-    monkeypatch.setattr(backend, "run", lambda prompt, progress=None, job_id="": {"video": "v"})
+    monkeypatch.setattr(
+        backend, "run", lambda prompt, progress=None, job_id="", mode="": {"video": "v"}
+    )
     backend.generate("i2v", "fast", {}, 97)
     assert backend._warm_modes == {"i2v"}
 
 
 def test_a_failed_task_leaves_its_mode_cold(monkeypatch):
-    def failing_run(prompt, progress=None, job_id=""):
+    def failing_run(prompt, progress=None, job_id="", mode=""):
         raise AppError("oom", "out of memory")
 
     monkeypatch.setattr(backend, "run", failing_run)
