@@ -38,7 +38,7 @@ import owners
 import served_files
 import ui_theme
 import uploads
-from banners import FIX_PRESET, banner_html, engine_banner, error_banner, notice
+from banners import FIX_PRESET, banner_html, engine_banner, error_banner, notice, workers_html
 from errors import AppError
 from job_events import (
     OWNER,
@@ -69,6 +69,8 @@ VIEW_TAGS = {**TAGS, HISTORY: "HISTORY", MODELS: "MODELS"}
 DEFAULT_MODE = "t2v"
 # Room for a script's many submissions (20 at once must all be accepted).
 QUEUE_MAX = 64
+# How often the page refreshes the remote workers' state.
+WORKERS_EVERY_S = 5.0
 # A number field becomes a slider when it has a range, a default and at most this many steps.
 MAX_SLIDER_STEPS = 1000
 
@@ -212,6 +214,11 @@ def on_status():
     return gr.update(value=text, visible=bool(text)), gr.update(active=running)
 
 
+def on_workers():
+    text = workers_html(jobs.workers())
+    return gr.update(value=text, visible=bool(text))
+
+
 # -- layout ----------------------------------------------------------------------------------------
 
 
@@ -260,7 +267,7 @@ def build_mode_panel(mode: modes.Mode, ui: dict) -> gr.Column:
         api_description=api_docstring(mode).split("\n\nArgs:")[0],
         preprocess=False,
         concurrency_id="gpu",
-        concurrency_limit=1,
+        concurrency_limit=jobs.slots(),
     )
     start = generate.click(
         notice,
@@ -275,7 +282,7 @@ def build_mode_panel(mode: modes.Mode, ui: dict) -> gr.Column:
         preprocess=False,
         show_progress_on=[video],
         concurrency_id="gpu",
-        concurrency_limit=1,
+        concurrency_limit=jobs.slots(),
         api_visibility="private",
     )
     cancel.click(
@@ -364,6 +371,10 @@ def build_app() -> gr.Blocks:
                 with gr.Column(scale=1, elem_classes="aio-main"):
                     first_status = engine_banner()
                     status = gr.HTML(first_status, visible=bool(first_status), elem_id="aio-status")
+                    first_workers = workers_html(jobs.workers())
+                    workers = gr.HTML(
+                        first_workers, visible=bool(first_workers), elem_id="aio-workers"
+                    )
                     banner = gr.HTML("", visible=False, elem_id="aio-banner")
                     with gr.Row(visible=False, elem_id="aio-fixes") as fixes:
                         download = gr.Button(
@@ -422,6 +433,10 @@ def build_app() -> gr.Blocks:
         timer = gr.Timer(3.0, active=bootstrap.state().get("phase") == "running")
         timer.tick(on_status, outputs=[status, timer], queue=False, api_visibility="private")
         demo.load(on_status, outputs=[status, timer], queue=False, api_visibility="private")
+        if first_workers:  # remote workers: their state follows them
+            watch = gr.Timer(WORKERS_EVERY_S)
+            watch.tick(on_workers, outputs=[workers], queue=False, api_visibility="private")
+            demo.load(on_workers, outputs=[workers], queue=False, api_visibility="private")
         demo.load(on_load, outputs=ui["notice"], queue=False, api_visibility="private")
         demo.load(
             on_owner,

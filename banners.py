@@ -68,6 +68,35 @@ def engine_banner() -> str:
     )
 
 
+WORKER_CHIPS = {"up": "done", "busy": "running", "checking": "running"}
+
+
+def workers_html(rows: list[dict]) -> str:
+    """Each remote worker: up or why not, busy or idle, its GPU and free memory ("" in-process)."""
+    if not rows:
+        return ""
+    esc = html.escape
+    body = []
+    for row in rows:
+        state = "busy" if row.get("state") == "up" and row.get("busy") else row.get("state", "?")
+        device = row.get("device") or {}
+        memory = ""
+        if device.get("vram_total_gb") is not None:
+            memory = f"{device.get('vram_free_gb')} of {device['vram_total_gb']} GB free"
+        chip = WORKER_CHIPS.get(state, "failed")
+        body.append(
+            f"<tr><td>{esc(row.get('url', ''))}</td>"
+            f'<td><span class="aio-chip aio-chip--{chip}">{esc(state)}</span></td>'
+            f"<td>{esc(device.get('name', ''))}</td><td>{esc(memory)}</td>"
+            f"<td>{esc(row.get('reason', ''))}</td></tr>"
+        )
+    head = "<tr><th>worker</th><th>state</th><th>GPU</th><th>memory</th><th>note</th></tr>"
+    return (
+        '<div class="aio-queue-head">Workers</div>'
+        f'<table class="aio-queue-table aio-workers">{head}{"".join(body)}</table>'
+    )
+
+
 def notice(text: str = "", *, download: bool = False, fast: bool = False, mode: str = "") -> list:
     """Updates for the banner, its action buttons and the mode those act on (the outputs
     `ui["notice"]` lists). The buttons name their mode: the user may have moved to another view

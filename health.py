@@ -83,7 +83,9 @@ def health_report(
         "version": VERSION,
         "versions": _versions(),
         "bootstrap": boot,
-        "engine": {k: v for k, v in engine.items() if k not in ("bootstrap", "pins")},
+        "engine": {k: v for k, v in engine.items() if k not in ("bootstrap", "pins", "workers")},
+        # Remote workers (LTX_AIO_WORKERS): each one's state, job, GPU and memory; [] in-process.
+        "workers": list(engine.get("workers") or []),
         "nodes": nodes,
         "models": models,
         "device": device,
