@@ -464,3 +464,12 @@ def pool(input_dir, output_dir) -> Pool | None:
         if urls and _pool is None:
             _pool = Pool(urls, header, input_dir, output_dir)
         return _pool
+
+
+def shutdown() -> None:
+    """Close the process's pool, if any (tests and tools; a server just exits)."""
+    global _pool
+    with _pool_lock:
+        if _pool is not None:
+            _pool.close()
+            _pool = None

@@ -35,12 +35,15 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import bootstrap  # noqa: E402
+import media  # noqa: E402
 import model_manifest  # noqa: E402
 import tinyset  # noqa: E402
 
 WORKER_NODES = ROOT / "worker_nodes"
 READY_TIMEOUT_S = 300
 DEFAULT_PORT = 8188
+# The largest input the app accepts (a video), in ComfyUI's unit: the upload route's limit.
+MAX_UPLOAD_MB = max(media.MAX_FILE_BYTES.values()) // 2**20 + 1
 
 
 @dataclass
@@ -82,12 +85,13 @@ def worker_command(root: Path, port: int, listen: str, cpu: bool, extra: list[st
     for name in ("input", "output", "temp", "user"):
         command += [f"--{name}-directory", str(root / name)]
     command += ["--database-url", "sqlite:///:memory:"]
+    command += ["--max-upload-size", str(MAX_UPLOAD_MB)]
     command += ["--extra-model-paths-config", str(root / "extra_model_paths.yaml")]
     return command + (["--cpu"] if cpu else []) + list(extra)
 
 
-def worker_env(gpu: str | None, models: Path) -> dict[str, str]:
-    env = dict(os.environ)
+def worker_env(gpu: str | None, models: Path, extra: dict | None = None) -> dict[str, str]:
+    env = {**os.environ, **(extra or {})}
     env.update(
         LTX_AIO_MODELS_DIR=str(models),
         AUX_ANNOTATOR_CKPTS_PATH=str(models / "controlnet_aux"),
@@ -99,14 +103,14 @@ def worker_env(gpu: str | None, models: Path) -> dict[str, str]:
     return env
 
 
-def problems(checkout: Path, models: Path) -> list[str]:
+def problems(checkout: Path, models: Path, tiny: bool) -> list[str]:
     found = []
     record = bootstrap.read_record(checkout)
     if not (checkout / "main.py").is_file() or not record:
         found.append(f"No pinned ComfyUI at {checkout}: run `python bootstrap.py` first.")
     elif record.get("sha") != bootstrap.CORE.sha:
         found.append(f"{checkout} is not at the pinned commit: run `python bootstrap.py`.")
-    if tinyset.requested() and tinyset.read_marker(models) is None:
+    if tiny and tinyset.read_marker(models) is None:
         found.append(
             f"LTX_AIO_TINY_WEIGHTS=1, but {models} holds no tiny set: run "
             "`python tools/make_tiny_weights.py` and point LTX_AIO_MODELS_DIR at it."
@@ -124,11 +128,14 @@ def start(
     checkout: Path | None = None,
     models: Path | None = None,
     extra: list[str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> Worker:
-    """Start one worker (not waiting for it: see wait_ready) with its folders under `root`."""
+    """Start one worker (not waiting for it: see wait_ready) with its folders under `root`;
+    `env`: settings of its own (e.g. LTX_AIO_TINY_WEIGHTS)."""
     checkout = checkout or bootstrap.comfy_dir()
     models = models or bootstrap.models_dir()
-    found = problems(checkout, models)
+    environment = worker_env(gpu, models, env)
+    found = problems(checkout, models, environment.get(tinyset.ENV, "").strip() == "1")
     if found:
         raise SystemExit("\n".join(found))
     for name in ("input", "output", "temp", "user", "frontend"):
@@ -139,7 +146,7 @@ def start(
         process = subprocess.Popen(
             worker_command(root, port, listen, cpu, extra or []),
             cwd=str(checkout),
-            env=worker_env(gpu, models),
+            env=environment,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C in this terminal is ours to pass on

@@ -1,0 +1,275 @@
+"""L-exec, scaled out: jobs on two real ComfyUI workers (servers of the pinned checkout on loopback
+ports, over the tiny random-weight set), dispatched by the app's worker pool.
+
+Through `python app.py` with LTX_AIO_WORKERS (as a deployment runs it) and through the engine
+boundary in this process (backend.run, as jobs.py calls it): spread, progress, cancel, a worker
+killed mid-job, and a worker at another pin. Every wait is for a condition, with a deadline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from mediagen import make_png, make_wav
+
+import backend
+import bootstrap
+import history
+import media
+import models
+import modes
+import worker_pool
+from errors import AppError
+
+pytestmark = pytest.mark.comfy
+
+DEADLINE_S = 600
+SMALL = {"preset": "fast", "width": 320, "height": 256, "frames": 9}
+
+
+@pytest.fixture(scope="module")
+def workers(tiny_models, tmp_path_factory):
+    from conftest import SESSION_COMFY
+    from real_workers import serve
+
+    with serve(tmp_path_factory.mktemp("workers"), SESSION_COMFY, tiny_models) as group:
+        yield group
+
+
+@pytest.fixture
+def pool_of(workers, tiny_models, monkeypatch):
+    """This process's engine boundary dispatching to the named workers (all when none)."""
+    from conftest import tiny_env
+
+    for name, value in tiny_env(tiny_models).items():
+        monkeypatch.setenv(name, value)
+
+    def use(*which: int):
+        monkeypatch.setenv(worker_pool.WORKERS_ENV, workers.setting(*which))
+        return backend.executor()
+
+    yield use
+    worker_pool.shutdown()
+
+
+@pytest.fixture(scope="module")
+def app_on_workers(workers, tiny_models, tmp_path_factory):
+    from conftest import SESSION_COMFY
+    from real_app import serve
+
+    tmp = tmp_path_factory.mktemp("app-on-workers")
+    with serve(tmp, tiny_models, SESSION_COMFY, LTX_AIO_WORKERS=workers.setting()) as app:
+        yield app
+
+
+def prepare(mode: str, tmp: Path, **values) -> tuple[dict, str, modes.Prepared]:
+    params = {"prompt": "a red fox trots through snow", "seed": 7, **SMALL, **values}
+    for f in modes.MODES[mode].fields:
+        if f.kind == "audio":
+            params[f.name] = str(make_wav(tmp / "voice.wav", seconds=1.0, kind="chirp"))
+        elif f.kind == "image":
+            params[f.name] = str(make_png(tmp / f"{f.name}.png", 320, 256))
+    job = f"workers-{uuid.uuid4().hex[:10]}"
+    prepared = modes.prepare(mode, params, input_dir=backend.input_dir(), job_id=job)
+    return models.resolve_variant(prepared.prompt, "full"), job, prepared
+
+
+def run_in_thread(prompt: dict, job: str, mode: str, progress=None) -> tuple:
+    outcome: dict = {}
+
+    def work():
+        try:
+            outcome["result"] = backend.run(prompt, progress, job, mode)
+        except AppError as err:
+            outcome["error"] = err
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    return thread, outcome
+
+
+def shape(path: str) -> tuple:
+    import av
+
+    with av.open(path) as container:
+        video = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(video=0))
+        return (
+            (video.codec_context.width, video.codec_context.height),
+            frames,
+            len(container.streams.audio),
+        )
+
+
+def digest(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def wait_for(condition, what: str, timeout: float = DEADLINE_S):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def checked(status: dict) -> dict | None:
+    return status if all(w["state"] != "checking" for w in status["workers"]) else None
+
+
+def is_sampling_step(desc: str) -> bool:
+    return ": step " in desc and not desc.endswith("/1")
+
+
+# -- the engine boundary in this process
+
+
+def test_a_worker_at_another_pin_is_refused_with_the_reason(pool_of, monkeypatch):
+    monkeypatch.setattr(bootstrap, "CORE", dataclasses.replace(bootstrap.CORE, sha="0" * 40))
+    pool = pool_of()
+    status = wait_for(lambda: checked(pool.status()), "the workers' first check")
+    assert not status["ready"]
+    assert [w["state"] for w in status["workers"]] == ["refused", "refused"]
+    reason = status["workers"][0]["reason"]
+    assert "at commit bb131be9e8" in reason and "this app is pinned to 0000000000" in reason
+    assert "tools/start_workers.py" in reason
+    with pytest.raises(AppError) as info:
+        backend.run({}, None, "", "t2v")
+    assert info.value.kind == "unavailable" and "bb131be9e8" in info.value.message
+
+
+def test_cancel_stops_exactly_the_chosen_job_on_its_worker(pool_of, workers, tmp_path):
+    pool_of()
+    chosen_prompt, chosen, chosen_prep = prepare("t2v", tmp_path, preset="balanced", seed=11)
+    other_prompt, other, other_prep = prepare("t2v", tmp_path, seed=12)
+    said: list[str] = []
+
+    def cancel_at_first_step(fraction, desc):
+        said.append(desc)
+        if is_sampling_step(desc) and not any(is_sampling_step(d) for d in said[:-1]):
+            backend.cancel(chosen)
+
+    try:
+        first, cancelled = run_in_thread(chosen_prompt, chosen, "t2v", cancel_at_first_step)
+        second, finished = run_in_thread(other_prompt, other, "t2v")
+        first.join(DEADLINE_S)
+        second.join(DEADLINE_S)
+    finally:
+        media.unstage(chosen_prep.used["files"], backend.input_dir())
+        media.unstage(other_prep.used["files"], backend.input_dir())
+    assert cancelled["error"].kind == "interrupted", cancelled
+    ran_on = next(d for d in said if d.startswith("Running on worker")).split()[-1]
+    assert shape(finished["result"]["video"])[1] == 9
+    assert finished["result"]["worker"] != ran_on  # the other job ran on, on the other worker
+    index = workers.urls.index(ran_on)
+    assert not [p for p in workers.files(index, "output") if chosen in p.name]
+    assert not [p for p in workers.files(index, "input") if chosen in p.name]
+    assert workers.running(index) == []
+    Path(finished["result"]["video"]).unlink()
+
+
+def test_a_lone_worker_killed_mid_job_fails_the_job_saying_so(pool_of, workers, tmp_path):
+    pool_of(0)
+    prompt, job, prepared = prepare("t2v", tmp_path, seed=21)
+
+    def kill_at_first_step(fraction, desc):
+        if is_sampling_step(desc) and workers.procs[0].process.poll() is None:
+            workers.kill(0)
+
+    try:
+        thread, outcome = run_in_thread(prompt, job, "t2v", kill_at_first_step)
+        thread.join(DEADLINE_S)
+        err = outcome["error"]
+        assert err.kind == "unavailable"
+        assert f"The worker {workers.urls[0]} stopped answering mid-job" in err.message
+        assert "no other worker is up" in err.message
+        status = backend.engine_status()
+        assert status["workers"][0]["state"] == "down" and not status["ready"]
+    finally:
+        media.unstage(prepared.used["files"], backend.input_dir())
+        workers.revive(0)
+    # ... and is checked again: once it is back, it takes jobs.
+    wait_for(lambda: backend.engine_status()["ready"], "the restarted worker to be up again")
+
+
+# -- the app, as a deployment runs it
+
+
+def api_values(seed: int) -> dict:
+    return {"prompt": "waves on rocks at dusk", "seed": seed, **SMALL}
+
+
+def test_six_concurrent_clients_spread_over_both_workers(app_on_workers, workers):
+    from gradio_client import Client
+
+    clients = [Client(app_on_workers.url, verbose=False) for _ in range(6)]
+    submitted = [c.submit(**api_values(200 + n), api_name="/t2v") for n, c in enumerate(clients)]
+    said: set[str] = set()
+
+    def all_done():
+        for job in submitted:
+            said.update(unit.desc or "" for unit in job.status().progress_data or [])
+        return all(job.done() for job in submitted)
+
+    wait_for(all_done, "six jobs to finish")
+    results = [job.result(timeout=60) for job in submitted]
+    store = history.open_store(app_on_workers.data)
+    records = [store.get(used["job_id"]) for _, used in results]
+    assert [r.status for r in records] == ["done"] * 6
+    assert {used["worker"] for _, used in results} == set(workers.urls)
+    assert len({digest(r.output) for r in records}) == 6
+    for (video, used), record in zip(results, records, strict=True):
+        assert shape(video) == ((320, 256), 9, 1)
+        assert digest(video) == digest(record.output)
+        assert record.used["worker"] == used["worker"]
+    assert any(is_sampling_step(desc) for desc in said), said
+    assert any(desc.startswith("Running on worker") for desc in said), said
+
+
+def test_healthz_shows_each_worker(app_on_workers, workers):
+    status, body = app_on_workers.health()
+    assert status == 200
+    rows = {row["url"]: row for row in body["workers"]}
+    assert set(rows) == set(workers.urls)
+    for row in rows.values():
+        assert row["state"] == "up" and row["busy"] is False
+        assert row["version"] == bootstrap.CORE_VERSIONS[bootstrap.CORE.sha]
+        assert row["device"]["name"] == "cpu" and row["device"]["vram_total_gb"] > 0
+
+
+def test_killing_a_worker_mid_job_finishes_the_job_on_the_other(app_on_workers, workers):
+    from gradio_client import Client
+
+    job = Client(app_on_workers.url, verbose=False).submit(**api_values(300), api_name="/t2v")
+    busy = wait_for(
+        lambda: [i for i in range(2) if workers.running(i)] or job.done(), "the job to run"
+    )
+    assert busy is not True, "the job ended before it could be interrupted"
+    killed = busy[0]
+    workers.kill(killed)
+    try:
+        video, used = job.result(timeout=DEADLINE_S)
+        assert used["worker"] == workers.urls[1 - killed]
+        assert any("stopped answering mid-job" in note for note in used["notes"])
+        record = history.open_store(app_on_workers.data).get(used["job_id"])
+        assert record.status == "done" and digest(record.output) == digest(video)
+        assert shape(video) == ((320, 256), 9, 1)
+        _, body = app_on_workers.health()
+        states = {row["url"]: row["state"] for row in body["workers"]}
+        assert states[workers.urls[killed]] == "down"
+    finally:
+        workers.revive(killed)
+
+    def back_up():
+        _, body = app_on_workers.health()
+        return all(row["state"] == "up" for row in body["workers"])
+
+    wait_for(back_up, "the restarted worker to be checked and up again")
