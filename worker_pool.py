@@ -101,6 +101,7 @@ class Member:
     last_used: float = 0.0
     checked_at: float = 0.0
     leftovers: list[list[str]] = field(default_factory=list)  # [prompt id, input names...]
+    task: asyncio.Task | None = None  # its check or ping in flight
 
     @property
     def name(self) -> str:
@@ -201,6 +202,8 @@ class Pool:
             self._changed.notify_all()
 
     async def _watch(self) -> None:
+        """Check again the workers that cannot take jobs, and ping the idle ones, each in a task
+        of its own: a worker that hangs delays nobody else's check."""
         import workers
 
         async def ping(member: Member) -> None:
@@ -213,14 +216,15 @@ class Pool:
 
         while True:
             await asyncio.sleep(1.0)
-            now, due = time.time(), []
+            now = time.time()
             for member in self.members:
+                if member.task is not None and not member.task.done():
+                    continue
                 since = now - member.checked_at
                 if since >= RECHECK_S.get(member.state, float("inf")):
-                    due.append(self._check(member))
+                    member.task = asyncio.create_task(self._check(member))
                 elif member.state == "up" and member.job is None and since >= PING_IDLE_S:
-                    due.append(ping(member))
-            await asyncio.gather(*due, return_exceptions=True)
+                    member.task = asyncio.create_task(ping(member))
 
     # -- placement
 
@@ -433,8 +437,9 @@ class Pool:
     def close(self) -> None:
         async def stop():
             watcher = getattr(self, "_watcher", None)
-            if watcher is not None:
-                watcher.cancel()
+            for task in [watcher, *(m.task for m in self.members)]:
+                if task is not None:
+                    task.cancel()
             session = getattr(self, "_session", None)
             if session is not None:
                 await session.close()

@@ -406,7 +406,8 @@ class WorkerClient:
         return None
 
     async def _job(self, prompt_id: str) -> dict | None:
-        status, job = await self._call("GET", f"/api/jobs/{prompt_id}")
+        limit = min(REQUEST_S, silence_limit())
+        status, job = await self._call("GET", f"/api/jobs/{prompt_id}", timeout=limit)
         if status == 404:
             return None
         if status != 200 or not isinstance(job, dict):
