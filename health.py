@@ -63,7 +63,9 @@ def health_report(
     if models.get("error"):
         reasons.append(f"The model status cannot be read: {models['error']}")
     per_mode = models.get("modes") or {}
-    if per_mode and not any(m.get("runnable") for m in per_mode.values()):
+    # Remote workers load the weights from their own folders: this machine needs none.
+    local_weights = engine.get("local_weights", True)
+    if local_weights and per_mode and not any(m.get("runnable") for m in per_mode.values()):
         reasons.append(
             "No mode can get its model files: "
             + "; ".join(f"{m}: {info.get('why', 'missing')}" for m, info in per_mode.items())

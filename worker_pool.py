@@ -428,6 +428,7 @@ class Pool:
             "warnings": warnings,
             "pins": {pin.name: pin.sha for pin in bootstrap.PINS},
             "engine": "workers",
+            "local_weights": False,
             "workers": rows,
         }
 

@@ -368,6 +368,7 @@ class WorkerClient:
                             await _history_written(events, prompt_id)
                             return items or await self._outputs_when_done(prompt, prompt_id)
                         elif kind in ("execution_error", "execution_interrupted"):
+                            await _history_written(events, prompt_id)
                             raise classify_execution(prompt, [(kind, data)])
                         continue
                     if message is not None and message.type == aiohttp.WSMsgType.BINARY:
