@@ -340,3 +340,15 @@ def test_healthz_and_the_page_show_each_worker():
     assert "http://gpu1:8188" in page and "busy" in page
     assert "cuda:0 NVIDIA H200" in page and "90.5 of 150.0 GB free" in page
     assert banners.workers_html([]) == ""
+
+
+def test_with_workers_this_machine_needs_no_weights_of_its_own():
+    offline = {"modes": {"t2v": {"runnable": False, "why": "files missing and offline"}}}
+
+    def code(local_weights: bool) -> int:
+        engine = {"ready": True, "problems": [], "local_weights": local_weights}
+        return health.health_report(
+            engine=engine, boot={}, nodes={}, models=offline, device={}, disk={}
+        )[0]
+
+    assert (code(False), code(True)) == (200, 503)

@@ -245,6 +245,40 @@ def test_healthz_shows_each_worker(app_on_workers, workers):
         assert row["device"]["name"] == "cpu" and row["device"]["vram_total_gb"] > 0
 
 
+def test_the_page_shows_each_worker(app_on_workers, workers):
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(app_on_workers.url + "/config", timeout=30) as response:
+        config = json.loads(response.read())
+    [table] = [
+        c["props"]["value"]
+        for c in config["components"]
+        if c.get("props", {}).get("elem_id") == "aio-workers"
+    ]
+    assert all(url in table for url in workers.urls) and table.count(">up<") == 2
+
+
+def test_a_client_cancel_stops_its_job_on_its_worker_only(app_on_workers, workers):
+    from gradio_client import Client
+
+    values = {**api_values(400), "preset": "balanced"}  # two passes: time to cancel it
+    chosen = Client(app_on_workers.url, verbose=False).submit(**values, api_name="/t2v")
+    other = Client(app_on_workers.url, verbose=False).submit(**api_values(401), api_name="/t2v")
+    wait_for(lambda: all(workers.running(i) for i in range(2)), "both jobs to run")
+    store = history.open_store(app_on_workers.data)
+    [record] = [j for j in store.jobs("t2v", "running") if j.params.get("seed") == 400]
+    prompt_id = worker_pool.prompt_id_for(record.id)
+    where = next(i for i in range(2) if prompt_id in workers.running(i))
+    chosen.cancel()
+    video, used = other.result(timeout=DEADLINE_S)
+    assert used["worker"] == workers.urls[1 - where] and shape(video)[1] == 9
+    wait_for(lambda: store.get(record.id).status == "cancelled", "the job to be recorded")
+    assert store.get(record.id).output is None
+    wait_for(lambda: workers.running(where) == [], "its worker to stop it")
+    assert not [p for p in workers.files(where, "output") if record.id in p.name]
+
+
 def test_killing_a_worker_mid_job_finishes_the_job_on_the_other(app_on_workers, workers):
     from gradio_client import Client
 
