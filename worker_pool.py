@@ -319,7 +319,8 @@ class Pool:
                         job.cancelled,
                     )
                 except workers.WorkerLost as exc:
-                    member.leftovers.append(exc.leftovers)
+                    if exc.leftovers:
+                        member.leftovers.append(exc.leftovers)
                     await self._set(member, "down", f"stopped answering mid-job ({exc})")
                     log.warning("worker %s lost job %s: %s", member.name, job.id, exc)
                     tried.append(member)
@@ -365,11 +366,10 @@ class Pool:
 
     def cancel(self, job_id: str = "") -> None:
         """Stop job `job_id` (every job when empty) on whichever worker has it; a job that has
-        not reached the pool yet is stopped when it does."""
-        try:
-            self._submit(self._cancel(job_id)).result(timeout=30)
-        except concurrent.futures.TimeoutError:
-            log.warning("cancelling job %s: a worker did not answer in time", job_id)
+        not reached the pool yet is stopped when it does. Returns at once: it is called on the
+        web server's own event loop, which a worker that does not answer must not hold up."""
+        done = self._submit(self._cancel(job_id))
+        done.add_done_callback(_log_failure)
 
     async def _cancel(self, job_id: str) -> None:
         import workers
@@ -452,6 +452,11 @@ class Pool:
             log.exception("closing the worker pool")
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=30)
+
+
+def _log_failure(done: concurrent.futures.Future) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.error("cancelling a job on the workers failed", exc_info=done.exception())
 
 
 _pool: Pool | None = None

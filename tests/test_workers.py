@@ -352,3 +352,22 @@ def test_with_workers_this_machine_needs_no_weights_of_its_own():
         )[0]
 
     assert (code(False), code(True)) == (200, 503)
+
+
+def test_the_version_table_knows_the_core_pin():
+    import bootstrap
+
+    assert bootstrap.CORE_VERSIONS.get(bootstrap.CORE.sha)
+
+
+@pytest.mark.comfy
+def test_the_version_table_says_what_the_pinned_checkout_says(tiny_models):
+    import re
+
+    from conftest import SESSION_COMFY
+
+    import bootstrap
+
+    text = (SESSION_COMFY / "comfyui_version.py").read_text()
+    version = re.search(r'__version__ = "([^"]+)"', text).group(1)
+    assert bootstrap.CORE_VERSIONS[bootstrap.CORE.sha] == version
