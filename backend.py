@@ -4,6 +4,10 @@
 it) and the one boundary the UI tests replace. Nothing here imports torch or ComfyUI until the
 first generation, so `import backend` stays cheap and CUDA is only initialised inside the GPU task.
 
+Behind it, `executor()` runs the prompt: this process's ComfyUI (`InProcess`, the default), or,
+when LTX_AIO_WORKERS names any, the pool of remote ComfyUI workers (worker_pool.py), which then
+owns placement, progress, cancel and the output file; nothing above asks which one ran a job.
+
 On ZeroGPU that task runs in a forked worker process, so everything crossing the boundary is plain
 picklable data: a failure comes back as `{"error": AppError.to_dict()}` (ZeroGPU would turn a
 raised exception into a bare "ZeroGPU worker error" naming only its class) and `unpack()` raises it

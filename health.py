@@ -2,7 +2,8 @@
 
 `health_report()` gathers bootstrap state and pins, the engine's verdict, whether the node classes
 the workflows need are registered, per-mode model presence, device and free memory, free disk, queue
-length, history and version; it answers 200 when generation can run, else 503 with the reasons.
+length, history and version, and each remote worker's state (LTX_AIO_WORKERS); it answers 200 when
+generation can run, else 503 with the reasons.
 Every probe can be replaced by a value (tests, or an app that already knows it). Probes never import
 torch or start ComfyUI: a health check must not be what initialises CUDA (on ZeroGPU that is fatal
 outside a GPU task), so the device is read only when torch is already loaded.
