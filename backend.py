@@ -575,6 +575,7 @@ def local_weights() -> bool:
 def engine_status() -> dict:
     """Whether generation can run here, and why not; cheap (imports nothing heavy)."""
     status = executor().status()
-    if tinyset.requested():
-        status["warnings"] = [*status.get("warnings", []), TINY_WARNING]
+    said = [TINY_WARNING] if tinyset.requested() else []
+    said += [worker_pool.ignored()] if worker_pool.ignored() else []
+    status["warnings"] = [*status.get("warnings", []), *said]
     return status
