@@ -2,8 +2,9 @@
 pool speaks (as observed on the pinned v0.27.0), in a process of its own so that a test can kill
 it (SIGKILL) or freeze it (SIGSTOP) the way a machine dies or hangs. It needs only aiohttp.
 
-Each prompt "runs" `--steps` steps of `--step-s` seconds, one at a time in submission order,
-sending the events ComfyUI sends to the prompt's client id, and "writes" a small output file.
+Each prompt "runs" `--steps` steps (or as many as its node 1's `steps` input says) of `--step-s`
+seconds, one at a time in submission order, sending the events ComfyUI sends to the prompt's
+client id, and "writes" a small output file.
 `GET /_test` reports what it was asked (uploads, prompts, cancels, cleanups, headers).
 
     python tests/fake_worker.py --port N [--version 0.27.0] [--stock] [--token T] ...
@@ -56,18 +57,19 @@ def serve(options) -> None:
 
     async def execute(prompt_id, prompt, client_id):
         job = jobs[prompt_id]
+        steps = int(prompt.get("1", {}).get("inputs", {}).get("steps", options.steps))
         async with lock:  # one prompt at a time, as a ComfyUI server runs them
             if job["status"] == "cancelled":
                 return
             job["status"] = "in_progress"
             await send(client_id, "execution_start", {"prompt_id": prompt_id})
-            for step in range(1, options.steps + 1):
+            for step in range(1, steps + 1):
                 await asyncio.sleep(options.step_s)
                 if job["status"] == "cancelled":
                     data = {"prompt_id": prompt_id, "node_id": "1", "node_type": "Sampler"}
                     await send(client_id, "execution_interrupted", data)
                     break
-                node = {"value": step, "max": options.steps, "state": "running", "node_id": "1"}
+                node = {"value": step, "max": steps, "state": "running", "node_id": "1"}
                 await send(client_id, "executing", {"node": "1", "prompt_id": prompt_id})
                 await send(
                     client_id, "progress_state", {"prompt_id": prompt_id, "nodes": {"1": node}}

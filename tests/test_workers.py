@@ -66,9 +66,10 @@ def wait_for(condition, what: str, timeout: float = 60):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def graph(ckpt: str = "ltx.safetensors") -> dict:
+def graph(ckpt: str = "ltx.safetensors", steps: int | None = None) -> dict:
+    sampler = {"image": INPUT, **({"steps": steps} if steps else {})}
     return {
-        "1": {"class_type": "LoadImage", "inputs": {"image": INPUT}, "_meta": {"title": "Sampler"}},
+        "1": {"class_type": "LoadImage", "inputs": sampler, "_meta": {"title": "Sampler"}},
         "2": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
         "9": {"class_type": "SaveVideo", "inputs": {"filename_prefix": "out/x"}},
     }
@@ -138,10 +139,10 @@ def test_jobs_prefer_the_worker_that_last_ran_their_mode_and_models(tmp_path, ma
 
 
 def test_a_job_waits_for_a_free_worker_when_all_are_busy(tmp_path, make_pool):
-    with fake_workers(tmp_path, LONG) as [fake]:
+    with fake_workers(tmp_path, ()) as [fake]:
         pool = make_pool(fake)
         running = Said()
-        first, done_first = run_in_thread(pool, graph(), "first", progress=running)
+        first, done_first = run_in_thread(pool, graph(steps=400), "first", progress=running)
         assert running.first_step.wait(60)
         waiting = Said()
         second, done_second = run_in_thread(pool, graph(), "second", progress=waiting)
@@ -301,6 +302,13 @@ def test_with_workers_generate_is_no_zerogpu_task(monkeypatch):
         pass
 
     assert backend._gpu(backend.estimate_duration)(task) is task and asked == []
+
+
+def test_on_zerogpu_its_gpu_task_runs_the_jobs_and_the_setting_is_said_ignored(monkeypatch):
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    monkeypatch.setenv("LTX_AIO_WORKERS", "http://127.0.0.1:1")
+    assert backend.executor() is backend.IN_PROCESS
+    assert any("ignored on ZeroGPU" in w for w in backend.engine_status()["warnings"])
 
 
 def test_prompt_ids_are_canonical_uuids_stable_per_job():

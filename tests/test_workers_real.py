@@ -212,14 +212,7 @@ def test_six_concurrent_clients_spread_over_both_workers(app_on_workers, workers
 
     clients = [Client(app_on_workers.url, verbose=False) for _ in range(6)]
     submitted = [c.submit(**api_values(200 + n), api_name="/t2v") for n, c in enumerate(clients)]
-    said: set[str] = set()
-
-    def all_done():
-        for job in submitted:
-            said.update(unit.desc or "" for unit in job.status().progress_data or [])
-        return all(job.done() for job in submitted)
-
-    wait_for(all_done, "six jobs to finish")
+    wait_for(lambda: all(job.done() for job in submitted), "six jobs to finish")
     results = [job.result(timeout=60) for job in submitted]
     store = history.open_store(app_on_workers.data)
     records = [store.get(used["job_id"]) for _, used in results]
@@ -230,8 +223,39 @@ def test_six_concurrent_clients_spread_over_both_workers(app_on_workers, workers
         assert shape(video) == ((320, 256), 9, 1)
         assert digest(video) == digest(record.output)
         assert record.used["worker"] == used["worker"]
+
+
+def test_progress_from_a_worker_reaches_the_client(app_on_workers, workers):
+    """Every progress message of one job, as the event stream delivers it to any client."""
+    import json
+
+    from raw_gradio import RawApp
+
+    app = RawApp(app_on_workers.url)
+    event = app.endpoint("t2v")
+    values = api_values(500)
+    data = [values.get(c["props"]["elem_id"].removeprefix("aio-t2v-"), c["props"].get("value"))
+            for c in event.inputs]  # fmt: skip
+    answer = app.call(event, data)
+    assert answer["ok"], answer["error"]
+    said = [
+        unit.get("desc") or ""
+        for line in answer["text"].splitlines()
+        for message in [json.loads(line[5:])]
+        if message.get("msg") == "progress"
+        for unit in message.get("progress_data") or []
+    ]
+    # Gradio sends the latest progress every few milliseconds: the steps (seconds in all) and
+    # the node titles of the graph arrive, if not every single line.
+    titles = {(node.get("_meta") or {}).get("title") for node in t2v_graph().values()}
     assert any(is_sampling_step(desc) for desc in said), said
-    assert any(desc.startswith("Running on worker") for desc in said), said
+    assert {desc for desc in said if ": step" not in desc} & titles, said
+
+
+def t2v_graph() -> dict:
+    import workflow
+
+    return workflow.load_template("t2v")
 
 
 def test_healthz_shows_each_worker(app_on_workers, workers):
@@ -259,23 +283,55 @@ def test_the_page_shows_each_worker(app_on_workers, workers):
     assert all(url in table for url in workers.urls) and table.count(">up<") == 2
 
 
+@pytest.mark.browser
+def test_the_page_shows_each_worker_where_the_user_looks(app_on_workers, workers):
+    from test_browser import CHROMIUM_ARGS, WIDE, chromium_path
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if chromium_path() is None:
+        pytest.skip("no Chromium binary: install Debian's `chromium` or set its path")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            page = chromium.new_page(viewport=WIDE)
+            page.goto(app_on_workers.url, wait_until="domcontentloaded")
+            table = page.locator("#aio-workers table")
+            table.wait_for(state="visible", timeout=60_000)
+            box = table.bounding_box()
+            text = table.inner_text()
+        finally:
+            chromium.close()
+    assert box["y"] >= 0 and box["y"] + box["height"] <= WIDE["height"]  # seen without scrolling
+    assert box["x"] >= 0 and box["x"] + box["width"] <= WIDE["width"]
+    rows = [line for line in text.splitlines() if line.startswith("http")]
+    assert [row.split()[0] for row in rows] == workers.urls
+    assert all(row.split()[1] == "up" and "cpu" in row for row in rows), rows
+
+
 def test_a_client_cancel_stops_its_job_on_its_worker_only(app_on_workers, workers):
     from gradio_client import Client
 
     values = {**api_values(400), "preset": "balanced"}  # two passes: time to cancel it
     chosen = Client(app_on_workers.url, verbose=False).submit(**values, api_name="/t2v")
     other = Client(app_on_workers.url, verbose=False).submit(**api_values(401), api_name="/t2v")
-    wait_for(lambda: all(workers.running(i) for i in range(2)), "both jobs to run")
     store = history.open_store(app_on_workers.data)
-    [record] = [j for j in store.jobs("t2v", "running") if j.params.get("seed") == 400]
-    prompt_id = worker_pool.prompt_id_for(record.id)
-    where = next(i for i in range(2) if prompt_id in workers.running(i))
+
+    def chosen_running_on():
+        if chosen.done():
+            raise AssertionError("the job ended before it could be cancelled")
+        found = [j for j in store.jobs("t2v", "running") if j.params.get("seed") == 400]
+        prompt_id = worker_pool.prompt_id_for(found[0].id) if found else None
+        where = [i for i in range(2) if prompt_id and prompt_id in workers.running(i)]
+        return (found[0], prompt_id, where[0]) if where else None
+
+    record, prompt_id, where = wait_for(chosen_running_on, "the job to run on a worker")
     chosen.cancel()
     video, used = other.result(timeout=DEADLINE_S)
-    assert used["worker"] == workers.urls[1 - where] and shape(video)[1] == 9
+    assert shape(video) == ((320, 256), 9, 1)
+    assert store.get(used["job_id"]).status == "done"
     wait_for(lambda: store.get(record.id).status == "cancelled", "the job to be recorded")
     assert store.get(record.id).output is None
-    wait_for(lambda: workers.running(where) == [], "its worker to stop it")
+    wait_for(lambda: prompt_id not in workers.running(where), "its worker to stop it")
     assert not [p for p in workers.files(where, "output") if record.id in p.name]
 
 
