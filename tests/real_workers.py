@@ -50,6 +50,7 @@ class Workers:
             checkout=self.comfy,
             models=self.models,
             env=TINY,
+            threads=start_workers.cpu_threads(len(self.procs)),
         )
 
     def kill(self, i: int) -> None:

@@ -103,6 +103,17 @@ def worker_env(gpu: str | None, models: Path, extra: dict | None = None) -> dict
     return env
 
 
+def cpu_threads(workers: int) -> int:
+    """Each of `workers` CPU workers' share of this machine's cores. Torch would give each all of
+    them, and its threads then spin against each other's: two such workers on two cores do less
+    together than one alone."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, workers))
+
+
 def problems(checkout: Path, models: Path, tiny: bool) -> list[str]:
     found = []
     record = bootstrap.read_record(checkout)
@@ -129,12 +140,16 @@ def start(
     models: Path | None = None,
     extra: list[str] | None = None,
     env: dict[str, str] | None = None,
+    threads: int | None = None,
 ) -> Worker:
     """Start one worker (not waiting for it: see wait_ready) with its folders under `root`;
-    `env`: settings of its own (e.g. LTX_AIO_TINY_WEIGHTS)."""
+    `env`: settings of its own (e.g. LTX_AIO_TINY_WEIGHTS); `threads`: the CPU threads its
+    torch may use (CPU workers share the cores: see cpu_threads)."""
     checkout = checkout or bootstrap.comfy_dir()
     models = models or bootstrap.models_dir()
     environment = worker_env(gpu, models, env)
+    if threads:
+        environment.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     found = problems(checkout, models, environment.get(tinyset.ENV, "").strip() == "1")
     if found:
         raise SystemExit("\n".join(found))
@@ -205,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             cpu=gpu is None,
             listen=options.listen,
             extra=options.extra,
+            threads=cpu_threads(len(gpus)) if gpu is None else None,
         )
         for n, gpu in enumerate(gpus)
     ]
