@@ -1,15 +1,16 @@
 """Throughput with 1 and with 2 remote ComfyUI workers, through the app's own worker pool.
 
-Starts two workers (tools/start_workers.py: CPU workers over the tiny random-weight set, or
-`--gpus 0,1` over LTX_AIO_MODELS_DIR), then for 1 and 2 workers: warms each worker with one job,
-and times N jobs (new seeds: every job samples and decodes; weights and prompt encodings stay
-loaded) run as many at once as there are workers, as the app's queue does. Reports jobs per
-minute, the speedup, each worker's CPU seconds and how many jobs each took.
+For 1, then 2 workers: starts them as tools/start_workers.py does (CPU workers over the tiny
+random-weight set, each with its share of the cores; or `--gpus 0,1` over LTX_AIO_MODELS_DIR),
+warms each with one job, times N jobs (new seeds: every job samples and decodes; weights and
+prompt encodings stay loaded) run as many at once as there are workers, as the app's queue does,
+and stops them. Reports jobs per minute, the speedup, each worker's CPU seconds and how many jobs
+each took.
 
     python tools/bench_workers.py [--jobs 6] [--mode t2v] [--preset fast] [--json out.json]
 
-On a machine whose cores the two workers share (a 2-core CPU box), the second worker can only win
-what the first leaves idle: read the CPU columns with the throughput.
+On a machine whose cores the workers share (a 2-core CPU box), a second worker can only win what
+the first leaves idle: read the CPU columns with the throughput.
 """
 
 from __future__ import annotations
@@ -81,22 +82,23 @@ def one_job(mode: str, preset: str, seed: int, media_dir: Path) -> dict:
     return {"worker": result["worker"], "seconds": round(time.perf_counter() - started, 2)}
 
 
-def measure(workers, count: int, jobs: int, mode: str, preset: str, media_dir: Path) -> dict:
+def measure(workers, jobs: int, mode: str, preset: str, media_dir: Path) -> dict:
     import backend
     import worker_pool
 
-    os.environ[worker_pool.WORKERS_ENV] = ",".join(w.url for w in workers[:count])
+    count = len(workers)
+    os.environ[worker_pool.WORKERS_ENV] = ",".join(w.url for w in workers)
     worker_pool.shutdown()
     backend.executor()
     with ThreadPoolExecutor(count) as runner:  # warm-up: one job on each worker, at once
         list(runner.map(lambda n: one_job(mode, preset, 1000 + n, media_dir), range(count)))
-    cpu = [cpu_seconds(w.process.pid) for w in workers[:count]]
+    cpu = [cpu_seconds(w.process.pid) for w in workers]
     started = time.perf_counter()
     with ThreadPoolExecutor(count) as runner:
         rows = list(runner.map(lambda n: one_job(mode, preset, 2000 + n, media_dir), range(jobs)))
     wall = time.perf_counter() - started
-    used = [round(cpu_seconds(w.process.pid) - c, 1) for w, c in zip(workers, cpu, strict=False)]
-    per_worker = {w.url: sum(r["worker"] == w.url for r in rows) for w in workers[:count]}
+    used = [round(cpu_seconds(w.process.pid) - c, 1) for w, c in zip(workers, cpu, strict=True)]
+    worker_pool.shutdown()
     return {
         "workers": count,
         "jobs": jobs,
@@ -104,8 +106,29 @@ def measure(workers, count: int, jobs: int, mode: str, preset: str, media_dir: P
         "jobs_per_min": round(jobs * 60 / wall, 2),
         "job_s": sorted(r["seconds"] for r in rows),
         "worker_cpu_s": used,
-        "jobs_per_worker": list(per_worker.values()),
+        "jobs_per_worker": [sum(r["worker"] == w.url for r in rows) for w in workers],
     }
+
+
+def run_with(gpus: list, env: dict, folder: Path, options) -> dict:
+    """Start one worker per entry of `gpus` (None: a CPU worker with its share of the cores, as
+    tools/start_workers.py starts them), measure, stop them."""
+    workers = []
+    try:
+        for n, gpu in enumerate(gpus):
+            threads = start_workers.cpu_threads(len(gpus)) if gpu is None else None
+            root = folder / f"{len(gpus)}-w{n}"
+            workers.append(
+                start_workers.start(
+                    root, free_port(), gpu=gpu, cpu=gpu is None, env=env, threads=threads
+                )
+            )
+        for worker in workers:
+            start_workers.wait_ready(worker)
+        return measure(workers, options.jobs, options.mode, options.preset, folder)
+    finally:
+        for worker in workers:
+            start_workers.stop(worker)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,27 +151,15 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(env)
     import worker_pool
 
+    print(f"{start_workers.cpu_threads(1)} CPU cores", flush=True)
+    figures = []
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
-        folder = Path(tmp)
-        workers = []
         try:
-            for n, gpu in enumerate(gpus):
-                port = free_port()
-                workers.append(
-                    start_workers.start(folder / f"w{n}", port, gpu=gpu, cpu=gpu is None, env=env)
-                )
-            for worker in workers:
-                start_workers.wait_ready(worker)
-            print(f"{len(workers)} workers up; {os.cpu_count()} CPU cores", flush=True)
-            figures = []
             for count in (1, 2):
-                row = measure(workers, count, options.jobs, options.mode, options.preset, folder)
-                figures.append(row)
-                print(json.dumps(row), flush=True)
+                figures.append(run_with(gpus[:count], env, Path(tmp), options))
+                print(json.dumps(figures[-1]), flush=True)
         finally:
             worker_pool.shutdown()
-            for worker in workers:
-                start_workers.stop(worker)
     one, two = figures
     speedup = round(two["jobs_per_min"] / one["jobs_per_min"], 2)
     print(f"\n{options.jobs} x {options.mode} {options.preset} (320x256, 9 frames)")
@@ -158,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{row['workers']:>8} {row['wall_s']:>8} {row['jobs_per_min']:>9} {cpu:>14}")
     print(f"speedup 2 vs 1 worker: {speedup}x  (load average now: {os.getloadavg()[0]:.1f})")
     if options.json:
-        summary = {"runs": figures, "speedup": speedup, "cpus": os.cpu_count()}
+        summary = {"runs": figures, "speedup": speedup, "cpus": start_workers.cpu_threads(1)}
         options.json.write_text(json.dumps(summary, indent=1))
     return 0
 
