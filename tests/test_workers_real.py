@@ -31,6 +31,8 @@ pytestmark = pytest.mark.comfy
 
 DEADLINE_S = 600
 SMALL = {"preset": "fast", "width": 320, "height": 256, "frames": 9}
+# A job of seconds, not one: time for a test to act on it once it is seen running.
+LONGER = {"preset": "balanced", "frames": 33}
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +150,7 @@ def test_a_worker_at_another_pin_is_refused_with_the_reason(pool_of, monkeypatch
 
 def test_cancel_stops_exactly_the_chosen_job_on_its_worker(pool_of, workers, tmp_path):
     pool_of()
-    chosen_prompt, chosen, chosen_prep = prepare("t2v", tmp_path, preset="balanced", seed=11)
+    chosen_prompt, chosen, chosen_prep = prepare("t2v", tmp_path, seed=11, **LONGER)
     other_prompt, other, other_prep = prepare("t2v", tmp_path, seed=12)
     said: list[str] = []
 
@@ -178,7 +180,7 @@ def test_cancel_stops_exactly_the_chosen_job_on_its_worker(pool_of, workers, tmp
 
 def test_a_lone_worker_killed_mid_job_fails_the_job_saying_so(pool_of, workers, tmp_path):
     pool_of(0)
-    prompt, job, prepared = prepare("t2v", tmp_path, seed=21)
+    prompt, job, prepared = prepare("t2v", tmp_path, seed=21, **LONGER)
 
     def kill_at_first_step(fraction, desc):
         if is_sampling_step(desc) and workers.procs[0].process.poll() is None:
@@ -311,7 +313,7 @@ def test_the_page_shows_each_worker_where_the_user_looks(app_on_workers, workers
 def test_a_client_cancel_stops_its_job_on_its_worker_only(app_on_workers, workers):
     from gradio_client import Client
 
-    values = {**api_values(400), "preset": "balanced"}  # two passes: time to cancel it
+    values = {**api_values(400), **LONGER}
     chosen = Client(app_on_workers.url, verbose=False).submit(**values, api_name="/t2v")
     other = Client(app_on_workers.url, verbose=False).submit(**api_values(401), api_name="/t2v")
     store = history.open_store(app_on_workers.data)
@@ -338,7 +340,8 @@ def test_a_client_cancel_stops_its_job_on_its_worker_only(app_on_workers, worker
 def test_killing_a_worker_mid_job_finishes_the_job_on_the_other(app_on_workers, workers):
     from gradio_client import Client
 
-    job = Client(app_on_workers.url, verbose=False).submit(**api_values(300), api_name="/t2v")
+    values = {**api_values(300), **LONGER}
+    job = Client(app_on_workers.url, verbose=False).submit(**values, api_name="/t2v")
     busy = wait_for(
         lambda: [i for i in range(2) if workers.running(i)] or job.done(), "the job to run"
     )
@@ -351,7 +354,7 @@ def test_killing_a_worker_mid_job_finishes_the_job_on_the_other(app_on_workers, 
         assert any("stopped answering mid-job" in note for note in used["notes"])
         record = history.open_store(app_on_workers.data).get(used["job_id"])
         assert record.status == "done" and digest(record.output) == digest(video)
-        assert shape(video) == ((320, 256), 9, 1)
+        assert shape(video) == ((320, 256), 33, 1)
         _, body = app_on_workers.health()
         states = {row["url"]: row["state"] for row in body["workers"]}
         assert states[workers.urls[killed]] == "down"
