@@ -1,13 +1,12 @@
 """LTX 2.3 AIO Generator: six mode panels, one named API endpoint per mode, History, /healthz.
 
-Layout code here builds components from `modes.MODES` (every field is declared once, there) and
-wires them to thin handlers. Each mode has two events over the same components (job_events.py):
-the panel's Generate button (private; one job or a batch; errors become the page's banner) and
-`/<mode>` (public API and MCP tool; errors become `gr.Error` in one place). Every job is recorded
-in History (history.py), which has its own view (history_ui.py) whose "use these settings" comes
-back here to fill a panel. GET /healthz (health.py) is served beside the page. Importing this
-module imports neither torch nor ComfyUI; `main()` starts the pinned-install bootstrap and serves
-the page.
+This module builds the page's shell (sticky header, the drawer of modes and Library views, the
+status banner of readiness.py) around one panel per mode (panels.py: components from the mode's
+declared fields, Generate / Cancel and their outcome, the `/<mode>` endpoint). Every job is
+recorded in History (history.py), which has its own view (history_ui.py) whose "use these
+settings" comes back here to fill a panel. GET /healthz (health.py) is served beside the page.
+Importing this module imports neither torch nor ComfyUI; `main()` starts the pinned-install
+bootstrap and serves the page.
 """
 
 from __future__ import annotations
@@ -35,19 +34,13 @@ import media
 import models_ui
 import modes
 import owners
+import panels as panels_ui
+import readiness
 import served_files
 import ui_theme
 import uploads
-from banners import FIX_PRESET, banner_html, engine_banner, error_banner, notice, workers_html
+from banners import banner_html, engine_banner, notice, page_notice, workers_html
 from errors import AppError
-from job_events import (
-    OWNER,
-    api_docstring,
-    make_api_handler,
-    make_api_submit,
-    make_ui_handler,
-    on_cancel,
-)
 
 log = logging.getLogger("ltx_aio.app")
 
@@ -71,79 +64,8 @@ DEFAULT_MODE = "t2v"
 QUEUE_MAX = 64
 # How often the page refreshes the remote workers' state.
 WORKERS_EVERY_S = 5.0
-# A number field becomes a slider when it has a range, a default and at most this many steps.
-MAX_SLIDER_STEPS = 1000
 
-# -- components from fields ------------------------------------------------------------------------
-
-
-def _info(mode: modes.Mode, f: modes.Field) -> str | None:
-    text = f.help
-    if f.name == "preset" and mode.presets:
-        text = "; ".join(f"{name}: {p.description}" for name, p in mode.presets.items())
-    return text or None
-
-
-def field_component(mode: modes.Mode, f: modes.Field) -> gr.Component:
-    common = {"label": f.label or f.name, "elem_id": f"aio-{mode.name}-{f.name}"}
-    info = _info(mode, f)
-    if f.kind == "text":
-        long = f.name.endswith("prompt")
-        return gr.Textbox(
-            value=f.default or "",
-            lines=3 if long else 1,
-            max_lines=10,
-            info=info,
-            max_length=f.max_len,
-            **common,
-        )
-    if f.kind in ("int", "float"):
-        step = f.step or (1 if f.kind == "int" else 0.01)
-        bounded = f.min is not None and f.max is not None and f.default is not None
-        if bounded and (f.max - f.min) / step <= MAX_SLIDER_STEPS:
-            return gr.Slider(f.min, f.max, value=f.default, step=step, info=info, **common)
-        return gr.Number(
-            value=f.default,
-            minimum=f.min,
-            maximum=f.max,
-            step=step,
-            precision=0 if f.kind == "int" else None,
-            info=info,
-            **common,
-        )
-    if f.kind == "choice":
-        return gr.Radio(list(f.choices), value=f.default, info=info, **common)
-    if f.kind == "bool":
-        return gr.Checkbox(value=bool(f.default), info=info, **common)
-    if f.kind == "image":
-        return gr.Image(type="filepath", sources=["upload", "clipboard"], height=220, **common)
-    if f.kind == "audio":
-        return gr.Audio(type="filepath", sources=["upload", "microphone"], **common)
-    if f.kind == "video":
-        return gr.Video(sources=["upload"], height=220, **common)
-    raise ValueError(f"field {f.name} of mode {mode.name} has unknown kind {f.kind!r}")
-
-
-def on_download(mode: str, *presets, progress=gr.Progress()):  # noqa: B008
-    """The banner's download button: the weights of the mode whose job asked for them."""
-    preset = dict(zip(modes.MODES, presets, strict=True)).get(mode) or "balanced"
-    try:
-        jobs.download_models(mode, preset, progress)
-    except AppError as err:
-        return notice(error_banner(err), download=True, mode=mode)
-    title = modes.MODES[mode].title
-    return notice(banner_html("ok", "Models ready", f"Everything {title} needs is on disk."))
-
-
-def on_use_fast(mode: str):
-    """The banner's preset fix: the failed job's mode gets the fast preset and is shown."""
-    updates = [gr.update(value=FIX_PRESET) if m == mode else gr.update() for m in modes.MODES]
-    said = f"{modes.MODES[mode].title} now uses the {FIX_PRESET} preset. Press Generate again."
-    return [
-        *updates,
-        *on_switch(mode),
-        *notice(banner_html("info", f"Preset set to {FIX_PRESET}", said)),
-    ]
+# -- handlers ------------------------------------------------------------------------------------
 
 
 def on_switch(view: str):
@@ -166,13 +88,18 @@ def replay_value(f: modes.Field, job: history.Job, values: dict, request=None):
 
 def on_use_settings(job_id: str | None, secret: str | None, request: gr.Request, ui: dict) -> list:
     """Put a History job's exact settings, seed and kept inputs back into its mode's panel (only
-    the caller's own job: someone else's id finds nothing)."""
+    the caller's own job: someone else's id finds nothing), and say so in that panel."""
     owner = owners.scope(owners.of(request, secret))
     job = history.open_store().get(job_id, owner) if job_id else None
+    panels_said = {name: [gr.update()] * len(said) for name, said in ui["notices"].items()}
     keep = [gr.update() for comps in (*ui["fields"].values(), *ui["batch"].values()) for _ in comps]
     if job is None or job.mode not in modes.MODES:
-        title = "Pick a job first"
-        return [*keep, *[gr.update()] * len(ui["switch"]), *notice(banner_html("warn", title))]
+        return [
+            *keep,
+            *[gr.update()] * len(ui["switch"]),
+            *[u for said in panels_said.values() for u in said],
+            page_notice(banner_html("warn", "Pick a job first")),
+        ]
     values = job.replay()
     updates = []
     for name, comps in ui["fields"].items():
@@ -187,11 +114,27 @@ def on_use_settings(job_id: str | None, secret: str | None, request: gr.Request,
         # One job again: the batch options go back to their defaults.
         single = {batch_ui.PER_LINE: False, batch_ui.SEEDS: 1}
         updates += [gr.update(value=single[k]) if name == job.mode else gr.update() for k in comps]
-    seed = "random (not recorded)" if job.seed is None else job.seed
     said = (
-        f"Job {job.id}: seed {seed}, preset {values.get('preset')}. Press Generate to run it again."
+        f"Job {job.id}: {seed_text(job, values)}, preset {values.get('preset')}. "
+        "Press Generate to run it again."
     )
-    return [*updates, *on_switch(job.mode), *notice(banner_html("info", "Settings loaded", said))]
+    panels_said[job.mode] = notice(banner_html("info", "Settings loaded", said))
+    return [
+        *updates,
+        *on_switch(job.mode),
+        *[u for said in panels_said.values() for u in said],
+        page_notice(),
+    ]
+
+
+def seed_text(job: history.Job, values: dict) -> str:
+    """The seed a job ran with; one that never ran has only the seed it asked for."""
+    if job.seed is not None:
+        return f"seed {job.seed}"
+    asked = values.get("seed")
+    if isinstance(asked, (int, float)) and asked >= 0:
+        return f"seed {int(asked)}"
+    return "a random seed (it never ran)"
 
 
 def on_owner(secret):
@@ -205,7 +148,7 @@ def on_load():
         text, level = jobs.open_history().notice, "warn"
     except AppError as err:
         text, level = f"{err.message} {err.hint}", "error"
-    return notice(banner_html(level, "History", text) if text else "")
+    return [page_notice(banner_html(level, "History", text) if text else "")]
 
 
 def on_status():
@@ -220,83 +163,6 @@ def on_workers():
 
 
 # -- layout ----------------------------------------------------------------------------------------
-
-
-def build_mode_panel(mode: modes.Mode, ui: dict) -> gr.Column:
-    with gr.Column(
-        visible=mode.name == DEFAULT_MODE,
-        elem_classes="aio-panel",
-        elem_id=f"aio-panel-{mode.name}",
-    ) as panel:
-        gr.Markdown(f"## {mode.title}\n{mode.description}", elem_classes="aio-panel-head")
-        comps: dict[str, gr.Component] = {}
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=5, min_width=320):
-                for f in mode.fields:
-                    if not f.advanced:
-                        comps[f.name] = field_component(mode, f)
-                with gr.Accordion("Advanced settings", open=False):
-                    for f in mode.fields:
-                        if f.advanced:
-                            comps[f.name] = field_component(mode, f)
-                options = batch_ui.controls(mode.name)
-                with gr.Row(elem_classes="aio-actions"):
-                    generate = gr.Button(
-                        "Generate", variant="primary", elem_id=f"aio-generate-{mode.name}"
-                    )
-                    cancel = gr.Button("Cancel", variant="stop", elem_id=f"aio-cancel-{mode.name}")
-            with gr.Column(scale=6, min_width=320):
-                video = gr.Video(
-                    label="Result",
-                    interactive=False,
-                    buttons=["download"],
-                    elem_id=f"aio-video-{mode.name}",
-                )
-                used = gr.JSON(label="Parameters used", open=True, elem_id=f"aio-used-{mode.name}")
-                queue = batch_ui.build_view(mode.name)
-        # The API endpoint's own trigger: never shown, so the endpoint returns only what the API
-        # promises (video + parameters), not the page's banner updates.
-        api_trigger = gr.Button(visible=False)
-
-    api_trigger.click(
-        make_api_handler(mode),
-        inputs_kwargs=comps,
-        outputs=[video, used],
-        validator=make_api_submit(mode),
-        api_name=mode.name,
-        api_description=api_docstring(mode).split("\n\nArgs:")[0],
-        preprocess=False,
-        concurrency_id="gpu",
-        concurrency_limit=jobs.slots(),
-    )
-    start = generate.click(
-        notice,
-        outputs=ui["notice"],
-        queue=False,
-        api_visibility="private",
-    )
-    job = start.then(
-        make_ui_handler(mode),
-        inputs_kwargs={**comps, **options, OWNER: ui["owner"]},
-        outputs=[video, used, *ui["notice"], *queue.outputs],
-        preprocess=False,
-        show_progress_on=[video],
-        concurrency_id="gpu",
-        concurrency_limit=jobs.slots(),
-        api_visibility="private",
-    )
-    cancel.click(
-        on_cancel,
-        inputs=[queue.ids, ui["owner"]],
-        outputs=[*ui["notice"], *queue.outputs],
-        cancels=[job],
-        queue=False,
-        api_visibility="private",
-    )
-    ui["presets"][mode.name] = comps["preset"]
-    ui["fields"][mode.name] = comps
-    ui["batch"][mode.name] = options
-    return panel
 
 
 def wire_opening(ui: dict, name: str, refresh, view) -> None:
@@ -317,6 +183,7 @@ def wire_history(ui: dict, view: history_ui.HistoryView) -> None:
     fields = [
         c for group in (*ui["fields"].values(), *ui["batch"].values()) for c in group.values()
     ]
+    said = [c for outcome in ui["notices"].values() for c in outcome]
 
     def use_settings(job_id: str | None, secret: str | None, request: gr.Request) -> list:
         return on_use_settings(job_id, secret, request, ui)
@@ -324,14 +191,14 @@ def wire_history(ui: dict, view: history_ui.HistoryView) -> None:
     view.use.click(
         use_settings,
         inputs=[view.selected, ui["owner"]],
-        outputs=[*fields, *ui["switch"], *ui["notice"]],
+        outputs=[*fields, *ui["switch"], *said, ui["banner"]],
         api_visibility="private",
     )
 
 
 def build_app() -> gr.Blocks:
     with gr.Blocks(title=TITLE) as demo:
-        ui: dict = {"presets": {}, "fields": {}, "batch": {}}
+        ui: dict = {"fields": {}, "batch": {}, "notices": {}}
         # Who this browser is, on a shared deployment (owners.py): a secret kept in the browser,
         # encrypted with a key that outlives restarts (else everyone's History would vanish).
         ui["owner"] = gr.BrowserState(
@@ -339,7 +206,9 @@ def build_app() -> gr.Blocks:
         )
         with gr.Column(elem_classes="aio-shell", elem_id="aio-shell"):
             gr.HTML(
-                ui_theme.header_html(TITLE, "LTX-2.3 audio + video", TAGS[DEFAULT_MODE]),
+                ui_theme.header_html(
+                    TITLE, "LTX-2.5 + LTX-2.3 audio and video", TAGS[DEFAULT_MODE]
+                ),
                 elem_classes="aio-header",
                 elem_id="aio-header",
             )
@@ -375,26 +244,15 @@ def build_app() -> gr.Blocks:
                     workers = gr.HTML(
                         first_workers, visible=bool(first_workers), elem_id="aio-workers"
                     )
-                    banner = gr.HTML("", visible=False, elem_id="aio-banner")
-                    with gr.Row(visible=False, elem_id="aio-fixes") as fixes:
-                        download = gr.Button(
-                            "Download models for this mode",
-                            visible=False,
-                            scale=0,
-                            min_width=260,
-                            elem_id="aio-download",
+                    ui["banner"] = gr.HTML("", visible=False, elem_id="aio-banner")
+                    panels = []
+                    for name, mode in modes.MODES.items():
+                        panel = panels_ui.build(
+                            mode, visible=name == DEFAULT_MODE, owner=ui["owner"]
                         )
-                        use_fast = gr.Button(
-                            "Switch to the fast preset",
-                            visible=False,
-                            scale=0,
-                            min_width=220,
-                            elem_id="aio-use-fast",
-                        )
-                    # The mode the banner's buttons act on: the one whose job failed.
-                    notice_mode = gr.State(DEFAULT_MODE)
-                    ui["notice"] = [banner, fixes, download, use_fast, notice_mode]
-                    panels = [build_mode_panel(m, ui) for m in modes.MODES.values()]
+                        ui["fields"][name], ui["batch"][name] = panel.fields, panel.batch
+                        ui["notices"][name] = panel.notice
+                        panels.append(panel.column)
                     history_view = history_ui.build(ui["owner"])
                     models_view = models_ui.build()
 
@@ -414,22 +272,6 @@ def build_app() -> gr.Blocks:
             )
         wire_history(ui, history_view)
         wire_opening(ui, MODELS, models_ui.on_refresh, models_view)
-        presets = [ui["presets"][m] for m in modes.MODES]
-        download.click(
-            on_download,
-            inputs=[notice_mode, *presets],
-            outputs=ui["notice"],
-            show_progress_on=[banner],
-            concurrency_id="download",
-            api_visibility="private",
-        )
-        use_fast.click(
-            on_use_fast,
-            inputs=[notice_mode],
-            outputs=[*presets, *ui["switch"], *ui["notice"]],
-            queue=False,
-            api_visibility="private",
-        )
         timer = gr.Timer(3.0, active=bootstrap.state().get("phase") == "running")
         timer.tick(on_status, outputs=[status, timer], queue=False, api_visibility="private")
         demo.load(on_status, outputs=[status, timer], queue=False, api_visibility="private")
@@ -437,7 +279,7 @@ def build_app() -> gr.Blocks:
             watch = gr.Timer(WORKERS_EVERY_S)
             watch.tick(on_workers, outputs=[workers], queue=False, api_visibility="private")
             demo.load(on_workers, outputs=[workers], queue=False, api_visibility="private")
-        demo.load(on_load, outputs=ui["notice"], queue=False, api_visibility="private")
+        demo.load(on_load, outputs=[ui["banner"]], queue=False, api_visibility="private")
         demo.load(
             on_owner,
             inputs=[ui["owner"]],
@@ -482,7 +324,9 @@ def launch_options() -> dict:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # Clones the pinned ComfyUI in the background: the page is served at once, even offline.
-    bootstrap.start_background()
+    # The console says what the page's status banner says, now and once the install is done.
+    bootstrap.start_background(on_done=lambda _: readiness.log_lines())
+    readiness.log_lines()
     try:
         store = jobs.open_history()
         jobs.sweep_leftovers(store)

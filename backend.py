@@ -29,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import bootstrap
+import comfy_events
 import tinyset
 import worker_pool
 from comfy_events import ProgressLines, classify_execution, classify_validation, pack_name
@@ -54,10 +55,19 @@ BASE_DURATION_S = {
     "style": 360,
 }
 PRESET_MULT = {"fast": 1.0, "balanced": 1.5, "quality": 3.0}
+# LTX-2.5's graphs run the distilled transformer alone (no LoRA) and decode with a diffusion
+# decoder; until measured on a GPU, the same budget as LTX-2.3's.
+FAMILY_MULT = {"ltx-2.5": 1.0, "ltx-2.3": 1.0}
 DECODE_S_PER_FRAME = 0.3
-COLD_CACHE_S = 60
+COLD_CACHE_S = 60  # loading a family's weights: switching family is a cold start again
 MIN_DURATION_S, MAX_DURATION_S = 60, 900
-_warm_modes: set[str] = set()
+_warm_modes: set[tuple[str, str]] = set()  # (mode, model family) run in this process
+
+
+def family(prompt: dict) -> str:
+    """Which model family a prepared graph runs: LTX-2.5's load a bare transformer."""
+    classes = {n.get("class_type") for n in prompt.values() if isinstance(n, dict)}
+    return "ltx-2.5" if "UNETLoader" in classes else "ltx-2.3"
 
 
 def estimate_duration(
@@ -73,8 +83,9 @@ def estimate_duration(
     seconds = BASE_DURATION_S.get(mode, max(BASE_DURATION_S.values())) * PRESET_MULT.get(
         preset, 3.0
     )
+    seconds *= FAMILY_MULT.get(family(prompt), 1.0)
     seconds += DECODE_S_PER_FRAME * max(0, int(frames))
-    if mode not in _warm_modes:
+    if (mode, family(prompt)) not in _warm_modes:
         seconds += COLD_CACHE_S
     seconds *= max(1.0, float(duration_multiplier))
     return int(min(MAX_DURATION_S, max(MIN_DURATION_S, round(seconds))))
@@ -388,6 +399,35 @@ def checkout_problems(root: Path) -> list[str]:
     return problems
 
 
+def validate(prompt: dict) -> list[str]:
+    """ComfyUI's own validate_prompt on `prompt`, in this process's engine: each problem names
+    the node's title and input. Model files must exist in ComfyUI's model folders and media in
+    its input dir (tests use placeholders). Converts values in place, as ComfyUI does."""
+    engine()  # imports and initialises ComfyUI + packs once per process
+    import execution  # ComfyUI's module; importable once the engine put its dir on sys.path
+
+    loop = asyncio.new_event_loop()
+    try:
+        valid, error, _outputs, node_errors = loop.run_until_complete(
+            execution.validate_prompt(uuid.uuid4().hex, prompt, None)
+        )
+    finally:
+        loop.close()
+    problems = []
+    for nid, entry in (node_errors or {}).items():
+        label = f"node '{comfy_events.node_title(prompt, nid)}' ({entry.get('class_type', '?')})"
+        for err in entry.get("errors", []):
+            name = (err.get("extra_info") or {}).get("input_name")
+            where = f"{label} input '{name}'" if name else label
+            problems.append(f"{where}: {err.get('message', '')} {err.get('details', '')}".strip())
+    if not valid and not problems:
+        err = error or {}
+        problems.append(
+            f"workflow: {err.get('message', 'invalid')} {err.get('details', '')}".strip()
+        )
+    return problems
+
+
 TINY_WARNING = (
     "Running on the tiny random-weight test set (LTX_AIO_TINY_WEIGHTS=1): every node runs, but "
     "videos are noise. Unset it for real weights."
@@ -438,7 +478,7 @@ def generate(
         result = run(prompt, progress, job_id, mode)
         # Where the engine lives: on ZeroGPU a later task may get a fresh worker, so the app's
         # process, which estimates, keeps counting every mode as cold there.
-        _warm_modes.add(mode)
+        _warm_modes.add((mode, family(prompt)))
         return result
     except AppError as exc:
         return {"error": exc.to_dict()}

@@ -4,34 +4,48 @@ state. Escaped HTML strings, plus the updates that show one with its fix buttons
 from __future__ import annotations
 
 import html
+import re
 
 import gradio as gr
 
-import backend
 import batch
 import history
 import jobs
-import modes
+import readiness
+import tables
 from errors import AppError
 
 FIX_PRESET = "fast"
+_CODE = re.compile(r"`([^`]+)`")
 
 
-def banner_html(level: str, title: str, message: str = "", *, where="", hint="", items=()) -> str:
-    esc = html.escape
+def rich(text: str) -> str:
+    """Escaped text whose `commands` show as code, not as raw backticks."""
+    return _CODE.sub(r"<code>\1</code>", html.escape(str(text)))
+
+
+def banner_html(
+    level: str, title: str, message: str = "", *, where="", hint="", items=(), details=()
+) -> str:
+    """A banner: title, the field it concerns, message, short items, a hint, and `details`
+    behind a disclosure."""
     role = "alert" if level == "error" else "status"
+    attrs = f' data-field="{html.escape(where)}"' if where else ""
     parts = [
-        f'<div class="aio-banner aio-banner--{level}" role="{role}">',
-        f'<span class="aio-banner-title">{esc(title)}</span>',
+        f'<div class="aio-banner aio-banner--{level}" role="{role}"{attrs}>',
+        f'<span class="aio-banner-title">{html.escape(title)}</span>',
     ]
     if where:
-        parts.append(f'<span class="aio-banner-where">{esc(where)}:</span> ')
+        parts.append(f'<span class="aio-banner-where">{html.escape(where)}:</span> ')
     if message:
-        parts.append(f"<span>{esc(message)}</span>")
+        parts.append(f"<span>{rich(message)}</span>")
     if items:
-        parts.append("<ul>" + "".join(f"<li>{esc(str(i))}</li>" for i in items) + "</ul>")
+        parts.append("<ul>" + "".join(f"<li>{rich(i)}</li>" for i in items) + "</ul>")
     if hint:
-        parts.append(f'<div class="aio-banner-hint">{esc(hint)}</div>')
+        parts.append(f'<div class="aio-banner-hint">{rich(hint)}</div>')
+    if details:
+        said = "".join(f"<li>{rich(text)}</li>" for text in details)
+        parts.append(f"<details><summary>Details and what to do</summary><ul>{said}</ul></details>")
     parts.append("</div>")
     return "".join(parts)
 
@@ -56,15 +70,24 @@ def success_banner(used: dict) -> str:
     return banner_html("ok", "Done", summary, items=used.get("notes") or ())
 
 
-def engine_banner() -> str:
-    status = backend.engine_status()
-    if status.get("ready"):
+def engine_banner(found: list[readiness.Line] | None = None) -> str:
+    """The status banner: what stops or slows generation here, once, briefly; the details and
+    fixes behind a disclosure. Empty when there is nothing to say."""
+    found = readiness.lines() if found is None else found
+    if not found:
         return ""
+    blocked = any(line.level == "problem" for line in found)
+    title, said = (
+        ("Generation is unavailable", "The page works, but nothing can be generated until:")
+        if blocked
+        else ("Before you generate", "")
+    )
     return banner_html(
-        "warn",
-        "Generation is unavailable right now",
-        "The page works, but nothing can be generated until this is fixed:",
-        items=status.get("problems") or ["the engine is not ready"],
+        "error" if blocked else "warn",
+        title,
+        said,
+        items=[line.headline for line in found],
+        details=[line.detail for line in found if line.detail],
     )
 
 
@@ -76,7 +99,7 @@ def workers_html(rows: list[dict]) -> str:
     if not rows:
         return ""
     esc = html.escape
-    body = []
+    listed = []
     for row in rows:
         state = "busy" if row.get("state") == "up" and row.get("busy") else row.get("state", "?")
         device = row.get("device") or {}
@@ -84,40 +107,49 @@ def workers_html(rows: list[dict]) -> str:
         if device.get("vram_total_gb") is not None:
             memory = f"{device.get('vram_free_gb')} of {device['vram_total_gb']} GB free"
         chip = WORKER_CHIPS.get(state, "failed")
-        body.append(
-            f"<tr><td>{esc(row.get('url', ''))}</td>"
-            f'<td><span class="aio-chip aio-chip--{chip}">{esc(state)}</span></td>'
-            f"<td>{esc(device.get('name', ''))}</td><td>{esc(memory)}</td>"
-            f"<td>{esc(row.get('reason', ''))}</td></tr>"
-        )
-    head = "<tr><th>worker</th><th>state</th><th>GPU</th><th>memory</th><th>note</th></tr>"
-    return (
-        '<div class="aio-queue-head">Workers</div>'
-        f'<table class="aio-queue-table aio-workers">{head}{"".join(body)}</table>'
-    )
+        cells = [
+            esc(row.get("url", "")),
+            f'<span class="aio-chip aio-chip--{chip}">{esc(state)}</span>',
+            esc(device.get("name", "")),
+            esc(memory),
+            esc(row.get("reason", "")),
+        ]
+        listed.append(tables.Row(cells, attrs={"data-worker": row.get("url", "")}))
+    columns = ("Worker", "State", "GPU", "Memory", "Note")
+    table = tables.table_html("workers", columns, listed, nowrap=("State", "Memory"))
+    return f'<div class="aio-queue-head">Workers</div>{table}'
 
 
-def notice(text: str = "", *, download: bool = False, fast: bool = False, mode: str = "") -> list:
-    """Updates for the banner, its action buttons and the mode those act on (the outputs
-    `ui["notice"]` lists). The buttons name their mode: the user may have moved to another view
-    since the banner came up, and a fix must reach the mode whose job it concerns."""
-    title = modes.MODES[mode].title if mode in modes.MODES else "this mode"
+def notice(text: str = "", *, download: bool = False, fast: bool = False) -> list:
+    """Updates for a panel's outcome banner and its fix buttons (`panels.outcome_area()`). The
+    buttons live in the panel whose job they concern, so they need not name it."""
     return [
         gr.update(value=text, visible=bool(text)),
         gr.update(visible=download or fast),
-        gr.update(visible=download, value=f"Download models for {title}"),
-        gr.update(visible=fast, value=f"Switch {title} to the {FIX_PRESET} preset"),
-        mode if mode in modes.MODES else gr.update(),
+        gr.update(visible=download),
+        gr.update(visible=fast),
     ]
 
 
-def failure_notice(err: AppError, mode: str, params: dict) -> list:
+def page_notice(text: str = "") -> dict:
+    """The page-wide banner, for what concerns no panel (History's recovery)."""
+    return gr.update(value=text, visible=bool(text))
+
+
+def failure_notice(err: AppError, params: dict) -> list:
     return notice(
         error_banner(err),
         download=err.kind in ("missing_model", "download_failed"),
         fast=err.kind in ("oom", "gpu_timeout") and params.get("preset") != FIX_PRESET,
-        mode=mode,
     )
+
+
+def running_banner(ids: list[str]) -> str:
+    if len(ids) == 1:
+        said = f"Job {ids[0]} is running: its progress shows on the result."
+        return banner_html("info", "Generating", said)
+    said = f"{len(ids)} jobs queued: each one's place and state show below the result."
+    return banner_html("info", "Batch started", said)
 
 
 def batch_banner(ids: list[str]) -> str:

@@ -151,3 +151,38 @@ def summary(rows: list[Place]) -> dict[str, int]:
     for row in rows:
         counts[row.status] = counts.get(row.status, 0) + 1
     return counts
+
+
+def line(store: history.Store, owner: str | None, *, now: float | None = None) -> list[Place]:
+    """The caller's jobs that have not ended (every job's, with `owner` None), in the order the
+    whole line runs them: each one's place counts everyone's jobs ahead of it, and its ETA their
+    typical run times (nothing else of other people's jobs is said)."""
+    now = time.time() if now is None else now
+    typical: dict[tuple, float | None] = {}
+    ahead_s: float | None = 0.0
+    out: list[Place] = []
+    for position, job in enumerate(store.pending()):
+        values = job.used or job.params
+        key = (job.mode, values.get("preset"))
+        if key not in typical:
+            typical[key] = typical_seconds(store, *key)
+        each = typical[key]
+        if each is not None and ahead_s is not None:
+            elapsed = now - job.started_at if job.status == "running" and job.started_at else 0
+            ahead_s += max(each - elapsed, 0.0)
+        else:
+            ahead_s = None
+        if owner is not None and job.owner != owner:
+            continue
+        out.append(
+            Place(
+                job_id=job.id,
+                number=len(out) + 1,
+                prompt=f"{job.mode}: {job.params.get('prompt') or ''}",
+                seed=job.seed if job.seed is not None else _fixed_seed(job.params.get("seed")),
+                status=job.status,
+                position=position,
+                eta_s=ahead_s,
+            )
+        )
+    return out

@@ -15,12 +15,14 @@ import gradio as gr
 import batch
 import history
 import jobs
+import tables
 
 # The panel's Generate handler receives these beside the mode's fields (no field has these names).
 PER_LINE = "batch_per_line"
 SEEDS = "batch_seeds"
 REFRESH_S = 2.0
 PROMPT_CHARS = 60
+COLUMNS = ("#", "Prompt", "Seed", "State", "Place or outcome", "ETA")
 
 
 @dataclass
@@ -132,14 +134,14 @@ def on_cancel_one(job_id: str | None, ids: list[str] | None) -> list:
 
 
 def _choice(row: batch.Place) -> str:
-    return f"#{row.number} · {row.status} · seed {_seed(row)} · {_short(row.prompt, 40)}"
+    return f"#{row.number} · {row.status} · seed {_seed(row)} · {short(row.prompt, 40)}"
 
 
 def _seed(row: batch.Place) -> str:
     return str(row.seed) if row.seed is not None else "random"
 
 
-def _short(text: str, limit: int = PROMPT_CHARS) -> str:
+def short(text: str, limit: int = PROMPT_CHARS) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -173,16 +175,19 @@ def table_html(rows: list[batch.Place]) -> str:
     unknown = any(r.position is not None and r.eta_s is None for r in rows)
     note = " ETA shows once a job of this mode and preset has finished." if unknown else ""
     head = f'<div class="aio-queue-head">Batch of {len(rows)} jobs: {esc(parts)}.{note}</div>'
-    body = "".join(
-        f'<tr class="aio-queue-row aio-status-{esc(r.status)}" data-job="{esc(r.job_id)}">'
-        f"<td>#{r.number}</td><td>{esc(_short(r.prompt))}</td><td>{esc(_seed(r))}</td>"
-        f'<td><span class="aio-chip aio-chip--{esc(r.status)}">{esc(r.status)}</span></td>'
-        f"<td>{esc(_where(r))}</td>"
-        f"<td>{esc(duration_text(r.eta_s)) if r.position is not None else ''}</td></tr>"
+    listed = [
+        tables.Row(
+            [
+                f"#{r.number}",
+                esc(short(r.prompt)),
+                esc(_seed(r)),
+                f'<span class="aio-chip aio-chip--{esc(r.status)}">{esc(r.status)}</span>',
+                esc(_where(r)),
+                esc(duration_text(r.eta_s)) if r.position is not None else "",
+            ],
+            attrs={"data-job": r.job_id},
+            css=f"aio-queue-row aio-status-{r.status}",
+        )
         for r in rows
-    )
-    return (
-        f'{head}<table class="aio-queue-table"><thead><tr><th>#</th><th>Prompt</th>'
-        "<th>Seed</th><th>State</th><th>Place or outcome</th><th>ETA</th></tr></thead>"
-        f"<tbody>{body}</tbody></table>"
-    )
+    ]
+    return head + tables.table_html("queue", COLUMNS, listed, nowrap=("#", "Seed", "State", "ETA"))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -33,6 +34,8 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger("ltx_aio.bootstrap")
 
 REPO_DIR = Path(__file__).resolve().parent
 RECORD_NAME = ".aio-pin.json"
@@ -71,19 +74,14 @@ class Pin:
 
 
 PINS = (
+    # v0.33.0: LTX-2.5 support, and core nodes for everything the LTX-2.3 graphs did with
+    # ComfyUI-LTXVideo (whose pinned commit no longer imports on v0.29+).
     Pin(
         "ComfyUI",
         "https://github.com/comfyanonymous/ComfyUI",
-        "bb131be9e83d2f773c90f1d6f1e4b248a498c8c5",
+        "2f35f4a08176d993cded35dac3332be4f7287f41",
         "",
         "",
-    ),
-    Pin(
-        "ComfyUI-LTXVideo",
-        "https://github.com/Lightricks/ComfyUI-LTXVideo",
-        "aceeae9635f6d493f2893ba3c411a1c36031788a",
-        "custom_nodes/ComfyUI-LTXVideo",
-        "custom_nodes.ComfyUI-LTXVideo",
     ),
     Pin(
         "comfyui_controlnet_aux",
@@ -98,20 +96,6 @@ PINS = (
         "795e45156ece99afbc3efef911e63fcb46e6a20d",
         "custom_nodes/ComfyUI-GGUF",
         "custom_nodes.ComfyUI-GGUF",
-    ),
-    Pin(
-        "ComfyUI-KJNodes",
-        "https://github.com/kijai/ComfyUI-KJNodes",
-        "3f20054214fec9f9234fd3841ae6f1e4287948f6",
-        "custom_nodes/ComfyUI-KJNodes",
-        "custom_nodes.ComfyUI-KJNodes",
-    ),
-    Pin(
-        "ComfyUI-VideoHelperSuite",
-        "https://github.com/Kosinkadink/ComfyUI-VideoHelperSuite",
-        "4ee72c065db22c9d96c2427954dc69e7b908444b",
-        "custom_nodes/ComfyUI-VideoHelperSuite",
-        "custom_nodes.ComfyUI-VideoHelperSuite",
     ),
 )
 CORE = PINS[0]
@@ -509,6 +493,22 @@ def _swap_in(staging: Path, dest: Path, keep: tuple[str, ...]) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
+def retire_unpinned(root: Path, pins: Iterable[Pin]) -> list[str]:
+    """Packs this bootstrap installed once that no pin names now are set aside (renamed to end in
+    `.disabled`, which ComfyUI skips): an old pack may fail to import, or patch the core."""
+    wanted = {pin_dir(pin, root) for pin in pins}
+    retired = []
+    for folder in sorted((root / "custom_nodes").glob("*")):
+        candidate = folder.is_dir() and folder not in wanted
+        # Only ours (it has our record): a pack the user put there stays.
+        if candidate and not folder.name.endswith(".disabled") and read_record(folder):
+            target = folder.with_name(folder.name + ".aio-retired.disabled")
+            shutil.rmtree(target, ignore_errors=True)
+            folder.rename(target)
+            retired.append(folder.name)
+    return retired
+
+
 # -- the whole bootstrap, and its state for the UI
 
 _lock = threading.Lock()
@@ -562,28 +562,44 @@ def ensure(
                 if archives is not None
                 else f"the network (or git access to {pin.url})"
             )
+            # The first sentence is the status banner's headline; the rest is behind its disclosure.
             failed[pin.name] = (
-                f"{pin.name} @ {pin.sha[:10]} could not be installed into {pin_dir(pin, root)}: "
-                f"{exc}. Check {where} and restart the app, or run `python bootstrap.py`."
+                f"{pin.name} @ {pin.sha[:10]} could not be installed. Installing it into "
+                f"{pin_dir(pin, root)} failed: {exc}. Check {where} and restart the app, or run "
+                "`python bootstrap.py`."
             )
             if not pin.subdir:
                 break
         _set(installed=dict(installed))
+    if not failed:
+        try:
+            retire_unpinned(root, pins)
+        except OSError as exc:
+            failed["retire"] = f"An old node pack could not be set aside: {exc}."
     phase = "ready" if not failed else "failed"
     problems = list(failed.values())
+    for problem in problems:  # a background install must not fail silently
+        log.error("%s", problem)
     _set(
         phase=phase, problems=problems, failed=failed, seconds=round(time.monotonic() - started, 3)
     )
     return state()
 
 
-def start_background() -> threading.Thread:
-    """Run ensure() once in a daemon thread so the page is served while checkouts arrive."""
+def start_background(on_done: Callable[[dict], object] | None = None) -> threading.Thread:
+    """Run ensure() once in a daemon thread so the page is served while checkouts arrive;
+    `on_done(state)` follows it there."""
     global _thread
+
+    def work() -> None:
+        finished = ensure()
+        if on_done is not None:
+            on_done(finished)
+
     with _lock:
         if _thread is not None:
             return _thread
-        _thread = threading.Thread(target=ensure, name="bootstrap", daemon=True)
+        _thread = threading.Thread(target=work, name="bootstrap", daemon=True)
         _state["phase"] = "running"
     _thread.start()
     return _thread

@@ -28,6 +28,8 @@ class Field:
     advanced: bool = False
     required: bool = False
     max_len: int | None = None
+    # Shown in an empty box: an example prompt, or "auto" where empty means "derived".
+    placeholder: str = ""
     # (node title, input name) pairs that take this value as is; derived values (sizes, frames,
     # the prompt with its suffix) are written by patches.py.
     patch: tuple[tuple[str, str], ...] = ()

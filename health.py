@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+import readiness
+
 VERSION = "0.1.0"
 # Below this much free space a finished video may fail to be written or kept.
 MIN_FREE_GB = 1.0
@@ -38,6 +40,7 @@ def health_report(
     models=PROBE,
     device=PROBE,
     disk=PROBE,
+    weights=PROBE,
     min_free_gb: float = MIN_FREE_GB,
 ) -> tuple[int, dict]:
     """(200 or 503, the report). Pass a section's value to skip probing it."""
@@ -47,6 +50,7 @@ def health_report(
     disk = _disk() if disk is PROBE else disk
     models = _models(disk) if models is PROBE else models
     device = _device() if device is PROBE else device
+    weights = _weights() if weights is PROBE else weights
 
     reasons: list[str] = list(engine.get("problems") or [])
     if not engine.get("ready") and not reasons:
@@ -79,10 +83,15 @@ def health_report(
         )
     reasons = list(dict.fromkeys(reasons))
 
+    # What slows or will stop generation without blocking it: said as the page's banner says it.
+    caveats = [readiness.device_line(device), readiness.weights_line(weights or {})]
+    warnings = list(engine.get("warnings") or [])
+    warnings += [f"{line.headline} {line.detail}".strip() for line in caveats if line]
+
     report = {
         "status": "ok" if not reasons else "unavailable",
         "reasons": reasons,
-        "warnings": list(engine.get("warnings") or []),
+        "warnings": warnings,
         "version": VERSION,
         "versions": _versions(),
         "bootstrap": boot,
@@ -93,6 +102,7 @@ def health_report(
         "models": models,
         "device": device,
         "disk": disk,
+        "weights": weights,
         "queue": {"length": queue_length},
         "history": records,
         "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -191,12 +201,8 @@ def _device() -> dict:
     if os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true"):
         return {"type": "zerogpu", "note": "a GPU is attached for each job", "ram_free_gb": ram}
     torch = sys.modules.get("torch")
-    if torch is None:
-        return {
-            "type": "unknown",
-            "note": "torch loads with the first generation",
-            "ram_free_gb": ram,
-        }
+    if torch is None:  # the system's word for it: importing torch here could start CUDA
+        return {**readiness.probe_device(), "ram_free_gb": ram}
     try:
         if torch.cuda.is_available():
             free, total = torch.cuda.mem_get_info()
@@ -213,6 +219,13 @@ def _device() -> dict:
     except Exception as exc:
         return {"type": "unknown", "error": repr(exc), "ram_free_gb": ram}
     return {"type": "cpu", "ram_free_gb": ram}
+
+
+def _weights() -> dict | None:
+    try:
+        return readiness.probe_weights()
+    except Exception as exc:
+        return {"error": repr(exc)}
 
 
 def _ram_free_gb() -> float | None:

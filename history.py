@@ -495,10 +495,12 @@ class Store:
         offset: int = 0,
         *,
         owner: str | None = None,
+        refusals: bool = True,
     ) -> list[Job]:
-        """Newest first, optionally only one mode, status and/or owner; limit=-1 means all.
-        A row that cannot be read is left out (and said once, in `notice`)."""
-        where, args = _filters(mode, status, owner)
+        """Newest first, optionally only one mode, status and/or owner, and without refused
+        jobs; limit=-1 means all. A row that cannot be read is left out (and said once, in
+        `notice`)."""
+        where, args = _filters(mode, status, owner, refusals)
         with self._lock:
             rows = self._db.execute(
                 f"SELECT {', '.join(_COLUMNS)} FROM jobs {where} "
@@ -508,9 +510,14 @@ class Store:
         return [job for job in map(self._read, rows) if job is not None]
 
     def count(
-        self, mode: str | None = None, status: str | None = None, *, owner: str | None = None
+        self,
+        mode: str | None = None,
+        status: str | None = None,
+        *,
+        owner: str | None = None,
+        refusals: bool = True,
     ) -> int:
-        where, args = _filters(mode, status, owner)
+        where, args = _filters(mode, status, owner, refusals)
         with self._lock:
             return self._db.execute(f"SELECT COUNT(*) FROM jobs {where}", args).fetchone()[0]
 
@@ -648,9 +655,16 @@ def _used_columns(used: dict | None) -> dict:
 
 
 def _filters(
-    mode: str | None = None, status: str | None = None, owner: str | None = None
+    mode: str | None = None,
+    status: str | None = None,
+    owner: str | None = None,
+    refusals: bool = True,
 ) -> tuple[str, list]:
     clauses, args = [], []
+    if not refusals:
+        marks = ", ".join("?" * len(REFUSALS))
+        clauses.append(f"NOT (status = 'failed' AND COALESCE(error_kind, '') IN ({marks}))")
+        args.extend(REFUSALS)
     if owner is not None:
         clauses.append("owner = ?")
         args.append(owner)

@@ -17,10 +17,14 @@ from pathlib import Path
 
 import gradio as gr
 
+import batch
+import batch_ui
 import history
+import jobs
 import modes
 import owners
 import retention
+import tables
 from banners import banner_html
 from errors import AppError
 
@@ -98,12 +102,17 @@ def size_text(size: int) -> str:
 
 
 def listing(
-    mode: str | None, status: str | None, limit: int = PAGE, owner: str | None = None
+    mode: str | None,
+    status: str | None,
+    limit: int = PAGE,
+    owner: str | None = None,
+    refusals: bool = True,
 ) -> tuple[list, list[str], int]:
     """(gallery items, their job ids, how many jobs match) for the filters, newest first: the
-    owner's jobs only, when an owner is given."""
+    owner's jobs only, when an owner is given; without refused jobs unless `refusals`."""
     s = store()
-    filters = {"mode": mode or None, "status": status or None, "owner": owner}
+    filters = {"mode": mode or None, "status": status or None, "owner": owner,
+               "refusals": refusals}  # fmt: skip
     jobs = s.jobs(limit=int(limit), **filters)
     items = []
     for job in jobs:
@@ -175,14 +184,78 @@ def on_refresh(
     limit: int,
     selected: str | None,
     secret: str | None = None,
+    refused: bool = False,
     request: gr.Request = None,
 ) -> list:
     owner = caller(secret, request)
-    items, ids, total = listing(mode, status, limit, owner)
+    items, ids, total = listing(mode, status, limit, owner, refusals=bool(refused))
     shown = f"Showing {len(ids)} of {total} job(s). " if total else "No jobs yet. "
+    hidden = 0 if refused else store().count(mode or None, status or None, owner=owner) - total
+    if hidden:
+        shown += f"{hidden} refused job(s) hidden. "
     more = gr.update(visible=total > len(ids))
     keep = selected if selected in ids else None
-    return [items, ids, shown + usage_text(owner), more, *detail(keep, owner)]
+    return [items, ids, shown + usage_text(owner), more, *detail(keep, owner), *live(owner)]
+
+
+# -- the caller's running and waiting jobs -----------------------------------------------------
+
+LIVE_COLUMNS = ("Job", "State", "Place in line", "ETA")
+LIVE_REFRESH_S = 2.0
+
+
+def live(owner: str | None, picked: str | None = None) -> list:
+    """[the table, its box, the picker, the refresh timer] for the caller's unfinished jobs."""
+    rows = batch.line(store(), owner)
+    esc = html.escape
+    listed = [
+        tables.Row(
+            [
+                esc(batch_ui.short(r.prompt)),
+                f'<span class="aio-chip aio-chip--{esc(r.status)}">{esc(r.status)}</span>',
+                "running now" if r.status == "running" else f"{r.position} ahead",
+                esc(batch_ui.duration_text(r.eta_s)),
+            ],
+            attrs={"data-job": r.job_id},
+        )
+        for r in rows
+    ]
+    table = tables.table_html("live", LIVE_COLUMNS, listed, nowrap=("State", "ETA"))
+    choices = [(f"{batch_ui.short(r.prompt, 50)} · {r.status}", r.job_id) for r in rows]
+    keep = picked if picked in {r.job_id for r in rows} else (rows[0].job_id if rows else None)
+    return [
+        table if rows else "",
+        gr.update(visible=bool(rows)),
+        gr.update(choices=choices, value=keep),
+        gr.update(active=bool(rows)),
+    ]
+
+
+def on_live(secret: str | None, picked: str | None, request: gr.Request = None) -> list:
+    return live(caller(secret, request), picked)
+
+
+def on_cancel_live(picked: str | None, secret: str | None, request: gr.Request = None) -> list:
+    owner = caller(secret, request)
+    if picked:
+        jobs.cancel(picked, owner)
+    return live(owner)
+
+
+def on_clear_failed(
+    mode, status, limit, selected, secret=None, refused=False, request: gr.Request = None
+) -> list:
+    """Delete the caller's failed and cancelled jobs, files and all."""
+    owner = caller(secret, request)
+    s = store()
+    gone = [
+        job.id
+        for wanted in ("failed", "cancelled")
+        for job in s.jobs(status=wanted, limit=-1, owner=owner)
+        if s.delete(job.id, owner)
+    ]
+    said = ("ok", "Cleared", f"{len(gone)} failed or cancelled job(s) and their files are gone.")
+    return [_banner(*said), *on_refresh(mode, status, limit, selected, secret, refused, request)]
 
 
 def detail(job_id: str | None, owner: str | None = None) -> list:
@@ -218,7 +291,13 @@ def on_select(ids: list[str], secret: str | None, evt: gr.SelectData, request: g
 
 
 def on_delete_confirmed(
-    job_id: str | None, mode, status, limit, secret: str | None = None, request: gr.Request = None
+    job_id: str | None,
+    mode,
+    status,
+    limit,
+    secret: str | None = None,
+    refused: bool = False,
+    request: gr.Request = None,
 ) -> list:
     message: tuple = ()
     owner = caller(secret, request)
@@ -231,13 +310,13 @@ def on_delete_confirmed(
         except OSError as err:
             log.warning("deleting job %s failed: %s", job_id, err)
             message = ("error", "Not deleted", f"The job's files could not be removed: {err}.")
-    return [_banner(*message), *on_refresh(mode, status, limit, None, secret, request)]
+    return [_banner(*message), *on_refresh(mode, status, limit, None, secret, refused, request)]
 
 
 def on_retention(
-    days, gb, mode, status, limit, selected, secret=None, request: gr.Request = None
+    days, gb, mode, status, limit, selected, secret=None, refused=False, request: gr.Request = None
 ) -> list:
-    listed = on_refresh(mode, status, limit, selected, secret, request)
+    listed = on_refresh(mode, status, limit, selected, secret, refused, request)
     if not retention.page_can_set():  # the operator's setting here, whoever calls
         return [_banner("error", "Not saved", RETENTION_OPERATOR), *listed]
     try:
@@ -252,7 +331,7 @@ def on_retention(
     text = f"Retention {kept}; {len(deleted)} old job(s) deleted."
     return [
         _banner("ok", "Retention", text),
-        *on_refresh(mode, status, limit, selected, secret, request),
+        *on_refresh(mode, status, limit, selected, secret, refused, request),
     ]
 
 
@@ -284,6 +363,18 @@ def build(owner: gr.BrowserState) -> HistoryView:
             elem_id="aio-history-notice",
         )
         message = gr.HTML("", visible=False, elem_id="aio-history-message")
+        with gr.Column(visible=False, elem_id="aio-live", elem_classes="aio-queue") as live_box:
+            gr.Markdown("**Running and waiting**: your jobs that have not ended yet.")
+            live_table = gr.HTML("", elem_id="aio-live-table")
+            with gr.Row(equal_height=True):
+                live_pick = gr.Dropdown(
+                    [], label="Job", scale=3, min_width=200, elem_id="aio-live-pick"
+                )
+                live_cancel = gr.Button(
+                    "Cancel this job", variant="stop", scale=1, min_width=160,
+                    elem_id="aio-live-cancel",
+                )  # fmt: skip
+        live_timer = gr.Timer(LIVE_REFRESH_S, active=False)
         with gr.Row(equal_height=True):
             mode = gr.Dropdown(
                 [("All modes", ""), *[(m.title, name) for name, m in modes.MODES.items()]],
@@ -298,6 +389,20 @@ def build(owner: gr.BrowserState) -> HistoryView:
                 elem_id="aio-history-status",
             )
             refresh = gr.Button("Refresh", scale=0, min_width=120, elem_id="aio-history-refresh")
+        with gr.Row(equal_height=True):
+            refused = gr.Checkbox(
+                False,
+                label="Show refused jobs",
+                info="Jobs refused before they ran (a bad field or file): only why, and when.",
+                elem_id="aio-history-refused",
+            )
+            clear = gr.Button(
+                "Clear failed and cancelled", scale=0, min_width=220, elem_id="aio-history-clear"
+            )
+            clear_confirm = gr.Button(
+                "Delete them and their files", variant="stop", visible=False, scale=0,
+                min_width=220, elem_id="aio-history-clear-confirm",
+            )  # fmt: skip
         summary = gr.Markdown("", elem_id="aio-history-summary")
         gallery = gr.Gallery(
             label="Jobs, newest first",
@@ -364,16 +469,17 @@ def build(owner: gr.BrowserState) -> HistoryView:
     limit = gr.State(PAGE)
     filters = [mode, status, limit]
     details = [selected, area, video, download, info, record, delete, confirm]
-    who = [owner]
-    listed = [gallery, ids, summary, more, *details]
+    who = [owner, refused]
+    live_parts = [live_table, live_box, live_pick, live_timer]
+    listed = [gallery, ids, summary, more, *details, *live_parts]
     private = {"api_visibility": "private"}
 
-    for trigger in (refresh.click, mode.change, status.change):
+    for trigger in (refresh.click, mode.change, status.change, refused.change):
         trigger(on_refresh, inputs=[*filters, selected, *who], outputs=listed, **private)
     more.click(lambda n: n + PAGE, inputs=[limit], outputs=[limit], queue=False, **private).then(
         on_refresh, inputs=[*filters, selected, *who], outputs=listed, **private
     )
-    gallery.select(on_select, inputs=[ids, *who], outputs=details, **private)
+    gallery.select(on_select, inputs=[ids, owner], outputs=details, **private)
     delete.click(
         lambda: [gr.update(visible=False), gr.update(visible=True)],
         outputs=[delete, confirm],
@@ -390,6 +496,25 @@ def build(owner: gr.BrowserState) -> HistoryView:
         on_retention,
         inputs=[days, gb, *filters, selected, *who],
         outputs=[message, *listed],
+        **private,
+    )
+    live_timer.tick(on_live, inputs=[owner, live_pick], outputs=live_parts, **private)
+    live_cancel.click(on_cancel_live, inputs=[live_pick, owner], outputs=live_parts, **private)
+    clear.click(
+        lambda: [gr.update(visible=False), gr.update(visible=True)],
+        outputs=[clear, clear_confirm],
+        queue=False,
+        **private,
+    )
+    clear_confirm.click(
+        on_clear_failed,
+        inputs=[*filters, selected, *who],
+        outputs=[message, *listed],
+        **private,
+    ).then(
+        lambda: [gr.update(visible=True), gr.update(visible=False)],
+        outputs=[clear, clear_confirm],
+        queue=False,
         **private,
     )
     return HistoryView(

@@ -20,13 +20,21 @@ import gradio as gr
 import gradio.utils
 
 import api_cancel
+import api_docs
 import batch
 import batch_ui
 import jobs
 import modes
 import owners
 import uploads
-from banners import banner_html, batch_banner, failure_notice, notice, success_banner
+from banners import (
+    banner_html,
+    batch_banner,
+    failure_notice,
+    notice,
+    running_banner,
+    success_banner,
+)
 from errors import AppError
 
 log = logging.getLogger("ltx_aio.app")
@@ -36,41 +44,6 @@ STOPS_BATCH = ("unavailable", "missing_model", "download_failed")
 # The page's per-browser owner secret (gr.BrowserState), given to every private event that
 # reads or writes jobs; see owners.py.
 OWNER = "aio_owner"
-
-
-def _param_doc(f: modes.Field) -> str:
-    parts = [f.help or f.label]
-    if f.kind in modes.MEDIA_KINDS:
-        parts.append(f"({f.kind} file)")
-    elif f.range_text():
-        parts.append(f"({f.kind}, {f.range_text()})")
-    else:
-        parts.append(f"({f.kind})")
-    if f.required:
-        parts.append("Required.")
-    return " ".join(p.strip() for p in parts if p)
-
-
-def api_signature(mode: modes.Mode) -> inspect.Signature:
-    """Keyword parameters named after the mode's fields; media fields without a default."""
-    params = []
-    for f in mode.fields:
-        default = inspect.Parameter.empty if f.kind in modes.MEDIA_KINDS else f.default
-        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default))
-    return inspect.Signature(params)
-
-
-def api_docstring(mode: modes.Mode) -> str:
-    lines = [f"{mode.title}: {mode.description}", "", "Args:"]
-    lines += [f"    {f.name}: {_param_doc(f)}" for f in mode.fields]
-    lines += [
-        "",
-        "Returns:",
-        "    The generated mp4 (video with its audio track).",
-        "    The parameters actually used after snapping (seed, preset, width, height, frames, "
-        "fps, ...).",
-    ]
-    return "\n".join(lines)
 
 
 def api_error(err: AppError) -> gr.Error:
@@ -178,9 +151,9 @@ def make_api_handler(mode: modes.Mode):
 
     handler.__name__ = mode.name
     handler.__qualname__ = mode.name
-    handler.__doc__ = api_docstring(mode)
-    handler.__signature__ = api_signature(mode).replace(
-        parameters=[*_special_params(), *api_signature(mode).parameters.values()]
+    handler.__doc__ = api_docs.docstring(mode)
+    handler.__signature__ = api_docs.signature(mode).replace(
+        parameters=[*_special_params(), *api_docs.signature(mode).parameters.values()]
     )
     return handler
 
@@ -202,8 +175,8 @@ def make_api_submit(mode: modes.Mode):
             log.exception("recording a %s submission failed", mode.name)
         return [None] * len(values)  # one "valid" per input
 
-    submitted.__signature__ = api_signature(mode).replace(
-        parameters=[_special_params()[0], *api_signature(mode).parameters.values()]
+    submitted.__signature__ = api_docs.signature(mode).replace(
+        parameters=[_special_params()[0], *api_docs.signature(mode).parameters.values()]
     )
     return submitted
 
@@ -280,10 +253,10 @@ def make_ui_handler(mode: modes.Mode):
             specs = batch.expand(params, per_line=per_line, seeds=seeds)
             ids = await record_jobs(mode.name, specs, owner)
         except AppError as err:
-            yield [*same, *failure_notice(err, mode.name, params), *batch_ui.updates([])]
+            yield [*same, *failure_notice(err, params), *batch_ui.updates([])]
             return
         many = len(ids) > 1
-        yield [*same, *notice(), *batch_ui.updates(ids, running=True)]
+        yield [*same, *notice(running_banner(ids)), *batch_ui.updates(ids, running=True)]
         try:
             for number, (job_id, spec) in enumerate(zip(ids, specs, strict=True), 1):
                 try:
@@ -297,18 +270,24 @@ def make_ui_handler(mode: modes.Mode):
                     )
                 except AppError as err:
                     log.info("%s job %s failed: %s", mode.name, job_id, err)
-                    failed = [*same, *failure_notice(err, mode.name, params)]
+                    failed = [*same, *failure_notice(err, params)]
                     if not many:
                         yield [*failed, *batch_ui.updates(ids)]
                         return
                     if err.kind in STOPS_BATCH:
+                        reason = (
+                            f"Not run: job #{number} of this batch failed "
+                            f"({jobs.TITLES.get(err.kind, err.kind)}), and every later job "
+                            "would fail the same way."
+                        )
                         for rest in ids[number:]:
-                            jobs.cancel(rest)
+                            jobs.skip(rest, reason)
                         yield [*failed, *batch_ui.updates(ids)]
                         return
-                    yield [*same, *notice(), *batch_ui.updates(ids, picked=batch_ui.KEEP)]
+                    view = batch_ui.updates(ids, picked=batch_ui.KEEP)
+                    yield [*same, *notice(running_banner(ids)), *view]
                     continue
-                banner = success_banner(result.used) if not many else ""
+                banner = success_banner(result.used) if not many else running_banner(ids)
                 view = batch_ui.updates(ids, picked=batch_ui.KEEP)
                 yield [result.video, result.used, *notice(banner), *view]
         except BaseException:  # cancelled or closed: no job of this request is left to run
@@ -321,11 +300,24 @@ def make_ui_handler(mode: modes.Mode):
     return handler
 
 
-def on_cancel(ids: list[str] | None, secret: str | None = None, request: gr.Request = None):
+def on_cancel(
+    ids: list[str] | None,
+    busy: bool = False,
+    secret: str | None = None,
+    request: gr.Request = None,
+):
+    """The panel's Cancel: stops this panel's running or waiting jobs (the caller's own only), and
+    says so only when there were any (`busy`: a Generate still between its click and its first
+    job)."""
     owner = owners.scope(owners.of(request, secret))
-    for job_id in ids or []:
-        jobs.cancel(job_id, owner)
-    return [
-        *notice(banner_html("info", "Cancelling", "The running job is being stopped.")),
-        *batch_ui.updates(ids, running=False),
-    ]
+    stopped = [job_id for job_id in ids or [] if jobs.cancel(job_id, owner)]
+    if stopped or busy:
+        said = (
+            "The job is being stopped."
+            if len(stopped) <= 1
+            else (f"{len(stopped)} jobs of the batch are being stopped.")
+        )
+        banner = banner_html("info", "Cancelling", said)
+    else:
+        banner = banner_html("info", "Nothing to cancel", "No job of this panel is running.")
+    return [False, *notice(banner), *batch_ui.updates(ids, running=False)]

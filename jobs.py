@@ -1,7 +1,8 @@
 """One generation job, from raw field values to a video: the flow both the UI and the API run.
 
-record (a queued History row with copies of the inputs) -> engine ready? -> modes.prepare
-(validate, snap, stage uploads; no GPU yet) -> weights present (download with progress) ->
+record (a queued History row with copies of the inputs) -> modes.check (every field and file,
+so a bad input is named first) -> engine ready? -> modes.stage (uploads into ComfyUI's input
+dir; no GPU yet) -> weights present (download with progress) ->
 backend.generate (the GPU task; one automatic retry with a doubled time budget when ZeroGPU aborts
 it) -> the output file, checked to be this job's, kept in History, plus the parameters actually
 used. Every outcome is recorded (done / failed / cancelled); every failure leaves here as an
@@ -61,7 +62,7 @@ DEFAULT_HINTS = {
     "gpu_timeout": "Switch to the fast preset or ask for fewer frames, then generate again.",
     "interrupted": "Generate again when you are ready.",
     "node_failed": "Try again; if it keeps failing, report it with the parameters used.",
-    "unavailable": "See the status banner for what is missing.",
+    "unavailable": "Once that is fixed where the app runs, generate again.",
 }
 
 
@@ -139,13 +140,15 @@ def workers() -> list[dict]:
 
 
 def require_engine() -> None:
+    """Refuse with what blocks generation on this server and how to fix it (a script reads this
+    message alone, so it says everything; the page shows the same in its status banner)."""
     status = backend.engine_status()
     if not status.get("ready"):
-        problems = status.get("problems") or ["the engine reported it is not ready"]
+        problems = status.get("problems") or ["The engine reported it is not ready."]
         raise AppError(
             "unavailable",
-            "Generation cannot run here yet: " + " ".join(problems),
-            hint="See the status banner at the top of the page for what to do.",
+            "Generation cannot run on this server yet: " + " ".join(map(_sentence, problems)),
+            hint="Once that is fixed where the app runs, generate again.",
         )
 
 
@@ -330,6 +333,12 @@ def cancel(job_id: str, owner: str | None = None) -> bool:
     return True
 
 
+def skip(job_id: str, reason: str) -> bool:
+    """A queued job that will not run because of something other than the user (its batch
+    stopped): recorded as cancelled with that reason. False when it had already ended."""
+    return open_history().mark_cancelled(job_id, reason)
+
+
 def _still_wanted(store: history.Store, job_id: str) -> None:
     job = store.get(job_id)
     if job is None or job.status == "cancelled":
@@ -419,8 +428,9 @@ def _run(
     marks = {"start": time.monotonic()}
     prepared = None
     try:
+        checked = modes.check(mode, params, job_id=job_id)
         require_engine()
-        prepared = modes.prepare(mode, params, input_dir=backend.input_dir(), job_id=job_id)
+        prepared = modes.stage(checked, input_dir=backend.input_dir())
         store.note_used(job_id, prepared.used)
         marks["prepared"] = time.monotonic()
         # The weights this exact graph loads, in this machine's variant (fp8 on ZeroGPU, ...).
@@ -463,12 +473,14 @@ def _run(
     return JobResult(video=video, used=used, notes=notes, job_id=job_id, timings=timings)
 
 
-def download_models(mode: str, preset: str | None, progress: Progress | None = None) -> list[Path]:
-    """Fetch the weights `mode` needs at `preset`, or at every preset when None (the banner's and
-    the Models view's download buttons)."""
+def download_models(
+    mode: str, preset: str | None, progress: Progress | None = None, model: str | None = None
+) -> list[Path]:
+    """Fetch the weights `mode` needs at `preset` on `model`, or at every preset / on every
+    model family when None (the panel's and the Models view's download buttons)."""
     try:
         return models.ensure_models_for_mode(
-            mode, preset, progress=_silent if progress is None else progress
+            mode, preset, progress=_silent if progress is None else progress, model=model
         )
     except Exception as exc:
         raise classify(exc) from exc

@@ -7,6 +7,7 @@ LoadAudio / LoadVideo take a file name relative to that dir.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import shutil
@@ -25,6 +26,29 @@ MIN_AUDIO_SECONDS = 0.5
 MIN_VIDEO_FRAMES = 9
 MAX_VIDEO_FPS = 120  # CreateVideo's limit
 IMAGE_FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF", "MPO"}
+# What a user should reach for when a file is refused (any format FFmpeg decodes is accepted).
+TYPICAL = {"image": "PNG, JPEG or WebP", "audio": "WAV, MP3, FLAC, M4A or OGG",
+           "video": "MP4, MOV or WebM"}  # fmt: skip
+# Why a file is refused is said in words: an exception's class name means nothing to a user.
+log = logging.getLogger("ltx_aio.media")
+
+
+def accepts(kind: str) -> str:
+    """What a media field takes, in one sentence (API docs and MCP tool descriptions)."""
+    limit = f"up to {MAX_FILE_BYTES[kind] // 2**20} MiB"
+    if kind == "image":
+        return (
+            f"An image file ({TYPICAL['image']}; also BMP, GIF, TIFF), sides "
+            f"{MIN_IMAGE_SIDE}..{MAX_IMAGE_SIDE} px, {limit}."
+        )
+    if kind == "audio":
+        return f"An audio file ({TYPICAL['audio']}), at least {MIN_AUDIO_SECONDS} s, {limit}."
+    return f"A video file ({TYPICAL['video']}), at least {MIN_VIDEO_FRAMES} frames, {limit}."
+
+
+def _unreadable(field: str, text: str, kind: str, exc: BaseException) -> errors.AppError:
+    log.info("%s refused: %s (%s: %s)", field, text, type(exc).__name__, exc)
+    return errors.bad_input(field, text, hint=f"Use a {TYPICAL[kind]} file.")
 
 
 @dataclass(frozen=True)
@@ -87,10 +111,7 @@ def inspect_image(path, field: str = "image") -> ImageInfo:
             f"{MAX_IMAGE_SIDE} px",
         ) from None  # fmt: skip
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise errors.bad_input(
-            field, f"{p.name!r} is not a readable image ({exc.__class__.__name__})",
-            hint="Use a PNG, JPEG or WebP file.",
-        ) from None  # fmt: skip
+        raise _unreadable(field, f"{p.name!r} is not a readable image", "image", exc) from None
     if fmt not in IMAGE_FORMATS:
         raise errors.bad_input(field, f"image format {fmt} is not supported; use PNG, JPEG or WebP")
     if min(width, height) < MIN_IMAGE_SIDE or max(width, height) > MAX_IMAGE_SIDE:
@@ -107,9 +128,7 @@ def _open_av(p: Path, field: str, kind: str):
     try:
         return av.open(str(p))
     except (av.FFmpegError, OSError, ValueError) as exc:
-        raise errors.bad_input(
-            field, f"{p.name!r} is not a readable {kind} file ({exc.__class__.__name__})"
-        ) from None
+        raise _unreadable(field, f"{p.name!r} is not a readable {kind} file", kind, exc) from None
 
 
 def _stream_seconds(container, stream) -> float:
@@ -129,9 +148,8 @@ def _first_frame(container, stream, p: Path, field: str, kind: str) -> None:
         for _ in container.decode(stream):
             return
     except (av.FFmpegError, OSError, ValueError) as exc:
-        raise errors.bad_input(
-            field, f"the {kind} in {p.name!r} cannot be decoded ({exc.__class__.__name__})"
-        ) from None
+        text = f"the {kind} in {p.name!r} cannot be decoded"
+        raise _unreadable(field, text, kind, exc) from None
     raise errors.bad_input(field, f"the {kind} in {p.name!r} holds no decodable frame")
 
 
@@ -263,9 +281,8 @@ def decode_audio(path, field: str = "audio") -> tuple[np.ndarray, int]:
     try:
         return _decode_audio(path)
     except (av.FFmpegError, OSError, ValueError, IndexError) as exc:
-        raise errors.bad_input(
-            field, f"the audio in {Path(path).name!r} cannot be decoded ({exc.__class__.__name__})"
-        ) from None
+        text = f"the audio in {Path(path).name!r} cannot be decoded"
+        raise _unreadable(field, text, "audio", exc) from None
 
 
 def _decode_audio(path) -> tuple[np.ndarray, int]:

@@ -38,6 +38,11 @@ class ModelFile:
 PACK = "ComfyUI-LTXVideo@aceeae9 README 'Required Models' (repo, file, folder)"
 UPLOAD = "Hub upload commit Lightricks/LTX-2.3@76730e6 LFS pointer (size, sha256)"
 CATALOG = "size/sha256 as recorded from the Hub by third-party model catalogs"
+TEMPLATES_25 = (
+    "Comfy's official video_ltx2_5_t2v/i2v/flf2v templates (comfyui-workflow-templates-json "
+    "0.1.123): repo, path and folder from their model URLs"
+)
+LTX25_SIZES = "sizes as published with the LTX-2.5 release (rounded; the Hub is asked at download)"
 AUX = "comfyui_controlnet_aux@e8b689a (repo, file)"
 
 _FILES = (
@@ -114,6 +119,40 @@ _FILES = (
         f"{PACK}; size/sha256 from a public mirror's LFS pointer",
         sha256="149e34b148e15f6fea8b0a86e949264f6ed47183a073b30683b5e851a6b9d3f1", gated=None,
         note="sibling Lightricks IC-LoRA repos ask to 'Agree and Access'",
+    ),
+    # LTX-2.5 (2026-08-11). The repo is gated: accept its licence on the Hub and set HF_TOKEN.
+    ModelFile(
+        "ltx-2.5-22b-distilled-transformer-comfy-int8-convrot.safetensors", "diffusion_models",
+        "Lightricks/LTX-2.5",
+        "diffusion_models/ltx-2.5-22b-distilled-transformer-comfy-int8-convrot.safetensors",
+        21_500_000_000, f"{TEMPLATES_25}; {LTX25_SIZES} (21.5 GB)", size_exact=False,
+        gated=True, note="int8 'convrot' weights: need comfy-kitchen 0.2.26 or newer",
+    ),
+    ModelFile(
+        "gemma4-12b-with-proj-ltx-2.5-comfy-int8-convrot.safetensors", "text_encoders",
+        "Lightricks/LTX-2.5",
+        "text_encoders/gemma4-12b-with-proj-ltx-2.5-comfy-int8-convrot.safetensors",
+        15_400_000_000, f"{TEMPLATES_25}; {LTX25_SIZES} (15.4 GB)", size_exact=False,
+        gated=True, licence=f"{LTX}; {GEMMA}",
+    ),
+    ModelFile(
+        "ltx-2.5-video-vae-bf16.safetensors", "vae", "Lightricks/LTX-2.5",
+        "vae/ltx-2.5-video-vae-bf16.safetensors", 1_470_000_000,
+        f"{TEMPLATES_25}; {LTX25_SIZES} (1.47 GB)", size_exact=False, gated=True,
+    ),
+    ModelFile(
+        "ltx-2.5-audio-vae-bf16.safetensors", "vae", "Lightricks/LTX-2.5",
+        "vae/ltx-2.5-audio-vae-bf16.safetensors", 400_000_000,
+        f"{TEMPLATES_25}; size not published (about 0.4 GB: the Hub is asked at download)",
+        size_exact=False, gated=True,
+    ),
+    ModelFile(
+        "ltx-2.5-latent-spatial-upscaler-x2-bf16-1.0.safetensors", "latent_upscale_models",
+        "Lightricks/LTX-2.5",
+        "latent_upscale_models/ltx-2.5-latent-spatial-upscaler-x2-bf16-1.0.safetensors",
+        1_000_000_000,
+        f"{TEMPLATES_25}; size not published (about 1 GB, as LTX-2.3's bf16 upscaler)",
+        size_exact=False, gated=True,
     ),
     ModelFile(
         "yolox_l.onnx", "controlnet_aux", "yzd-v/DWPose", "yolox_l.onnx", 216_746_733,

@@ -127,6 +127,8 @@ def _swap_in_gguf(prompt: dict) -> None:
     loaders = [
         (nid, n) for nid, n in prompt.items() if n.get("class_type") == "CheckpointLoaderSimple"
     ]
+    if not loaders and any(n.get("class_type") == "UNETLoader" for n in prompt.values()):
+        return  # LTX-2.5: its transformer file is already an int8 one, with no GGUF beside it
     if not loaders:
         raise AppError(
             "invalid_graph", "the gguf variant needs a CheckpointLoaderSimple to replace"
@@ -192,8 +194,11 @@ def needs_for_prompt(prompt: dict) -> list[Need]:
     return needs_for_refs(workflow.model_files(prompt))
 
 
-def needs_for_mode(mode: str, preset: str | None = None, variant: str | None = None) -> list[Need]:
-    """What `mode` loads with `preset` (every preset when None), for every control choice."""
+def needs_for_mode(
+    mode: str, preset: str | None = None, variant: str | None = None, model: str | None = None
+) -> list[Need]:
+    """What `mode` loads with `preset` (every preset when None) on `model` (every model family
+    when None), for every control choice."""
     import modes
 
     spec = modes.MODES.get(mode)
@@ -201,12 +206,15 @@ def needs_for_mode(mode: str, preset: str | None = None, variant: str | None = N
         raise bad_input("mode", f"unknown mode {mode!r}", f"use one of {list(modes.MODES)}")
     if preset is not None and preset not in spec.presets:
         raise bad_input("preset", f"unknown preset {preset!r}", f"use one of {list(spec.presets)}")
+    if model is not None and model not in spec.models:
+        raise bad_input("model", f"{mode} has no model {model!r}", f"use one of {spec.models}")
     controls = next((f.choices for f in spec.fields if f.name == "control"), (None,))
     refs = [
         ref
+        for family in ([model] if model else spec.models)
         for p in ([preset] if preset else list(spec.presets))
         for control in controls
-        for ref in modes.required_models(mode, p, control)
+        for ref in modes.required_models(mode, p, control, family)
     ]
     return needs_for_refs(variant_refs(refs, variant))
 
@@ -507,8 +515,9 @@ def ensure_models_for_mode(
     progress: Progress | None = None,
     *,
     variant: str | None = None,
+    model: str | None = None,
 ) -> list[Path]:
-    return ensure_needs(needs_for_mode(mode, preset, variant), progress)
+    return ensure_needs(needs_for_mode(mode, preset, variant, model), progress)
 
 
 def _row(need: Need) -> dict:
@@ -550,6 +559,25 @@ def status_of(needs: Iterable[Need]) -> dict:
     return {"files": rows, **_totals(rows)}
 
 
+def _mode_status(mode: str, variant: str) -> dict:
+    """A mode's files (every model family), each saying which families load it, and whether
+    each family has all it needs."""
+    import modes
+
+    status = status_of(needs_for_mode(mode, variant=variant))
+    uses = {
+        family: {n.filename for n in needs_for_mode(mode, variant=variant, model=family)}
+        for family in modes.MODES[mode].models
+    }
+    for row in status["files"]:
+        row["models"] = [family for family, names in uses.items() if row["filename"] in names]
+    status["models"] = {
+        family: all(r["state"] == "present" for r in status["files"] if family in r["models"])
+        for family in uses
+    }
+    return status
+
+
 def model_status(mode: str | None = None, *, variant: str | None = None) -> dict:
     """Per mode: each file present / missing / downloading, and GB in all and still missing."""
     import modes
@@ -559,7 +587,7 @@ def model_status(mode: str | None = None, *, variant: str | None = None) -> dict
     rows: list[dict] = []
     for name in [mode] if mode else list(modes.MODES):
         try:
-            out["modes"][name] = status_of(needs_for_mode(name, variant=variant))
+            out["modes"][name] = _mode_status(name, variant)
             rows += out["modes"][name]["files"]
         except AppError as exc:
             out["modes"][name] = {"error": exc.to_dict(), "files": [], "ready": False}

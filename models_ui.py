@@ -15,6 +15,7 @@ import gradio as gr
 import jobs
 import models
 import modes
+import tables
 from banners import banner_html, error_banner
 from errors import AppError
 
@@ -37,11 +38,6 @@ def _size(n_bytes: int) -> str:
     return f"{n_bytes / 1e6:.0f} MB" if n_bytes < 10**9 else _gb(n_bytes / 1e9)
 
 
-def _table(name: str, headers: tuple[str, ...], rows: list[str]) -> str:
-    head = "<tr>" + "".join(f"<th>{h}</th>" for h in headers) + "</tr>"
-    return f'<table class="aio-queue-table aio-models-{name}">{head}{"".join(rows)}</table>'
-
-
 def where_text(status: dict) -> str:
     where, free = models.cache_free()
     return (
@@ -60,20 +56,22 @@ def overview_html(status: dict) -> str:
         title = modes.MODES[name].title
         if "error" in info:
             err = info["error"]
-            rows.append(
-                f'<tr data-mode="{esc(name)}"><td>{esc(title)}</td>'
-                f'<td colspan="4">{esc(err["message"])} {esc(err["hint"])}</td></tr>'
-            )
+            said = f"{esc(err['message'])} {esc(err['hint'])}"
+            rows.append(tables.Row([esc(title), said, "", "", ""], attrs={"data-mode": name}))
             continue
         files = info["files"]
         have = sum(r["state"] == "present" for r in files)
         state = "ready" if info["ready"] else "needs downloads"
-        rows.append(
-            f'<tr data-mode="{esc(name)}"><td>{esc(title)}</td><td>{state}</td>'
-            f"<td>{have} of {len(files)}</td><td>{_gb(info['total_gb'])}</td>"
-            f"<td>{_gb(info['missing_gb'])}</td></tr>"
-        )
-    return _table("overview", ("Mode", "State", "Files on disk", "Size", "To fetch"), rows)
+        families = info.get("models") or {}
+        if len(families) > 1 and not info["ready"]:  # say which model already has everything
+            state = "; ".join(
+                f"{modes.MODEL_TITLES[m]} {'ready' if ok else 'needs downloads'}"
+                for m, ok in families.items()
+            )
+        cells = [esc(title), state, f"{have} of {len(files)}", _gb(info["total_gb"])]
+        rows.append(tables.Row([*cells, _gb(info["missing_gb"])], attrs={"data-mode": name}))
+    headers = ("Mode", "State", "Files on disk", "Size", "To fetch")
+    return tables.table_html("models-overview", headers, rows, nowrap=("Size", "To fetch"))
 
 
 def file_state(row: dict) -> str:
@@ -91,12 +89,21 @@ def files_html(info: dict) -> str:
     """One row per weight file a mode loads (every preset; style: every control)."""
     esc = html.escape
     rows = [
-        f'<tr data-state="{esc(r["state"])}"><td><code>{esc(r["filename"])}</code></td>'
-        f"<td>{esc(r['folder'])}</td><td>{esc(r['repo'])}/{esc(r['path'])}</td>"
-        f"<td>{_size(r['size_bytes'])}</td><td>{esc(file_state(r))}</td></tr>"
+        tables.Row(
+            [
+                f"<code>{esc(r['filename'])}</code>",
+                esc(", ".join(modes.MODEL_TITLES.get(m, m) for m in r.get("models", []))),
+                esc(r["folder"]),
+                f"{esc(r['repo'])}/{esc(r['path'])}",
+                _size(r["size_bytes"]),
+                esc(file_state(r)),
+            ],
+            attrs={"data-state": r["state"]},
+        )
         for r in info.get("files", [])
     ]
-    return _table("files", ("File", "ComfyUI folder", "From", "Size", "State"), rows)
+    headers = ("File", "Model", "ComfyUI folder", "From", "Size", "State")
+    return tables.table_html("models-files", headers, rows, nowrap=("Size",))
 
 
 def _message(text: str = "") -> dict:

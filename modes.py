@@ -19,6 +19,8 @@ import workflow
 from fields import KINDS, Field, coerce, number_text  # noqa: F401  (part of this module's API)
 
 PRESETS = ("fast", "balanced", "quality")
+MIN_SIDE, MAX_SIDE = 256, 2048  # the width / height fields' range
+MAX_ASPECT = 4.0  # wider (or taller) inputs are cropped to this aspect
 MEDIA_KINDS = ("image", "audio", "video")
 SEED_MAX = 2**32 - 1
 MAX_PROMPT_CHARS = 5000
@@ -44,11 +46,12 @@ class Mode:
     name: str
     title: str
     description: str
-    workflow: str
+    workflows: dict  # model family -> its graph in workflows/; the first is the default
     fields: tuple[Field, ...]
     presets: dict = field(default_factory=dict)
     size_from: str | None = None  # media field whose aspect sets width/height
     length_from: str | None = None  # media field whose length sets the frame count
+    examples: tuple[str, ...] = ()  # prompts the panel offers to start from
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -56,9 +59,27 @@ class Mode:
                 return f
         raise KeyError(f"mode {self.name} has no field {name!r}")
 
+    @property
+    def models(self) -> tuple[str, ...]:
+        return tuple(self.workflows)
+
     def parameterize(self, used: dict) -> dict:
-        """A patched deep copy of the template for already-normalised values (`used`)."""
-        return patches.parameterize(self.name, self.workflow, used, self.fields)
+        """A patched deep copy of the template for already-normalised values (`used`): the
+        graph of the model family `used["model"]` names (the mode's default when absent)."""
+        template = self.workflows[used.get("model") or self.models[0]]
+        return patches.parameterize(self.name, template, used, self.fields)
+
+
+@dataclass
+class Checked:
+    """A job's values after every field and file check, with what is derived from them; nothing
+    written anywhere yet."""
+
+    mode: Mode
+    values: dict
+    info: dict  # media field -> its inspected facts
+    used: dict
+    notes: list[str]
 
 
 @dataclass
@@ -97,31 +118,78 @@ KEYFRAME_SUFFIX = (
 )
 
 
-def _common(suffix: str, *, frames: bool = True, fps: bool = True) -> tuple[Field, ...]:
+# Model families. LTX-2.5 (2026-08) is the default wherever Lightricks published a graph for it.
+LTX25, LTX23 = "ltx-2.5", "ltx-2.3"
+MODEL_TITLES = {LTX25: "LTX-2.5", LTX23: "LTX-2.3"}
+MODEL_HELP = {
+    LTX25: "LTX-2.5: the newest (Gemma 4 encoder, new video decoder)",
+    LTX23: "LTX-2.3: the previous model",
+}
+
+
+def model_field(workflows: dict, only_23: str = "") -> Field:
+    """The model choice of a mode; a mode only one family supports says so."""
+    models = tuple(workflows)
+    if len(models) == 1:
+        text = f"Runs on {MODEL_TITLES[models[0]]}: {only_23}"
+    else:
+        text = "; ".join(MODEL_HELP[m] for m in models) + "."
+    return Field("model", "choice", "Model", models[0], choices=models, help=text)
+
+
+ASPECTS = ("16:9", "9:16", "1:1", "4:3", "21:9")
+SIZE_HELP = (
+    "Empty: from the {source} and the preset. Snapped to a multiple of 32 (64 for two-pass "
+    "presets and restyle)."
+)
+
+
+def _frames_help(presets: dict) -> str:
+    caps: dict[int, list[str]] = {}
+    for p in presets.values():
+        caps.setdefault(p.max_frames, []).append(p.name)
+    said = "; ".join(f"{' and '.join(names)} up to {cap}" for cap, names in caps.items())
+    return f"8k+1 frames (9, 17, ... 121 = 5 s at 24 fps). The preset caps it: {said}."
+
+
+def _common(
+    suffix: str,
+    presets: dict,
+    *,
+    placeholder: str,
+    frames: bool = True,
+    fps: bool = True,
+    aspect: bool = False,
+) -> tuple[Field, ...]:
+    source = "aspect ratio" if aspect else "input's aspect"
     out = [
-        Field("prompt", "text", "Prompt", "", required=True, max_len=MAX_PROMPT_CHARS,
-              help="What happens: subject, action, camera, sound."),
+        Field("prompt", "text", "Prompt", None, required=True, max_len=MAX_PROMPT_CHARS,
+              help="What happens: subject, action, camera, sound.", placeholder=placeholder),
         Field("prompt_suffix", "text", "Prompt suffix", suffix, max_len=1000,
               help="Appended to the prompt; clear it if it fights your idea."),
         Field("negative_prompt", "text", "Negative prompt", NEGATIVE, advanced=True,
               max_len=MAX_PROMPT_CHARS, help="What to avoid.",
               patch=(("Negative prompt", "text"),)),
         Field("preset", "choice", "Preset", "balanced", choices=PRESETS,
-              help="fast: one pass; balanced/quality: half-res pass + x2 upscale refine."),
+              help="; ".join(f"{name}: {p.description}" for name, p in presets.items()) + "."),
+    ]  # fmt: skip
+    if aspect:
+        out.append(Field("aspect", "choice", "Aspect ratio", "16:9", choices=ASPECTS,
+                         help="The video's shape; Width and Height, when set, win."))  # fmt: skip
+    out += [
         Field("seed", "int", "Seed", -1, -1, SEED_MAX, 1, help="-1 picks a random seed."),
-        Field("width", "int", "Width", None, 256, 2048, 32, advanced=True,
-              help="Empty: from the input's aspect and the preset. Snapped to a multiple of 32 "
-              "(64 for two-pass presets and restyle)."),
-        Field("height", "int", "Height", None, 256, 2048, 32, advanced=True,
-              help="Empty: from the input's aspect and the preset. Snapped to a multiple of 32 "
-              "(64 for two-pass presets and restyle)."),
+        Field("width", "int", "Width", None, MIN_SIDE, MAX_SIDE, 32, advanced=True,
+              help=SIZE_HELP.format(source=source), placeholder="auto"),
+        Field("height", "int", "Height", None, MIN_SIDE, MAX_SIDE, 32, advanced=True,
+              help=SIZE_HELP.format(source=source), placeholder="auto"),
     ]  # fmt: skip
     if frames:
+        cap = max(p.max_frames for p in presets.values())
         out += [
-            Field("frames", "int", "Frames", 121, 9, 481, 8,
-                  help="8k+1 frames (9, 17, ... 121 = 5 s at 24 fps); capped by the preset."),
+            Field("frames", "int", "Frames", 121, 9, cap, 8, help=_frames_help(presets)),
             Field("duration", "float", "Duration (s)", None, 0.5, 20.0, 0.1, advanced=True,
-                  help="Seconds of video; when set, it wins over Frames."),
+                  help="Seconds of video; when set, it wins over Frames. Empty: from Frames.",
+                  placeholder="auto"),
         ]  # fmt: skip
     if fps:
         out.append(Field("fps", "float", "Frame rate", 24, 8, 50, 1,
@@ -155,46 +223,111 @@ STYLE_FIELDS = (
               "How strictly the structure is followed.", "Control guide"),
 )  # fmt: skip
 
+# What each panel offers to start from: the first is the prompt box's placeholder.
+EXAMPLES = {
+    "t2v": (
+        "A red fox trots through fresh snow at dawn, the camera tracking low beside it; soft "
+        "crunching steps and distant crows.",
+        "Waves break on black volcanic rocks at dusk, a slow aerial push-in; deep rumbling surf "
+        "and wind.",
+        "A street musician plays the cello under a bridge at night, warm lamplight, rain on the "
+        "cobbles; the melody echoes.",
+    ),
+    "i2v": (
+        "She turns toward the camera and smiles as a light breeze moves her hair; quiet city "
+        "sounds.",
+        "Clouds drift across the sky and the water ripples, a slow push-in; birdsong.",
+        "Steam rises from the cup as a hand lifts it; café chatter in the background.",
+    ),
+    "a2v": (
+        "A drummer plays on a dim stage, lights pulsing with every beat, handheld camera.",
+        "Waves roll onto a beach at sunset, a slow dolly along the shore.",
+        "Neon city streets at night seen from a moving car.",
+    ),
+    "lipsync": (
+        "A woman talks to the camera in a sunny kitchen, with natural hand gestures.",
+        "A news presenter speaks calmly at a studio desk, soft key light.",
+        "An old man tells a story by the fireplace, warm flickering light.",
+    ),
+    "keyframe": (
+        "The camera glides smoothly from the first view to the last, soft morning light.",
+        "The flower slowly opens, its petals unfolding.",
+        "Day turns to night over the city as the lights come on one by one.",
+    ),
+    "style": (
+        "A watercolor painting, soft bleeding colors on textured paper.",
+        "A claymation scene, handmade textures, stop-motion feel.",
+        "A neon cyberpunk night, rain-soaked reflections.",
+    ),
+}
+
+
+def _prompted(mode: str, suffix: str, presets: dict, **options) -> tuple[Field, ...]:
+    return _common(suffix, presets, placeholder=EXAMPLES[mode][0], **options)
+
+
+BOTH = {"t2v": {LTX25: "t2v_ltx25", LTX23: "t2v"}, "i2v": {LTX25: "i2v_ltx25", LTX23: "i2v"},
+        "keyframe": {LTX25: "keyframe_ltx25", LTX23: "keyframe"}}  # fmt: skip
+ONLY_23 = {
+    "a2v": "LTX-2.5 has no published audio-to-video graph yet.",
+    "lipsync": "LTX-2.5 has no published lip-sync graph yet.",
+    "style": "LTX-2.5 has no union-control IC-LoRA; it exists for LTX-2.3 only.",
+}
+
+
+def _models(mode: str) -> dict:
+    return BOTH.get(mode) or {LTX23: mode}
+
+
+def _model(mode: str) -> tuple[Field, ...]:
+    return (model_field(_models(mode), ONLY_23.get(mode, "")),)
+
+
 # fmt: off
 MODES: dict[str, Mode] = {m.name: m for m in (
-    Mode("t2v", "Text to video", "A prompt becomes a video with generated sound.", "t2v",
-         _common(""), STANDARD_PRESETS),
+    Mode("t2v", "Text to video", "A prompt becomes a video with generated sound.", _models("t2v"),
+         _model("t2v") + _prompted("t2v", "", STANDARD_PRESETS, aspect=True), STANDARD_PRESETS,
+         examples=EXAMPLES["t2v"]),
     Mode("i2v", "Image to video", "Your image is the first frame; the prompt sets the motion.",
-         "i2v",
-         (_media("image", "image", "First frame", ("Load image", "image")),)
-         + _common(MOTION_SUFFIX)
+         _models("i2v"),
+         (_media("image", "image", "First frame", ("Load image", "image")),) + _model("i2v")
+         + _prompted("i2v", MOTION_SUFFIX, STANDARD_PRESETS)
          + (_strength("image_strength", "First-frame strength (pass 1)", 0.7,
                       IMAGE_STRENGTH_HELP, "Image guide 1"),),
-         STANDARD_PRESETS, size_from="image"),
-    Mode("a2v", "Audio to video", "Your audio is kept; the video is made to follow it.", "a2v",
+         STANDARD_PRESETS, size_from="image", examples=EXAMPLES["i2v"]),
+    Mode("a2v", "Audio to video", "Your audio is kept; the video is made to follow it.",
+         _models("a2v"),
          (_media("audio", "audio", "Audio", ("Load audio", "audio"),
-                 ("Load output audio", "audio")),)
-         + _common("", frames=False),
-         STANDARD_PRESETS, length_from="audio"),
+                 ("Load output audio", "audio")),) + _model("a2v")
+         + _prompted("a2v", "", STANDARD_PRESETS, frames=False, aspect=True),
+         STANDARD_PRESETS, length_from="audio", examples=EXAMPLES["a2v"]),
     Mode("lipsync", "Lip sync", "A portrait and a speech track become a talking video.",
-         "lipsync",
+         _models("lipsync"),
          (_media("image", "image", "Portrait", ("Load image", "image")),
           _media("audio", "audio", "Speech", ("Load audio", "audio"),
-                 ("Load output audio", "audio")))
-         + _common(SPEECH_SUFFIX, frames=False)
+                 ("Load output audio", "audio"))) + _model("lipsync")
+         + _prompted("lipsync", SPEECH_SUFFIX, STANDARD_PRESETS, frames=False)
          + (_strength("image_strength", "Portrait strength (pass 1)", 0.7,
                       IMAGE_STRENGTH_HELP, "Image guide 1"),
             AUDIO_NOISE),
-         STANDARD_PRESETS, size_from="image", length_from="audio"),
+         STANDARD_PRESETS, size_from="image", length_from="audio",
+         examples=EXAMPLES["lipsync"]),
     Mode("keyframe", "First + last frame", "The motion between two frames you give.",
-         "keyframe",
+         _models("keyframe"),
          (_media("first_image", "image", "First frame", ("Load first image", "image")),
           _media("last_image", "image", "Last frame", ("Load last image", "image")))
-         + _common(KEYFRAME_SUFFIX)
+         + _model("keyframe") + _prompted("keyframe", KEYFRAME_SUFFIX, STANDARD_PRESETS)
          + (_strength("first_strength", "First-frame strength", 1.0, "Guide strength.",
                       "First frame guide 1", "First frame guide 2"),
             _strength("last_strength", "Last-frame strength", 1.0,
                       "Lower if the end snaps to the last frame.",
                       "Last frame guide 1", "Last frame guide 2")),
-         STANDARD_PRESETS, size_from="first_image"),
+         STANDARD_PRESETS, size_from="first_image", examples=EXAMPLES["keyframe"]),
     Mode("style", "Restyle video", "Your video's pose, depth or edges, restyled by the prompt.",
-         "style", STYLE_FIELDS + _common("", frames=True, fps=False),
-         STYLE_PRESETS, size_from="video", length_from="video"),
+         _models("style"),
+         STYLE_FIELDS + _model("style") + _prompted("style", "", STYLE_PRESETS, fps=False),
+         STYLE_PRESETS, size_from="video", length_from="video",
+         examples=EXAMPLES["style"]),
 )}
 # fmt: on
 
@@ -214,10 +347,6 @@ def floor_frames(frames: float, cap: int) -> int:
     """Largest 8k+1 <= frames (never past the audio), in 9..cap."""
     k = max(1, int((frames - 1) // 8))
     return max(9, min(8 * k + 1, (cap - 1) // 8 * 8 + 1))
-
-
-MIN_SIDE, MAX_SIDE = 256, 2048  # the width / height fields' range
-MAX_ASPECT = 4.0  # wider (or taller) inputs are cropped to this aspect
 
 
 def _snap(value: float, multiple: int) -> int:
@@ -280,7 +409,9 @@ def normalise(mode: Mode, params: dict) -> dict:
     return {f.name: coerce(f, params.get(f.name)) for f in mode.fields}
 
 
-def prepare(mode: str, params: dict, *, input_dir: Path, job_id: str) -> Prepared:
+def check(mode: str, params: dict, *, job_id: str) -> Checked:
+    """Every field and file check of one job, and the values derived from them (seed, size,
+    frames, fps, notes). Writes nothing: a bad input is named before anything else is asked."""
     if mode not in MODES:
         raise errors.bad_input("mode", f"unknown mode {mode!r}", hint="Modes: " + ", ".join(MODES))
     m = MODES[mode]
@@ -300,7 +431,7 @@ def prepare(mode: str, params: dict, *, input_dir: Path, job_id: str) -> Prepare
         fps = info["video"].fps
 
     frames = _frames(m, preset, values, info, fps, notes)
-    aspect = (16.0, 9.0)
+    aspect = aspect_of(values.get("aspect") or "16:9")
     if m.size_from:
         src = info[m.size_from]
         aspect = (float(src.width), float(src.height))
@@ -329,9 +460,26 @@ def prepare(mode: str, params: dict, *, input_dir: Path, job_id: str) -> Prepare
     audio = info.get("audio")
     if audio is not None and audio.channels > 2:
         notes.append(f"the audio's {audio.channels} channels were mixed down to stereo")
-    used["files"] = _stage_media(m, values, info, used, Path(input_dir), job_id)
-    prompt = m.parameterize(used)
-    return Prepared(prompt=prompt, used=used, notes=notes)
+    return Checked(mode=m, values=values, info=info, used=used, notes=notes)
+
+
+def stage(checked: Checked, *, input_dir: Path) -> Prepared:
+    """Copy a checked job's media into ComfyUI's input dir and fill the mode's template."""
+    used = dict(checked.used)
+    used["files"] = _stage_media(
+        checked.mode, checked.values, checked.info, used, Path(input_dir), used["job_id"]
+    )
+    return Prepared(prompt=checked.mode.parameterize(used), used=used, notes=list(checked.notes))
+
+
+def prepare(mode: str, params: dict, *, input_dir: Path, job_id: str) -> Prepared:
+    return stage(check(mode, params, job_id=job_id), input_dir=input_dir)
+
+
+def aspect_of(ratio: str) -> tuple[float, float]:
+    """A "W:H" choice of the aspect field -> (W, H)."""
+    w, h = ratio.split(":")
+    return float(w), float(h)
 
 
 def inspect_media(f: Field, path):
@@ -413,10 +561,14 @@ def _stage_media(
     return files
 
 
-def required_models(mode: str, preset: str = "balanced", control: str | None = None) -> list:
-    """The weight files one run of `mode` with `preset` loads (for preloading / download)."""
+def required_models(
+    mode: str, preset: str = "balanced", control: str | None = None, model: str | None = None
+) -> list:
+    """The weight files one run of `mode` with `preset` (and `model`: the mode's default when
+    None) loads (for preloading / download)."""
     m = MODES[mode]
     used = {
+        "model": model or m.models[0],
         "stages": m.presets[preset].stages, "width": 1024, "height": 576, "frames": 121,
         "fps": 24, "duration": 5.0, "seed": 0, "tiles": 1, "job_id": "models",
         "image_strength": 0.7, "first_strength": 1.0, "last_strength": 1.0,

@@ -28,8 +28,12 @@ def parameterize(mode: str, template: str, used: dict, fields=()) -> dict:
     for f in fields:
         value = files.get(f.name) if f.kind in ("image", "audio", "video") else used.get(f.name)
         for title, name in f.patch if value is not None else ():
-            _set(prompt, title, name, value)
-    single = used["stages"] == 1
+            # A target one family's graph lacks (LTX-2.5's one-pass keyframe has no pass-2
+            # guide) is skipped; tests check that every target is in one of the mode's graphs.
+            if workflow.has_node(prompt, title):
+                _set(prompt, title, name, value)
+    # One pass: the preset's, or a graph that has only one (LTX-2.5's first+last frame).
+    single = used["stages"] == 1 or not workflow.has_node(prompt, "Upscale latent")
     w, h = used["width"], used["height"]
     lw, lh = (w, h) if single else (w // 2, h // 2)
     fps, frames = used["fps"], used["frames"]
@@ -49,8 +53,7 @@ def parameterize(mode: str, template: str, used: dict, fields=()) -> dict:
     _set(prompt, "Noise 1", "noise_seed", used["seed"])
     if workflow.has_node(prompt, "Noise 2"):
         _set(prompt, "Noise 2", "noise_seed", (used["seed"] + 1) % 2**32)
-    _set(prompt, "Decode video", "horizontal_tiles", used["tiles"])
-    _set(prompt, "Decode video", "vertical_tiles", used["tiles"])
+    _set(prompt, "Decode video", "tile_size", tile_size(w, h, used["tiles"]))
     prefix = f"{OUTPUT_SUBFOLDER}/{mode}_{media.sanitize(used.get('job_id') or 'job', 40)}"
     _set(prompt, "Save video", "filename_prefix", prefix)
 
@@ -61,6 +64,19 @@ def parameterize(mode: str, template: str, used: dict, fields=()) -> dict:
     return prompt
 
 
+TILE_OVERLAP = 64
+TILE_WHOLE = 4096  # VAEDecodeTiled's largest tile
+
+
+def tile_size(width: int, height: int, tiles: int) -> int:
+    """VAEDecodeTiled's square tile (pixels, a multiple of 32) that cuts the frame into about
+    `tiles` x `tiles` overlapping tiles; 1 tile: the whole frame."""
+    if tiles <= 1:
+        return TILE_WHOLE
+    side = -(-max(width, height) // tiles) + TILE_OVERLAP
+    return min(TILE_WHOLE, max(128, -(-side // 32) * 32))
+
+
 def _single_stage(prompt: dict) -> None:
     """Decode stage 1 directly: point the decoders at it; prune() then drops stage 2."""
     video = (
@@ -68,7 +84,7 @@ def _single_stage(prompt: dict) -> None:
         if workflow.has_node(prompt, "Crop guides 1")
         else None
     )
-    _set(prompt, "Decode video", "latents", video or workflow.link(prompt, "Separate AV 1", 0))
+    _set(prompt, "Decode video", "samples", video or workflow.link(prompt, "Separate AV 1", 0))
     if workflow.has_node(prompt, "Decode audio"):
         _set(prompt, "Decode audio", "samples", workflow.link(prompt, "Separate AV 1", 1))
 
@@ -91,7 +107,7 @@ def _patch_style(prompt: dict, used: dict, files: dict) -> None:
     if used.get("keep_audio"):
         _set(prompt, "Create video", "audio", workflow.link(prompt, "Trim source audio"))
         _set(prompt, "Trim source audio", "duration", used["duration"])
-        _set(prompt, "AV latent 1", "audio_latent", workflow.link(prompt, "Freeze source audio", 2))
+        _set(prompt, "AV latent 1", "audio_latent", workflow.link(prompt, "Freeze source audio"))
 
 
 def _no_patch(prompt: dict, used: dict, files: dict) -> None:

@@ -11,6 +11,7 @@ What such a set generates is noise: it proves that every node runs, not what a v
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -70,35 +71,42 @@ def file_sizes(models_dir: Path) -> dict[str, int]:
 
 
 def install_seam(marker: dict) -> None:
-    """Give ComfyUI's Gemma 3 12B text encoder the tiny set's dimensions. Call after ComfyUI is
-    imported and before a text encoder is loaded; calling it again changes nothing."""
+    """Give ComfyUI's Gemma 3 12B (LTX-2.3) and Gemma 4 12B (LTX-2.5) text encoders the tiny
+    set's dimensions. Call after ComfyUI is imported and before a text encoder is loaded; calling
+    it again changes nothing. (The text projections are sized from the files since v0.33.)"""
     import comfy.text_encoders.llama as llama
-    import comfy.text_encoders.lt as lt
 
-    if getattr(llama.Gemma3_12B_Config, "aio_tiny", False):
-        return
-    dims = marker["text_encoder"]
+    dims = marker.get("text_encoder")
+    if not dims or getattr(llama.Gemma3_12B_Config, "aio_tiny", False):
+        return  # a real-size set (no seam), or installed already
     gemma, vision = dims["gemma"], dims["vision"]
+    fields = {key: value for key, value in gemma.items() if key != "head_dim"}
     namespace = {
-        "__annotations__": {key: type(value) for key, value in gemma.items() if key != "head_dim"},
-        **{key: value for key, value in gemma.items() if key != "head_dim"},
+        "__annotations__": {key: type(value) for key, value in fields.items()},
+        **fields,
         # Class attributes in ComfyUI's config, not dataclass fields.
         "head_dim": gemma["head_dim"],
         "vision_config": vision,
         "mm_tokens_per_image": dims["mm_tokens_per_image"],
         "aio_tiny": True,
     }
-    import dataclasses
-
     llama.Gemma3_12B_Config = dataclasses.dataclass(
         type("TinyGemma3_12B_Config", (llama.Gemma3_12B_Config,), namespace)
     )
-    in_dim, video_dim, audio_dim = dims["projection"]
-    projection = lt.DualLinearProjection
+    if "gemma4" in dims:  # LTX-2.5's encoder, hard-coded the same way
+        _install_gemma4(dims["gemma4"])
 
-    class TinyDualLinearProjection(projection):
-        # lt.LTXAVTEModel passes the real model's literals (3840 * 49, 4096, 2048).
-        def __init__(self, _in, _video, _audio, dtype=None, device=None, operations=None):
-            super().__init__(in_dim, video_dim, audio_dim, dtype, device, operations)
 
-    lt.DualLinearProjection = TinyDualLinearProjection
+def _install_gemma4(dims: dict) -> None:
+    import comfy.text_encoders.gemma4 as gemma4
+
+    base = gemma4.Gemma4_12B_Config
+    fields = {f.name for f in dataclasses.fields(base)}
+    namespace = {
+        "__annotations__": {k: type(v) for k, v in dims.items() if k in fields},
+        **dims,  # fields and class attributes alike (head_dim, vision_config, ...)
+        "aio_tiny": True,
+    }
+    gemma4.Gemma4_12B_Config = dataclasses.dataclass(
+        type("TinyGemma4_12B_Config", (base,), namespace)
+    )

@@ -3,8 +3,8 @@
 A template is ComfyUI's API format: {node_id: {"class_type", "inputs", "_meta": {"title"}}}.
 Links are [source_node_id, output_slot]. Patches address nodes by their stable title, never by id.
 `validate` checks a prompt against a node-schema snapshot (what ComfyUI's /object_info returns)
-without torch or ComfyUI, so CI can check every mode x preset; ComfyUI's own validate_prompt is
-the second, stricter layer where a pinned checkout exists.
+without torch or ComfyUI, so CI can check every mode x preset; ComfyUI's own validate_prompt
+(`backend.validate`) is the second, stricter layer where a pinned checkout exists.
 """
 
 from __future__ import annotations
@@ -250,6 +250,8 @@ def _is_file_combo(cls: str, name: str, opts: dict) -> bool:
 
 def _check_value(where: str, cls: str, name: str, spec: list, value) -> list[str]:
     kind, opts = spec[0], _spec_options(spec)
+    if isinstance(kind, str) and "," in kind and _types(kind) <= {"INT", "FLOAT"}:
+        kind = "FLOAT"  # a number input that takes either (v0.33's LTXVEmptyLatentAudio rate)
     if isinstance(kind, list) or kind == "COMBO":
         options = kind if isinstance(kind, list) else opts.get("options", [])
         # An emptied list is a disk listing the snapshot deliberately leaves out.
@@ -337,42 +339,3 @@ def validate(prompt: dict, schemas: dict) -> list[str]:
 
 def copy_prompt(prompt: dict) -> dict:
     return copy.deepcopy(prompt)
-
-
-# ------------------------------------------------------------- ComfyUI's own validate_prompt
-
-
-def comfy_validate(prompt: dict) -> list[str]:
-    """ComfyUI's validate_prompt on `prompt`, in the process's in-process engine (backend.py).
-
-    Needs the pinned checkout and torch; model files must exist in ComfyUI's model folders and
-    media in its input dir (tests use placeholders). Converts values in place, as ComfyUI does.
-    """
-    import asyncio
-    import uuid
-
-    import backend
-
-    backend.engine()  # imports and initialises ComfyUI + packs once per process
-    import execution  # ComfyUI's module; importable once the engine put its dir on sys.path
-
-    loop = asyncio.new_event_loop()
-    try:
-        valid, error, _outputs, node_errors = loop.run_until_complete(
-            execution.validate_prompt(uuid.uuid4().hex, prompt, None)
-        )
-    finally:
-        loop.close()
-    problems = []
-    for nid, entry in (node_errors or {}).items():
-        label = f"node '{_title(prompt.get(nid, {})) or nid}' ({entry.get('class_type', '?')})"
-        for err in entry.get("errors", []):
-            name = (err.get("extra_info") or {}).get("input_name")
-            where = f"{label} input '{name}'" if name else label
-            problems.append(f"{where}: {err.get('message', '')} {err.get('details', '')}".strip())
-    if not valid and not problems:
-        err = error or {}
-        problems.append(
-            f"workflow: {err.get('message', 'invalid')} {err.get('details', '')}".strip()
-        )
-    return problems

@@ -2,7 +2,8 @@
 
 The double writes a small real mp4 (video + AAC audio, made by `mediagen`) into ComfyUI's output
 folder under the job's own SaveVideo prefix, so the page and the client get a real playable file.
-Weight downloads and the engine check are replaced too; everything else (field checks, media
+Weight downloads, the engine check and the device and disk probes (a GPU, room for the weights,
+unless a test says otherwise) are replaced too; everything else (field checks, media
 checks, staging, the retry flow, Gradio, the browser) is the real code.
 """
 
@@ -26,7 +27,20 @@ import backend  # noqa: E402
 import history  # noqa: E402
 import models  # noqa: E402
 import modes  # noqa: E402
+import readiness  # noqa: E402
 from errors import AppError  # noqa: E402
+
+GPU = {"type": "cuda", "source": "test", "name": "Fake GPU"}
+ROOMY = {"variant": "full", "need_gb": 79.2, "free_gb": 500.0, "where": "hub", "others_gb": {}}
+
+
+def patch_engine(patch: pytest.MonkeyPatch, engine: FakeEngine) -> None:
+    patch.setattr(backend, "generate", engine.generate)
+    patch.setattr(backend, "engine_status", engine.engine_status)
+    patch.setattr(backend, "cancel", engine.cancel)
+    patch.setattr(models, "ensure_models_for_prompt", engine.ensure_models)
+    patch.setattr(readiness, "probe_device", engine.probe_device)
+    patch.setattr(readiness, "probe_weights", engine.probe_weights)
 
 
 @dataclass
@@ -44,12 +58,21 @@ class FakeEngine:
     step_delay: float = 0.0  # seconds per fake sampling step, to watch progress / cancel
     cancelled: threading.Event = field(default_factory=threading.Event)
     cancels: int = 0
+    device: dict = field(default_factory=lambda: dict(GPU))
+    weights: dict = field(default_factory=lambda: dict(ROOMY))
 
     def reset(self) -> None:
         self.ready, self.problems, self.ensure_error, self.video_path = True, [], None, None
         self.fail_with.clear()
         self.step_delay = 0.0
         self.cancelled.clear()
+        self.device, self.weights = dict(GPU), dict(ROOMY)
+
+    def probe_device(self) -> dict:
+        return dict(self.device)
+
+    def probe_weights(self) -> dict:
+        return dict(self.weights)
 
     def cancel(self, job_id: str = "") -> None:
         self.cancels += 1
@@ -139,10 +162,7 @@ def running_app(root: Path, **launch_overrides):
     patch.setenv("LTX_AIO_COMFYUI_DIR", str(comfy))
     patch.setenv("LTX_AIO_DATA_DIR", str(data))
     history.close_all()
-    patch.setattr(backend, "generate", engine.generate)
-    patch.setattr(backend, "engine_status", engine.engine_status)
-    patch.setattr(backend, "cancel", engine.cancel)
-    patch.setattr(models, "ensure_models_for_prompt", engine.ensure_models)
+    patch_engine(patch, engine)
     demo = None
     try:
         demo = app.build_app()
@@ -188,9 +208,6 @@ def use_fake_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("LTX_AIO_DATA_DIR", str(tmp_path / "data"))
     history.close_all()
     fake = FakeEngine()
-    monkeypatch.setattr(backend, "generate", fake.generate)
-    monkeypatch.setattr(backend, "engine_status", fake.engine_status)
-    monkeypatch.setattr(backend, "cancel", fake.cancel)
-    monkeypatch.setattr(models, "ensure_models_for_prompt", fake.ensure_models)
+    patch_engine(monkeypatch, fake)
     yield fake
     history.close_all()

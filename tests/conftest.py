@@ -63,6 +63,15 @@ def tiny_env(models: Path) -> dict[str, str]:
     }
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium, one per browser test module (browser_helpers.chromium)."""
+    from browser_helpers import chromium
+
+    with chromium() as launched:
+        yield launched
+
+
 @pytest.fixture(scope="session")
 def tiny_models() -> Path:
     """The tiny random-weight model set, written once (about 65 MB, seconds) and then kept."""

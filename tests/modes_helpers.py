@@ -6,6 +6,8 @@ from pathlib import Path
 
 from mediagen import make_mp4, make_png, make_wav
 
+import modes
+
 # name -> (width, height) of the test image
 IMAGE_SHAPES = {"portrait": (480, 640), "landscape": (640, 360), "square": (512, 512)}
 # name -> seconds of the test audio; "long" is longer than any preset's frame cap
@@ -56,4 +58,10 @@ def cases(media: dict[str, Path]) -> list[tuple[str, str, dict]]:
         ("style", "silent-portrait", {"prompt": "oil painting", "video": str(media["video_silent"]),
                                       "keep_audio": True})
     )  # fmt: skip
+    # A mode with more than one model family: its default case again on each other family.
+    for mode, case, params in list(out):
+        families = modes.MODES[mode].models
+        if len(families) > 1 and case in ("default", "landscape"):
+            for model in families[1:]:
+                out.append((mode, f"{case}-{model}", {**params, "model": model}))
     return out

@@ -18,6 +18,7 @@ import pytest
 from app_helpers import media_inputs, running_app
 from gradio_client import Client, handle_file
 
+import api_docs
 import jobs
 import modes
 from errors import AppError
@@ -68,27 +69,67 @@ def test_view_api_lists_exactly_the_six_mode_endpoints(client):
     assert info["unnamed_endpoints"] == {}
 
 
+def endpoint_info(client, mode: str) -> dict:
+    return client.view_api(print_info=False, return_format="dict")["named_endpoints"][f"/{mode}"]
+
+
+PYTHON_TYPES = {"text": "str", "int": "int", "float": "float", "bool": "bool"}
+
+
+def python_type(f: modes.Field) -> str:
+    if f.kind in modes.MEDIA_KINDS:
+        return "filepath"
+    if f.kind == "choice":
+        return "Literal[" + ", ".join(f"'{c}'" for c in f.choices) + "]"
+    return PYTHON_TYPES[f.kind]
+
+
 @pytest.mark.parametrize("mode", list(modes.MODES))
 def test_view_api_parameters_are_the_mode_fields_by_keyword(client, mode):
-    endpoint = client.view_api(print_info=False, return_format="dict")["named_endpoints"][
-        f"/{mode}"
-    ]
+    endpoint = endpoint_info(client, mode)
     params = {p["parameter_name"]: p for p in endpoint["parameters"]}
-    fields = modes.MODES[mode].fields
-    assert set(params) == {f.name for f in fields}
-    for f in fields:
-        is_media = f.kind in modes.MEDIA_KINDS
-        assert params[f.name]["parameter_has_default"] is not is_media, f.name
-        assert params[f.name]["python_type"]["type"] == ("filepath" if is_media else ANY_TYPE)
+    assert set(params) == {f.name for f in modes.MODES[mode].fields}
     assert [r["label"] for r in endpoint["returns"]] == ["Result", "Parameters used"]
 
 
-class _AnyType:
-    def __eq__(self, other):
-        return isinstance(other, str) and other not in ("", "filepath")
+@pytest.mark.parametrize("mode", list(modes.MODES))
+def test_view_api_types_and_required_flags_are_the_fields(client, mode):
+    params = {p["parameter_name"]: p for p in endpoint_info(client, mode)["parameters"]}
+    for f in modes.MODES[mode].fields:
+        p = params[f.name]
+        assert p["python_type"]["type"] == python_type(f), f.name
+        assert p["parameter_has_default"] is not f.required, f.name
+        if not f.required:
+            assert p["parameter_default"] == f.default, f.name
 
 
-ANY_TYPE = _AnyType()
+@pytest.mark.parametrize("mode", list(modes.MODES))
+def test_view_api_descriptions_name_range_default_and_help(client, mode):
+    params = {p["parameter_name"]: p for p in endpoint_info(client, mode)["parameters"]}
+    for f in modes.MODES[mode].fields:
+        said = params[f.name]["python_type"]["description"]
+        assert f.help in said, f.name
+        if f.range_text():
+            assert f.range_text().removeprefix("one of ") in said, f.name
+        assert ("Required." if f.required else "Default: ") in said, f.name
+        if f.kind in modes.MEDIA_KINDS:
+            assert "FileData" not in said and "handle_file" in said, f.name
+            assert any(word in said for word in ("PNG", "WAV", "MP4")), f.name
+
+
+def test_a_required_parameter_left_out_is_refused_by_the_client(client):
+    with pytest.raises(TypeError, match="prompt"):
+        call(client, "t2v", preset="fast")
+
+
+def test_optional_sizes_left_empty_come_from_the_aspect(client):
+    _, used = call(client, "t2v", prompt=PROMPT, preset="fast", aspect="9:16")
+    assert used["height"] > used["width"] and used["duration"] > 0
+
+
+def test_an_optional_number_given_as_a_number_is_used(client):
+    _, used = call(client, "t2v", prompt=PROMPT, preset="fast", width=512, height=512)
+    assert (used["width"], used["height"]) == (512, 512)
 
 
 # -- every mode end to end ---------------------------------------------------------------------
@@ -192,7 +233,7 @@ def _empty_prompt(tmp_path):
 BAD = {
     "text file as image": (_text_as_image, "image", "not a readable image"),
     "0-second audio": (_silent_audio, "audio", "0.00 s"),
-    "10000 frames": (_too_many_frames, "frames", "9..481"),
+    "10000 frames": (_too_many_frames, "frames", modes.MODES["t2v"].field("frames").range_text()),
     "empty prompt": (_empty_prompt, "prompt", "Prompt"),
 }
 
@@ -260,7 +301,12 @@ def test_oversized_upload_is_refused_before_any_job(tmp_path):
         assert response.status_code == 413
         assert "size" in response.text.lower()
         with pytest.raises(ValueError, match="maximum file size"):
-            call(Client(running.url, verbose=False), "i2v", image=handle_file(str(big)))
+            call(
+                Client(running.url, verbose=False),
+                "i2v",
+                image=handle_file(str(big)),
+                prompt=PROMPT,
+            )
         assert running.engine.calls == [] and running.engine.ensured == 0
 
 
@@ -314,6 +360,16 @@ def test_engine_not_ready_refuses_with_the_reason(client, served):
     served.engine.problems = ["ComfyUI is not installed at comfyui/. Run `python bootstrap.py`."]
     message = refusal(client, "t2v", prompt=PROMPT)
     assert "[unavailable]" in message and "python bootstrap.py" in message
+    assert "banner" not in message.lower()
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_is_named_even_when_generation_is_unavailable(client, served, tmp_path, case):
+    served.engine.ready = False
+    make, field_name, detail = BAD[case]
+    mode, kwargs = make(tmp_path)
+    message = refusal(client, mode, **kwargs)
+    assert "[bad_input]" in message and field_name in message and detail in message
 
 
 def test_video_outside_the_output_folder_is_refused(client, served, tmp_path):
@@ -335,6 +391,16 @@ def test_mcp_server_offers_the_six_modes_as_tools(served):
     names = {tool["name"] for tool in schema}
     assert names == set(modes.MODES)
     i2v = next(tool for tool in schema if tool["name"] == "i2v")
-    props = i2v["inputSchema"]["properties"]
-    assert "image" in i2v["inputSchema"]["required"]
-    assert props["prompt"].get("description")
+    assert {"image", "prompt"} <= set(i2v["inputSchema"]["required"])
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("mcp") is None,
+    reason="the gradio[mcp] extra is not installed here (pip install 'gradio[mcp]' to run it)",
+)
+def test_mcp_tool_descriptions_are_the_api_descriptions(served):
+    schema = httpx.get(f"{served.url}gradio_api/mcp/schema", timeout=30).json()
+    for tool in schema:
+        props = tool["inputSchema"]["properties"]
+        for f in modes.MODES[tool["name"]].fields:
+            assert props[f.name]["description"] == api_docs.describe(f), (tool["name"], f.name)

@@ -22,7 +22,7 @@ from errors import AppError
 
 # Positions in each yielded update list (the handler's outputs).
 VIDEO, USED, BANNER = 0, 1, 2
-_AFTER_NOTICE = BANNER + len(banners.notice())  # the banner, its buttons and their mode
+_AFTER_NOTICE = BANNER + len(banners.notice())  # the outcome banner and its fix buttons
 IDS, BOX, TABLE, ACTIONS, PICK, TIMER = range(_AFTER_NOTICE, _AFTER_NOTICE + 6)
 PROMPT = "a fox in the snow\na cat on a roof"
 
@@ -130,6 +130,22 @@ def test_batch_stops_when_the_engine_is_unavailable_for_every_job(engine):
     assert "Generation is unavailable" in updates[-1][BANNER]["value"]
 
 
+def test_jobs_a_failed_batch_never_ran_say_why_not_that_the_user_cancelled(engine):
+    engine.ready = False
+    updates = generate(prompt="a fox", seeds=3)
+    skipped = records(updates[0][IDS])[1:]
+    for job in skipped:
+        assert "by the user" not in job.error_message
+        assert job.error_message.startswith("Not run: job #1 of this batch failed")
+    table = updates[-1][TABLE]
+    assert "by the user" not in table and "Not run" in table
+
+
+def test_a_running_job_shows_that_it_runs_next_to_the_button(engine):
+    updates = generate(prompt="a fox")
+    assert "is running" in updates[0][BANNER]["value"]
+
+
 def test_a_batch_too_large_is_refused_before_any_record(engine):
     updates = generate(prompt="\n".join(f"line {i}" for i in range(9)), per_line=True, seeds=4)
     assert len(updates) == 1 and "36 jobs" in updates[0][BANNER]["value"]
@@ -139,9 +155,22 @@ def test_a_batch_too_large_is_refused_before_any_record(engine):
 def test_cancel_button_cancels_every_unfinished_job_of_the_request(engine):
     ids = [jobs.record("t2v", {"prompt": "a fox"}) for _ in range(3)]
     history.open_store().mark_running(ids[0])
-    shown = job_events.on_cancel(ids)
+    busy, said, *_ = job_events.on_cancel(ids)
     assert [j.status for j in records(ids)] == ["cancelled"] * 3
-    assert engine.cancels == 1 and "Cancelling" in shown[0]["value"]
+    assert engine.cancels == 1 and "3 jobs" in said["value"] and busy is False
+
+
+def test_cancel_with_nothing_running_says_so(engine):
+    done = jobs.record("t2v", {"prompt": "a fox"})
+    jobs.skip(done, "ended")
+    for ids in ([], [done]):
+        _, said, *_ = job_events.on_cancel(ids)
+        assert "Nothing to cancel" in said["value"] and "being stopped" not in said["value"]
+
+
+def test_cancel_while_a_generate_is_starting_says_it_stops_it(engine):
+    _, said, *_ = job_events.on_cancel([], busy=True)
+    assert "being stopped" in said["value"]
 
 
 def test_cancel_one_from_the_queue_view_cancels_only_that_job(engine):

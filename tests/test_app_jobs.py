@@ -21,6 +21,7 @@ import job_events
 import jobs
 import models
 import modes
+import panels
 import retention
 import served_files
 from errors import KINDS, AppError
@@ -134,13 +135,42 @@ def test_run_does_not_retry_other_failures(engine):
     assert caught.value.kind == "oom" and len(engine.calls) == 1
 
 
-def test_run_checks_the_engine_before_anything_else(engine, tmp_path):
+def test_run_checks_the_engine_before_staging_anything(engine, tmp_path):
     engine.ready, engine.problems = False, ["ComfyUI is not installed"]
     image = mediagen.make_png(tmp_path / "x.png", 96, 64)
     with pytest.raises(AppError) as caught:
         jobs.run("i2v", {"image": str(image), "prompt": "a cat"})
     assert caught.value.kind == "unavailable" and "ComfyUI is not installed" in caught.value.message
     assert list((backend.input_dir()).iterdir()) == [] and engine.ensured == 0
+
+
+@pytest.mark.parametrize(
+    ("params", "field_name"),
+    [({"prompt": ""}, "prompt"), ({"prompt": "a cat", "frames": 10_000}, "frames"),
+     ({"prompt": "a cat", "preset": "ultra"}, "preset")],
+)  # fmt: skip
+def test_run_names_a_bad_field_even_when_generation_is_unavailable(engine, params, field_name):
+    engine.ready, engine.problems = False, ["ComfyUI is not installed"]
+    with pytest.raises(AppError) as caught:
+        jobs.run("t2v", params)
+    assert (caught.value.kind, caught.value.where) == ("bad_input", field_name)
+
+
+def test_run_names_a_bad_file_even_when_generation_is_unavailable(engine, tmp_path):
+    engine.ready, engine.problems = False, ["ComfyUI is not installed"]
+    text = mediagen.make_text(tmp_path / "notes.png")
+    with pytest.raises(AppError) as caught:
+        jobs.run("i2v", {"image": str(text), "prompt": "a cat"})
+    assert (caught.value.kind, caught.value.where) == ("bad_input", "image")
+    assert "Error" not in caught.value.message  # no exception class names (UnidentifiedImageError)
+
+
+def test_unavailable_says_what_to_do_without_pointing_at_the_page(engine):
+    engine.ready, engine.problems = False, ["ComfyUI is not installed. Run `python bootstrap.py`."]
+    with pytest.raises(AppError) as caught:
+        jobs.run("t2v", {"prompt": "a cat"})
+    said = jobs.describe(caught.value)
+    assert "python bootstrap.py" in said and "banner" not in said.lower()
 
 
 def test_run_passes_the_gradio_progress_object_itself_to_the_gpu_task(engine):
@@ -175,13 +205,28 @@ def test_every_field_gets_a_component_of_its_kind(mode):
     }
     with gr.Blocks():
         for f in modes.MODES[mode].fields:
-            component = app.field_component(modes.MODES[mode], f)
-            if f.kind in ("int", "float"):
+            component = panels.field_component(modes.MODES[mode], f)
+            if f.kind in ("int", "float") and f.default is not None:
                 assert isinstance(component, (gr.Slider, gr.Number)), f.name
+                assert component.precision == (0 if f.kind == "int" else None), f.name
                 if f.min is not None:
                     assert component.minimum == f.min and component.maximum == f.max
+            elif f.kind in ("int", "float"):
+                assert isinstance(component, gr.Textbox), f.name
             else:
                 assert isinstance(component, expected[f.kind]), f.name
+
+
+@pytest.mark.parametrize("mode", list(modes.MODES))
+def test_an_optional_number_starts_empty_with_its_placeholder(mode):
+    # gr.Number shows and sends 0 when empty (Gradio 6): "empty = derived" needs a text box.
+    optional = [f for f in modes.MODES[mode].fields if f.kind in ("int", "float")]
+    optional = [f for f in optional if f.default is None]
+    assert {f.name for f in optional} >= {"width", "height"}
+    with gr.Blocks():
+        for f in optional:
+            component = panels.field_component(modes.MODES[mode], f)
+            assert component.value in (None, "") and component.placeholder == "auto", f.name
 
 
 def test_banner_escapes_html():

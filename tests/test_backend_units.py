@@ -32,14 +32,21 @@ def test_estimate_follows_base_preset_frames_and_cold_buffer():
 
 
 def test_estimate_drops_cold_buffer_once_mode_is_warm(monkeypatch):
-    monkeypatch.setattr(backend, "_warm_modes", {"t2v"})
+    monkeypatch.setattr(backend, "_warm_modes", {("t2v", "ltx-2.3")})
     assert backend.estimate_duration("t2v", "balanced", {}, 121) == 171
+
+
+def test_the_other_model_family_is_cold_even_when_one_is_warm(monkeypatch):
+    monkeypatch.setattr(backend, "_warm_modes", {("t2v", "ltx-2.3")})
+    ltx25 = {"1": {"class_type": "UNETLoader", "inputs": {}}}
+    assert backend.family(ltx25) == "ltx-2.5" and backend.family({}) == "ltx-2.3"
+    assert backend.estimate_duration("t2v", "balanced", ltx25, 121) == 231
 
 
 def test_estimate_clamps_to_sixty_and_nine_hundred():
     assert backend.estimate_duration("t2v", "fast", {}, 0) == 150
     assert backend.estimate_duration("style", "quality", {}, 481) == 900
-    backend._warm_modes.add("t2v")
+    backend._warm_modes.add(("t2v", "ltx-2.3"))
     assert backend.estimate_duration("t2v", "fast", {}, -50) == 90
     assert backend.estimate_duration("i2v", "fast", {}, 0, 0.1) >= 60
 
@@ -159,7 +166,7 @@ def test_engine_status_without_checkout_says_what_to_do(tmp_path, monkeypatch):
     status = backend.engine_status()
     assert status["ready"] is False
     assert any("bootstrap.py" in p for p in status["problems"])
-    assert status["pins"]["ComfyUI"] == "bb131be9e83d2f773c90f1d6f1e4b248a498c8c5"
+    assert status["pins"]["ComfyUI"] == backend.bootstrap.CORE.sha
 
 
 def test_run_without_checkout_raises_unavailable_and_keeps_raising(tmp_path, monkeypatch):
@@ -188,7 +195,6 @@ def test_importing_backend_imports_neither_torch_nor_comfy():
 
 def test_missing_node_class_is_named_with_its_pack():
     assert comfy_events.pack_name("DWPreprocessor") == "comfyui_controlnet_aux"
-    assert comfy_events.pack_name("AddLatentGuide") == "ComfyUI-LTXVideo"
     assert comfy_events.pack_name("SaveVideo") == "ComfyUI core"
 
 
@@ -250,7 +256,7 @@ def test_a_successful_task_warms_its_mode_in_the_process_that_ran_it(monkeypatch
         backend, "run", lambda prompt, progress=None, job_id="", mode="": {"video": "v"}
     )
     backend.generate("i2v", "fast", {}, 97)
-    assert backend._warm_modes == {"i2v"}
+    assert backend._warm_modes == {("i2v", "ltx-2.3")}
 
 
 def test_a_failed_task_leaves_its_mode_cold(monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 from pathlib import Path
 
@@ -186,6 +187,13 @@ def test_bootstrap_failed_core_stops_before_packs(tmp_path, upstreams):
     assert not any(upstreams["pack"].url in cmd for cmd in spy.calls)
 
 
+def test_a_failed_install_is_said_on_the_console(tmp_path, caplog):
+    gone = Pin("Core", (tmp_path / "nowhere").as_uri(), "1" * 40, "", "")
+    with caplog.at_level(logging.ERROR, logger="ltx_aio.bootstrap"):
+        result = bootstrap.ensure(tmp_path / "comfyui", [gone], runner=SpyRunner())
+    assert result["problems"] and result["problems"][0] in caplog.text
+
+
 def test_bootstrap_missing_git_is_a_problem_not_a_crash(tmp_path, upstreams):
     def no_git(cmd, **kwargs):
         raise FileNotFoundError("git")
@@ -197,21 +205,34 @@ def test_bootstrap_missing_git_is_a_problem_not_a_crash(tmp_path, upstreams):
 
 def test_needed_pins_follow_the_graphs_node_classes():
     modules = {
-        "LTXVBaseSampler": "custom_nodes.ComfyUI-LTXVideo.easy_samplers",
         "DWPreprocessor": "custom_nodes.comfyui_controlnet_aux",
         "SaveVideo": "comfy_extras.nodes_video",
     }
-    names = [p.name for p in bootstrap.needed_pins(["LTXVBaseSampler", "SaveVideo"], modules)]
-    assert names == ["ComfyUI", "ComfyUI-LTXVideo", "ComfyUI-GGUF"]
+    names = [p.name for p in bootstrap.needed_pins(["SaveVideo"], modules)]
+    assert names == ["ComfyUI", "ComfyUI-GGUF"]
     names = [p.name for p in bootstrap.needed_pins(["DWPreprocessor"], modules)]
-    assert "comfyui_controlnet_aux" in names and "ComfyUI-LTXVideo" not in names
+    assert names == ["ComfyUI", "comfyui_controlnet_aux", "ComfyUI-GGUF"]
 
 
-def test_pins_match_the_design_card():
+def test_pins_are_comfyui_v0_33_and_only_the_packs_a_graph_needs():
     shas = {p.name: p.sha for p in bootstrap.PINS}
-    assert shas["ComfyUI"] == "bb131be9e83d2f773c90f1d6f1e4b248a498c8c5"
-    assert shas["ComfyUI-LTXVideo"] == "aceeae9635f6d493f2893ba3c411a1c36031788a"
+    assert shas["ComfyUI"] == "2f35f4a08176d993cded35dac3332be4f7287f41"  # v0.33.0
+    assert set(shas) == {"ComfyUI", "comfyui_controlnet_aux", "ComfyUI-GGUF"}
     assert all(len(sha) == 40 for sha in shas.values())
+
+
+def test_a_pack_no_pin_names_any_more_is_set_aside_and_the_users_own_stay(tmp_path, archives):
+    root = tmp_path / "comfyui"
+    old = Pin("Old", "https://github.com/example/Old", "c" * 40, "custom_nodes/Old", "x")
+    make_archive(archives, old, {"__init__.py": "raise ImportError('old')\n"})
+    write_sums(archives)
+    assert bootstrap.ensure(root, [FAKE_CORE, old], archives=archives)["phase"] == "ready"
+    (root / "custom_nodes" / "Mine").mkdir()  # the user's own pack, not ours
+    result = bootstrap.ensure(root, [FAKE_CORE], archives=archives)
+    assert result["phase"] == "ready", result["problems"]
+    assert not (root / "custom_nodes" / "Old").exists()
+    assert (root / "custom_nodes" / "Old.aio-retired.disabled" / "__init__.py").exists()
+    assert (root / "custom_nodes" / "Mine").is_dir()
 
 
 def test_comfy_dir_env_override_and_spaces(tmp_path, monkeypatch):

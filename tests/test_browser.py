@@ -1,19 +1,29 @@
 """L3 in a real headless Chromium: the page, the drawer, all six panels, a generation per mode.
 
-Uses the Debian `chromium` binary through Playwright's Python API (no Playwright browser
-download). The GPU task is the test double from app_helpers; the rest is the real app. A
-screenshot per mode lands in test-artifacts/browser/ (git-ignored).
+The GPU task is the test double from app_helpers; the rest is the real app (browser_helpers.py).
+A screenshot per mode lands in test-artifacts/browser/ (git-ignored). What a person sees at a
+desktop's and a phone's size, measured by geometry, is in test_browser_layout.py.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from pathlib import Path
+import time
 
 import pytest
 from app_helpers import media_inputs, running_app
+from browser_helpers import (
+    PROMPT,
+    TIMEOUT_MS,
+    app_page,
+    choose,
+    fill_mode,
+    open_history,
+    open_mode,
+    outcome,
+    shoot,
+    thumbnails,
+)
 
 import app
 import batch_ui
@@ -25,56 +35,8 @@ from errors import AppError
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = (
-    Path(
-        os.environ.get(
-            "LTX_AIO_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"
-        )
-    )
-    / "browser"
-)
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 WIDE = {"width": 1280, "height": 900}
 NARROW = {"width": 800, "height": 900}
-TIMEOUT_MS = 30_000
-PROMPT = "a paper boat drifting down a rainy street, soft piano"
-
-
-def chromium_path() -> str | None:
-    for candidate in (
-        os.environ.get("PLAYWRIGHT_CHROMIUM_EXECUTABLE"),
-        shutil.which("chromium"),
-        shutil.which("chromium-browser"),
-    ):
-        if candidate and Path(candidate).exists():
-            return candidate
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (requirements-test.txt)"
-    )
-    executable = chromium_path()
-    if executable is None:
-        pytest.skip(
-            "no Chromium binary: install Debian's `chromium` (apt-get install chromium; "
-            ".ci/run does) or set PLAYWRIGHT_CHROMIUM_EXECUTABLE"
-        )
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
@@ -86,46 +48,8 @@ def served(tmp_path_factory):
 @pytest.fixture
 def page(browser, served):
     served.engine.reset()
-    context = browser.new_context(viewport=WIDE)
-    # Hermetic: only the app under test is reachable (web fonts fall back to local ones).
-    context.route(
-        "**/*",
-        lambda route: (
-            route.continue_() if route.request.url.startswith(served.url) else route.abort()
-        ),
-    )
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(served.url, wait_until="domcontentloaded")
-    page.locator(".aio-shell").wait_for(state="visible")
-    page.locator("#aio-generate-t2v").wait_for(state="visible")
-    yield page
-    context.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
-
-
-def open_mode(page, mode: str) -> None:
-    page.locator(f"#aio-mode-{mode}").click()
-    page.locator(f"#aio-panel-{mode}").wait_for(state="visible")
-
-
-def fill_mode(page, mode: str, files: dict[str, Path]) -> None:
-    panel = page.locator(f"#aio-panel-{mode}")
-    page.locator(f"#aio-{mode}-prompt textarea").fill(PROMPT)
-    page.locator(f"#aio-{mode}-preset label").filter(has_text="fast").click()
-    for name, path in files.items():
-        field = page.locator(f"#aio-{mode}-{name}")
-        field.locator("input[type=file]").set_input_files(str(path))
-        kind = modes.MODES[mode].field(name).kind
-        preview = {
-            "image": "img",
-            "audio": "audio, canvas, wave, .waveform-container",
-            "video": "video",
-        }
-        field.locator(preview[kind]).first.wait_for(state="attached")
-    assert panel.is_visible()
+    with app_page(browser, served.url, WIDE) as opened:
+        yield opened
 
 
 def test_page_shows_header_drawer_and_default_mode(page):
@@ -139,7 +63,6 @@ def test_page_shows_header_drawer_and_default_mode(page):
 
 
 def test_each_mode_panel_generates_and_shows_used_parameters(page, served, tmp_path):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for mode in modes.MODES:
         open_mode(page, mode)
         assert page.locator("#aio-mode-tag").inner_text() == app.TAGS[mode]
@@ -152,7 +75,7 @@ def test_each_mode_panel_generates_and_shows_used_parameters(page, served, tmp_p
         page.locator(f"#aio-generate-{mode}").click()
 
         page.locator(f"#aio-video-{mode} video").wait_for(state="attached")
-        page.locator("#aio-banner").filter(has_text="Done").wait_for(state="visible")
+        outcome(page, mode).filter(has_text="Done").wait_for(state="visible")
         used = page.locator(f"#aio-used-{mode}")
         used.filter(has_text="job_id").wait_for(state="visible")
         assert len(served.engine.calls) == before + 1
@@ -165,21 +88,22 @@ def test_each_mode_panel_generates_and_shows_used_parameters(page, served, tmp_p
         page.locator(f"#aio-video-{mode} video").evaluate(
             "v => v.readyState >= 2 || new Promise(ok => v.addEventListener('loadeddata', ok))"
         )
-        page.screenshot(path=str(ARTIFACTS / f"{mode}.png"), full_page=True)
+        shoot(page, mode, full_page=True)
 
 
 def test_bad_input_shows_classified_banner_and_page_keeps_working(page, served):
     before = len(served.engine.calls)
     page.locator("#aio-generate-t2v").click()  # the prompt is empty
-    banner = page.locator("#aio-banner")
+    banner = outcome(page, "t2v")
     banner.filter(has_text="Check your input").wait_for(state="visible")
     assert "prompt" in banner.inner_text()
+    page.locator("#aio-t2v-prompt.aio-invalid").wait_for()  # the field it names is marked
     assert "Traceback" not in page.content()
     assert len(served.engine.calls) == before
     page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
     page.locator("#aio-generate-t2v").click()
     banner.filter(has_text="Done").wait_for(state="visible")
-    page.screenshot(path=str(ARTIFACTS / "after-error.png"), full_page=True)
+    shoot(page, "after-error", full_page=True)
 
 
 def test_out_of_memory_offers_the_fast_preset(page, served):
@@ -187,34 +111,36 @@ def test_out_of_memory_offers_the_fast_preset(page, served):
     page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
     page.locator("#aio-t2v-preset label").filter(has_text="quality").click()
     page.locator("#aio-generate-t2v").click()
-    page.locator("#aio-banner").filter(has_text="Out of memory").wait_for(state="visible")
-    fix = page.locator("#aio-use-fast")
+    outcome(page, "t2v").filter(has_text="Out of memory").wait_for(state="visible")
+    fix = page.locator("#aio-use-fast-t2v")
     fix.wait_for(state="visible")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "error-oom.png"), full_page=True)
+    shoot(page, "error-oom", full_page=True)
     fix.click()
     fast = page.locator("#aio-t2v-preset input[value=fast]")
     page.wait_for_function("el => el.checked", arg=fast.element_handle())
+    outcome(page, "t2v").filter(has_text="Preset set").wait_for()
 
 
-def test_banner_fixes_act_on_the_mode_whose_job_failed(page, served, monkeypatch):
-    """The user moved to another mode after a failure: the banner's buttons still name and fix
-    the failed job's mode, not the one on screen."""
-    fetched: list[tuple[str, str]] = []
-    monkeypatch.setattr(jobs, "download_models", lambda m, p, progress=None: fetched.append((m, p)))
+def test_a_failed_jobs_fixes_stay_in_its_panel_and_act_on_it(page, served, monkeypatch):
+    """The user moved to another mode after a failure: the fixes wait in the failed job's panel
+    and act on that mode only."""
+    fetched: list[tuple] = []
+    monkeypatch.setattr(
+        jobs,
+        "download_models",
+        lambda m, p, progress=None, model=None: fetched.append((m, p, model)),
+    )
     served.engine.fail_with.append(AppError("oom", "CUDA out of memory while sampling"))
     page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
     page.locator("#aio-t2v-preset label").filter(has_text="quality").click()
     page.locator("#aio-generate-t2v").click()
-    page.locator("#aio-banner").filter(has_text="Out of memory").wait_for(state="visible")
+    outcome(page, "t2v").filter(has_text="Out of memory").wait_for(state="visible")
     open_mode(page, "i2v")
-    fix = page.locator("#aio-use-fast")
-    assert fix.inner_text() == "Switch Text to video to the fast preset"
-    fix.click()
-    page.locator("#aio-panel-t2v").wait_for(state="visible")
+    assert not page.locator("#aio-use-fast-i2v").is_visible()
+    open_mode(page, "t2v")
+    page.locator("#aio-use-fast-t2v").click()
     fast = page.locator("#aio-t2v-preset input[value=fast]")
     page.wait_for_function("el => el.checked", arg=fast.element_handle())
-    assert page.locator("#aio-mode-tag").inner_text() == app.TAGS["t2v"]
     open_mode(page, "i2v")  # its preset is untouched
     default = modes.MODES["i2v"].field("preset").default
     assert default != "fast"
@@ -224,14 +150,11 @@ def test_banner_fixes_act_on_the_mode_whose_job_failed(page, served, monkeypatch
 
     served.engine.ensure_error = AppError("missing_model", "2 model file(s) are not on disk")
     page.locator("#aio-generate-t2v").click()
-    page.locator("#aio-banner").filter(has_text="not on disk").wait_for(state="visible")
-    open_mode(page, "style")
-    download = page.locator("#aio-download")
-    assert download.inner_text() == "Download models for Text to video"
-    download.click()
-    page.locator("#aio-banner").filter(has_text="Models ready").wait_for(state="visible")
-    assert fetched == [("t2v", "fast")]
-    assert "Text to video" in page.locator("#aio-banner").inner_text()
+    outcome(page, "t2v").filter(has_text="not on disk").wait_for(state="visible")
+    page.locator("#aio-download-t2v").click()
+    outcome(page, "t2v").filter(has_text="Models ready").wait_for(state="visible")
+    assert fetched == [("t2v", "fast", modes.MODES["t2v"].field("model").default)]
+    assert "Text to video" in outcome(page, "t2v").inner_text()
 
 
 def test_progress_is_shown_and_cancel_stops_the_job(page, served):
@@ -240,9 +163,15 @@ def test_progress_is_shown_and_cancel_stops_the_job(page, served):
     page.locator("#aio-generate-t2v").click()
     page.locator("#aio-video-t2v").filter(has_text="Sampling stage 1").wait_for(state="visible")
     page.locator("#aio-cancel-t2v").click()
-    page.locator("#aio-banner").filter(has_text=re.compile("Cancell(ing|ed)")).wait_for()
+    outcome(page, "t2v").filter(has_text=re.compile("Cancell(ing|ed)")).wait_for()
     assert served.engine.cancels >= 1
     assert page.locator("#aio-video-t2v video").count() == 0
+
+
+def test_cancel_with_nothing_running_says_so(page, served):
+    page.locator("#aio-cancel-t2v").click()
+    outcome(page, "t2v").filter(has_text="Nothing to cancel").wait_for()
+    assert "being stopped" not in outcome(page, "t2v").inner_text()
 
 
 def test_gpu_abort_retry_is_shown_to_the_user(page, served):
@@ -251,7 +180,7 @@ def test_gpu_abort_retry_is_shown_to_the_user(page, served):
     served.engine.fail_with.append(gr.Error("GPU task aborted"))
     page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
     page.locator("#aio-generate-t2v").click()
-    banner = page.locator("#aio-banner").filter(has_text="Done")
+    banner = outcome(page, "t2v").filter(has_text="Done")
     banner.wait_for(state="visible")
     assert "retried once automatically" in banner.inner_text()
     multipliers = [c["duration_multiplier"] for c in served.engine.calls[-2:]]
@@ -263,13 +192,83 @@ def test_unavailable_engine_is_explained_on_the_page(page, served):
     served.engine.problems = ["ComfyUI is not installed at comfyui/. Run `python bootstrap.py`."]
     page.reload(wait_until="domcontentloaded")
     status = page.locator("#aio-status")
-    status.filter(has_text="python bootstrap.py").wait_for(state="visible")
+    status.filter(has_text="ComfyUI is not installed").wait_for(state="visible")
     assert "Generation is unavailable" in status.inner_text()
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "unavailable.png"), full_page=True)
+    # The fix is behind the disclosure, a command shown as code.
+    assert not status.locator("code").filter(has_text="python bootstrap.py").is_visible()
+    status.locator("summary").click()
+    status.locator("code").filter(has_text="python bootstrap.py").wait_for(state="visible")
+    shoot(page, "unavailable", full_page=True)
     page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
     page.locator("#aio-generate-t2v").click()
-    page.locator("#aio-banner").filter(has_text="Generation is unavailable").wait_for()
+    outcome(page, "t2v").filter(has_text="Generation is unavailable").wait_for()
+
+
+def test_a_bad_field_is_named_even_when_generation_is_unavailable(page, served):
+    served.engine.ready = False
+    page.locator("#aio-generate-t2v").click()  # the prompt is empty
+    outcome(page, "t2v").filter(has_text="Check your input").wait_for()
+    assert "unavailable" not in outcome(page, "t2v").inner_text()
+
+
+def test_empty_optional_numbers_stay_empty_and_mean_derived(page, served):
+    """Opening Advanced settings and pressing Generate used to send Duration 0 (refused)."""
+    page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
+    page.locator("#aio-t2v-preset label").filter(has_text="fast").click()
+    page.locator("#aio-t2v-adv button.label-wrap").click()
+    for name in ("width", "height", "duration"):
+        box = page.locator(f"#aio-t2v-{name} input")
+        box.wait_for(state="visible")
+        assert box.input_value() == "" and box.get_attribute("placeholder") == "auto", name
+    page.locator("#aio-generate-t2v").click()
+    outcome(page, "t2v").filter(has_text="Done").wait_for()
+    preset = modes.MODES["t2v"].presets["fast"]
+    assert served.engine.calls[-1]["frames"] == modes.MODES["t2v"].field("frames").default
+    assert f"{preset.width}x{preset.height}" in outcome(page, "t2v").inner_text()
+
+
+def test_an_advanced_field_refused_is_unfolded_and_marked(page, served):
+    page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
+    page.locator("#aio-t2v-adv button.label-wrap").click()
+    page.locator("#aio-t2v-width input").fill("wide")
+    page.locator("#aio-t2v-adv button.label-wrap").click()  # folded away again
+    page.locator("#aio-t2v-width").wait_for(state="hidden")
+    page.locator("#aio-generate-t2v").click()
+    outcome(page, "t2v").filter(has_text="Width must be a number").wait_for()
+    page.locator("#aio-t2v-width.aio-invalid").wait_for(state="visible")
+
+
+def test_a_number_typed_beyond_a_sliders_range_is_said_not_silently_clamped(page):
+    frames = modes.MODES["t2v"].field("frames")
+    box = page.locator("#aio-t2v-frames input[type=number]")
+    box.fill("100000")
+    assert box.evaluate("e => e.scrollWidth <= e.clientWidth")  # all six digits show
+    box.press("Tab")
+    said = page.locator("#aio-t2v-frames[data-clamped]")
+    said.wait_for()
+    assert said.get_attribute("data-clamped") == (
+        f"100000 is outside 9..{frames.max}; {frames.max} is used."
+    )
+
+
+def test_an_example_fills_the_prompt(page):
+    first = modes.MODES["t2v"].examples[1]
+    prompt = page.locator("#aio-t2v-prompt textarea")
+    assert prompt.get_attribute("placeholder") == modes.MODES["t2v"].examples[0]
+    page.locator("#aio-t2v-examples").get_by_text(first[:30]).click()
+    page.wait_for_function(
+        "want => document.querySelector('#aio-t2v-prompt textarea').value == want", arg=first
+    )
+
+
+def test_the_aspect_choice_shapes_the_video(page, served):
+    page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
+    page.locator("#aio-t2v-preset label").filter(has_text="fast").click()
+    page.locator("#aio-t2v-aspect label").filter(has_text="9:16").click()
+    page.locator("#aio-generate-t2v").click()
+    outcome(page, "t2v").filter(has_text="Done").wait_for()
+    used = served.store().jobs(limit=1)[0].used
+    assert used["height"] > used["width"] and used["aspect"] == "9:16"
 
 
 def test_drawer_is_an_overlay_below_1024px(page):
@@ -306,7 +305,11 @@ def test_models_view_lists_each_modes_files_and_fetches_them(page, served, monke
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.delenv("LTX_AIO_MODEL_VARIANT", raising=False)
     fetched: list[tuple[str, object]] = []
-    monkeypatch.setattr(jobs, "download_models", lambda m, p, progress=None: fetched.append((m, p)))
+    monkeypatch.setattr(
+        jobs,
+        "download_models",
+        lambda m, p, progress=None, model=None: fetched.append((m, p, model)),
+    )
     page.locator(f"#aio-mode-{app.MODELS}").click()
     page.locator("#aio-panel-models").wait_for(state="visible")
     assert page.locator("#aio-mode-tag").inner_text() == app.VIEW_TAGS[app.MODELS]
@@ -324,31 +327,15 @@ def test_models_view_lists_each_modes_files_and_fetches_them(page, served, monke
         c.strip() for c in files.locator("code").all_inner_texts()
     }
     page.locator("#aio-models-mode li[role=option]").first.wait_for(state="detached")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "models.png"), full_page=True)
+    shoot(page, "models", full_page=True)
     button = page.locator("#aio-models-download")
     assert "for Restyle video" in button.inner_text()
     button.click()
     page.locator("#aio-models-message").filter(has_text="Models ready").wait_for(state="visible")
-    assert fetched == [("style", None)]
+    assert fetched == [("style", None, None)]  # every model family of the mode
 
 
 # -- History and batches ---------------------------------------------------------------------------
-
-
-def open_history(page) -> None:
-    page.locator(f"#aio-mode-{app.HISTORY}").click()
-    page.locator("#aio-panel-history").wait_for(state="visible")
-    page.locator("#aio-history-gallery button.thumbnail-item").first.wait_for()
-
-
-def thumbnails(page):
-    return page.locator("#aio-history-gallery button.thumbnail-item")
-
-
-def choose(page, dropdown: str, option: str) -> None:
-    page.locator(f"#{dropdown} input").click()
-    page.locator(f"#{dropdown} li[role=option]").filter(has_text=option).first.click()
 
 
 def test_history_plays_filters_reuses_and_deletes_jobs(page, served):
@@ -357,11 +344,11 @@ def test_history_plays_filters_reuses_and_deletes_jobs(page, served):
     page.locator("#aio-t2v-preset label").filter(has_text="fast").click()
     page.locator("#aio-t2v-seed input").fill("4242")
     page.locator("#aio-generate-t2v").click()
-    page.locator("#aio-banner").filter(has_text="Done").wait_for(state="visible")
+    outcome(page, "t2v").filter(has_text="Done").wait_for(state="visible")
     done = store.jobs(limit=1)[0]
     served.engine.fail_with.append(AppError("oom", "CUDA out of memory while sampling"))
     page.locator("#aio-generate-t2v").click()
-    page.locator("#aio-banner").filter(has_text="Out of memory").wait_for(state="visible")
+    outcome(page, "t2v").filter(has_text="Out of memory").wait_for(state="visible")
     failed = store.jobs(limit=1)[0]
     assert (done.status, done.seed, failed.status) == ("done", 4242, "failed")
 
@@ -379,26 +366,26 @@ def test_history_plays_filters_reuses_and_deletes_jobs(page, served):
     assert "4242" in info.inner_text() and "done" in info.inner_text()
     # Parts of one update may render in later frames: wait, as a person would look again.
     page.locator("#aio-history-download").wait_for(state="visible")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "history.png"), full_page=True)
+    shoot(page, "history", full_page=True)
 
     choose(page, "aio-history-status", "failed")
     page.wait_for_function(
         "n => document.querySelectorAll('#aio-history-gallery button.thumbnail-item').length == n",
-        arg=store.count(status="failed"),
+        arg=store.count(status="failed", refusals=False),  # refusals are hidden by default
     )
     assert all("failed" in text for text in thumbnails(page).all_inner_texts())
     choose(page, "aio-history-status", "Any status")
     page.wait_for_function(
         "n => document.querySelectorAll('#aio-history-gallery button.thumbnail-item').length == n",
-        arg=min(store.count(), history_ui.PAGE),
+        arg=min(store.count(refusals=False), history_ui.PAGE),
     )
 
     thumbnails(page).nth(1).click()
     info.filter(has_text=done.id).wait_for()
     page.locator("#aio-history-use").click()
     page.locator("#aio-panel-t2v").wait_for(state="visible")
-    page.locator("#aio-banner").filter(has_text="Settings loaded").wait_for()
+    outcome(page, "t2v").filter(has_text="Settings loaded").wait_for()
+    assert "seed 4242" in outcome(page, "t2v").inner_text()
     assert page.locator("#aio-t2v-seed input").input_value() == "4242"
     assert page.locator("#aio-t2v-prompt textarea").input_value() == PROMPT
     page.wait_for_function("() => document.getElementById('aio-mode-tag').textContent == 'T2V'")
@@ -420,7 +407,7 @@ def test_settings_reused_from_history_run_again_with_their_kept_image(page, serv
     open_mode(page, "i2v")
     fill_mode(page, "i2v", media_inputs("i2v", tmp_path))
     page.locator("#aio-generate-i2v").click()
-    page.locator("#aio-banner").filter(has_text="Done").wait_for(state="visible")
+    outcome(page, "i2v").filter(has_text="Done").wait_for(state="visible")
     first = store.jobs(limit=1)[0]
 
     open_history(page)
@@ -428,10 +415,10 @@ def test_settings_reused_from_history_run_again_with_their_kept_image(page, serv
     page.locator("#aio-history-info").filter(has_text=first.id).wait_for()
     page.locator("#aio-history-use").click()
     page.locator("#aio-panel-i2v").wait_for(state="visible")
-    page.locator("#aio-banner").filter(has_text="Settings loaded").wait_for()
+    outcome(page, "i2v").filter(has_text="Settings loaded").wait_for()
     page.locator("#aio-i2v-image img").first.wait_for(state="attached")
     page.locator("#aio-generate-i2v").click()  # the image comes back from History's copy
-    page.locator("#aio-banner").filter(has_text="Done").wait_for(state="visible")
+    outcome(page, "i2v").filter(has_text="Done").wait_for(state="visible")
 
     again = store.jobs(limit=1)[0]
     assert again.id != first.id and again.status == "done"
@@ -460,10 +447,9 @@ def test_batch_shows_each_job_and_cancelling_one_leaves_the_others(page, served)
     rows = page.locator("#aio-queue-table-t2v tbody tr")
     rows.nth(3).filter(has_text="cancelled").wait_for()
     page.locator("#aio-queue-pick-t2v ul[role=listbox]").wait_for(state="detached")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "batch.png"), full_page=True)
+    shoot(page, "batch", full_page=True)
 
-    banner = page.locator("#aio-banner").filter(has_text="Batch finished")
+    banner = outcome(page, "t2v").filter(has_text="Batch finished")
     banner.wait_for()
     assert "3 done" in banner.inner_text() and "1 cancelled" in banner.inner_text()
     batch = store.jobs(limit=4)[::-1]
@@ -501,10 +487,10 @@ def test_a_real_generation_plays_in_the_browser(browser, real_app):
 
         page.locator("#aio-generate-t2v").click()
 
-        banner = page.locator("#aio-banner .aio-banner")
+        # The first banner says the job runs; the one after it is the outcome.
+        banner = outcome(page, "t2v").locator(".aio-banner:not(.aio-banner--info)")
         banner.first.wait_for(state="visible", timeout=300_000)
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "real-engine-t2v.png"), full_page=True)
+        shoot(page, "real-engine-t2v", full_page=True)
         assert "Done" in banner.first.inner_text(), banner.first.inner_text()
         player = page.locator("#aio-video-t2v video")
         shape = player.evaluate(
@@ -524,64 +510,58 @@ def test_a_real_generation_plays_in_the_browser(browser, real_app):
         preset = modes.MODES["t2v"].presets["fast"]
         assert (shape["width"], shape["height"]) == (preset.width, preset.height)
         assert shape["duration"] == pytest.approx(17 / 24, abs=0.1)
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "real-engine-t2v.png"), full_page=True)
+        shoot(page, "real-engine-t2v", full_page=True)
         assert errors == [], f"JavaScript errors on the page: {errors}"
     finally:
         context.close()
 
 
-@pytest.fixture(scope="module")
-def served_shared(tmp_path_factory):
-    patch = pytest.MonkeyPatch()
-    patch.setenv("LTX_AIO_SHARED", "1")
-    try:
-        with running_app(tmp_path_factory.mktemp("browser-shared")) as running:
-            yield running
-    finally:
-        patch.undo()
+def test_the_model_choice_reaches_the_graph_and_history(page, served):
+    page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
+    page.locator("#aio-t2v-preset label").filter(has_text="fast").click()
+    for choice, loader in (("ltx-2.3", "CheckpointLoaderSimple"), ("ltx-2.5", "UNETLoader")):
+        before = len(served.engine.calls)
+        page.locator("#aio-t2v-model label").filter(has_text=choice).click()
+        page.locator("#aio-generate-t2v").click()
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while len(served.engine.calls) == before and time.monotonic() < deadline:
+            page.wait_for_timeout(50)  # the engine double is in this process: poll it
+        assert len(served.engine.calls) == before + 1
+        sent = served.engine.calls[-1]
+        page.locator("#aio-used-t2v").filter(has_text=sent["job_id"]).wait_for()
+        # A click while this job's event runs would be dropped (Generate triggers once).
+        outcome(page, "t2v").filter(has_text="Done").wait_for()
+        assert loader in {n["class_type"] for n in sent["prompt"].values()}
+        assert served.store().get(sent["job_id"]).used["model"] == choice
 
 
-def _visitor(browser, served):
-    context = browser.new_context(viewport=WIDE)
-    context.route(
-        "**/*",
-        lambda route: (
-            route.continue_() if route.request.url.startswith(served.url) else route.abort()
-        ),
-    )
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(served.url, wait_until="domcontentloaded")
-    page.locator("#aio-generate-t2v").wait_for(state="visible")
-    return context, page
+def test_history_shows_my_running_job_live_and_cancels_it(page, served):
+    served.engine.step_delay = 2.0  # slow enough to look at, cut short by the cancel
+    page.locator("#aio-t2v-prompt textarea").fill("a job to watch")
+    page.locator("#aio-generate-t2v").click()
+    outcome(page, "t2v").filter(has_text="Generating").wait_for()  # recorded, now running
+    page.locator(f"#aio-mode-{app.HISTORY}").click()
+    live = page.locator("#aio-live-table")
+    live.filter(has_text="a job to watch").wait_for()
+    live.filter(has_text="running now").wait_for()
+    shoot(page, "history-live")
+    page.locator("#aio-live-cancel").click()
+    page.locator("#aio-live").wait_for(state="hidden")
+    job = served.store().jobs(limit=1)[0]
+    assert (job.params["prompt"], job.status) == ("a job to watch", "cancelled")
 
 
-def test_on_a_shared_deployment_each_browser_sees_only_its_own_history(browser, served_shared):
-    first, first_page = _visitor(browser, served_shared)
-    second, second_page = _visitor(browser, served_shared)
-    try:
-        for page, prompt in ((first_page, "first visitor's fox"), (second_page, "second's boat")):
-            page.locator("#aio-t2v-prompt textarea").fill(prompt)
-            page.locator("#aio-t2v-preset label").filter(has_text="fast").click()
-            page.locator("#aio-generate-t2v").click()
-            page.locator("#aio-banner").filter(has_text="Done").wait_for(state="visible")
-        for page, own, other in (
-            (first_page, "first visitor", "second's"),
-            (second_page, "second's", "first visitor"),
-        ):
-            open_history(page)
-            thumbnails(page).first.filter(has_text=own).wait_for()
-            assert thumbnails(page).count() == 1
-            assert other not in page.locator("#aio-history-gallery").inner_text()
-            # The retention setting is the operator's here: not on the page.
-            assert not page.locator("#aio-history-retention").is_visible()
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        second_page.screenshot(path=str(ARTIFACTS / "shared-history.png"), full_page=True)
-        # The same browser, later: still its own jobs (the secret lives in the browser).
-        first_page.reload(wait_until="domcontentloaded")
-        open_history(first_page)
-        thumbnails(first_page).first.filter(has_text="first visitor").wait_for()
-    finally:
-        first.close()
-        second.close()
+def test_history_hides_refusals_and_clears_failed_jobs(page, served):
+    page.locator("#aio-t2v-prompt textarea").fill("")
+    page.locator("#aio-generate-t2v").click()  # refused: no prompt
+    outcome(page, "t2v").filter(has_text="Check your input").wait_for()
+    page.locator(f"#aio-mode-{app.HISTORY}").click()  # its tiles may all be hidden refusals
+    summary = page.locator("#aio-history-summary")
+    summary.filter(has_text="refused job(s) hidden").wait_for()
+    page.locator("#aio-history-refused input").check()
+    summary.filter(has_text="refused job(s) hidden").wait_for(state="detached")
+    page.locator("#aio-history-clear").click()
+    page.locator("#aio-history-clear-confirm").click()
+    page.locator("#aio-history-message").filter(has_text="Cleared").wait_for()
+    store = served.store()
+    assert store.count(status="failed") == 0 and store.count(status="cancelled") == 0

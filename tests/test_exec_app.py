@@ -92,3 +92,14 @@ def test_the_health_check_says_the_tiny_set_is_in_use(real_app):
     status, body = real_app.health()
     assert status == 200
     assert any("tiny random-weight" in w for w in body.get("warnings", [])), body
+
+
+def test_the_model_family_is_chosen_per_job_through_the_api_and_recorded(client, media, real_app):
+    store = history.open_store(real_app.data)
+    for model in ("ltx-2.3", "ltx-2.5"):
+        video, used = client.predict(**api_values("i2v", media, model=model), api_name="/i2v")
+        assert used["model"] == model and video_shape(video)[2] == 1
+        job = store.get(used["job_id"])
+        assert (job.status, job.used["model"], job.params["model"]) == ("done", model, model)
+    with pytest.raises(Exception, match=r"\[bad_input\].*model"):
+        client.predict(**api_values("a2v", media, model="ltx-2.5"), api_name="/a2v")

@@ -24,16 +24,18 @@ pytestmark = pytest.mark.comfy
 
 LOADERS = {
     "CheckpointLoaderSimple", "LTXVAudioVAELoader", "LTXAVTextEncoderLoader",
-    "LoraLoaderModelOnly", "LTXICLoRALoaderModelOnly", "LatentUpscaleModelLoader",
+    "LoraLoaderModelOnly", "LatentUpscaleModelLoader", "GetICLoRAParameters",
+    "UNETLoader", "VAELoader", "CLIPLoader",
 }  # fmt: skip
 TEXT_ENCODERS = {"CLIPTextEncode"}
 KEEPS_SOUND = {"a2v", "lipsync"}
 
 # mode, preset, extra field values: every mode at both preset shapes (one pass; two passes with
-# the x2 upscale), and the style mode with each control and with its sound kept.
+# the x2 upscale) on each model family it has, and the style mode with each control and with
+# its sound kept.
 CASES = [
-    (mode, preset, {}) for mode in ("t2v", "i2v", "a2v", "lipsync", "keyframe")
-    for preset in ("fast", "balanced")
+    (mode, preset, {"model": model}) for mode in ("t2v", "i2v", "a2v", "lipsync", "keyframe")
+    for model in modes.MODES[mode].models for preset in ("fast", "balanced")
 ] + [
     ("style", "fast", {"control": "pose"}),
     ("style", "fast", {"control": "depth"}),
@@ -153,16 +155,22 @@ def test_generated_sound_is_not_a_copy_of_an_input(media, comfy_engine, outputs)
     assert correlation < 0.5
 
 
-@pytest.mark.parametrize("mode", ["t2v", "lipsync", "style"])
-def test_a_new_seed_loads_no_model_and_encodes_no_prompt_again(mode, media, comfy_engine, outputs):
-    extra = {"control": "canny"} if mode == "style" else {}
+@pytest.mark.parametrize(
+    ("mode", "model"), [("t2v", "ltx-2.5"), ("t2v", "ltx-2.3"), ("lipsync", "ltx-2.3"),
+                        ("style", "ltx-2.3")],
+)  # fmt: skip
+def test_a_new_seed_loads_no_model_and_encodes_no_prompt_again(
+    mode, model, media, comfy_engine, outputs
+):
+    extra = {"control": "canny", "model": model} if mode == "style" else {"model": model}
     first = prepare(mode, "balanced" if mode != "style" else "fast", media, **extra)
     outputs.extend(run(comfy_engine, first)["outputs"])
     second = prepare(mode, first.used["preset"], media, seed=first.used["seed"] + 1, **extra)
     outputs.extend(run(comfy_engine, second)["outputs"])
     prompt = second.prompt
     assert not class_types(prompt, comfy_engine.executed) & (LOADERS | TEXT_ENCODERS)
-    assert class_types(prompt, comfy_engine.cached) >= {"CheckpointLoaderSimple", "CLIPTextEncode"}
+    loader = "UNETLoader" if model == "ltx-2.5" else "CheckpointLoaderSimple"
+    assert class_types(prompt, comfy_engine.cached) >= {loader, "CLIPTextEncode"}
     assert "SamplerCustomAdvanced" in class_types(prompt, comfy_engine.executed)
 
 

@@ -14,6 +14,7 @@ import pytest
 
 import health
 import history
+import readiness
 
 READY_ENGINE = {"ready": True, "problems": [], "engine": "started"}
 BOOT = {"phase": "ready", "installed": {}, "problems": [], "pins": {}}
@@ -29,9 +30,18 @@ def models_with(**modes) -> dict:
 RUNNABLE = models_with(t2v={"ready": True, "missing": [], "runnable": True})
 
 
+ROOMY = {"variant": "full", "need_gb": 1.0, "free_gb": 50.0, "where": "/hub", "others_gb": {}}
+
+
 def report(**sections):
     given = dict(
-        engine=READY_ENGINE, boot=BOOT, nodes=NODES, models=RUNNABLE, device=DEVICE, disk=DISK
+        engine=READY_ENGINE,
+        boot=BOOT,
+        nodes=NODES,
+        models=RUNNABLE,
+        device=DEVICE,
+        disk=DISK,
+        weights=ROOMY,
     )
     given.update(sections)
     return health.health_report(**given)
@@ -192,10 +202,28 @@ def test_device_probe_never_touches_cuda_on_zerogpu(monkeypatch):
     assert health._device()["type"] == "zerogpu"
 
 
-def test_device_probe_without_torch_loaded_is_unknown(monkeypatch):
+def test_device_probe_without_torch_loaded_asks_the_system_not_torch(monkeypatch):
     monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
     monkeypatch.delitem(sys.modules, "torch", raising=False)
-    assert health._device()["type"] == "unknown"
+    monkeypatch.setattr(readiness, "_system_device", lambda: "cpu")
+    device = health._device()
+    assert (device["type"], device["source"]) == ("cpu", "system")
+    assert "torch" not in sys.modules
+
+
+def test_health_warns_that_it_runs_on_the_cpu_without_failing():
+    code, body = report(device={"type": "cpu"})
+    assert code == 200
+    assert any("No GPU" in w for w in body["warnings"])
+
+
+def test_health_says_which_weights_would_fit_the_disk():
+    weights = {"variant": "full", "need_gb": 79.2, "free_gb": 60.0, "where": "/hub",
+               "others_gb": {"fp8": 51.1, "gguf": 62.3}}  # fmt: skip
+    code, body = report(device={"type": "cuda"}, weights=weights)
+    assert code == 200 and body["weights"] == weights
+    [said] = body["warnings"]
+    assert "79.2 GB" in said and "60.0 GB free" in said and "LTX_AIO_MODEL_VARIANT=fp8" in said
 
 
 def test_disk_probe_measures_folders_not_made_yet(monkeypatch, tmp_path):

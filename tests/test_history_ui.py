@@ -117,3 +117,55 @@ def test_replay_puts_back_values_as_used_and_the_kept_inputs(store, video, tmp_p
     assert Path(app.replay_value(field("image"), job, values)).read_bytes() == image.read_bytes()
     job.inputs["image"].unlink()
     assert app.replay_value(field("image"), job, values) is None
+
+
+def test_settings_of_a_job_that_never_ran_name_its_seed_truthfully(store):
+    job_id = store.create_job("t2v", {"prompt": "a fox", "seed": -1}, {})
+    store.mark_failed(job_id, "bad_input", "refused")
+    job = store.get(job_id)
+    assert job.seed is None
+    assert app.seed_text(job, job.replay()) == "a random seed (it never ran)"
+    fixed = store.get(store.create_job("t2v", {"prompt": "a fox", "seed": 7}, {}))
+    assert app.seed_text(fixed, fixed.replay()) == "seed 7"
+
+
+def refused_job(store, mode="t2v") -> str:
+    job_id = store.create_job(mode, {"prompt": "p" * 6000})
+    store.mark_failed(job_id, "bad_input", "prompt: too long")
+    return job_id
+
+
+def test_refused_jobs_are_hidden_until_asked_for_and_said_to_be(store):
+    failed, refused = failed_job(store), refused_job(store)
+    out = history_ui.on_refresh("", "", history_ui.PAGE, None)
+    assert out[1] == [failed] and "1 refused job(s) hidden" in out[2]
+    shown = history_ui.on_refresh("", "", history_ui.PAGE, None, None, True)
+    assert shown[1] == [refused, failed] and "hidden" not in shown[2]
+
+
+def test_clear_removes_only_failed_and_cancelled_jobs(store, video, tmp_path):
+    done = finished_job(store, video, tmp_path)
+    failed, refused = failed_job(store), refused_job(store)
+    cancelled = store.create_job("t2v", {"prompt": "x"})
+    store.mark_cancelled(cancelled)
+    message, *_ = history_ui.on_clear_failed("", "", history_ui.PAGE, None)
+    assert "3 failed or cancelled job(s)" in message["value"]
+    assert [j.id for j in store.jobs(limit=-1)] == [done]
+    assert not any((store.jobs_dir / j).exists() for j in (failed, refused, cancelled))
+
+
+def test_the_live_view_lists_the_callers_unfinished_jobs_with_their_place_in_line(store):
+    theirs = store.create_job("t2v", {"prompt": "someone else's"}, owner="browser:b")
+    store.mark_running(theirs)
+    mine = [store.create_job("i2v", {"prompt": f"mine {n}"}, owner="browser:a") for n in (1, 2)]
+    table, box, pick, timer = history_ui.live("browser:a")
+    assert box["visible"] is True and timer["active"] is True
+    assert "someone else" not in table
+    assert [value for _, value in pick["choices"]] == mine and pick["value"] == mine[0]
+    assert "1 ahead" in table and "2 ahead" in table  # the other's running job counts
+    history_ui.on_cancel_live(mine[0], None)  # local install: the caller may cancel any job
+    assert store.get(mine[0]).status == "cancelled"
+    for job_id in (theirs, mine[1]):
+        store.mark_cancelled(job_id)
+    table, box, pick, timer = history_ui.live("browser:a")
+    assert (table, box["visible"], timer["active"]) == ("", False, False)

@@ -17,7 +17,10 @@ from errors import AppError
 
 TEMPLATES = sorted(p.stem for p in workflow.WORKFLOWS_DIR.glob("*.json"))
 VARIANTS = list(model_manifest.VARIANTS)
-FOLDERS = {"checkpoints", "loras", "text_encoders", "latent_upscale_models", "unet"}
+FOLDERS = {
+    "checkpoints", "loras", "text_encoders", "latent_upscale_models", "unet",
+    "diffusion_models", "vae",
+}  # fmt: skip
 
 
 def _refs(prompt: dict) -> list[tuple[str, str, str]]:

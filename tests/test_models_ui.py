@@ -28,10 +28,24 @@ def disk(tmp_path, monkeypatch):
     return tmp_path
 
 
+GATED = " · gated: needs HF_TOKEN and the licence accepted on its Hub page"
+
+
 def file_rows(table: str) -> dict[str, str]:
-    """filename -> its State cell."""
-    row = r"<tr data-state=\"\w+\"><td><code>(.*?)</code>.*?<td>([^<]*)</td></tr>"
-    return dict(re.findall(row, table))
+    """filename -> its State cell, without the note a gated repo's missing file carries."""
+    row = (
+        r'<tr data-state="\w+"><td data-label="File"><code>(.*?)</code>.*?'
+        r'<td data-label="State">([^<]*)</td></tr>'
+    )
+    return {name: state.removesuffix(GATED) for name, state in re.findall(row, table)}
+
+
+def test_each_file_says_which_model_loads_it_and_gated_ones_say_what_they_need(disk):
+    out = models_ui.on_refresh("t2v")[FILES]
+    cells = dict(re.findall(r'<code>(.*?)</code></td><td data-label="Model">([^<]*)', out))
+    assert cells["ltx-2.5-video-vae-bf16.safetensors"] == "LTX-2.5"
+    assert cells["ltx-2.3-22b-dev.safetensors"] == "LTX-2.3"
+    assert GATED in out  # LTX-2.5's repository is gated
 
 
 def test_empty_disk_lists_every_mode_and_every_file_missing(disk):
@@ -56,7 +70,7 @@ def test_style_lists_each_control_preprocessor_file(disk):
 
 
 def test_a_file_on_disk_and_one_arriving_are_shown_as_such(disk, monkeypatch):
-    there, arriving = models.needs_for_mode("t2v", "fast", "full")[:2]
+    there, arriving = models.needs_for_mode("t2v", "fast", "full", "ltx-2.3")[:2]
     there.link.parent.mkdir(parents=True)
     with open(there.link, "wb") as fh:
         fh.truncate(there.file.size)  # sparse: the right size without the bytes
@@ -66,10 +80,14 @@ def test_a_file_on_disk_and_one_arriving_are_shown_as_such(disk, monkeypatch):
     states = file_rows(out[FILES])
     assert states[there.filename] == "on disk"
     assert states[arriving.filename].startswith("downloading 25%")
-    assert (
-        '<tr data-mode="t2v"><td>Text to video</td><td>needs downloads</td><td>1 of 4</td>'
-        in (out[OVERVIEW])
-    )
+    t2v = re.search(r'<tr data-mode="t2v">(.*?)</tr>', out[OVERVIEW]).group(1)
+    cells = re.findall(r'<td data-label="([^"]+)"[^>]*>([^<]*)</td>', t2v)
+    total = len(models.needs_for_mode("t2v", None, "full"))
+    assert cells[:3] == [
+        ("Mode", "Text to video"),
+        ("State", "LTX-2.5 needs downloads; LTX-2.3 needs downloads"),
+        ("Files on disk", f"1 of {total}"),
+    ]
 
 
 def test_an_unknown_variant_is_a_message_not_a_traceback(disk, monkeypatch):
@@ -80,7 +98,7 @@ def test_an_unknown_variant_is_a_message_not_a_traceback(disk, monkeypatch):
 
 
 def test_download_failure_is_shown_and_the_table_stays(disk, monkeypatch):
-    def fail(mode, preset, progress=None):
+    def fail(mode, preset, progress=None, model=None):
         raise AppError("download_failed", "Could not reach the Hugging Face Hub.", hint="Retry.")
 
     monkeypatch.setattr(jobs.models, "ensure_models_for_mode", fail)

@@ -10,6 +10,7 @@ import pytest
 from mediagen import make_mp4, make_png, make_text, make_wav
 
 import modes
+import patches
 import workflow
 from errors import AppError
 
@@ -203,8 +204,17 @@ def test_frames_snap_to_8k_plus_1(asked, got, media, tmp_path):
 
 
 def test_frames_are_capped_by_preset_with_note(media, tmp_path):
-    p = prep("t2v", media, tmp_path, frames=481, preset="fast")
+    most = modes.MODES["t2v"].field("frames").max
+    p = prep("t2v", media, tmp_path, frames=most, preset="fast")
     assert p.used["frames"] == 121 and any("capped" in n for n in p.notes)
+
+
+@pytest.mark.parametrize(
+    "mode", [m for m, spec in modes.MODES.items() if any(f.name == "frames" for f in spec.fields)]
+)
+def test_frames_range_ends_at_the_largest_preset_cap(mode):
+    m = modes.MODES[mode]
+    assert m.field("frames").max == max(p.max_frames for p in m.presets.values())
 
 
 def test_duration_sets_frames_and_is_returned(media, tmp_path):
@@ -238,6 +248,40 @@ def test_oversize_is_scaled_to_preset_budget(media, tmp_path):
     p = prep("t2v", media, tmp_path, width=2048, height=2048, preset="fast")
     assert p.used["width"] * p.used["height"] <= 768 * 448 * 1.1
     assert any("capped" in n for n in p.notes)
+
+
+@pytest.mark.parametrize("aspect", modes.ASPECTS)
+@pytest.mark.parametrize("mode", ["t2v", "a2v"])
+def test_aspect_choice_sets_the_shape_at_the_presets_pixel_count(media, tmp_path, mode, aspect):
+    p = prep(mode, media, tmp_path, aspect=aspect, preset="balanced")
+    w, h = modes.aspect_of(aspect)
+    assert p.used["width"] / p.used["height"] == pytest.approx(w / h, rel=0.08)
+    budget = modes.STANDARD_PRESETS["balanced"].pixels
+    assert p.used["width"] * p.used["height"] == pytest.approx(budget, rel=0.1)
+
+
+def test_width_and_height_win_over_the_aspect_choice(media, tmp_path):
+    p = prep("t2v", media, tmp_path, aspect="9:16", width=768, height=448, preset="fast")
+    assert (p.used["width"], p.used["height"]) == (768, 448)
+
+
+def test_only_modes_without_an_input_picture_offer_an_aspect():
+    offered = {name for name, m in modes.MODES.items() if any(f.name == "aspect" for f in m.fields)}
+    assert offered == {name for name, m in modes.MODES.items() if m.size_from is None}
+
+
+def test_check_writes_nothing(media, tmp_path):
+    checked = modes.check("i2v", base_params("i2v", media), job_id="job42")
+    assert checked.used["width"] > 0 and "files" not in checked.used
+    assert not (tmp_path / "input").exists()
+
+
+@pytest.mark.parametrize("mode", list(modes.MODES))
+def test_every_mode_offers_example_prompts_and_a_placeholder(mode):
+    m = modes.MODES[mode]
+    assert len(m.examples) >= 3
+    assert m.field("prompt").placeholder == m.examples[0]
+    assert all(len(text) <= m.field("prompt").max_len for text in m.examples)
 
 
 def test_image_aspect_sets_portrait_size(media, tmp_path):
@@ -279,7 +323,7 @@ def test_a2v_output_keeps_given_audio_and_freezes_model_audio(media, tmp_path):
     assert create["audio"] == workflow.link(p.prompt, "Trim output audio")
     for stage in (1, 2):
         av = workflow.find_node(p.prompt, f"AV latent {stage}")[1]["inputs"]
-        assert av["audio_latent"] == workflow.link(p.prompt, "Freeze audio", 2)
+        assert av["audio_latent"] == workflow.link(p.prompt, "Freeze audio")
     assert not workflow.has_node(p.prompt, "Decode audio")
 
 
@@ -294,9 +338,11 @@ def test_lipsync_model_hears_noised_copy_output_keeps_original(media, tmp_path):
     )
 
 
-def test_keyframe_guides_first_and_last_frame_in_both_stages(media, tmp_path):
-    p = prep("keyframe", media, tmp_path, last_strength=0.8)
-    for stage in (1, 2):
+@pytest.mark.parametrize(("model", "stages"), [("ltx-2.3", (1, 2)), ("ltx-2.5", (1,))])
+def test_keyframe_guides_first_and_last_frame_in_each_pass(model, stages, media, tmp_path):
+    p = prep("keyframe", media, tmp_path, last_strength=0.8, model=model)
+    assert not workflow.has_node(p.prompt, f"First frame guide {len(stages) + 1}")
+    for stage in stages:
         assert node_input(p.prompt, f"First frame guide {stage}", "frame_idx") == 0
         assert node_input(p.prompt, f"Last frame guide {stage}", "frame_idx") == -1
         assert node_input(p.prompt, f"Last frame guide {stage}", "strength") == 0.8
@@ -323,7 +369,7 @@ def test_style_keep_audio_uses_source_track_unless_silent(media, tmp_path):
     assert create["audio"] == workflow.link(p.prompt, "Trim source audio")
     # The model hears the kept sound, frozen (as a2v does), not a track it then throws away.
     av_in = workflow.find_node(p.prompt, "AV latent 1")[1]["inputs"]["audio_latent"]
-    assert av_in == workflow.link(p.prompt, "Freeze source audio", 2)
+    assert av_in == workflow.link(p.prompt, "Freeze source audio")
     new = prep("style", media, tmp_path, keep_audio=False).prompt
     assert not workflow.has_node(new, "Freeze source audio")
     assert workflow.has_node(new, "Audio latent")
@@ -340,10 +386,13 @@ def test_fast_preset_drops_stage_two_and_upscaler(mode, media, tmp_path):
     assert workflow.validate(p.prompt, SCHEMAS) == []
 
 
-def test_required_models_follow_preset_and_control():
-    fast = {r.filename for r in modes.required_models("t2v", "fast")}
-    quality = {r.filename for r in modes.required_models("t2v", "quality")}
+def test_required_models_follow_preset_model_and_control():
+    fast = {r.filename for r in modes.required_models("t2v", "fast", model="ltx-2.3")}
+    quality = {r.filename for r in modes.required_models("t2v", "quality", model="ltx-2.3")}
     assert quality - fast == {"ltx-2.3-spatial-upscaler-x2-1.1.safetensors"}
+    fast = {r.filename for r in modes.required_models("t2v", "fast")}  # the default: LTX-2.5
+    quality = {r.filename for r in modes.required_models("t2v", "quality")}
+    assert quality - fast == {"ltx-2.5-latent-spatial-upscaler-x2-bf16-1.0.safetensors"}
     canny = {r.folder for r in modes.required_models("style", "balanced", "canny")}
     pose = {r.filename for r in modes.required_models("style", "balanced", "pose")}
     assert "controlnet_aux" not in canny
@@ -414,8 +463,22 @@ def test_no_value_in_any_field_crashes_prepare(mode, media, tmp_path):
 @pytest.mark.parametrize(("preset", "tiles"), [("fast", 1), ("balanced", 2), ("quality", 2)])
 def test_preset_sets_decode_tiles(preset, tiles, media, tmp_path):
     p = prep("t2v", media, tmp_path, preset=preset)
-    assert node_input(p.prompt, "Decode video", "horizontal_tiles") == tiles
-    assert node_input(p.prompt, "Decode video", "vertical_tiles") == tiles
+    size = node_input(p.prompt, "Decode video", "tile_size")
+    overlap = node_input(p.prompt, "Decode video", "overlap")
+    longer = max(p.used["width"], p.used["height"])
+    # `tiles` tiles a side: each covers its share of the longer side plus the overlap.
+    assert size % 32 == 0
+    if tiles == 1:
+        assert size >= longer
+    else:
+        assert longer / tiles + overlap <= size < longer
+    assert node_input(p.prompt, "Decode video", "temporal_size") >= p.used["frames"]
+
+
+def test_tile_size_covers_the_frame_in_the_asked_number_of_tiles():
+    assert patches.tile_size(1920, 1088, 1) == patches.TILE_WHOLE
+    assert patches.tile_size(1920, 1088, 2) == 1024  # 960 + 64 overlap
+    assert patches.tile_size(100, 100, 2) == 128  # never below a useful tile
 
 
 def test_negative_prompt_and_control_strength_reach_their_nodes(media, tmp_path):
@@ -427,12 +490,15 @@ def test_negative_prompt_and_control_strength_reach_their_nodes(media, tmp_path)
 
 @pytest.mark.parametrize("mode", modes.MODES.values(), ids=lambda m: m.name)
 def test_every_declared_patch_target_exists_in_the_template(mode):
-    template = workflow.load_template(mode.workflow)
     schemas = workflow.load_schemas()
-    for f in mode.fields:
-        for title, name in f.patch:
-            _, node = workflow.find_node(template, title)
-            assert name in node["inputs"] and name in str(schemas[node["class_type"]]["input"])
+    for template in map(workflow.load_template, mode.workflows.values()):
+        for f in mode.fields:
+            for title, name in f.patch:
+                if not workflow.has_node(template, title):
+                    continue  # that family's graph has no such pass (see the test above)
+                _, node = workflow.find_node(template, title)
+                assert name in node["inputs"]
+                assert name in str(schemas[node["class_type"]]["input"])
 
 
 def test_huge_integer_is_refused_naming_field_and_range(media, tmp_path):
@@ -497,3 +563,36 @@ def test_style_canny_uses_the_official_edge_preprocessor(media, tmp_path):
     node = workflow.find_node(p.prompt, "Canny control")[1]
     assert node["class_type"] == "CannyEdgePreprocessor"
     assert (node["inputs"]["low_threshold"], node["inputs"]["high_threshold"]) == (92, 200)
+
+
+@pytest.mark.parametrize("mode", list(modes.MODES))
+def test_every_field_target_is_a_node_of_one_of_the_modes_graphs(mode):
+    m = modes.MODES[mode]
+    titles = {
+        n["_meta"]["title"]
+        for template in m.workflows.values()
+        for n in workflow.load_template(template).values()
+    }
+    targets = {title for f in m.fields for title, _ in f.patch}
+    assert targets <= titles, targets - titles
+
+
+def test_ltx25_is_the_default_where_it_has_a_graph_and_the_others_say_why_not():
+    for name, m in modes.MODES.items():
+        field = m.field("model")
+        if name in ("t2v", "i2v", "keyframe"):
+            assert field.default == modes.LTX25 and field.choices == (modes.LTX25, modes.LTX23)
+        else:
+            assert field.choices == (modes.LTX23,) and "LTX-2.5" in field.help
+
+
+@pytest.mark.parametrize("mode", ["t2v", "i2v", "keyframe"])
+def test_the_model_choice_picks_its_familys_graph_and_files(mode, media, tmp_path):
+    files = {}
+    for model in (modes.LTX25, modes.LTX23):
+        p = prep(mode, media, tmp_path, model=model)
+        assert p.used["model"] == model
+        assert workflow.validate(p.prompt, SCHEMAS) == []
+        files[model] = {r.filename for r in workflow.model_files(p.prompt)}
+    assert all("ltx-2.5" in name for name in files[modes.LTX25])
+    assert not any("ltx-2.5" in name for name in files[modes.LTX23])

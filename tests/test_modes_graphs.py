@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from modes_helpers import cases, make_media
 
+import backend
 import modes
 import workflow
 
@@ -81,8 +82,6 @@ def _load_tool():
 def comfy(tmp_path_factory, comfy_engine):
     import folder_paths
 
-    import backend
-
     root = tmp_path_factory.mktemp("placeholder-models")
     refs = _load_tool().register_placeholder_models(root)
     yield backend.input_dir()
@@ -99,7 +98,7 @@ def test_prepared_graph_passes_comfyui_validate_prompt(mode, case, preset, media
     params = {**_params(media, mode, case), "preset": preset}
     try:
         prepared = modes.prepare(mode, params, input_dir=comfy, job_id=job)
-        assert workflow.comfy_validate(prepared.prompt) == []
+        assert backend.validate(prepared.prompt) == []
     finally:
         for path in comfy.glob(f"{job}_*"):
             path.unlink()
@@ -109,10 +108,11 @@ def test_prepared_graph_passes_comfyui_validate_prompt(mode, case, preset, media
 def test_comfyui_validate_prompt_names_title_of_a_bad_input(comfy):
     prompt = modes.MODES["t2v"].parameterize(
         {"stages": 2, "width": 1024, "height": 576, "frames": 121, "fps": 24, "duration": 5.0,
-         "seed": 1, "tiles": 9, "job_id": "bad"}
+         "seed": 1, "tiles": 2, "job_id": "bad"}
     )  # fmt: skip
-    problems = workflow.comfy_validate(prompt)
-    assert any("'Decode video'" in p and "horizontal_tiles" in p for p in problems), problems
+    workflow.set_input(prompt, "Decode video", "overlap", 5000)
+    problems = backend.validate(prompt)
+    assert any("'Decode video'" in p and "'overlap'" in p for p in problems), problems
 
 
 # ------------------------------------------- L-comfy: the weight-free part of each graph runs
@@ -168,8 +168,6 @@ PROBES = [
 def test_media_chain_of_prepared_graph_executes(
     mode, case, images, audio, all_frames, media, comfy
 ):
-    import backend
-
     job = f"l2run-{uuid.uuid4().hex[:8]}"
     params = {**_params(media, mode, case), "preset": "fast"}
     try:

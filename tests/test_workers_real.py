@@ -286,23 +286,18 @@ def test_the_page_shows_each_worker(app_on_workers, workers):
 
 
 @pytest.mark.browser
-def test_the_page_shows_each_worker_where_the_user_looks(app_on_workers, workers):
-    from test_browser import CHROMIUM_ARGS, WIDE, chromium_path
+def test_the_page_shows_each_worker_where_the_user_looks(app_on_workers, workers, browser):
+    from browser_helpers import DESKTOP as WIDE
 
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if chromium_path() is None:
-        pytest.skip("no Chromium binary: install Debian's `chromium` or set its path")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        try:
-            page = chromium.new_page(viewport=WIDE)
-            page.goto(app_on_workers.url, wait_until="domcontentloaded")
-            table = page.locator("#aio-workers table")
-            table.wait_for(state="visible", timeout=60_000)
-            box = table.bounding_box()
-            text = table.inner_text()
-        finally:
-            chromium.close()
+    page = browser.new_page(viewport=WIDE)
+    try:
+        page.goto(app_on_workers.url, wait_until="domcontentloaded")
+        table = page.locator("#aio-workers table")
+        table.wait_for(state="visible", timeout=60_000)
+        box = table.bounding_box()
+        text = table.inner_text()
+    finally:
+        page.close()
     assert box["y"] >= 0 and box["y"] + box["height"] <= WIDE["height"]  # seen without scrolling
     assert box["x"] >= 0 and box["x"] + box["width"] <= WIDE["width"]
     rows = [line for line in text.splitlines() if line.startswith("http")]

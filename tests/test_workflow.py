@@ -101,7 +101,7 @@ def test_model_files_of_style_include_annotator_weights():
 
 def test_prune_drops_nodes_no_output_needs():
     prompt = workflow.load_template("t2v")
-    workflow.set_input(prompt, "Decode video", "latents", workflow.link(prompt, "Separate AV 1", 0))
+    workflow.set_input(prompt, "Decode video", "samples", workflow.link(prompt, "Separate AV 1", 0))
     workflow.set_input(prompt, "Decode audio", "samples", workflow.link(prompt, "Separate AV 1", 1))
     dropped = workflow.prune(prompt)
     assert "Upscale model" in dropped and "Sample 2" in dropped
@@ -120,14 +120,14 @@ def _broken(title, name, value, mode="t2v"):
 @pytest.mark.parametrize(
     ("title", "name", "value", "expect"),
     [
-        ("Decode video", "overlap", 50, "above the maximum 8"),
+        ("Decode video", "overlap", 5000, "above the maximum 4096"),
         ("Video latent", "width", 0, "below the minimum 64"),
         ("Video latent", "width", "wide", "expects an integer"),
         ("Video latent", "length", 12.5, "expects an integer"),
         ("Video latent", "width", True, "expects an integer"),
         ("Conditioning", "frame_rate", float("nan"), "finite"),
         ("Sampler 1", "sampler_name", "warp_drive", "not one of"),
-        ("Decode video", "last_frame_fix", "yes", "true/false"),
+        ("Decode video", "temporal_size", "long", "expects an integer"),
         ("Positive prompt", "text", 42, "expects text"),
         ("Guider 1", "model", ["999", 0], "does not exist"),
         ("Guider 1", "model", ["1", 7], "missing output"),
@@ -138,6 +138,11 @@ def _broken(title, name, value, mode="t2v"):
 def test_validate_reports_bad_input_with_title_and_name(title, name, value, expect):
     problems = _broken(title, name, value)
     assert any(f"'{title}'" in p and f"'{name}'" in p and expect in p for p in problems), problems
+
+
+def test_validate_reports_a_non_boolean_for_a_boolean_input():
+    problems = _broken("Image guide 1", "bypass", "yes", mode="i2v")
+    assert any("'bypass'" in p and "true/false" in p for p in problems), problems
 
 
 def test_validate_reports_missing_required_input():

@@ -7,6 +7,13 @@ distilled ManualSigmas, x2 latent upsampler, 3-step stage-2 refine, tiled VAE de
 nodes (Note, Primitive*) are folded into plain values. Every node carries a stable title, because
 modes.py patches nodes by title, never by id.
 
+Only ComfyUI's core nodes (v0.33.0) and comfyui_controlnet_aux's preprocessors are used, as
+Comfy's own LTX-2.3 templates do: the frozen audio latent is SolidMask(0) -> SetLatentNoiseMask
+(the pack's LTXVSetAudioRefTokens output 2 did the same), first-frame conditioning is
+LTXVImgToVideoInplace (the pack's ConditionOnly also wrote the frame into the latent), the IC-LoRA
+is LoraLoaderModelOnly + GetICLoRAParameters + LTXVAddGuide, and the decode is VAEDecodeTiled
+(spatial tiles only, as the pack's tiled decode).
+
 Run `python tools/build_workflows.py` after changing a graph, then `python -m pytest`.
 """
 
@@ -25,13 +32,22 @@ UPSCALER = "ltx-2.3-spatial-upscaler-x2-1.1.safetensors"
 GEMMA = "gemma_3_12B_it.safetensors"
 UNION_CONTROL_LORA = "ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors"
 
-# The official graphs' schedules: 8 distilled steps for stage 1, a short refine for stage 2.
+# LTX-2.5, as Comfy's official video_ltx2_5_* templates load it (Lightricks/LTX-2.5, gated).
+TRANSFORMER_25 = "ltx-2.5-22b-distilled-transformer-comfy-int8-convrot.safetensors"
+GEMMA4_25 = "gemma4-12b-with-proj-ltx-2.5-comfy-int8-convrot.safetensors"
+VIDEO_VAE_25 = "ltx-2.5-video-vae-bf16.safetensors"
+AUDIO_VAE_25 = "ltx-2.5-audio-vae-bf16.safetensors"
+UPSCALER_25 = "ltx-2.5-latent-spatial-upscaler-x2-bf16-1.0.safetensors"
+
+# The official graphs' schedules: 8 distilled steps for stage 1, a short refine for stage 2
+# (LTX-2.5's templates use the same two).
 SIGMAS_STAGE1 = "1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875, 0.0"
 SIGMAS_STAGE2 = "0.85, 0.7250, 0.4219, 0.0"
 NEGATIVE = "pc game, console game, video game, cartoon, childish, ugly"
 PLACEHOLDER_IMAGE = "example.png"
 PLACEHOLDER_AUDIO = "example.wav"
 PLACEHOLDER_VIDEO = "example.mp4"
+TILE_WHOLE = 4096  # VAEDecodeTiled's largest tile: the whole frame (patches.py sets the size)
 
 
 class Graph:
@@ -57,6 +73,34 @@ class Graph:
         return [self.ids[title], slot]
 
 
+def video_vae(g: Graph) -> list:
+    """The video VAE: the LTX-2.3 checkpoint's own, or LTX-2.5's separate file."""
+    return g.out("Video VAE") if "Video VAE" in g.ids else g.out("Checkpoint", 2)
+
+
+def prompts(g: Graph) -> None:
+    g.add("Positive prompt", "CLIPTextEncode", text="", clip=g.out("Text encoder"))
+    g.add("Negative prompt", "CLIPTextEncode", text=NEGATIVE, clip=g.out("Text encoder"))
+    g.add(
+        "Conditioning",
+        "LTXVConditioning",
+        positive=g.out("Positive prompt"),
+        negative=g.out("Negative prompt"),
+        frame_rate=24.0,
+    )
+
+
+def loaders_25(g: Graph) -> str:
+    """LTX-2.5's files, as its templates load them: the distilled transformer alone (no LoRA),
+    the two VAEs, Gemma 4 with its projection through CLIPLoader."""
+    g.add("Transformer", "UNETLoader", unet_name=TRANSFORMER_25, weight_dtype="default")
+    g.add("Video VAE", "VAELoader", vae_name=VIDEO_VAE_25)
+    g.add("Audio VAE", "VAELoader", vae_name=AUDIO_VAE_25)
+    g.add("Text encoder", "CLIPLoader", clip_name=GEMMA4_25, type="ltxv", device="default")
+    prompts(g)
+    return "Transformer"
+
+
 def loaders(g: Graph, *, ic_lora: str | None = None) -> str:
     """Models, prompts and LTXV conditioning; returns the title of the MODEL the guiders use."""
     g.add("Checkpoint", "CheckpointLoaderSimple", ckpt_name=CHECKPOINT)
@@ -71,11 +115,13 @@ def loaders(g: Graph, *, ic_lora: str | None = None) -> str:
     if ic_lora:
         g.add(
             "IC-LoRA",
-            "LTXICLoRALoaderModelOnly",
+            "LoraLoaderModelOnly",
             model=g.out("Distilled LoRA"),
             lora_name=ic_lora,
             strength_model=1.0,
         )
+        # The LoRA file's metadata says at what scale it reads its reference (ref0.5: half).
+        g.add("IC-LoRA parameters", "GetICLoRAParameters", iclora_model=g.out("IC-LoRA"))
         model = "IC-LoRA"
     g.add(
         "Text encoder",
@@ -85,15 +131,7 @@ def loaders(g: Graph, *, ic_lora: str | None = None) -> str:
         device="default",
     )
     g.add("Audio VAE", "LTXVAudioVAELoader", ckpt_name=CHECKPOINT)
-    g.add("Positive prompt", "CLIPTextEncode", text="", clip=g.out("Text encoder"))
-    g.add("Negative prompt", "CLIPTextEncode", text=NEGATIVE, clip=g.out("Text encoder"))
-    g.add(
-        "Conditioning",
-        "LTXVConditioning",
-        positive=g.out("Positive prompt"),
-        negative=g.out("Negative prompt"),
-        frame_rate=24.0,
-    )
+    prompts(g)
     return model
 
 
@@ -138,30 +176,32 @@ def audio_input(g: Graph) -> None:
 
 
 def frozen_audio(g: Graph, encode: str, freeze: str, audio: list) -> None:
-    """`audio` encoded; the freeze node's third output is that latent with noise_mask 0, kept
-    as-is while the video denoises (the official LipDub graph feeds stage 2 the same way)."""
+    """`audio` encoded; the freeze node's output is that latent with noise_mask 0, kept as-is while
+    the video denoises (the official LipDub and ia2v graphs feed both passes the same way)."""
     g.add(encode, "LTXVAudioVAEEncode", audio=audio, audio_vae=g.out("Audio VAE"))
-    g.add(
-        freeze,
-        "LTXVSetAudioRefTokens",
-        positive=g.out("Conditioning", 0),
-        negative=g.out("Conditioning", 1),
-        audio_latent=g.out(encode),
-    )
+    if "Silence mask" not in g.ids:
+        g.add("Silence mask", "SolidMask", value=0.0, width=1, height=1)
+    g.add(freeze, "SetLatentNoiseMask", samples=g.out(encode), mask=g.out("Silence mask"))
 
 
 def sampling(
     g: Graph, stage: int, model: str, video: list, audio: list, positive: list, negative: list
 ) -> None:
-    sampler = "euler_ancestral_cfg_pp" if stage == 1 else "euler_cfg_pp"
+    ltx25 = "Transformer" in g.ids
+    if ltx25:  # the 2.5 templates: euler_ancestral in both passes, a guider per modality
+        sampler = "euler_ancestral"
+        guider = {"class_type": "LTXVDualCFGGuider", "video_cfg": 1.0, "audio_cfg": 1.0}
+    else:
+        sampler = "euler_ancestral_cfg_pp" if stage == 1 else "euler_cfg_pp"
+        guider = {"class_type": "CFGGuider", "cfg": 1.0}
     g.add(f"AV latent {stage}", "LTXVConcatAVLatent", video_latent=video, audio_latent=audio)
     g.add(
         f"Guider {stage}",
-        "CFGGuider",
+        guider.pop("class_type"),
         model=g.out(model),
         positive=positive,
         negative=negative,
-        cfg=1.0,
+        **guider,
     )
     g.add(f"Sampler {stage}", "KSamplerSelect", sampler_name=sampler)
     g.add(f"Sigmas {stage}", "ManualSigmas", sigmas=SIGMAS_STAGE1 if stage == 1 else SIGMAS_STAGE2)
@@ -181,15 +221,13 @@ def sampling(
 def output(g: Graph, video: list, audio: list, *, fps=24.0) -> None:
     g.add(
         "Decode video",
-        "LTXVTiledVAEDecode",
-        vae=g.out("Checkpoint", 2),
-        latents=video,
-        horizontal_tiles=2,
-        vertical_tiles=2,
-        overlap=6,
-        last_frame_fix=False,
-        working_device="auto",
-        working_dtype="auto",
+        "VAEDecodeTiled",
+        samples=video,
+        vae=video_vae(g),
+        tile_size=TILE_WHOLE,
+        overlap=64,
+        temporal_size=TILE_WHOLE,  # every frame at once: no seams in time
+        temporal_overlap=8,
     )
     g.add("Create video", "CreateVideo", images=g.out("Decode video"), audio=audio, fps=fps)
     g.add(
@@ -239,21 +277,22 @@ def empty_latents(g: Graph, *, with_audio: bool) -> None:
 
 
 def upscale(g: Graph, samples: list) -> None:
-    g.add("Upscale model", "LatentUpscaleModelLoader", model_name=UPSCALER)
+    upscaler = UPSCALER_25 if "Transformer" in g.ids else UPSCALER
+    g.add("Upscale model", "LatentUpscaleModelLoader", model_name=upscaler)
     g.add(
         "Upscale latent",
         "LTXVLatentUpsampler",
         samples=samples,
         upscale_model=g.out("Upscale model"),
-        vae=g.out("Checkpoint", 2),
+        vae=video_vae(g),
     )
 
 
 def image_guide(g: Graph, title: str, image: str, latent: list, strength: float) -> None:
     g.add(
         title,
-        "LTXVImgToVideoConditionOnly",
-        vae=g.out("Checkpoint", 2),
+        "LTXVImgToVideoInplace",
+        vae=video_vae(g),
         image=g.out(image),
         latent=latent,
         strength=strength,
@@ -261,9 +300,9 @@ def image_guide(g: Graph, title: str, image: str, latent: list, strength: float)
     )
 
 
-def text_or_image_to_video(with_image: bool) -> dict:
+def text_or_image_to_video(with_image: bool, ltx25: bool = False) -> dict:
     g = Graph()
-    model = loaders(g)
+    model = loaders_25(g) if ltx25 else loaders(g)
     pos, neg = g.out("Conditioning", 0), g.out("Conditioning", 1)
     empty_latents(g, with_audio=True)
     video1 = g.out("Video latent")
@@ -294,7 +333,7 @@ def audio_to_video(with_image: bool) -> dict:
         image_input(g)
         image_guide(g, "Image guide 1", "Preprocess image", video1, 0.7)
         video1 = g.out("Image guide 1")
-    frozen = g.out("Freeze audio", 2)
+    frozen = g.out("Freeze audio")
     sampling(g, 1, model, video1, frozen, pos, neg)
     upscale(g, g.out("Separate AV 1", 0))
     video2 = g.out("Upscale latent")
@@ -311,7 +350,7 @@ def keyframe_guides(
     g: Graph, stage: int, latent: list, positive: list, negative: list, first: str, last: str
 ) -> None:
     """First and last frame as appended keyframe guides (LTX-2's keyframe-interpolation recipe)."""
-    common = {"vae": g.out("Checkpoint", 2), "strength": 1.0}
+    common = {"vae": video_vae(g), "strength": 1.0}
     g.add(
         f"First frame guide {stage}",
         "LTXVAddGuide",
@@ -332,6 +371,23 @@ def keyframe_guides(
         frame_idx=-1,
         **common,
     )
+
+
+def keyframe_25() -> dict:
+    """LTX-2.5's first+last frame (official video_ltx2_5_flf2v): one full-size pass with both
+    frames as guides, cropped off after sampling; no upscaler."""
+    g = Graph()
+    model = loaders_25(g)
+    empty_latents(g, with_audio=True)
+    image_input(g, "first ")
+    image_input(g, "last ")
+    keyframe_guides(
+        g, 1, g.out("Video latent"), g.out("Conditioning", 0), g.out("Conditioning", 1),
+        "Preprocess first image", "Preprocess last image",
+    )  # fmt: skip
+    guided_sampling(g, 1, model, "Last frame guide 1", g.out("Audio latent"))
+    output_with_audio(g, g.out("Crop guides 1", 2), 1)
+    return g.nodes
 
 
 def keyframe() -> dict:
@@ -433,7 +489,7 @@ def style() -> dict:
     g.add("Video latent", "EmptyLTXVLatentVideo", width=1024, height=576, length=121, batch_size=1)
     g.add(
         "Control guide",
-        "LTXAddVideoICLoRAGuide",
+        "LTXVAddGuide",
         positive=g.out("Conditioning", 0),
         negative=g.out("Conditioning", 1),
         vae=g.out("Checkpoint", 2),
@@ -441,11 +497,7 @@ def style() -> dict:
         image=g.out("Pose control"),
         frame_idx=0,
         strength=1.0,
-        latent_downscale_factor=g.out("IC-LoRA", 1),
-        crop="disabled",
-        use_tiled_encode=False,
-        tile_size=256,
-        tile_overlap=64,
+        iclora_parameters=g.out("IC-LoRA parameters"),
     )
     guided_sampling(g, 1, model, "Control guide", g.out("Audio latent"))
     output_with_audio(g, g.out("Crop guides 1", 2), 1)
@@ -460,6 +512,9 @@ def build() -> dict[str, dict]:
         "lipsync": audio_to_video(with_image=True),
         "keyframe": keyframe(),
         "style": style(),
+        "t2v_ltx25": text_or_image_to_video(with_image=False, ltx25=True),
+        "i2v_ltx25": text_or_image_to_video(with_image=True, ltx25=True),
+        "keyframe_ltx25": keyframe_25(),
     }
 
 

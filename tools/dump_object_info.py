@@ -43,7 +43,6 @@ KEEP_MODULES = (
     "comfy_extras.nodes_canny",
     "comfy_extras.nodes_hunyuan",
     "comfy_extras.nodes_latent",
-    "custom_nodes.ComfyUI-LTXVideo",
     "custom_nodes.comfyui_controlnet_aux",
     "custom_nodes.ComfyUI-GGUF",
 )

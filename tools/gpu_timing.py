@@ -1,20 +1,24 @@
-"""Time every mode at its presets' real sizes on a GPU machine with no network, in one command.
+"""Time every mode at its presets' real sizes on a GPU machine with no network.
 
 Here (with network to PyPI and ../shared/pins beside the checkout):
-    python tools/gpu_timing.py pack          # writes .gpu-carry/: wheels + pin archives, < 64 MiB
-There (a GPU machine whose Python has torch, e.g. the device tool's H200; carry .gpu-carry):
-    python3 tools/gpu_timing.py run [--budget-s 540] [--modes t2v,i2v] [--presets fast,quality]
+    python tools/gpu_timing.py pack      # .gpu-carry/part1 and part2: each < 64 MiB with the tree
+There (a GPU machine whose Python has torch, e.g. the device tool's H200), two calls in a row
+while the machine stays up (ComfyUI v0.33's comfy-kitchen alone is 58 MB, PyAV 41 MB: together
+they do not fit in one 64 MiB call):
+    carry .gpu-carry/part1:  python3 tools/gpu_timing.py install .gpu-carry/part1
+    carry .gpu-carry/part2:  python3 tools/gpu_timing.py run [--budget-s 480] [--modes t2v,i2v]
 
-`run` installs the carried wheels into /tmp/site, the pins from the carried archives into
-/tmp/comfyui, writes the REAL-size random model set as sparse files (large tensors are file holes
-that read as zeros: seconds to write, almost no disk; kernel speed does not depend on the values),
-then runs each mode x preset twice through the app's own engine (cold: models loaded; warm: a new
-seed only) at the preset's size and 121 frames, and writes $OUT/gpu_timing.json (or ./) with wall
-seconds, CUDA peak memory and the device's name. Cases still waiting when the time budget is spent
-are reported as not run. The style mode needs comfyui_controlnet_aux (18 MB), which does not fit
-beside the wheels, so it is not timed. If ltx-pipelines can run there, the same t2v clip is timed
-through it; it needs Gemma 3 in Hugging Face layout, which this offline set does not make, so
-`run` says so instead.
+`run` installs part 2 beside part 1 in /tmp/site, the pins from the carried archives into
+/tmp/comfyui, writes the REAL-size random model sets (LTX-2.3, and LTX-2.5 with the 2.3 family's
+transformer config and ComfyUI's default decoder config) as sparse files (large tensors are file
+holes that read as zeros: seconds to write, almost no disk; kernel speed does not depend on the
+values), then runs each mode x model x preset twice through the app's own engine (cold: models
+loaded; warm: a new seed only) at the preset's size and 121 frames, and writes
+$OUT/gpu_timing.json (or ./) with wall seconds, CUDA peak memory and the device's name. Cases still
+waiting when the time budget is spent are reported as not run. The style mode needs
+comfyui_controlnet_aux (18 MB), which does not fit beside the wheels, so it is not timed.
+ltx-pipelines 1.0.0 reads Gemma 3 in Hugging Face layout, which this offline set does not make, so
+`run` says that instead of timing it.
 """
 
 from __future__ import annotations
@@ -30,21 +34,40 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CARRY = ROOT / ".gpu-carry"
+SITE = Path("/tmp/site")
 LIMIT_BYTES = 64 * 1024 * 1024  # what the device tool lets travel, working tree included
-# What the GPU image lacks of requirements.txt for the core + LTX + GGUF packs, for Python 3.12.
-WHEELS = [
-    "av==16.1.0", "SQLAlchemy==2.1.9", "alembic==1.20.1", "Mako==1.4.3", "torchsde==0.2.6",
-    "trampoline==0.1.2", "kornia==0.8.2", "spandrel==0.4.2", "simpleeval==1.0.8",
+# What the GPU image lacks of requirements.txt for ComfyUI v0.33 + the GGUF pack, Python 3.12.
+PART1 = ["comfy-kitchen==0.2.31"]
+PART2 = [
+    "av==16.1.0", "comfy-aimdo==0.4.13", "SQLAlchemy==2.1.9", "alembic==1.20.1", "Mako==1.4.3",
+    "torchsde==0.2.6", "trampoline==0.1.2", "spandrel==0.4.2", "simpleeval==1.0.8",
     "blake3==1.0.11", "gguf==0.19.0", "pydantic==2.12.5", "pydantic-core==2.41.5",
     "pydantic-settings==2.16.3", "typing-inspection==0.4.5", "annotated-types==0.8.0",
-    "python-dotenv==1.2.4", "ltx-core==1.0.0", "ltx-pipelines==1.0.0",
+    "python-dotenv==1.2.4",
 ]  # fmt: skip
 PLATFORMS = [
     "manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_24_x86_64",
     "manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux1_x86_64", "any",
 ]  # fmt: skip
-MODES = ("t2v", "i2v", "a2v", "lipsync", "keyframe")
+CASES = [("t2v", "ltx-2.5"), ("t2v", "ltx-2.3"), ("i2v", "ltx-2.5"), ("i2v", "ltx-2.3"),
+         ("keyframe", "ltx-2.5"), ("keyframe", "ltx-2.3"), ("a2v", "ltx-2.3"),
+         ("lipsync", "ltx-2.3")]  # fmt: skip
 FRAMES = 121
+
+
+def _download(wheels: list[str], folder: Path) -> None:
+    folder.mkdir(parents=True)
+    platforms = [arg for p in PLATFORMS for arg in ("--platform", p)]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+         "--python-version", "3.12", "--implementation", "cp", *platforms,
+         "-d", str(folder), *wheels],
+        check=True,
+    )  # fmt: skip
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
 def pack(pins: Path) -> int:
@@ -52,45 +75,40 @@ def pack(pins: Path) -> int:
     import bootstrap
 
     shutil.rmtree(CARRY, ignore_errors=True)
-    (CARRY / "wheels").mkdir(parents=True)
-    (CARRY / "pins").mkdir()
-    platforms = [arg for p in PLATFORMS for arg in ("--platform", p)]
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-         "--python-version", "3.12", "--implementation", "cp", *platforms,
-         "-d", str(CARRY / "wheels"), *WHEELS],
-        check=True,
-    )  # fmt: skip
+    _download(PART1, CARRY / "part1" / "wheels")
+    _download(PART2, CARRY / "part2" / "wheels")
+    (CARRY / "part2" / "pins").mkdir()
     for pin in bootstrap.needed_pins():
         if pin.name != "comfyui_controlnet_aux":
-            shutil.copy2(pins / pin.archive_name, CARRY / "pins" / pin.archive_name)
-    carried = sum(p.stat().st_size for p in CARRY.rglob("*") if p.is_file())
+            shutil.copy2(pins / pin.archive_name, CARRY / "part2" / "pins" / pin.archive_name)
     tree = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
     tracked = sum((ROOT / n).stat().st_size for n in tree.stdout.decode().split("\0") if n)
-    total = carried + tracked
-    mib = 2**20
-    print(f".gpu-carry/: {carried / mib:.1f} MiB; with the tree {total / mib:.1f} of 64 MiB")
-    if total > LIMIT_BYTES:
+    fits = True
+    for part in ("part1", "part2"):
+        total = _size(CARRY / part) + tracked
+        print(f".gpu-carry/{part}: with the tree {total / 2**20:.1f} of 64 MiB")
+        fits &= total <= LIMIT_BYTES
+    if not fits:
         print("too large to travel: leave something out", file=sys.stderr)
         return 1
-    print("then, with .gpu-carry carried: python3 tools/gpu_timing.py run")
+    print("then there: `install .gpu-carry/part1` (carry it), then `run` (carry part2)")
     return 0
 
 
-def _install(site: Path) -> None:
-    wheels = sorted(str(p) for p in (CARRY / "wheels").glob("*.whl"))
+def install(part: Path) -> None:
+    wheels = sorted(str(p) for p in (part / "wheels").glob("*.whl"))
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
-         "--no-cache-dir", "--upgrade", "--target", str(site), *wheels],
+         "--no-cache-dir", "--upgrade", "--target", str(SITE), *wheels],
         check=True,
     )  # fmt: skip
-    sys.path.insert(0, str(site))
+    sys.path.insert(0, str(SITE))
     os.environ["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(site), os.environ.get("PYTHONPATH")])
+        filter(None, [str(SITE), os.environ.get("PYTHONPATH")])
     )
 
 
-def _case(engine, mode: str, preset: str, media: dict, frames: int) -> dict:
+def _case(engine, mode: str, model: str, preset: str, media: dict, frames: int) -> dict:
     import torch
 
     import backend
@@ -98,16 +116,16 @@ def _case(engine, mode: str, preset: str, media: dict, frames: int) -> dict:
     import modes
 
     params = {"prompt": "a red fox trots through fresh snow at dawn, birds calling",
-              "preset": preset, "seed": 1}  # fmt: skip
+              "preset": preset, "seed": 1, "model": model}  # fmt: skip
     fields = {f.name: f for f in modes.MODES[mode].fields}
     if "frames" in fields:
         params["frames"] = frames
     for name, f in fields.items():
         if f.kind in modes.MEDIA_KINDS:
             params[name] = str(media[name])
-    row = {"mode": mode, "preset": preset}
+    row = {"mode": mode, "model": model, "preset": preset}
     for run in ("cold", "warm"):
-        job = f"gpu-{mode}-{preset}-{run}"
+        job = f"gpu-{mode}-{model}-{preset}-{run}"
         prepared = modes.prepare(mode, params, input_dir=backend.input_dir(), job_id=job)
         prompt = models.resolve_variant(prepared.prompt, "full")
         cuda = torch.cuda.is_available()
@@ -136,7 +154,10 @@ def run(args) -> int:
     size, frames, work = ("tiny", 9, Path("/tmp/gpu-rehearsal")) if args.rehearse else (
         "real", FRAMES, Path("/tmp"))  # fmt: skip
     if not args.rehearse:
-        _install(work / "site")
+        if not (SITE / "comfy_kitchen").is_dir():
+            print("run `install .gpu-carry/part1` first (carrying it), then this", file=sys.stderr)
+            return 2
+        install(CARRY / "part2")
     weights = work / f"{size}-weights"
     os.environ.update(
         LTX_AIO_COMFYUI_DIR=str(work / "comfyui"), LTX_AIO_MODELS_DIR=str(weights),
@@ -147,7 +168,8 @@ def run(args) -> int:
     import bootstrap
 
     pins = [p for p in bootstrap.needed_pins() if p.name != "comfyui_controlnet_aux"]
-    state = bootstrap.ensure(archives=CARRY / "pins", pins=pins)
+    archives = CARRY / "part2" / "pins" if not args.rehearse else ROOT.parent / "shared" / "pins"
+    state = bootstrap.ensure(archives=archives, pins=pins)
     report["bootstrap"] = state["phase"], state["problems"]
     started = time.perf_counter()
     subprocess.run(
@@ -174,15 +196,17 @@ def run(args) -> int:
         "last_image": make_png(folder / "last.png", 1280, 720, (30, 90, 200)),
         "audio": make_wav(folder / "speech.wav", seconds=5.1, kind="chirp"),
     }
-    for mode in args.modes.split(","):
+    chosen = set(args.modes.split(","))
+    for mode, model in [case for case in CASES if case[0] in chosen]:
         for preset in args.presets.split(","):
+            row = {"mode": mode, "model": model, "preset": preset}
             if time.monotonic() > deadline:
-                report["rows"].append({"mode": mode, "preset": preset, "skipped": "time budget"})
+                report["rows"].append({**row, "skipped": "time budget"})
                 continue
             try:
-                report["rows"].append(_case(engine, mode, preset, media, frames))
+                report["rows"].append(_case(engine, mode, model, preset, media, frames))
             except Exception as exc:  # one case failing must not lose the others' figures
-                report["rows"].append({"mode": mode, "preset": preset, "error": repr(exc)})
+                report["rows"].append({**row, "error": repr(exc)})
             print(json.dumps(report["rows"][-1]), flush=True)
             (out_dir / "gpu_timing.json").write_text(json.dumps(report, indent=1))
     report["ltx_pipelines"] = (
@@ -196,14 +220,20 @@ def run(args) -> int:
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("pack", help="here: wheels + pin archives into .gpu-carry/")
+    p = sub.add_parser("pack", help="here: wheels + pin archives into .gpu-carry/part1, part2")
     p.add_argument("--pins", type=Path, default=ROOT.parent / "shared" / "pins")
-    r = sub.add_parser("run", help="there: install, make the real-size set, time every mode")
-    r.add_argument("--modes", default=",".join(MODES))
+    i = sub.add_parser("install", help="there, first: install one carried part into /tmp/site")
+    i.add_argument("part", type=Path)
+    r = sub.add_parser("run", help="there, second: make the real-size sets, time every mode")
+    r.add_argument("--modes", default=",".join(sorted({mode for mode, _ in CASES})))
     r.add_argument("--presets", default="fast,balanced,quality")
     r.add_argument("--budget-s", type=float, default=480.0)
     r.add_argument("--rehearse", action="store_true", help="here, on the CPU: tiny set, 9 frames")
     args = ap.parse_args(argv)
+    if args.command == "install":
+        install(args.part.resolve())
+        print(f"installed {args.part} into {SITE}")
+        return 0
     return pack(args.pins) if args.command == "pack" else run(args)
 
 

@@ -188,3 +188,35 @@ def projection_dims(gemma: dict, transformer: dict) -> tuple[int, int, int]:
         transformer["cross_attention_dim"],
         transformer["audio_cross_attention_dim"],
     )
+
+
+# -- LTX-2.5 (ComfyUI v0.33.0). The real files' configs are not public offline: the transformer,
+# audio VAE and upscaler are taken to be LTX-2.3's (same 22B family), the video VAE is ComfyUI's
+# own default for the new decoder (LTX_24_VAE_CONFIG), Gemma 4 12B is ComfyUI's hard-coded one.
+
+# comfy/text_encoders/gemma4.py Gemma4_12B_Config, turned down; 48 layers kept (detection reads
+# `model.layers.47...`), a global layer every sixth as in the real pattern.
+TINY_GEMMA4 = dict(vocab_size=1024, hidden_size=32, intermediate_size=64, num_hidden_layers=48,
+                   num_attention_heads=2, num_key_value_heads=1)  # fmt: skip
+TINY_GEMMA4_CLASS = {
+    "head_dim": 16, "global_head_dim": 16, "num_global_key_value_heads": 1,
+    "vision_config": {"model_patch_size": 48, "patch_size": 16, "pooling_kernel_size": 3,
+                      "mm_embed_dim": 16, "mm_posemb_size": 8, "output_proj_dims": 16,
+                      "rms_norm_eps": 1e-6},
+    "audio_config": {"audio_samples_per_token": 640, "output_proj_dims": 16, "rms_norm_eps": 1e-6},
+}  # fmt: skip
+
+
+def tiny_video_vae_25(default: dict) -> dict:
+    """ComfyUI's default LTX-2.4/2.5 video VAE config (its CausalDiffusionVAE), turned down."""
+    v = copy.deepcopy(default)
+    v["encoder"]["blocks"] = [
+        [name, {**params, **({"num_layers": 1} if "num_layers" in params else {})}]
+        for name, params in v["encoder"]["blocks"]
+    ]
+    v["encoder"]["base_channels"] = 8
+    v["decoder"].update(
+        head_dim=8, stage_channels=[64, 32, 16, 16, 8], stage_depths=[1, 1, 1, 1, 1],
+        stage_kernels=[[3, 3, 3]] * 5, stage5_kernel=[3, 3, 3], t_emb_dim=16,
+    )  # fmt: skip
+    return v

@@ -48,7 +48,7 @@ import tinyset  # noqa: E402
 from model_manifest import VARIANTS  # noqa: E402
 
 # Bump when what a seed writes changes: a kept set with another version is written again.
-VERSION = 1
+VERSION = 3
 DEFAULT_OUT = ROOT / ".tiny-weights"
 WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".ckpt", ".pt", ".pth", ".bin", ".onnx")
 IC_LORA_METADATA = {"reference_downscale_factor": "2"}  # "ref0.5": the reference at half size
@@ -279,11 +279,12 @@ def write_gemma(path: Path, cfg: dict, values: Values, seed: int, tiny: bool) ->
 
 
 def write_upscaler(path: Path, cfg: dict, values: Values) -> int:
+    import comfy.ops
     import torch
     from comfy.ldm.lightricks.latent_upsampler import LatentUpsampler
 
     with torch.device("meta"):
-        upsampler = LatentUpsampler.from_config(cfg["upsampler"])
+        upsampler = LatentUpsampler.from_config(cfg["upsampler"], comfy.ops.disable_weight_init)
     entries = module_entries(upsampler, "", values, torch.bfloat16)
     return write_safetensors(path, entries, {"config": json.dumps(cfg["upsampler"])})
 
@@ -320,6 +321,87 @@ def _lora_up(values: Values, shape):
     if values.make("lora_B.weight", shape, torch.bfloat16) is None:
         return None
     return values.normal(shape, 0.01, torch.bfloat16)
+
+
+# -- the LTX-2.5 files: separate transformer, VAEs, Gemma 4 with its projection
+
+
+def write_transformer_25(path: Path, cfg: dict, values: Values) -> int:
+    """The transformer alone (UNETLoader), bare keys, its config in the metadata."""
+    import torch
+
+    entries = module_entries(_transformer(cfg["transformer"]), "", values, torch.bfloat16)
+    return write_safetensors(
+        path, entries, {"config": json.dumps({"transformer": cfg["transformer"]})}
+    )
+
+
+def write_audio_vae_25(path: Path, cfg: dict, values: Values) -> int:
+    """Audio VAE + vocoder in a file of their own (VAELoader tells it by the vocoder keys)."""
+    import torch
+    from comfy.ldm.lightricks.vae.audio_vae import AudioVAE
+
+    config = {"audio_vae": cfg["audio_vae"], "vocoder": cfg["vocoder"]}
+    with torch.device("meta"):
+        audio_vae = AudioVAE(metadata={"config": json.dumps(config)})
+    entries = []
+    for name, shape, dtype, make in module_entries(audio_vae, "", values, torch.bfloat16):
+        if name.startswith("autoencoder."):
+            name = "audio_vae." + name.removeprefix("autoencoder.")
+        entries.append((name, shape, dtype, make))
+    return write_safetensors(path, entries, {"config": json.dumps(config)})
+
+
+def write_video_vae_25(path: Path, cfg: dict, values: Values, tiny: bool) -> int:
+    """The new video VAE (CausalDiffusionVAE: a diffusion decoder), sized by its metadata."""
+    import torch
+    from comfy.ldm.lightricks.vae.na_diffusion_decoder import (
+        LTX_24_VAE_CONFIG,
+        CausalDiffusionVAE,
+    )
+
+    config = ltx_configs.tiny_video_vae_25(LTX_24_VAE_CONFIG) if tiny else LTX_24_VAE_CONFIG
+    with torch.device("meta"):
+        vae = CausalDiffusionVAE(config=config)
+    entries = module_entries(vae, "", values, torch.bfloat16)
+    return write_safetensors(path, entries, {"config": json.dumps({"vae": config})})
+
+
+def write_gemma4(path: Path, cfg: dict, values: Values, tiny: bool) -> int:
+    """Gemma 4 12B "with projection" (CLIPLoader type ltxv): the encoder, the text projection
+    that ComfyUI sizes from these keys, and the tokenizer as a `tokenizer_json` byte tensor."""
+    import comfy.ops
+    import comfy.text_encoders.gemma4 as gemma4
+    import torch
+    from comfy.text_encoders.lt import DualLinearProjection
+
+    dims = text_encoder_dims(cfg)
+    if tiny:
+        tinyset.install_seam({"text_encoder": dims})
+    with torch.device("meta"):
+        encoder = gemma4.Gemma4_12B({}, torch.bfloat16, "meta", comfy.ops.disable_weight_init)
+        hidden = gemma4.Gemma4_12B_Config.hidden_size
+        layers = gemma4.Gemma4_12B_Config.num_hidden_layers
+        projection = DualLinearProjection(
+            hidden * (layers + 1), cfg["transformer"]["cross_attention_dim"],
+            cfg["transformer"]["audio_cross_attention_dim"],
+            dtype=torch.bfloat16, device="meta", operations=comfy.ops.disable_weight_init,
+        )  # fmt: skip
+    entries = module_entries(encoder, "", values, torch.bfloat16)
+    entries += module_entries(projection, "text_embedding_projection.", values, torch.bfloat16)
+    tokens = torch.frombuffer(bytearray(tokenizer_json(1024)), dtype=torch.uint8).clone()
+    entries.append(("tokenizer_json", tuple(tokens.shape), torch.uint8, lambda: tokens))
+    return write_safetensors(path, entries)
+
+
+def tokenizer_json(vocab_size: int) -> bytes:
+    """A word-level tokenizer in tokenizers' JSON (what Gemma 4's file embeds), ids 0..3 special."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    words = ["<pad>", "<eos>", "<bos>", "<unk>"] + [f"w{i}" for i in range(vocab_size - 4)]
+    tokenizer = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    return tokenizer.to_str().encode()
 
 
 # -- the style mode's annotators (comfyui_controlnet_aux)
@@ -448,6 +530,14 @@ def graph_files() -> list[tuple[str, str]]:
 def writer_for(folder: str, filename: str, cfg: dict, values: Values, args) -> Callable:
     name = Path(filename).name
     tiny = args.size == "tiny"
+    if folder == "diffusion_models":
+        return lambda p: write_transformer_25(p, cfg, values)
+    if folder == "vae":
+        if "audio" in name:
+            return lambda p: write_audio_vae_25(p, cfg, values)
+        return lambda p: write_video_vae_25(p, cfg, values, tiny)
+    if folder == "text_encoders" and name.startswith("gemma4"):
+        return lambda p: write_gemma4(p, cfg, values, tiny)
     writers = {
         "checkpoints": lambda p: write_checkpoint(p, cfg, values),
         "text_encoders": lambda p: write_gemma(p, cfg, values, args.seed, tiny),
@@ -468,12 +558,13 @@ def writer_for(folder: str, filename: str, cfg: dict, values: Values, args) -> C
 
 
 def text_encoder_dims(cfg: dict) -> dict:
-    """What tinyset.install_seam gives ComfyUI's hard-coded Gemma 3 12B."""
+    """What tinyset.install_seam gives ComfyUI's hard-coded Gemma 3 12B and Gemma 4 12B."""
     return {
         "gemma": dict(cfg["gemma"]),
         "vision": ltx_configs.TINY_GEMMA_VISION,
         "mm_tokens_per_image": ltx_configs.TINY_MM_TOKENS_PER_IMAGE,
         "projection": list(ltx_configs.projection_dims(cfg["gemma"], cfg["transformer"])),
+        "gemma4": {**ltx_configs.TINY_GEMMA4, **ltx_configs.TINY_GEMMA4_CLASS},
     }
 
 
@@ -542,20 +633,23 @@ def make_set(args) -> dict:
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     cfg = ltx_configs.configs(args.size)
     values = Values(args.seed, args.sparse_above)
-    # Listed before it is written, so a run cut short leaves files a rerun knows as its own;
-    # only a complete marker makes a usable set.
+    # Listed before it is written (and what an earlier run wrote stays listed until this one
+    # ends), so a run cut short leaves only files a rerun knows as its own; only a complete
+    # marker makes a usable set.
+    earlier = (tinyset.read_marker(out, complete=False) or {}).get("files", {})
     marker = {
         **_identity(args),
         "complete": False,
         "note": "random weights for tests and timing: they make noise, not video",
-        "text_encoder": text_encoder_dims(cfg),
-        "files": {},
+        # The real sizes need no seam: ComfyUI's hard-coded encoders are those sizes.
+        "text_encoder": text_encoder_dims(cfg) if args.size == "tiny" else None,
+        "files": {name: {"size": None, "earlier": True} for name in earlier},
     }
     files = marker["files"]
     out.mkdir(parents=True, exist_ok=True)
     for folder, filename in graph_files():
         key = f"{folder}/{filename}"
-        files[key] = {"size": None}
+        files[key] = {"size": None}  # written by this run: no longer an earlier one's
         _write_marker(out, marker)
         started = time.perf_counter()
         files[key]["size"] = writer_for(folder, filename, cfg, values, args)(out / key)
@@ -563,9 +657,12 @@ def make_set(args) -> dict:
     for real, fp8 in VARIANTS["fp8"].items():
         for key in [k for k in list(files) if Path(k).name == real]:
             alias = Path(key).with_name(fp8).as_posix()
-            files[alias] = dict(files[key], alias_of=key)
+            files[alias] = {"size": files[key]["size"], "alias_of": key}
             _write_marker(out, marker)
             _alias(out / key, out / alias)
+    for name in [n for n, info in files.items() if info.get("earlier")]:
+        (out / name).unlink(missing_ok=True)  # an earlier layout's file this one does not have
+        del files[name]
     if not args.sparse_above:
         for name, info in files.items():
             info["sha256"] = _sha256(out / name)

@@ -75,7 +75,7 @@ def run(comfy: bool, verbose: bool = False) -> int:
                     problems = workflow.validate(prepared.prompt, schemas)
                     layer = "snapshot"
                     if comfy and not problems:
-                        problems = workflow.comfy_validate(prepared.prompt)
+                        problems = backend.validate(prepared.prompt)
                         layer = "comfyui"
                     checked += 1
                     status = "ok" if not problems else "FAIL"

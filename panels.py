@@ -1,0 +1,220 @@
+"""One mode's panel: a component per declared field, Generate and Cancel, and right below them the
+outcome of the last action, with the fix it offers (fetch this mode's weights, switch it to the
+fast preset).
+
+The outcome sits where the user just clicked: the page's head script scrolls it into view and
+marks the field a refusal names (ui_theme.py). Each panel has two events over the same components
+(job_events.py): Generate (private; one job or a batch) and `/<mode>` (the public API and MCP
+tool). Layout and wiring only: what a job is, is decided in jobs.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+import api_docs
+import batch_ui
+import jobs
+import modes
+from banners import FIX_PRESET, banner_html, error_banner, notice
+from errors import AppError
+from job_events import OWNER, make_api_handler, make_api_submit, make_ui_handler, on_cancel
+
+# A number field becomes a slider when it has a range, a default and at most this many steps.
+MAX_SLIDER_STEPS = 1000
+
+
+@dataclass
+class Panel:
+    column: gr.Column
+    fields: dict[str, gr.Component]
+    batch: dict[str, gr.Component]
+    notice: list  # outcome, fixes row, download button, fast-preset button (banners.notice)
+
+
+def field_component(mode: modes.Mode, f: modes.Field) -> gr.Component:
+    """The component for one declared field; its API schema is the field's (api_docs.py)."""
+    component = _component(mode, f)
+    api_docs.document(component, f)
+    return component
+
+
+def _component(mode: modes.Mode, f: modes.Field) -> gr.Component:
+    common = {"label": f.label or f.name, "elem_id": f"aio-{mode.name}-{f.name}"}
+    info = f.help or None
+    if f.kind == "text":
+        long = f.name.endswith("prompt")
+        return gr.Textbox(
+            value=f.default,
+            lines=3 if long else 1,
+            max_lines=10,
+            info=info,
+            max_length=f.max_len,
+            placeholder=f.placeholder or None,
+            **common,
+        )
+    if f.kind in ("int", "float") and f.default is None:
+        # Empty means "derived" (from the input, the aspect, the preset): gr.Number cannot be
+        # empty (Gradio 6 shows and sends 0), so a one-line text box, checked like any value.
+        return gr.Textbox(
+            value=None, lines=1, max_lines=1, placeholder=f.placeholder or None, info=info, **common
+        )
+    if f.kind in ("int", "float"):
+        step = f.step or (1 if f.kind == "int" else 0.01)
+        precision = 0 if f.kind == "int" else None
+        bounded = f.min is not None and f.max is not None and f.default is not None
+        if bounded and (f.max - f.min) / step <= MAX_SLIDER_STEPS:
+            return gr.Slider(
+                f.min, f.max, value=f.default, step=step, precision=precision, info=info, **common
+            )
+        return gr.Number(
+            value=f.default,
+            minimum=f.min,
+            maximum=f.max,
+            step=step,
+            precision=precision,
+            info=info,
+            **common,
+        )
+    if f.kind == "choice":
+        return gr.Radio(list(f.choices), value=f.default, info=info, **common)
+    if f.kind == "bool":
+        return gr.Checkbox(value=bool(f.default), info=info, **common)
+    if f.kind == "image":
+        return gr.Image(type="filepath", sources=["upload", "clipboard"], height=220, **common)
+    if f.kind == "audio":
+        return gr.Audio(type="filepath", sources=["upload", "microphone"], **common)
+    if f.kind == "video":
+        return gr.Video(sources=["upload"], height=220, **common)
+    raise ValueError(f"field {f.name} of mode {mode.name} has unknown kind {f.kind!r}")
+
+
+def outcome_area(name: str) -> list:
+    """The outcome banner and its fix buttons, in the order `banners.notice()` fills them."""
+    outcome = gr.HTML("", visible=False, elem_id=f"aio-outcome-{name}", elem_classes="aio-outcome")
+    with gr.Row(visible=False, elem_id=f"aio-fixes-{name}", elem_classes="aio-fixes") as fixes:
+        download = gr.Button(
+            "Download models", visible=False, scale=0, min_width=240, elem_id=f"aio-download-{name}"
+        )
+        use_fast = gr.Button(
+            f"Switch to the {FIX_PRESET} preset",
+            visible=False,
+            scale=0,
+            min_width=280,
+            elem_id=f"aio-use-fast-{name}",
+        )
+    return [outcome, fixes, download, use_fast]
+
+
+def downloader(mode: str):
+    def on_download(preset: str, model: str | None, progress=gr.Progress()):  # noqa: B008
+        """The outcome's download button: this mode's weights for the preset and model family
+        it failed with."""
+        try:
+            jobs.download_models(mode, preset or "balanced", progress, model or None)
+        except AppError as err:
+            return notice(error_banner(err), download=True)
+        said = f"Everything {modes.MODES[mode].title} needs is on disk. Press Generate again."
+        return notice(banner_html("ok", "Models ready", said))
+
+    return on_download
+
+
+def on_use_fast() -> list:
+    said = f"This panel now uses the {FIX_PRESET} preset. Press Generate again."
+    return [gr.update(value=FIX_PRESET), *notice(banner_html("info", "Preset set", said))]
+
+
+def build(mode: modes.Mode, *, visible: bool, owner: gr.BrowserState) -> Panel:
+    """The panel; `owner` is the page's per-browser secret (owners.py), which every event that
+    records or cancels a job gets."""
+    with gr.Column(
+        visible=visible, elem_classes="aio-panel", elem_id=f"aio-panel-{mode.name}"
+    ) as column:
+        gr.Markdown(f"## {mode.title}\n{mode.description}", elem_classes="aio-panel-head")
+        comps: dict[str, gr.Component] = {}
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=5, min_width=320):
+                for f in mode.fields:
+                    if not f.advanced:
+                        comps[f.name] = field_component(mode, f)
+                    if f.name == "prompt" and mode.examples:
+                        gr.Examples(
+                            [[text] for text in mode.examples],
+                            inputs=[comps["prompt"]],
+                            label="Example prompts",
+                            cache_examples=False,
+                            api_visibility="private",
+                            elem_id=f"aio-{mode.name}-examples",
+                        )
+                with gr.Accordion("Advanced settings", open=False, elem_id=f"aio-{mode.name}-adv"):
+                    for f in mode.fields:
+                        if f.advanced:
+                            comps[f.name] = field_component(mode, f)
+                options = batch_ui.controls(mode.name)
+                with gr.Row(elem_classes="aio-actions"):
+                    generate = gr.Button(
+                        "Generate", variant="primary", elem_id=f"aio-generate-{mode.name}"
+                    )
+                    cancel = gr.Button("Cancel", variant="stop", elem_id=f"aio-cancel-{mode.name}")
+                said = outcome_area(mode.name)
+            with gr.Column(scale=6, min_width=320):
+                video = gr.Video(
+                    label="Result",
+                    interactive=False,
+                    buttons=["download"],
+                    elem_id=f"aio-video-{mode.name}",
+                )
+                used = gr.JSON(label="Parameters used", open=True, elem_id=f"aio-used-{mode.name}")
+                queue = batch_ui.build_view(mode.name)
+        # The API endpoint's own trigger: never shown, so the endpoint returns only what the API
+        # promises (video + parameters), not the page's banner updates.
+        api_trigger = gr.Button(visible=False)
+        # Whether this panel's Generate is in flight (between the click and its first update too).
+        busy = gr.State(False)
+
+    api_trigger.click(
+        make_api_handler(mode),
+        inputs_kwargs=comps,
+        outputs=[video, used],
+        validator=make_api_submit(mode),
+        api_name=mode.name,
+        api_description=api_docs.docstring(mode).split("\n\nArgs:")[0],
+        preprocess=False,
+        concurrency_id="gpu",
+        concurrency_limit=jobs.slots(),
+    )
+    private = {"api_visibility": "private"}
+    start = generate.click(lambda: [True, *notice()], outputs=[busy, *said], queue=False, **private)
+    job = start.then(
+        make_ui_handler(mode),
+        inputs_kwargs={**comps, **options, OWNER: owner},
+        outputs=[video, used, *said, *queue.outputs],
+        preprocess=False,
+        show_progress_on=[video],
+        concurrency_id="gpu",
+        concurrency_limit=jobs.slots(),
+        **private,
+    )
+    job.then(lambda: False, outputs=[busy], queue=False, **private)
+    cancel.click(
+        on_cancel,
+        inputs=[queue.ids, busy, owner],
+        outputs=[busy, *said, *queue.outputs],
+        cancels=[job],
+        queue=False,
+        **private,
+    )
+    _, _, download, use_fast = said
+    download.click(
+        downloader(mode.name),
+        inputs=[comps["preset"], comps["model"]],
+        outputs=said,
+        show_progress_on=[said[0]],
+        concurrency_id="download",
+        **private,
+    )
+    use_fast.click(on_use_fast, outputs=[comps["preset"], *said], queue=False, **private)
+    return Panel(column=column, fields=comps, batch=options, notice=said)

@@ -1,0 +1,68 @@
+"""L3 in a real headless Chromium, on a shared deployment (LTX_AIO_SHARED=1): each browser sees
+only its own jobs. A module of its own, because an app served in this process patches the engine
+and data dir for the whole process: two at once in one module would talk to each other's."""
+
+from __future__ import annotations
+
+import pytest
+from app_helpers import running_app
+from browser_helpers import TIMEOUT_MS, open_history, outcome, shoot, thumbnails
+
+pytestmark = pytest.mark.browser
+
+WIDE = {"width": 1280, "height": 900}
+
+
+@pytest.fixture(scope="module")
+def served_shared(tmp_path_factory):
+    patch = pytest.MonkeyPatch()
+    patch.setenv("LTX_AIO_SHARED", "1")
+    try:
+        with running_app(tmp_path_factory.mktemp("browser-shared")) as running:
+            yield running
+    finally:
+        patch.undo()
+
+
+def _visitor(browser, served):
+    context = browser.new_context(viewport=WIDE)
+    context.route(
+        "**/*",
+        lambda route: (
+            route.continue_() if route.request.url.startswith(served.url) else route.abort()
+        ),
+    )
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(served.url, wait_until="domcontentloaded")
+    page.locator("#aio-generate-t2v").wait_for(state="visible")
+    return context, page
+
+
+def test_on_a_shared_deployment_each_browser_sees_only_its_own_history(browser, served_shared):
+    first, first_page = _visitor(browser, served_shared)
+    second, second_page = _visitor(browser, served_shared)
+    try:
+        for page, prompt in ((first_page, "first visitor's fox"), (second_page, "second's boat")):
+            page.locator("#aio-t2v-prompt textarea").fill(prompt)
+            page.locator("#aio-t2v-preset label").filter(has_text="fast").click()
+            page.locator("#aio-generate-t2v").click()
+            outcome(page, "t2v").filter(has_text="Done").wait_for(state="visible")
+        for page, own, other in (
+            (first_page, "first visitor", "second's"),
+            (second_page, "second's", "first visitor"),
+        ):
+            open_history(page)
+            thumbnails(page).first.filter(has_text=own).wait_for()
+            assert thumbnails(page).count() == 1
+            assert other not in page.locator("#aio-history-gallery").inner_text()
+            # The retention setting is the operator's here: not on the page.
+            assert not page.locator("#aio-history-retention").is_visible()
+        shoot(second_page, "shared-history", full_page=True)
+        # The same browser, later: still its own jobs (the secret lives in the browser).
+        first_page.reload(wait_until="domcontentloaded")
+        open_history(first_page)
+        thumbnails(first_page).first.filter(has_text="first visitor").wait_for()
+    finally:
+        first.close()
+        second.close()
