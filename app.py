@@ -39,7 +39,7 @@ import readiness
 import served_files
 import ui_theme
 import uploads
-from banners import banner_html, engine_banner, notice, page_notice
+from banners import banner_html, engine_banner, notice, page_notice, workers_html
 from errors import AppError
 
 log = logging.getLogger("ltx_aio.app")
@@ -62,6 +62,8 @@ VIEW_TAGS = {**TAGS, HISTORY: "HISTORY", MODELS: "MODELS"}
 DEFAULT_MODE = "t2v"
 # Room for a script's many submissions (20 at once must all be accepted).
 QUEUE_MAX = 64
+# How often the page refreshes the remote workers' state.
+WORKERS_EVERY_S = 5.0
 
 # -- handlers ------------------------------------------------------------------------------------
 
@@ -155,6 +157,11 @@ def on_status():
     return gr.update(value=text, visible=bool(text)), gr.update(active=running)
 
 
+def on_workers():
+    text = workers_html(jobs.workers())
+    return gr.update(value=text, visible=bool(text))
+
+
 # -- layout ----------------------------------------------------------------------------------------
 
 
@@ -233,6 +240,10 @@ def build_app() -> gr.Blocks:
                 with gr.Column(scale=1, elem_classes="aio-main"):
                     first_status = engine_banner()
                     status = gr.HTML(first_status, visible=bool(first_status), elem_id="aio-status")
+                    first_workers = workers_html(jobs.workers())
+                    workers = gr.HTML(
+                        first_workers, visible=bool(first_workers), elem_id="aio-workers"
+                    )
                     ui["banner"] = gr.HTML("", visible=False, elem_id="aio-banner")
                     panels = []
                     for name, mode in modes.MODES.items():
@@ -264,6 +275,10 @@ def build_app() -> gr.Blocks:
         timer = gr.Timer(3.0, active=bootstrap.state().get("phase") == "running")
         timer.tick(on_status, outputs=[status, timer], queue=False, api_visibility="private")
         demo.load(on_status, outputs=[status, timer], queue=False, api_visibility="private")
+        if first_workers:  # remote workers: their state follows them
+            watch = gr.Timer(WORKERS_EVERY_S)
+            watch.tick(on_workers, outputs=[workers], queue=False, api_visibility="private")
+            demo.load(on_workers, outputs=[workers], queue=False, api_visibility="private")
         demo.load(on_load, outputs=[ui["banner"]], queue=False, api_visibility="private")
         demo.load(
             on_owner,

@@ -4,6 +4,10 @@
 it) and the one boundary the UI tests replace. Nothing here imports torch or ComfyUI until the
 first generation, so `import backend` stays cheap and CUDA is only initialised inside the GPU task.
 
+Behind it, `executor()` runs the prompt: this process's ComfyUI (`InProcess`, the default), or,
+when LTX_AIO_WORKERS names any, the pool of remote ComfyUI workers (worker_pool.py), which then
+owns placement, progress, cancel and the output file; nothing above asks which one ran a job.
+
 On ZeroGPU that task runs in a forked worker process, so everything crossing the boundary is plain
 picklable data: a failure comes back as `{"error": AppError.to_dict()}` (ZeroGPU would turn a
 raised exception into a bare "ZeroGPU worker error" naming only its class) and `unpack()` raises it
@@ -25,7 +29,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import bootstrap
+import comfy_events
 import tinyset
+import worker_pool
+from comfy_events import ProgressLines, classify_execution, classify_validation, pack_name
 from errors import KINDS, AppError
 
 try:
@@ -85,7 +92,8 @@ def estimate_duration(
 
 
 def _gpu(duration: Callable[..., int]):
-    if spaces is None:
+    # With remote workers this process only dispatches: a ZeroGPU task would hold a GPU idle.
+    if spaces is None or worker_pool.configured():
         return lambda fn: fn
     return spaces.GPU(duration=duration)
 
@@ -168,9 +176,7 @@ class Engine:
         self.root = root
         self._loop = asyncio.new_event_loop()
         self._lock = threading.Lock()
-        self._progress: Progress | None = None
-        self._titles: dict[str, str] = {}
-        self._last_report: tuple | None = None
+        self._lines = ProgressLines({}, None)
         self._cancelled = threading.Event()
         self._job = ""  # the job now running, whose cancel marker is watched
         # Node ids that really ran in the last job, and those ComfyUI served from its cache.
@@ -233,7 +239,7 @@ class Engine:
             raise AppError(
                 "unavailable",
                 "node classes the workflows need are not registered: "
-                + ", ".join(f"{cls} ({_pack_name(cls)})" for cls in missing),
+                + ", ".join(f"{cls} ({pack_name(cls)})" for cls in missing),
                 hint="Run `python bootstrap.py` and install requirements.txt, then restart.",
             )
 
@@ -277,29 +283,7 @@ class Engine:
             self.executed.append(str(data["node"]))
             if self._cancel_requested():  # ComfyUI stops before the next node runs
                 self.interrupt()
-        progress = self._progress
-        if progress is None or not isinstance(data, dict):
-            return
-        if event == "executing" and data.get("node"):
-            self._report(None, self._title(data["node"]))
-        elif event == "progress_state":
-            for node_id, node in (data.get("nodes") or {}).items():
-                if node.get("state") != "running" or not node.get("max"):
-                    continue
-                value, total = node["value"], node["max"]
-                self._report(value / total, f"{self._title(node_id)}: step {value:g}/{total:g}")
-
-    def _report(self, fraction: float | None, desc: str) -> None:
-        if (fraction, desc) == self._last_report:
-            return
-        self._last_report = (fraction, desc)
-        try:
-            self._progress(fraction, desc)
-        except Exception:  # a broken progress display must not fail the generation
-            log.exception("progress callback failed")
-
-    def _title(self, node_id) -> str:
-        return self._titles.get(str(node_id), f"node {node_id}")
+        self._lines.feed(event, data)
 
     # running
 
@@ -316,12 +300,7 @@ class Engine:
             self._cancelled.clear()
             self._job = job_id
             self.executed, self.cached = [], []
-            self._progress, self._last_report = progress, None
-            self._titles = {
-                str(k): (v.get("_meta") or {}).get("title") or v.get("class_type", str(k))
-                for k, v in prompt.items()
-                if isinstance(v, dict)
-            }
+            self._lines = ProgressLines(prompt, progress)
             prompt_id = uuid.uuid4().hex
             marks = [time.monotonic()]
             try:
@@ -338,7 +317,7 @@ class Engine:
                 )
                 marks.append(time.monotonic())
             finally:
-                self._progress = None
+                self._lines = ProgressLines({}, None)
                 if job_id:
                     cancel_marker(job_id).unlink(missing_ok=True)
                 # The one place GPU memory is handed back between jobs.
@@ -398,11 +377,6 @@ def _mps_available(torch) -> bool:
     return bool(backend and backend.is_available())
 
 
-def _pack_name(node_class: str) -> str:
-    pin = bootstrap.pack_of(bootstrap.class_modules().get(node_class, ""))
-    return pin.name if pin else "ComfyUI core"
-
-
 def checkout_problems(root: Path) -> list[str]:
     """Why the engine cannot start here, without importing anything heavy. Empty = can start."""
     problems = []
@@ -441,7 +415,7 @@ def validate(prompt: dict) -> list[str]:
         loop.close()
     problems = []
     for nid, entry in (node_errors or {}).items():
-        label = f"node '{_node_title(prompt, nid)}' ({entry.get('class_type', '?')})"
+        label = f"node '{comfy_events.node_title(prompt, nid)}' ({entry.get('class_type', '?')})"
         for err in entry.get("errors", []):
             name = (err.get("extra_info") or {}).get("input_name")
             where = f"{label} input '{name}'" if name else label
@@ -452,93 +426,6 @@ def validate(prompt: dict) -> list[str]:
             f"workflow: {err.get('message', 'invalid')} {err.get('details', '')}".strip()
         )
     return problems
-
-
-# -- classifying ComfyUI's verdicts
-
-MODEL_SUFFIXES = (".safetensors", ".sft", ".gguf", ".ckpt", ".pt", ".pth", ".bin", ".onnx")
-
-
-def _node_title(prompt: dict, node_id) -> str:
-    node = prompt.get(str(node_id)) or {}
-    return (node.get("_meta") or {}).get("title") or node.get("class_type") or f"node {node_id}"
-
-
-def classify_validation(prompt: dict, error: dict | None, node_errors: dict | None) -> AppError:
-    """ComfyUI's validate_prompt verdict as one AppError naming the node and input."""
-    error = error or {}
-    if error.get("type") == "missing_node_type":
-        info = error.get("extra_info") or {}
-        cls = info.get("class_type")
-        if cls:
-            return AppError(
-                "unavailable",
-                f"node class {cls} is not installed ({_pack_name(cls)})",
-                where=info.get("node_title") or cls,
-                hint="Run `python bootstrap.py`, then restart the app.",
-            )
-        return AppError("invalid_graph", error.get("message", "a node has no class_type"))
-    for node_id, entry in (node_errors or {}).items():
-        for reason in entry.get("errors") or []:
-            input_name = (reason.get("extra_info") or {}).get("input_name", "")
-            where = f"{_node_title(prompt, node_id)}.{input_name}".rstrip(".")
-            details = str(reason.get("details") or "")
-            value = (prompt.get(str(node_id)) or {}).get("inputs", {}).get(input_name)
-            if (
-                reason.get("type") == "value_not_in_list"
-                and isinstance(value, str)
-                and value.lower().endswith(MODEL_SUFFIXES)
-            ):
-                return AppError(
-                    "missing_model",
-                    f"model file {value} is not installed",
-                    where=where,
-                    hint="Download this mode's models (Models panel or models.py), then retry.",
-                )
-            if reason.get("type") == "custom_validation_failed" or "Invalid" in details:
-                return AppError(
-                    "bad_input",
-                    details or reason.get("message", "invalid input"),
-                    where=where,
-                    hint="Upload the file again or pick another one.",
-                )
-            return AppError(
-                "invalid_graph",
-                f"{reason.get('message', 'invalid value')}: {details}".strip(": "),
-                where=where,
-            )
-    return AppError("invalid_graph", f"{error.get('message', 'invalid workflow')}".strip())
-
-
-def classify_execution(prompt: dict, status_messages: list) -> AppError:
-    for event, data in reversed(status_messages or []):
-        if event == "execution_interrupted":
-            return AppError("interrupted", "Generation was cancelled.")
-        if event != "execution_error":
-            continue
-        where = _node_title(prompt, data.get("node_id"))
-        kind_name = str(data.get("exception_type", ""))
-        message = str(data.get("exception_message", "")).strip()
-        if "OutOfMemory" in kind_name or "out of memory" in message.lower():
-            return AppError(
-                "oom",
-                "The device ran out of memory.",
-                where=where,
-                hint="Choose a lower preset (fast), a smaller resolution or fewer frames.",
-            )
-        if kind_name.endswith("FileNotFoundError") and any(
-            s in message.lower() for s in MODEL_SUFFIXES
-        ):
-            return AppError(
-                "missing_model",
-                message,
-                where=where,
-                hint="Download this mode's models, then retry.",
-            )
-        return AppError(
-            "node_failed", f"{kind_name.rsplit('.', 1)[-1]}: {message}".strip(": "), where=where
-        )
-    return AppError("interrupted", "Generation was cancelled.")
 
 
 TINY_WARNING = (
@@ -575,14 +462,6 @@ def engine() -> Engine:
         return _engine
 
 
-def run(prompt: dict, progress: Progress | None = None, job_id: str = "") -> dict:
-    """Validate and execute one API-format prompt (of job `job_id`, whose cancel it obeys).
-
-    Returns {"video": path, "outputs": [paths], "seconds": total, "timings": {step: seconds}}.
-    """
-    return engine().run(prompt, progress, job_id)
-
-
 @_gpu(estimate_duration)
 def generate(
     mode: str,
@@ -596,7 +475,7 @@ def generate(
     """The GPU task: run the prepared prompt of one mode. Returns plain data, failures included
     (`{"error": ...}`): pass the result through `unpack()`."""
     try:
-        result = run(prompt, progress, job_id)
+        result = run(prompt, progress, job_id, mode)
         # Where the engine lives: on ZeroGPU a later task may get a fresh worker, so the app's
         # process, which estimates, keeps counting every mode as cold there.
         _warm_modes.add((mode, family(prompt)))
@@ -634,21 +513,6 @@ def unpack(result: dict) -> dict:
     return result
 
 
-def cancel(job_id: str = "") -> None:
-    """Stop job `job_id` (any running job when empty): directly when it runs in this process,
-    else through its marker, which the engine checks between nodes and at every step (the
-    ZeroGPU worker), also when the job only reaches the engine later."""
-    if job_id:
-        marker = cancel_marker(job_id)
-        try:
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(str(time.time()))
-        except OSError:
-            log.exception("could not write the cancel marker")
-    if _engine is not None and (not job_id or _engine._job == job_id):
-        _engine.interrupt()
-
-
 def _optional_packs() -> set[str]:
     """Packs that only another weights variant loads (the GGUF loaders): a failed install of one
     is a warning, not a reason to refuse every job."""
@@ -661,26 +525,97 @@ def _optional_packs() -> set[str]:
     return set() if variant == "gguf" else set(bootstrap.ALWAYS_PACKS)
 
 
+# -- the executor behind generate(): this process's ComfyUI, or remote workers
+
+
+class InProcess:
+    """This process's ComfyUI: the default, and ZeroGPU's GPU task. One job at a time."""
+
+    local_weights = True
+
+    def run(self, prompt: dict, progress: Progress | None, job_id: str, mode: str) -> dict:
+        return engine().run(prompt, progress, job_id)
+
+    def cancel(self, job_id: str) -> None:
+        """Directly when the job runs in this process, else through its marker, which the
+        engine checks between nodes and at every step (the ZeroGPU worker), also when the job
+        only reaches the engine later."""
+        if job_id:
+            marker = cancel_marker(job_id)
+            try:
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.write_text(str(time.time()))
+            except OSError:
+                log.exception("could not write the cancel marker")
+        if _engine is not None and (not job_id or _engine._job == job_id):
+            _engine.interrupt()
+
+    def status(self) -> dict:
+        boot = bootstrap.state()
+        optional = _optional_packs()
+        failed = boot.get("failed") or {}
+        problems = [p for name, p in failed.items() if name not in optional]
+        warnings = [p for name, p in failed.items() if name in optional]
+        if boot["phase"] == "running":
+            problems.append(
+                "The pinned ComfyUI is being installed; generation starts when it is done."
+            )
+        problems += [p for p in checkout_problems(bootstrap.comfy_dir()) if p not in problems]
+        for err in (_engine_error, _task_error):
+            if err is not None and str(err) not in problems:
+                problems.append(str(err))
+        return {
+            "ready": not problems,
+            "problems": problems,
+            "warnings": warnings,
+            "pins": {pin.name: pin.sha for pin in bootstrap.PINS},
+            "bootstrap": boot,
+            "engine": "started" if _engine else ("failed" if _engine_error else "not_started"),
+        }
+
+    def slots(self) -> int:
+        return 1
+
+
+IN_PROCESS = InProcess()
+
+
+def executor() -> InProcess | worker_pool.Pool:
+    """Where prompts run: the pool of remote workers that LTX_AIO_WORKERS names, else this
+    process. Each owns its placement, progress, cancel and output files; nothing above asks
+    which one ran a job."""
+    return worker_pool.pool(input_dir, output_dir) or IN_PROCESS
+
+
+def run(prompt: dict, progress: Progress | None = None, job_id: str = "", mode: str = "") -> dict:
+    """Validate and execute one API-format prompt (of job `job_id`, whose cancel it obeys).
+
+    Returns {"video": path, "outputs": [paths], "seconds": total, "timings": {step: seconds}},
+    plus the "worker" that ran it and "notes" when a remote worker did.
+    """
+    return executor().run(prompt, progress, job_id, mode)
+
+
+def cancel(job_id: str = "") -> None:
+    """Stop job `job_id` (any running job when empty), wherever it runs or is about to."""
+    executor().cancel(job_id)
+
+
+def slots() -> int:
+    """How many jobs can run at once: one per remote worker, else one."""
+    return executor().slots()
+
+
+def local_weights() -> bool:
+    """Whether the weights are loaded from this machine's models folder (in-process), rather
+    than from each worker's own."""
+    return executor().local_weights
+
+
 def engine_status() -> dict:
     """Whether generation can run here, and why not; cheap (imports nothing heavy)."""
-    boot = bootstrap.state()
-    optional = _optional_packs()
-    failed = boot.get("failed") or {}
-    problems = [p for name, p in failed.items() if name not in optional]
-    warnings = [p for name, p in failed.items() if name in optional]
-    if tinyset.requested():
-        warnings.append(TINY_WARNING)
-    if boot["phase"] == "running":
-        problems.append("The pinned ComfyUI is being installed; generation starts when it is done.")
-    problems += [p for p in checkout_problems(bootstrap.comfy_dir()) if p not in problems]
-    for err in (_engine_error, _task_error):
-        if err is not None and str(err) not in problems:
-            problems.append(str(err))
-    return {
-        "ready": not problems,
-        "problems": problems,
-        "warnings": warnings,
-        "pins": {pin.name: pin.sha for pin in bootstrap.PINS},
-        "bootstrap": boot,
-        "engine": "started" if _engine else ("failed" if _engine_error else "not_started"),
-    }
+    status = executor().status()
+    said = [TINY_WARNING] if tinyset.requested() else []
+    said += [worker_pool.ignored()] if worker_pool.ignored() else []
+    status["warnings"] = [*status.get("warnings", []), *said]
+    return status

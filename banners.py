@@ -12,6 +12,7 @@ import batch
 import history
 import jobs
 import readiness
+import tables
 from errors import AppError
 
 FIX_PRESET = "fast"
@@ -88,6 +89,35 @@ def engine_banner(found: list[readiness.Line] | None = None) -> str:
         items=[line.headline for line in found],
         details=[line.detail for line in found if line.detail],
     )
+
+
+WORKER_CHIPS = {"up": "done", "busy": "running", "checking": "running"}
+
+
+def workers_html(rows: list[dict]) -> str:
+    """Each remote worker: up or why not, busy or idle, its GPU and free memory ("" in-process)."""
+    if not rows:
+        return ""
+    esc = html.escape
+    listed = []
+    for row in rows:
+        state = "busy" if row.get("state") == "up" and row.get("busy") else row.get("state", "?")
+        device = row.get("device") or {}
+        memory = ""
+        if device.get("vram_total_gb") is not None:
+            memory = f"{device.get('vram_free_gb')} of {device['vram_total_gb']} GB free"
+        chip = WORKER_CHIPS.get(state, "failed")
+        cells = [
+            esc(row.get("url", "")),
+            f'<span class="aio-chip aio-chip--{chip}">{esc(state)}</span>',
+            esc(device.get("name", "")),
+            esc(memory),
+            esc(row.get("reason", "")),
+        ]
+        listed.append(tables.Row(cells, attrs={"data-worker": row.get("url", "")}))
+    columns = ("Worker", "State", "GPU", "Memory", "Note")
+    table = tables.table_html("workers", columns, listed, nowrap=("State", "Memory"))
+    return f'<div class="aio-queue-head">Workers</div>{table}'
 
 
 def notice(text: str = "", *, download: bool = False, fast: bool = False) -> list:

@@ -102,6 +102,12 @@ CORE = PINS[0]
 # Packs installed even when no committed graph uses them: the GGUF loaders serve the low-VRAM
 # weights variant, which swaps loader classes at run time.
 ALWAYS_PACKS = ("ComfyUI-GGUF",)
+# ComfyUI's own version number at each core pin: all that a stock ComfyUI server says of itself
+# (/system_stats), so a remote worker without the app's worker_nodes is checked by it.
+CORE_VERSIONS = {
+    "bb131be9e83d2f773c90f1d6f1e4b248a498c8c5": "0.27.0",
+    "2f35f4a08176d993cded35dac3332be4f7287f41": "0.33.0",
+}
 
 
 def comfy_dir() -> Path:

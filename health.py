@@ -2,7 +2,8 @@
 
 `health_report()` gathers bootstrap state and pins, the engine's verdict, whether the node classes
 the workflows need are registered, per-mode model presence, device and free memory, free disk, queue
-length, history and version; it answers 200 when generation can run, else 503 with the reasons.
+length, history and version, and each remote worker's state (LTX_AIO_WORKERS); it answers 200 when
+generation can run, else 503 with the reasons.
 Every probe can be replaced by a value (tests, or an app that already knows it). Probes never import
 torch or start ComfyUI: a health check must not be what initialises CUDA (on ZeroGPU that is fatal
 outside a GPU task), so the device is read only when torch is already loaded.
@@ -67,7 +68,9 @@ def health_report(
     if models.get("error"):
         reasons.append(f"The model status cannot be read: {models['error']}")
     per_mode = models.get("modes") or {}
-    if per_mode and not any(m.get("runnable") for m in per_mode.values()):
+    # Remote workers load the weights from their own folders: this machine needs none.
+    local_weights = engine.get("local_weights", True)
+    if local_weights and per_mode and not any(m.get("runnable") for m in per_mode.values()):
         reasons.append(
             "No mode can get its model files: "
             + "; ".join(f"{m}: {info.get('why', 'missing')}" for m, info in per_mode.items())
@@ -92,7 +95,9 @@ def health_report(
         "version": VERSION,
         "versions": _versions(),
         "bootstrap": boot,
-        "engine": {k: v for k, v in engine.items() if k not in ("bootstrap", "pins")},
+        "engine": {k: v for k, v in engine.items() if k not in ("bootstrap", "pins", "workers")},
+        # Remote workers (LTX_AIO_WORKERS): each one's state, job, GPU and memory; [] in-process.
+        "workers": list(engine.get("workers") or []),
         "nodes": nodes,
         "models": models,
         "device": device,

@@ -130,6 +130,16 @@ def _silent(fraction: float | None, desc: str) -> None:
     pass
 
 
+def slots() -> int:
+    """How many jobs may run at once (the app's queue lets that many through): one per GPU."""
+    return backend.slots()
+
+
+def workers() -> list[dict]:
+    """The remote workers jobs run on, each with its state ([] when jobs run in this process)."""
+    return list(backend.engine_status().get("workers") or [])
+
+
 def require_engine() -> None:
     """Refuse with what blocks generation on this server and how to fix it (a script reads this
     message alone, so it says everything; the page shows the same in its status banner)."""
@@ -439,8 +449,9 @@ def _run(
         marks["prepared"] = time.monotonic()
         # The weights this exact graph loads, in this machine's variant (fp8 on ZeroGPU, ...).
         prompt = models.resolve_variant(prepared.prompt)
-        progress(0.0, "Checking model files")
-        models.ensure_models_for_prompt(prompt, progress)
+        if backend.local_weights():  # else each remote worker loads them from its own folder
+            progress(0.0, "Checking model files")
+            models.ensure_models_for_prompt(prompt, progress)
         marks["models"] = time.monotonic()
         progress(0.0, "Starting generation")
         result, retry_notes = _generate(
@@ -463,7 +474,7 @@ def _run(
         if isinstance(seconds, (int, float)):
             timings[f"engine_{name}_s"] = seconds
     timings = {name: round(float(seconds), 3) for name, seconds in timings.items()}
-    notes = list(prepared.notes) + retry_notes
+    notes = list(prepared.notes) + retry_notes + list(result.get("notes") or [])
     used = dict(prepared.used)
     if used.get("auto_length"):
         used.update(_chosen_length(video, used, notes))
@@ -473,6 +484,8 @@ def _run(
         seconds=round(float(result.get("seconds") or timings["total_s"]), 2),
         notes=notes,
     )
+    if result.get("worker"):  # which remote worker ran it
+        used["worker"] = result["worker"]
     return JobResult(video=video, used=used, notes=notes, job_id=job_id, timings=timings)
 
 

@@ -184,7 +184,7 @@ def build(mode: modes.Mode, *, visible: bool, owner: gr.BrowserState) -> Panel:
         api_description=api_docs.docstring(mode).split("\n\nArgs:")[0],
         preprocess=False,
         concurrency_id="gpu",
-        concurrency_limit=1,
+        concurrency_limit=jobs.slots(),
     )
     private = {"api_visibility": "private"}
     start = generate.click(lambda: [True, *notice()], outputs=[busy, *said], queue=False, **private)
@@ -195,7 +195,7 @@ def build(mode: modes.Mode, *, visible: bool, owner: gr.BrowserState) -> Panel:
         preprocess=False,
         show_progress_on=[video],
         concurrency_id="gpu",
-        concurrency_limit=1,
+        concurrency_limit=jobs.slots(),
         **private,
     )
     job.then(lambda: False, outputs=[busy], queue=False, **private)

@@ -108,10 +108,11 @@ def comfy_engine(tiny_models):
                 os.environ[name] = value
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def real_app(tiny_models, tmp_path_factory):
-    """`python app.py` in its own process on the real engine and the tiny set (one per session:
-    the engine starts once)."""
+    """`python app.py` in its own process on the real engine and the tiny set: one per module
+    that uses it, stopped after it, so that no more than two ComfyUI processes ever run at once
+    (tests/test_workers_real.py starts two workers of its own)."""
     from real_app import serve
 
     with serve(tmp_path_factory.mktemp("real-app"), tiny_models, SESSION_COMFY) as app:

@@ -20,6 +20,7 @@ class Event:
     trigger: str | None  # elem_id of the component whose event it is
     inputs: list[dict]  # the input components' config entries, in payload order
     private: bool
+    api_name: str | None = None
 
 
 class RawApp:
@@ -39,6 +40,7 @@ class RawApp:
                     trigger=next((t for t in targets if t), None),
                     inputs=[components[i] for i in dep["inputs"]],
                     private=dep.get("api_visibility") == "private",
+                    api_name=dep.get("api_name") or None,
                 )
             )
 
@@ -46,6 +48,9 @@ class RawApp:
         """The event a component triggers (step 1: the `.then` that follows it)."""
         first = next(i for i, e in enumerate(self.events) if e.trigger == trigger)
         return self.events[first + step]
+
+    def endpoint(self, api_name: str) -> Event:
+        return next(e for e in self.events if e.api_name == api_name)
 
     def call(self, event: Event, data: list, session: str | None = None) -> dict:
         """{"ok": bool, "data" or "error": ..., "text": the raw answer}."""

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 import backend
+import comfy_events
 from errors import AppError
 
 PROMPT = {
@@ -78,7 +79,7 @@ def test_classify_missing_model_names_file_and_node():
             "class_type": "CheckpointLoaderSimple",
         }
     }
-    err = backend.classify_validation(
+    err = comfy_events.classify_validation(
         PROMPT, {"type": "prompt_outputs_failed_validation"}, node_errors
     )
     assert err.kind == "missing_model"
@@ -100,7 +101,7 @@ def test_classify_missing_input_file_is_bad_input():
             "class_type": "LoadImage",
         }
     }
-    err = backend.classify_validation(PROMPT, None, node_errors)
+    err = comfy_events.classify_validation(PROMPT, None, node_errors)
     assert err.kind == "bad_input" and err.where == "Image.image" and "gone.png" in err.message
 
 
@@ -118,7 +119,7 @@ def test_classify_wrong_type_is_invalid_graph_naming_input():
             "class_type": "SaveVideo",
         }
     }
-    err = backend.classify_validation(PROMPT, None, node_errors)
+    err = comfy_events.classify_validation(PROMPT, None, node_errors)
     assert err.kind == "invalid_graph" and err.where == "Save.video" and "mismatch" in err.message
 
 
@@ -128,7 +129,7 @@ def test_classify_unknown_node_names_class():
         "message": "Node 'X' not found.",
         "extra_info": {"node_id": "9", "class_type": "NoSuchNode", "node_title": "X"},
     }
-    err = backend.classify_validation(PROMPT, error, {})
+    err = comfy_events.classify_validation(PROMPT, error, {})
     assert err.kind == "unavailable" and "NoSuchNode" in err.message and err.where == "X"
 
 
@@ -149,14 +150,14 @@ def test_classify_execution_errors(exc_type, message, kind):
             {"node_id": "1", "exception_type": exc_type, "exception_message": message},
         ),
     ]
-    err = backend.classify_execution(PROMPT, messages)
+    err = comfy_events.classify_execution(PROMPT, messages)
     assert err.kind == kind and err.where == "Load checkpoint"
     if kind == "node_failed":
         assert "bad shape" in err.message
 
 
 def test_classify_interrupt():
-    err = backend.classify_execution(PROMPT, [("execution_interrupted", {"node_id": "1"})])
+    err = comfy_events.classify_execution(PROMPT, [("execution_interrupted", {"node_id": "1"})])
     assert err.kind == "interrupted"
 
 
@@ -193,8 +194,8 @@ def test_importing_backend_imports_neither_torch_nor_comfy():
 
 
 def test_missing_node_class_is_named_with_its_pack():
-    assert backend._pack_name("DWPreprocessor") == "comfyui_controlnet_aux"
-    assert backend._pack_name("SaveVideo") == "ComfyUI core"
+    assert comfy_events.pack_name("DWPreprocessor") == "comfyui_controlnet_aux"
+    assert comfy_events.pack_name("SaveVideo") == "ComfyUI core"
 
 
 def test_gpu_decorator_is_a_no_op_off_zerogpu():
@@ -220,7 +221,7 @@ def test_generate_returns_failures_as_data_that_unpack_raises_again(
 ):
     import pickle
 
-    def failing_run(prompt, progress=None, job_id=""):
+    def failing_run(prompt, progress=None, job_id="", mode=""):
         raise raised
 
     monkeypatch.setattr(backend, "run", failing_run)
@@ -251,13 +252,15 @@ def test_cancel_leaves_a_marker_for_that_job_only(tmp_path, monkeypatch):
 
 
 def test_a_successful_task_warms_its_mode_in_the_process_that_ran_it(monkeypatch):
-    monkeypatch.setattr(backend, "run", lambda prompt, progress=None, job_id="": {"video": "v"})
+    monkeypatch.setattr(
+        backend, "run", lambda prompt, progress=None, job_id="", mode="": {"video": "v"}
+    )
     backend.generate("i2v", "fast", {}, 97)
     assert backend._warm_modes == {("i2v", "ltx-2.3")}
 
 
 def test_a_failed_task_leaves_its_mode_cold(monkeypatch):
-    def failing_run(prompt, progress=None, job_id=""):
+    def failing_run(prompt, progress=None, job_id="", mode=""):
         raise AppError("oom", "out of memory")
 
     monkeypatch.setattr(backend, "run", failing_run)

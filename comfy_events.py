@@ -1,0 +1,149 @@
+"""What ComfyUI says, in the app's terms, wherever it runs (in this process or on a worker).
+
+ComfyUI speaks the same vocabulary in library mode and as a server: `validate_prompt`'s verdict is
+the body of a refused `POST /prompt`, the executor's status messages are the websocket's
+`execution_error` / `execution_interrupted` events, and progress arrives as `executing` and
+`progress_state` events. Both executors turn them into the one AppError and the one progress line
+here, so a job reads the same whichever ran it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import bootstrap
+from errors import AppError
+
+log = logging.getLogger("ltx_aio.backend")
+
+Progress = Callable[[float | None, str], None]
+
+MODEL_SUFFIXES = (".safetensors", ".sft", ".gguf", ".ckpt", ".pt", ".pth", ".bin", ".onnx")
+
+
+def node_title(prompt: dict, node_id) -> str:
+    node = prompt.get(str(node_id)) or {}
+    return (node.get("_meta") or {}).get("title") or node.get("class_type") or f"node {node_id}"
+
+
+def pack_name(node_class: str) -> str:
+    pin = bootstrap.pack_of(bootstrap.class_modules().get(node_class, ""))
+    return pin.name if pin else "ComfyUI core"
+
+
+def classify_validation(prompt: dict, error: dict | None, node_errors: dict | None) -> AppError:
+    """ComfyUI's validate_prompt verdict as one AppError naming the node and input."""
+    error = error or {}
+    if error.get("type") == "missing_node_type":
+        info = error.get("extra_info") or {}
+        cls = info.get("class_type")
+        if cls:
+            return AppError(
+                "unavailable",
+                f"node class {cls} is not installed ({pack_name(cls)})",
+                where=info.get("node_title") or cls,
+                hint="Run `python bootstrap.py`, then restart the app.",
+            )
+        return AppError("invalid_graph", error.get("message", "a node has no class_type"))
+    for node_id, entry in (node_errors or {}).items():
+        for reason in entry.get("errors") or []:
+            input_name = (reason.get("extra_info") or {}).get("input_name", "")
+            where = f"{node_title(prompt, node_id)}.{input_name}".rstrip(".")
+            details = str(reason.get("details") or "")
+            value = (prompt.get(str(node_id)) or {}).get("inputs", {}).get(input_name)
+            if (
+                reason.get("type") == "value_not_in_list"
+                and isinstance(value, str)
+                and value.lower().endswith(MODEL_SUFFIXES)
+            ):
+                return AppError(
+                    "missing_model",
+                    f"model file {value} is not installed",
+                    where=where,
+                    hint="Download this mode's models (Models panel or models.py), then retry.",
+                )
+            if reason.get("type") == "custom_validation_failed" or "Invalid" in details:
+                return AppError(
+                    "bad_input",
+                    details or reason.get("message", "invalid input"),
+                    where=where,
+                    hint="Upload the file again or pick another one.",
+                )
+            return AppError(
+                "invalid_graph",
+                f"{reason.get('message', 'invalid value')}: {details}".strip(": "),
+                where=where,
+            )
+    return AppError("invalid_graph", f"{error.get('message', 'invalid workflow')}".strip())
+
+
+def classify_execution(prompt: dict, status_messages: list) -> AppError:
+    """The executor's last word on a failed or interrupted run as one AppError."""
+    for event, data in reversed(status_messages or []):
+        if event == "execution_interrupted":
+            return AppError("interrupted", "Generation was cancelled.")
+        if event != "execution_error":
+            continue
+        where = node_title(prompt, data.get("node_id"))
+        kind_name = str(data.get("exception_type", ""))
+        message = str(data.get("exception_message", "")).strip()
+        if "OutOfMemory" in kind_name or "out of memory" in message.lower():
+            return AppError(
+                "oom",
+                "The device ran out of memory.",
+                where=where,
+                hint="Choose a lower preset (fast), a smaller resolution or fewer frames.",
+            )
+        if kind_name.endswith("FileNotFoundError") and any(
+            s in message.lower() for s in MODEL_SUFFIXES
+        ):
+            return AppError(
+                "missing_model",
+                message,
+                where=where,
+                hint="Download this mode's models, then retry.",
+            )
+        return AppError(
+            "node_failed", f"{kind_name.rsplit('.', 1)[-1]}: {message}".strip(": "), where=where
+        )
+    return AppError("interrupted", "Generation was cancelled.")
+
+
+class ProgressLines:
+    """ComfyUI's progress events of one prompt as the app's progress lines: the running node's
+    title, then "<title>: step k/n" while it counts steps. Repeats are dropped, and a broken
+    display never fails the generation."""
+
+    def __init__(self, prompt: dict, progress: Progress | None) -> None:
+        self._titles = {
+            str(k): (v.get("_meta") or {}).get("title") or v.get("class_type", str(k))
+            for k, v in prompt.items()
+            if isinstance(v, dict)
+        }
+        self._progress = progress
+        self._last: tuple | None = None
+
+    def title(self, node_id) -> str:
+        return self._titles.get(str(node_id), f"node {node_id}")
+
+    def feed(self, event: str, data) -> None:
+        if self._progress is None or not isinstance(data, dict):
+            return
+        if event == "executing" and data.get("node"):
+            self.say(None, self.title(data["node"]))
+        elif event == "progress_state":
+            for node_id, node in (data.get("nodes") or {}).items():
+                if node.get("state") != "running" or not node.get("max"):
+                    continue
+                value, total = node["value"], node["max"]
+                self.say(value / total, f"{self.title(node_id)}: step {value:g}/{total:g}")
+
+    def say(self, fraction: float | None, desc: str) -> None:
+        if self._progress is None or (fraction, desc) == self._last:
+            return
+        self._last = (fraction, desc)
+        try:
+            self._progress(fraction, desc)
+        except Exception:
+            log.exception("progress callback failed")

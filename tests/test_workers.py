@@ -1,0 +1,381 @@
+"""The worker pool against stand-in ComfyUI servers (tests/fake_worker.py: ComfyUI's API as the
+pinned version speaks it, each in its own process so it can be killed or frozen). No ComfyUI, no
+torch: placement, waiting, progress, cancel, a lost worker, checks and settings."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("aiohttp", reason="the worker pool speaks HTTP with aiohttp (requirements)")
+
+from fake_worker import FakeWorker, fake_workers  # noqa: E402
+
+import backend  # noqa: E402
+import banners  # noqa: E402
+import health  # noqa: E402
+import worker_pool  # noqa: E402
+import workers  # noqa: E402
+from errors import AppError  # noqa: E402
+
+INPUT = "job1_image_first.png"
+# A job that runs until something ends it (400 steps of 0.05 s), to act on mid-job.
+LONG = ("--steps", "400")
+
+
+@pytest.fixture(autouse=True)
+def settings(monkeypatch):
+    for name in ("LTX_AIO_WORKERS", "LTX_AIO_WORKER_HEADER", "LTX_AIO_TINY_WEIGHTS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def folders(tmp_path) -> tuple[Path, Path]:
+    inputs, outputs = tmp_path / "input", tmp_path / "output"
+    inputs.mkdir()
+    outputs.mkdir()
+    (inputs / INPUT).write_bytes(b"an image")
+    return inputs, outputs
+
+
+@pytest.fixture
+def make_pool(folders):
+    made = []
+
+    def make(*fakes: FakeWorker, header: str = "") -> worker_pool.Pool:
+        pool = worker_pool.Pool([f.url for f in fakes], header, *(lambda f=f: f for f in folders))
+        made.append(pool)
+        wait_for(lambda: all(m.state != "checking" for m in pool.members), "the first check")
+        return pool
+
+    yield make
+    for pool in made:
+        pool.close()
+
+
+def wait_for(condition, what: str, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def graph(ckpt: str = "ltx.safetensors", steps: int | None = None) -> dict:
+    sampler = {"image": INPUT, **({"steps": steps} if steps else {})}
+    return {
+        "1": {"class_type": "LoadImage", "inputs": sampler, "_meta": {"title": "Sampler"}},
+        "2": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
+        "9": {"class_type": "SaveVideo", "inputs": {"filename_prefix": "out/x"}},
+    }
+
+
+class Said:
+    """A job's progress lines; `first_step` is set at its first sampling step."""
+
+    def __init__(self, at_first_step=None) -> None:
+        self.lines: list[str] = []
+        self.first_step = threading.Event()
+        self._at_first_step = at_first_step
+
+    def __call__(self, fraction, desc) -> None:
+        self.lines.append(desc)
+        if ": step" in desc and not self.first_step.is_set():
+            self.first_step.set()
+            if self._at_first_step is not None:
+                self._at_first_step()
+
+
+def run_in_thread(pool, prompt, job, mode="t2v", progress=None) -> tuple[threading.Thread, dict]:
+    outcome: dict = {}
+
+    def work():
+        try:
+            outcome["result"] = pool.run(prompt, progress, job, mode)
+        except AppError as err:
+            outcome["error"] = err
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    return thread, outcome
+
+
+def states(pool) -> list[str]:
+    return [row["state"] for row in pool.status()["workers"]]
+
+
+# -- running
+
+
+def test_a_job_runs_on_a_worker_and_its_output_comes_home(tmp_path, make_pool, folders):
+    with fake_workers(tmp_path, ()) as [fake]:
+        said = Said()
+        result = make_pool(fake).run(graph(), said, "job1", "t2v")
+        seen = fake.report()
+    prompt_id = worker_pool.prompt_id_for("job1")
+    video = Path(result["video"])
+    assert video.read_bytes() == f"fake video of {prompt_id}".encode()
+    assert video.is_relative_to(folders[1]) and result["worker"] == fake.url
+    assert (seen["uploads"], seen["prompts"]) == ([INPUT], [prompt_id])
+    assert seen["cleanups"] == [
+        {"input": [INPUT], "output": [{"filename": video.name, "subfolder": "out"}]}
+    ]
+    assert said.lines[0] == f"Running on worker {fake.url}"
+    assert "Sampler: step 8/8" in said.lines
+
+
+def test_jobs_prefer_the_worker_that_last_ran_their_mode_and_models(tmp_path, make_pool):
+    with fake_workers(tmp_path, (), ()) as fakes:
+        pool = make_pool(*fakes)
+        first = pool.run(graph(), None, "a", "t2v")["worker"]
+        other = pool.run(graph("other.safetensors"), None, "b", "i2v")["worker"]
+        again = pool.run(graph(), None, "c", "t2v")["worker"]
+    assert other != first and again == first
+
+
+def test_a_job_waits_for_a_free_worker_when_all_are_busy(tmp_path, make_pool):
+    with fake_workers(tmp_path, ()) as [fake]:
+        pool = make_pool(fake)
+        running = Said()
+        first, done_first = run_in_thread(pool, graph(steps=400), "first", progress=running)
+        assert running.first_step.wait(60)
+        waiting = Said()
+        second, done_second = run_in_thread(pool, graph(), "second", progress=waiting)
+        wait_for(lambda: "Waiting for a free worker" in waiting.lines, "the second job to wait")
+        pool.cancel("first")  # frees the worker
+        first.join(60)
+        second.join(60)
+        seen = fake.report()
+    assert done_first["error"].kind == "interrupted" and "result" in done_second
+    assert seen["busy_at_submit"] == [0, 0]  # never two jobs on one worker
+
+
+def test_a_refused_graph_fails_the_job_and_not_the_worker(tmp_path, make_pool):
+    with fake_workers(tmp_path, ()) as [fake]:
+        pool = make_pool(fake)
+        with pytest.raises(AppError) as info:
+            pool.run(graph("missing.safetensors"), None, "job", "t2v")
+        assert states(pool) == ["up"]
+    assert info.value.kind == "missing_model" and fake.url in info.value.hint
+
+
+# -- cancel
+
+
+def test_cancel_mid_job_stops_that_prompt_on_its_worker(tmp_path, make_pool):
+    with fake_workers(tmp_path, LONG) as [fake]:
+        pool = make_pool(fake)
+        said = Said(at_first_step=lambda: pool.cancel("job"))
+        with pytest.raises(AppError) as info:
+            pool.run(graph(), said, "job", "t2v")
+        seen = fake.report()
+    assert info.value.kind == "interrupted"
+    assert seen["cancels"] == [worker_pool.prompt_id_for("job")]
+    assert "Sampler: step 400/400" not in said.lines
+
+
+def test_a_job_cancelled_before_it_reaches_the_pool_never_runs(tmp_path, make_pool):
+    with fake_workers(tmp_path, ()) as [fake]:
+        pool = make_pool(fake)
+        pool.cancel("early")
+        with pytest.raises(AppError) as info:
+            pool.run(graph(), None, "early", "t2v")
+        seen = fake.report()
+    assert info.value.kind == "interrupted" and seen["prompts"] == []
+
+
+# -- a worker that dies or hangs
+
+
+def test_a_worker_killed_mid_job_hands_the_job_to_another(tmp_path, make_pool):
+    with fake_workers(tmp_path, LONG, ()) as [dying, other]:
+        pool = make_pool(dying, other)
+        said = Said(at_first_step=dying.kill)
+        result = pool.run(graph(), said, "job", "t2v")
+        assert result["worker"] == other.url
+        assert result["notes"] == [
+            f"The worker {dying.url} stopped answering mid-job; the job ran again from the "
+            "start on another worker."
+        ]
+        assert states(pool) == ["down", "up"]
+        back = FakeWorker(tmp_path, port=dying.port).start()
+        try:  # checked again; told to drop what it may still hold of the job
+            wait_for(lambda: states(pool) == ["up", "up"], "the restarted worker to be up")
+            prompt_id = worker_pool.prompt_id_for("job")
+            assert back.report()["cancels"] == [prompt_id]
+            assert back.report()["cleanups"] == [{"input": [INPUT], "output": []}]
+        finally:
+            back.stop()
+
+
+def test_a_frozen_worker_counts_as_lost_after_the_timeout(tmp_path, make_pool, monkeypatch):
+    monkeypatch.setenv(workers.TIMEOUT_ENV, "5")
+    with fake_workers(tmp_path, LONG, ()) as [frozen, other]:
+        pool = make_pool(frozen, other)
+        said = Said(at_first_step=frozen.freeze)
+        result = pool.run(graph(), said, "job", "t2v")
+    assert result["worker"] == other.url and "stopped answering" in result["notes"][0]
+
+
+def test_without_another_worker_a_lost_job_fails_saying_so(tmp_path, make_pool):
+    with fake_workers(tmp_path, LONG) as [dying]:
+        pool = make_pool(dying)
+        with pytest.raises(AppError) as info:
+            pool.run(graph(), Said(at_first_step=dying.kill), "job", "t2v")
+    assert info.value.kind == "unavailable"
+    assert f"The worker {dying.url} stopped answering mid-job" in info.value.message
+    assert "no other worker is up" in info.value.message
+
+
+# -- checks
+
+
+def test_a_stock_worker_is_checked_by_its_version_number(tmp_path, make_pool):
+    with fake_workers(tmp_path, ("--stock",), ("--stock", "--version", "0.26.0")) as fakes:
+        pool = make_pool(*fakes)
+        same, older = pool.status()["workers"]
+    assert same["state"] == "up" and "version number only" in same["reason"]
+    assert older["state"] == "refused"
+    assert older["reason"].startswith("runs ComfyUI 0.26.0; this app is pinned to bb131be9e8")
+
+
+def test_a_worker_without_a_needed_node_class_is_refused_naming_it(tmp_path, make_pool):
+    import bootstrap
+
+    lacking = sorted(bootstrap.workflow_class_types() - {"LTXVTiledVAEDecode"})
+    (tmp_path / "classes.json").write_text(json.dumps(lacking))
+    with fake_workers(tmp_path, ()) as [fake]:
+        [row] = make_pool(fake).status()["workers"]
+    assert row["state"] == "refused"
+    assert "LTXVTiledVAEDecode (ComfyUI-LTXVideo)" in row["reason"]
+
+
+def test_the_tiny_seam_must_match_what_the_app_runs_on(tmp_path, make_pool):
+    with fake_workers(tmp_path, ("--tiny",)) as [tiny]:
+        [row] = make_pool(tiny).status()["workers"]
+    assert row["state"] == "refused" and "tiny random-weight test set" in row["reason"]
+
+
+def test_the_header_setting_reaches_every_request(tmp_path, make_pool):
+    with fake_workers(tmp_path, ("--token", "s3cret")) as [fake]:
+        pool = make_pool(fake, header="Authorization: Bearer s3cret")
+        pool.run(graph(), None, "job", "t2v")
+        assert (
+            make_pool(fake)
+            .status()["workers"][0]["reason"]
+            .startswith("refused the app (HTTP 401): check LTX_AIO_WORKER_HEADER")
+        )
+
+
+def test_a_malformed_setting_is_said_for_each_worker(tmp_path, make_pool):
+    with fake_workers(tmp_path, ()) as [fake]:
+        status = make_pool(fake, header="no colon here").status()
+    assert not status["ready"]
+    assert "LTX_AIO_WORKER_HEADER must read `Name: value`" in status["workers"][0]["reason"]
+
+
+# -- the engine boundary and what the app shows
+
+
+def test_the_boundary_dispatches_to_the_pool_only_when_workers_are_set(monkeypatch, tmp_path):
+    assert backend.executor() is backend.IN_PROCESS and backend.slots() == 1
+    monkeypatch.setenv("LTX_AIO_WORKERS", "http://127.0.0.1:1, http://127.0.0.1:2")
+    try:
+        assert isinstance(backend.executor(), worker_pool.Pool)
+        assert backend.slots() == 2 and not backend.local_weights()
+        assert [row["state"] for row in backend.engine_status()["workers"]] == ["down", "down"]
+    finally:
+        worker_pool.shutdown()
+
+
+def test_with_workers_generate_is_no_zerogpu_task(monkeypatch):
+    asked = []
+    monkeypatch.setattr(backend, "spaces", type("Spaces", (), {"GPU": asked.append}))
+    monkeypatch.setenv("LTX_AIO_WORKERS", "http://127.0.0.1:1")
+
+    def task():
+        pass
+
+    assert backend._gpu(backend.estimate_duration)(task) is task and asked == []
+
+
+def test_on_zerogpu_its_gpu_task_runs_the_jobs_and_the_setting_is_said_ignored(monkeypatch):
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    monkeypatch.setenv("LTX_AIO_WORKERS", "http://127.0.0.1:1")
+    assert backend.executor() is backend.IN_PROCESS
+    assert any("ignored on ZeroGPU" in w for w in backend.engine_status()["warnings"])
+
+
+def test_prompt_ids_are_canonical_uuids_stable_per_job():
+    import uuid
+
+    first = worker_pool.prompt_id_for("20260101-120000-abcdef")
+    assert str(uuid.UUID(first)) == first == worker_pool.prompt_id_for("20260101-120000-abcdef")
+
+
+def test_a_worker_is_shown_without_its_credentials():
+    assert workers.display_name("https://user:pw@gpu1.example:8443/comfy/") == (
+        "https://gpu1.example:8443/comfy"
+    )
+
+
+def test_only_the_inputs_the_graph_names_are_uploaded(folders):
+    inputs, _ = folders
+    (inputs / "someone_else.png").write_bytes(b"x")
+    prompt = {**graph(), "3": {"inputs": {"text": "../secret", "name": "absent.png"}}}
+    assert workers.staged_inputs(prompt, inputs) == [inputs / INPUT]
+
+
+def test_healthz_and_the_page_show_each_worker():
+    row = {
+        "url": "http://gpu1:8188",
+        "state": "up",
+        "busy": True,
+        "reason": "",
+        "device": {"name": "cuda:0 NVIDIA H200", "vram_total_gb": 150.0, "vram_free_gb": 90.5},
+    }
+    engine = {"ready": True, "problems": [], "workers": [row]}
+    _, report = health.health_report(
+        engine=engine, boot={}, nodes={}, models={}, device={}, disk={}
+    )
+    assert report["workers"] == [row] and "workers" not in report["engine"]
+    page = banners.workers_html([row])
+    assert "http://gpu1:8188" in page and "busy" in page
+    assert "cuda:0 NVIDIA H200" in page and "90.5 of 150.0 GB free" in page
+    assert banners.workers_html([]) == ""
+
+
+def test_with_workers_this_machine_needs_no_weights_of_its_own():
+    offline = {"modes": {"t2v": {"runnable": False, "why": "files missing and offline"}}}
+
+    def code(local_weights: bool) -> int:
+        engine = {"ready": True, "problems": [], "local_weights": local_weights}
+        return health.health_report(
+            engine=engine, boot={}, nodes={}, models=offline, device={}, disk={}
+        )[0]
+
+    assert (code(False), code(True)) == (200, 503)
+
+
+def test_the_version_table_knows_the_core_pin():
+    import bootstrap
+
+    assert bootstrap.CORE_VERSIONS.get(bootstrap.CORE.sha)
+
+
+@pytest.mark.comfy
+def test_the_version_table_says_what_the_pinned_checkout_says(tiny_models):
+    import re
+
+    from conftest import SESSION_COMFY
+
+    import bootstrap
+
+    text = (SESSION_COMFY / "comfyui_version.py").read_text()
+    version = re.search(r'__version__ = "([^"]+)"', text).group(1)
+    assert bootstrap.CORE_VERSIONS[bootstrap.CORE.sha] == version

@@ -1,0 +1,249 @@
+"""Start N ComfyUI workers for the app to dispatch jobs to: one server per GPU, over one models
+folder, each from this app's pinned checkout and isolated from the others.
+
+    python tools/start_workers.py --gpus 0,1            # two workers, ports 8188 and 8189
+    python tools/start_workers.py --cpu 2 --port 18188  # two CPU workers (tests, the tiny set)
+
+then start the app with the line it prints (`LTX_AIO_WORKERS=... python app.py`). Ctrl-C stops
+them all. Each worker is `python main.py` of the pinned checkout (`python bootstrap.py` makes it)
+with `CUDA_VISIBLE_DEVICES` set to its GPU, and with its own input, output, temp and user folders
+under `--root`, an in-memory job database (ComfyUI's default database lives in the checkout and
+is locked by the first server), no web frontend unless its package is installed, and an
+extra_model_paths.yaml naming the shared models folder (LTX_AIO_MODELS_DIR) and the app's
+worker_nodes/ (pin report, file cleanup, and the tiny set's seam when LTX_AIO_TINY_WEIGHTS=1).
+Tests and tools/bench_workers.py start their workers with these same functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import bootstrap  # noqa: E402
+import media  # noqa: E402
+import model_manifest  # noqa: E402
+import tinyset  # noqa: E402
+
+WORKER_NODES = ROOT / "worker_nodes"
+READY_TIMEOUT_S = 300
+DEFAULT_PORT = 8188
+# The largest input the app accepts (a video), in ComfyUI's unit: the upload route's limit.
+MAX_UPLOAD_MB = max(media.MAX_FILE_BYTES.values()) // 2**20 + 1
+
+
+@dataclass
+class Worker:
+    url: str
+    root: Path
+    log: Path
+    process: subprocess.Popen
+    gpu: str | None
+
+    def log_tail(self, lines: int = 30) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def model_folders(models: Path) -> list[str]:
+    """The ComfyUI folder types the app's weights live in, and any other the folder holds."""
+    known = {f.folder for f in model_manifest._FILES}
+    present = {p.name for p in models.iterdir() if p.is_dir()} if models.is_dir() else set()
+    # Annotators are found through AUX_ANNOTATOR_CKPTS_PATH, not as a ComfyUI model folder.
+    return sorted((known | present) - {"controlnet_aux"})
+
+
+def write_extra_paths(path: Path, models: Path) -> Path:
+    lines = ["aio_models:", f"  base_path: {json.dumps(str(models))}", "  is_default: true"]
+    lines += [f"  {name}: {name}/" for name in model_folders(models)]
+    lines += ["aio_worker_nodes:", f"  custom_nodes: {json.dumps(str(WORKER_NODES))}"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def worker_command(root: Path, port: int, listen: str, cpu: bool, extra: list[str]) -> list[str]:
+    command = [sys.executable, "main.py", "--listen", listen, "--port", str(port)]
+    command += ["--disable-auto-launch", "--disable-api-nodes"]
+    if importlib.util.find_spec("comfyui_frontend_package") is None:
+        # Without its web frontend package ComfyUI's server exits at start; an empty folder
+        # serves no page and the whole API.
+        command += ["--front-end-root", str(root / "frontend")]
+    for name in ("input", "output", "temp", "user"):
+        command += [f"--{name}-directory", str(root / name)]
+    command += ["--database-url", "sqlite:///:memory:"]
+    command += ["--max-upload-size", str(MAX_UPLOAD_MB)]
+    command += ["--extra-model-paths-config", str(root / "extra_model_paths.yaml")]
+    return command + (["--cpu"] if cpu else []) + list(extra)
+
+
+def worker_env(gpu: str | None, models: Path, extra: dict | None = None) -> dict[str, str]:
+    env = {**os.environ, **(extra or {})}
+    env.update(
+        LTX_AIO_MODELS_DIR=str(models),
+        AUX_ANNOTATOR_CKPTS_PATH=str(models / "controlnet_aux"),
+        PYTHONDONTWRITEBYTECODE="1",  # nothing written into the shared checkout
+        PYTHONUNBUFFERED="1",
+    )
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
+    return env
+
+
+def cpu_threads(workers: int) -> int:
+    """Each of `workers` CPU workers' share of this machine's cores. Torch would give each all of
+    them, and its threads then spin against each other's: two such workers on two cores do less
+    together than one alone."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, workers))
+
+
+def problems(checkout: Path, models: Path, tiny: bool) -> list[str]:
+    found = []
+    record = bootstrap.read_record(checkout)
+    if not (checkout / "main.py").is_file() or not record:
+        found.append(f"No pinned ComfyUI at {checkout}: run `python bootstrap.py` first.")
+    elif record.get("sha") != bootstrap.CORE.sha:
+        found.append(f"{checkout} is not at the pinned commit: run `python bootstrap.py`.")
+    if tiny and tinyset.read_marker(models) is None:
+        found.append(
+            f"LTX_AIO_TINY_WEIGHTS=1, but {models} holds no tiny set: run "
+            "`python tools/make_tiny_weights.py` and point LTX_AIO_MODELS_DIR at it."
+        )
+    return found
+
+
+def start(
+    root: Path,
+    port: int,
+    *,
+    gpu: str | None = None,
+    cpu: bool = False,
+    listen: str = "127.0.0.1",
+    checkout: Path | None = None,
+    models: Path | None = None,
+    extra: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    threads: int | None = None,
+) -> Worker:
+    """Start one worker (not waiting for it: see wait_ready) with its folders under `root`;
+    `env`: settings of its own (e.g. LTX_AIO_TINY_WEIGHTS); `threads`: the CPU threads its
+    torch may use (CPU workers share the cores: see cpu_threads)."""
+    checkout = checkout or bootstrap.comfy_dir()
+    models = models or bootstrap.models_dir()
+    environment = worker_env(gpu, models, env)
+    if threads:
+        environment.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    found = problems(checkout, models, environment.get(tinyset.ENV, "").strip() == "1")
+    if found:
+        raise SystemExit("\n".join(found))
+    for name in ("input", "output", "temp", "user", "frontend"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    write_extra_paths(root / "extra_model_paths.yaml", models)
+    log = root / "server.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            worker_command(root, port, listen, cpu, extra or []),
+            cwd=str(checkout),
+            env=environment,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C in this terminal is ours to pass on
+        )
+    host = "127.0.0.1" if listen in ("0.0.0.0", "::") else listen
+    return Worker(f"http://{host}:{port}", root, log, process, gpu)
+
+
+def wait_ready(worker: Worker, timeout: float = READY_TIMEOUT_S) -> dict:
+    """The worker's /system_stats once it answers; raises if it exits or never answers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if worker.process.poll() is not None:
+            raise RuntimeError(
+                f"worker {worker.url} exited ({worker.process.returncode}):\n{worker.log_tail()}"
+            )
+        try:
+            with urllib.request.urlopen(worker.url + "/system_stats", timeout=5) as response:
+                return json.loads(response.read())
+        except (OSError, ValueError):  # not listening yet
+            time.sleep(0.5)
+    raise RuntimeError(f"worker {worker.url} not ready after {timeout:.0f} s:\n{worker.log_tail()}")
+
+
+def stop(worker: Worker, timeout: float = 30) -> int | None:
+    if worker.process.poll() is None:
+        worker.process.terminate()
+        try:
+            worker.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            worker.process.kill()
+            worker.process.wait(timeout)
+    # ComfyUI's exit on SIGTERM skips its own temp cleanup.
+    shutil.rmtree(worker.root / "temp", ignore_errors=True)
+    return worker.process.returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--gpus", help="comma-separated GPU indices: one worker per GPU")
+    which.add_argument("--cpu", type=int, metavar="N", help="N workers on the CPU")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="first port (+1 each)")
+    parser.add_argument("--listen", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--root", type=Path, default=ROOT / "workers", help="the workers' own folders"
+    )
+    parser.add_argument("extra", nargs="*", help="more ComfyUI arguments, after --")
+    options = parser.parse_args(argv)
+    gpus = options.gpus.split(",") if options.gpus else [None] * options.cpu
+    workers = [
+        start(
+            options.root.resolve() / f"worker-{n}",
+            options.port + n,
+            gpu=gpu,
+            cpu=gpu is None,
+            listen=options.listen,
+            extra=options.extra,
+            threads=cpu_threads(len(gpus)) if gpu is None else None,
+        )
+        for n, gpu in enumerate(gpus)
+    ]
+    try:
+        for worker in workers:
+            stats = wait_ready(worker)
+            device = (stats.get("devices") or [{}])[0].get("name", "?")
+            print(f"ready   {worker.url}  GPU {worker.gpu or '-'}  {device}  log {worker.log}")
+        print("\nStart the app with:\n  LTX_AIO_WORKERS=" + ",".join(w.url for w in workers))
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        while all(w.process.poll() is None for w in workers):
+            time.sleep(1)
+        for worker in workers:
+            if worker.process.poll() is not None:
+                print(f"worker {worker.url} exited:\n{worker.log_tail()}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for worker in workers:
+            stop(worker)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,516 @@
+"""One remote ComfyUI worker, driven through ComfyUI's own HTTP/WebSocket API (aiohttp).
+
+A worker is a ComfyUI server at the app's pins, one per GPU (`tools/start_workers.py`). `check()`
+says whether this app can use it: the pins it runs (its `/aio/worker` route from the app's
+worker_nodes, else the version number `/system_stats` gives, against bootstrap.CORE_VERSIONS),
+the node classes the workflows need (`/object_info`), and the tiny set's seam when the app runs on
+the tiny set. `run()` runs one prompt: uploads the staged inputs it names, submits it under the
+caller's prompt id with a websocket of this job's own (ComfyUI sends a prompt's events only to
+the socket whose client id the prompt carries, and a second socket with the same id silently
+takes them over), reports the events as progress, and downloads the outputs. Whatever says the
+worker is gone (a refused or reset connection, no answer for LTX_AIO_WORKER_TIMEOUT seconds, a
+job it no longer knows) is raised as WorkerLost, never as the job's own failure: the pool decides
+where the job goes next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+import bootstrap
+import tinyset
+from comfy_events import classify_execution, classify_validation, pack_name
+from errors import AppError
+
+log = logging.getLogger("ltx_aio.workers")
+
+TIMEOUT_ENV = "LTX_AIO_WORKER_TIMEOUT"
+REQUEST_S = 30.0  # a small request (stats, submit, cancel) that takes longer: no answer
+OBJECT_INFO_S = 120.0  # ~800 kB of JSON, built by a server that may be busy
+QUIET_S = 5.0  # no event this long: ask the worker how the job is doing
+TERMINAL_GRACE_S = 10.0  # after success: how long to wait for the history write
+
+Events = Callable[[str, dict], None]  # a job's ComfyUI events, for its progress lines
+
+
+class WorkerLost(Exception):
+    """The worker stopped answering; `leftovers` are what it may still hold of the job."""
+
+    def __init__(self, message: str, *, silent: bool = False) -> None:
+        super().__init__(message)
+        self.silent = silent  # it did not answer in time (rather than refusing the connection)
+        self.leftovers: list[str] = []
+
+
+def silence_limit() -> float:
+    """Seconds a worker may stay silent mid-job before the job is taken elsewhere."""
+    try:
+        return max(5.0, float(os.environ.get(TIMEOUT_ENV, "") or 60))
+    except ValueError:
+        return 60.0
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What this app needs of a worker."""
+
+    core_sha: str
+    core_version: str | None
+    packs: dict[str, str]
+    classes: frozenset[str]
+    tiny: bool
+
+
+def app_needs() -> Needs:
+    return Needs(
+        core_sha=bootstrap.CORE.sha,
+        core_version=bootstrap.CORE_VERSIONS.get(bootstrap.CORE.sha),
+        packs={pin.name: pin.sha for pin in bootstrap.needed_pins() if pin is not bootstrap.CORE},
+        classes=frozenset(bootstrap.workflow_class_types()),
+        tiny=tinyset.requested(),
+    )
+
+
+@dataclass
+class Facts:
+    """What a check found. `problem` says why the app cannot use the worker ("" = it can)."""
+
+    version: str = ""
+    pins: dict | None = None  # from /aio/worker; None for a stock ComfyUI
+    device: dict = field(default_factory=dict)
+    cleanup: bool = False
+    problem: str = ""
+    note: str = ""
+
+
+def display_name(url: str) -> str:
+    """The URL without credentials or a trailing slash: safe to show and to record."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+
+
+def staged_inputs(prompt: dict, input_dir: Path) -> list[Path]:
+    """The files of the local input folder that the prompt's nodes load by name."""
+    found: dict[str, Path] = {}
+    for node in prompt.values():
+        for value in (node.get("inputs") or {}).values() if isinstance(node, dict) else ():
+            if isinstance(value, str) and value and Path(value).name == value:
+                path = input_dir / value
+                if path.is_file():
+                    found[value] = path
+    return list(found.values())
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.TimeoutError):
+        return "no answer in time"
+    return str(exc) or type(exc).__name__
+
+
+def _device(stats: dict) -> dict:
+    devices = stats.get("devices") or [{}]
+    first = devices[0] if isinstance(devices[0], dict) else {}
+
+    def gb(key: str) -> float | None:
+        value = first.get(key)
+        return round(value / 1e9, 2) if isinstance(value, (int, float)) else None
+
+    return {
+        "name": str(first.get("name", "")),
+        "type": str(first.get("type", "")),
+        "vram_total_gb": gb("vram_total"),
+        "vram_free_gb": gb("vram_free"),
+        "count": len(devices),
+    }
+
+
+def pin_problem(facts: Facts, needs: Needs) -> str:
+    """Why a worker's pins are not this app's ("" when they are, as far as it can tell)."""
+    wanted = needs.core_sha[:10] + (
+        f" (ComfyUI {needs.core_version})" if needs.core_version else ""
+    )
+    restart = "Start it from this app's pinned checkout: `python tools/start_workers.py`."
+    if facts.pins is not None:
+        core = str(facts.pins.get("ComfyUI") or "")
+        if core != needs.core_sha:
+            at = f"commit {core[:10]}" if core else "an unrecorded checkout"
+            return (
+                f"runs ComfyUI {facts.version} at {at}; this app is pinned to {wanted}. {restart}"
+            )
+        for name, sha in needs.packs.items():
+            got = facts.pins.get(name)
+            if got and got != sha:
+                return f"runs {name} at {str(got)[:10]}; this app needs {sha[:10]}. {restart}"
+        return ""
+    if needs.core_version is None:
+        return (
+            f"runs ComfyUI {facts.version}, and this app has no version number for its pin "
+            f"{needs.core_sha[:10]} (bootstrap.CORE_VERSIONS) to compare. {restart}"
+        )
+    if facts.version != needs.core_version:
+        return f"runs ComfyUI {facts.version}; this app is pinned to {wanted}. {restart}"
+    return ""
+
+
+class WorkerClient:
+    """HTTP and WebSocket calls to one worker, on the caller's aiohttp session and event loop."""
+
+    def __init__(self, url: str, session: aiohttp.ClientSession, headers: dict | None = None):
+        self.url = url.rstrip("/")
+        self.name = display_name(url)
+        self.cleanup_route = False
+        self._session = session
+        self._headers = dict(headers or {})
+
+    async def _call(self, method: str, path: str, *, timeout: float | None = REQUEST_S, **kw):
+        """(status, JSON body or text) of one request; WorkerLost when there is no answer.
+        `timeout` None: a transfer of any length, as long as data keeps coming."""
+        limit = (
+            aiohttp.ClientTimeout(total=timeout)
+            if timeout is not None
+            else aiohttp.ClientTimeout(
+                total=None, sock_connect=REQUEST_S, sock_read=silence_limit()
+            )
+        )
+        try:
+            async with self._session.request(
+                method, self.url + path, headers=self._headers, timeout=limit, **kw
+            ) as response:
+                text = await response.text()
+                status = response.status
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            silent = isinstance(exc, asyncio.TimeoutError)
+            raise WorkerLost(f"{method} {path}: {_why(exc)}", silent=silent) from None
+        if status in (502, 503, 504):  # a proxy in front of a worker that is gone
+            raise WorkerLost(f"{method} {path}: HTTP {status}")
+        try:
+            return status, json.loads(text) if text else None
+        except ValueError:
+            return status, text
+
+    # -- checking
+
+    async def check(self, needs: Needs) -> Facts:
+        facts = Facts()
+        status, stats = await self._call("GET", "/system_stats")
+        if status in (401, 403):
+            facts.problem = f"refused the app (HTTP {status}): check LTX_AIO_WORKER_HEADER."
+            return facts
+        if status != 200 or not isinstance(stats, dict) or "system" not in stats:
+            facts.problem = f"is not a ComfyUI server (GET /system_stats: HTTP {status})."
+            return facts
+        facts.version = str(stats["system"].get("comfyui_version", "?"))
+        facts.device = _device(stats)
+        status, aio = await self._call("GET", "/aio/worker")
+        tiny_seam = False
+        if status == 200 and isinstance(aio, dict) and isinstance(aio.get("pins"), dict):
+            facts.pins, facts.cleanup = aio["pins"], bool(aio.get("cleanup"))
+            tiny_seam = bool(aio.get("tiny_seam"))
+        else:
+            facts.note = (
+                "a stock ComfyUI server: its pins are checked by version number only, and "
+                "it cannot delete a job's files afterwards"
+            )
+        self.cleanup_route = facts.cleanup
+        facts.problem = pin_problem(facts, needs)
+        if facts.problem:
+            return facts
+        status, info = await self._call("GET", "/object_info", timeout=OBJECT_INFO_S)
+        if status != 200 or not isinstance(info, dict):
+            facts.problem = f"did not list its node classes (GET /object_info: HTTP {status})."
+            return facts
+        missing = sorted(needs.classes - set(info))
+        if missing:
+            named = ", ".join(f"{cls} ({pack_name(cls)})" for cls in missing)
+            facts.problem = f"lacks node classes the workflows need: {named}."
+        elif needs.tiny and not tiny_seam:
+            facts.problem = (
+                "does not run the tiny test set's seam, which this app (LTX_AIO_TINY_WEIGHTS=1) "
+                "needs: start it with LTX_AIO_TINY_WEIGHTS=1 over the tiny set."
+            )
+        elif tiny_seam and not needs.tiny:
+            facts.problem = (
+                "runs the tiny random-weight test set (its videos are noise); this app expects "
+                "real weights. Restart it without LTX_AIO_TINY_WEIGHTS."
+            )
+        return facts
+
+    async def stats(self) -> dict:
+        status, stats = await self._call("GET", "/system_stats")
+        if status != 200 or not isinstance(stats, dict):
+            raise WorkerLost(f"GET /system_stats: HTTP {status}")
+        return _device(stats)
+
+    # -- one job
+
+    async def run(
+        self,
+        prompt: dict,
+        prompt_id: str,
+        inputs: list[Path],
+        dest: Path,
+        on_event: Events,
+        cancelled: asyncio.Event,
+    ) -> list[Path]:
+        """Run `prompt` here under `prompt_id`; the output files, downloaded under `dest`."""
+        client_id = f"aio-{prompt_id}"
+        uploaded: list[str] = []
+        items: list[dict] = []
+        lost = False
+        events = await self._events(client_id)
+        try:
+            for path in inputs:
+                uploaded.append(await self._upload(path))
+            if cancelled.is_set():
+                raise AppError("interrupted", "Generation was cancelled.")
+            await self._submit(prompt, prompt_id, client_id)
+            if cancelled.is_set():  # a cancel that came while the prompt was on its way
+                await self.cancel(prompt_id)
+            items = await self._follow(events, prompt, prompt_id, client_id, on_event, cancelled)
+            return [await self._download(item, dest) for item in items]
+        except WorkerLost as exc:
+            lost = True
+            exc.leftovers = [prompt_id, *uploaded]
+            raise
+        finally:
+            if events is not None:
+                await events.close()
+            if not lost:
+                await self.cleanup(prompt_id, uploaded, items)
+
+    async def _events(self, client_id: str) -> aiohttp.ClientWebSocketResponse | None:
+        try:
+            return await self._session.ws_connect(
+                f"{self.url}/ws?clientId={client_id}",
+                headers=self._headers,
+                timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+            )
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise WorkerLost(f"websocket: {_why(exc)}") from None
+
+    async def _upload(self, path: Path) -> str:
+        form = aiohttp.FormData()
+        form.add_field("type", "input")
+        form.add_field("subfolder", "")
+        form.add_field("overwrite", "true")
+        with path.open("rb") as handle:
+            form.add_field("image", handle, filename=path.name)
+            status, body = await self._call("POST", "/upload/image", timeout=None, data=form)
+        if status == 413:
+            raise AppError(
+                "bad_input",
+                f"the worker {self.name} refuses files as large as {path.name}",
+                hint="Start the workers with a larger --max-upload-size (MB).",
+            )
+        name = body.get("name") if isinstance(body, dict) else None
+        if status != 200 or name != path.name:
+            raise AppError(
+                "node_failed", f"the worker {self.name} did not store the input {path.name}."
+            )
+        return name
+
+    async def _submit(self, prompt: dict, prompt_id: str, client_id: str) -> None:
+        body = {"prompt": prompt, "prompt_id": prompt_id, "client_id": client_id}
+        status, answer = await self._call("POST", "/prompt", json=body)
+        answer = answer if isinstance(answer, dict) else {}
+        if status == 200 and not answer.get("node_errors"):
+            return
+        if status in (200, 400):
+            err = classify_validation(prompt, answer.get("error"), answer.get("node_errors"))
+            if err.kind == "missing_model":
+                err.hint = (
+                    f"Put the file into the models folder of the worker {self.name} (the "
+                    "LTX_AIO_MODELS_DIR its workers share), then retry."
+                )
+            raise err
+        raise AppError("node_failed", f"the worker {self.name} refused the job (HTTP {status}).")
+
+    async def _follow(self, events, prompt, prompt_id, client_id, on_event, cancelled):
+        """The job's events until it ends: its output items, or its failure raised. When the
+        job has been quiet a while, or the socket closed, the worker is asked directly."""
+        loop = asyncio.get_running_loop()
+        items: list[dict] = []
+        heard = answered = loop.time()
+        reopened = None
+        try:
+            while True:
+                message = None
+                wait = QUIET_S - (loop.time() - heard)
+                if events is not None and wait > 0:
+                    try:
+                        message = await events.receive(timeout=wait)
+                    except asyncio.TimeoutError:
+                        pass
+                    except (aiohttp.ClientError, OSError):
+                        events = None
+                    if message is not None and message.type == aiohttp.WSMsgType.TEXT:
+                        event = json.loads(message.data)
+                        kind, data = event.get("type"), event.get("data") or {}
+                        if not isinstance(data, dict) or data.get("prompt_id") != prompt_id:
+                            continue
+                        heard = answered = loop.time()
+                        on_event(kind, data)
+                        if kind == "executed":
+                            items += _output_items({"node": data.get("output") or {}})
+                        elif kind == "execution_success":
+                            await _history_written(events, prompt_id)
+                            return items or await self._outputs_when_done(prompt, prompt_id)
+                        elif kind in ("execution_error", "execution_interrupted"):
+                            await _history_written(events, prompt_id)
+                            raise classify_execution(prompt, [(kind, data)])
+                        continue
+                    if message is not None and message.type == aiohttp.WSMsgType.BINARY:
+                        continue  # latent previews: not shown
+                    if message is not None:  # the socket closed: is the worker still there?
+                        events = None
+                try:
+                    job = await self._job(prompt_id)
+                except WorkerLost as exc:
+                    if not exc.silent or loop.time() - answered > silence_limit():
+                        raise
+                    continue
+                heard = answered = loop.time()
+                outcome = self._outcome(prompt, job, cancelled)
+                if outcome is not None:
+                    return outcome
+                if events is None:  # it answers: listen again (the old socket is closed)
+                    events = reopened = await self._events(client_id)
+        finally:
+            if reopened is not None:
+                await reopened.close()
+
+    def _outcome(self, prompt: dict, job: dict | None, cancelled: asyncio.Event):
+        """A job's output items once it ended well; its failure raised; None while it runs."""
+        if job is None:
+            if cancelled.is_set():  # a queued job cancelled there leaves no trace at all
+                raise AppError("interrupted", "Generation was cancelled.")
+            raise WorkerLost("the worker no longer knows the job (was it restarted?)")
+        status = job.get("status")
+        if status == "completed":
+            return _output_items(job.get("outputs") or {})
+        if status == "failed":
+            raise classify_execution(prompt, [("execution_error", job.get("execution_error"))])
+        if status == "cancelled":
+            raise AppError("interrupted", "Generation was cancelled.")
+        return None
+
+    async def _job(self, prompt_id: str) -> dict | None:
+        limit = min(REQUEST_S, silence_limit())
+        status, job = await self._call("GET", f"/api/jobs/{prompt_id}", timeout=limit)
+        if status == 404:
+            return None
+        if status != 200 or not isinstance(job, dict):
+            raise WorkerLost(f"GET /api/jobs: HTTP {status}")
+        return job
+
+    async def _outputs_when_done(self, prompt: dict, prompt_id: str) -> list[dict]:
+        """Its outputs from the job record (written just after its success is announced)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TERMINAL_GRACE_S
+        while True:
+            outcome = self._outcome(prompt, await self._job(prompt_id), asyncio.Event())
+            if outcome is not None or loop.time() > deadline:
+                return outcome or []
+            await asyncio.sleep(0.2)
+
+    async def _download(self, item: dict, dest: Path) -> Path:
+        dest = dest.resolve()
+        target = (dest / str(item.get("subfolder") or "") / str(item["filename"])).resolve()
+        if not target.is_relative_to(dest) or target == dest:
+            raise AppError("node_failed", f"the worker {self.name} named an unsafe output file.")
+        query = {"filename": item["filename"], "subfolder": item.get("subfolder") or ""}
+        partial = target.with_name(f".{target.name}.part")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            timeout = aiohttp.ClientTimeout(total=None, sock_read=silence_limit())
+            async with self._session.get(
+                self.url + "/view",
+                params={**query, "type": "output"},
+                headers=self._headers,
+                timeout=timeout,
+            ) as response:
+                if response.status != 200:
+                    raise AppError(
+                        "node_failed",
+                        f"the worker {self.name} lost the output {item['filename']} "
+                        f"(HTTP {response.status}).",
+                    )
+                with partial.open("wb") as out:
+                    async for chunk in response.content.iter_chunked(1 << 20):
+                        out.write(chunk)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            partial.unlink(missing_ok=True)
+            raise WorkerLost(f"GET /view: {_why(exc)}") from None
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        partial.replace(target)
+        return target
+
+    async def cancel(self, prompt_id: str) -> bool:
+        """Stop exactly this prompt: dequeued when waiting there, interrupted when running."""
+        status, body = await self._call("POST", f"/api/jobs/{prompt_id}/cancel")
+        if status == 404:  # a pin without the jobs API: dequeue, and interrupt only this prompt
+            await self._call("POST", "/queue", json={"delete": [prompt_id]})
+            await self._call("POST", "/interrupt", json={"prompt_id": prompt_id})
+            return True
+        return bool(isinstance(body, dict) and body.get("cancelled"))
+
+    async def cleanup(self, prompt_id: str, inputs: list[str], items: list[dict]) -> None:
+        """Remove a job's files and record from the worker; a failure only costs disk there."""
+        try:
+            if self.cleanup_route:
+                outputs = [
+                    {"filename": i["filename"], "subfolder": i.get("subfolder", "")} for i in items
+                ]
+                await self._call("POST", "/aio/cleanup", json={"input": inputs, "output": outputs})
+            await self._call("POST", "/history", json={"delete": [prompt_id]})
+        except WorkerLost as exc:
+            log.warning("could not clean up job %s on %s: %s", prompt_id, self.name, exc)
+
+
+def _output_items(outputs: dict) -> list[dict]:
+    """The output files in a history or `executed` record (SaveVideo lists its file under
+    "images")."""
+    found = []
+    for node in outputs.values():
+        for items in node.values() if isinstance(node, dict) else ():
+            for item in items if isinstance(items, list) else ():
+                if isinstance(item, dict) and item.get("filename") and item.get("type") == "output":
+                    found.append(item)
+    return found
+
+
+async def _history_written(events, prompt_id: str) -> None:
+    """ComfyUI announces a success before it writes the job's record; `executing` with no node
+    comes after the write. Cleaning up before it would leave the record behind."""
+    if events is None:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TERMINAL_GRACE_S
+    while loop.time() < deadline:
+        try:
+            message = await events.receive(timeout=deadline - loop.time())
+        except (asyncio.TimeoutError, aiohttp.ClientError, OSError):
+            return
+        if message.type != aiohttp.WSMsgType.TEXT:
+            if message.type == aiohttp.WSMsgType.BINARY:
+                continue
+            return
+        event = json.loads(message.data)
+        data = event.get("data") or {}
+        done = event.get("type") == "executing" and data.get("node") is None
+        if done and data.get("prompt_id") == prompt_id:
+            return
