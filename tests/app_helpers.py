@@ -150,15 +150,18 @@ class RunningApp:
 
 
 @contextmanager
-def running_app(root: Path, **launch_overrides):
+def running_app(root: Path, env: dict | None = None, **launch_overrides):
     """The app served on 127.0.0.1 with a FakeEngine and its own data dir (History) under `root`
-    (or `data`); closed, History closed and un-patched on exit, as a stopped process would be."""
+    (or `data`), with `env` set (e.g. LTX_AIO_SHARED); closed, History closed and un-patched on
+    exit, as a stopped process would be."""
     comfy = root / "comfyui"
     data = Path(launch_overrides.pop("data", root / "data"))
     for sub in ("input", "output"):
         (comfy / sub).mkdir(parents=True, exist_ok=True)
     engine = FakeEngine()
     patch = pytest.MonkeyPatch()
+    for name, value in (env or {}).items():
+        patch.setenv(name, value)
     patch.setenv("LTX_AIO_COMFYUI_DIR", str(comfy))
     patch.setenv("LTX_AIO_DATA_DIR", str(data))
     history.close_all()

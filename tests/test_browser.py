@@ -465,20 +465,7 @@ def test_batch_shows_each_job_and_cancelling_one_leaves_the_others(page, served)
 
 def test_a_real_generation_plays_in_the_browser(browser, real_app):
     """No double: `python app.py` on the tiny weights generates, and the page plays the result."""
-    context = browser.new_context(viewport=WIDE)
-    context.route(
-        "**/*",
-        lambda route: (
-            route.continue_() if route.request.url.startswith(real_app.url) else route.abort()
-        ),
-    )
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
-        page.goto(real_app.url, wait_until="domcontentloaded")
-        page.locator("#aio-generate-t2v").wait_for(state="visible")
+    with app_page(browser, real_app.url, WIDE) as page:
         page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
         page.locator("#aio-t2v-preset label").filter(has_text="fast").click()
         frames = page.locator("#aio-t2v-frames input[type=number]")
@@ -511,9 +498,6 @@ def test_a_real_generation_plays_in_the_browser(browser, real_app):
         assert (shape["width"], shape["height"]) == (preset.width, preset.height)
         assert shape["duration"] == pytest.approx(17 / 24, abs=0.1)
         shoot(page, "real-engine-t2v", full_page=True)
-        assert errors == [], f"JavaScript errors on the page: {errors}"
-    finally:
-        context.close()
 
 
 def test_the_model_choice_reaches_the_graph_and_history(page, served):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from app_helpers import running_app
-from browser_helpers import TIMEOUT_MS, open_history, outcome, shoot, thumbnails
+from browser_helpers import app_page, open_history, outcome, shoot, thumbnails
 
 pytestmark = pytest.mark.browser
 
@@ -15,34 +15,13 @@ WIDE = {"width": 1280, "height": 900}
 
 @pytest.fixture(scope="module")
 def served_shared(tmp_path_factory):
-    patch = pytest.MonkeyPatch()
-    patch.setenv("LTX_AIO_SHARED", "1")
-    try:
-        with running_app(tmp_path_factory.mktemp("browser-shared")) as running:
-            yield running
-    finally:
-        patch.undo()
-
-
-def _visitor(browser, served):
-    context = browser.new_context(viewport=WIDE)
-    context.route(
-        "**/*",
-        lambda route: (
-            route.continue_() if route.request.url.startswith(served.url) else route.abort()
-        ),
-    )
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(served.url, wait_until="domcontentloaded")
-    page.locator("#aio-generate-t2v").wait_for(state="visible")
-    return context, page
+    with running_app(tmp_path_factory.mktemp("browser-shared"), {"LTX_AIO_SHARED": "1"}) as running:
+        yield running
 
 
 def test_on_a_shared_deployment_each_browser_sees_only_its_own_history(browser, served_shared):
-    first, first_page = _visitor(browser, served_shared)
-    second, second_page = _visitor(browser, served_shared)
-    try:
+    url = served_shared.url
+    with app_page(browser, url, WIDE) as first_page, app_page(browser, url, WIDE) as second_page:
         for page, prompt in ((first_page, "first visitor's fox"), (second_page, "second's boat")):
             page.locator("#aio-t2v-prompt textarea").fill(prompt)
             page.locator("#aio-t2v-preset label").filter(has_text="fast").click()
@@ -63,6 +42,3 @@ def test_on_a_shared_deployment_each_browser_sees_only_its_own_history(browser, 
         first_page.reload(wait_until="domcontentloaded")
         open_history(first_page)
         thumbnails(first_page).first.filter(has_text="first visitor").wait_for()
-    finally:
-        first.close()
-        second.close()

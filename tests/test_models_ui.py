@@ -127,3 +127,11 @@ def test_download_fetches_every_file_of_the_mode_from_the_hub(disk, monkeypatch)
     assert out[BUTTON]["visible"] is False
     assert {r.path for r in hub.gets()} == {n.file.path for n in needs}
     assert seen and seen[-1][0] == 1.0
+
+
+def test_with_remote_workers_the_view_says_whose_files_it_lists(disk, monkeypatch):
+    monkeypatch.setattr(jobs.backend, "local_weights", lambda: True)
+    assert models_ui.on_refresh("t2v")[MESSAGE]["visible"] is False
+    monkeypatch.setattr(jobs.backend, "local_weights", lambda: False)
+    said = models_ui.on_refresh("t2v")[MESSAGE]
+    assert said["visible"] is True and "own models folder" in said["value"]

@@ -27,13 +27,8 @@ SECRET_A, SECRET_B = owners.new_secret(), owners.new_secret()
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    patch = pytest.MonkeyPatch()
-    patch.setenv("LTX_AIO_SHARED", "1")
-    try:
-        with running_app(tmp_path_factory.mktemp("shared-app")) as running:
-            yield running
-    finally:
-        patch.undo()
+    with running_app(tmp_path_factory.mktemp("shared-app"), {"LTX_AIO_SHARED": "1"}) as running:
+        yield running
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import pytest
 pytest.importorskip("aiohttp", reason="the worker pool speaks HTTP with aiohttp (requirements)")
 
 from fake_worker import FakeWorker, fake_workers  # noqa: E402
+from waiting import run_in_thread, wait_for  # noqa: E402
 
 import backend  # noqa: E402
 import banners  # noqa: E402
@@ -57,15 +57,6 @@ def make_pool(folders):
         pool.close()
 
 
-def wait_for(condition, what: str, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def graph(ckpt: str = "ltx.safetensors", steps: int | None = None) -> dict:
     sampler = {"image": INPUT, **({"steps": steps} if steps else {})}
     return {
@@ -89,20 +80,6 @@ class Said:
             self.first_step.set()
             if self._at_first_step is not None:
                 self._at_first_step()
-
-
-def run_in_thread(pool, prompt, job, mode="t2v", progress=None) -> tuple[threading.Thread, dict]:
-    outcome: dict = {}
-
-    def work():
-        try:
-            outcome["result"] = pool.run(prompt, progress, job, mode)
-        except AppError as err:
-            outcome["error"] = err
-
-    thread = threading.Thread(target=work)
-    thread.start()
-    return thread, outcome
 
 
 def states(pool) -> list[str]:
@@ -142,10 +119,10 @@ def test_a_job_waits_for_a_free_worker_when_all_are_busy(tmp_path, make_pool):
     with fake_workers(tmp_path, ()) as [fake]:
         pool = make_pool(fake)
         running = Said()
-        first, done_first = run_in_thread(pool, graph(steps=400), "first", progress=running)
+        first, done_first = run_in_thread(pool.run, graph(steps=400), running, "first", "t2v")
         assert running.first_step.wait(60)
         waiting = Said()
-        second, done_second = run_in_thread(pool, graph(), "second", progress=waiting)
+        second, done_second = run_in_thread(pool.run, graph(), waiting, "second", "t2v")
         wait_for(lambda: "Waiting for a free worker" in waiting.lines, "the second job to wait")
         pool.cancel("first")  # frees the worker
         first.join(60)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import threading
-import time
 import uuid
 from pathlib import Path
 
 import pytest
-from mediagen import make_png, make_wav
+import waiting
+from mediagen import make_mp4, make_png, make_wav
+from waiting import run_in_thread
 
 import backend
 import bootstrap
@@ -71,29 +71,19 @@ def app_on_workers(workers, tiny_models, tmp_path_factory):
 
 
 def prepare(mode: str, tmp: Path, **values) -> tuple[dict, str, modes.Prepared]:
-    params = {"prompt": "a red fox trots through snow", "seed": 7, **SMALL, **values}
+    names = {f.name for f in modes.MODES[mode].fields}
+    small = {k: v for k, v in SMALL.items() if k in names}
+    params = {"prompt": "a red fox trots through snow", "seed": 7, **small, **values}
     for f in modes.MODES[mode].fields:
         if f.kind == "audio":
             params[f.name] = str(make_wav(tmp / "voice.wav", seconds=1.0, kind="chirp"))
         elif f.kind == "image":
             params[f.name] = str(make_png(tmp / f"{f.name}.png", 320, 256))
+        elif f.kind == "video":
+            params[f.name] = str(make_mp4(tmp / "clip.mp4", seconds=1.0, width=320, height=256))
     job = f"workers-{uuid.uuid4().hex[:10]}"
     prepared = modes.prepare(mode, params, input_dir=backend.input_dir(), job_id=job)
     return models.resolve_variant(prepared.prompt, "full"), job, prepared
-
-
-def run_in_thread(prompt: dict, job: str, mode: str, progress=None) -> tuple:
-    outcome: dict = {}
-
-    def work():
-        try:
-            outcome["result"] = backend.run(prompt, progress, job, mode)
-        except AppError as err:
-            outcome["error"] = err
-
-    thread = threading.Thread(target=work)
-    thread.start()
-    return thread, outcome
 
 
 def shape(path: str) -> tuple:
@@ -114,13 +104,7 @@ def digest(path) -> str:
 
 
 def wait_for(condition, what: str, timeout: float = DEADLINE_S):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    return waiting.wait_for(condition, what, timeout, every=0.2)
 
 
 def checked(status: dict) -> dict | None:
@@ -135,17 +119,36 @@ def is_sampling_step(desc: str) -> bool:
 
 
 def test_a_worker_at_another_pin_is_refused_with_the_reason(pool_of, monkeypatch):
+    pinned = bootstrap.CORE.sha[:10]  # what the workers run: this app's real pin
     monkeypatch.setattr(bootstrap, "CORE", dataclasses.replace(bootstrap.CORE, sha="0" * 40))
     pool = pool_of()
     status = wait_for(lambda: checked(pool.status()), "the workers' first check")
     assert not status["ready"]
     assert [w["state"] for w in status["workers"]] == ["refused", "refused"]
     reason = status["workers"][0]["reason"]
-    assert "at commit bb131be9e8" in reason and "this app is pinned to 0000000000" in reason
+    assert f"at commit {pinned}" in reason and "this app is pinned to 0000000000" in reason
     assert "tools/start_workers.py" in reason
     with pytest.raises(AppError) as info:
         backend.run({}, None, "", "t2v")
-    assert info.value.kind == "unavailable" and "bb131be9e8" in info.value.message
+    assert info.value.kind == "unavailable" and pinned in info.value.message
+
+
+@pytest.mark.parametrize("mode", list(modes.MODES))
+def test_every_mode_runs_on_a_worker_with_its_inputs_uploaded(mode, pool_of, workers, tmp_path):
+    """Each mode's whole graph on a worker: its images, audio or video uploaded there, the
+    style annotators and the frozen audio run there, the video downloaded, the worker left clean."""
+    pool_of(0)
+    prompt, job, prepared = prepare(mode, tmp_path, preset="fast")
+    try:
+        result = backend.run(prompt, None, job, mode)
+    finally:
+        media.unstage(prepared.used["files"], backend.input_dir())
+    used = prepared.used
+    assert result["worker"] == workers.urls[0]
+    assert shape(result["video"]) == ((used["width"], used["height"]), used["frames"], 1)
+    assert not [p for p in workers.files(0, "input") if job in p.name]
+    assert not [p for p in workers.files(0, "output") if job in p.name]
+    Path(result["video"]).unlink()
 
 
 def test_cancel_stops_exactly_the_chosen_job_on_its_worker(pool_of, workers, tmp_path):
@@ -160,8 +163,10 @@ def test_cancel_stops_exactly_the_chosen_job_on_its_worker(pool_of, workers, tmp
             backend.cancel(chosen)
 
     try:
-        first, cancelled = run_in_thread(chosen_prompt, chosen, "t2v", cancel_at_first_step)
-        second, finished = run_in_thread(other_prompt, other, "t2v")
+        first, cancelled = run_in_thread(
+            backend.run, chosen_prompt, cancel_at_first_step, chosen, "t2v"
+        )
+        second, finished = run_in_thread(backend.run, other_prompt, None, other, "t2v")
         first.join(DEADLINE_S)
         second.join(DEADLINE_S)
     finally:
@@ -187,7 +192,7 @@ def test_a_lone_worker_killed_mid_job_fails_the_job_saying_so(pool_of, workers, 
             workers.kill(0)
 
     try:
-        thread, outcome = run_in_thread(prompt, job, "t2v", kill_at_first_step)
+        thread, outcome = run_in_thread(backend.run, prompt, kill_at_first_step, job, "t2v")
         thread.join(DEADLINE_S)
         err = outcome["error"]
         assert err.kind == "unavailable"
@@ -257,7 +262,8 @@ def test_progress_from_a_worker_reaches_the_client(app_on_workers, workers):
 def t2v_graph() -> dict:
     import workflow
 
-    return workflow.load_template("t2v")
+    t2v = modes.MODES["t2v"]
+    return workflow.load_template(t2v.workflows[t2v.field("model").default])
 
 
 def test_healthz_shows_each_worker(app_on_workers, workers):
