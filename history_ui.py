@@ -343,6 +343,17 @@ RETENTION_OPERATOR = (
 )
 
 
+def _asks_first(button: gr.Button, confirm: gr.Button) -> gr.Button:
+    """A destructive button shows its confirming button in its place; returns that one."""
+    button.click(
+        lambda: [gr.update(visible=False), gr.update(visible=True)],
+        outputs=[button, confirm],
+        queue=False,
+        api_visibility="private",
+    )
+    return confirm
+
+
 def build(owner: gr.BrowserState) -> HistoryView:
     try:
         s = store()
@@ -480,12 +491,7 @@ def build(owner: gr.BrowserState) -> HistoryView:
         on_refresh, inputs=[*filters, selected, *who], outputs=listed, **private
     )
     gallery.select(on_select, inputs=[ids, owner], outputs=details, **private)
-    delete.click(
-        lambda: [gr.update(visible=False), gr.update(visible=True)],
-        outputs=[delete, confirm],
-        queue=False,
-        **private,
-    )
+    _asks_first(delete, confirm)
     confirm.click(
         on_delete_confirmed,
         inputs=[selected, *filters, *who],
@@ -500,13 +506,7 @@ def build(owner: gr.BrowserState) -> HistoryView:
     )
     live_timer.tick(on_live, inputs=[owner, live_pick], outputs=live_parts, **private)
     live_cancel.click(on_cancel_live, inputs=[live_pick, owner], outputs=live_parts, **private)
-    clear.click(
-        lambda: [gr.update(visible=False), gr.update(visible=True)],
-        outputs=[clear, clear_confirm],
-        queue=False,
-        **private,
-    )
-    clear_confirm.click(
+    _asks_first(clear, clear_confirm).click(
         on_clear_failed,
         inputs=[*filters, selected, *who],
         outputs=[message, *listed],

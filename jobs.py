@@ -140,6 +140,11 @@ def workers() -> list[dict]:
     return list(backend.engine_status().get("workers") or [])
 
 
+def local_weights() -> bool:
+    """Whether jobs load this machine's weights (False: remote workers load their own)."""
+    return backend.local_weights()
+
+
 def require_engine() -> None:
     """Refuse with what blocks generation on this server and how to fix it (a script reads this
     message alone, so it says everything; the page shows the same in its status banner)."""

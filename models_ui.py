@@ -106,6 +106,12 @@ def files_html(info: dict) -> str:
     return tables.table_html("models-files", headers, rows, nowrap=("Size",))
 
 
+ELSEWHERE = (
+    "Each worker loads the weights from its own models folder; this view lists this machine's. "
+    "Fetch them where the workers run (README: remote workers)."
+)
+
+
 def _message(text: str = "") -> dict:
     return gr.update(value=text, visible=bool(text))
 
@@ -122,7 +128,10 @@ def on_refresh(mode: str) -> list:
         value=f"Download {_gb(info.get('missing_gb', 0))} for {title}",
         visible=not info.get("ready", False) and "error" not in info,
     )
-    return [_message(), where_text(status), overview_html(status), files_html(info), button]
+    said = _message()
+    if not jobs.local_weights():
+        said = _message(banner_html("info", "Jobs run on remote workers", ELSEWHERE))
+    return [said, where_text(status), overview_html(status), files_html(info), button]
 
 
 def on_download(mode: str, progress=gr.Progress()) -> list:  # noqa: B008
@@ -134,8 +143,8 @@ def on_download(mode: str, progress=gr.Progress()) -> list:  # noqa: B008
         said = error_banner(err)
     else:
         said = banner_html("ok", "Models ready", f"Everything {title} needs is on disk.")
-    message, *listed = on_refresh(mode)
-    return [message if message["visible"] else _message(said), *listed]
+    _, *listed = on_refresh(mode)
+    return [_message(said), *listed]
 
 
 def build() -> ModelsView:
