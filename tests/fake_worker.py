@@ -1,5 +1,5 @@
 """A stand-in for a ComfyUI worker server: the slice of ComfyUI's HTTP/WebSocket API the worker
-pool speaks (as observed on the pinned v0.27.0), in a process of its own so that a test can kill
+pool speaks (as observed on the pinned ComfyUI), in a process of its own so that a test can kill
 it (SIGKILL) or freeze it (SIGSTOP) the way a machine dies or hangs. It needs only aiohttp.
 
 Each prompt "runs" `--steps` steps (or as many as its node 1's `steps` input says) of `--step-s`
@@ -7,7 +7,7 @@ seconds, one at a time in submission order, sending the events ComfyUI sends to 
 client id, and "writes" a small output file.
 `GET /_test` reports what it was asked (uploads, prompts, cancels, cleanups, headers).
 
-    python tests/fake_worker.py --port N [--version 0.27.0] [--stock] [--token T] ...
+    python tests/fake_worker.py --port N [--version 0.33.0] [--stock] [--token T] ...
 """
 
 from __future__ import annotations
@@ -27,10 +27,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PINS = {  # the app's pins, as the app's worker_nodes would report them
-    "ComfyUI": "bb131be9e83d2f773c90f1d6f1e4b248a498c8c5",
-    "ComfyUI-LTXVideo": "aceeae9635f6d493f2893ba3c411a1c36031788a",
-}
+sys.path.insert(0, str(ROOT))
+import bootstrap  # noqa: E402  (standard library only)
+
+# The app's pins, as the app's worker_nodes would report them from its own checkout.
+PINS = {pin.name: pin.sha for pin in bootstrap.PINS}
+VERSION = bootstrap.CORE_VERSIONS[bootstrap.CORE.sha]
 
 
 def serve(options) -> None:
@@ -263,7 +265,7 @@ def fake_workers(folder: Path, *specs: tuple[str, ...]):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--version", default="0.27.0")
+    parser.add_argument("--version", default=VERSION)
     parser.add_argument("--stock", action="store_true", help="no /aio/worker route")
     parser.add_argument("--tiny", action="store_true", help="report the tiny seam")
     parser.add_argument("--token", help="require Authorization: Bearer <token>")

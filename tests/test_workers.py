@@ -17,6 +17,7 @@ from waiting import run_in_thread, wait_for  # noqa: E402
 
 import backend  # noqa: E402
 import banners  # noqa: E402
+import bootstrap  # noqa: E402
 import health  # noqa: E402
 import worker_pool  # noqa: E402
 import workers  # noqa: E402
@@ -218,18 +219,18 @@ def test_a_stock_worker_is_checked_by_its_version_number(tmp_path, make_pool):
         same, older = pool.status()["workers"]
     assert same["state"] == "up" and "version number only" in same["reason"]
     assert older["state"] == "refused"
-    assert older["reason"].startswith("runs ComfyUI 0.26.0; this app is pinned to bb131be9e8")
+    pinned = f"{bootstrap.CORE.sha[:10]} (ComfyUI {bootstrap.CORE_VERSIONS[bootstrap.CORE.sha]})"
+    assert older["reason"].startswith(f"runs ComfyUI 0.26.0; this app is pinned to {pinned}")
 
 
 def test_a_worker_without_a_needed_node_class_is_refused_naming_it(tmp_path, make_pool):
-    import bootstrap
-
-    lacking = sorted(bootstrap.workflow_class_types() - {"LTXVTiledVAEDecode"})
+    assert "DWPreprocessor" in bootstrap.workflow_class_types()
+    lacking = sorted(bootstrap.workflow_class_types() - {"DWPreprocessor"})
     (tmp_path / "classes.json").write_text(json.dumps(lacking))
     with fake_workers(tmp_path, ()) as [fake]:
         [row] = make_pool(fake).status()["workers"]
     assert row["state"] == "refused"
-    assert "LTXVTiledVAEDecode (ComfyUI-LTXVideo)" in row["reason"]
+    assert "DWPreprocessor (comfyui_controlnet_aux)" in row["reason"]
 
 
 def test_the_tiny_seam_must_match_what_the_app_runs_on(tmp_path, make_pool):

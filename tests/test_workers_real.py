@@ -80,7 +80,9 @@ def prepare(mode: str, tmp: Path, **values) -> tuple[dict, str, modes.Prepared]:
         elif f.kind == "image":
             params[f.name] = str(make_png(tmp / f"{f.name}.png", 320, 256))
         elif f.kind == "video":
-            params[f.name] = str(make_mp4(tmp / "clip.mp4", seconds=1.0, width=320, height=256))
+            params[f.name] = str(
+                make_mp4(tmp / "clip.mp4", seconds=1.0, width=320, height=256, fps=24)
+            )
     job = f"workers-{uuid.uuid4().hex[:10]}"
     prepared = modes.prepare(mode, params, input_dir=backend.input_dir(), job_id=job)
     return models.resolve_variant(prepared.prompt, "full"), job, prepared
