@@ -34,6 +34,27 @@ GPU = {"type": "cuda", "source": "test", "name": "Fake GPU"}
 ROOMY = {"variant": "full", "need_gb": 79.2, "free_gb": 500.0, "where": "hub", "others_gb": {}}
 
 
+def _patient_url_ok(url: str, within_s: float = 120.0) -> bool:
+    """Gradio's own check that the page answers on localhost, waiting as long as it takes.
+
+    Gradio's gives up at its first 3-second timeout, which the first render of this page can
+    exceed on a busy 2-core machine; launch() then fails ("a shareable link must be created")."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            if httpx.head(url, timeout=30).status_code < 400:
+                return True
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+
+
 def patch_engine(patch: pytest.MonkeyPatch, engine: FakeEngine) -> None:
     patch.setattr(backend, "generate", engine.generate)
     patch.setattr(backend, "engine_status", engine.engine_status)
@@ -166,6 +187,7 @@ def running_app(root: Path, env: dict | None = None, **launch_overrides):
     patch.setenv("LTX_AIO_DATA_DIR", str(data))
     history.close_all()
     patch_engine(patch, engine)
+    patch.setattr("gradio.networking.url_ok", _patient_url_ok)
     demo = None
     try:
         demo = app.build_app()

@@ -1,12 +1,13 @@
-"""Benchmark every mode x preset on the tiny random-weight set, each case in a fresh process.
+"""Benchmark every mode x model x preset on the tiny random-weight set, each case in its own
+process.
 
 Per case: import time (our modules and torch), engine start (ComfyUI and the packs imported and
 initialised), then one cold run (models loaded, prompt encoded) and one warm run (a new seed only)
 with their wall and CPU seconds, and the process's peak resident memory. CPU seconds are the
 figure to compare on a shared machine; wall seconds depend on what else runs.
 
-    python tools/bench_modes.py [--modes t2v,style] [--presets fast,balanced] [--shape preset]
-                                [--models .tiny-weights] [--json out.json]
+    python tools/bench_modes.py [--modes t2v,style] [--family ltx-2.3] [--presets fast,balanced]
+                                [--shape preset] [--models .tiny-weights] [--json out.json]
 
 --shape small (default) runs 320x256 and 9 or 17 frames, as the L-exec tests do; --shape preset
 runs each preset's own size with 121 frames. Needs the pinned checkout and requirements.txt; the
@@ -29,9 +30,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(1, str(ROOT / "tests"))
 
+import modes  # noqa: E402  (light: no torch, no ComfyUI)
+
 CASES = [
-    (mode, preset, control)
-    for mode in ("t2v", "i2v", "a2v", "lipsync", "keyframe", "style")
+    (mode, model, preset, control)
+    for mode, spec in modes.MODES.items()
+    for model in spec.models
     for preset in ("fast", "balanced", "quality")
     for control in (("pose", "depth", "canny") if mode == "style" else (None,))
 ]
@@ -49,14 +53,13 @@ def _media(folder: Path, width: int, height: int) -> dict:
     }
 
 
-def worker(mode: str, preset: str, control: str | None, shape: str) -> dict:
+def worker(mode: str, model: str, preset: str, control: str | None, shape: str) -> dict:
     """One case, in this process: what it cost from a cold start."""
     started = time.perf_counter()
     import torch  # noqa: F401  (counted as import: every run pays it)
 
     import backend
     import models
-    import modes
 
     imported = time.perf_counter()
     engine = backend.engine()
@@ -65,6 +68,8 @@ def worker(mode: str, preset: str, control: str | None, shape: str) -> dict:
     small = shape == "small"
     size = (320, 256) if small else (spec.presets[preset].width, spec.presets[preset].height)
     params = {"prompt": "a red fox trots through fresh snow at dawn", "preset": preset, "seed": 1}
+    if len(spec.models) > 1:
+        params["model"] = model
     names = {f.name for f in spec.fields}
     if small:
         params.update(width=size[0], height=size[1])
@@ -72,7 +77,7 @@ def worker(mode: str, preset: str, control: str | None, shape: str) -> dict:
         params["frames"] = 9 if small else 121
     if control:
         params["control"] = control
-    result: dict = {"mode": mode, "preset": preset, "control": control}
+    result: dict = {"mode": mode, "model": model, "preset": preset, "control": control}
     with tempfile.TemporaryDirectory() as tmp:
         media = _media(Path(tmp), *size)
         for f in spec.fields:
@@ -106,26 +111,29 @@ def worker(mode: str, preset: str, control: str | None, shape: str) -> dict:
 
 
 def run_case(case: tuple, shape: str, models: Path) -> dict:
-    mode, preset, control = case
+    mode, model, preset, control = case
     env = {**os.environ, "LTX_AIO_MODELS_DIR": str(models), "LTX_AIO_TINY_WEIGHTS": "1"}
-    argv = [sys.executable, __file__, "--worker", mode, preset, control or "-", shape]
+    argv = [sys.executable, __file__, "--worker", mode, model, preset, control or "-", shape]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1800)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
-        return {"mode": mode, "preset": preset, "control": control, "error": " | ".join(tail)}
+        failed = " | ".join(tail)
+        return {"mode": mode, "model": model, "preset": preset, "control": control, "error": failed}
     return json.loads(lines[-1])
 
 
-COLUMNS = ("mode", "preset", "control", "width", "height", "frames", "import_s", "engine_start_s",
-           "cold_wall_s", "cold_cpu_s", "warm_wall_s", "warm_cpu_s", "peak_rss_mb")  # fmt: skip
+COLUMNS = ("mode", "model", "preset", "control", "width", "height", "frames", "import_s",
+           "engine_start_s", "cold_wall_s", "cold_cpu_s", "warm_wall_s", "warm_cpu_s",
+           "peak_rss_mb")  # fmt: skip
 
 
 def table(rows: list[dict]) -> str:
     lines = [" ".join(f"{c:>14}" for c in COLUMNS)]
     for row in rows:
         if "error" in row:
-            lines.append(f"{row['mode']:>14} {row['preset']:>14} failed: {row['error']}")
+            case = f"{row['mode']:>14} {row['model']:>14} {row['preset']:>14}"
+            lines.append(f"{case} failed: {row['error']}")
             continue
         lines.append(" ".join(f"{str(row.get(c) or '-'):>14}" for c in COLUMNS))
     return "\n".join(lines)
@@ -133,11 +141,12 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--worker"]:
-        mode, preset, control, shape = argv[1:5]
-        print(json.dumps(worker(mode, preset, None if control == "-" else control, shape)))
+        mode, model, preset, control, shape = argv[1:6]
+        print(json.dumps(worker(mode, model, preset, None if control == "-" else control, shape)))
         return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--modes", default="", help="comma list (default: all six)")
+    ap.add_argument("--family", default="", help="comma list of models (default: each mode's all)")
     ap.add_argument("--presets", default="fast,balanced", help="comma list")
     ap.add_argument("--shape", choices=("small", "preset"), default="small")
     ap.add_argument("--models", type=Path, default=ROOT / ".tiny-weights")
@@ -145,11 +154,12 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     chosen = set(filter(None, args.modes.split(","))) or {c[0] for c in CASES}
     presets = set(filter(None, args.presets.split(",")))
+    families = set(filter(None, args.family.split(","))) or {c[1] for c in CASES}
     maker = ROOT / "tools" / "make_tiny_weights.py"
     subprocess.run([sys.executable, str(maker), str(args.models)], check=True)
     rows = []
     for case in CASES:
-        if case[0] in chosen and case[1] in presets:
+        if case[0] in chosen and case[1] in families and case[2] in presets:
             rows.append(run_case(case, args.shape, args.models.resolve()))
             print(table(rows[-1:]).splitlines()[-1], flush=True)
     print()
