@@ -92,6 +92,8 @@ def app_page(browser, url: str, viewport: dict):
 def shoot(page, name: str, *, full_page: bool = False) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
+    if full_page:  # from the top, so the sticky header and drawer are drawn where they belong
+        page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(path), full_page=full_page)
     return path
 
