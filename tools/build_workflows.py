@@ -386,11 +386,8 @@ def keyframe_guides(
     )
 
 
-def keyframe_25() -> dict:
-    """LTX-2.5's first+last frame (official video_ltx2_5_flf2v): one full-size pass with both
-    frames as guides, cropped off after sampling; no upscaler."""
-    g = Graph()
-    model = loaders_25(g)
+def keyframe_first_pass(g: Graph, model) -> None:
+    """Both frames as guides on an empty latent, sampled; the guides cropped ("Crop guides 1")."""
     empty_latents(g, with_audio=True)
     image_input(g, "first ")
     image_input(g, "last ")
@@ -399,6 +396,13 @@ def keyframe_25() -> dict:
         "Preprocess first image", "Preprocess last image",
     )  # fmt: skip
     guided_sampling(g, 1, model, "Last frame guide 1", g.out("Audio latent"))
+
+
+def keyframe_25() -> dict:
+    """LTX-2.5's first+last frame (official video_ltx2_5_flf2v): one full-size pass with both
+    frames as guides, cropped off after sampling; no upscaler."""
+    g = Graph()
+    keyframe_first_pass(g, loaders_25(g))
     output_with_audio(g, g.out("Crop guides 1", 2), 1)
     return g.nodes
 
@@ -406,14 +410,7 @@ def keyframe_25() -> dict:
 def keyframe() -> dict:
     g = Graph()
     model = loaders(g)
-    empty_latents(g, with_audio=True)
-    image_input(g, "first ")
-    image_input(g, "last ")
-    keyframe_guides(
-        g, 1, g.out("Video latent"), g.out("Conditioning", 0), g.out("Conditioning", 1),
-        "Preprocess first image", "Preprocess last image",
-    )  # fmt: skip
-    guided_sampling(g, 1, model, "Last frame guide 1", g.out("Audio latent"))
+    keyframe_first_pass(g, model)
     upscale(g, g.out("Crop guides 1", 2))
     keyframe_guides(
         g, 2, g.out("Upscale latent"), g.out("Crop guides 1", 0), g.out("Crop guides 1", 1),
