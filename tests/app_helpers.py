@@ -32,6 +32,14 @@ from errors import AppError  # noqa: E402
 
 GPU = {"type": "cuda", "source": "test", "name": "Fake GPU"}
 ROOMY = {"variant": "full", "need_gb": 79.2, "free_gb": 500.0, "where": "hub", "others_gb": {}}
+# Too little disk for the full weights, with room for the fp8 and gguf variants.
+SHORT_OF_DISK = {
+    "variant": "full",
+    "need_gb": 79.2,
+    "free_gb": 60.0,
+    "where": "~/.cache/huggingface/hub",
+    "others_gb": {"fp8": 51.1, "gguf": 62.3},
+}
 
 
 def _patient_url_ok(url: str, within_s: float = 120.0) -> bool:

@@ -8,7 +8,7 @@ test leaves a screenshot per size in test-artifacts/browser/.
 from __future__ import annotations
 
 import pytest
-from app_helpers import running_app
+from app_helpers import SHORT_OF_DISK, running_app
 from browser_helpers import (
     DESKTOP,
     PHONE,
@@ -130,13 +130,7 @@ def test_the_status_banner_is_brief_and_fits(page, served, size):
     served.engine.ready = False
     served.engine.problems = [LONG_PROBLEM]
     served.engine.device = {"type": "cpu", "source": "test"}
-    served.engine.weights = {
-        "variant": "full",
-        "need_gb": 79.2,
-        "free_gb": 60.0,
-        "where": "/home/someone/.cache/huggingface/hub",
-        "others_gb": {"fp8": 51.1, "gguf": 62.3},
-    }
+    served.engine.weights = {**SHORT_OF_DISK, "where": "/home/someone/.cache/huggingface/hub"}
     page.reload(wait_until="domcontentloaded")
     status = page.locator("#aio-status")
     status.filter(has_text="No GPU").wait_for(state="visible")

@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from app_helpers import media_inputs, running_app  # noqa: E402
+from app_helpers import SHORT_OF_DISK, media_inputs, running_app  # noqa: E402
 from browser_helpers import (  # noqa: E402
     DESKTOP,
     PHONE,
@@ -81,13 +81,7 @@ def out_of_memory(browser, served, work: Path) -> Path:
 def on_a_phone(browser, served, work: Path) -> list[Path]:
     """The status banner on a CPU-only machine short of disk, a refusal, the Models cards."""
     served.engine.device = {"type": "cpu", "source": "figure"}
-    served.engine.weights = {
-        "variant": "full",
-        "need_gb": 79.2,
-        "free_gb": 60.0,
-        "where": "~/.cache/huggingface/hub",
-        "others_gb": {"fp8": 51.1, "gguf": 62.3},
-    }
+    served.engine.weights = dict(SHORT_OF_DISK)
     shots = [work / f"phone-{n}.png" for n in ("status", "refusal", "models")]
     with app_page(browser, served.url, PHONE) as page:
         page.locator("#aio-status").filter(has_text="No GPU").wait_for()
