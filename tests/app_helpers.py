@@ -10,7 +10,6 @@ checks, staging, the retry flow, Gradio, the browser) is the real code.
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import uuid
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import mediagen  # noqa: E402
 import pytest  # noqa: E402
+from loopback import free_port  # noqa: E402
 
 import app  # noqa: E402
 import backend  # noqa: E402
@@ -159,12 +159,6 @@ def save_prefix(prompt: dict) -> str | None:
         if isinstance(node, dict) and node.get("class_type") == "SaveVideo":
             return node.get("inputs", {}).get("filename_prefix")
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from loopback import free_port  # noqa: E402
+
 import bootstrap  # noqa: E402  (standard library only)
 
 # The app's pins, as the app's worker_nodes would report them from its own checkout.
@@ -192,12 +193,6 @@ def serve(options) -> None:
 
 
 # -- the test side
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class FakeWorker:

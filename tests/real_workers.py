@@ -14,16 +14,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import start_workers  # noqa: E402
+from loopback import free_port  # noqa: E402
 
 TINY = {"LTX_AIO_TINY_WEIGHTS": "1"}
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
