@@ -103,10 +103,30 @@ def typical_seconds(store: history.Store, mode: str, preset: str | None) -> floa
     return statistics.median(took) if took else None
 
 
+def _time_left(store: history.Store, now: float):
+    """A job's typical run time for its mode and preset, less what it has run already (None
+    when there is no finished job to go by)."""
+    typical: dict[tuple, float | None] = {}
+
+    def left(job: history.Job) -> float | None:
+        key = (job.mode, (job.used or job.params).get("preset"))
+        if key not in typical:
+            typical[key] = typical_seconds(store, *key)
+        if typical[key] is None:
+            return None
+        elapsed = now - job.started_at if job.status == "running" and job.started_at else 0
+        return max(typical[key] - elapsed, 0.0)
+
+    return left
+
+
+def _seed(job: history.Job) -> int | None:
+    return job.seed if job.seed is not None else _fixed_seed(job.params.get("seed"))
+
+
 def places(store: history.Store, job_ids: list[str], *, now: float | None = None) -> list[Place]:
     """Where each job of a batch stands, in run order; deleted jobs are left out."""
-    now = time.time() if now is None else now
-    typical: dict[tuple, float | None] = {}
+    time_left = _time_left(store, time.time() if now is None else now)
     out: list[Place] = []
     ahead_s: float | None = 0.0  # time until the jobs before this one are done
     position = 0
@@ -114,28 +134,20 @@ def places(store: history.Store, job_ids: list[str], *, now: float | None = None
         job = store.get(job_id)
         if job is None:
             continue
-        values = job.used or job.params
-        key = (job.mode, values.get("preset"))
-        if key not in typical:
-            typical[key] = typical_seconds(store, *key)
-        each = typical[key]
         eta = None
         place = None
         if job.status in history.UNFINISHED:
             place = position
             position += 1
-            if each is not None and ahead_s is not None:
-                elapsed = now - job.started_at if job.status == "running" and job.started_at else 0
-                eta = ahead_s + max(each - elapsed, 0.0)
-                ahead_s = eta
-            else:
-                ahead_s = None
+            left = time_left(job)
+            eta = None if left is None or ahead_s is None else ahead_s + left
+            ahead_s = eta
         out.append(
             Place(
                 job_id=job.id,
                 number=number,
                 prompt=str(job.params.get("prompt") or ""),
-                seed=job.seed if job.seed is not None else _fixed_seed(job.params.get("seed")),
+                seed=_seed(job),
                 status=job.status,
                 position=place,
                 eta_s=eta,
@@ -157,21 +169,12 @@ def line(store: history.Store, owner: str | None, *, now: float | None = None) -
     """The caller's jobs that have not ended (every job's, with `owner` None), in the order the
     whole line runs them: each one's place counts everyone's jobs ahead of it, and its ETA their
     typical run times (nothing else of other people's jobs is said)."""
-    now = time.time() if now is None else now
-    typical: dict[tuple, float | None] = {}
+    time_left = _time_left(store, time.time() if now is None else now)
     ahead_s: float | None = 0.0
     out: list[Place] = []
     for position, job in enumerate(store.pending()):
-        values = job.used or job.params
-        key = (job.mode, values.get("preset"))
-        if key not in typical:
-            typical[key] = typical_seconds(store, *key)
-        each = typical[key]
-        if each is not None and ahead_s is not None:
-            elapsed = now - job.started_at if job.status == "running" and job.started_at else 0
-            ahead_s += max(each - elapsed, 0.0)
-        else:
-            ahead_s = None
+        left = time_left(job)
+        ahead_s = None if left is None or ahead_s is None else ahead_s + left
         if owner is not None and job.owner != owner:
             continue
         out.append(
@@ -179,7 +182,7 @@ def line(store: history.Store, owner: str | None, *, now: float | None = None) -
                 job_id=job.id,
                 number=len(out) + 1,
                 prompt=f"{job.mode}: {job.params.get('prompt') or ''}",
-                seed=job.seed if job.seed is not None else _fixed_seed(job.params.get("seed")),
+                seed=_seed(job),
                 status=job.status,
                 position=position,
                 eta_s=ahead_s,

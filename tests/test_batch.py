@@ -124,6 +124,28 @@ def test_places_without_history_have_no_eta(store):
     assert [(r.position, r.eta_s) for r in rows] == [(0, None), (1, None)]
 
 
+def test_the_line_counts_everyones_jobs_ahead_and_shows_only_the_callers(store, tmp_path):
+    video = make_mp4(tmp_path / "v.mp4", seconds=0.25)
+    finished(store, video, 20)
+    mine_running = store.create_job("t2v", dict(BASE, prompt="mine first"), owner="me")
+    theirs = store.create_job("t2v", dict(BASE, prompt="theirs"), owner="them")
+    mine_waiting = store.create_job("t2v", dict(BASE, prompt="mine next"), owner="me")
+    store.mark_running(mine_running)
+    started = store.get(mine_running).started_at
+
+    rows = batch.line(store, "me", now=started + 5)
+
+    assert [r.job_id for r in rows] == [mine_running, mine_waiting]
+    assert [(r.number, r.position, r.eta_s) for r in rows] == [(1, 0, 15.0), (2, 2, 55.0)]
+    assert rows[1].prompt == "t2v: mine next"
+    assert [r.job_id for r in batch.line(store, None, now=started + 5)][1] == theirs
+
+
+def test_the_line_without_history_has_no_eta(store):
+    store.create_job("t2v", BASE)
+    assert [r.eta_s for r in batch.line(store, None)] == [None]
+
+
 def test_places_leave_out_deleted_jobs_and_summary_counts_the_rest(store, tmp_path):
     video = make_mp4(tmp_path / "v.mp4", seconds=0.25)
     gone = finished(store, video, 3)
