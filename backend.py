@@ -30,6 +30,7 @@ from pathlib import Path
 
 import bootstrap
 import comfy_events
+import node_imports
 import tinyset
 import worker_pool
 from comfy_events import ProgressLines, classify_execution, classify_validation, pack_name
@@ -227,21 +228,15 @@ class Engine:
         # As ComfyUI's main.py does: packs may not monkeypatch the core functions it guards.
         hook_breaker_ac10a0.save_functions()
         try:
-            self._loop.run_until_complete(
-                nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False)
-            )
+            with node_imports.Watch() as watch:
+                self._loop.run_until_complete(
+                    nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False)
+                )
         finally:
             hook_breaker_ac10a0.restore_functions()
         # After the packs, which may add model folders of their own.
         _use_models_dir(bootstrap.models_dir(), self.root)
-        missing = sorted(bootstrap.workflow_class_types() - set(nodes.NODE_CLASS_MAPPINGS))
-        if missing:
-            raise AppError(
-                "unavailable",
-                "node classes the workflows need are not registered: "
-                + ", ".join(f"{cls} ({pack_name(cls)})" for cls in missing),
-                hint="Run `python bootstrap.py` and install requirements.txt, then restart.",
-            )
+        _check_registered(set(nodes.NODE_CLASS_MAPPINGS), watch.failures)
 
         def hook(value, total, preview, prompt_id=None, node_id=None):
             # As ComfyUI's own server does: the executing node owns a bare ProgressBar's steps.
@@ -358,6 +353,27 @@ class Engine:
                     if path.is_file() and str(path) not in files:
                         files.append(str(path))
         return files
+
+
+def _check_registered(registered: set[str], failures: list) -> None:
+    """Every node class of every graph is registered, else the reason: the module that did not
+    import and the package it lacks, or the pack that is not installed."""
+    needed = bootstrap.workflow_class_types()
+    modules = bootstrap.class_modules()
+    node_imports.log_unused(failures, {modules.get(cls, "") for cls in needed})
+    missing = {cls: modules.get(cls, "") for cls in sorted(needed - registered)}
+    if not missing:
+        return
+    explained = node_imports.explain(missing, failures)
+    if explained:
+        message, hint = explained
+        raise AppError("unavailable", message, hint=hint)
+    raise AppError(
+        "unavailable",
+        "node classes the workflows need are not registered: "
+        + ", ".join(f"{cls} ({pack_name(cls)})" for cls in missing),
+        hint="Run `python bootstrap.py` and install requirements.txt, then restart.",
+    )
 
 
 def _use_models_dir(models: Path, root: Path) -> None:
