@@ -8,8 +8,8 @@ message in the engine status, `/healthz` and the console, and a healthy start sa
 from __future__ import annotations
 
 import json
-import os
 import logging
+import os
 import subprocess
 import sys
 import textwrap
