@@ -323,10 +323,16 @@ def launch_options() -> dict:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    # Clones the pinned ComfyUI in the background: the page is served at once, even offline.
-    # The console says what the page's status banner says, now and once the install is done.
+    # Installs the pinned ComfyUI in the background: the page is served at once, even offline.
+    # The console says what the page's status banner says once, when the install is done (at
+    # once where nothing needs installing).
+    if not all(bootstrap.is_installed(pin) for pin in bootstrap.needed_pins()):
+        log.info(
+            "Installing the pinned ComfyUI and node packs into %s; the console says here when "
+            "that is done and whether generation is ready.",
+            bootstrap.comfy_dir(),
+        )
     bootstrap.start_background(on_done=lambda _: readiness.log_lines())
-    readiness.log_lines()
     try:
         store = jobs.open_history()
         jobs.sweep_leftovers(store)

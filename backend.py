@@ -395,18 +395,31 @@ def _mps_available(torch) -> bool:
 
 def checkout_problems(root: Path) -> list[str]:
     """Why the engine cannot start here, without importing anything heavy. Empty = can start."""
-    problems = []
+    core = core_problem(root)
+    return ([core] if core else []) + runtime_problems()
+
+
+def core_problem(root: Path) -> str | None:
+    """What is wrong with the ComfyUI checkout at `root`, if anything."""
     record = bootstrap.read_record(root)
     if not (root / "execution.py").is_file():
-        problems.append(
+        return (
             f"ComfyUI is not installed at {root}. Run `python bootstrap.py` with network access "
-            "(or restart the app online) to fetch the pinned checkout."
+            "(or restart the app online) to fetch the pinned checkout; without GitHub, "
+            "`python bootstrap.py --archives DIR` (or LTX_AIO_PIN_ARCHIVES=DIR) installs it from "
+            "the pinned source archives in DIR."
         )
-    elif not record or record.get("sha") != bootstrap.CORE.sha:
-        problems.append(
+    if not record or record.get("sha") != bootstrap.CORE.sha:
+        return (
             f"The ComfyUI checkout at {root} is not the pinned commit {bootstrap.CORE.sha[:10]}. "
             "Run `python bootstrap.py` to replace it."
         )
+    return None
+
+
+def runtime_problems() -> list[str]:
+    """What this Python lacks for the engine, and a tiny set asked for but not there."""
+    problems = []
     if importlib.util.find_spec("torch") is None:
         problems.append("PyTorch is not installed. Run `pip install -r requirements.txt`.")
     tiny = tinyset.problem(bootstrap.models_dir())
@@ -576,7 +589,9 @@ class InProcess:
             problems.append(
                 "The pinned ComfyUI is being installed; generation starts when it is done."
             )
-        problems += [p for p in checkout_problems(bootstrap.comfy_dir()) if p not in problems]
+        # A core that could not be installed is said once, by the install's own message.
+        core = None if bootstrap.CORE.name in failed else core_problem(bootstrap.comfy_dir())
+        problems += [p for p in [core, *runtime_problems()] if p and p not in problems]
         for err in (_engine_error, _task_error):
             if err is not None and str(err) not in problems:
                 problems.append(str(err))

@@ -557,16 +557,23 @@ def ensure(
             install_pin(pin, root, runner, archives=archives, opener=opener)
             installed[pin.name] = pin.sha
         except (BootstrapError, OSError) as exc:
-            where = (
-                f"the archive folder {archives}"
-                if archives is not None
-                else f"the network (or git access to {pin.url})"
-            )
+            if archives is not None:
+                fix = (
+                    f"Check the archive folder {archives} (`{pin.archive_name}` and its line "
+                    "in SHA256SUMS), then run `python bootstrap.py --archives "
+                    f"{archives}` or restart the app."
+                )
+            else:
+                fix = (
+                    f"Check the network (or git access to {pin.url}) and restart the app, or run "
+                    "`python bootstrap.py`. Where GitHub cannot be reached, put the pinned source "
+                    f"archives (`{pin.archive_name}`, ...) in a folder DIR and run `python "
+                    "bootstrap.py --archives DIR`, or set LTX_AIO_PIN_ARCHIVES=DIR and restart."
+                )
             # The first sentence is the status banner's headline; the rest is behind its disclosure.
             failed[pin.name] = (
                 f"{pin.name} @ {pin.sha[:10]} could not be installed. Installing it into "
-                f"{pin_dir(pin, root)} failed: {exc}. Check {where} and restart the app, or run "
-                "`python bootstrap.py`."
+                f"{pin_dir(pin, root)} failed: {exc}. {fix}"
             )
             if not pin.subdir:
                 break

@@ -270,7 +270,8 @@ def test_a_failed_task_leaves_its_mode_cold(monkeypatch):
 
 def test_an_engine_that_failed_in_the_gpu_worker_makes_status_not_ready(monkeypatch):
     monkeypatch.setattr(backend, "_task_error", None)
-    monkeypatch.setattr(backend, "checkout_problems", lambda root: [])
+    monkeypatch.setattr(backend, "core_problem", lambda root: None)
+    monkeypatch.setattr(backend, "runtime_problems", lambda: [])
     monkeypatch.setattr(backend.bootstrap, "state", lambda: {"phase": "ready", "problems": []})
     assert backend.engine_status()["ready"]
     failed = AppError("unavailable", "node classes ... are not registered", hint="Run bootstrap.")
@@ -285,9 +286,26 @@ def test_a_failed_gguf_pack_blocks_only_the_gguf_variant(monkeypatch, variant, r
     problem = "ComfyUI-GGUF @ 795e45156e could not be installed into ...: git fetch failed."
     boot = {"phase": "failed", "problems": [problem], "failed": {"ComfyUI-GGUF": problem}}
     monkeypatch.setattr(backend.bootstrap, "state", lambda: boot)
-    monkeypatch.setattr(backend, "checkout_problems", lambda root: [])
+    monkeypatch.setattr(backend, "core_problem", lambda root: None)
+    monkeypatch.setattr(backend, "runtime_problems", lambda: [])
     monkeypatch.setattr(backend, "_task_error", None)
     monkeypatch.setenv("LTX_AIO_MODEL_VARIANT", variant)
     status = backend.engine_status()
     assert status["ready"] is ready
     assert problem in (status["warnings"] if ready else status["problems"])
+
+
+def test_a_core_that_could_not_be_installed_is_said_once(monkeypatch, tmp_path):
+    problem = f"ComfyUI @ {backend.bootstrap.CORE.sha[:10]} could not be installed. It failed."
+    boot = {"phase": "failed", "problems": [problem], "failed": {"ComfyUI": problem}}
+    monkeypatch.setattr(backend.bootstrap, "state", lambda: boot)
+    monkeypatch.setattr(backend.bootstrap, "comfy_dir", lambda: tmp_path / "none")
+    monkeypatch.setattr(backend, "runtime_problems", lambda: [])
+    monkeypatch.setattr(backend, "_task_error", None)
+    assert backend.bootstrap.CORE.name == "ComfyUI"
+    assert backend.engine_status()["problems"] == [problem]
+    # Without a failed install, the missing checkout says how to install it, archives included.
+    monkeypatch.setattr(backend.bootstrap, "state", lambda: {"phase": "ready", "failed": {}})
+    [said] = backend.engine_status()["problems"]
+    assert "is not installed" in said and "--archives DIR" in said
+    assert "LTX_AIO_PIN_ARCHIVES" in said

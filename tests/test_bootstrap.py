@@ -174,6 +174,9 @@ def test_bootstrap_unreachable_upstream_reports_problem_without_raising(tmp_path
     [problem] = result["problems"]
     assert "Pack" in problem and "could not be installed" in problem and "restart" in problem
     assert "git fetch failed" in problem
+    # Where GitHub cannot be reached, the way around it is named.
+    assert "--archives DIR" in problem and "LTX_AIO_PIN_ARCHIVES=DIR" in problem
+    assert gone.archive_name in problem
     assert not (root / "custom_nodes" / "Pack").exists()
     assert list((root / "custom_nodes").iterdir()) == []
 
