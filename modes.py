@@ -352,13 +352,24 @@ CONTROL_NODES = patches.CONTROL_NODES
 def snap_frames(frames: int, cap: int) -> int:
     """Nearest 8k+1 in 9..cap."""
     k = max(1, round((frames - 1) / 8))
-    return max(9, min(8 * k + 1, (cap - 1) // 8 * 8 + 1))
+    return max(9, min(8 * k + 1, longest(cap)))
 
 
 def floor_frames(frames: float, cap: int) -> int:
-    """Largest 8k+1 <= frames (never past the audio), in 9..cap."""
+    """Largest 8k+1 <= frames (never past the video it restyles), in 9..cap."""
     k = max(1, int((frames - 1) // 8))
-    return max(9, min(8 * k + 1, (cap - 1) // 8 * 8 + 1))
+    return max(9, min(8 * k + 1, longest(cap)))
+
+
+def cover_frames(frames: float, cap: int) -> int:
+    """Smallest 8k+1 >= frames (the whole audio plays), in 9..cap."""
+    k = max(1, math.ceil((frames - 1) / 8 - 1e-9))  # float noise in seconds x fps adds none
+    return max(9, min(8 * k + 1, longest(cap)))
+
+
+def longest(cap: int) -> int:
+    """The most frames a preset capped at `cap` makes: the largest 8k+1 <= cap."""
+    return (cap - 1) // 8 * 8 + 1
 
 
 def _snap(value: float, multiple: int) -> int:
@@ -521,20 +532,7 @@ def _frames(m: Mode, preset: Preset, values: dict, info: dict, fps: float, notes
     if from_duration:
         requested = values["duration"] * fps
     if m.length_from == "audio":
-        available = info["audio"].seconds * fps
-        frames = floor_frames(available, cap)  # never longer than the audio it must follow
-        if available > cap:
-            notes.append(
-                f"the audio lasts {info['audio'].seconds:.1f} s; the {preset.name} preset makes "
-                f"at most {cap} frames, so the first {frames / fps:.2f} s are used"
-            )
-        elif frames > available:
-            notes.append(
-                f"the audio lasts {info['audio'].seconds:.2f} s, less than the shortest video "
-                f"({frames} frames, {frames / fps:.2f} s at {number_text(fps)} fps): its end "
-                "is silent"
-            )
-        return frames
+        return _audio_frames(m, preset, info["audio"].seconds, fps, notes)
     if m.length_from == "video":
         video = info["video"]
         frames = floor_frames(min(video.frames, requested), cap)
@@ -556,6 +554,34 @@ def _frames(m: Mode, preset: Preset, values: dict, info: dict, fps: float, notes
         )
     elif frames != requested:
         notes.append(f"frames set to {frames} (the model needs 8k+1)")
+    return frames
+
+
+def _audio_frames(m: Mode, preset: Preset, seconds: float, fps: int, notes: list) -> int:
+    """Frames that carry the whole audio: the mp4 keeps as much sound as its frames last, so the
+    video runs on to the next 8k+1 frame past the audio's end (that tail is silent), unless the
+    preset's cap cuts the audio, which a note then says."""
+    frames = cover_frames(seconds * fps, preset.max_frames)
+    video_s = frames / fps
+    if seconds * fps > frames + 1e-6:
+        said = (
+            f"the audio lasts {seconds:.2f} s; the {preset.name} preset makes at most {frames} "
+            f"frames ({video_s:.2f} s at {number_text(fps)} fps), so only its first "
+            f"{video_s:.2f} s are used and the last {seconds - video_s:.2f} s are cut"
+        )
+        bigger = max(m.presets.values(), key=lambda p: p.max_frames)
+        if longest(bigger.max_frames) > frames:
+            said += (
+                f" (the {bigger.name} preset makes up to {longest(bigger.max_frames)} frames, "
+                f"{longest(bigger.max_frames) / fps:.2f} s)"
+            )
+        notes.append(said)
+    elif frames - seconds * fps >= 1:
+        notes.append(
+            f"the audio lasts {seconds:.2f} s and plays whole; the video ({frames} frames, "
+            f"{video_s:.2f} s at {number_text(fps)} fps: the model makes 8k+1 frames) runs "
+            f"{video_s - seconds:.2f} s longer, and that end is silent"
+        )
     return frames
 
 

@@ -112,8 +112,10 @@ def _patch_audio(prompt: dict, used: dict, files: dict) -> None:
     # The model may hear a faintly noised copy (media.stage_noised_audio); the output never does.
     if "audio_model" in files:
         _set(prompt, "Load audio", "audio", files["audio_model"])
+    # As long as the frames last, unrounded: the mp4 keeps that much sound (VideoFromComponents
+    # cuts the audio to the frames), and modes.py gives the audio frames enough to play whole.
     for title in ("Trim audio", "Trim output audio"):
-        _set(prompt, title, "duration", used["duration"])
+        _set(prompt, title, "duration", used["frames"] / used["fps"])
 
 
 def _patch_style(prompt: dict, used: dict, files: dict) -> None:

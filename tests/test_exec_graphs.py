@@ -12,6 +12,7 @@ import threading
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 from mediagen import best_match, decode_audio, make_mp4, make_png, make_wav
 
@@ -155,11 +156,34 @@ def test_the_users_own_sound_is_what_the_video_plays(mode, media, comfy_engine, 
     outputs.extend(result["outputs"])
     source = media["video" if mode == "style" else "audio"]
     heard, original = decode_audio(Path(result["video"])), decode_audio(source)
-    clip = int(prepared.used["frames"] / prepared.used["fps"] * 16000)
+    clip = min(len(original), int(prepared.used["frames"] / prepared.used["fps"] * 16000))
     # AAC writes whole frames of 1024 samples, so the stream may run up to one frame longer.
-    assert clip <= len(heard) <= clip + 1024 + 160
+    assert clip <= len(heard) <= max(clip, len(original)) + 1024 + 160
     correlation, _shift = best_match(original[:clip], heard[:clip])
     assert correlation > 0.95
+
+
+@pytest.mark.parametrize("mode", ["a2v", "lipsync"])
+def test_the_whole_sound_plays_when_it_ends_between_frames(
+    mode, media, tmp_path, comfy_engine, outputs
+):
+    """0.73 s at 24 fps is 17.5 frames, just past 17 (8k+1): the video takes 25 frames, and the
+    mp4 carries every sample of the sound, not the first 17 frames' worth."""
+    speech = make_wav(tmp_path / "speech.wav", seconds=0.73, kind="chirp")
+    prepared = prepare(mode, "fast", {**media, "audio": speech}, fps=24)
+    assert prepared.used["frames"] == 25
+    result = run(comfy_engine, prepared)
+    outputs.extend(result["outputs"])
+    heard, original = decode_audio(Path(result["video"])), decode_audio(speech)
+    assert len(heard) >= len(original) == 11680
+    correlation, shift = best_match(original, heard)
+    assert correlation > 0.95
+    # Its last 20 ms too (where the first 17 frames would have cut it): AAC pads a cut stream to
+    # a whole 1024-sample frame, so the length alone could pass.
+    tail, start = original[-320:], len(original) - 320 - shift
+    copy = heard[start : start + 320]
+    assert len(copy) == 320
+    assert float(np.dot(tail, copy)) / float(np.linalg.norm(tail) * np.linalg.norm(copy)) > 0.9
 
 
 def test_generated_sound_is_not_a_copy_of_an_input(media, comfy_engine, outputs):

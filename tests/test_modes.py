@@ -306,16 +306,54 @@ def test_i2v_keeps_official_preprocess_and_strengths(media, tmp_path):
     assert node_input(p.prompt, "Image guide 2", "strength") == 1.0
 
 
-def test_audio_sets_frame_count_and_trim(media, tmp_path):
-    p = prep("a2v", media, tmp_path, fps=24)
-    assert p.used["frames"] == 33  # 1.5 s x 24 = 36 -> largest 8k+1 not past the audio
-    assert node_input(p.prompt, "Trim output audio", "duration") == p.used["duration"]
-    assert p.used["duration"] <= 1.5
+# seconds of audio at 24 fps -> the fewest 8k+1 frames that last as long: 2.875 s is 69 frames
+# (not 8k+1), 2.71 s is just past 65 frames (2.708 s), 65 / 24 s is exactly 65 frames.
+@pytest.mark.parametrize(
+    ("seconds", "frames"), [(1.5, 41), (2.875, 73), (2.71, 73), (65 / 24, 65), (2.0, 49)]
+)
+@pytest.mark.parametrize("mode", ["a2v", "lipsync"])
+def test_the_frames_cover_the_whole_audio(mode, seconds, frames, media, tmp_path):
+    audio = make_wav(tmp_path / "speech.wav", seconds=seconds)
+    p = prep(mode, media, tmp_path, audio=str(audio), fps=24)
+    assert p.used["frames"] == frames
+    assert frames / 24 >= round(seconds, 3) and (frames - 8) / 24 < seconds
 
 
-def test_long_audio_is_capped_by_preset_with_note(media, tmp_path):
+@pytest.mark.parametrize("mode", ["a2v", "lipsync"])
+def test_the_trims_keep_as_much_audio_as_the_frames_last(mode, media, tmp_path):
+    audio = make_wav(tmp_path / "speech.wav", seconds=2.875)
+    p = prep(mode, media, tmp_path, audio=str(audio), fps=24)
+    for title in ("Trim audio", "Trim output audio"):
+        assert node_input(p.prompt, title, "duration") == pytest.approx(73 / 24, abs=1e-9)
+        assert node_input(p.prompt, title, "duration") >= 2.875
+
+
+def test_a_silent_tail_past_the_audio_is_said(media, tmp_path):
+    audio = make_wav(tmp_path / "speech.wav", seconds=2.875)
+    p = prep("a2v", media, tmp_path, audio=str(audio), fps=24)
+    [note] = p.notes
+    assert "2.88 s and plays whole" in note and "3.04 s" in note and "cut" not in note
+
+
+def test_audio_that_ends_with_a_frame_says_nothing(media, tmp_path):
+    audio = make_wav(tmp_path / "speech.wav", seconds=65 / 24)
+    assert prep("a2v", media, tmp_path, audio=str(audio), fps=24).notes == []
+
+
+def test_long_audio_is_capped_by_preset_with_note_of_what_is_cut(media, tmp_path):
     p = prep("a2v", media, tmp_path, audio=str(media["long"]), preset="fast")
-    assert p.used["frames"] == 121 and any("first" in n for n in p.notes)
+    assert p.used["frames"] == 121
+    [note] = p.notes
+    assert "lasts 14.00 s" in note and "first 5.04 s are used" in note
+    assert "last 8.96 s are cut" in note and "balanced preset makes up to 241 frames" in note
+
+
+def test_audio_just_past_the_cap_is_cut_and_said(media, tmp_path):
+    audio = make_wav(tmp_path / "speech.wav", seconds=5.05)
+    p = prep("lipsync", media, tmp_path, audio=str(audio), preset="fast", fps=24)
+    assert p.used["frames"] == 121 and any("last 0.01 s are cut" in n for n in p.notes)
+    p = prep("lipsync", media, tmp_path, audio=str(audio), preset="balanced", fps=24)
+    assert p.used["frames"] == 129 and not any("cut" in n for n in p.notes)
 
 
 def test_a2v_output_keeps_given_audio_and_freezes_model_audio(media, tmp_path):
@@ -540,7 +578,7 @@ def test_short_audio_says_the_end_of_the_video_is_silent(media, tmp_path):
     short = make_wav(tmp_path / "short.wav", seconds=0.6)
     p = prep("a2v", media, tmp_path, audio=str(short), fps=8)
     assert p.used["frames"] == 9
-    assert any("its end is silent" in n for n in p.notes)
+    assert any("plays whole" in n and "that end is silent" in n for n in p.notes)
 
 
 def test_style_duration_sets_the_restyled_length(media, tmp_path):
