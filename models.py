@@ -562,26 +562,34 @@ def status_of(needs: Iterable[Need]) -> dict:
 
 
 def _mode_status(mode: str, variant: str) -> dict:
-    """A mode's files (every model family), each saying which families load it, and whether
-    each family has all it needs."""
+    """A mode's files (every model family), each saying which families load it; per family, its
+    GB in all and still missing and whether it has all it needs (`by_model`). The mode's own
+    `total_gb`, `missing_gb` and `ready` are its default family's: what it runs on unless a job
+    asks for the other, so a mode with a choice never counts both families' files as one need."""
     import modes
 
-    status = status_of(needs_for_mode(mode, variant=variant))
+    files = status_of(needs_for_mode(mode, variant=variant))["files"]
     uses = {
         family: {n.filename for n in needs_for_mode(mode, variant=variant, model=family)}
         for family in modes.MODES[mode].models
     }
-    for row in status["files"]:
+    for row in files:
         row["models"] = [family for family, names in uses.items() if row["filename"] in names]
-    status["models"] = {
-        family: all(r["state"] == "present" for r in status["files"] if family in r["models"])
-        for family in uses
+    by_model = {family: _totals([r for r in files if family in r["models"]]) for family in uses}
+    default = modes.MODES[mode].models[0]
+    return {
+        "files": files,
+        **by_model[default],
+        "model": default,
+        "by_model": by_model,
+        "models": {family: totals["ready"] for family, totals in by_model.items()},
     }
-    return status
 
 
 def model_status(mode: str | None = None, *, variant: str | None = None) -> dict:
-    """Per mode: each file present / missing / downloading, and GB in all and still missing."""
+    """Per mode: each file present / missing / downloading, and GB in all and still missing (of
+    its default model family, and of each in `by_model`); at the top, the same for every file
+    of every mode and family together."""
     import modes
 
     variant = _check_variant(variant or default_variant())

@@ -38,14 +38,30 @@ def _size(n_bytes: int) -> str:
     return f"{n_bytes / 1e6:.0f} MB" if n_bytes < 10**9 else _gb(n_bytes / 1e9)
 
 
-def where_text(status: dict) -> str:
+def where_text(status: dict, local: bool = True) -> str:
+    """The weights variant, where downloads land and how much room is there; with remote workers,
+    that nothing is downloaded here."""
+    variant = (
+        f"Weights: **{status['variant']}** (set `LTX_AIO_MODEL_VARIANT` to `full`, `fp8` or "
+        "`gguf`)."
+    )
+    if not local:
+        return f"{variant} Jobs run on remote workers: nothing is downloaded to this machine."
     where, free = models.cache_free()
     return (
-        f"Weights: **{status['variant']}** (set `LTX_AIO_MODEL_VARIANT` to `full`, `fp8` or "
-        f"`gguf`). Downloads go to `{models.hub_cache_dir()}`: {_gb(free / 1e9)} free "
-        f"at `{where}`. All modes together: {_gb(status['total_gb'])}, "
+        f"{variant} Downloads go to `{models.hub_cache_dir()}`: {_gb(free / 1e9)} free at "
+        f"`{where}`. A job loads one model's files; a mode's figures are those of each model it "
+        f"runs on. Every mode on every model together: {_gb(status['total_gb'])}, "
         f"{_gb(status['missing_gb'])} still to download."
     )
+
+
+def _per_model(info: dict, key: str) -> str:
+    """A mode's GB figure, per model family where it has a choice (never the two added up)."""
+    families = info.get("by_model") or {}
+    if len(families) < 2:
+        return _gb(info[key])
+    return "<br>".join(f"{modes.MODEL_TITLES[m]} {_gb(t[key])}" for m, t in families.items())
 
 
 def overview_html(status: dict) -> str:
@@ -61,15 +77,15 @@ def overview_html(status: dict) -> str:
             continue
         files = info["files"]
         have = sum(r["state"] == "present" for r in files)
-        state = "ready" if info["ready"] else "needs downloads"
         families = info.get("models") or {}
-        if len(families) > 1 and not info["ready"]:  # say which model already has everything
+        state = "ready" if all(families.values()) else "needs downloads"
+        if len(families) > 1 and not all(families.values()):  # which model has everything
             state = "; ".join(
                 f"{modes.MODEL_TITLES[m]} {'ready' if ok else 'needs downloads'}"
                 for m, ok in families.items()
             )
-        cells = [esc(title), state, f"{have} of {len(files)}", _gb(info["total_gb"])]
-        rows.append(tables.Row([*cells, _gb(info["missing_gb"])], attrs={"data-mode": name}))
+        cells = [esc(title), state, f"{have} of {len(files)}", _per_model(info, "total_gb")]
+        rows.append(tables.Row([*cells, _per_model(info, "missing_gb")], attrs={"data-mode": name}))
     headers = ("Mode", "State", "Files on disk", "Size", "To fetch")
     return tables.table_html("models-overview", headers, rows, nowrap=("Size", "To fetch"))
 
@@ -107,8 +123,9 @@ def files_html(info: dict) -> str:
 
 
 ELSEWHERE = (
-    "Each worker loads the weights from its own models folder; this view lists this machine's. "
-    "Fetch them where the workers run (README: remote workers)."
+    "Nothing is downloaded to this machine: each worker loads the weights from its own models "
+    "folder, so fetch them where the workers run (README: remote workers). The tables list this "
+    "machine's files."
 )
 
 
@@ -116,33 +133,48 @@ def _message(text: str = "") -> dict:
     return gr.update(value=text, visible=bool(text))
 
 
+def download_label(mode: str, info: dict) -> str:
+    """What the button fetches: the mode's default model's files (the other's come at its first
+    job), so the figure is one model's, never two added up."""
+    m = modes.MODES[mode]
+    which = f" ({modes.MODEL_TITLES[info['model']]})" if len(m.models) > 1 else ""
+    return f"Download {_gb(info.get('missing_gb', 0))} for {m.title}{which}"
+
+
 def on_refresh(mode: str) -> list:
     """[message, summary, overview, files, download button] for the chosen mode."""
-    title = modes.MODES[mode].title
     try:
         status = models.model_status()
     except AppError as err:  # e.g. an unknown LTX_AIO_MODEL_VARIANT
         return [_message(error_banner(err)), "", "", "", gr.update(visible=False)]
     info = status["modes"][mode]
+    local = jobs.local_weights()
     button = gr.update(
-        value=f"Download {_gb(info.get('missing_gb', 0))} for {title}",
-        visible=not info.get("ready", False) and "error" not in info,
+        value=download_label(mode, info) if "error" not in info else "Download",
+        visible=local and not info.get("ready", False) and "error" not in info,
     )
     said = _message()
-    if not jobs.local_weights():
+    if not local:
         said = _message(banner_html("info", "Jobs run on remote workers", ELSEWHERE))
-    return [said, where_text(status), overview_html(status), files_html(info), button]
+    return [said, where_text(status, local), overview_html(status), files_html(info), button]
 
 
 def on_download(mode: str, progress=gr.Progress()) -> list:  # noqa: B008
-    """Fetch every file `mode` can load (all presets), then show the tables again."""
-    title = modes.MODES[mode].title
+    """Fetch every file `mode` loads on its default model (all presets), then show the tables
+    again. With remote workers nothing is fetched here."""
+    m = modes.MODES[mode]
+    if not jobs.local_weights():
+        said = banner_html("info", "Nothing to download here", ELSEWHERE)
+        _, *listed = on_refresh(mode)
+        return [_message(said), *listed]
     try:
-        jobs.download_models(mode, None, progress)
+        # One family: None (every family) is that one.
+        jobs.download_models(mode, None, progress, model=m.models[0] if len(m.models) > 1 else None)
     except AppError as err:
         said = error_banner(err)
     else:
-        said = banner_html("ok", "Models ready", f"Everything {title} needs is on disk.")
+        on = f" on {modes.MODEL_TITLES[m.models[0]]}" if len(m.models) > 1 else ""
+        said = banner_html("ok", "Models ready", f"Everything {m.title} needs{on} is on disk.")
     _, *listed = on_refresh(mode)
     return [_message(said), *listed]
 
@@ -151,7 +183,8 @@ def build() -> ModelsView:
     with gr.Column(visible=False, elem_classes="aio-panel", elem_id="aio-panel-models") as panel:
         gr.Markdown(
             "## Models\nThe weight files each mode loads, which are on disk and what is left to "
-            "download. A mode's files are also fetched when you first generate in it.",
+            "download. A mode's files are also fetched when you first generate in it, those of "
+            "the model the job runs on.",
             elem_classes="aio-panel-head",
         )
         message = gr.HTML("", visible=False, elem_id="aio-models-message")

@@ -112,29 +112,43 @@ def device_line(device: dict) -> Line | None:
 
 
 def probe_weights() -> dict:
-    """The chosen variant's largest per-mode download, the free disk where downloads land, and
-    the same download in each other variant."""
+    """The disk the chosen variant's weights need where downloads land: per model family, its
+    largest one-mode download (`by_model`; a job loads one family's files), the largest of those
+    (`need_gb`), the free disk, and the same need in each other variant. With remote workers
+    (LTX_AIO_WORKERS) this machine downloads nothing: `local` is then False and nothing else."""
     import models
+    import worker_pool
     from model_manifest import VARIANTS
 
-    _, free = models.cache_free()
     variant = models.default_variant()
+    if worker_pool.configured():
+        return {"variant": variant, "local": False}
+    _, free = models.cache_free()
     need = {name: _largest_download(models.model_status(variant=name)) for name in VARIANTS}
     return {
         "variant": variant,
-        "need_gb": need[variant],
+        "need_gb": max(need[variant].values(), default=0.0),
+        "by_model": need[variant],
         "free_gb": round(free / 1e9, 1),
         "where": str(models.hub_cache_dir()),
-        "others_gb": {name: gb for name, gb in need.items() if name != variant},
+        "others_gb": {
+            name: max(gb.values(), default=0.0) for name, gb in need.items() if name != variant
+        },
     }
 
 
-def _largest_download(status: dict) -> float:
-    modes = [info for info in status["modes"].values() if "error" not in info]
-    return round(max((info["missing_gb"] for info in modes), default=0.0), 1)
+def _largest_download(status: dict) -> dict[str, float]:
+    """Model family -> the most GB one mode still has to fetch to run on it."""
+    largest: dict[str, float] = {}
+    for info in status["modes"].values():
+        for family, totals in (info.get("by_model") or {}).items():
+            largest[family] = max(largest.get(family, 0.0), totals["missing_gb"])
+    return {family: round(gb, 1) for family, gb in largest.items()}
 
 
 def weights_line(weights: dict) -> Line | None:
+    if weights.get("local") is False:  # remote workers load their own weights
+        return None
     if "need_gb" not in weights:  # the probe failed; /healthz shows why
         return None
     need, free = weights["need_gb"], weights["free_gb"]
@@ -145,11 +159,27 @@ def weights_line(weights: dict) -> Line | None:
     if fits:
         gb, name = fits[0]
         fix += f", or use the {name} weights ({gb} GB): set `LTX_AIO_MODEL_VARIANT={name}`"
+    said, room = f"{need} GB to download", ""
+    by_model = weights.get("by_model") or {}
+    if by_model:  # a job loads one model family's files: say each family's need
+        from modes import MODEL_TITLES
+
+        titled = [(gb, MODEL_TITLES.get(f, f)) for f, gb in by_model.items() if gb > free]
+        short = sorted(titled, reverse=True)
+        if short:  # the other family's need apart: the two are never one download
+            said = f"{short[0][0]} GB to download for {short[0][1]}"
+            said += "".join(f" ({gb} GB for {title})" for gb, title in short[1:])
+        room = " ".join(
+            f"{MODEL_TITLES.get(f, f)}'s files ({gb} GB) fit: what runs on "
+            f"{MODEL_TITLES.get(f, f)} works."
+            for f, gb in by_model.items()
+            if gb <= free
+        )
     return Line(
         "warning",
-        f"Not enough disk for the {weights['variant']} weights: {need} GB to download, "
-        f"{free} GB free.",
-        f"Weights download to {weights['where']} when a mode first runs. {fix}, then restart.",
+        f"Not enough disk for the {weights['variant']} weights: {said}, {free} GB free.",
+        f"Weights download to {weights['where']} when a mode first runs on a model. "
+        f"{room + ' ' if room else ''}{fix}, then restart.",
     )
 
 

@@ -163,8 +163,21 @@ def test_model_status_lists_every_mode_with_sizes(empty_disk):
     assert list(status["modes"]) == list(modes.MODES)
     t2v = status["modes"]["t2v"]
     assert {r["state"] for r in t2v["files"]} == {"missing"} and not t2v["ready"]
-    assert t2v["missing_gb"] == t2v["total_gb"] > 40
+    assert t2v["missing_gb"] == t2v["total_gb"] > 30
     assert status["total_gb"] >= t2v["total_gb"]
+
+
+def test_a_modes_figures_are_its_default_models_and_each_model_has_its_own(empty_disk):
+    t2v = models.model_status("t2v", variant="full")["modes"]["t2v"]
+    assert t2v["model"] == "ltx-2.5" and set(t2v["by_model"]) == {"ltx-2.5", "ltx-2.3"}
+    for family, totals in t2v["by_model"].items():
+        sizes = {
+            n.file.path: n.file.size for n in models.needs_for_mode("t2v", None, "full", family)
+        }
+        assert totals["missing_gb"] == pytest.approx(sum(sizes.values()) / 1e9, abs=0.01)
+    assert t2v["missing_gb"] == t2v["by_model"]["ltx-2.5"]["missing_gb"]
+    everything = sum({(r["repo"], r["path"]): r["size_bytes"] for r in t2v["files"]}.values())
+    assert t2v["missing_gb"] < everything / 1e9 - 1  # never both models added up
 
 
 def test_model_status_counts_a_file_that_is_there(empty_disk):

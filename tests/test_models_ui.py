@@ -48,16 +48,48 @@ def test_each_file_says_which_model_loads_it_and_gated_ones_say_what_they_need(d
     assert GATED in out  # LTX-2.5's repository is gated
 
 
+def gb(needs) -> str:
+    """The GB of `needs` as the view writes it, each stored file once."""
+    sizes = {(n.file.repo, n.file.path): n.file.size for n in needs}
+    return f"{sum(sizes.values()) / 1e9:.1f} GB"
+
+
+def overview_cells(table: str, mode: str) -> dict[str, str]:
+    row = re.search(rf'<tr data-mode="{mode}">(.*?)</tr>', table).group(1)
+    return dict(re.findall(r'<td data-label="([^"]+)"[^>]*>(.*?)</td>', row))
+
+
 def test_empty_disk_lists_every_mode_and_every_file_missing(disk):
     out = models_ui.on_refresh("t2v")
     assert out[MESSAGE]["visible"] is False
     assert re.findall(r'data-mode="(\w+)"', out[OVERVIEW]) == list(modes.MODES)
     needs = models.needs_for_mode("t2v", None, "full")
     assert file_rows(out[FILES]) == dict.fromkeys((n.filename for n in needs), "missing")
-    missing = sum(n.file.size for n in needs) / 1e9
     assert out[BUTTON]["visible"] is True
-    assert out[BUTTON]["value"] == f"Download {missing:.1f} GB for Text to video"
     assert "Weights: **full**" in out[SUMMARY] and str(disk / "hub") in out[SUMMARY]
+
+
+def test_a_mode_with_a_model_choice_offers_its_default_models_download_not_both(disk):
+    button = models_ui.on_refresh("t2v")[BUTTON]["value"]
+    ltx25 = models.needs_for_mode("t2v", None, "full", "ltx-2.5")
+    assert button == f"Download {gb(ltx25)} for Text to video (LTX-2.5)"
+    assert gb(ltx25) != gb(models.needs_for_mode("t2v", None, "full"))  # both added up
+
+
+def test_the_overview_gives_each_models_figure_apart(disk):
+    cells = overview_cells(models_ui.on_refresh("t2v")[OVERVIEW], "t2v")
+    ltx25, ltx23 = (models.needs_for_mode("t2v", None, "full", m) for m in ("ltx-2.5", "ltx-2.3"))
+    assert cells["To fetch"] == f"LTX-2.5 {gb(ltx25)}<br>LTX-2.3 {gb(ltx23)}"
+    assert overview_cells(models_ui.on_refresh("a2v")[OVERVIEW], "a2v")["To fetch"] == gb(
+        models.needs_for_mode("a2v", None, "full")
+    )
+
+
+def test_a_single_model_modes_button_names_no_model(disk):
+    needs = models.needs_for_mode("a2v", None, "full")
+    assert (
+        models_ui.on_refresh("a2v")[BUTTON]["value"] == f"Download {gb(needs)} for Audio to video"
+    )
 
 
 def test_style_lists_each_control_preprocessor_file(disk):
@@ -107,13 +139,14 @@ def test_download_failure_is_shown_and_the_table_stays(disk, monkeypatch):
     assert set(file_rows(out[FILES]).values()) == {"missing"}
 
 
-def test_download_fetches_every_file_of_the_mode_from_the_hub(disk, monkeypatch):
+def test_download_fetches_the_default_models_files_of_the_mode_from_the_hub(disk, monkeypatch):
     hub = FakeHub().start()
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    needs = models.needs_for_mode("keyframe", None, "full")  # every preset's files
+    every = models.needs_for_mode("keyframe", None, "full")  # every preset's, both models'
+    default = models.needs_for_mode("keyframe", None, "full", "ltx-2.5")
     try:
-        for need in needs:
+        for need in every:
             f = need.file
             small = model_manifest.ModelFile(f.name, f.folder, f.repo, f.path, 1000, "test")
             hub.add(f.repo, f.path, os.urandom(1000))
@@ -122,10 +155,12 @@ def test_download_fetches_every_file_of_the_mode_from_the_hub(disk, monkeypatch)
         out = models_ui.on_download("keyframe", progress=lambda *a, **k: seen.append(a))
     finally:
         hub.stop()
-    assert "Models ready" in out[MESSAGE]["value"]
-    assert set(file_rows(out[FILES]).values()) == {"on disk"}
+    assert "Models ready" in out[MESSAGE]["value"] and "on LTX-2.5" in out[MESSAGE]["value"]
+    states = file_rows(out[FILES])
+    assert {states[n.filename] for n in default} == {"on disk"}
+    assert "missing" in states.values()  # LTX-2.3's: fetched at its first job
     assert out[BUTTON]["visible"] is False
-    assert {r.path for r in hub.gets()} == {n.file.path for n in needs}
+    assert {r.path for r in hub.gets()} == {n.file.path for n in default}
     assert seen and seen[-1][0] == 1.0
 
 
@@ -135,3 +170,15 @@ def test_with_remote_workers_the_view_says_whose_files_it_lists(disk, monkeypatc
     monkeypatch.setattr(jobs.backend, "local_weights", lambda: False)
     said = models_ui.on_refresh("t2v")[MESSAGE]
     assert said["visible"] is True and "own models folder" in said["value"]
+
+
+def test_with_remote_workers_nothing_is_offered_or_fetched_here(disk, monkeypatch):
+    monkeypatch.setattr(jobs.backend, "local_weights", lambda: False)
+    fetched = []
+    monkeypatch.setattr(jobs, "download_models", lambda *a, **k: fetched.append(a))
+    out = models_ui.on_refresh("t2v")
+    assert out[BUTTON]["visible"] is False
+    assert "nothing is downloaded to this machine" in out[SUMMARY]
+    assert "free at" not in out[SUMMARY]
+    out = models_ui.on_download("t2v", progress=None)
+    assert fetched == [] and "Nothing is downloaded to this machine" in out[MESSAGE]["value"]

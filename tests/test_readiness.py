@@ -9,6 +9,7 @@ import types
 import pytest
 
 import banners
+import modes
 import readiness
 
 READY = {"ready": True, "problems": [], "warnings": []}
@@ -52,6 +53,58 @@ def test_too_little_disk_names_both_figures_and_the_variant_that_fits():
 def test_too_little_disk_for_every_variant_says_to_free_space():
     line = readiness.weights_line({**TIGHT, "free_gb": 10.0})
     assert "Free 69.2 GB" in line.detail and "LTX_AIO_MODEL_VARIANT" not in line.detail
+
+
+# Each model family's largest one-mode download: a job loads one family's files, never both.
+PER_MODEL = {**TIGHT, "by_model": {"ltx-2.5": 39.8, "ltx-2.3": 79.2}}
+
+
+def test_the_disk_figure_is_the_family_that_does_not_fit_not_both_added_up():
+    line = readiness.weights_line(PER_MODEL)
+    assert "79.2 GB to download for LTX-2.3, 60.0 GB free" in line.headline
+    assert "LTX-2.5's files (39.8 GB) fit" in line.detail and "119" not in line.headline
+
+
+def test_when_neither_family_fits_each_is_named_with_its_own_figure():
+    line = readiness.weights_line({**PER_MODEL, "free_gb": 30.0})
+    assert "79.2 GB to download for LTX-2.3 (39.8 GB for LTX-2.5), 30.0 GB free" in line.headline
+    assert "fit" not in line.detail
+
+
+def test_with_remote_workers_there_is_no_disk_warning(monkeypatch):
+    monkeypatch.setenv("LTX_AIO_WORKERS", "http://127.0.0.1:8188")
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+    weights = readiness.probe_weights()
+    assert weights["local"] is False and "need_gb" not in weights
+    assert readiness.weights_line({**TIGHT, **weights}) is None
+
+
+@pytest.fixture
+def empty_disk(tmp_path, monkeypatch):
+    monkeypatch.setenv("LTX_AIO_COMFYUI_DIR", str(tmp_path / "comfyui"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    for name in ("AUX_ANNOTATOR_CKPTS_PATH", "LTX_AIO_MODEL_VARIANT", "LTX_AIO_WORKERS",
+                 "SPACES_ZERO_GPU", "LTX_AIO_TINY_WEIGHTS"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_the_probe_counts_each_family_on_its_own(empty_disk):
+    import models
+
+    weights = readiness.probe_weights()
+    full = {
+        family: max(
+            models.model_status(variant="full")["modes"][mode]["by_model"][family]["missing_gb"]
+            for mode, spec in modes.MODES.items()
+            if family in spec.models
+        )
+        for family in modes.MODEL_TITLES
+    }
+    assert weights["by_model"] == {family: round(gb, 1) for family, gb in full.items()}
+    assert weights["need_gb"] == max(weights["by_model"].values())
+    files = models.model_status("t2v", variant="full")["modes"]["t2v"]["files"]
+    both = sum({(r["repo"], r["path"]): r["size_bytes"] for r in files}.values()) / 1e9
+    assert weights["need_gb"] < round(both, 1)  # t2v's two families are not one download
 
 
 def test_an_engine_problem_is_split_into_headline_and_what_to_do():
