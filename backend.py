@@ -249,6 +249,7 @@ class Engine:
             get_progress_state().update_progress(node_id, value, total, preview)
 
         comfy.utils.set_progress_bar_global_hook(hook)
+        _count_tiles(comfy.utils)
         total_gb = comfy.model_management.total_ram / 1024.0
         self._executor = execution.PromptExecutor(
             self._server,
@@ -307,9 +308,12 @@ class Engine:
                     raise classify_validation(prompt, error, node_errors)
                 if self._cancel_requested():
                     raise AppError("interrupted", "Generation was cancelled.")
-                self._loop.run_until_complete(
-                    self._executor.execute_async(prompt, prompt_id, {"client_id": "aio"}, outputs)
-                )
+                with comfy_events.Ticker(lambda: self._lines):
+                    self._loop.run_until_complete(
+                        self._executor.execute_async(
+                            prompt, prompt_id, {"client_id": "aio"}, outputs
+                        )
+                    )
                 marks.append(time.monotonic())
             finally:
                 self._lines = ProgressLines({}, None)
@@ -374,6 +378,38 @@ def _check_registered(registered: set[str], failures: list) -> None:
         + ", ".join(f"{cls} ({pack_name(cls)})" for cls in missing),
         hint="Run `python bootstrap.py` and install requirements.txt, then restart.",
     )
+
+
+def _count_tiles(utils) -> None:
+    """Tiled decoding reports its tiles as steps: ComfyUI's 3D (video) VAE decode passes no
+    progress bar to `tiled_scale_multidim`, so the longest stage after sampling would show no
+    progress. Here one is made where none is given, counting the tiles the function will visit."""
+    original = utils.tiled_scale_multidim
+    if getattr(original, "_aio_counts_tiles", False):
+        return
+
+    def tiled_scale_multidim(samples, function, tile=(64, 64), overlap=8, *args, **kwargs):
+        if kwargs.get("pbar") is None and len(args) < 6:  # pbar is its 10th parameter
+            kwargs["pbar"] = utils.ProgressBar(tile_count(samples.shape, tile, overlap))
+        return original(samples, function, tile, overlap, *args, **kwargs)
+
+    tiled_scale_multidim._aio_counts_tiles = True
+    utils.tiled_scale_multidim = tiled_scale_multidim
+
+
+def tile_count(shape, tile, overlap) -> int:
+    """How many tiles `comfy.utils.tiled_scale_multidim` decodes for a batch of this shape."""
+    dims = len(tile)
+    overlap = list(overlap) if isinstance(overlap, (tuple, list)) else [overlap] * dims
+    sizes = list(shape[2:])
+    if all(sizes[d] <= tile[d] for d in range(dims)):
+        return int(shape[0])
+    per = 1
+    for d in range(dims):
+        per *= (
+            len(range(0, sizes[d] - overlap[d], tile[d] - overlap[d])) if sizes[d] > tile[d] else 1
+        )
+    return int(shape[0]) * per
 
 
 def _use_models_dir(models: Path, root: Path) -> None:

@@ -10,6 +10,8 @@ here, so a job reads the same whichever ran it.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 
 import bootstrap
@@ -112,10 +114,12 @@ def classify_execution(prompt: dict, status_messages: list) -> AppError:
 
 class ProgressLines:
     """ComfyUI's progress events of one prompt as the app's progress lines: the running node's
-    title, then "<title>: step k/n" while it counts steps. Repeats are dropped, and a broken
-    display never fails the generation."""
+    title, then "<title>: step k/n" while it counts steps (sampling, tiled decoding), and for a
+    node that counts nothing (encoding the mp4, loading weights) "<title>: 12 s" from `tick()`,
+    so that no stage sits silent. Repeats are dropped, and a broken display never fails the
+    generation."""
 
-    def __init__(self, prompt: dict, progress: Progress | None) -> None:
+    def __init__(self, prompt: dict, progress: Progress | None, clock=time.monotonic) -> None:
         self._titles = {
             str(k): (v.get("_meta") or {}).get("title") or v.get("class_type", str(k))
             for k, v in prompt.items()
@@ -123,6 +127,11 @@ class ProgressLines:
         }
         self._progress = progress
         self._last: tuple | None = None
+        self._clock = clock
+        self._node: str | None = None  # the node running now
+        self._since = 0.0
+        self._counted = False  # whether it reported steps of its own
+        self._lock = threading.Lock()  # tick() speaks from the ticker's thread
 
     def title(self, node_id) -> str:
         return self._titles.get(str(node_id), f"node {node_id}")
@@ -131,19 +140,54 @@ class ProgressLines:
         if self._progress is None or not isinstance(data, dict):
             return
         if event == "executing" and data.get("node"):
+            self._node, self._since, self._counted = str(data["node"]), self._clock(), False
             self.say(None, self.title(data["node"]))
         elif event == "progress_state":
             for node_id, node in (data.get("nodes") or {}).items():
-                if node.get("state") != "running" or not node.get("max"):
+                # ComfyUI v0.33 reports every node as "0/1" while it runs: no steps counted.
+                if node.get("state") != "running" or (node.get("max") or 0) <= 1:
                     continue
                 value, total = node["value"], node["max"]
+                if str(node_id) == self._node:
+                    self._counted = True
                 self.say(value / total, f"{self.title(node_id)}: step {value:g}/{total:g}")
 
-    def say(self, fraction: float | None, desc: str) -> None:
-        if self._progress is None or (fraction, desc) == self._last:
+    def tick(self) -> None:
+        """Called about once a second while a job runs: a node that counts no steps shows how
+        long it has been at work."""
+        if self._progress is None or self._node is None or self._counted:
             return
-        self._last = (fraction, desc)
-        try:
-            self._progress(fraction, desc)
-        except Exception:
-            log.exception("progress callback failed")
+        seconds = int(self._clock() - self._since)
+        if seconds >= 1:
+            self.say(None, f"{self.title(self._node)}: {seconds} s")
+
+    def say(self, fraction: float | None, desc: str) -> None:
+        with self._lock:
+            if self._progress is None or (fraction, desc) == self._last:
+                return
+            self._last = (fraction, desc)
+            try:
+                self._progress(fraction, desc)
+            except Exception:
+                log.exception("progress callback failed")
+
+
+class Ticker:
+    """Calls `lines().tick()` every `every` seconds in a thread of its own, while in a `with`."""
+
+    def __init__(self, lines: Callable[[], ProgressLines], every: float = 1.0) -> None:
+        self._lines, self._every = lines, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="progress-ticker", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            self._lines().tick()
+
+    def __enter__(self) -> Ticker:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()

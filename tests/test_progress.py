@@ -1,0 +1,115 @@
+"""Every stage that takes time shows progress: steps where a node counts them (sampling, tiled
+decoding), seconds at work where it counts nothing (encoding the mp4, a one-tile decode).
+
+L1: the progress lines from ComfyUI's events, on a clock the test moves. L-comfy: the tile count
+the engine gives a tiled decode is the number of tiles ComfyUI really decodes.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+import backend
+from comfy_events import ProgressLines, Ticker
+
+PROMPT = {
+    "5": {"class_type": "SamplerCustomAdvanced", "_meta": {"title": "Sample 1"}},
+    "9": {"class_type": "SaveVideo", "_meta": {"title": "Save video"}},
+}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _lines():
+    said: list = []
+    clock = Clock()
+    return ProgressLines(PROMPT, lambda f, d: said.append((f, d)), clock=clock), said, clock
+
+
+def test_steps_are_shown_and_comfyuis_zero_of_one_is_not():
+    lines, said, _ = _lines()
+    lines.feed("executing", {"node": "5"})
+    lines.feed("progress_state", {"nodes": {"5": {"state": "running", "value": 0, "max": 1}}})
+    lines.feed("progress_state", {"nodes": {"5": {"state": "running", "value": 2, "max": 8}}})
+    assert said == [(None, "Sample 1"), (0.25, "Sample 1: step 2/8")]
+
+
+def test_a_node_that_counts_nothing_shows_its_seconds_at_work():
+    lines, said, clock = _lines()
+    lines.feed("executing", {"node": "9"})
+    lines.tick()  # not a second yet: nothing new
+    clock.now += 1.2
+    lines.tick()
+    clock.now += 1.0
+    lines.tick()
+    assert said == [(None, "Save video"), (None, "Save video: 1 s"), (None, "Save video: 2 s")]
+
+
+def test_a_counting_node_is_not_talked_over_by_the_ticker():
+    lines, said, clock = _lines()
+    lines.feed("executing", {"node": "5"})
+    lines.feed("progress_state", {"nodes": {"5": {"state": "running", "value": 1, "max": 8}}})
+    clock.now += 5
+    lines.tick()
+    assert said[-1] == (0.125, "Sample 1: step 1/8")
+
+
+def test_the_ticker_ticks_until_its_block_ends():
+    ticked = threading.Event()
+
+    class Lines:
+        count = 0
+
+        def tick(self):
+            self.count += 1
+            if self.count >= 3:
+                ticked.set()
+
+    lines = Lines()
+    with Ticker(lambda: lines, every=0.01) as ticker:
+        assert ticked.wait(30)
+    assert not ticker._thread.is_alive()  # stopped and joined: no tick after the block
+
+
+@pytest.mark.parametrize(
+    ("shape", "tile", "overlap", "tiles"),
+    [
+        ((1, 128, 4, 14, 24), (999, 32, 32), (1, 8, 8), 1),  # fits one tile
+        ((1, 128, 6, 44, 80), (999, 16, 16), (1, 4, 4), 4 * 7),
+        ((2, 4, 40, 70), (16, 16), 4, 2 * 3 * 6),
+    ],
+)
+def test_tile_count_follows_comfyuis_own_walk(shape, tile, overlap, tiles):
+    assert backend.tile_count(shape, tile, overlap) == tiles
+
+
+@pytest.mark.comfy
+def test_a_tiled_decode_reports_each_tile_as_a_step(comfy_engine):
+    import comfy.utils
+    import torch
+
+    calls, steps = [], []
+    engines_hook = comfy.utils.PROGRESS_BAR_HOOK
+    comfy.utils.set_progress_bar_global_hook(lambda value, total, *a, **k: steps.append(total))
+    try:
+        samples = torch.zeros((1, 3, 6, 44, 80))
+        comfy.utils.tiled_scale_multidim(
+            samples,
+            lambda s: calls.append(s.shape) or s,
+            tile=(999, 16, 16),
+            overlap=(1, 4, 4),
+            upscale_amount=1,
+            out_channels=3,
+        )
+    finally:
+        comfy.utils.set_progress_bar_global_hook(engines_hook)
+    assert len(calls) == backend.tile_count(samples.shape, (999, 16, 16), (1, 4, 4))
+    assert steps and set(steps) == {len(calls)}
