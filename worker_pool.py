@@ -174,7 +174,10 @@ class Pool:
             ]
             for member in self.members:
                 if urllib.parse.urlsplit(member.client.url).scheme not in ("http", "https"):
-                    problem = problem or f"is not an http:// or https:// URL ({WORKERS_ENV})"
+                    problem = problem or (
+                        f"is not an http:// or https:// URL. Change the app: name the worker by "
+                        f"its address in {WORKERS_ENV}, e.g. http://127.0.0.1:8188."
+                    )
                 if problem:
                     member.state, member.reason = "misconfigured", problem
             await asyncio.gather(*(self._check(m) for m in self.members if not m.reason))

@@ -141,7 +141,10 @@ def pin_problem(facts: Facts, needs: Needs) -> str:
     wanted = needs.core_sha[:10] + (
         f" (ComfyUI {needs.core_version})" if needs.core_version else ""
     )
-    restart = "Start it from this app's pinned checkout: `python tools/start_workers.py`."
+    restart = (
+        "Change the worker: start it from this app's pinned checkout "
+        "(`python tools/start_workers.py`)."
+    )
     if facts.pins is not None:
         core = str(facts.pins.get("ComfyUI") or "")
         if core != needs.core_sha:
@@ -206,10 +209,16 @@ class WorkerClient:
         facts = Facts()
         status, stats = await self._call("GET", "/system_stats")
         if status in (401, 403):
-            facts.problem = f"refused the app (HTTP {status}): check LTX_AIO_WORKER_HEADER."
+            facts.problem = (
+                f"refused the app (HTTP {status}): check LTX_AIO_WORKER_HEADER. Change the app: "
+                "set it to the header the proxy in front of the worker expects."
+            )
             return facts
         if status != 200 or not isinstance(stats, dict) or "system" not in stats:
-            facts.problem = f"is not a ComfyUI server (GET /system_stats: HTTP {status})."
+            facts.problem = (
+                f"is not a ComfyUI server (GET /system_stats: HTTP {status}). Change the app: "
+                "name the worker's ComfyUI address in LTX_AIO_WORKERS."
+            )
             return facts
         facts.version = str(stats["system"].get("comfyui_version", "?"))
         facts.device = _device(stats)
@@ -234,16 +243,26 @@ class WorkerClient:
         missing = sorted(needs.classes - set(info))
         if missing:
             named = ", ".join(f"{cls} ({pack_name(cls)})" for cls in missing)
-            facts.problem = f"lacks node classes the workflows need: {named}."
+            facts.problem = (
+                f"lacks node classes the workflows need: {named}. Change the worker: start it "
+                "from this app's pinned checkout, with the node packs `python bootstrap.py` "
+                "installs (`python tools/start_workers.py`)."
+            )
         elif needs.tiny and not tiny_seam:
             facts.problem = (
-                "does not run the tiny test set's seam, which this app (LTX_AIO_TINY_WEIGHTS=1) "
-                "needs: start it with LTX_AIO_TINY_WEIGHTS=1 over the tiny set."
+                "does not run the tiny test set's seam, which this app needs (it was started "
+                "with LTX_AIO_TINY_WEIGHTS=1). To test on the tiny set, change the worker: "
+                "restart it with LTX_AIO_TINY_WEIGHTS=1 and LTX_AIO_MODELS_DIR at the set. For "
+                "real videos, change the app: start it without LTX_AIO_TINY_WEIGHTS."
             )
         elif tiny_seam and not needs.tiny:
             facts.problem = (
-                "runs the tiny random-weight test set (its videos are noise); this app expects "
-                "real weights. Restart it without LTX_AIO_TINY_WEIGHTS."
+                "runs the tiny random-weight test set (its videos are noise), and this app was "
+                "started without LTX_AIO_TINY_WEIGHTS=1, so it expects real weights. To test on "
+                "the tiny set, change the app: start it with the whole command "
+                "`tools/start_workers.py` printed (LTX_AIO_TINY_WEIGHTS=1 and LTX_AIO_MODELS_DIR "
+                "at the set). For real videos, change the worker: restart it without "
+                "LTX_AIO_TINY_WEIGHTS, over real weights."
             )
         return facts
 

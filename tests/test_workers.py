@@ -5,6 +5,8 @@ torch: placement, waiting, progress, cancel, a lost worker, checks and settings.
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 import threading
 from pathlib import Path
 
@@ -22,6 +24,9 @@ import health  # noqa: E402
 import worker_pool  # noqa: E402
 import workers  # noqa: E402
 from errors import AppError  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+import start_workers  # noqa: E402
 
 INPUT = "job1_image_first.png"
 # A job that runs until something ends it (400 steps of 0.05 s), to act on mid-job.
@@ -237,6 +242,84 @@ def test_the_tiny_seam_must_match_what_the_app_runs_on(tmp_path, make_pool):
     with fake_workers(tmp_path, ("--tiny",)) as [tiny]:
         [row] = make_pool(tiny).status()["workers"]
     assert row["state"] == "refused" and "tiny random-weight test set" in row["reason"]
+
+
+def test_a_tiny_worker_refused_by_a_real_weights_app_says_which_side_to_change(tmp_path, make_pool):
+    with fake_workers(tmp_path, ("--tiny",)) as [tiny]:
+        [row] = make_pool(tiny).status()["workers"]
+    reason = row["reason"]
+    assert "To test on the tiny set, change the app" in reason
+    assert "LTX_AIO_TINY_WEIGHTS=1 and LTX_AIO_MODELS_DIR" in reason
+    assert "For real videos, change the worker" in reason
+
+
+def test_a_real_weights_worker_refused_by_a_tiny_app_says_which_side_to_change(
+    tmp_path, make_pool, monkeypatch
+):
+    monkeypatch.setenv("LTX_AIO_TINY_WEIGHTS", "1")
+    with fake_workers(tmp_path, ()) as [real]:
+        [row] = make_pool(real).status()["workers"]
+    assert row["state"] == "refused"
+    assert "To test on the tiny set, change the worker" in row["reason"]
+    assert "For real videos, change the app" in row["reason"]
+
+
+def test_a_worker_at_another_pin_is_told_to_change_the_worker(tmp_path, make_pool):
+    with fake_workers(tmp_path, ("--stock", "--version", "0.26.0")) as [older]:
+        [row] = make_pool(older).status()["workers"]
+    assert "Change the worker: start it from this app's pinned checkout" in row["reason"]
+
+
+# -- the command tools/start_workers.py prints
+
+
+def printed_settings(command: str) -> tuple[dict[str, str], list[str]]:
+    """The VAR=value settings of a printed shell command, and the words after them."""
+    words = shlex.split(command)
+    settings = dict(w.split("=", 1) for w in words if "=" in w and w.split("=")[0].isupper())
+    return settings, [w for w in words if w.split("=")[0] not in settings]
+
+
+def test_the_printed_command_carries_the_tiny_set_and_its_folder(tmp_path):
+    models = tmp_path / "tiny weights"  # a space: the printed command quotes it
+    env = {"LTX_AIO_TINY_WEIGHTS": "1", "LTX_AIO_MODELS_DIR": str(models), "HOME": "/home/x"}
+    urls = ["http://127.0.0.1:8188", "http://127.0.0.1:8189"]
+    command = start_workers.app_command(urls, models, env, cwd=start_workers.ROOT)
+    settings, rest = printed_settings(command)
+    assert settings == {
+        "LTX_AIO_WORKERS": ",".join(urls),
+        "LTX_AIO_TINY_WEIGHTS": "1",
+        "LTX_AIO_MODELS_DIR": str(models.resolve()),
+    }
+    assert rest[-1] == "app.py"
+
+
+def test_the_printed_command_names_the_models_folder_when_the_tiny_set_is_the_default_one(
+    tmp_path,
+):
+    env = {"LTX_AIO_TINY_WEIGHTS": "1"}  # the checkout's models/ holds the tiny set
+    command = start_workers.app_command(["http://127.0.0.1:8188"], tmp_path / "models", env)
+    assert printed_settings(command)[0]["LTX_AIO_MODELS_DIR"] == str(tmp_path / "models")
+
+
+def test_the_printed_command_for_real_weights_is_the_urls_and_the_variant(tmp_path):
+    env = {"LTX_AIO_MODEL_VARIANT": "fp8"}
+    command = start_workers.app_command(["http://127.0.0.1:8188"], tmp_path, env, cwd=tmp_path)
+    settings, rest = printed_settings(command)
+    assert settings == {"LTX_AIO_WORKERS": "http://127.0.0.1:8188", "LTX_AIO_MODEL_VARIANT": "fp8"}
+    assert rest[-1] == str(start_workers.ROOT / "app.py")  # from another folder: the full path
+
+
+def test_an_app_started_as_printed_takes_the_tiny_workers(tmp_path, make_pool, monkeypatch):
+    """The whole printed command is what makes the pair fit: its URLs alone are refused."""
+    env = {"LTX_AIO_TINY_WEIGHTS": "1", "LTX_AIO_MODELS_DIR": str(tmp_path)}
+    with fake_workers(tmp_path, ("--tiny",), ("--tiny",)) as fakes:
+        urls = [f.url for f in fakes]
+        assert states(make_pool(*fakes)) == ["refused", "refused"]  # LTX_AIO_WORKERS alone
+        settings, _ = printed_settings(start_workers.app_command(urls, tmp_path, env))
+        for name, value in settings.items():
+            monkeypatch.setenv(name, value)
+        assert states(make_pool(*fakes)) == ["up", "up"]
 
 
 def test_the_header_setting_reaches_every_request(tmp_path, make_pool):

@@ -4,14 +4,16 @@ folder, each from this app's pinned checkout and isolated from the others.
     python tools/start_workers.py --gpus 0,1            # two workers, ports 8188 and 8189
     python tools/start_workers.py --cpu 2 --port 18188  # two CPU workers (tests, the tiny set)
 
-then start the app with the line it prints (`LTX_AIO_WORKERS=... python app.py`). Ctrl-C stops
-them all. Each worker is `python main.py` of the pinned checkout (`python bootstrap.py` makes it)
-with `CUDA_VISIBLE_DEVICES` set to its GPU, and with its own input, output, temp and user folders
-under `--root`, an in-memory job database (ComfyUI's default database lives in the checkout and
-is locked by the first server), no web frontend unless its package is installed, and an
-extra_model_paths.yaml naming the shared models folder (LTX_AIO_MODELS_DIR) and the app's
-worker_nodes/ (pin report, file cleanup, and the tiny set's seam when LTX_AIO_TINY_WEIGHTS=1).
-Tests and tools/bench_workers.py start their workers with these same functions.
+then start the app with the command it prints (`LTX_AIO_WORKERS=... python app.py`, with the
+settings the app must share with the workers as this process has them: the tiny set, the models
+folder, the weights variant). Ctrl-C stops them all. Each worker is `python main.py` of the
+pinned checkout (`python bootstrap.py` makes it) with `CUDA_VISIBLE_DEVICES` set to its GPU, and
+with its own input, output, temp and user folders under `--root`, an in-memory job database
+(ComfyUI's default database lives in the checkout and is locked by the first server), no web
+frontend unless its package is installed, and an extra_model_paths.yaml naming the shared
+models folder (LTX_AIO_MODELS_DIR) and the app's worker_nodes/ (pin report, file cleanup, and the
+tiny set's seam when LTX_AIO_TINY_WEIGHTS=1). Tests and tools/bench_workers.py start their
+workers with these same functions.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import argparse
 import importlib.util
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -199,6 +202,29 @@ def stop(worker: Worker, timeout: float = 30) -> int | None:
     return worker.process.returncode
 
 
+# What the app must be told of the workers' settings: whether they run on the tiny set and the
+# folder that holds it (the app checks both: a worker on the tiny set is refused by an app that is
+# not), and the weights variant, whose file names the app's graphs ask the workers to load.
+SHARED_SETTINGS = (tinyset.ENV, "LTX_AIO_MODELS_DIR", "LTX_AIO_MODEL_VARIANT")
+
+
+def app_command(urls: list[str], models: Path, env=None, cwd: Path | None = None) -> str:
+    """The command that starts the app on these workers, with every setting it must share with
+    them (as this process has them in `env`), ready to paste into a shell."""
+    env = os.environ if env is None else env
+    settings = {"LTX_AIO_WORKERS": ",".join(urls)}
+    settings.update(
+        {name: env[name].strip() for name in SHARED_SETTINGS if env.get(name, "").strip()}
+    )
+    if "LTX_AIO_MODELS_DIR" in settings or settings.get(tinyset.ENV) == "1":
+        settings["LTX_AIO_MODELS_DIR"] = str(Path(models).resolve())
+    here = Path(cwd or Path.cwd()).resolve()
+    app = "app.py" if here == ROOT else str(ROOT / "app.py")
+    python = "python" if shutil.which("python") == sys.executable else sys.executable
+    said = " ".join(f"{name}={shlex.quote(value)}" for name, value in settings.items())
+    return f"{said} {shlex.quote(python)} {shlex.quote(app)}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     which = parser.add_mutually_exclusive_group(required=True)
@@ -229,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
             stats = wait_ready(worker)
             device = (stats.get("devices") or [{}])[0].get("name", "?")
             print(f"ready   {worker.url}  GPU {worker.gpu or '-'}  {device}  log {worker.log}")
-        print("\nStart the app with:\n  LTX_AIO_WORKERS=" + ",".join(w.url for w in workers))
+        command = app_command([w.url for w in workers], bootstrap.models_dir())
+        print(f"\nStart the app with:\n  {command}")
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         while all(w.process.poll() is None for w in workers):
             time.sleep(1)
