@@ -121,7 +121,12 @@ def listing(
     return items, [job.id for job in jobs], s.count(**filters)
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def usage_text(owner: str | None = None) -> str:
+    """What History holds in all (every job, refused ones too) and for how long."""
     s = store()
     jobs = s.jobs(limit=-1, owner=owner)
     size = size_text(sum(job.bytes for job in jobs))
@@ -131,8 +136,32 @@ def usage_text(owner: str | None = None) -> str:
         limits.append(f"{policy.days:g} days")
     if policy.gb:
         limits.append(f"{policy.gb:g} GB")
-    kept = "kept until you delete them" if not limits else "kept for " + " and ".join(limits)
-    return f"{len(jobs)} jobs, {size} in all; {kept}."
+    if not jobs:
+        return (
+            "Jobs are kept until you delete them."
+            if not limits
+            else "Jobs are kept for " + " and ".join(limits) + "."
+        )
+    them = "it" if len(jobs) == 1 else "them"
+    kept = f"until you delete {them}" if not limits else "for " + " and ".join(limits)
+    return f"{plural(len(jobs), 'job')} kept in all ({size}), {kept}."
+
+
+def summary_text(shown: int, total: int, hidden: int, filtered: bool) -> str:
+    """What the listing shows of the jobs that match, and why some are not there."""
+    if total:
+        matching = f" that match{'es' if total == 1 else ''}" if filtered else ""
+        said = f"Showing {shown} of {plural(total, 'job')}{matching}."
+    elif hidden:
+        said = "No jobs to show."
+    elif filtered:
+        said = "No jobs match these filters."
+    else:
+        said = "No jobs yet."
+    if hidden:
+        them = "it" if hidden == 1 else "them"
+        said += f" {plural(hidden, 'refused job')} hidden: tick Show refused jobs to list {them}."
+    return said
 
 
 def job_summary(job: history.Job) -> str:
@@ -189,13 +218,11 @@ def on_refresh(
 ) -> list:
     owner = caller(secret, request)
     items, ids, total = listing(mode, status, limit, owner, refusals=bool(refused))
-    shown = f"Showing {len(ids)} of {total} job(s). " if total else "No jobs yet. "
     hidden = 0 if refused else store().count(mode or None, status or None, owner=owner) - total
-    if hidden:
-        shown += f"{hidden} refused job(s) hidden. "
+    shown = summary_text(len(ids), total, hidden, bool(mode or status))
     more = gr.update(visible=total > len(ids))
     keep = selected if selected in ids else None
-    return [items, ids, shown + usage_text(owner), more, *detail(keep, owner), *live(owner)]
+    return [items, ids, f"{shown} {usage_text(owner)}", more, *detail(keep, owner), *live(owner)]
 
 
 # -- the caller's running and waiting jobs -----------------------------------------------------
@@ -254,7 +281,12 @@ def on_clear_failed(
         for job in s.jobs(status=wanted, limit=-1, owner=owner)
         if s.delete(job.id, owner)
     ]
-    said = ("ok", "Cleared", f"{len(gone)} failed or cancelled job(s) and their files are gone.")
+    gone_jobs = plural(len(gone), "failed or cancelled job")
+    said = (
+        "ok",
+        "Cleared",
+        f"{gone_jobs} and {'its' if len(gone) == 1 else 'their'} files are gone.",
+    )
     return [_banner(*said), *on_refresh(mode, status, limit, selected, secret, refused, request)]
 
 
@@ -328,7 +360,7 @@ def on_retention(
     policy = retention.configure(s, days, gb)
     deleted = retention.prune(s)
     kept = "no limit" if not (policy.days or policy.gb) else "saved"
-    text = f"Retention {kept}; {len(deleted)} old job(s) deleted."
+    text = f"Retention {kept}; {plural(len(deleted), 'old job')} deleted."
     return [
         _banner("ok", "Retention", text),
         *on_refresh(mode, status, limit, selected, secret, refused, request),

@@ -541,9 +541,9 @@ def test_history_hides_refusals_and_clears_failed_jobs(page, served):
     outcome(page, "t2v").filter(has_text="Check your input").wait_for()
     page.locator(f"#aio-mode-{app.HISTORY}").click()  # its tiles may all be hidden refusals
     summary = page.locator("#aio-history-summary")
-    summary.filter(has_text="refused job(s) hidden").wait_for()
+    summary.filter(has_text="hidden: tick Show refused jobs").wait_for()
     page.locator("#aio-history-refused input").check()
-    summary.filter(has_text="refused job(s) hidden").wait_for(state="detached")
+    summary.filter(has_text="hidden: tick Show refused jobs").wait_for(state="detached")
     page.locator("#aio-history-clear").click()
     page.locator("#aio-history-clear-confirm").click()
     page.locator("#aio-history-message").filter(has_text="Cleared").wait_for()

@@ -95,7 +95,7 @@ def test_retention_controls_save_the_policy_and_prune_at_once(store, video, tmp_
     store._db.execute("UPDATE jobs SET created_at = created_at - 40 * 86400 WHERE id = ?", (old,))
     message, *_ = history_ui.on_retention(30, 0, "", "", history_ui.PAGE, None)
     assert retention.current(store) == retention.Retention(days=30.0, gb=None)
-    assert "1 old job(s) deleted" in message["value"]
+    assert "1 old job deleted" in message["value"]
     assert [j.id for j in store.jobs()] == [new]
     message, *_ = history_ui.on_retention("soon", 0, "", "", history_ui.PAGE, None)
     assert "must be numbers" in message["value"]
@@ -138,9 +138,40 @@ def refused_job(store, mode="t2v") -> str:
 def test_refused_jobs_are_hidden_until_asked_for_and_said_to_be(store):
     failed, refused = failed_job(store), refused_job(store)
     out = history_ui.on_refresh("", "", history_ui.PAGE, None)
-    assert out[1] == [failed] and "1 refused job(s) hidden" in out[2]
+    assert out[1] == [failed] and "1 refused job hidden" in out[2]
     shown = history_ui.on_refresh("", "", history_ui.PAGE, None, None, True)
     assert shown[1] == [refused, failed] and "hidden" not in shown[2]
+
+
+def summary(**filters) -> str:
+    values = {"mode": "", "status": "", **filters}
+    return history_ui.on_refresh(values["mode"], values["status"], history_ui.PAGE, None)[2]
+
+
+def test_only_refused_jobs_the_summary_says_none_is_shown_and_counts_them_kept(store):
+    for _ in range(7):
+        refused_job(store)
+    said = summary()
+    assert said.startswith("No jobs to show. 7 refused jobs hidden: tick Show refused jobs")
+    assert "No jobs yet" not in said and "7 jobs kept in all (0.0 MB)" in said
+
+
+def test_one_of_a_kind_is_said_in_the_singular(store):
+    refused_job(store)
+    said = summary()
+    assert "1 refused job hidden: tick Show refused jobs to list it." in said
+    assert "1 job kept in all (0.0 MB), until you delete it." in said
+
+
+def test_an_empty_history_says_so_once(store):
+    assert summary() == "No jobs yet. Jobs are kept until you delete them."
+
+
+def test_filters_that_match_nothing_are_not_an_empty_history(store):
+    failed_job(store)
+    said = summary(mode="i2v")
+    assert said.startswith("No jobs match these filters.") and "1 job kept in all" in said
+    assert summary(mode="t2v").startswith("Showing 1 of 1 job that matches.")
 
 
 def test_clear_removes_only_failed_and_cancelled_jobs(store, video, tmp_path):
@@ -149,7 +180,7 @@ def test_clear_removes_only_failed_and_cancelled_jobs(store, video, tmp_path):
     cancelled = store.create_job("t2v", {"prompt": "x"})
     store.mark_cancelled(cancelled)
     message, *_ = history_ui.on_clear_failed("", "", history_ui.PAGE, None)
-    assert "3 failed or cancelled job(s)" in message["value"]
+    assert "3 failed or cancelled jobs and their files" in message["value"]
     assert [j.id for j in store.jobs(limit=-1)] == [done]
     assert not any((store.jobs_dir / j).exists() for j in (failed, refused, cancelled))
 
