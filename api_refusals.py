@@ -1,11 +1,16 @@
-"""A submission that Gradio itself turns away gets the app's own one-line refusal.
+"""The door of the mode endpoints: how a submission's media arrive, and the app's own refusals.
 
-Before a request joins the queue, Gradio checks its media against each component's data model:
-a server path given as a string, a URL, a file that was never uploaded here. It answers with a 400
-whose text is a pydantic or path error meant for developers. This middleware puts in its place the
-line every other refusal has (`[bad_input] Check your input: image: the file was not uploaded to
-this server. ...`) and records the refusal in History (mode, reason, time; nothing it was given),
-as every submission is recorded.
+Before Gradio reads a submission (`/gradio_api/queue/join`, `/gradio_api/call/<mode>`), each media
+value given as a URL or a data URL is put in the form Gradio reads (uploads.media_file): this
+app's own `/gradio_api/file=` URL of an upload becomes that file, read from disk, never fetched;
+a data URL becomes an upload of the sender; a URL elsewhere is refused here, unfetched.
+
+Gradio then checks the media against each component's data model: a server path given as a
+string, a file that was never uploaded here. It answers with a 400 whose text is a pydantic or
+path error meant for developers. This middleware puts in its place the line every other refusal
+has (`[bad_input] Check your input: image: the file was not uploaded to this server. ...`).
+Either refusal is recorded in History (mode, reason, time; nothing it was given), as every
+submission is recorded.
 """
 
 from __future__ import annotations
@@ -15,17 +20,15 @@ import logging
 from pathlib import Path
 from types import SimpleNamespace
 
-import gradio.utils
-
 import jobs
 import modes
 import owners
+import uploads
 from errors import AppError
 
 log = logging.getLogger("ltx_aio.api_refusals")
 
 GRADIOS_OWN = ("validation error for", "not uploaded by a user", "Cannot move")
-HINT = "Upload the file first; from a script, pass gradio_client.handle_file(path)."
 
 
 def _endpoint(blocks, path: str, body: dict):
@@ -41,28 +44,49 @@ def _endpoint(blocks, path: str, body: dict):
     return (mode, list(fn.inputs)) if mode in modes.MODES else None
 
 
+def _media_fields(mode: str, inputs: list) -> list[tuple[int, str, str]]:
+    """(payload index, field name, kind) of each media input of the mode's endpoint."""
+    kinds = {f.name: f.kind for f in modes.MODES[mode].fields}
+    found = []
+    for i, component in enumerate(inputs):
+        name = str(getattr(component, "elem_id", "")).removeprefix(f"aio-{mode}-")
+        if kinds.get(name) in modes.MEDIA_KINDS:
+            found.append((i, name, kinds[name]))
+    return found
+
+
+def admit(mode: str, inputs: list, data: list, scope, server) -> list | None:
+    """The payload's data with its URLs and data URLs as Gradio's file data (None: nothing to
+    change). Raises the AppError that refuses a value."""
+    out, changed = list(data), False
+    for i, name, kind in _media_fields(mode, inputs):
+        if i < len(out) and out[i] is not None:
+            given = uploads.media_file(out[i], kind, name, scope, server)
+            if given is not None:
+                out[i], changed = given, True
+    return out if changed else None
+
+
 def _uploaded(value) -> bool:
     path = value.get("path") if isinstance(value, dict) else None
     if not isinstance(path, str) or not path:
         return False
-    folder = Path(gradio.utils.get_upload_folder()).resolve()
-    return Path(path).resolve().is_relative_to(folder)
+    return Path(path).resolve().is_relative_to(uploads.upload_folder())
 
 
 def refusal(mode: str, inputs: list, data: list) -> AppError:
     """What is wrong, naming the first media field whose value is not an upload to this server."""
-    kinds = {f.name: f.kind for f in modes.MODES[mode].fields}
-    for component, value in zip(inputs, data, strict=False):
-        name = str(getattr(component, "elem_id", "")).removeprefix(f"aio-{mode}-")
-        if kinds.get(name) in modes.MEDIA_KINDS and value is not None and not _uploaded(value):
+    for i, name, _ in _media_fields(mode, inputs):
+        value = data[i] if i < len(data) else None
+        if value is not None and not _uploaded(value):
             given = "a URL" if "://" in json.dumps(value) else "a path on the server"
             return AppError(
                 "bad_input",
                 f"the file was not uploaded to this server ({given} was given)",
                 where=name,
-                hint=HINT,
+                hint=uploads.HINT,
             )
-    return AppError("bad_input", "a file given is not one this server can read", hint=HINT)
+    return AppError("bad_input", "a file given is not one this server can read", hint=uploads.HINT)
 
 
 def middleware():
@@ -90,11 +114,17 @@ class RefusalRewriter:
             messages.append(message)
             if message.get("type") != "http.request" or not message.get("more_body"):
                 break
+        body = b"".join(m.get("body", b"") for m in messages)
+        try:
+            body, scope = self._admitted(scope, body)
+        except AppError as err:
+            await self._refuse(scope, body, err, send)
+            return
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
 
         async def replay():
             return messages.pop(0) if messages else await receive()
 
-        body = b"".join(m.get("body", b"") for m in messages)
         held: list[dict] = []
 
         async def hold(message):
@@ -110,9 +140,35 @@ class RefusalRewriter:
 
         await self.app(scope, replay, hold)
 
+    @staticmethod
+    def _admitted(scope, body: bytes) -> tuple[bytes, dict]:
+        """The request's body and scope with its media admitted (`admit`); as they were when
+        there is nothing to change or the body is not a mode's submission."""
+        try:
+            payload = json.loads(body or b"{}")
+            blocks = scope["app"].get_blocks()
+            found = _endpoint(blocks, scope.get("path", ""), payload)
+        except (ValueError, KeyError, AttributeError):
+            return body, scope
+        if not found or not isinstance(payload.get("data"), list):
+            return body, scope
+        mode, inputs = found
+        try:
+            data = admit(mode, inputs, payload["data"], scope, blocks)
+        except AppError:
+            raise
+        except Exception:  # Gradio and the job's own checks then say what is wrong
+            log.exception("admitting a %s submission's media failed", mode)
+            return body, scope
+        if data is None:
+            return body, scope
+        new = json.dumps({**payload, "data": data}).encode()
+        headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(new)).encode()))
+        return new, {**scope, "headers": headers}
+
     async def _answer(self, scope, request_body: bytes, held: list[dict], send) -> None:
         text = b"".join(m.get("body", b"") for m in held[1:]).decode(errors="replace")
-        out = held
         try:
             detail = str(json.loads(text).get("detail", ""))
             payload = json.loads(request_body or b"{}")
@@ -120,21 +176,28 @@ class RefusalRewriter:
             if found and any(marker in detail for marker in GRADIOS_OWN):
                 mode, inputs = found
                 err = refusal(mode, inputs, payload.get("data") or [])
-                headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
-                caller = SimpleNamespace(headers=headers, session_hash=payload.get("session_hash"))
-                jobs.open_history().record_refusal(mode, err.kind, str(err), owners.of(caller))
-                new = json.dumps({"detail": jobs.describe(err)}).encode()
-                start = {
-                    **held[0],
-                    "headers": [
-                        (k, v)
-                        for k, v in held[0].get("headers", [])
-                        if k.lower() not in (b"content-length",)
-                    ]
-                    + [(b"content-length", str(len(new)).encode())],
-                }
-                out = [start, {"type": "http.response.body", "body": new}]
+                await self._refuse(scope, request_body, err, send, held[0])
+                return
         except Exception:  # a rewrite must never lose Gradio's own answer
             log.exception("rewriting a refused submission failed")
-        for message in out:
+        for message in held:
             await send(message)
+
+    @staticmethod
+    async def _refuse(scope, request_body: bytes, err: AppError, send, start=None) -> None:
+        """Answer with the app's one line for `err` (in place of Gradio's answer `start`, when
+        there is one), recorded in History as a refused job."""
+        payload = json.loads(request_body or b"{}")
+        found = _endpoint(scope["app"].get_blocks(), scope.get("path", ""), payload)
+        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+        caller = SimpleNamespace(headers=headers, session_hash=payload.get("session_hash"))
+        if found:
+            jobs.open_history().record_refusal(found[0], err.kind, str(err), owners.of(caller))
+        new = json.dumps({"detail": jobs.describe(err)}).encode()
+        start = start or {"type": "http.response.start", "status": 400, "headers": []}
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        if not any(k.lower() == b"content-type" for k, _ in headers):
+            headers.append((b"content-type", b"application/json"))
+        headers.append((b"content-length", str(len(new)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": new})

@@ -67,7 +67,7 @@ def _plain(mode: modes.Mode, values: dict, request: gr.Request | None = None) ->
     return out
 
 
-NOT_UPLOADED = "Upload the file; from a script, pass gradio_client.handle_file(path)."
+NOT_UPLOADED = uploads.HINT
 
 
 def _uploaded(name: str, value, request: gr.Request | None = None) -> str | None:

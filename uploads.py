@@ -5,25 +5,53 @@ too), and a file there is named by its content. So a media value is accepted onl
 received it through its upload route from a sender with the same fingerprint as the request using
 it (owners.fingerprint: the caller's key, else address and browser), or handed a copy of a file it
 keeps to that sender (History's kept input put back into a panel: `hand_out`).
+
+A media value names its file in one of the ways Gradio documents (`media_file`): Gradio's file
+data of an upload; the app's own `/gradio_api/file=` URL of an upload (what `gradio upload-mcp`
+returns), read from disk, never fetched; or a base64 data URL, which becomes an upload of the
+request's sender. The MCP server calls the endpoints over HTTP itself, on its caller's behalf: its
+requests carry that caller's fingerprint, vouched for by this process (`vouch`), so an MCP caller
+uses exactly the uploads its own fingerprint made.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
+import hashlib
+import hmac
 import json
+import mimetypes
+import os
+import re
+import secrets
 import threading
 import time
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import gradio.utils
 
+import media
 import owners
+from errors import AppError
 
 FORGET_AFTER_S = 24 * 3600
 MAX_REMEMBERED = 100_000
+# Said with every refusal of a media value: every way of sending a file that works.
+HINT = (
+    "Upload the file to this server: from Python, gradio_client.handle_file(path); over MCP, "
+    "a base64 data URL, or the /gradio_api/file= URL of your own upload."
+)
+FILE_ROUTE = "/gradio_api/file="
+# Carries the fingerprint a request was vouched for (`vouch`); worthless without this process's key.
+SENDER_HEADER = "x-aio-sender"
+_VOUCH_KEY = secrets.token_bytes(32)
+DATA_URL = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)?(;[^,;]*)*?;base64,", re.I)
 
 _lock = threading.Lock()
-_uploaded: dict[str, tuple[str, float]] = {}  # resolved path -> (fingerprint, when)
+_uploaded: dict[str, dict[str, float]] = {}  # resolved path -> {fingerprint: when}
 
 
 def remember(paths, fingerprint: str) -> None:
@@ -31,16 +59,16 @@ def remember(paths, fingerprint: str) -> None:
     with _lock:
         for path in paths:
             if isinstance(path, str):
-                _uploaded[str(Path(path).resolve())] = (fingerprint, now)
+                _uploaded.setdefault(str(Path(path).resolve()), {})[fingerprint] = now
         if len(_uploaded) > MAX_REMEMBERED:
-            for old in [p for p, (_, at) in _uploaded.items() if now - at > FORGET_AFTER_S]:
-                del _uploaded[old]
+            for old, senders in list(_uploaded.items()):
+                if all(now - at > FORGET_AFTER_S for at in senders.values()):
+                    del _uploaded[old]
 
 
 def uploaded_by(path: str, fingerprint: str) -> bool:
     with _lock:
-        entry = _uploaded.get(str(Path(path).resolve()))
-    return entry is not None and entry[0] == fingerprint
+        return fingerprint in _uploaded.get(str(Path(path).resolve()), {})
 
 
 def hand_out(path: Path, request) -> str:
@@ -54,12 +82,156 @@ def hand_out(path: Path, request) -> str:
     return copy
 
 
+# -- who sent a request ----------------------------------------------------------------------------
+
+
+def vouch(fingerprint: str) -> str:
+    """The `SENDER_HEADER` value that makes a request this server sends count as `fingerprint`'s."""
+    return f"{fingerprint}.{_mac(fingerprint)}"
+
+
+def _mac(fingerprint: str) -> str:
+    return hmac.new(_VOUCH_KEY, fingerprint.encode(), hashlib.sha256).hexdigest()
+
+
+def sender(headers, host: str | None) -> str:
+    """The fingerprint of a request: the one it was vouched for, else owners.fingerprint."""
+    headers = {str(k).lower(): str(v) for k, v in dict(headers or {}).items()}
+    fingerprint, _, mac = headers.get(SENDER_HEADER, "").rpartition(".")
+    if fingerprint and hmac.compare_digest(mac.encode(), _mac(fingerprint).encode()):
+        return fingerprint
+    return owners.fingerprint(headers, host)
+
+
 def request_fingerprint(request) -> str:
-    """owners.fingerprint of a gr.Request (the starlette request inside it)."""
+    """`sender` of a gr.Request (the starlette request inside it) or a starlette request."""
     inner = getattr(request, "request", None)
     headers = getattr(inner, "headers", None) or getattr(request, "headers", None) or {}
     client = getattr(inner, "client", None) or getattr(request, "client", None)
-    return owners.fingerprint(headers, getattr(client, "host", None))
+    return sender(headers, getattr(client, "host", None))
+
+
+def scope_sender(scope) -> str:
+    """`sender` of an ASGI request."""
+    headers = {
+        k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
+    }
+    return sender(headers, (scope.get("client") or (None, None))[0])
+
+
+# -- what a media value names ----------------------------------------------------------------------
+
+
+def upload_folder() -> Path:
+    return Path(gradio.utils.get_upload_folder()).resolve()
+
+
+def media_file(value, kind: str, field: str, scope, server) -> dict | None:
+    """Gradio's file data for a media value given as a URL or data URL (None: leave it as it is,
+    for Gradio and the job's checks). A URL elsewhere is refused, unfetched; so is this server's
+    URL of a file not uploaded to it. `server`: the Blocks (its address and port)."""
+    ref = value if isinstance(value, str) else None
+    if isinstance(value, dict):
+        ref = value.get("path") or value.get("url")
+    if not isinstance(ref, str):
+        return None
+    if ref[:5].lower() == "data:":
+        return _file_data(save_data_url(ref, kind, field, scope_sender(scope)))
+    if ref.split(":", 1)[0].lower() in ("http", "https"):
+        path = own_file(ref, own_hosts(scope, server))
+        if path is None:
+            raise AppError(
+                "bad_input",
+                "a URL of another server was given; this server reads only files sent to it",
+                where=field,
+                hint=HINT,
+            )
+        if not path.is_relative_to(upload_folder()):
+            raise AppError(
+                "bad_input",
+                "the URL is this server's, but of a file that was not uploaded to it",
+                where=field,
+                hint=HINT,
+            )
+        return _file_data(path)
+    if isinstance(value, str) and Path(ref).is_absolute() and _in_uploads(ref):
+        return _file_data(Path(ref))  # the path the upload route answered, as a bare string
+    return None
+
+
+def _in_uploads(path: str) -> bool:
+    with contextlib.suppress(OSError, ValueError):
+        return Path(path).resolve().is_relative_to(upload_folder())
+    return False
+
+
+def _file_data(path: Path | str) -> dict:
+    path = Path(path).resolve()
+    return {"path": str(path), "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
+
+
+def own_hosts(scope, server) -> set[str]:
+    """The `host[:port]` names this server answers to, as the request and its launch say."""
+    headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+    hosts = {
+        headers.get("host", ""),
+        headers.get("x-forwarded-host", "").split(",")[0].strip(),
+        os.environ.get("SPACE_HOST", ""),
+    }
+    for url in (getattr(server, "local_url", None), getattr(server, "share_url", None)):
+        if isinstance(url, str):
+            hosts.add(urlsplit(url).netloc)
+    port = getattr(server, "server_port", None) or (scope.get("server") or (None, None))[1]
+    if port:
+        hosts |= {f"{name}:{port}" for name in ("localhost", "127.0.0.1", "[::1]")}
+    return {host.lower() for host in hosts if host}
+
+
+def own_file(url: str, hosts: set[str]) -> Path | None:
+    """The file one of this server's `/gradio_api/file=` URLs names (None: any other URL)."""
+    parts = urlsplit(url)
+    _, route, rest = parts.path.partition(FILE_ROUTE)
+    if parts.netloc.lower() not in hosts or not route or not rest:
+        return None
+    try:
+        return Path(unquote(rest)).resolve()
+    except (OSError, RuntimeError, ValueError):
+        return None
+
+
+def save_data_url(text: str, kind: str, field: str, fingerprint: str) -> Path:
+    """A base64 data URL's file, saved in the upload cache as an upload of `fingerprint`."""
+    from gradio.processing_utils import save_bytes_to_cache
+
+    head = DATA_URL.match(text)
+    if head is None:
+        raise AppError(
+            "bad_input",
+            "a data URL must be data:<type>;base64,<data>",
+            where=field,
+            hint=HINT,
+        )
+    encoded = text[head.end() :]
+    limit = media.MAX_FILE_BYTES[kind]
+    if len(encoded) * 3 // 4 > limit + 2:
+        raise AppError(
+            "bad_input",
+            f"the data URL holds about {len(encoded) * 3 // 4 // 2**20} MiB; the limit is "
+            f"{limit // 2**20} MiB",
+            where=field,
+        )
+    try:
+        data = base64.b64decode(encoded.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise AppError(
+            "bad_input", "the data URL's data is not valid base64", where=field, hint=HINT
+        ) from None
+    if not data:
+        raise AppError("bad_input", "the data URL holds no data", where=field, hint=HINT)
+    suffix = mimetypes.guess_extension(head.group("mime") or "") or ""
+    path = Path(save_bytes_to_cache(data, f"{field}{suffix or '.bin'}", str(upload_folder())))
+    remember([str(path)], fingerprint)
+    return path
 
 
 def middleware():
@@ -82,9 +254,7 @@ class UploadWatch:
         ):
             await self.app(scope, receive, send)
             return
-        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
-        client = scope.get("client") or (None, None)
-        fingerprint = owners.fingerprint(headers, client[0])
+        fingerprint = scope_sender(scope)
         status, body = [0], []
 
         async def watch(message):
