@@ -4,7 +4,9 @@ One description per field (what it does, what it takes, its default) reaches thr
 endpoint's signature and docstring (Gradio's MCP server makes tool descriptions from them), and
 the schema `view_api()` shows, which Gradio reads from each input component's
 `api_info_as_input()`. A required field has no default anywhere; integers are integers; a
-parameter that may be left empty says what empty means.
+parameter that may be left empty says what empty means. What a call returns is said once too
+(`RETURNS`), for the docstring and the MCP tools' output schema, and so is how an MCP caller
+passes a file (`MCP_FILES`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,25 @@ import media
 import modes
 from fields import Field, number_text
 
-SCRIPT_UPLOAD = "From Python: gradio_client.handle_file(path)."
+SCRIPT_UPLOAD = (
+    "From Python: gradio_client.handle_file(path). Over MCP: a data URL, or this app's "
+    "/gradio_api/file= URL of your upload (see the tool's description)."
+)
+# The tools' one sentence on files, in place of Gradio's (which names a tool this server lacks).
+MCP_FILES = (
+    " Pass each file as a string, either a base64 data URL (data:image/png;base64,...), or the"
+    " URL of your upload to this app: POST the file to this app's /gradio_api/upload (multipart"
+    " form field `files`; it answers with a list of paths), then pass"
+    " <this app's URL>/gradio_api/file=<that path> (what `gradio upload-mcp` returns for this"
+    " app). Upload with the same X-AIO-Key (or Authorization) header as this MCP connection, or"
+    " from the same address and client: a file someone else uploaded, a path on the server or"
+    " a URL of another server is refused."
+)
+RETURNS = {
+    "video": "The generated mp4, video with its audio track (over MCP: its URL).",
+    "parameters": "The parameters actually used after snapping (seed, preset, width, height, "
+    "frames, fps, ...).",
+}
 TYPES = {"text": "string", "int": "integer", "float": "number", "bool": "boolean"}
 
 
@@ -99,11 +119,17 @@ def signature(mode: modes.Mode) -> inspect.Signature:
 def docstring(mode: modes.Mode) -> str:
     lines = [f"{mode.title}: {mode.description}", "", "Args:"]
     lines += [f"    {f.name}: {describe(f)}" for f in mode.fields]
-    lines += [
-        "",
-        "Returns:",
-        "    The generated mp4 (video with its audio track).",
-        "    The parameters actually used after snapping (seed, preset, width, height, frames, "
-        "fps, ...).",
-    ]
+    lines += ["", "Returns:", *(f"    {text}" for text in RETURNS.values())]
     return "\n".join(lines)
+
+
+def result_schema() -> dict:
+    """The JSON schema of an MCP tool's structured result: `RETURNS`, one key each."""
+    return {
+        "type": "object",
+        "properties": {
+            "video": {"type": "string", "format": "uri", "description": RETURNS["video"]},
+            "parameters": {"type": "object", "description": RETURNS["parameters"]},
+        },
+        "required": list(RETURNS),
+    }

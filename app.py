@@ -297,7 +297,7 @@ def mcp_available() -> bool:
 
 def launch_options() -> dict:
     """Everything `launch()` needs besides host/port (Gradio 6: theme, css and head go here)."""
-    return {
+    options = {
         "theme": ui_theme.build_theme(),
         "css": ui_theme.CSS,
         "head": ui_theme.head_html(VIEW_TAGS),
@@ -319,6 +319,11 @@ def launch_options() -> dict:
         "mcp_server": mcp_available(),
         "show_error": False,
     }
+    if mcp_available():  # the tools say and do what the API does (mcp_tools.py)
+        import mcp_tools
+
+        options["app_kwargs"]["lifespan"] = mcp_tools.lifespan
+    return options
 
 
 def main() -> None:

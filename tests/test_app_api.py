@@ -5,7 +5,6 @@ Only the GPU task, the weight download and the engine check are doubles (see app
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import time
 from pathlib import Path
@@ -18,7 +17,6 @@ import pytest
 from app_helpers import media_inputs, running_app
 from gradio_client import Client, handle_file
 
-import api_docs
 import jobs
 import modes
 from errors import AppError
@@ -377,30 +375,3 @@ def test_video_outside_the_output_folder_is_refused(client, served, tmp_path):
     served.engine.video_path = str(stray)
     message = refusal(client, "t2v", prompt=PROMPT)
     assert "[node_failed]" in message and "output folder" in message
-
-
-# -- MCP ---------------------------------------------------------------------------------------
-
-
-@pytest.mark.skipif(
-    importlib.util.find_spec("mcp") is None,
-    reason="the gradio[mcp] extra is not installed here (pip install 'gradio[mcp]' to run it)",
-)
-def test_mcp_server_offers_the_six_modes_as_tools(served):
-    schema = httpx.get(f"{served.url}gradio_api/mcp/schema", timeout=30).json()
-    names = {tool["name"] for tool in schema}
-    assert names == set(modes.MODES)
-    i2v = next(tool for tool in schema if tool["name"] == "i2v")
-    assert {"image", "prompt"} <= set(i2v["inputSchema"]["required"])
-
-
-@pytest.mark.skipif(
-    importlib.util.find_spec("mcp") is None,
-    reason="the gradio[mcp] extra is not installed here (pip install 'gradio[mcp]' to run it)",
-)
-def test_mcp_tool_descriptions_are_the_api_descriptions(served):
-    schema = httpx.get(f"{served.url}gradio_api/mcp/schema", timeout=30).json()
-    for tool in schema:
-        props = tool["inputSchema"]["properties"]
-        for f in modes.MODES[tool["name"]].fields:
-            assert props[f.name]["description"] == api_docs.describe(f), (tool["name"], f.name)
