@@ -245,7 +245,7 @@ def build_app() -> gr.Blocks:
                         first_workers, visible=bool(first_workers), elem_id="aio-workers"
                     )
                     ui["banner"] = gr.HTML("", visible=False, elem_id="aio-banner")
-                    panels = []
+                    panels, starts = [], {}
                     for name, mode in modes.MODES.items():
                         panel = panels_ui.build(
                             mode, visible=name == DEFAULT_MODE, owner=ui["owner"]
@@ -253,6 +253,7 @@ def build_app() -> gr.Blocks:
                         ui["fields"][name], ui["batch"][name] = panel.fields, panel.batch
                         ui["notices"][name] = panel.notice
                         panels.append(panel.column)
+                        starts.update(panel.starts)
                     history_view = history_ui.build(ui["owner"])
                     models_view = models_ui.build()
 
@@ -280,6 +281,13 @@ def build_app() -> gr.Blocks:
             watch.tick(on_workers, outputs=[workers], queue=False, api_visibility="private")
             demo.load(on_workers, outputs=[workers], queue=False, api_visibility="private")
         demo.load(on_load, outputs=[ui["banner"]], queue=False, api_visibility="private")
+        if starts:  # quick_start.py: the page starts on quick settings here, the API does not
+            demo.load(
+                lambda: list(starts.values()),
+                outputs=list(starts),
+                queue=False,
+                api_visibility="private",
+            )
         demo.load(
             on_owner,
             inputs=[ui["owner"]],

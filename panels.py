@@ -10,7 +10,7 @@ tool). Layout and wiring only: what a job is, is decided in jobs.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import gradio as gr
 
@@ -18,6 +18,7 @@ import api_docs
 import batch_ui
 import jobs
 import modes
+import quick_start
 from banners import FIX_PRESET, banner_html, error_banner, notice
 from errors import AppError
 from job_events import OWNER, make_api_handler, make_api_submit, make_ui_handler, on_cancel
@@ -32,6 +33,9 @@ class Panel:
     fields: dict[str, gr.Component]
     batch: dict[str, gr.Component]
     notice: list  # outcome, fixes row, download button, fast-preset button (banners.notice)
+    # The page's starting values where they are not the declared defaults (quick_start.py): set
+    # when the page loads, so that the API's defaults stay the declared ones.
+    starts: dict = field(default_factory=dict)  # component -> value
 
 
 def field_component(mode: modes.Mode, f: modes.Field) -> gr.Component:
@@ -134,6 +138,14 @@ def build(mode: modes.Mode, *, visible: bool, owner: gr.BrowserState) -> Panel:
         visible=visible, elem_classes="aio-panel", elem_id=f"aio-panel-{mode.name}"
     ) as column:
         gr.Markdown(f"## {mode.title}\n{mode.description}", elem_classes="aio-panel-head")
+        why = quick_start.reason()
+        said_quick = quick_start.note(mode, why) if why else ""
+        if said_quick:
+            gr.HTML(
+                banner_html("info", "Quick start", said_quick),
+                elem_id=f"aio-quick-{mode.name}",
+                elem_classes="aio-quick",
+            )
         comps: dict[str, gr.Component] = {}
         with gr.Row(equal_height=False):
             with gr.Column(scale=5, min_width=320):
@@ -217,4 +229,11 @@ def build(mode: modes.Mode, *, visible: bool, owner: gr.BrowserState) -> Panel:
         **private,
     )
     use_fast.click(on_use_fast, outputs=[comps["preset"], *said], queue=False, **private)
-    return Panel(column=column, fields=comps, batch=options, notice=said)
+    starts = quick_start.values(mode) if why else {}
+    return Panel(
+        column=column,
+        fields=comps,
+        batch=options,
+        notice=said,
+        starts={comps[name]: value for name, value in starts.items()},
+    )

@@ -7,12 +7,14 @@ desktop's and a phone's size, measured by geometry, is in test_browser_layout.py
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 
 import pytest
 from app_helpers import media_inputs, running_app
 from browser_helpers import (
+    PHONE,
     PROMPT,
     TIMEOUT_MS,
     app_page,
@@ -31,11 +33,13 @@ import history_ui
 import jobs
 import models
 import modes
+import quick_start
 from errors import AppError
 
 pytestmark = pytest.mark.browser
 
 WIDE = {"width": 1280, "height": 900}
+WIDE_DESKTOP = {"width": 1440, "height": 900}
 NARROW = {"width": 800, "height": 900}
 
 
@@ -463,22 +467,54 @@ def test_batch_shows_each_job_and_cancelling_one_leaves_the_others(page, served)
     assert "cancelled" in rows.nth(3).inner_text() and "done" in rows.nth(0).inner_text()
 
 
-def test_a_real_generation_plays_in_the_browser(browser, real_app):
-    """No double: `python app.py` on the tiny weights generates, and the page plays the result."""
-    with app_page(browser, real_app.url, WIDE) as page:
+# Each stage's progress line as the engine says it: steps counted, or seconds at work.
+STAGE = r"[A-Z][A-Za-z0-9 ]+: (step \d+/\d+|\d+ s)"
+WATCH_STAGES = """([sel, pattern]) => {
+  window.aioStages = [];
+  const seen = () => {
+    const text = document.querySelector(sel)?.innerText || "";
+    const found = text.match(new RegExp(pattern));
+    if (found && !window.aioStages.includes(found[0])) window.aioStages.push(found[0]);
+  };
+  new MutationObserver(seen).observe(document.querySelector(sel),
+                                     {subtree: true, childList: true, characterData: true});
+}"""
+
+
+@pytest.mark.parametrize("viewport", [WIDE_DESKTOP, PHONE], ids=["1440x900", "390x844"])
+def test_a_real_generation_starts_quick_shows_its_stages_and_plays(browser, real_app, viewport):
+    """No double: `python app.py` on the tiny weights (no GPU here) starts its panels on quick
+    settings and says why, shows each stage's progress, and the page plays the result."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    size = f"{viewport['width']}x{viewport['height']}"
+    with app_page(browser, real_app.url, viewport) as page:
+        quick = page.locator("#aio-quick-t2v")
+        quick.wait_for(state="visible")
+        assert "tiny test weights" in quick.inner_text()
+        # Set as the page loads (the API's defaults stay the declared ones).
+        page.locator("#aio-t2v-preset input[value=fast]:checked").wait_for(state="attached")
+        page.wait_for_function(
+            "document.querySelector('#aio-t2v-frames input[type=number]').value === '9'"
+        )
+        shoot(page, f"real-quick-start-{size}", full_page=True)
         page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
-        page.locator("#aio-t2v-preset label").filter(has_text="fast").click()
-        frames = page.locator("#aio-t2v-frames input[type=number]")
-        frames.fill("17")
-        frames.press("Tab")
+        page.evaluate(WATCH_STAGES, ["#aio-video-t2v", STAGE])
 
         page.locator("#aio-generate-t2v").click()
+        page.wait_for_function("window.aioStages.length > 0", timeout=300_000)
+        result = page.locator("#aio-video-t2v")
+        result.scroll_into_view_if_needed()
+        with contextlib.suppress(PlaywrightTimeout):  # the picture only: the job may be done
+            result.filter(has_text=re.compile(STAGE)).wait_for(timeout=10_000)
+        shoot(page, f"real-stage-progress-{size}")
 
         # The first banner says the job runs; the one after it is the outcome.
         banner = outcome(page, "t2v").locator(".aio-banner:not(.aio-banner--info)")
         banner.first.wait_for(state="visible", timeout=300_000)
-        shoot(page, "real-engine-t2v", full_page=True)
         assert "Done" in banner.first.inner_text(), banner.first.inner_text()
+        stages = page.evaluate("window.aioStages")
+        assert any(re.fullmatch(STAGE, said) for said in stages), stages
         player = page.locator("#aio-video-t2v video")
         shape = player.evaluate(
             """v => new Promise((ok, fail) => {
@@ -494,10 +530,12 @@ def test_a_real_generation_plays_in_the_browser(browser, real_app):
                  v.play().catch(e => fail(String(e)));
                })"""
         )
-        preset = modes.MODES["t2v"].presets["fast"]
-        assert (shape["width"], shape["height"]) == (preset.width, preset.height)
-        assert shape["duration"] == pytest.approx(17 / 24, abs=0.1)
-        shoot(page, "real-engine-t2v", full_page=True)
+        start = {"prompt": PROMPT, **quick_start.values(modes.MODES["t2v"])}
+        used = modes.check("t2v", start, job_id="expected").used
+        assert (shape["width"], shape["height"]) == (used["width"], used["height"])
+        assert shape["width"] == 384
+        assert shape["duration"] == pytest.approx(9 / 24, abs=0.1)
+        shoot(page, f"real-engine-t2v-{size}", full_page=True)
 
 
 def test_the_model_choice_reaches_the_graph_and_history(page, served):

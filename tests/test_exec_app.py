@@ -15,6 +15,7 @@ import modes
 pytestmark = pytest.mark.comfy
 
 SMALL = {"preset": "fast", "width": 320, "height": 256}
+SPEECH_S = 2.875
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,8 @@ def media(tmp_path_factory) -> dict[str, Path]:
         "image": make_png(d / "first.png", 320, 256, (200, 120, 40)),
         "first_image": make_png(d / "first.png", 320, 256, (200, 120, 40)),
         "last_image": make_png(d / "last.png", 320, 256, (30, 90, 200)),
-        "audio": make_wav(d / "voice.wav", seconds=1.0, kind="chirp"),
+        # Not a whole number of frames at 24 fps (69 frames): the video must cover all of it.
+        "audio": make_wav(d / "voice.wav", seconds=SPEECH_S, kind="chirp"),
         "video": make_mp4(d / "clip.mp4", seconds=1.0, width=320, height=256, fps=24),
     }
 
@@ -59,6 +61,16 @@ def video_shape(path: str) -> tuple:
         return (video.codec_context.width, video.codec_context.height), frames, audio
 
 
+def audio_seconds(path: str) -> float:
+    """How long the mp4's sound really plays: its decoded samples, not the header's claim."""
+    import av
+
+    with av.open(path) as container:
+        stream = container.streams.audio[0]
+        samples = sum(frame.samples for frame in container.decode(audio=0))
+        return samples / stream.rate
+
+
 def digest(path: str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
@@ -71,6 +83,9 @@ def test_every_mode_generates_through_the_api(mode, client, media, real_app):
     job = history.open_store(real_app.data).get(used["job_id"])
     assert job.status == "done" and job.output.is_file()
     assert digest(str(job.output)) == digest(video)  # what History keeps is what was served
+    if mode in ("a2v", "lipsync"):  # the user's sound, whole: 69 frames of it, so 73 made
+        assert used["frames"] == 73 and used["frames"] / used["fps"] >= SPEECH_S
+        assert audio_seconds(video) >= SPEECH_S - 0.01
 
 
 def test_five_concurrent_api_jobs_are_all_recorded_with_distinct_outputs(client, media, real_app):
