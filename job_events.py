@@ -96,7 +96,7 @@ def _uploaded(name: str, value, request: gr.Request | None = None) -> str | None
 
 
 def _senders(path: str, request: gr.Request) -> bool:
-    return uploads.uploaded_by(path, uploads.request_fingerprint(request))
+    return uploads.usable_by(path, uploads.request_fingerprint(request))
 
 
 # anyio 4.1 renamed `cancellable` to `abandon_on_cancel`; Gradio allows anyio 4.0.

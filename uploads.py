@@ -1,4 +1,5 @@
-"""Which uploaded files a request may use: only those its own sender uploaded here.
+"""Which uploaded files a request may use: only those its own sender uploaded here (on a local
+single-user install: any file uploaded here, `usable_by`).
 
 Gradio's upload cache is one folder for everyone (and, on a shared machine, for other Gradio apps
 too), and a file there is named by its content. So a media value is accepted only when this server
@@ -69,6 +70,16 @@ def remember(paths, fingerprint: str) -> None:
 def uploaded_by(path: str, fingerprint: str) -> bool:
     with _lock:
         return fingerprint in _uploaded.get(str(Path(path).resolve()), {})
+
+
+def usable_by(path: str, fingerprint: str) -> bool:
+    """Whether a request of `fingerprint` may use the uploaded file at `path`. On a deployment
+    that others can reach (owners.shared) only its own uploads; on a local single-user install
+    every upload this server received is that one user's, whichever program sent it (e.g.
+    `gradio upload-mcp`, whose client is not the agent's)."""
+    with _lock:
+        senders = _uploaded.get(str(Path(path).resolve()), {})
+    return fingerprint in senders or (bool(senders) and not owners.shared())
 
 
 def hand_out(path: Path, request) -> str:

@@ -40,7 +40,9 @@ WAYS = ("data URL", "uploaded file URL")
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    with running_app(tmp_path_factory.mktemp("mcp-app")) as running:
+    """A deployment others can reach (the strict case): each sender uses only its own uploads.
+    A local single-user install is the one test that says otherwise."""
+    with running_app(tmp_path_factory.mktemp("mcp-app"), {owners.SHARED_ENV: "1"}) as running:
         yield running
 
 
@@ -248,6 +250,26 @@ def test_mcp_uploaded_file_url_is_read_from_disk_not_fetched(served, tmp_path, f
 
     result = call_tool(served.url, "i2v", given)
 
+    assert not result.isError, text_of(result)
+    assert fetches == []
+
+
+def test_on_a_local_install_gradio_upload_mcps_own_client_is_the_same_user(
+    served, tmp_path, fetches, monkeypatch
+):
+    # `gradio upload-mcp` is a program of its own, whose client is not the agent's (a desktop
+    # agent's MCP client names another browser): on a local single-user install every upload
+    # this server received is that one user's.
+    image = mediagen.make_png(tmp_path / "by-upload-mcp.png", 96, 64, (200, 200, 10))
+    given = {
+        "image": uploaded_url(served.url, image, headers={"user-agent": "upload-mcp/1.0"}),
+        "prompt": PROMPT,
+    }
+    # Shared, the file is not this caller's.
+    refused = call_tool(served.url, "i2v", given)
+    assert refused.isError and "not uploaded by you" in text_of(refused)
+    monkeypatch.setenv(owners.SHARED_ENV, "0")
+    result = call_tool(served.url, "i2v", given)
     assert not result.isError, text_of(result)
     assert fetches == []
 
