@@ -20,7 +20,10 @@ import logging
 from pathlib import Path
 from types import SimpleNamespace
 
+import anyio.to_thread
+
 import jobs
+import media
 import modes
 import owners
 import uploads
@@ -28,6 +31,13 @@ from errors import AppError
 
 log = logging.getLogger("ltx_aio.api_refusals")
 
+# A submission's body: its JSON, with every file of the mode as a base64 data URL at most.
+MAX_BODY_BYTES = sum(sorted(media.MAX_FILE_BYTES.values())[-2:]) * 4 // 3 + 2**20
+TOO_BIG = AppError(
+    "bad_input",
+    f"the request is larger than {MAX_BODY_BYTES // 2**20} MiB",
+    hint="Upload big files to /gradio_api/upload and pass their URL instead of a data URL.",
+)
 GRADIOS_OWN = ("validation error for", "not uploaded by a user", "Cannot move")
 
 
@@ -108,15 +118,20 @@ class RefusalRewriter:
         ):
             await self.app(scope, receive, send)
             return
-        messages = []
+        messages, size = [], 0
         while True:
             message = await receive()
             messages.append(message)
+            size += len(message.get("body", b""))
+            if size > MAX_BODY_BYTES:  # refused while it arrives, never held whole
+                await self._refuse(scope, b"", TOO_BIG, send, status=413)
+                return
             if message.get("type") != "http.request" or not message.get("more_body"):
                 break
         body = b"".join(m.get("body", b"") for m in messages)
         try:
-            body, scope = self._admitted(scope, body)
+            # Parsing and decoding a data URL of up to a GiB must not stall the server's loop.
+            body, scope = await anyio.to_thread.run_sync(self._admitted, scope, body)
         except AppError as err:
             await self._refuse(scope, body, err, send)
             return
@@ -184,17 +199,26 @@ class RefusalRewriter:
             await send(message)
 
     @staticmethod
-    async def _refuse(scope, request_body: bytes, err: AppError, send, start=None) -> None:
+    async def _refuse(
+        scope, request_body: bytes, err: AppError, send, start=None, status: int = 400
+    ) -> None:
         """Answer with the app's one line for `err` (in place of Gradio's answer `start`, when
-        there is one), recorded in History as a refused job."""
-        payload = json.loads(request_body or b"{}")
-        found = _endpoint(scope["app"].get_blocks(), scope.get("path", ""), payload)
-        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
-        caller = SimpleNamespace(headers=headers, session_hash=payload.get("session_hash"))
-        if found:
-            jobs.open_history().record_refusal(found[0], err.kind, str(err), owners.of(caller))
+        there is one), recorded in History as a refused job where that can be done: the answer
+        goes out whatever the record does."""
+        try:
+            payload = json.loads(request_body or b"{}")
+            found = _endpoint(scope["app"].get_blocks(), scope.get("path", ""), payload)
+            headers = {
+                k.decode("latin-1").lower(): v.decode("latin-1")
+                for k, v in scope.get("headers", [])
+            }
+            caller = SimpleNamespace(headers=headers, session_hash=payload.get("session_hash"))
+            if found:
+                jobs.open_history().record_refusal(found[0], err.kind, str(err), owners.of(caller))
+        except Exception:
+            log.exception("recording a refused submission failed")
         new = json.dumps({"detail": jobs.describe(err)}).encode()
-        start = start or {"type": "http.response.start", "status": 400, "headers": []}
+        start = start or {"type": "http.response.start", "status": status, "headers": []}
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
         if not any(k.lower() == b"content-type" for k, _ in headers):
             headers.append((b"content-type", b"application/json"))

@@ -35,6 +35,7 @@ import models_ui
 import modes
 import owners
 import panels as panels_ui
+import quick_start
 import readiness
 import served_files
 import ui_theme
@@ -245,10 +246,10 @@ def build_app() -> gr.Blocks:
                         first_workers, visible=bool(first_workers), elem_id="aio-workers"
                     )
                     ui["banner"] = gr.HTML("", visible=False, elem_id="aio-banner")
-                    panels, starts = [], {}
+                    panels, starts, quick = [], {}, quick_start.reason()
                     for name, mode in modes.MODES.items():
                         panel = panels_ui.build(
-                            mode, visible=name == DEFAULT_MODE, owner=ui["owner"]
+                            mode, visible=name == DEFAULT_MODE, owner=ui["owner"], quick=quick
                         )
                         ui["fields"][name], ui["batch"][name] = panel.fields, panel.batch
                         ui["notices"][name] = panel.notice

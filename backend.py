@@ -364,7 +364,8 @@ def _check_registered(registered: set[str], failures: list) -> None:
     import and the package it lacks, or the pack that is not installed."""
     needed = bootstrap.workflow_class_types()
     modules = bootstrap.class_modules()
-    node_imports.log_unused(failures, {modules.get(cls, "") for cls in needed})
+    if modules:  # without the schema snapshot no module can be called unused
+        node_imports.log_unused(failures, {modules.get(cls, "") for cls in needed})
     missing = {cls: modules.get(cls, "") for cls in sorted(needed - registered)}
     if not missing:
         return

@@ -599,9 +599,15 @@ def start_background(on_done: Callable[[dict], object] | None = None) -> threadi
     global _thread
 
     def work() -> None:
-        finished = ensure()
-        if on_done is not None:
-            on_done(finished)
+        try:
+            ensure()
+        except Exception:  # ensure() says its own failures; anything else must not go unsaid
+            log.exception("installing the pins failed")
+            said = "Installing the pinned ComfyUI failed unexpectedly; the console has the details."
+            _set(phase="failed", problems=[said], failed={"install": said})
+        finally:
+            if on_done is not None:
+                on_done(state())
 
     with _lock:
         if _thread is not None:

@@ -131,7 +131,7 @@ class ProgressLines:
         self._node: str | None = None  # the node running now
         self._since = 0.0
         self._counted = False  # whether it reported steps of its own
-        self._lock = threading.Lock()  # tick() speaks from the ticker's thread
+        self._lock = threading.RLock()  # tick() speaks from the ticker's thread
 
     def title(self, node_id) -> str:
         return self._titles.get(str(node_id), f"node {node_id}")
@@ -139,6 +139,10 @@ class ProgressLines:
     def feed(self, event: str, data) -> None:
         if self._progress is None or not isinstance(data, dict):
             return
+        with self._lock:
+            self._feed(event, data)
+
+    def _feed(self, event: str, data: dict) -> None:
         if event == "executing" and data.get("node"):
             self._node, self._since, self._counted = str(data["node"]), self._clock(), False
             self.say(None, self.title(data["node"]))
@@ -155,11 +159,12 @@ class ProgressLines:
     def tick(self) -> None:
         """Called about once a second while a job runs: a node that counts no steps shows how
         long it has been at work."""
-        if self._progress is None or self._node is None or self._counted:
-            return
-        seconds = int(self._clock() - self._since)
-        if seconds >= 1:
-            self.say(None, f"{self.title(self._node)}: {seconds} s")
+        with self._lock:
+            if self._progress is None or self._node is None or self._counted:
+                return
+            seconds = int(self._clock() - self._since)
+            if seconds >= 1:
+                self.say(None, f"{self.title(self._node)}: {seconds} s")
 
     def say(self, fraction: float | None, desc: str) -> None:
         with self._lock:
@@ -183,6 +188,10 @@ class Ticker:
     def _run(self) -> None:
         while not self._stop.wait(self._every):
             self._lines().tick()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
 
     def __enter__(self) -> Ticker:
         self._thread.start()

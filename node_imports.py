@@ -106,20 +106,27 @@ class Watch(logging.Filter):
 
 def requirement_spec(package: str, requirements: Path = REQUIREMENTS) -> str:
     """`package` as requirements.txt pins it ("kornia>=0.7.1"), else its bare name."""
-    wanted = _normal(package)
+    wanted = normal(package)
     try:
-        lines = requirements.read_text().splitlines()
+        text = requirements.read_text()
     except OSError:
         return package
-    for line in lines:
+    return next((spec for name, spec in requirement_specs(text) if normal(name) == wanted), package)
+
+
+def requirement_specs(text: str) -> list[tuple[str, str]]:
+    """(name, spec) of each requirement line (comments, markers and options dropped)."""
+    found = []
+    for line in text.splitlines():
         spec = line.split("#", 1)[0].split(";", 1)[0].strip()
         name = re.split(r"[<>=!~\[ ]", spec, maxsplit=1)[0]
-        if name and _normal(name) == wanted:
-            return spec
-    return package
+        if name and not spec.startswith("-"):
+            found.append((name, spec))
+    return found
 
 
-def _normal(name: str) -> str:
+def normal(name: str) -> str:
+    """A distribution's name as pip compares them (PEP 503)."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 

@@ -131,15 +131,17 @@ def on_use_fast() -> list:
     return [gr.update(value=FIX_PRESET), *notice(banner_html("info", "Preset set", said))]
 
 
-def build(mode: modes.Mode, *, visible: bool, owner: gr.BrowserState) -> Panel:
+def build(
+    mode: modes.Mode, *, visible: bool, owner: gr.BrowserState, quick: str | None = None
+) -> Panel:
     """The panel; `owner` is the page's per-browser secret (owners.py), which every event that
-    records or cancels a job gets."""
+    records or cancels a job gets; `quick`, why it starts on quick settings here
+    (quick_start.reason), if it does."""
     with gr.Column(
         visible=visible, elem_classes="aio-panel", elem_id=f"aio-panel-{mode.name}"
     ) as column:
         gr.Markdown(f"## {mode.title}\n{mode.description}", elem_classes="aio-panel-head")
-        why = quick_start.reason()
-        said_quick = quick_start.note(mode, why) if why else ""
+        said_quick = quick_start.note(mode, quick) if quick else ""
         if said_quick:
             gr.HTML(
                 banner_html("info", "Quick start", said_quick),
@@ -229,7 +231,7 @@ def build(mode: modes.Mode, *, visible: bool, owner: gr.BrowserState) -> Panel:
         **private,
     )
     use_fast.click(on_use_fast, outputs=[comps["preset"], *said], queue=False, **private)
-    starts = quick_start.values(mode) if why else {}
+    starts = quick_start.values(mode) if quick else {}
     return Panel(
         column=column,
         fields=comps,

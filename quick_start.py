@@ -29,7 +29,11 @@ def reason() -> str | None:
         device = readiness.probe_device()
     except Exception:  # an unreadable device reads as a GPU: the defaults stay
         return None
-    return "no GPU was found, so ComfyUI runs on the CPU" if device.get("type") == "cpu" else None
+    if device.get("type") == "cpu":
+        return "no GPU was found, so ComfyUI runs on the CPU"
+    if device.get("type") == "cuda" and device.get("torch_build") == "cpu":
+        return "PyTorch is a CPU-only build, so ComfyUI runs on the CPU"
+    return None
 
 
 def values(mode: Mode) -> dict[str, object]:

@@ -67,11 +67,6 @@ def remember(paths, fingerprint: str) -> None:
                     del _uploaded[old]
 
 
-def uploaded_by(path: str, fingerprint: str) -> bool:
-    with _lock:
-        return fingerprint in _uploaded.get(str(Path(path).resolve()), {})
-
-
 def usable_by(path: str, fingerprint: str) -> bool:
     """Whether a request of `fingerprint` may use the uploaded file at `path`. On a deployment
     that others can reach (owners.shared) only its own uploads; on a local single-user install

@@ -172,14 +172,15 @@ class Pool:
             self.members = [
                 Member(workers.WorkerClient(url, self._session, headers)) for url in self.urls
             ]
-            for member in self.members:
+            for member in self.members:  # a bad header concerns all; a bad URL only its own
+                own = problem
                 if urllib.parse.urlsplit(member.client.url).scheme not in ("http", "https"):
-                    problem = problem or (
+                    own = own or (
                         f"is not an http:// or https:// URL. Change the app: name the worker by "
                         f"its address in {WORKERS_ENV}, e.g. http://127.0.0.1:8188."
                     )
-                if problem:
-                    member.state, member.reason = "misconfigured", problem
+                if own:
+                    member.state, member.reason = "misconfigured", own
             await asyncio.gather(*(self._check(m) for m in self.members if not m.reason))
             self._watcher = asyncio.create_task(self._watch())
         except Exception as exc:  # e.g. aiohttp missing: said by status(), never a hang
@@ -305,7 +306,14 @@ class Pool:
         said: queue.SimpleQueue = queue.SimpleQueue()
         done = self._submit(self._run(prompt, job_id, mode, said.put))
         done.add_done_callback(lambda _: said.put(DONE))
-        while (item := said.get()) is not DONE:
+        while True:
+            try:
+                item = said.get(timeout=1.0)
+            except queue.Empty:  # a node that counts nothing shows its seconds at work
+                lines.tick()
+                continue
+            if item is DONE:
+                break
             kind, payload = item
             if kind == "event":
                 lines.feed(*payload)

@@ -375,3 +375,17 @@ def test_video_outside_the_output_folder_is_refused(client, served, tmp_path):
     served.engine.video_path = str(stray)
     message = refusal(client, "t2v", prompt=PROMPT)
     assert "[node_failed]" in message and "output folder" in message
+
+
+def test_a_submission_too_big_to_be_one_is_refused_as_it_arrives(served, monkeypatch):
+    import api_refusals
+
+    monkeypatch.setattr(api_refusals, "MAX_BODY_BYTES", 4096)
+    data = ["x" * 8192]  # a data URL's worth of text, past the (lowered) limit
+    answer = httpx.post(f"{served.url}gradio_api/call/t2v", json={"data": data}, timeout=30)
+    assert answer.status_code == 413
+    said = answer.json()["detail"]
+    assert "larger than" in said and "/gradio_api/upload" in said
+    # Under the limit, the body reaches Gradio (which judges the rest on its own).
+    small = httpx.post(f"{served.url}gradio_api/call/t2v", json={"data": [PROMPT]}, timeout=30)
+    assert small.status_code != 413 and "larger than" not in small.text

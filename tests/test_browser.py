@@ -484,7 +484,8 @@ WATCH_STAGES = """([sel, pattern]) => {
 @pytest.mark.parametrize("viewport", [WIDE_DESKTOP, PHONE], ids=["1440x900", "390x844"])
 def test_a_real_generation_starts_quick_shows_its_stages_and_plays(browser, real_app, viewport):
     """No double: `python app.py` on the tiny weights (no GPU here) starts its panels on quick
-    settings and says why, shows each stage's progress, and the page plays the result."""
+    settings and says why, shows each stage's progress, and the page plays the result. (On the
+    CPU the tiny graph's text encoder and sampling take seconds: stages are there to be seen.)"""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     size = f"{viewport['width']}x{viewport['height']}"
@@ -502,7 +503,12 @@ def test_a_real_generation_starts_quick_shows_its_stages_and_plays(browser, real
         page.evaluate(WATCH_STAGES, ["#aio-video-t2v", STAGE])
 
         page.locator("#aio-generate-t2v").click()
-        page.wait_for_function("window.aioStages.length > 0", timeout=300_000)
+        # A stage seen, or the job already over (the assertion below then says what was seen).
+        page.wait_for_function(
+            "window.aioStages.length > 0 || !!document.querySelector("
+            "'#aio-outcome-t2v .aio-banner:not(.aio-banner--info)')",
+            timeout=300_000,
+        )
         result = page.locator("#aio-video-t2v")
         result.scroll_into_view_if_needed()
         with contextlib.suppress(PlaywrightTimeout):  # the picture only: the job may be done

@@ -76,7 +76,7 @@ def test_the_ticker_ticks_until_its_block_ends():
     lines = Lines()
     with Ticker(lambda: lines, every=0.01) as ticker:
         assert ticked.wait(30)
-    assert not ticker._thread.is_alive()  # stopped and joined: no tick after the block
+    assert not ticker.running  # stopped and joined: no tick after the block
 
 
 @pytest.mark.parametrize(

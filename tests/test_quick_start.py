@@ -4,8 +4,11 @@ with remote workers, they start on the declared defaults. The API's defaults nev
 
 from __future__ import annotations
 
+import gradio as gr
 import pytest
 
+# At collection, before any test starts the engine (ComfyUI has a top-level `app` package too).
+import app
 import modes
 import quick_start
 import readiness
@@ -37,6 +40,12 @@ def test_who_starts_on_quick_settings(on, device, tiny, workers, quick):
     assert (quick_start.reason() is not None) is quick
 
 
+def test_a_cpu_only_torch_beside_an_nvidia_gpu_runs_on_the_cpu(monkeypatch, on):
+    on("cuda")
+    monkeypatch.setattr(readiness, "probe_device", lambda: {"type": "cuda", "torch_build": "cpu"})
+    assert "CPU-only" in quick_start.reason()
+
+
 def test_each_mode_starts_fast_short_and_small_within_its_own_fields():
     for mode in modes.MODES.values():
         chosen = quick_start.values(mode)
@@ -58,10 +67,6 @@ def test_the_note_says_what_and_why():
 
 
 def test_the_page_starts_quick_but_the_api_defaults_are_the_declared_ones(on):
-    import gradio as gr
-
-    import app
-
     on("cpu")
     demo = app.build_app()
     info = demo.get_api_info()["named_endpoints"]["/t2v"]["parameters"]

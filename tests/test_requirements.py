@@ -17,23 +17,16 @@ import pytest
 from conftest import ROOT, SESSION_COMFY
 
 import bootstrap
+import node_imports
+from node_imports import normal as _normal
 
 REQUIREMENTS = (ROOT / "requirements.txt").read_text()
 EXCLUDED = re.compile(r"^# not installed: (?P<name>[A-Za-z0-9_.\-]+) \((?P<why>.+)\)$", re.M)
 
 
-def _normal(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def names(text: str) -> set[str]:
     """The distributions a requirements file names (markers, extras and versions dropped)."""
-    found = set()
-    for line in text.splitlines():
-        spec = line.split("#", 1)[0].split(";", 1)[0].strip()
-        if spec and not spec.startswith("-"):
-            found.add(_normal(re.split(r"[<>=!~\[ ]", spec, maxsplit=1)[0]))
-    return found
+    return {_normal(name) for name, _ in node_imports.requirement_specs(text)}
 
 
 def excluded() -> dict[str, str]:

@@ -340,6 +340,20 @@ def test_a_malformed_setting_is_said_for_each_worker(tmp_path, make_pool):
     assert "LTX_AIO_WORKER_HEADER must read `Name: value`" in status["workers"][0]["reason"]
 
 
+def test_one_bad_url_does_not_mark_the_workers_after_it(tmp_path, folders):
+    with fake_workers(tmp_path, ()) as [fake]:
+        pool = worker_pool.Pool(["ftp://nowhere", fake.url], "", *(lambda f=f: f for f in folders))
+        try:
+            wait_for(
+                lambda: len(pool.members) == 2 and all(m.state != "checking" for m in pool.members),
+                "the first check",
+            )
+            states = [m.state for m in pool.members]
+            assert states == ["misconfigured", "up"], pool.status()["workers"]
+        finally:
+            pool.close()
+
+
 # -- the engine boundary and what the app shows
 
 
