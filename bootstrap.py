@@ -430,8 +430,7 @@ def _download_archive(
             reason = getattr(exc, "reason", None) or exc
             raise BootstrapError(
                 f"{git_failed}; the source archive {pin.archive_url} could not be downloaded "
-                f"either ({reason}). Check the network, or download it by hand into a folder and "
-                f"install from there: `python bootstrap.py --archives DIR`"
+                f"either ({reason})"
             ) from exc
         named = download.with_name(pin.archive_name)
         download.rename(named)
@@ -565,9 +564,9 @@ def ensure(
                 )
             else:
                 fix = (
-                    f"Check the network (or git access to {pin.url}) and restart the app, or run "
-                    "`python bootstrap.py`. Where GitHub cannot be reached, put the pinned source "
-                    f"archives (`{pin.archive_name}`, ...) in a folder DIR and run `python "
+                    f"Check the network (or git access to {pin.url}) and restart the app. Where "
+                    f"GitHub cannot be reached, download the pinned source archives "
+                    f"(`{pin.archive_name}`, ...) into a folder DIR by hand and run `python "
                     "bootstrap.py --archives DIR`, or set LTX_AIO_PIN_ARCHIVES=DIR and restart."
                 )
             # The first sentence is the status banner's headline; the rest is behind its disclosure.
@@ -585,8 +584,6 @@ def ensure(
             failed["retire"] = f"An old node pack could not be set aside: {exc}."
     phase = "ready" if not failed else "failed"
     problems = list(failed.values())
-    for problem in problems:  # a background install must not fail silently
-        log.error("%s", problem)
     _set(
         phase=phase, problems=problems, failed=failed, seconds=round(time.monotonic() - started, 3)
     )
@@ -606,8 +603,12 @@ def start_background(on_done: Callable[[dict], object] | None = None) -> threadi
             said = "Installing the pinned ComfyUI failed unexpectedly; the console has the details."
             _set(phase="failed", problems=[said], failed={"install": said})
         finally:
-            if on_done is not None:
-                on_done(state())
+            finished = state()
+            if on_done is not None:  # the app's console says it with the rest (readiness)
+                on_done(finished)
+            else:  # a background install must not fail silently
+                for problem in finished.get("problems") or ():
+                    log.error("%s", problem)
 
     with _lock:
         if _thread is not None:
