@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 from types import SimpleNamespace
 
 import anyio.to_thread
@@ -79,9 +78,7 @@ def admit(mode: str, inputs: list, data: list, scope, server) -> list | None:
 
 def _uploaded(value) -> bool:
     path = value.get("path") if isinstance(value, dict) else None
-    if not isinstance(path, str) or not path:
-        return False
-    return Path(path).resolve().is_relative_to(uploads.upload_folder())
+    return isinstance(path, str) and bool(path) and uploads.in_uploads(path)
 
 
 def refusal(mode: str, inputs: list, data: list) -> AppError:

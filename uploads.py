@@ -160,12 +160,12 @@ def media_file(value, kind: str, field: str, scope, server) -> dict | None:
                 hint=HINT,
             )
         return _file_data(path)
-    if isinstance(value, str) and Path(ref).is_absolute() and _in_uploads(ref):
+    if isinstance(value, str) and Path(ref).is_absolute() and in_uploads(ref):
         return _file_data(Path(ref))  # the path the upload route answered, as a bare string
     return None
 
 
-def _in_uploads(path: str) -> bool:
+def in_uploads(path: str) -> bool:
     with contextlib.suppress(OSError, ValueError):
         return Path(path).resolve().is_relative_to(upload_folder())
     return False
