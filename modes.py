@@ -15,6 +15,7 @@ from pathlib import Path
 import errors
 import media
 import patches
+import recipes
 import workflow
 from fields import KINDS, Field, coerce, number_text  # noqa: F401  (part of this module's API)
 
@@ -49,6 +50,8 @@ class Mode:
     workflows: dict  # model family -> its graph in workflows/; the first is the default
     fields: tuple[Field, ...]
     presets: dict = field(default_factory=dict)
+    # A model family whose graph reaches a preset another way: family -> {name: Preset}.
+    family_presets: dict = field(default_factory=dict)
     size_from: str | None = None  # media field whose aspect sets width/height
     length_from: str | None = None  # media field whose length sets the frame count
     examples: tuple[str, ...] = ()  # prompts the panel offers to start from
@@ -63,11 +66,21 @@ class Mode:
     def models(self) -> tuple[str, ...]:
         return tuple(self.workflows)
 
+    def preset(self, name: str, model: str | None = None) -> Preset:
+        """Preset `name` as it runs on `model` (the mode's default family when None)."""
+        return self.family_presets.get(model or self.models[0], self.presets).get(
+            name, self.presets[name]
+        )
+
     def parameterize(self, used: dict) -> dict:
         """A patched deep copy of the template for already-normalised values (`used`): the
         graph of the model family `used["model"]` names (the mode's default when absent)."""
         template = self.workflows[used.get("model") or self.models[0]]
-        return patches.parameterize(self.name, template, used, self.fields)
+        prompt = patches.parameterize(self.name, template, used, self.fields)
+        for stage, sampler in enumerate(used.get("samplers") or (), start=1):
+            if workflow.has_node(prompt, f"Sampler {stage}"):  # a one-pass run has no refine
+                workflow.set_input(prompt, f"Sampler {stage}", "sampler_name", sampler)
+        return prompt
 
 
 @dataclass
@@ -96,6 +109,12 @@ STANDARD_PRESETS = {
     "balanced": Preset("balanced", 2, 1280, 704, 241, 2, "half-res pass + x2 upscale refine"),
     "quality": Preset("quality", 2, 1920, 1088, 241, 2, "official two-stage pipeline, 1920x1088"),
 }
+# LTX-2.5's first+last frame template is one full-size pass (at 1280x720): balanced runs it so;
+# quality reaches 1080p as every official 2.5 route does (half-size pass, x2 upscaler, refine).
+KEYFRAME_25_PRESETS = {
+    **STANDARD_PRESETS,
+    "balanced": Preset("balanced", 1, 1280, 704, 241, 2, "one full-size pass at 1280x704"),
+}
 # Union-control IC-LoRA runs single-stage in Lightricks' graph; its reference is read at half size,
 # so sizes snap to 64.
 STYLE_PRESETS = {
@@ -119,7 +138,7 @@ KEYFRAME_SUFFIX = (
 
 
 # Model families. LTX-2.5 (2026-08) is the default wherever Lightricks published a graph for it.
-LTX25, LTX23 = "ltx-2.5", "ltx-2.3"
+LTX25, LTX23 = recipes.LTX25, recipes.LTX23
 MODEL_TITLES = {LTX25: "LTX-2.5", LTX23: "LTX-2.3"}
 MODEL_HELP = {
     LTX25: "LTX-2.5: the newest (Gemma 4 encoder, new video decoder)",
@@ -152,11 +171,23 @@ def _frames_help(presets: dict) -> str:
     return f"8k+1 frames (9, 17, ... 121 = 5 s at 24 fps). The preset caps it: {said}."
 
 
+def _preset_help(presets: dict, family_presets: dict) -> str:
+    said = []
+    for name, p in presets.items():
+        text = f"{name}: {p.description}"
+        for family, other in family_presets.items():
+            if other[name] != p:
+                text += f" (on {MODEL_TITLES[family]}: {other[name].description})"
+        said.append(text)
+    return "; ".join(said) + "."
+
+
 def _common(
     suffix: str,
     presets: dict,
     *,
     placeholder: str,
+    family_presets: dict | None = None,
     frames: bool = True,
     fps: bool = True,
     aspect: bool = False,
@@ -172,7 +203,7 @@ def _common(
               max_len=MAX_PROMPT_CHARS, help="What to avoid.",
               patch=(("Negative prompt", "text"),)),
         Field("preset", "choice", "Preset", "balanced", choices=PRESETS,
-              help="; ".join(f"{name}: {p.description}" for name, p in presets.items()) + "."),
+              help=_preset_help(presets, family_presets or {})),
     ]  # fmt: skip
     if aspect:
         out.append(Field("aspect", "choice", "Aspect ratio", "16:9", choices=ASPECTS,
@@ -219,6 +250,9 @@ def _media(name: str, kind: str, label: str, *targets: tuple[str, str]) -> Field
 
 
 IMAGE_STRENGTH_HELP = "Lower moves more; 1.0 tends to freeze. Official default 0.7."
+KEYFRAME_STRENGTH_HELP = (
+    "How closely the video holds this frame; 1.0 tends to freeze on it. Official default 0.7."
+)
 AUDIO_NOISE = Field(
     "audio_noise", "float", "Noise for the model", 0.05, 0.0, 0.3, 0.01, advanced=True,
     help="Faint noise added to what the model hears (relative to the speech level): clean "
@@ -328,13 +362,16 @@ MODES: dict[str, Mode] = {m.name: m for m in (
          _models("keyframe"),
          (_media("first_image", "image", "First frame", ("Load first image", "image")),
           _media("last_image", "image", "Last frame", ("Load last image", "image")))
-         + _model("keyframe") + _prompted("keyframe", KEYFRAME_SUFFIX, STANDARD_PRESETS)
-         + (_strength("first_strength", "First-frame strength", 1.0, "Guide strength.",
+         + _model("keyframe")
+         + _prompted("keyframe", KEYFRAME_SUFFIX, STANDARD_PRESETS,
+                     family_presets={LTX25: KEYFRAME_25_PRESETS})
+         + (_strength("first_strength", "First-frame strength", 0.7, KEYFRAME_STRENGTH_HELP,
                       "First frame guide 1", "First frame guide 2"),
-            _strength("last_strength", "Last-frame strength", 1.0,
-                      "Lower if the end snaps to the last frame.",
+            _strength("last_strength", "Last-frame strength", 0.7,
+                      KEYFRAME_STRENGTH_HELP + " Lower if the end snaps to the last frame.",
                       "Last frame guide 1", "Last frame guide 2")),
-         STANDARD_PRESETS, size_from="first_image", examples=EXAMPLES["keyframe"]),
+         STANDARD_PRESETS, family_presets={LTX25: KEYFRAME_25_PRESETS},
+         size_from="first_image", examples=EXAMPLES["keyframe"]),
     Mode("style", "Restyle video", "Your video's pose, depth or edges, restyled by the prompt.",
          _models("style"),
          STYLE_FIELDS + _model("style") + _prompted("style", "", STYLE_PRESETS, fps=False),
@@ -440,7 +477,7 @@ def check(mode: str, params: dict, *, job_id: str) -> Checked:
     m = MODES[mode]
     values = normalise(m, params)
     notes: list[str] = []
-    preset = m.presets[values["preset"]]
+    preset = m.preset(values["preset"], values.get("model"))
     info = {f.name: inspect_media(f, values[f.name]) for f in m.fields if f.kind in MEDIA_KINDS}
 
     seed = values["seed"]
@@ -478,6 +515,7 @@ def check(mode: str, params: dict, *, job_id: str) -> Checked:
         "duration": round(frames / fps, 3),
         "stages": preset.stages,
         "tiles": preset.tiles,
+        "samplers": list(recipes.samplers(m.name, values.get("model") or m.models[0], preset.name)),
         "job_id": job_id,
     }
     for f in m.fields:
@@ -618,9 +656,9 @@ def required_models(
     m = MODES[mode]
     used = {
         "model": model or m.models[0], "auto_length": auto_length,
-        "stages": m.presets[preset].stages, "width": 1024, "height": 576, "frames": 121,
+        "stages": m.preset(preset, model).stages, "width": 1024, "height": 576, "frames": 121,
         "fps": 24, "duration": 5.0, "seed": 0, "tiles": 1, "job_id": "models",
-        "image_strength": 0.7, "first_strength": 1.0, "last_strength": 1.0,
+        "image_strength": 0.7, "first_strength": 0.7, "last_strength": 0.7,
         "control": control or "depth", "control_strength": 1.0, "keep_audio": False,
     }  # fmt: skip
     return workflow.model_files(m.parameterize(used))

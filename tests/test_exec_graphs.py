@@ -8,6 +8,7 @@ file: its streams, size, frames and frame rate, and, where the user's sound is k
 
 from __future__ import annotations
 
+import sys
 import threading
 import uuid
 from pathlib import Path
@@ -19,7 +20,11 @@ from mediagen import best_match, decode_audio, make_mp4, make_png, make_wav
 import backend
 import models
 import modes
+import recipes
 from errors import AppError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+from bench_sampling import count_evaluations  # noqa: E402
 
 pytestmark = pytest.mark.comfy
 
@@ -38,6 +43,10 @@ CASES = [
     (mode, preset, {"model": model}) for mode in ("t2v", "i2v", "a2v", "lipsync", "keyframe")
     for model in modes.MODES[mode].models for preset in ("fast", "balanced")
 ] + [
+    # LTX-2.5's first+last frame reaches quality through the upscaler and a guided refine;
+    # LTX-2.3's quality runs the cfg-pp samplers.
+    ("keyframe", "quality", {"model": modes.LTX25}),
+    ("t2v", "quality", {"model": modes.LTX23}),
     ("style", "fast", {"control": "pose"}),
     ("style", "fast", {"control": "depth"}),
     ("style", "fast", {"control": "canny"}),
@@ -236,3 +245,32 @@ def test_cancel_during_sampling_leaves_no_output_and_the_next_job_runs(
     result = run(comfy_engine, after, job_id=after.used["job_id"])
     outputs.extend(result["outputs"])
     assert streams(result["video"])["frames"] == after.used["frames"]
+
+
+@pytest.mark.parametrize(
+    ("model", "preset", "setting", "per_step"),
+    [
+        (modes.LTX23, "fast", None, 1),
+        (modes.LTX23, "balanced", None, 1),
+        (modes.LTX23, "quality", None, 2),  # Lightricks' cfg-pp pair: the negative prompt too
+        (modes.LTX23, "quality", "euler", 1),
+        (modes.LTX25, "balanced", None, 1),
+    ],
+)
+def test_each_step_evaluates_the_negative_prompt_only_where_the_recipe_pays_for_it(
+    model, preset, setting, per_step, media, comfy_engine, outputs, monkeypatch
+):
+    """Counted where ComfyUI hands the transformer its conditionings (calc_cond_batch): at CFG 1
+    the Euler samplers give it the positive prompt alone, the cfg-pp ones the negative too."""
+    if setting:
+        monkeypatch.setenv(recipes.LTX23_QUALITY.env, setting)
+    else:
+        monkeypatch.delenv(recipes.LTX23_QUALITY.env, raising=False)
+    # A seed of its own: a pass ComfyUI's cache answered would count nothing.
+    prepared = prepare("t2v", preset, media, model=model, seed=uuid.uuid4().int % 2**31)
+    with count_evaluations() as tally:
+        outputs.extend(run(comfy_engine, prepared)["outputs"])
+    assert tally["passes"] == prepared.used["stages"]
+    steps = 8 + (3 if prepared.used["stages"] == 2 else 0)  # the distilled schedules
+    assert tally["evaluations"] == steps
+    assert tally["conditionings"] == steps * per_step

@@ -24,6 +24,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import recipes  # noqa: E402  (which sampler each pass runs; patched per preset)
 
 # Published file names (see README "Model files"): loaders reference them relative to their folder.
 CHECKPOINT = "ltx-2.3-22b-dev.safetensors"
@@ -54,7 +57,8 @@ TILE_WHOLE = 4096  # VAEDecodeTiled's largest tile: the whole frame (patches.py 
 class Graph:
     """A tiny API-format builder: add() returns the node id; out(title, slot) makes a link."""
 
-    def __init__(self) -> None:
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
         self.nodes: dict[str, dict] = {}
         self.ids: dict[str, str] = {}
 
@@ -201,12 +205,13 @@ def sampling(
     g: Graph, stage: int, model: str, video: list, audio: list, positive: list, negative: list
 ) -> None:
     ltx25 = "Transformer" in g.ids
-    if ltx25:  # the 2.5 templates: euler_ancestral in both passes, a guider per modality
-        sampler = "euler_ancestral"
+    if ltx25:  # the 2.5 templates: a guider per modality
         guider = {"class_type": "LTXVDualCFGGuider", "video_cfg": 1.0, "audio_cfg": 1.0}
     else:
-        sampler = "euler_ancestral_cfg_pp" if stage == 1 else "euler_cfg_pp"
         guider = {"class_type": "CFGGuider", "cfg": 1.0}
+    # The balanced preset's; patches.py sets each preset's (recipes.py says why).
+    family = recipes.LTX25 if ltx25 else recipes.LTX23
+    sampler = recipes.samplers(g.mode, family, "balanced")[stage - 1]
     g.add(f"AV latent {stage}", "LTXVConcatAVLatent", video_latent=video, audio_latent=audio)
     g.add(
         f"Guider {stage}",
@@ -314,7 +319,7 @@ def image_guide(g: Graph, title: str, image: str, latent: list, strength: float)
 
 
 def text_or_image_to_video(with_image: bool, ltx25: bool = False) -> dict:
-    g = Graph()
+    g = Graph("i2v" if with_image else "t2v")
     model = loaders_25(g) if ltx25 else loaders(g)
     pos, neg = g.out("Conditioning", 0), g.out("Conditioning", 1)
     empty_latents(g, with_audio=True)
@@ -336,7 +341,7 @@ def text_or_image_to_video(with_image: bool, ltx25: bool = False) -> dict:
 
 
 def audio_to_video(with_image: bool) -> dict:
-    g = Graph()
+    g = Graph("lipsync" if with_image else "a2v")
     model = loaders(g)
     pos, neg = g.out("Conditioning", 0), g.out("Conditioning", 1)
     audio_input(g)
@@ -362,8 +367,9 @@ def audio_to_video(with_image: bool) -> dict:
 def keyframe_guides(
     g: Graph, stage: int, latent: list, positive: list, negative: list, first: str, last: str
 ) -> None:
-    """First and last frame as appended keyframe guides (LTX-2's keyframe-interpolation recipe)."""
-    common = {"vae": video_vae(g), "strength": 1.0}
+    """First and last frame as appended keyframe guides (LTX-2's keyframe-interpolation recipe),
+    at the official first+last templates' strength 0.7 (1.0 freezes the ends)."""
+    common = {"vae": video_vae(g), "strength": 0.7}
     g.add(
         f"First frame guide {stage}",
         "LTXVAddGuide",
@@ -398,18 +404,12 @@ def keyframe_first_pass(g: Graph, model) -> None:
     guided_sampling(g, 1, model, "Last frame guide 1", g.out("Audio latent"))
 
 
-def keyframe_25() -> dict:
-    """LTX-2.5's first+last frame (official video_ltx2_5_flf2v): one full-size pass with both
-    frames as guides, cropped off after sampling; no upscaler."""
-    g = Graph()
-    keyframe_first_pass(g, loaders_25(g))
-    output_with_audio(g, g.out("Crop guides 1", 2), 1)
-    return g.nodes
-
-
-def keyframe() -> dict:
-    g = Graph()
-    model = loaders(g)
+def keyframe(ltx25: bool = False) -> dict:
+    """Both frames guide a first pass; the x2 upscaler and a refine guided again follow. LTX-2.5's
+    flf2v template is the first pass alone at full size (its one-pass presets: patches.py decodes
+    pass 1 directly); its way to 1080p is this half-size pass, the upscaler and the refine."""
+    g = Graph("keyframe")
+    model = loaders_25(g) if ltx25 else loaders(g)
     keyframe_first_pass(g, model)
     upscale(g, g.out("Crop guides 1", 2))
     keyframe_guides(
@@ -427,7 +427,7 @@ def style() -> dict:
     The control image comes from one of three preprocessors; modes.py points "Control guide".image
     at the chosen one and the unused two are pruned before validation.
     """
-    g = Graph()
+    g = Graph("style")
     model = loaders(g, ic_lora=UNION_CONTROL_LORA)
     g.add("Load video", "LoadVideo", file=PLACEHOLDER_VIDEO)
     # Only the span that is restyled is decoded: a long source would not fit in memory.
@@ -524,7 +524,7 @@ def build() -> dict[str, dict]:
         "style": style(),
         "t2v_ltx25": text_or_image_to_video(with_image=False, ltx25=True),
         "i2v_ltx25": text_or_image_to_video(with_image=True, ltx25=True),
-        "keyframe_ltx25": keyframe_25(),
+        "keyframe_ltx25": keyframe(ltx25=True),
     }
 
 

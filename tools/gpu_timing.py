@@ -7,6 +7,7 @@ while the machine stays up (ComfyUI v0.33's comfy-kitchen alone is 58 MB, PyAV 4
 they do not fit in one 64 MiB call):
     carry .gpu-carry/part1:  python3 tools/gpu_timing.py install .gpu-carry/part1
     carry .gpu-carry/part2:  python3 tools/gpu_timing.py run [--budget-s 480] [--modes t2v,i2v]
+                             python3 tools/gpu_timing.py run --ab   # both sides of each choice
 
 `run` installs part 2 beside part 1 in /tmp/site, the pins from the carried archives into
 /tmp/comfyui, writes the REAL-size random model sets (LTX-2.3, and LTX-2.5 with the 2.3 family's
@@ -19,6 +20,12 @@ waiting when the time budget is spent are reported as not run. The style mode ne
 comfyui_controlnet_aux (18 MB), which does not fit beside the wheels, so it is not timed.
 ltx-pipelines 1.0.0 reads Gemma 3 in Hugging Face layout, which this offline set does not make, so
 `run` says that instead of timing it.
+
+`run --ab` times, instead, both sides of each choice where the official sources disagree
+(recipes.py): LTX-2.3 at balanced with the samplers it had (cfg-pp) against today's (Euler), at
+quality with LTX_AIO_LTX23_QUALITY_SAMPLERS cfg_pp against euler, and LTX-2.5's refine with
+LTX_AIO_LTX25_REFINE_SAMPLER euler against euler_ancestral; each side's mp4 is kept in $OUT/ab/
+beside the timings, to compare by eye once the real weights are there.
 """
 
 from __future__ import annotations
@@ -53,6 +60,20 @@ CASES = [("t2v", "ltx-2.5"), ("t2v", "ltx-2.3"), ("i2v", "ltx-2.5"), ("i2v", "lt
          ("keyframe", "ltx-2.5"), ("keyframe", "ltx-2.3"), ("a2v", "ltx-2.3"),
          ("lipsync", "ltx-2.3")]  # fmt: skip
 FRAMES = 121
+# (label, mode, model, preset, environment, samplers forced on the graph or None): the A/B pairs.
+AB = [
+    ("ltx23-balanced-cfg_pp", "t2v", "ltx-2.3", "balanced", {},
+     ("euler_ancestral_cfg_pp", "euler_cfg_pp")),
+    ("ltx23-balanced-euler", "t2v", "ltx-2.3", "balanced", {}, None),
+    ("ltx23-quality-cfg_pp", "t2v", "ltx-2.3", "quality",
+     {"LTX_AIO_LTX23_QUALITY_SAMPLERS": "cfg_pp"}, None),
+    ("ltx23-quality-euler", "t2v", "ltx-2.3", "quality",
+     {"LTX_AIO_LTX23_QUALITY_SAMPLERS": "euler"}, None),
+    ("ltx25-refine-euler", "t2v", "ltx-2.5", "quality",
+     {"LTX_AIO_LTX25_REFINE_SAMPLER": "euler"}, None),
+    ("ltx25-refine-euler_ancestral", "t2v", "ltx-2.5", "quality",
+     {"LTX_AIO_LTX25_REFINE_SAMPLER": "euler_ancestral"}, None),
+]  # fmt: skip
 
 
 def _download(wheels: list[str], folder: Path) -> None:
@@ -108,7 +129,12 @@ def install(part: Path) -> None:
     )
 
 
-def _case(engine, mode: str, model: str, preset: str, media: dict, frames: int) -> dict:
+def _case(
+    engine, mode: str, model: str, preset: str, media: dict, frames: int,
+    samplers=None, keep: Path | None = None,
+) -> dict:  # fmt: skip
+    """Two runs of one case (cold, warm). `samplers` forces the graph's KSamplerSelect names by
+    pass; `keep` is where the warm run's mp4 is copied (else every output is deleted)."""
     import torch
 
     import backend
@@ -128,6 +154,12 @@ def _case(engine, mode: str, model: str, preset: str, media: dict, frames: int) 
         job = f"gpu-{mode}-{model}-{preset}-{run}"
         prepared = modes.prepare(mode, params, input_dir=backend.input_dir(), job_id=job)
         prompt = models.resolve_variant(prepared.prompt, "full")
+        for stage, name in enumerate(samplers or (), start=1):
+            for node in prompt.values():
+                if node.get("_meta", {}).get("title") == f"Sampler {stage}":
+                    node["inputs"]["sampler_name"] = name
+        row["samplers"] = [n["inputs"]["sampler_name"] for n in prompt.values()
+                           if n["class_type"] == "KSamplerSelect"]  # fmt: skip
         cuda = torch.cuda.is_available()
         if cuda:
             torch.cuda.reset_peak_memory_stats()
@@ -140,6 +172,9 @@ def _case(engine, mode: str, model: str, preset: str, media: dict, frames: int) 
         row[f"{run}_s"] = round(time.perf_counter() - started, 2)
         row.update(size=f"{prepared.used['width']}x{prepared.used['height']}",
                    frames=prepared.used["frames"])  # fmt: skip
+        if keep is not None and run == "warm":
+            keep.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(out["video"], keep)
         for path in out["outputs"]:
             Path(path).unlink(missing_ok=True)
         params["seed"] += 1
@@ -196,6 +231,8 @@ def run(args) -> int:
         "last_image": make_png(folder / "last.png", 1280, 720, (30, 90, 200)),
         "audio": make_wav(folder / "speech.wav", seconds=5.1, kind="chirp"),
     }
+    if args.ab:
+        return _ab(engine, media, frames, out_dir, deadline, report)
     chosen = set(args.modes.split(","))
     for mode, model in [case for case in CASES if case[0] in chosen]:
         for preset in args.presets.split(","):
@@ -217,6 +254,29 @@ def run(args) -> int:
     return 0 if not any("error" in r for r in report["rows"]) else 1
 
 
+def _ab(engine, media: dict, frames: int, out_dir: Path, deadline: float, report: dict) -> int:
+    """Both sides of each choice (AB), each side's warm mp4 kept in out_dir/ab/."""
+    for label, mode, model, preset, env, samplers in AB:
+        row = {"ab": label, "mode": mode, "model": model, "preset": preset, "env": env}
+        if time.monotonic() > deadline:
+            report["rows"].append({**row, "skipped": "time budget"})
+            continue
+        saved = {name: os.environ.get(name) for name in env}
+        os.environ.update(env)
+        try:
+            keep = out_dir / "ab" / f"{label}.mp4"
+            row.update(_case(engine, mode, model, preset, media, frames, samplers, keep))
+        except Exception as exc:  # one side failing must not lose the others' figures
+            row["error"] = repr(exc)
+        finally:
+            for name, value in saved.items():
+                os.environ.pop(name, None) if value is None else os.environ.update({name: value})
+        report["rows"].append(row)
+        print(json.dumps(row), flush=True)
+        (out_dir / "gpu_timing.json").write_text(json.dumps(report, indent=1))
+    return 0 if not any("error" in r for r in report["rows"]) else 1
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -229,6 +289,7 @@ def main(argv: list[str]) -> int:
     r.add_argument("--presets", default="fast,balanced,quality")
     r.add_argument("--budget-s", type=float, default=480.0)
     r.add_argument("--rehearse", action="store_true", help="here, on the CPU: tiny set, 9 frames")
+    r.add_argument("--ab", action="store_true", help="both sides of each recipe choice instead")
     args = ap.parse_args(argv)
     if args.command == "install":
         install(args.part.resolve())
