@@ -593,7 +593,8 @@ def _sha256(path: Path) -> str:
 
 def _identity(args) -> dict:
     return {"version": VERSION, "seed": args.seed, "size": args.size,
-            "sparse_above": args.sparse_above}  # fmt: skip
+            "sparse_above": args.sparse_above,
+            "skipped": sorted(getattr(args, "skip", None) or [])}  # fmt: skip
 
 
 def is_current(out: Path, args) -> bool:
@@ -664,6 +665,8 @@ def make_set(args) -> dict:
     files = marker["files"]
     out.mkdir(parents=True, exist_ok=True)
     for folder, filename in graph_files():
+        if folder in args.skip:
+            continue
         key = f"{folder}/{filename}"
         files[key] = {"size": None}  # written by this run: no longer an earlier one's
         _write_marker(out, marker)
@@ -700,6 +703,11 @@ def main(argv: list[str] | None = None) -> int:
         help="leave tensors with more elements than this as zero-reading holes",
     )
     parser.add_argument("--comfyui", type=Path, default=None, help="pinned ComfyUI checkout")
+    parser.add_argument(
+        "--skip", action="append", default=[], metavar="FOLDER",
+        help="leave this models folder out (e.g. controlnet_aux where the pack is not installed: "
+        "the modes that need it cannot run on the set)",
+    )  # fmt: skip
     parser.add_argument("--force", action="store_true", help="write even if a current set is there")
     args = parser.parse_args(argv)  # fmt: skip
     args.out = args.out.expanduser().resolve()
