@@ -8,6 +8,11 @@ job, may start anyway. So an API job's task leaves Gradio's session-wide cancel 
 the cancel request itself is read on its way in (`CancelWatch`): the job of the named event is
 cancelled through `jobs.cancel`, and a named event that starts later is refused at once.
 Gradio's own handling of the request still runs (the queue removal, the client's completion).
+
+A cancel counts only for its asker's own jobs: the asker is found as for any request
+(owners.of: the key in its headers, else the session its body names), the job is cancelled only
+if History has it under that owner, and a cancel asked before its event started stops that event
+only if the event's owner is the asker. Naming someone else's event changes nothing.
 """
 
 from __future__ import annotations
@@ -18,10 +23,12 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 from gradio.context import LocalContext
 
 import jobs
+import owners
 
 log = logging.getLogger("ltx_aio.api_cancel")
 
@@ -30,7 +37,7 @@ GRADIO_SEP = "<gradio-sep>"
 DETACHED_SEP = "<ltx-aio-detached>"
 FORGET_AFTER_S = 3600.0
 
-_asked: dict[str, float] = {}  # event id -> when a client asked to cancel it
+_asked: dict[str, dict[str, float]] = {}  # event id -> {who asked to cancel it: when}
 _running: dict[str, str] = {}  # event id -> the History job it runs
 
 
@@ -47,20 +54,21 @@ def detach() -> None:
         task.set_name(name.replace(GRADIO_SEP, DETACHED_SEP))
 
 
-def asked(event: str | None) -> bool:
-    return event is not None and event in _asked
+def asked(event: str | None, owner: str) -> bool:
+    """Whether `owner`, whose event this is, asked to cancel it."""
+    return event is not None and owner in _asked.get(event, {})
 
 
 @contextlib.contextmanager
-def tracking(event: str | None, job_id: str) -> Iterator[None]:
-    """While the block runs, a cancel naming `event` cancels `job_id`."""
+def tracking(event: str | None, job_id: str, owner: str) -> Iterator[None]:
+    """While the block runs, a cancel naming `event` cancels `job_id` (`owner`'s job)."""
     if event is None:
         yield
         return
     _running[event] = job_id
     try:
-        if asked(event):  # asked between the handler's start and now
-            jobs.cancel(job_id)
+        if asked(event, owner):  # asked between the handler's start and now
+            jobs.cancel(job_id, owners.scope(owner))
         yield
     finally:
         _running.pop(event, None)
@@ -73,23 +81,34 @@ def _submitted_job(blocks, event: str) -> str | None:
     return getattr(getattr(request, "state", None), "aio_job", None)
 
 
-def note(body: bytes, blocks=None) -> None:
+def asker(headers, session_hash: str, scope=None) -> str:
+    """The owner a cancel request speaks for, found as owners.of finds any request's."""
+    request = SimpleNamespace(
+        headers={str(k).lower(): str(v) for k, v in dict(headers or {}).items()},
+        session_hash=session_hash or None,
+        request=SimpleNamespace(scope=scope or {}),
+    )
+    return owners.of(request)
+
+
+def note(body: bytes, blocks=None, headers=None, scope=None) -> None:
     """A cancel request's body: remember its event and cancel that event's job, running or still
-    waiting in the queue (recorded at submit)."""
+    waiting in the queue (recorded at submit), if the job is the asker's."""
     try:
-        event = json.loads(body or b"{}").get("event_id")
+        data = json.loads(body or b"{}")
+        event, session = data.get("event_id"), data.get("session_hash")
     except (ValueError, AttributeError):
         return
-    if not isinstance(event, str):
+    if not isinstance(event, str) or not isinstance(session, (str, type(None))):
         return
+    who = asker(headers, session or "", scope)
     now = time.monotonic()
-    for old in [e for e, at in _asked.items() if now - at > FORGET_AFTER_S]:
+    for old in [e for e, asks in _asked.items() if now - max(asks.values()) > FORGET_AFTER_S]:
         del _asked[old]
-    _asked[event] = now
+    _asked.setdefault(event, {})[who] = now
     job_id = _running.get(event) or (_submitted_job(blocks, event) if blocks else None)
-    if job_id is not None:
+    if job_id is not None and jobs.cancel(job_id, owners.scope(who)):
         log.info("client cancelled job %s (event %s)", job_id, event)
-        jobs.cancel(job_id)
 
 
 def middleware():
@@ -122,7 +141,10 @@ class CancelWatch:
         try:
             app = scope.get("app")
             blocks = app.get_blocks() if hasattr(app, "get_blocks") else None
-            note(b"".join(m.get("body", b"") for m in messages), blocks)
+            headers = {
+                k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])
+            }
+            note(b"".join(m.get("body", b"") for m in messages), blocks, headers, scope)
         except Exception:  # watching must never break Gradio's own cancel
             log.exception("reading a cancel request failed")
 

@@ -347,6 +347,13 @@ def main() -> None:
             bootstrap.comfy_dir(),
         )
     bootstrap.start_background(on_done=lambda _: readiness.log_lines())
+    if owners.bad_proxies():
+        log.warning(
+            "%s: %s is neither an address, a network (CIDR) nor `private`; it is ignored, so "
+            "forwarded headers from it are not believed.",
+            owners.PROXIES_ENV,
+            ", ".join(owners.bad_proxies()),
+        )
     try:
         store = jobs.open_history()
         jobs.sweep_leftovers(store)

@@ -124,12 +124,12 @@ def make_api_handler(mode: modes.Mode):
             owner = owners.of(request)
             job_id = _submitted(request)  # recorded when it joined the queue (make_api_submit)
             params = _plain(mode, values, request)
-            if api_cancel.asked(event):
+            if api_cancel.asked(event, owner):
                 raise AppError("interrupted", "The job was cancelled before it started.")
             job_id = job_id and await in_thread(jobs.adopt, job_id, mode.name, params, owner)
             if not job_id:
                 [job_id] = await record_jobs(mode.name, [params], owner)
-            with api_cancel.tracking(event, job_id):
+            with api_cancel.tracking(event, job_id, owner):
                 result = await in_thread(
                     jobs.run,
                     mode.name,

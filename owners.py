@@ -15,6 +15,12 @@ The owner of a request, first found wins:
                    that one connection
 Nothing here trusts a value it cannot check: a secret or key that someone else holds cannot be
 guessed, and a made-up one only ever reaches the jobs it made itself.
+
+A key-less caller's address (what its uploads are tied to, `fingerprint`) is the socket's peer;
+forwarded headers are believed only when that peer is a proxy this deployment trusts
+(LTX_AIO_TRUSTED_PROXIES; on a Space, whose container only the Hugging Face proxy reaches, the
+private networks it comes from), and then only the entries those proxies added: a caller cannot
+choose its own address by sending an X-Forwarded-For.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ import secrets
 import time
 
 SHARED_ENV = "LTX_AIO_SHARED"
+PROXIES_ENV = "LTX_AIO_TRUSTED_PROXIES"
+# "private": the private and link-local networks (on a Space, where the Hugging Face proxy is).
+PRIVATE = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "fc00::/7")
 LOCAL = "local"
 KEY_HEADER = "x-aio-key"
 STORAGE_KEY = "ltx-aio-owner"
@@ -136,5 +145,58 @@ def fingerprint(headers, host: str | None) -> str:
     bearer = headers.get("authorization", "").strip()
     if key or bearer:
         return _hash("key", key or bearer)
-    forwarded = headers.get("x-forwarded-for", "").split(",")[0].strip()
-    return _hash("client", f"{forwarded or host or ''}|{headers.get('user-agent', '')}")
+    return _hash("client", f"{client_address(headers, host)}|{headers.get('user-agent', '')}")
+
+
+def trusted_proxies() -> list:
+    """The networks whose forwarded headers are believed (LTX_AIO_TRUSTED_PROXIES: addresses or
+    CIDRs, comma- or space-separated, or `private`; unset: `private` on a Space, else none)."""
+    raw = os.environ.get(PROXIES_ENV)
+    if raw is None:
+        raw = "private" if os.environ.get("SPACE_ID") else ""
+    networks = []
+    for item in raw.replace(",", " ").split():
+        for text in PRIVATE if item.lower() == "private" else (item,):
+            try:
+                networks.append(ipaddress.ip_network(text, strict=False))
+            except ValueError:  # said once at start (app.main), never a crash per request
+                continue
+    return networks
+
+
+def bad_proxies() -> list[str]:
+    """The LTX_AIO_TRUSTED_PROXIES entries that are neither an address, a CIDR nor `private`."""
+    bad = []
+    for item in (os.environ.get(PROXIES_ENV) or "").replace(",", " ").split():
+        if item.lower() != "private":
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                bad.append(item)
+    return bad
+
+
+def _trusted(address: str, networks: list) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.strip().strip("[]"))
+    except ValueError:
+        return False
+    return any(ip in net for net in networks if net.version == ip.version)
+
+
+def client_address(headers, host: str | None) -> str:
+    """Who connected: the socket's peer, or, where that peer is a trusted proxy, the nearest
+    address in X-Forwarded-For that is not one (walked from the right: each proxy appends the
+    address it saw; the left is whatever the caller wrote)."""
+    headers = {str(k).lower(): str(v) for k, v in dict(headers or {}).items()}
+    networks = trusted_proxies()
+    address = host or ""
+    if not networks or not _trusted(address, networks):
+        return address
+    for hop in reversed([h.strip() for h in headers.get("x-forwarded-for", "").split(",")]):
+        if not hop:
+            continue
+        address = hop
+        if not _trusted(hop, networks):
+            break
+    return address

@@ -102,3 +102,69 @@ def test_a_signed_in_hugging_face_user_owns_their_jobs_until_the_login_expires(s
 
     assert owners.of(signed_in(time.time() + 60), SECRET_A) == "hf:alice"
     assert owners.of(signed_in(time.time() - 60), SECRET_A).startswith("browser:")
+
+
+# -- who connected: forwarded headers only from trusted proxies ----------------------------------
+
+
+@pytest.fixture
+def no_space(monkeypatch):
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.delenv(owners.PROXIES_ENV, raising=False)
+
+
+UA = {"user-agent": "the same browser"}
+
+
+def test_without_a_trusted_proxy_a_forwarded_header_chooses_nothing(no_space):
+    peer = "203.0.113.9"
+    assert owners.client_address({"X-Forwarded-For": "198.51.100.1"}, peer) == peer
+    honest = owners.fingerprint(UA, peer)
+    spoofing = owners.fingerprint({**UA, "x-forwarded-for": "198.51.100.1"}, peer)
+    assert spoofing == honest
+    # Naming A's address from elsewhere does not make B into A.
+    a = owners.fingerprint(UA, "198.51.100.1")
+    assert owners.fingerprint({**UA, "x-forwarded-for": "198.51.100.1"}, "192.0.2.77") != a
+
+
+def test_behind_a_trusted_proxy_the_address_it_saw_counts_never_what_the_caller_wrote(
+    no_space, monkeypatch
+):
+    monkeypatch.setenv(owners.PROXIES_ENV, "10.0.0.5")
+    # The proxy appends the address it saw; whatever the caller wrote stays on the left.
+    said = {"x-forwarded-for": "198.51.100.1, 203.0.113.9"}
+    assert owners.client_address(said, "10.0.0.5") == "203.0.113.9"
+    assert owners.fingerprint({**UA, **said}, "10.0.0.5") == owners.fingerprint(
+        {**UA, "x-forwarded-for": "203.0.113.9"}, "10.0.0.5"
+    )
+    # A peer that is not the proxy is believed for itself only.
+    assert owners.client_address(said, "192.0.2.10") == "192.0.2.10"
+    # No header from the proxy: the proxy itself is all that is known.
+    assert owners.client_address({}, "10.0.0.5") == "10.0.0.5"
+
+
+def test_a_chain_of_trusted_proxies_is_walked_to_the_first_untrusted_hop(no_space, monkeypatch):
+    monkeypatch.setenv(owners.PROXIES_ENV, "10.0.0.0/8, 2001:db8::/32")
+    said = {"x-forwarded-for": "198.51.100.1, 203.0.113.9, 10.3.3.3, 10.2.2.2"}
+    assert owners.client_address(said, "10.1.1.1") == "203.0.113.9"
+    assert owners.client_address({"x-forwarded-for": "2001:db9::1"}, "2001:db8::7") == "2001:db9::1"
+
+
+def test_on_a_space_the_private_networks_of_the_hugging_face_proxy_are_trusted(
+    no_space, monkeypatch
+):
+    monkeypatch.setenv("SPACE_ID", "someone/ltx")
+    assert owners.client_address({"x-forwarded-for": "1.2.3.4, 203.0.113.9"}, "10.16.3.80") == (
+        "203.0.113.9"
+    )
+    monkeypatch.setenv(owners.PROXIES_ENV, "")  # set, empty: trust none, even there
+    assert owners.client_address({"x-forwarded-for": "203.0.113.9"}, "10.16.3.80") == "10.16.3.80"
+
+
+def test_unreadable_proxy_entries_are_ignored_and_named(no_space, monkeypatch):
+    monkeypatch.setenv(owners.PROXIES_ENV, "10.0.0.5, proxy.example, 300.1.1.1, private")
+    assert owners.bad_proxies() == ["proxy.example", "300.1.1.1"]
+    assert owners.client_address({"x-forwarded-for": "203.0.113.9"}, "10.0.0.5") == "203.0.113.9"
+    assert owners.client_address({"x-forwarded-for": "203.0.113.9"}, "192.168.1.2") == (
+        "203.0.113.9"
+    )
