@@ -208,6 +208,65 @@ def test_someone_elses_upload_cannot_be_used(served, tmp_path):
     assert "not uploaded by you" in answer["text"] and "image:" in answer["text"]
 
 
+def upload(served, image: Path, **headers) -> str:
+    answer = httpx.post(
+        f"{served.url}gradio_api/upload",
+        files={"files": (image.name, image.read_bytes())},
+        headers=headers,
+    )
+    return answer.json()[0]
+
+
+def submit_i2v(served, path: str, **headers) -> dict:
+    """The i2v endpoint called directly with an uploaded file's path, as these headers' sender."""
+    raw = RawApp(served.url, headers=headers)
+    i2v = next(e for e in raw.events if not e.private and e.fn_index == _api_index(raw, "i2v"))
+    data = defaults(i2v)
+    for i, component in enumerate(i2v.inputs):
+        elem = component.get("props", {}).get("elem_id")
+        if elem == "aio-i2v-image":
+            data[i] = {"path": path, "meta": {"_type": "gradio.FileData"}}
+        elif elem == "aio-i2v-prompt":
+            data[i] = "x"
+        elif elem == "aio-i2v-preset":
+            data[i] = "fast"
+    return raw.call(i2v, data)
+
+
+def test_an_upload_of_the_same_bytes_by_someone_else_neither_blocks_nor_opens_yours(
+    served, tmp_path
+):
+    """Gradio names an upload by its content: A's and B's uploads of one picture are one stored
+    file, and each of them may use it; C, who never uploaded it, may not."""
+    served.engine.reset()
+    image = mediagen.make_png(tmp_path / "portrait.png", 96, 64)
+    mine = upload(served, image, **{"user-agent": "A's browser"})
+    theirs = upload(served, image, **{"user-agent": "B's browser"})
+    assert mine == theirs  # one stored file
+    assert submit_i2v(served, mine, **{"user-agent": "A's browser"})["ok"]
+    assert submit_i2v(served, mine, **{"user-agent": "B's browser"})["ok"]
+    answer = submit_i2v(served, mine, **{"user-agent": "C's browser"})
+    assert not answer["ok"] and "not uploaded by you" in answer["text"]
+
+
+def test_a_forwarded_address_chosen_by_the_caller_gains_nothing(served, tmp_path, monkeypatch):
+    """Behind a trusted proxy (here: loopback stands for it), the address the proxy appended
+    counts: B writing A's address first in X-Forwarded-For, with A's browser, is still B."""
+    served.engine.reset()
+    monkeypatch.setenv(owners.PROXIES_ENV, "127.0.0.1, ::1")
+    image = mediagen.make_png(tmp_path / "private.png", 96, 64)
+    a = {"user-agent": "one browser", "x-forwarded-for": "203.0.113.1"}
+    path = upload(served, image, **a)
+    spoofed = {"user-agent": "one browser", "x-forwarded-for": "203.0.113.1, 198.51.100.2"}
+    answer = submit_i2v(served, path, **spoofed)
+    assert not answer["ok"] and "not uploaded by you" in answer["text"]
+    assert submit_i2v(served, path, **{**a, "x-forwarded-for": "198.51.100.9, 203.0.113.1"})["ok"]
+    # Without the proxy setting, forwarded headers are nobody's word: the socket's peer counts.
+    monkeypatch.delenv(owners.PROXIES_ENV)
+    answer = submit_i2v(served, path, **{"user-agent": "other", "x-forwarded-for": "203.0.113.1"})
+    assert not answer["ok"]
+
+
 def _api_index(raw: RawApp, mode: str) -> int:
     config = httpx.get(raw.url + "config", timeout=30).json()
     return next(d["id"] for d in config["dependencies"] if d.get("api_name") == mode)
