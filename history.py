@@ -25,6 +25,7 @@ import re
 import secrets
 import shutil
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -126,6 +127,19 @@ class Job:
         return data
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _has_sqlite_header(path: Path) -> bool:
+    """An empty file (SQLite's own new database) or one that starts with SQLite's header."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(SQLITE_HEADER))
+    except OSError:
+        return True  # unreadable: sqlite3 says why (and it is never set aside)
+    return head in (b"", SQLITE_HEADER)
+
+
 class Store:
     """The job records of one data dir. Safe to share between Gradio's worker threads."""
 
@@ -145,6 +159,10 @@ class Store:
                 # SQLite would take an empty file as a new database and History would start
                 # empty, every job's folder orphaned.
                 raise sqlite3.DatabaseError("the file is empty")
+            if existed and not _has_sqlite_header(self.db_path):
+                # With its WAL beside it SQLite reads the pages the WAL holds and never looks
+                # at the overwritten file: it would open "fine" and lose it all at a checkpoint.
+                raise sqlite3.DatabaseError("the file does not start as an SQLite database does")
             self._db = self._connect()
         except sqlite3.OperationalError:
             raise  # locked, unopenable, read-only: the file may be fine, so it is never set aside
@@ -166,11 +184,55 @@ class Store:
     def _recover_from(self, exc: Exception) -> None:
         aside = self._set_aside()
         self._db = self._connect()
+        salvaged = self._salvage(aside)
         recovered = self._rebuild()
+        said = f"{recovered} job(s) were recovered from their folders"
+        if salvaged:
+            said = f"{salvaged} job(s) were read back from it and {said}"
         self.notice = (
             f"The history database could not be read ({exc}); it was kept as {aside.name} "
-            f"and a new one was started. {recovered} job(s) were recovered from their folders."
+            f"and a new one was started. {said[0].upper()}{said[1:]}."
         )
+
+    def _salvage(self, aside: Path) -> int:
+        """Copy the job rows still readable in a set-aside database (through a scratch copy, its
+        WAL included, so the kept file stays as it was) into the new one; how many were added."""
+        scratch = Path(tempfile.mkdtemp(prefix="history-salvage-", dir=self.root))
+        added = 0
+        try:
+            copy = scratch / DB_NAME
+            shutil.copy2(aside, copy)
+            wal = aside.with_name(aside.name + "-wal")
+            if wal.exists():
+                shutil.copy2(wal, copy.with_name(DB_NAME + "-wal"))
+            old = sqlite3.connect(copy, timeout=5)
+            try:
+                names = [r[1] for r in old.execute("PRAGMA table_info(jobs)")]
+                columns = [c for c in _COLUMNS if c in names]
+                if "id" not in columns:
+                    return 0
+                rows = old.execute(f"SELECT {', '.join(columns)} FROM jobs")
+                while True:
+                    try:
+                        row = rows.fetchone()
+                    except sqlite3.DatabaseError:
+                        break  # the rest of the table is past the damage
+                    if row is None:
+                        break
+                    with self._lock:
+                        cursor = self._db.execute(
+                            f"INSERT OR IGNORE INTO jobs ({', '.join(columns)}) "
+                            f"VALUES ({', '.join('?' * len(columns))})",
+                            row,
+                        )
+                    added += cursor.rowcount
+            finally:
+                old.close()
+        except (OSError, sqlite3.Error):
+            pass  # nothing readable: the job folders are what is left
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return added
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(
@@ -180,7 +242,7 @@ class Store:
             # A mounted bucket may refuse WAL (no shared memory); the default journal still works.
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
-            check = db.execute("PRAGMA quick_check").fetchone()[0]
+            check = db.execute("PRAGMA integrity_check").fetchone()[0]
             if check != "ok":
                 raise sqlite3.DatabaseError(f"integrity check failed: {check}")
             version = db.execute("PRAGMA user_version").fetchone()[0]

@@ -236,6 +236,34 @@ def test_store_corrupt_database_is_kept_aside_with_a_message(store, video, tmp_p
     again.close()
 
 
+def test_store_overwritten_database_whose_wal_still_reads_is_noticed_and_read_back(
+    store, video, tmp_path
+):
+    """Overwritten while its WAL (which holds every page) is still beside it, SQLite alone would
+    open it as if nothing happened and lose it at the next checkpoint: it is set aside with a
+    notice, and what the WAL still holds is read back, even a job whose folder's record is gone."""
+    import shutil
+
+    job_id = finished_job(store, video, tmp_path)
+    wal, shm = (store.db_path.with_name(f"history.db{s}") for s in ("-wal", "-shm"))
+    assert wal.exists()  # still open: the WAL holds the pages
+    kept = {side: tmp_path / f"kept{side.suffix or side.name[-4:]}" for side in (wal, shm)}
+    for side, copy in kept.items():
+        shutil.copy2(side, copy)
+    store.close()
+    store.db_path.write_bytes(b"this is not a database" * 200)
+    for side, copy in kept.items():
+        shutil.copy2(copy, side)
+    (store.jobs_dir / job_id / "record.json").unlink()  # only the database knows this job now
+    again = history.Store(store.root)
+    assert again.notice and "could not be read" in again.notice
+    assert "1 job(s) were read back from it" in again.notice
+    assert again.get(job_id).status == "done"
+    asides = [p for p in store.root.glob("history.db.corrupt-*") if not p.name.endswith("-wal")]
+    assert any(p.read_bytes().startswith(b"this is not a database") for p in asides)
+    again.close()
+
+
 def test_store_missing_database_starts_fresh_and_recovers_jobs(store, video, tmp_path):
     job_id = finished_job(store, video, tmp_path)
     store.close()
