@@ -8,6 +8,7 @@ what it loads.
 
 from __future__ import annotations
 
+import decode_plan
 import media
 import workflow
 
@@ -57,7 +58,7 @@ def parameterize(mode: str, template: str, used: dict, fields=()) -> dict:
     _set(prompt, "Noise 1", "noise_seed", used["seed"])
     if workflow.has_node(prompt, "Noise 2"):
         _set(prompt, "Noise 2", "noise_seed", (used["seed"] + 1) % 2**32)
-    _set(prompt, "Decode video", "tile_size", tile_size(w, h, used["tiles"]))
+    _plan_decode(prompt, used)
     prefix = f"{OUTPUT_SUBFOLDER}/{mode}_{media.sanitize(used.get('job_id') or 'job', 40)}"
     _set(prompt, "Save video", "filename_prefix", prefix)
 
@@ -68,17 +69,22 @@ def parameterize(mode: str, template: str, used: dict, fields=()) -> dict:
     return prompt
 
 
-TILE_OVERLAP = 64
-TILE_WHOLE = 4096  # VAEDecodeTiled's largest tile
-
-
-def tile_size(width: int, height: int, tiles: int) -> int:
-    """VAEDecodeTiled's square tile (pixels, a multiple of 32) that cuts the frame into about
-    `tiles` x `tiles` overlapping tiles; 1 tile: the whole frame."""
-    if tiles <= 1:
-        return TILE_WHOLE
-    side = -(-max(width, height) // tiles) + TILE_OVERLAP
-    return min(TILE_WHOLE, max(128, -(-side // 32) * 32))
+def _plan_decode(prompt: dict, used: dict) -> None:
+    """Cut the decode so that it fits the memory it may use (`used["memory_gb"]`, else
+    decode_plan's default), and say how in `used`: "decode" for History, "decode_note" when even
+    the smallest tiles need more (the job moves it into its notes)."""
+    family = decode_plan.LTX25 if workflow.has_node(prompt, "Transformer") else decode_plan.LTX23
+    memory_gb = used.get("memory_gb") or decode_plan.DEFAULT_MEMORY_GB
+    decode = decode_plan.plan(
+        family, used["width"], used["height"], used["frames"], memory_gb * 1e9
+    )
+    for name, value in decode.inputs.items():
+        _set(prompt, "Decode video", name, value)
+    used["decode"] = decode.describe()
+    if not decode.fits:
+        used["decode_note"] = decode.note()
+    else:
+        used.pop("decode_note", None)
 
 
 # LTXVDurationPredictor's bounds: it may not be asked for less than half a second.

@@ -499,25 +499,34 @@ def test_no_value_in_any_field_crashes_prepare(mode, media, tmp_path):
                 assert err.kind == "bad_input" and err.where == f.name, (f.name, value, err)
 
 
-@pytest.mark.parametrize(("preset", "tiles"), [("fast", 1), ("balanced", 2), ("quality", 2)])
-def test_preset_sets_decode_tiles(preset, tiles, media, tmp_path):
-    p = prep("t2v", media, tmp_path, preset=preset)
-    size = node_input(p.prompt, "Decode video", "tile_size")
-    overlap = node_input(p.prompt, "Decode video", "overlap")
-    longer = max(p.used["width"], p.used["height"])
-    # `tiles` tiles a side: each covers its share of the longer side plus the overlap.
-    assert size % 32 == 0
-    if tiles == 1:
-        assert size >= longer
-    else:
-        assert longer / tiles + overlap <= size < longer
-    assert node_input(p.prompt, "Decode video", "temporal_size") >= p.used["frames"]
+@pytest.mark.parametrize("preset", modes.PRESETS)
+def test_decode_video_gets_the_plan_for_the_memory_it_may_use(preset, media, tmp_path):
+    import decode_plan
+
+    p = prep("t2v", media, tmp_path, preset=preset)  # no figure given: the default memory
+    u = p.used
+    plan = decode_plan.plan(
+        decode_plan.LTX25, u["width"], u["height"], u["frames"], decode_plan.DEFAULT_MEMORY_GB * 1e9
+    )
+    decode = workflow.find_node(p.prompt, "Decode video")[1]["inputs"]
+    assert {name: decode[name] for name in plan.inputs} == plan.inputs
+    assert u["decode"] == plan.describe() and plan.fits and "decode_note" not in u
 
 
-def test_tile_size_covers_the_frame_in_the_asked_number_of_tiles():
-    assert patches.tile_size(1920, 1088, 1) == patches.TILE_WHOLE
-    assert patches.tile_size(1920, 1088, 2) == 1024  # 960 + 64 overlap
-    assert patches.tile_size(100, 100, 2) == 128  # never below a useful tile
+def test_less_memory_cuts_the_decode_finer_and_too_little_is_said(media, tmp_path):
+    import decode_plan
+
+    def tiles(memory_gb):
+        checked = modes.check("t2v", {**base_params("t2v", media), "preset": "quality"}, job_id="j")
+        checked.used["memory_gb"] = memory_gb
+        p = modes.stage(checked, input_dir=tmp_path / "input")
+        size = node_input(p.prompt, "Decode video", "tile_size")
+        return size, p.used
+
+    roomy, tight, hopeless = tiles(80), tiles(24), tiles(0.6)
+    assert tight[0] < roomy[0] and "decode_note" not in tight[1]
+    assert hopeless[0] == decode_plan.MIN_TILE_PX
+    assert "0.3 GB it may use" in hopeless[1]["decode_note"]
 
 
 def test_negative_prompt_and_control_strength_reach_their_nodes(media, tmp_path):
