@@ -30,9 +30,12 @@ from pathlib import Path
 
 import bootstrap
 import comfy_events
+import decode_plan
 import node_imports
+import readiness
 import tinyset
 import worker_pool
+import workflow
 from comfy_events import ProgressLines, classify_execution, classify_validation, pack_name
 from errors import KINDS, AppError
 
@@ -59,7 +62,10 @@ PRESET_MULT = {"fast": 1.0, "balanced": 1.5, "quality": 3.0}
 # LTX-2.5's graphs run the distilled transformer alone (no LoRA) and decode with a diffusion
 # decoder; until measured on a GPU, the same budget as LTX-2.3's.
 FAMILY_MULT = {"ltx-2.5": 1.0, "ltx-2.3": 1.0}
-DECODE_S_PER_FRAME = 0.3
+DECODE_S_PER_FRAME = 0.3  # a prompt without a "Decode video" node to read
+# Until measured on a GPU: the flat 0.3 s a frame at balanced's 1280x704 (0.9 megapixels), now
+# per megapixel-frame actually decoded, so that overlapping tiles cost what they add.
+DECODE_S_PER_MEGAPIXEL_FRAME = 0.33
 COLD_CACHE_S = 60  # loading a family's weights: switching family is a cold start again
 MIN_DURATION_S, MAX_DURATION_S = 60, 900
 _warm_modes: set[tuple[str, str]] = set()  # (mode, model family) run in this process
@@ -85,11 +91,32 @@ def estimate_duration(
         preset, 3.0
     )
     seconds *= FAMILY_MULT.get(family(prompt), 1.0)
-    seconds += DECODE_S_PER_FRAME * max(0, int(frames))
+    seconds += decode_seconds(prompt, frames)
     if (mode, family(prompt)) not in _warm_modes:
         seconds += COLD_CACHE_S
     seconds *= max(1.0, float(duration_multiplier))
     return int(min(MAX_DURATION_S, max(MIN_DURATION_S, round(seconds))))
+
+
+def decode_seconds(prompt: dict, frames: int) -> float:
+    """The decode's share of the estimate: what the prompt's "Decode video" node really decodes,
+    overlaps included (more tiles cost more), for a video of `frames` (the cap, with automatic
+    length); per frame where the prompt has no such node to read."""
+    frames = max(0, int(frames))
+    try:
+        _, decode = workflow.find_node(prompt, "Decode video")
+        _, latent = workflow.find_node(prompt, "Video latent")
+        # Two passes decode the x2 upscale of the first pass's latent.
+        scale = 2 if workflow.has_node(prompt, "Upscale latent") else 1
+        width, height = (
+            int(latent["inputs"]["width"]) * scale,
+            int(latent["inputs"]["height"]) * scale,
+        )
+        inputs = {name: int(decode["inputs"][name]) for name in decode_plan.Plan.INPUTS}
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return DECODE_S_PER_FRAME * frames
+    volume = decode_plan.decoded_volume(width, height, max(1, frames), inputs)
+    return DECODE_S_PER_MEGAPIXEL_FRAME * volume / 1e6
 
 
 def _gpu(duration: Callable[..., int]):
@@ -97,6 +124,97 @@ def _gpu(duration: Callable[..., int]):
     if spaces is None or worker_pool.configured():
         return lambda fn: fn
     return spaces.GPU(duration=duration)
+
+
+# -- the memory a job's decode may use (decode_plan.py cuts the decode to a share of it)
+
+MEMORY_ENV = "LTX_AIO_GPU_MEMORY_GB"
+ZEROGPU_MEMORY_GB = 48.0  # the `large` slice: `_gpu` asks ZeroGPU for its default size
+
+
+def decode_memory(workers: list | None = None) -> dict:
+    """The memory a job's decode may use, in GB, its budget and where the figure comes from: the
+    one figure the graphs (through jobs.py), /healthz and so the duration estimate go by.
+    `workers`: the worker pool's status rows, when the caller has them already."""
+    gb, source = _memory_gb(workers)
+    return {
+        "memory_gb": round(gb, 2),
+        "budget_gb": round(decode_plan.budget_bytes(gb * 1e9) / 1e9, 2),
+        "source": source,
+    }
+
+
+def _memory_gb(workers: list | None) -> tuple[float, str]:
+    raw = os.environ.get(MEMORY_ENV, "").strip()
+    ignored = ""
+    if raw:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = 0.0
+        if 0 < value < float("inf"):
+            return value, MEMORY_ENV
+        ignored = f" ({MEMORY_ENV}={raw!r} is not a number of GB above 0: ignored)"
+    if os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "t", "true"):
+        return ZEROGPU_MEMORY_GB, "ZeroGPU's large slice" + ignored
+    if workers is not None or worker_pool.configured():
+        # A job may land on any worker: the smallest GPU among those that can take one.
+        rows = workers if workers is not None else executor().status().get("workers") or []
+        sizes = [
+            row["device"]["vram_total_gb"]
+            for row in rows
+            if row.get("state") == "up"
+            and isinstance((row.get("device") or {}).get("vram_total_gb"), (int, float))
+            and row["device"]["vram_total_gb"] > 0
+        ]
+        if sizes:
+            return min(sizes), f"the smallest GPU of the {len(sizes)} worker(s) up" + ignored
+        return decode_plan.DEFAULT_MEMORY_GB, "default: no worker is up to say" + ignored
+    gb, source = _device_memory_gb()
+    return gb, source + ignored
+
+
+def _device_memory_gb() -> tuple[float, str]:
+    """This process's device, read only where torch is loaded already: importing it here could
+    initialise CUDA outside the GPU task (see health.py)."""
+    torch = sys.modules.get("torch")
+    default = decode_plan.DEFAULT_MEMORY_GB
+    kind = "RAM available"
+    if torch is None:
+        if readiness.probe_device().get("type") == "cuda":
+            return default, "default: the GPU is read once PyTorch is loaded (the first job)"
+    else:
+        try:
+            if torch.cuda.is_available():
+                # What is free, plus what this process holds: ComfyUI frees its own for the VAE.
+                free, _total = torch.cuda.mem_get_info()
+                return (free + torch.cuda.memory_reserved()) / 1e9, "CUDA: free plus held here"
+            kind = "CPU: RAM available"
+            if _mps_available(torch):
+                recommended = getattr(getattr(torch, "mps", None), "recommended_max_memory", None)
+                if recommended is not None:
+                    return recommended() / 1e9, "MPS: its recommended maximum"
+                kind = "MPS: RAM available (unified memory)"
+        except Exception as exc:  # a broken CUDA setup: plan for the default rather than fail
+            return default, f"default: the device could not be read ({type(exc).__name__})"
+    ram = _ram_available_bytes()
+    return (ram / 1e9, kind) if ram else (default, "default: the RAM could not be read")
+
+
+def _ram_available_bytes() -> int | None:
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:
+        pass
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 # -- paths
@@ -683,6 +801,7 @@ def local_weights() -> bool:
 def engine_status() -> dict:
     """Whether generation can run here, and why not; cheap (imports nothing heavy)."""
     status = executor().status()
+    status["decode_memory"] = decode_memory(status.get("workers"))
     said = [TINY_WARNING] if tinyset.requested() else []
     said += [worker_pool.ignored()] if worker_pool.ignored() else []
     status["warnings"] = [*status.get("warnings", []), *said]

@@ -2,8 +2,9 @@
 
 `health_report()` gathers bootstrap state and pins, the engine's verdict, whether the node classes
 the workflows need are registered, per-mode model presence, device and free memory, free disk, queue
-length, history and version, and each remote worker's state (LTX_AIO_WORKERS); it answers 200 when
-generation can run, else 503 with the reasons.
+length, history and version, each remote worker's state (LTX_AIO_WORKERS) and the memory a job's
+decode may use (the engine's figure); it answers 200 when generation can run, else 503 with the
+reasons.
 Every probe can be replaced by a value (tests, or an app that already knows it). Probes never import
 torch or start ComfyUI: a health check must not be what initialises CUDA (on ZeroGPU that is fatal
 outside a GPU task), so the device is read only when torch is already loaded.
@@ -95,7 +96,13 @@ def health_report(
         "version": VERSION,
         "versions": _versions(),
         "bootstrap": boot,
-        "engine": {k: v for k, v in engine.items() if k not in ("bootstrap", "pins", "workers")},
+        "engine": {
+            k: v
+            for k, v in engine.items()
+            if k not in ("bootstrap", "pins", "workers", "decode_memory")
+        },
+        # The memory a job's decode may use, its budget and where the figure comes from.
+        "decode_memory": engine.get("decode_memory"),
         # Remote workers (LTX_AIO_WORKERS): each one's state, job, GPU and memory; [] in-process.
         "workers": list(engine.get("workers") or []),
         "nodes": nodes,

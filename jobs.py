@@ -449,7 +449,12 @@ def _run(
     try:
         checked = modes.check(mode, params, job_id=job_id)
         require_engine()
+        # The graph cuts its decode to the memory it may use where it will run.
+        checked.used["memory_gb"] = backend.decode_memory()["memory_gb"]
         prepared = modes.stage(checked, input_dir=backend.input_dir())
+        decode_note = prepared.used.pop("decode_note", None)
+        if decode_note:
+            prepared.notes.append(decode_note)
         store.note_used(job_id, prepared.used)
         marks["prepared"] = time.monotonic()
         # The weights this exact graph loads, in this machine's variant (fp8 on ZeroGPU, ...).

@@ -77,6 +77,23 @@ def test_health_is_503_when_the_engine_status_cannot_be_read(monkeypatch):
     assert code == 503 and "ZeroDivisionError" in body["reasons"][0]
 
 
+DECODE_MEMORY = {"memory_gb": 48.0, "budget_gb": 24.0, "source": "ZeroGPU's large slice"}
+
+
+def test_health_shows_the_memory_a_decode_may_use():
+    code, body = report(engine={**READY_ENGINE, "decode_memory": DECODE_MEMORY})
+    assert code == 200 and body["decode_memory"] == DECODE_MEMORY
+    assert "decode_memory" not in body["engine"]  # said once, at the top
+
+
+def test_health_probes_the_engines_figure(monkeypatch):
+    monkeypatch.setenv("LTX_AIO_GPU_MEMORY_GB", "80")
+    _, body = report(engine=health.PROBE)
+    assert body["decode_memory"] == {
+        "memory_gb": 80.0, "budget_gb": 40.0, "source": "LTX_AIO_GPU_MEMORY_GB",
+    }  # fmt: skip
+
+
 def test_health_is_503_naming_unregistered_node_classes():
     code, body = report(nodes={"checked": True, "missing": ["LTXVImgToVideo"]})
     assert code == 503 and "LTXVImgToVideo" in body["reasons"][0]
@@ -287,9 +304,11 @@ def get(url: str) -> tuple[int, dict]:
 
 
 def test_healthz_over_http_is_200_when_ready(serve):
-    base = dict(engine=READY_ENGINE, boot=BOOT, nodes=NODES, models=RUNNABLE, disk=DISK)
+    engine = {**READY_ENGINE, "decode_memory": DECODE_MEMORY}
+    base = dict(engine=engine, boot=BOOT, nodes=NODES, models=RUNNABLE, disk=DISK)
     code, body = get(serve(**base))
     assert (code, body["status"], body["queue"]["length"]) == (200, "ok", 0)
+    assert body["decode_memory"] == DECODE_MEMORY
 
 
 def test_healthz_over_http_is_503_with_reasons(serve):

@@ -1,17 +1,20 @@
 """Every stage that takes time shows progress: steps where a node counts them (sampling, tiled
 decoding), seconds at work where it counts nothing (encoding the mp4, a one-tile decode).
 
-L1: the progress lines from ComfyUI's events, on a clock the test moves. L-comfy: the tile count
-the engine gives a tiled decode is the number of tiles ComfyUI really decodes.
+L1: the progress lines from ComfyUI's events, on a clock the test moves; a planned decode's step
+count is its plan's tiles. L-comfy: the tile count the engine gives a tiled decode is the number of
+tiles ComfyUI really decodes.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 
 import pytest
 
 import backend
+import decode_plan
 from comfy_events import ProgressLines, Ticker
 
 PROMPT = {
@@ -89,6 +92,19 @@ def test_the_ticker_ticks_until_its_block_ends():
 )
 def test_tile_count_follows_comfyuis_own_walk(shape, tile, overlap, tiles):
     assert backend.tile_count(shape, tile, overlap) == tiles
+
+
+@pytest.mark.parametrize("memory_gb", [16, 48])
+def test_a_planned_decode_counts_the_tiles_its_plan_makes(memory_gb):
+    """The steps a decode shows are the tiles decode_plan cut it into."""
+    plan = decode_plan.plan(decode_plan.LTX25, 1920, 1088, 241, memory_gb * 1e9)
+    n = decode_plan.node_tiles(**plan.inputs)
+    shape = decode_plan.latent_shape(1920, 1088, 241)
+    tile, overlap = (
+        (n["tile_t"], n["tile_x"], n["tile_y"]),
+        (n["overlap_t"], n["overlap"], n["overlap"]),
+    )
+    assert backend.tile_count(shape, tile, overlap) == math.prod(plan.tiles) > 1
 
 
 @pytest.mark.comfy
