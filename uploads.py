@@ -13,6 +13,10 @@ returns), read from disk, never fetched; or a base64 data URL, which becomes an 
 request's sender. The MCP server calls the endpoints over HTTP itself, on its caller's behalf: its
 requests carry that caller's fingerprint, vouched for by this process (`vouch`), so an MCP caller
 uses exactly the uploads its own fingerprint made.
+
+On a shared deployment one sender may upload at most LTX_AIO_UPLOAD_GB_PER_DAY (5 GB there by
+default, no limit locally) in 24 hours; beyond it an upload is refused (429) with the limit and
+when it frees up, before Gradio stores anything.
 """
 
 from __future__ import annotations
@@ -51,8 +55,13 @@ SENDER_HEADER = "x-aio-sender"
 _VOUCH_KEY = secrets.token_bytes(32)
 DATA_URL = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)?(;[^,;]*)*?;base64,", re.I)
 
+UPLOAD_ENV = "LTX_AIO_UPLOAD_GB_PER_DAY"
+SHARED_UPLOAD_GB = 5.0
+DAY_S = 24 * 3600
+
 _lock = threading.Lock()
 _uploaded: dict[str, dict[str, float]] = {}  # resolved path -> {fingerprint: when}
+_sent: dict[str, list[tuple[float, int]]] = {}  # fingerprint -> [(when, bytes)] of the last day
 
 
 def remember(paths, fingerprint: str) -> None:
@@ -60,11 +69,54 @@ def remember(paths, fingerprint: str) -> None:
     with _lock:
         for path in paths:
             if isinstance(path, str):
-                _uploaded.setdefault(str(Path(path).resolve()), {})[fingerprint] = now
+                resolved = str(Path(path).resolve())
+                senders = _uploaded.setdefault(resolved, {})
+                if fingerprint not in senders:
+                    with contextlib.suppress(OSError):
+                        _sent.setdefault(fingerprint, []).append((now, os.path.getsize(resolved)))
+                senders[fingerprint] = now
         if len(_uploaded) > MAX_REMEMBERED:
             for old, senders in list(_uploaded.items()):
                 if all(now - at > FORGET_AFTER_S for at in senders.values()):
                     del _uploaded[old]
+
+
+def upload_limit_gb() -> float | None:
+    """What one sender may upload in 24 hours (None: no limit)."""
+    raw = os.environ.get(UPLOAD_ENV)
+    if raw is None:
+        return SHARED_UPLOAD_GB if owners.shared() else None
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+def over_limit(fingerprint: str) -> AppError | None:
+    """The refusal for a sender who uploaded their day's worth already, else None."""
+    limit = upload_limit_gb()
+    if limit is None:
+        return None
+    now = time.monotonic()
+    with _lock:
+        recent = [(at, size) for at, size in _sent.get(fingerprint, []) if now - at < DAY_S]
+        if recent:
+            _sent[fingerprint] = recent
+        else:
+            _sent.pop(fingerprint, None)
+    sent = sum(size for _at, size in recent)
+    if sent < limit * 1024**3:
+        return None
+    hours = max(1, round((DAY_S - (now - recent[0][0])) / 3600))
+    return AppError(
+        "bad_input",
+        f"you uploaded {sent / 1024**3:.1f} GB in the last 24 hours; this server takes at most "
+        f"{limit:g} GB a day from one visitor",
+        where="upload",
+        hint=f"Use the files you uploaded already (History keeps your jobs' inputs), or try "
+        f"again in about {hours} hour(s).",
+    )
 
 
 def usable_by(path: str, fingerprint: str) -> bool:
@@ -261,6 +313,10 @@ class UploadWatch:
             await self.app(scope, receive, send)
             return
         fingerprint = scope_sender(scope)
+        refused = over_limit(fingerprint)
+        if refused is not None:
+            await _too_many(refused, send)
+            return
         status, body = [0], []
 
         async def watch(message):
@@ -274,3 +330,10 @@ class UploadWatch:
             await send(message)
 
         await self.app(scope, receive, watch)
+
+
+async def _too_many(err: AppError, send) -> None:
+    text = json.dumps({"detail": str(err)}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(text))]
+    await send({"type": "http.response.start", "status": 429, "headers": headers})
+    await send({"type": "http.response.body", "body": text})

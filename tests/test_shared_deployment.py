@@ -267,6 +267,38 @@ def test_a_forwarded_address_chosen_by_the_caller_gains_nothing(served, tmp_path
     assert not answer["ok"]
 
 
+def test_a_visitor_over_their_days_uploads_is_refused_with_the_limit_others_are_not(
+    served, tmp_path, monkeypatch
+):
+    import uploads
+
+    monkeypatch.setattr(uploads, "_sent", {})
+    monkeypatch.setenv(uploads.UPLOAD_ENV, str(3000 / 1024**3))  # about 3 KB a day
+    first = mediagen.make_png(tmp_path / "a.png", 64, 64, (10, 20, 30))
+    second = mediagen.make_png(tmp_path / "b.png", 64, 64, (200, 20, 30))
+    heavy = {"user-agent": "heavy uploader"}
+    for _ in range(100):  # each about 250 bytes: the limit is met within a few dozen
+        if uploads.over_limit(uploads.sender(heavy, "127.0.0.1")) is not None:
+            break
+        answer = httpx.post(
+            f"{served.url}gradio_api/upload",
+            files={"files": (first.name, first.read_bytes() + uuid.uuid4().bytes)},
+            headers=heavy,
+        )
+        assert answer.status_code == 200
+    else:
+        pytest.fail("the uploads were never counted against the limit")
+    refused = httpx.post(
+        f"{served.url}gradio_api/upload",
+        files={"files": (second.name, second.read_bytes())},
+        headers=heavy,
+    )
+    assert refused.status_code == 429
+    said = refused.json()["detail"]
+    assert "in the last 24 hours" in said and "a day from one visitor" in said and "hour" in said
+    assert upload(served, second, **{"user-agent": "someone else"})  # another visitor uploads
+
+
 def _api_index(raw: RawApp, mode: str) -> int:
     config = httpx.get(raw.url + "config", timeout=30).json()
     return next(d["id"] for d in config["dependencies"] if d.get("api_name") == mode)
