@@ -34,7 +34,6 @@ class Preset:
     width: int  # landscape output size; other aspects keep about the same pixel count
     height: int
     max_frames: int
-    tiles: int  # LTXVTiledVAEDecode tiles per axis
     description: str = ""
 
     @property
@@ -105,22 +104,22 @@ class Prepared:
 # ------------------------------------------------------------------------------- declarations
 
 STANDARD_PRESETS = {
-    "fast": Preset("fast", 1, 768, 448, 121, 1, "one pass at 768x448: quickest look at an idea"),
-    "balanced": Preset("balanced", 2, 1280, 704, 241, 2, "half-res pass + x2 upscale refine"),
-    "quality": Preset("quality", 2, 1920, 1088, 241, 2, "official two-stage pipeline, 1920x1088"),
+    "fast": Preset("fast", 1, 768, 448, 121, "one pass at 768x448: quickest look at an idea"),
+    "balanced": Preset("balanced", 2, 1280, 704, 241, "half-res pass + x2 upscale refine"),
+    "quality": Preset("quality", 2, 1920, 1088, 241, "official two-stage pipeline, 1920x1088"),
 }
 # LTX-2.5's first+last frame template is one full-size pass (at 1280x720): balanced runs it so;
 # quality reaches 1080p as every official 2.5 route does (half-size pass, x2 upscaler, refine).
 KEYFRAME_25_PRESETS = {
     **STANDARD_PRESETS,
-    "balanced": Preset("balanced", 1, 1280, 704, 241, 2, "one full-size pass at 1280x704"),
+    "balanced": Preset("balanced", 1, 1280, 704, 241, "one full-size pass at 1280x704"),
 }
 # Union-control IC-LoRA runs single-stage in Lightricks' graph; its reference is read at half size,
 # so sizes snap to 64.
 STYLE_PRESETS = {
-    "fast": Preset("fast", 1, 768, 448, 121, 1, "768x448, up to 121 frames"),
-    "balanced": Preset("balanced", 1, 1024, 576, 121, 2, "1024x576, up to 121 frames"),
-    "quality": Preset("quality", 1, 1280, 704, 241, 2, "1280x704, up to 241 frames"),
+    "fast": Preset("fast", 1, 768, 448, 121, "768x448, up to 121 frames"),
+    "balanced": Preset("balanced", 1, 1024, 576, 121, "1024x576, up to 121 frames"),
+    "quality": Preset("quality", 1, 1280, 704, 241, "1280x704, up to 241 frames"),
 }
 
 NEGATIVE = "pc game, console game, video game, cartoon, childish, ugly"
@@ -514,7 +513,6 @@ def check(mode: str, params: dict, *, job_id: str) -> Checked:
         "fps": fps,
         "duration": round(frames / fps, 3),
         "stages": preset.stages,
-        "tiles": preset.tiles,
         "samplers": list(recipes.samplers(m.name, values.get("model") or m.models[0], preset.name)),
         "job_id": job_id,
     }
@@ -657,7 +655,7 @@ def required_models(
     used = {
         "model": model or m.models[0], "auto_length": auto_length,
         "stages": m.preset(preset, model).stages, "width": 1024, "height": 576, "frames": 121,
-        "fps": 24, "duration": 5.0, "seed": 0, "tiles": 1, "job_id": "models",
+        "fps": 24, "duration": 5.0, "seed": 0, "job_id": "models",
         "image_strength": 0.7, "first_strength": 0.7, "last_strength": 0.7,
         "control": control or "depth", "control_strength": 1.0, "keep_audio": False,
     }  # fmt: skip

@@ -108,7 +108,7 @@ def test_prepared_graph_passes_comfyui_validate_prompt(mode, case, preset, media
 def test_comfyui_validate_prompt_names_title_of_a_bad_input(comfy):
     prompt = modes.MODES["t2v"].parameterize(
         {"stages": 2, "width": 1024, "height": 576, "frames": 121, "fps": 24, "duration": 5.0,
-         "seed": 1, "tiles": 2, "job_id": "bad"}
+         "seed": 1, "job_id": "bad"}
     )  # fmt: skip
     workflow.set_input(prompt, "Decode video", "overlap", 5000)
     problems = backend.validate(prompt)
