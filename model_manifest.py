@@ -44,6 +44,10 @@ TEMPLATES_25 = (
 )
 LTX25_SIZES = "sizes as published with the LTX-2.5 release (rounded; the Hub is asked at download)"
 AUX = "comfyui_controlnet_aux@e8b689a (repo, file)"
+IC_LORA_TEMPLATE = (
+    "Comfy's official video_ltx2_3_ic_lora template (comfyui-workflow-templates-json 0.1.123): "
+    "repo, path and folder from its model URL"
+)
 
 _FILES = (
     ModelFile(
@@ -179,6 +183,17 @@ _FILES = (
         f"{AUX}; Hub upload commit 65ae6e3 LFS pointer",
         sha256="715fade13be8f229f8a70cc02066f656f2423a59effd0579197bbf57860e1378",
         licence=APACHE,
+    ),
+    # The style mode's depth model with LTX_AIO_STYLE_DEPTH=moge (ComfyUI core's MoGe nodes).
+    ModelFile(
+        "moge_2_vitl_normal_fp16.safetensors", "geometry_estimation", "Comfy-Org/MoGe",
+        "geometry_estimation/moge_2_vitl_normal_fp16.safetensors", 661_861_171,
+        f"{IC_LORA_TEMPLATE}; size: its note's 631.2 MB (MiB, as its other figures: the "
+        "IC-LoRA's 624.1 is 654,465,352 bytes), which MoGe-2 ViT-L with normals in fp16 matches "
+        "(661,803,100 bytes of tensors at microsoft/MoGe's v2 config)",
+        size_exact=False, gated=None,
+        licence="MIT (microsoft/MoGe); not confirmed on the Comfy-Org/MoGe page",
+        note="only for the style mode's depth control with LTX_AIO_STYLE_DEPTH=moge",
     ),
 )  # fmt: skip
 

@@ -198,7 +198,8 @@ def needs_for_mode(
     mode: str, preset: str | None = None, variant: str | None = None, model: str | None = None
 ) -> list[Need]:
     """What `mode` loads with `preset` (every preset when None) on `model` (every model family
-    when None), for every control choice, with automatic length or not."""
+    when None), for every control choice (depth: the server's depth model, LTX_AIO_STYLE_DEPTH),
+    with automatic length or not."""
     import modes
 
     spec = modes.MODES.get(mode)

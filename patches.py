@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import decode_plan
 import media
+import recipes
 import workflow
 
 CONTROL_NODES = {"pose": "Pose control", "depth": "Depth control", "canny": "Canny control"}
+# The depth control's node per depth model (recipes.STYLE_DEPTH, LTX_AIO_STYLE_DEPTH).
+DEPTH_NODES = {"depth_anything_v2": "Depth control", "moge": "Depth control (MoGe)"}
 
 # The shortest clip LTX-2.5's duration head may choose (LTXVDurationPredictor's own default).
 AUTO_MIN_S = 1.0
@@ -130,7 +133,12 @@ def _patch_style(prompt: dict, used: dict, files: dict) -> None:
     _set(prompt, "Select frames", "length", used["frames"])
     _set(prompt, "Resize video", "resize_type.width", used["width"])
     _set(prompt, "Resize video", "resize_type.height", used["height"])
-    _set(prompt, "Control guide", "image", workflow.link(prompt, CONTROL_NODES[used["control"]]))
+    control = CONTROL_NODES[used["control"]]
+    if used["control"] == "depth":
+        # The server's depth model, recorded for History (modes.check may have filled it).
+        used["depth_model"] = used.get("depth_model") or recipes.STYLE_DEPTH.value()
+        control = DEPTH_NODES[used["depth_model"]]
+    _set(prompt, "Control guide", "image", workflow.link(prompt, control))
     if used.get("keep_audio"):
         _set(prompt, "Create video", "audio", workflow.link(prompt, "Trim source audio"))
         _set(prompt, "Trim source audio", "duration", used["duration"])

@@ -75,7 +75,20 @@ LTX25_REFINE = Setting(
         "euler_ancestral": "Comfy's video_ltx2_5 templates: an ancestral refine",
     },
 )
-SETTINGS = (LTX23_QUALITY, LTX25_REFINE)
+# The style mode's depth control, where the official graphs disagree: Lightricks' union-control
+# graph runs Video Depth Anything (a pack not pinned here); Comfy's IC-LoRA template
+# (video_ltx2_3_ic_lora) runs ComfyUI core's MoGe-2 and guides with its grey `depth` render. The
+# default stays Depth Anything V2 until a GPU A/B of the two says otherwise.
+STYLE_DEPTH = Setting(
+    "LTX_AIO_STYLE_DEPTH",
+    "depth_anything_v2",
+    {
+        "depth_anything_v2": "comfyui_controlnet_aux's Depth Anything V2 (ViT-S), one frame at a "
+        "time: it may flicker",
+        "moge": "Comfy's IC-LoRA template: ComfyUI core's MoGe-2 (ViT-L), its grey depth render",
+    },
+)
+SETTINGS = (LTX23_QUALITY, LTX25_REFINE, STYLE_DEPTH)
 
 
 def samplers(mode: str, family: str, preset: str) -> tuple[str, str]:

@@ -41,6 +41,7 @@ MODEL_INPUTS: dict[tuple[str, str], str] = {
     ("VAELoader", "vae_name"): "vae",
     ("CLIPLoader", "clip_name"): "text_encoders",
     ("ModelPatchLoader", "name"): "model_patches",
+    ("LoadMoGeModel", "model_name"): "geometry_estimation",
 }
 
 # comfyui_controlnet_aux fetches its annotator weights itself (hf_hub_download into the pack's

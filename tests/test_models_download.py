@@ -386,3 +386,30 @@ def test_two_threads_linking_one_file_never_collide(env, tmp_path):
     for t in threads:
         t.join()
     assert errors == [] and link.read_bytes() == b"weights"
+
+
+def test_moge_depth_model_downloads_from_comfy_org_into_geometry_estimation(env, hub, monkeypatch):
+    """The file the style graph loads with LTX_AIO_STYLE_DEPTH=moge, fetched by the real client
+    from its manifest repo and path, and linked where LoadMoGeModel looks."""
+    monkeypatch.setenv("LTX_AIO_STYLE_DEPTH", "moge")
+    [need] = [
+        n
+        for n in models.needs_for_mode("style", "fast", "full")
+        if n.folder == "geometry_estimation"
+    ]
+    f = need.file
+    sha = hub.add(f.repo, f.path, os.urandom(MB))
+    # The real file is 0.66 GB: the same entry at the fake file's size.
+    small = ModelFile(f.name, f.folder, f.repo, f.path, MB, "test", sha256=sha)
+    monkeypatch.setitem(FACTS, f.name, small)
+    [need] = [
+        n
+        for n in models.needs_for_mode("style", "fast", "full")
+        if n.folder == "geometry_estimation"
+    ]
+    [path] = models.ensure_needs([need])
+    assert path == env / "comfyui" / "models" / "geometry_estimation" / f.name
+    assert _sha(path) == sha
+    assert {(r.repo, r.path) for r in hub.gets()} == {
+        ("Comfy-Org/MoGe", "geometry_estimation/moge_2_vitl_normal_fp16.safetensors")
+    }

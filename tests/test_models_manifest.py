@@ -19,7 +19,7 @@ TEMPLATES = sorted(p.stem for p in workflow.WORKFLOWS_DIR.glob("*.json"))
 VARIANTS = list(model_manifest.VARIANTS)
 FOLDERS = {
     "checkpoints", "loras", "text_encoders", "latent_upscale_models", "unet",
-    "diffusion_models", "vae", "model_patches",
+    "diffusion_models", "vae", "model_patches", "geometry_estimation",
 }  # fmt: skip
 
 
@@ -209,3 +209,34 @@ def test_ensure_models_for_mode_fetches_exactly_what_the_preset_loads(empty_disk
     assert {r.path for r in hub.gets()} == {
         n.file.path for n in models.needs_for_mode("t2v", "fast", "full")
     }
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_style_depth_setting_changes_the_files_style_needs(variant, monkeypatch):
+    """LTX_AIO_STYLE_DEPTH=moge: Comfy's IC-LoRA template's MoGe-2 from Comfy-Org/MoGe into
+    ComfyUI's geometry_estimation folder, in every variant, instead of Depth Anything V2."""
+
+    def needs():
+        return {n.file.name: n for n in models.needs_for_mode("style", None, variant)}
+
+    monkeypatch.delenv("LTX_AIO_STYLE_DEPTH", raising=False)
+    default = needs()
+    assert "depth_anything_v2_vits.pth" in default
+    assert "moge_2_vitl_normal_fp16.safetensors" not in default
+    monkeypatch.setenv("LTX_AIO_STYLE_DEPTH", "moge")
+    moge = needs()
+    need = moge["moge_2_vitl_normal_fp16.safetensors"]
+    assert need.folder == "geometry_estimation" and need.filename == need.file.name
+    assert (need.file.repo, need.file.path) == (
+        "Comfy-Org/MoGe", "geometry_estimation/moge_2_vitl_normal_fp16.safetensors"
+    )  # fmt: skip
+    assert need.link.parent.name == "geometry_estimation"
+    assert set(moge) - set(default) == {need.file.name}
+    assert set(default) - set(moge) == {"depth_anything_v2_vits.pth"}  # DWPose stays for pose
+
+
+def test_an_unknown_style_depth_model_is_said_in_the_models_view(empty_disk, monkeypatch):
+    monkeypatch.setenv("LTX_AIO_STYLE_DEPTH", "zoedepth")
+    status = models.model_status(variant="full")["modes"]
+    assert status["style"]["error"]["where"] == "LTX_AIO_STYLE_DEPTH"
+    assert status["t2v"]["files"]  # the other modes are listed as ever

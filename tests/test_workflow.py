@@ -23,6 +23,7 @@ PUBLISHED = {
     ("controlnet_aux", "yzd-v/DWPose/yolox_l.onnx"),
     ("controlnet_aux", "hr16/DWPose-TorchScript-BatchSize5/dw-ll_ucoco_384_bs5.torchscript.pt"),
     ("controlnet_aux", "depth-anything/Depth-Anything-V2-Small/depth_anything_v2_vits.pth"),
+    ("geometry_estimation", "moge_2_vitl_normal_fp16.safetensors"),
 }
 
 

@@ -34,6 +34,8 @@ DISTILLED_LORA = "ltx-2.3-22b-distilled-lora-384-1.1.safetensors"
 UPSCALER = "ltx-2.3-spatial-upscaler-x2-1.1.safetensors"
 GEMMA = "gemma_3_12B_it.safetensors"
 UNION_CONTROL_LORA = "ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors"
+# The depth model of Comfy's IC-LoRA template (video_ltx2_3_ic_lora), Comfy-Org/MoGe.
+MOGE = "moge_2_vitl_normal_fp16.safetensors"
 
 # LTX-2.5, as Comfy's official video_ltx2_5_* templates load it (Lightricks/LTX-2.5, gated).
 TRANSFORMER_25 = "ltx-2.5-22b-distilled-transformer-comfy-int8-convrot.safetensors"
@@ -424,8 +426,9 @@ def keyframe(ltx25: bool = False) -> dict:
 def style() -> dict:
     """Union-control IC-LoRA (official LTX-2.3_ICLoRA_Union_Control_Distilled, single stage).
 
-    The control image comes from one of three preprocessors; modes.py points "Control guide".image
-    at the chosen one and the unused two are pruned before validation.
+    The control image comes from one of the preprocessors (depth: one per depth model of
+    LTX_AIO_STYLE_DEPTH); patches.py points "Control guide".image at the chosen one and the
+    others are pruned before validation.
     """
     g = Graph("style")
     model = loaders(g, ic_lora=UNION_CONTROL_LORA)
@@ -485,6 +488,26 @@ def style() -> dict:
         image=frames,
         ckpt_name="depth_anything_v2_vits.pth",
         resolution=512,
+    )
+    # Comfy's IC-LoRA template's depth: ComfyUI core's MoGe-2 at the template's settings (detail
+    # level 9, the field of view recovered from the points, 4 frames a batch), its grey render.
+    g.add("Depth model (MoGe)", "LoadMoGeModel", model_name=MOGE)
+    g.add(
+        "Depth geometry (MoGe)",
+        "MoGeInference",
+        moge_model=g.out("Depth model (MoGe)"),
+        image=frames,
+        resolution_level=9,
+        fov_x_degrees=0.0,
+        batch_size=4,
+        force_projection=True,
+        apply_mask=True,
+    )
+    g.add(
+        "Depth control (MoGe)",
+        "MoGeRender",
+        moge_geometry=g.out("Depth geometry (MoGe)"),
+        output="depth",
     )
     g.add(
         "Canny control",

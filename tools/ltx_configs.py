@@ -166,18 +166,60 @@ TINY_MM_TOKENS_PER_IMAGE = 4
 TINY_LORA_RANK = 4
 
 
+# -- MoGe-2 (the style mode's depth model with LTX_AIO_STYLE_DEPTH=moge: Comfy's IC-LoRA template
+# loads moge_2_vitl_normal_fp16). The file carries no config: ComfyUI v0.33.0 reads every size back
+# from the key shapes (comfy/ldm/moge/model.py MoGeModelV2.from_state_dict), with num_heads =
+# hidden / 64 and the four read layers evenly spaced. The real sizes are the MoGe repository's
+# ViT-L v2 config (microsoft/MoGe configs/train/v2.json), with its normal head.
+
+
+def _moge_stack(dim_in: list, dims: list, out: int | None, res_blocks: list) -> dict:
+    """A MoGe ConvStack's config (comfy/ldm/moge/modules.py ConvStack): 2x up between levels
+    (transposed convolutions, then bilinear), no norms, an output conv at the last level."""
+    return {
+        "dim_in": dim_in, "dim_res_blocks": dims, "dim_out": [None] * (len(dims) - 1) + [out],
+        "num_res_blocks": res_blocks,
+        "resamplers": ["conv_transpose"] * (len(dims) - 2) + ["bilinear"],
+        "res_block_in_norm": "none", "res_block_hidden_norm": "none",
+    }  # fmt: skip
+
+
+def moge_config(hidden: int, layers: int, projected: int, dims: list, scale: list) -> dict:
+    """MoGeModelV2's arguments: DINOv2 encoder, neck, points / mask / normal heads, scale MLP."""
+    backbone = {
+        "hidden_size": hidden, "num_attention_heads": hidden // 64, "num_hidden_layers": layers,
+        "layer_norm_eps": 1e-6, "use_swiglu_ffn": False,
+    }  # fmt: skip
+    head = [0] + [1] * (len(dims) - 2) + [0]
+    return {
+        "encoder": {"backbone": backbone, "dim_out": projected,
+                    "intermediate_layers": [(layers // 4) * (i + 1) - 1 for i in range(4)]},
+        "neck": _moge_stack([projected + 2] + [2] * (len(dims) - 1), dims, None,
+                            [0] + [2] * (len(dims) - 2) + [0]),
+        "points_head": _moge_stack(dims, dims, 3, head),
+        "mask_head": _moge_stack(dims, dims, 1, head),
+        "normal_head": _moge_stack(dims, dims, 3, head),
+        "scale_head": {"dims": [hidden, *scale, 1]},
+    }  # fmt: skip
+
+
+REAL_MOGE = moge_config(1024, 24, 1024, [1024, 256, 128, 64, 32], [1024, 1024])
+# DINOv2 needs 64 channels for one head; its position grid stays 37 x 37 (image_size 518).
+TINY_MOGE = moge_config(64, 4, 16, [16, 8, 4, 4, 4], [16])
+
+
 def configs(size: str) -> dict:
     """Every component's config at `size` ("tiny" or "real")."""
     if size == "real":
         return {
             "transformer": REAL_TRANSFORMER, "vae": REAL_VAE, "audio_vae": REAL_AUDIO_VAE,
             "vocoder": REAL_VOCODER, "upsampler": REAL_UPSAMPLER, "gemma": REAL_GEMMA,
-            "lora_rank": REAL_LORA_RANK,
+            "lora_rank": REAL_LORA_RANK, "moge": REAL_MOGE,
         }  # fmt: skip
     return {
         "transformer": tiny_transformer(), "vae": tiny_vae(), "audio_vae": tiny_audio_vae(),
         "vocoder": tiny_vocoder(), "upsampler": tiny_upsampler(), "gemma": TINY_GEMMA,
-        "lora_rank": TINY_LORA_RANK,
+        "lora_rank": TINY_LORA_RANK, "moge": TINY_MOGE,
     }  # fmt: skip
 
 

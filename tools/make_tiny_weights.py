@@ -6,6 +6,7 @@ OUT (default `.tiny-weights/` in the repo) becomes a models folder, as LTX_AIO_M
   <folder>/<file>                 every weight file the six graphs load, named as the graphs name
                                   them; the fp8 variant's names are links to the same files
   controlnet_aux/<repo>/<file>    the pose and depth annotators
+  geometry_estimation/<file>      the other depth model (MoGe-2: LTX_AIO_STYLE_DEPTH=moge)
   .aio-tiny-weights.json          the marker: each file's size and sha256, and the text-encoder
                                   dimensions the one seam needs (tinyset.py)
 Run the app or the tests on it with `LTX_AIO_MODELS_DIR=OUT LTX_AIO_TINY_WEIGHTS=1`.
@@ -24,12 +25,14 @@ Needs the pinned ComfyUI checkout (`python bootstrap.py`) and requirements.txt.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import io
 import json
 import math
 import os
 import random
+import re
 import shutil
 import sys
 import time
@@ -44,11 +47,12 @@ import ltx_configs  # noqa: E402
 
 import bootstrap  # noqa: E402
 import modes  # noqa: E402
+import recipes  # noqa: E402
 import tinyset  # noqa: E402
 from model_manifest import VARIANTS  # noqa: E402
 
 # Bump when what a seed writes changes: a kept set with another version is written again.
-VERSION = 4
+VERSION = 5
 DEFAULT_OUT = ROOT / ".tiny-weights"
 WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".ckpt", ".pt", ".pth", ".bin", ".onnx")
 IC_LORA_METADATA = {"reference_downscale_factor": "2"}  # "ref0.5": the reference at half size
@@ -523,20 +527,106 @@ def write_depth_anything(path: Path, seed: int, comfy: Path) -> int:
     return path.stat().st_size
 
 
+# -- the style mode's other depth model (ComfyUI core's MoGe nodes)
+
+
+def _meta_dinov2_key(key: str, toplevel: dict, block_renames: list) -> str:
+    """ComfyUI's DINOv2 name of a MoGe key back to the Meta name MoGe ships (ComfyUI's own
+    rename table, inverted); query/key/value stay apart here and are fused by the caller."""
+    prefix = "encoder.backbone."
+    rel = key[len(prefix) :]
+    inverse = {new: old for old, new in toplevel.items()}
+    if rel in inverse:
+        return prefix + inverse[rel]
+    if not rel.startswith("encoder.layer."):
+        return key
+    index, sub = rel.removeprefix("encoder.layer.").split(".", 1)
+    for old, new in block_renames:
+        sub = sub.replace(new, old)
+    return f"{prefix}blocks.{index}.{sub}"
+
+
+IMAGENET = {"encoder.image_mean": (0.485, 0.456, 0.406),
+            "encoder.image_std": (0.229, 0.224, 0.225)}  # fmt: skip
+
+
+def write_moge(path: Path, cfg: dict, values: Values) -> int:
+    """moge_2_vitl_normal_fp16.safetensors: MoGe-2 (DINOv2 encoder, neck, points / mask / normal
+    heads, metric-scale MLP) in fp16, its DINOv2 under Meta's key names with fused qkv, as MoGe
+    ships them; ComfyUI renames them when it loads (comfy/ldm/moge/model.py _remap_state_dict)
+    and reads every size back from the shapes."""
+    import comfy.ops
+    import torch
+    from comfy.ldm.moge import model as moge
+
+    with torch.device("meta"):
+        net = moge.MoGeModelV2(**cfg["moge"], dtype=torch.float16, device="meta",
+                               operations=comfy.ops.disable_weight_init)  # fmt: skip
+    entries: list[Entry] = []
+    for name, shape, dtype, make in module_entries(net, "", values, torch.float16):
+        if name in IMAGENET:  # the input normalisation buffers: constants, not weights
+            value = torch.tensor(IMAGENET[name], dtype=dtype).view(shape)
+            make = lambda v=value: v  # noqa: E731
+        elif name.startswith("encoder.backbone."):
+            name = _meta_dinov2_key(name, moge._DINOV2_TOPLEVEL_RENAMES, moge._DINOV2_BLOCK_RENAMES)
+        entries.append((name, shape, dtype, make))
+    return write_safetensors(path, _fused_qkv(entries, values))
+
+
+def _fused_qkv(entries: list[Entry], values: Values) -> list[Entry]:
+    """Meta's DINOv2 holds each block's query, key and value as one `attn.qkv` tensor, stacked
+    in that order, where the first of the three stood."""
+    out: list[Entry] = []
+    at: dict[str, int] = {}
+    for name, shape, dtype, make in entries:
+        part = re.search(r"\.attention\.attention\.(query|key|value)\.", name)
+        if part is None:
+            out.append((name, shape, dtype, make))
+            continue
+        qkv = name.replace(part.group(0), ".attn.qkv.")
+        if qkv not in at:
+            at[qkv] = len(out)
+            out.append((qkv, (0, *shape[1:]), dtype, None))
+        rows, *rest = out[at[qkv]][1]
+        stacked = (rows + shape[0], *rest)
+        out[at[qkv]] = (qkv, stacked, dtype,
+                        lambda n=qkv, s=stacked, d=dtype: values.make(n, s, d))  # fmt: skip
+    return out
+
+
 # -- the set
 
 
+@contextlib.contextmanager
+def _style_depth(choice: str):
+    """LTX_AIO_STYLE_DEPTH set to `choice` for a while (the graphs read it when patched)."""
+    env = recipes.STYLE_DEPTH.env
+    saved = os.environ.get(env)
+    os.environ[env] = choice
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(env, None)
+        else:
+            os.environ[env] = saved
+
+
 def graph_files() -> list[tuple[str, str]]:
-    """(folder, filename) of every weight file any mode x preset x control loads (full variant)."""
-    refs = {
-        (ref.folder, ref.filename)
-        for mode in modes.MODES
-        for preset in modes.PRESETS
-        for control in modes.CONTROL_NODES
-        for model in modes.MODES[mode].models
-        for auto in (False, True)
-        for ref in modes.required_models(mode, preset, control, model, auto_length=auto)
-    }
+    """(folder, filename) of every weight file any mode x preset x control loads (full variant),
+    with each of the style mode's depth models."""
+    refs: set[tuple[str, str]] = set()
+    for depth in recipes.STYLE_DEPTH.choices:
+        with _style_depth(depth):
+            refs |= {
+                (ref.folder, ref.filename)
+                for mode in modes.MODES
+                for preset in modes.PRESETS
+                for control in modes.CONTROL_NODES
+                for model in modes.MODES[mode].models
+                for auto in (False, True)
+                for ref in modes.required_models(mode, preset, control, model, auto_length=auto)
+            }
     return sorted(refs)
 
 
@@ -569,6 +659,8 @@ def writer_for(folder: str, filename: str, cfg: dict, values: Values, args) -> C
         return lambda p: write_dwpose(p, args.seed)
     if folder == "controlnet_aux" and name.startswith("depth_anything_v2_vits"):
         return lambda p: write_depth_anything(p, args.seed, args.comfyui)
+    if folder == "geometry_estimation" and name.startswith("moge_2"):
+        return lambda p: write_moge(p, cfg, values)
     raise SystemExit(f"no writer for {folder}/{filename}: teach make_tiny_weights.py its layout")
 
 
