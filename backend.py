@@ -30,6 +30,7 @@ from pathlib import Path
 
 import bootstrap
 import comfy_events
+import comfy_fixes
 import decode_plan
 import node_imports
 import readiness
@@ -337,6 +338,7 @@ class Engine:
 
         if tiny is not None:
             tinyset.install_seam(tiny)
+        comfy_fixes.install()  # where the pin's code does not run on this device (MoGe on CPU)
         self._mm = comfy.model_management
         self._execution = execution
         self._server = _Server(self._on_event)

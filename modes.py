@@ -519,6 +519,8 @@ def check(mode: str, params: dict, *, job_id: str) -> Checked:
     for f in m.fields:
         if f.kind not in MEDIA_KINDS and f.name not in used:
             used[f.name] = values[f.name]
+    if m.name == "style" and used["control"] == "depth":  # refused here, before anything is staged
+        used["depth_model"] = recipes.STYLE_DEPTH.value()
 
     if m.name == "style" and used["keep_audio"] and not info["video"].has_audio:
         used["keep_audio"] = False
@@ -648,9 +650,11 @@ def required_models(
     control: str | None = None,
     model: str | None = None,
     auto_length: bool = False,
+    depth_model: str | None = None,
 ) -> list:
     """The weight files one run of `mode` with `preset` (and `model`: the mode's default when
-    None; with automatic length or not) loads (for preloading / download)."""
+    None; with automatic length or not; style's depth with `depth_model`, the server's
+    LTX_AIO_STYLE_DEPTH when None) loads (for preloading / download)."""
     m = MODES[mode]
     used = {
         "model": model or m.models[0], "auto_length": auto_length,
@@ -658,5 +662,6 @@ def required_models(
         "fps": 24, "duration": 5.0, "seed": 0, "job_id": "models",
         "image_strength": 0.7, "first_strength": 0.7, "last_strength": 0.7,
         "control": control or "depth", "control_strength": 1.0, "keep_audio": False,
+        "depth_model": depth_model,
     }  # fmt: skip
     return workflow.model_files(m.parameterize(used))

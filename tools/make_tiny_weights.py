@@ -25,7 +25,6 @@ Needs the pinned ComfyUI checkout (`python bootstrap.py`) and requirements.txt.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import io
 import json
@@ -597,36 +596,22 @@ def _fused_qkv(entries: list[Entry], values: Values) -> list[Entry]:
 # -- the set
 
 
-@contextlib.contextmanager
-def _style_depth(choice: str):
-    """LTX_AIO_STYLE_DEPTH set to `choice` for a while (the graphs read it when patched)."""
-    env = recipes.STYLE_DEPTH.env
-    saved = os.environ.get(env)
-    os.environ[env] = choice
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop(env, None)
-        else:
-            os.environ[env] = saved
-
-
 def graph_files() -> list[tuple[str, str]]:
     """(folder, filename) of every weight file any mode x preset x control loads (full variant),
     with each of the style mode's depth models."""
     refs: set[tuple[str, str]] = set()
     for depth in recipes.STYLE_DEPTH.choices:
-        with _style_depth(depth):
-            refs |= {
-                (ref.folder, ref.filename)
-                for mode in modes.MODES
-                for preset in modes.PRESETS
-                for control in modes.CONTROL_NODES
-                for model in modes.MODES[mode].models
-                for auto in (False, True)
-                for ref in modes.required_models(mode, preset, control, model, auto_length=auto)
-            }
+        refs |= {
+            (ref.folder, ref.filename)
+            for mode in modes.MODES
+            for preset in modes.PRESETS
+            for control in modes.CONTROL_NODES
+            for model in modes.MODES[mode].models
+            for auto in (False, True)
+            for ref in modes.required_models(
+                mode, preset, control, model, auto_length=auto, depth_model=depth
+            )
+        }
     return sorted(refs)
 
 

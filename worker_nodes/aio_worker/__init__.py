@@ -1,6 +1,6 @@
 """The app's side of a remote ComfyUI worker: a custom node folder each worker loads (listed under
 `custom_nodes:` in the worker's extra_model_paths.yaml, as `tools/start_workers.py` writes it),
-outside the pinned checkout. It registers no node classes. It does three things:
+outside the pinned checkout. It registers no node classes. It does four things:
 
 - GET /aio/worker: the pins the worker really runs (each checkout's `.aio-pin.json` record, which
   stock ComfyUI cannot report: it only knows its version number) and whether the tiny seam is in.
@@ -9,6 +9,7 @@ outside the pinned checkout. It registers no node classes. It does three things:
   files inside the worker's own input and output folders are touched.
 - The tiny random-weight set's one seam (tinyset.install_seam), gated exactly as in the app: only
   with LTX_AIO_TINY_WEIGHTS=1 and the set's marker in LTX_AIO_MODELS_DIR.
+- The app's fixes to the pinned ComfyUI where its code does not run on a device (comfy_fixes.py).
 """
 
 import json
@@ -33,6 +34,9 @@ def _app_module(name: str):
     finally:
         sys.path.remove(str(REPO))
 
+
+# The app's fixes to the pinned ComfyUI, as its own engine applies them (comfy_fixes.py).
+_app_module("comfy_fixes").install()
 
 if os.environ.get("LTX_AIO_TINY_WEIGHTS", "").strip() == "1":
     _tinyset = _app_module("tinyset")
