@@ -325,6 +325,10 @@ def launch_options() -> dict:
             ],
         },
         "max_file_size": max(media.MAX_FILE_BYTES.values()),
+        # Gradio starts at most this many events at once (and as many threads for blocking
+        # handlers): jobs wait for the GPU in jobs.TURNS holding no thread, so every job in
+        # line must be able to start, or a newcomer would wait behind the line in Gradio's queue.
+        "max_threads": QUEUE_MAX + 16,
         "mcp_server": mcp_available(),
         "show_error": False,
     }
@@ -358,6 +362,7 @@ def main() -> None:
         store = jobs.open_history()
         jobs.sweep_leftovers(store)
         jobs.prune(store)
+        jobs.resume_in_background(store)  # the jobs that were waiting when it last stopped
     except AppError as err:  # the page still opens; History and /healthz say what is wrong
         log.error("History is unavailable: %s", err)
     demo = build_app()

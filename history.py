@@ -41,6 +41,9 @@ REPO_DIR = Path(__file__).resolve().parent
 DB_NAME = "history.db"
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 UNFINISHED = ("queued", "running")
+INTERRUPTED_WHILE_RUNNING = (
+    "Interrupted by a restart of the app while it ran. Use these settings to run it again."
+)
 THUMB_WIDTH = 320
 
 # Append only: a migration's index + 1 is the schema version it produces.
@@ -301,17 +304,27 @@ class Store:
         return count
 
     def _fail_interrupted(self) -> None:
+        """A job that was running when the process ended cannot go on: it failed (the user may
+        run it again). Jobs that were only queued stay queued: the app runs them again in their
+        order once it has started (jobs.resume_queued)."""
         with self._lock:
             ids = [
                 r[0]
-                for r in self._db.execute(
-                    "SELECT id FROM jobs WHERE status IN (?, ?)", UNFINISHED
-                ).fetchall()
+                for r in self._db.execute("SELECT id FROM jobs WHERE status = 'running'").fetchall()
             ]
         for job_id in ids:
             for part in (self.jobs_dir / job_id).glob("*.part"):
                 part.unlink(missing_ok=True)
-            self._finish(job_id, "failed", "interrupted", "Interrupted by a restart of the app.")
+            self._finish(job_id, "failed", "interrupted", INTERRUPTED_WHILE_RUNNING)
+
+    def queued(self) -> list[Job]:
+        """Jobs waiting to start, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE status = 'queued' "
+                "ORDER BY created_at, rowid"
+            ).fetchall()
+        return [job for job in map(self._read, rows) if job is not None]
 
     def close(self) -> None:
         with self._lock:

@@ -115,6 +115,19 @@ async def in_thread(fn, *args, abandon: bool = True, **kwargs):
     )
 
 
+async def run_in_turn(mode: str, params: dict, job_id: str, owner: str, progress) -> jobs.JobResult:
+    """One recorded job: its turn waited for on the event loop (its place in line shown), then
+    run in a worker thread that holds the slot until the job ends, even when this request is
+    cancelled meanwhile and the thread is abandoned."""
+    turn = await jobs.wait_turn(job_id, owner, progress)
+    try:
+        return await in_thread(
+            jobs.run, mode, params, progress=progress, notify=gr.Warning, job_id=job_id, turn=turn
+        )
+    finally:
+        jobs.give_back(turn)  # only when the thread never started: it gives it back itself
+
+
 def make_api_handler(mode: modes.Mode):
     async def handler(request: gr.Request, progress=gr.Progress(), **values):  # noqa: B008
         event = api_cancel.event_id()
@@ -130,14 +143,7 @@ def make_api_handler(mode: modes.Mode):
             if not job_id:
                 [job_id] = await record_jobs(mode.name, [params], owner)
             with api_cancel.tracking(event, job_id, owner):
-                result = await in_thread(
-                    jobs.run,
-                    mode.name,
-                    params,
-                    progress=progress,
-                    notify=gr.Warning,
-                    job_id=job_id,
-                )
+                result = await run_in_turn(mode.name, params, job_id, owner, progress)
         except AppError as err:
             log.info("%s job refused: %s", mode.name, err)
             if job_id:  # a submission refused before it ran: its record says why
@@ -171,6 +177,8 @@ def make_api_submit(mode: modes.Mode):
         try:
             job_id = jobs.record_submission(mode.name, values, owners.of(request))
             setattr(request.request.state, SUBMITTED, job_id)
+        except AppError as err:  # over a limit: the run records and says it
+            log.info("%s submission not recorded: %s", mode.name, err)
         except Exception:  # the job is then recorded when it starts, as before
             log.exception("recording a %s submission failed", mode.name)
         return [None] * len(values)  # one "valid" per input
@@ -260,14 +268,7 @@ def make_ui_handler(mode: modes.Mode):
         try:
             for number, (job_id, spec) in enumerate(zip(ids, specs, strict=True), 1):
                 try:
-                    result = await in_thread(
-                        jobs.run,
-                        mode.name,
-                        spec,
-                        progress=progress,
-                        notify=gr.Warning,
-                        job_id=job_id,
-                    )
+                    result = await run_in_turn(mode.name, spec, job_id, owner, progress)
                 except AppError as err:
                     log.info("%s job %s failed: %s", mode.name, job_id, err)
                     failed = [*same, *failure_notice(err, params)]

@@ -26,6 +26,7 @@ import models
 import modes
 import patches
 import retention
+import turns
 import videofile
 from errors import AppError
 
@@ -131,8 +132,40 @@ def _silent(fraction: float | None, desc: str) -> None:
 
 
 def slots() -> int:
-    """How many jobs may run at once (the app's queue lets that many through): one per GPU."""
+    """How many jobs may run at once: one per GPU."""
     return backend.slots()
+
+
+# Every job takes its turn here for one of the slots, in turn across owners (turns.py).
+TURNS = turns.Turns(slots)
+NOT_STARTED = "The job was cancelled before it started."
+
+
+def _place_said(progress: Progress) -> Callable[[int], None]:
+    def said(ahead: int) -> None:
+        progress(
+            None,
+            f"Waiting for the GPU: {ahead} job(s) before yours"
+            if ahead
+            else "Waiting for the GPU: yours is next",
+        )
+
+    return said
+
+
+async def wait_turn(job_id: str, owner: str, progress: Progress | None = None) -> turns.Ticket:
+    """Wait (on the event loop, holding no thread) for this job's slot, saying its place in line;
+    the ticket goes to `run(turn=...)`, which gives the slot back when the job ends."""
+    try:
+        return await TURNS.acquire(owner, job_id, _place_said(progress or _silent))
+    except turns.Dropped:
+        raise AppError("interrupted", NOT_STARTED) from None
+
+
+def give_back(turn: turns.Ticket | None) -> None:
+    """The slot of a job whose run never started (its request was cancelled first)."""
+    if turn is not None and turn.claim():
+        TURNS.release(turn)
 
 
 def workers() -> list[dict]:
@@ -285,6 +318,7 @@ def record(mode: str, params: dict, *, batch: str | None = None, owner: str = hi
 def _check_quota(store: history.Store, mode: str, owner: str) -> None:
     try:
         retention.check_quota(store, owner)
+        retention.check_waiting(store, owner)
     except AppError as err:
         store.record_refusal(mode, err.kind, str(err), owner=owner)
         raise
@@ -292,7 +326,11 @@ def _check_quota(store: history.Store, mode: str, owner: str) -> None:
 
 def record_submission(mode: str, values: dict, owner: str) -> str:
     """A script's submission, recorded the moment it joins the queue (before it waits for the
-    GPU): its plain values only; its files are checked and kept when it starts (`adopt`)."""
+    GPU): its plain values only; its files are checked and kept when it starts (`adopt`). An
+    owner with as many jobs waiting as one may have is refused (AppError), recorded nowhere: the
+    submission's own run then says so."""
+    store = open_history()
+    retention.check_waiting(store, owner)
     params = {}
     for f in modes.MODES[mode].fields:
         value = values.get(f.name)
@@ -305,7 +343,7 @@ def record_submission(mode: str, values: dict, owner: str) -> str:
             params[f.name] = modes.coerce(f, value)
         except AppError:  # said when it starts; nothing unchecked is kept meanwhile
             continue
-    return open_history().create_job(mode, params, owner=owner)
+    return store.create_job(mode, params, owner=owner)
 
 
 def adopt(job_id: str, mode: str, params: dict, owner: str) -> str | None:
@@ -349,6 +387,8 @@ def cancel(job_id: str, owner: str | None = None) -> bool:
         return False
     if job.status == "running":
         backend.cancel(job_id)
+    else:
+        TURNS.drop(job_id)  # waiting for its turn: out of line at once
     return True
 
 
@@ -371,17 +411,31 @@ def run(
     progress: Progress | None = None,
     notify: Notify | None = None,
     job_id: str | None = None,
+    turn: turns.Ticket | None = None,
 ) -> JobResult:
     """Run one job of `mode` with plain field values (media given as local file paths), recorded
-    in History under `job_id` (a queued record made by `record()`; made here when None).
+    in History under `job_id` (a queued record made by `record()`; made here when None), in the
+    slot `turn` holds (`wait_turn`), given back when it ends.
 
     `progress` must be picklable (a `gr.Progress` is): it crosses the ZeroGPU process boundary.
     """
+    if turn is not None and not turn.claim():
+        raise AppError("interrupted", NOT_STARTED)
+    try:
+        return _run_recorded(mode, params, progress, notify, job_id)
+    finally:
+        if turn is not None:
+            TURNS.release(turn)
+
+
+def _run_recorded(
+    mode: str, params: dict, progress: Progress | None, notify: Notify | None, job_id: str | None
+) -> JobResult:
     records = open_history()
     job_id = job_id or record(mode, params)
     job = records.get(job_id)
     if job is None or job.status != "queued":
-        raise AppError("interrupted", "The job was cancelled before it started.")
+        raise AppError("interrupted", NOT_STARTED)
     try:
         with records.running(job_id):
             result = _run(records, mode, params, job_id, progress, notify)
@@ -401,6 +455,56 @@ def run(
     finally:
         prune(records)
     return result
+
+
+RESUME_WAIT_S = 6 * 3600  # the longest a first install may take before queued jobs give up
+NOT_KEPT = (
+    "Interrupted by a restart of the app before it started, and its files had not been kept "
+    "yet. Submit it again."
+)
+
+
+def resume_queued(store: history.Store, *, ready: Callable[[], bool] | None = None) -> list[str]:
+    """Run, once each and in their order, the jobs that were waiting when the app last stopped
+    (History keeps them queued; their inputs were kept when they were recorded), each taking its
+    turn like any other job. Called in a thread of its own at start: it waits for the pinned
+    ComfyUI to be installed first. Returns the ids it ran (whatever their outcome)."""
+    import bootstrap
+
+    waiting = store.queued()
+    if not waiting:
+        return []
+    log.info("%d job(s) were waiting when the app stopped: running them again", len(waiting))
+    ready = ready or (lambda: bootstrap.state()["phase"] not in ("not_started", "running"))
+    deadline = time.monotonic() + RESUME_WAIT_S
+    while not ready() and time.monotonic() < deadline:
+        time.sleep(1.0)
+    ran = []
+    for job in waiting:
+        params = job.replay()
+        media_fields = [f.name for f in modes.MODES[job.mode].fields if f.kind in modes.MEDIA_KINDS]
+        if any(job.params.get(name) and name not in job.inputs for name in media_fields):
+            store.mark_failed(job.id, "interrupted", NOT_KEPT)
+            continue
+        try:
+            with TURNS.take_blocking(job.owner, job.id):
+                run(job.mode, params, job_id=job.id)
+        except turns.Dropped:
+            continue  # cancelled while it waited
+        except AppError as err:  # recorded by run(), as for any job
+            log.info("resumed job %s ended: %s", job.id, err)
+        except Exception:
+            log.exception("resumed job %s failed", job.id)
+        ran.append(job.id)
+    return ran
+
+
+def resume_in_background(store: history.Store) -> None:
+    import threading
+
+    threading.Thread(
+        target=resume_queued, args=(store,), name="aio-resume-queued", daemon=True
+    ).start()
 
 
 # A job id as history.Store makes it, at the start of a staged input's or an output's name.

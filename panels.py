@@ -198,7 +198,7 @@ def build(
         api_description=api_docs.docstring(mode).split("\n\nArgs:")[0],
         preprocess=False,
         concurrency_id="gpu",
-        concurrency_limit=jobs.slots(),
+        concurrency_limit=None,  # every job enters and waits its turn in jobs.TURNS
     )
     private = {"api_visibility": "private"}
     start = generate.click(lambda: [True, *notice()], outputs=[busy, *said], queue=False, **private)
@@ -209,7 +209,7 @@ def build(
         preprocess=False,
         show_progress_on=[video],
         concurrency_id="gpu",
-        concurrency_limit=jobs.slots(),
+        concurrency_limit=None,  # every job enters and waits its turn in jobs.TURNS
         **private,
     )
     job.then(lambda: False, outputs=[busy], queue=False, **private)

@@ -6,6 +6,8 @@ unless they asked. On a shared deployment (owners.py) it is the operator's: LTX_
 LTX_AIO_KEEP_GB (7 days there by default), which also win over the page's setting anywhere; each
 owner may keep at most LTX_AIO_OWNER_QUOTA_GB (5 GB there by default, none locally), and a
 submission beyond it is refused with what to do. Queued and running jobs are never pruned.
+There each owner may also have at most LTX_AIO_MAX_WAITING jobs waiting to start (20 by default,
+none locally): one visitor cannot fill the line.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from errors import AppError
 GB = 1024**3
 SHARED_KEEP_DAYS = 7.0
 SHARED_QUOTA_GB = 5.0
+SHARED_MAX_WAITING = 20
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,30 @@ def check_quota(store: history.Store, owner: str) -> None:
             f"Your jobs keep {used / GB:.1f} GB; this server keeps at most {quota:g} GB per user.",
             where="history",
             hint="Delete some of your jobs in History, then generate again.",
+        )
+
+
+def max_waiting() -> int | None:
+    raw = os.environ.get("LTX_AIO_MAX_WAITING")
+    if raw is None:
+        return SHARED_MAX_WAITING if owners.shared() else None
+    value = _env_number("LTX_AIO_MAX_WAITING")
+    return int(value) if value is not None else None
+
+
+def check_waiting(store: history.Store, owner: str) -> None:
+    """Refuse a new job of an owner who has as many jobs waiting as one owner may."""
+    limit = max_waiting()
+    if limit is None or owner == owners.LOCAL:
+        return
+    waiting = store.count(status="queued", owner=owner)
+    if waiting >= limit:
+        raise AppError(
+            "unavailable",
+            f"You have {waiting} jobs waiting to start; this server lets one visitor have at most "
+            f"{limit} waiting.",
+            where="queue",
+            hint="Wait for some to finish, or cancel some in History, then generate again.",
         )
 
 

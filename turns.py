@@ -7,10 +7,13 @@ longest ago (a newcomer first), an owner's own jobs in the order they came. So a
 job waits for the jobs running when it came and none of the queue behind them. On a single-user
 install every job has the one owner, and that is plain FIFO.
 
-A job waits without holding a thread (`take`, awaited on the server's event loop) or, off the
-loop, blocking its own thread (`take_blocking`: jobs resumed after a restart); a cancel from any
-thread takes a waiting job out of line (`drop`). `place` says how many jobs will start before a
-waiting one, so the page can show its place in line.
+A job waits without holding a thread (`acquire` / `take`, awaited on the server's event loop) or,
+off the loop, blocking its own thread (`take_blocking`: jobs resumed after a restart); a cancel
+from any thread takes a waiting job out of line (`drop`). A slot granted on the loop may be handed
+to the thread that runs the job, which gives it back when the job ends (`Ticket.claim`: the
+thread, or the handler that gave up before the thread started, whichever claims it first).
+`place` says how many jobs will start before a waiting one, so the page can show its place in
+line.
 """
 
 from __future__ import annotations
@@ -35,6 +38,14 @@ class Ticket:
     dropped: bool = False
     loop: asyncio.AbstractEventLoop | None = None
     future: asyncio.Future | None = None
+    _claim: threading.Lock = field(default_factory=threading.Lock)
+    _claimed: bool = False
+
+    def claim(self) -> bool:
+        """True exactly once: whoever gets it gives the slot back."""
+        with self._claim:
+            first, self._claimed = not self._claimed, True
+            return first
 
     def grant(self) -> None:
         self.granted.set()
@@ -71,11 +82,9 @@ class Turns:
             self._hand_out()
             return ticket
 
-    @contextlib.asynccontextmanager
-    async def take(
-        self, owner: str, job_id: str, waiting: Waiting | None = None
-    ) -> AsyncIterator[None]:
-        """Wait (on the event loop) for this job's turn, hold its slot for the block."""
+    async def acquire(self, owner: str, job_id: str, waiting: Waiting | None = None) -> Ticket:
+        """Wait (on the event loop) for this job's turn; the granted ticket holds a slot until
+        `release`. Raises `Dropped` when cancelled meanwhile; a cancelled task leaves the line."""
         ticket = self._join(owner, job_id)
         loop = asyncio.get_running_loop()
         ticket.loop, ticket.future = loop, loop.create_future()
@@ -83,6 +92,21 @@ class Turns:
             _resolve(ticket.future)
         try:
             await self._wait_async(ticket, waiting)
+        except BaseException:
+            self._leave(ticket)
+            raise
+        return ticket
+
+    def release(self, ticket: Ticket) -> None:
+        self._leave(ticket)
+
+    @contextlib.asynccontextmanager
+    async def take(
+        self, owner: str, job_id: str, waiting: Waiting | None = None
+    ) -> AsyncIterator[None]:
+        """Wait (on the event loop) for this job's turn, hold its slot for the block."""
+        ticket = await self.acquire(owner, job_id, waiting)
+        try:
             yield
         finally:
             self._leave(ticket)

@@ -419,3 +419,27 @@ def test_a_kept_input_is_named_for_what_it_holds_not_for_its_upload_name(engine,
     kept = jobs.open_history().get(job_id).inputs["image"]
     assert kept.name == "image.png"
     assert kept.read_bytes() == disguised.read_bytes()
+
+
+def test_jobs_waiting_at_a_restart_run_once_each_in_their_order(engine, tmp_path):
+    """jobs.resume_queued: what History kept queued runs again, oldest first; a job whose files
+    were never kept fails saying so; a job cancelled meanwhile is not run; a second resume
+    finds nothing left to run."""
+    store = jobs.open_history()
+    image = mediagen.make_png(tmp_path / "first.png", 96, 64)
+    first = jobs.record("t2v", {"prompt": "first", "preset": "fast", "seed": 1})
+    with_image = jobs.record("i2v", {"prompt": "kept", "preset": "fast", "image": str(image)})
+    unkept = jobs.record_submission("i2v", {"prompt": "x", "image": {"path": "/up/a.png"}}, "local")
+    cancelled = jobs.record("t2v", {"prompt": "cancelled", "preset": "fast"})
+    jobs.cancel(cancelled)
+    ran = jobs.resume_queued(store, ready=lambda: True)
+    assert ran == [first, with_image]
+    assert [c["job_id"] for c in engine.calls] == [first, with_image]
+    assert store.get(first).status == "done" and store.get(with_image).status == "done"
+    assert (
+        store.get(unkept).status == "failed"
+        and "Submit it again" in store.get(unkept).error_message
+    )
+    assert store.get(cancelled).status == "cancelled"
+    assert jobs.resume_queued(store, ready=lambda: True) == []  # nothing runs twice
+    assert len(engine.calls) == 2

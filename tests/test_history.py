@@ -199,16 +199,18 @@ def test_store_block_without_output_records_failure(store):
     assert store.get(job_id).status == "failed"
 
 
-def test_store_unfinished_jobs_fail_at_restart(store, video):
+def test_store_running_jobs_fail_at_restart_and_queued_ones_wait_again(store, video):
     queued = store.create_job("t2v", {}, {})
     running = store.create_job("t2v", {}, {})
+    later = store.create_job("t2v", {"prompt": "later"}, {})
     store.mark_running(running)
     part = store.jobs_dir / running / "output.mp4.part"
     part.write_bytes(video.read_bytes()[:100])
     again = reopen(store)
-    for job_id in (queued, running):
-        job = again.get(job_id)
-        assert (job.status, job.error_kind, job.output) == ("failed", "interrupted", None)
+    job = again.get(running)
+    assert (job.status, job.error_kind, job.output) == ("failed", "interrupted", None)
+    assert "restart" in job.error_message and "run it again" in job.error_message
+    assert [j.id for j in again.queued()] == [queued, later]  # still waiting, in their order
     assert not part.exists()
     again.close()
 
@@ -457,10 +459,13 @@ def test_open_store_returns_one_store_per_data_dir(tmp_path):
 
 
 def test_open_store_after_close_all_reads_the_disk_afresh(tmp_path):
-    job_id = history.open_store(tmp_path).create_job("t2v", {}, {})
+    first = history.open_store(tmp_path)
+    job_id = first.create_job("t2v", {}, {})
+    first.mark_running(job_id)
     history.close_all()
     again = history.open_store(tmp_path)
-    assert again.get(job_id).error_message == "Interrupted by a restart of the app."
+    assert again is not first
+    assert again.get(job_id).error_message == history.INTERRUPTED_WHILE_RUNNING
     history.close_all()
 
 

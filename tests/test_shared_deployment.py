@@ -8,8 +8,11 @@ a page; refusals keep nothing; every submission is recorded. The GPU task is the
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import gradio as gr
 import httpx
@@ -328,3 +331,81 @@ def test_a_space_with_hugging_face_login_shows_the_login_button(monkeypatch, tmp
     demo = app.build_app()
     logins = [b for b in demo.blocks.values() if isinstance(b, gr.LoginButton)]
     assert [b.elem_id for b in logins] == ["aio-login"]
+
+
+def test_one_visitors_forty_waiting_jobs_hold_anothers_back_by_the_running_one_only(
+    served, monkeypatch
+):
+    """A queues forty jobs; B's one job starts as soon as the job running when it came ends.
+    /healthz answers meanwhile (how fast: tools/bench_overhead.py, not a timed test)."""
+    import backend
+    import jobs
+
+    served.engine.reset()
+    release = threading.Event()  # A's first job holds the GPU until B's job is in line
+    fake = backend.generate
+
+    def held(*args, **kwargs):
+        release.wait(120)
+        return fake(*args, **kwargs)
+
+    monkeypatch.setattr(backend, "generate", held)
+    monkeypatch.setenv("LTX_AIO_MAX_WAITING", "50")  # forty may wait (20 by default)
+    before = len(served.engine.calls)
+    key_a, key_b = uuid.uuid4().hex, uuid.uuid4().hex
+    a = Client(served.url, verbose=False, headers={"x-aio-key": key_a})
+    b = Client(served.url, verbose=False, headers={"x-aio-key": key_b})
+    owner_a, owner_b = (
+        owners.of(SimpleNamespace(headers={"x-aio-key": k})) for k in (key_a, key_b)
+    )
+    theirs = [a.submit(prompt=f"a{i}", preset="fast", seed=i, api_name="/t2v") for i in range(40)]
+    assert wait_for(lambda: jobs.TURNS.waiting(owner_a) == 40 - jobs.slots())
+    health = httpx.get(f"{served.url}healthz", timeout=30)
+    assert health.status_code == 200 and health.json()["queue"]["length"] >= 40
+    mine = b.submit(prompt="b", preset="fast", seed=1, api_name="/t2v")
+    assert wait_for(lambda: jobs.TURNS.waiting(owner_b) == 1)
+    release.set()
+    _, used = mine.result(timeout=120)
+    started = [c["job_id"] for c in served.engine.calls[before:]]
+    assert started.index(used["job_id"]) == jobs.slots(), started[:5]  # right after A's first
+    for job in theirs:
+        job.cancel()
+    assert wait_for(lambda: jobs.TURNS.waiting() == 0 and jobs.TURNS.running() == 0)
+
+
+def wait_for(condition, within_s: float = 60.0) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def test_a_visitor_with_as_many_jobs_waiting_as_one_may_have_is_refused_with_the_limit(
+    served, monkeypatch
+):
+    from gradio_client.exceptions import AppError as ClientError
+
+    import backend
+    import jobs
+
+    served.engine.reset()
+    release = threading.Event()
+    fake = backend.generate
+    monkeypatch.setattr(backend, "generate", lambda *a, **k: (release.wait(120), fake(*a, **k))[1])
+    monkeypatch.setenv("LTX_AIO_MAX_WAITING", "3")
+    key = uuid.uuid4().hex
+    client = Client(served.url, verbose=False, headers={"x-aio-key": key})
+    owner = owners.of(SimpleNamespace(headers={"x-aio-key": key}))
+    kept = [client.submit(prompt=f"p{i}", preset="fast", api_name="/t2v") for i in range(4)]
+    assert wait_for(lambda: jobs.TURNS.waiting(owner) == 3 and jobs.TURNS.running() == 1)
+    with pytest.raises(ClientError) as refused:
+        client.predict(prompt="one too many", preset="fast", api_name="/t2v")
+    said = str(refused.value)
+    assert "3 jobs waiting" in said and "at most 3 waiting" in said and "cancel" in said
+    other = Client(served.url, verbose=False, headers={"x-aio-key": uuid.uuid4().hex})
+    theirs = other.submit(prompt="someone else", preset="fast", api_name="/t2v")
+    release.set()
+    assert theirs.result(timeout=120)[1]["job_id"]
+    assert all(job.result(timeout=120)[1]["job_id"] for job in kept)
