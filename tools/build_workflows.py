@@ -12,7 +12,8 @@ Comfy's own LTX-2.3 templates do: the frozen audio latent is SolidMask(0) -> Set
 (the pack's LTXVSetAudioRefTokens output 2 did the same), first-frame conditioning is
 LTXVImgToVideoInplace (the pack's ConditionOnly also wrote the frame into the latent), the IC-LoRA
 is LoraLoaderModelOnly + GetICLoRAParameters + LTXVAddGuide, and the decode is VAEDecodeTiled
-(spatial tiles only, as the pack's tiled decode).
+(patches.py sets its tiles from decode_plan.py, to fit the memory a job may use). Which sampler
+each pass runs per preset is recipes.py's (the json holds the balanced preset's).
 
 Run `python tools/build_workflows.py` after changing a graph, then `python -m pytest`.
 """
@@ -53,7 +54,7 @@ NEGATIVE = "pc game, console game, video game, cartoon, childish, ugly"
 PLACEHOLDER_IMAGE = "example.png"
 PLACEHOLDER_AUDIO = "example.wav"
 PLACEHOLDER_VIDEO = "example.mp4"
-TILE_WHOLE = 4096  # VAEDecodeTiled's largest tile: the whole frame (patches.py sets the size)
+TILE_WHOLE = 4096  # VAEDecodeTiled's largest tile: the whole frame (patches.py sets all four)
 
 
 class Graph:
@@ -246,7 +247,7 @@ def output(g: Graph, video: list, audio: list, *, fps=24.0) -> None:
         vae=video_vae(g),
         tile_size=TILE_WHOLE,
         overlap=64,
-        temporal_size=TILE_WHOLE,  # every frame at once: no seams in time
+        temporal_size=TILE_WHOLE,  # every frame at once, unless decode_plan must cut time
         temporal_overlap=8,
     )
     g.add("Create video", "CreateVideo", images=g.out("Decode video"), audio=audio, fps=fps)
