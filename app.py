@@ -326,9 +326,10 @@ def launch_options() -> dict:
         },
         "max_file_size": max(media.MAX_FILE_BYTES.values()),
         # Gradio starts at most this many events at once (and as many threads for blocking
-        # handlers): jobs wait for the GPU in jobs.TURNS holding no thread, so every job in
-        # line must be able to start, or a newcomer would wait behind the line in Gradio's queue.
-        "max_threads": QUEUE_MAX + 16,
+        # handlers): jobs wait for the GPU in jobs.TURNS, each holding one such event (no
+        # thread), and the server takes at most LINE_MAX waiting jobs, so every job in line can
+        # start waiting and the page's own events (History, cancel) still find room.
+        "max_threads": jobs.LINE_MAX + 32,
         "mcp_server": mcp_available(),
         "show_error": False,
     }

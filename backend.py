@@ -142,7 +142,12 @@ def decode_memory(workers: list | None = None) -> dict:
         "memory_gb": round(gb, 2),
         "budget_gb": round(decode_plan.budget_bytes(gb * 1e9) / 1e9, 2),
         "source": source,
+        # ComfyUI decodes in bf16 where the device has it, else fp32 (twice the memory).
+        "dtype_bytes": 4 if source.startswith(FP32_SOURCES) else decode_plan.DTYPE_SIZE,
     }
+
+
+FP32_SOURCES = ("CPU", "CUDA without bf16")
 
 
 def _memory_gb(workers: list | None) -> tuple[float, str]:
@@ -180,16 +185,24 @@ def _device_memory_gb() -> tuple[float, str]:
     initialise CUDA outside the GPU task (see health.py)."""
     torch = sys.modules.get("torch")
     default = decode_plan.DEFAULT_MEMORY_GB
-    kind = "RAM available"
+    kind = "CPU: RAM available"
     if torch is None:
-        if readiness.probe_device().get("type") == "cuda":
-            return default, "default: the GPU is read once PyTorch is loaded (the first job)"
+        system = readiness.probe_device().get("type")
+        if system == "cuda":
+            return _nvidia_smi_gb() or (
+                default,
+                "default: the GPU is read once PyTorch is loaded (the first job)",
+            )
+        if system == "mps":
+            kind = "MPS: RAM available (unified memory)"
     else:
         try:
             if torch.cuda.is_available():
                 # What is free, plus what this process holds: ComfyUI frees its own for the VAE.
                 free, _total = torch.cuda.mem_get_info()
-                return (free + torch.cuda.memory_reserved()) / 1e9, "CUDA: free plus held here"
+                bf16 = torch.cuda.is_bf16_supported()
+                said = "CUDA: free plus held here" if bf16 else "CUDA without bf16: free plus held"
+                return (free + torch.cuda.memory_reserved()) / 1e9, said
             kind = "CPU: RAM available"
             if _mps_available(torch):
                 recommended = getattr(getattr(torch, "mps", None), "recommended_max_memory", None)
@@ -200,6 +213,30 @@ def _device_memory_gb() -> tuple[float, str]:
             return default, f"default: the device could not be read ({type(exc).__name__})"
     ram = _ram_available_bytes()
     return (ram / 1e9, kind) if ram else (default, "default: the RAM could not be read")
+
+
+def _nvidia_smi_gb() -> tuple[float, str] | None:
+    """The free memory of the GPU this process would use, asked of nvidia-smi (no CUDA is
+    initialised here); None where it cannot say."""
+    import subprocess
+
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+    index = visible if visible.isdigit() else "0"
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", f"--id={index}", "--query-gpu=memory.free,compute_cap",
+             "--format=csv,noheader,nounits"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout  # fmt: skip
+        free_mib, cap = (part.strip() for part in out.strip().splitlines()[0].split(","))
+        gb = float(free_mib) * 2**20 / 1e9
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
+    try:
+        bf16 = float(cap) >= 8.0  # bf16 from Ampere on
+    except ValueError:
+        bf16 = True
+    return gb, ("CUDA (nvidia-smi): free" if bf16 else "CUDA without bf16 (nvidia-smi): free")
 
 
 def _ram_available_bytes() -> int | None:

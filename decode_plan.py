@@ -106,13 +106,15 @@ def _axes(width: int, height: int, frames: int, inputs: dict) -> tuple[list, lis
     )
 
 
-def peak_bytes(family: str, width: int, height: int, frames: int, inputs: dict) -> int:
+def peak_bytes(
+    family: str, width: int, height: int, frames: int, inputs: dict, dtype_size: int = DTYPE_SIZE
+) -> int:
     """ComfyUI's estimated peak of the decode these "Decode video" inputs make: one tile's."""
     n = node_tiles(**inputs)
     shape = tile_bounded_shape(
         latent_shape(width, height, frames), n["tile_x"], n["tile_y"], n["tile_t"]
     )
-    return memory_used_decode(family, shape)
+    return memory_used_decode(family, shape, dtype_size)
 
 
 def decoded_volume(width: int, height: int, frames: int, inputs: dict) -> int:
@@ -170,11 +172,20 @@ def budget_bytes(memory_bytes: float) -> int:
     return int(memory_bytes * BUDGET_SHARE)
 
 
-def plan(family: str, width: int, height: int, frames: int, memory_bytes: float) -> Plan:
+def plan(
+    family: str,
+    width: int,
+    height: int,
+    frames: int,
+    memory_bytes: float,
+    dtype_size: int = DTYPE_SIZE,
+) -> Plan:
     """The cheapest tiling whose estimated peak fits the budget of `memory_bytes`: time is cut
     only when no cut in space alone fits (a seam in time shows as a jump), and then the least
     decoded volume, overlaps included, wins. When nothing fits, the smallest tiling (`fits` is
-    False): the decode is tried anyway, never refused here."""
+    False): the decode is tried anyway, never refused here. `dtype_size`: the bytes of the
+    decoder's working dtype where it runs (4 where ComfyUI decodes in fp32: on a CPU, or a GPU
+    without bf16)."""
     budget = budget_bytes(memory_bytes)
     _, _, t, h, w = latent_shape(width, height, frames)
     longer = max(h, w)
@@ -193,7 +204,7 @@ def plan(family: str, width: int, height: int, frames: int, memory_bytes: float)
             found = Plan(
                 **inputs,
                 tiles=(len(times), len(rows), len(cols)),
-                peak_bytes=peak_bytes(family, width, height, frames, inputs),
+                peak_bytes=peak_bytes(family, width, height, frames, inputs, dtype_size),
                 budget_bytes=budget,
                 frames=frames,
             )

@@ -594,8 +594,10 @@ class Store:
         *,
         owner: str | None = None,
         refusals: bool = True,
+        since: float | None = None,
     ) -> int:
-        where, args = _filters(mode, status, owner, refusals)
+        """How many jobs match (`since`: created at or after that time)."""
+        where, args = _filters(mode, status, owner, refusals, since)
         with self._lock:
             return self._db.execute(f"SELECT COUNT(*) FROM jobs {where}", args).fetchone()[0]
 
@@ -737,8 +739,12 @@ def _filters(
     status: str | None = None,
     owner: str | None = None,
     refusals: bool = True,
+    since: float | None = None,
 ) -> tuple[str, list]:
     clauses, args = [], []
+    if since is not None:
+        clauses.append("created_at >= ?")
+        args.append(float(since))
     if not refusals:
         marks = ", ".join("?" * len(REFUSALS))
         clauses.append(f"NOT (status = 'failed' AND COALESCE(error_kind, '') IN ({marks}))")

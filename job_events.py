@@ -115,11 +115,15 @@ async def in_thread(fn, *args, abandon: bool = True, **kwargs):
     )
 
 
-async def run_in_turn(mode: str, params: dict, job_id: str, owner: str, progress) -> jobs.JobResult:
-    """One recorded job: its turn waited for on the event loop (its place in line shown), then
-    run in a worker thread that holds the slot until the job ends, even when this request is
-    cancelled meanwhile and the thread is abandoned."""
-    turn = await jobs.wait_turn(job_id, owner, progress)
+async def run_in_turn(
+    mode: str, params: dict, job_id: str, visitor: str, progress
+) -> jobs.JobResult:
+    """One recorded job: its turn (as `visitor`, owners.visitor) waited for on the event loop,
+    its place in line shown, then run in a worker thread that holds the slot until the job ends,
+    even when this request is cancelled meanwhile and the thread is abandoned."""
+    if not await in_thread(jobs.still_queued, job_id):  # cancelled: it takes no turn
+        raise AppError("interrupted", jobs.NOT_STARTED)
+    turn = await jobs.wait_turn(job_id, visitor, progress)
     try:
         return await in_thread(
             jobs.run, mode, params, progress=progress, notify=gr.Warning, job_id=job_id, turn=turn
@@ -135,15 +139,16 @@ def make_api_handler(mode: modes.Mode):
         job_id = None
         try:
             owner = owners.of(request)
+            visitor = owners.visitor(owner, uploads.request_fingerprint(request))
             job_id = _submitted(request)  # recorded when it joined the queue (make_api_submit)
             params = _plain(mode, values, request)
             if api_cancel.asked(event, owner):
                 raise AppError("interrupted", "The job was cancelled before it started.")
             job_id = job_id and await in_thread(jobs.adopt, job_id, mode.name, params, owner)
             if not job_id:
-                [job_id] = await record_jobs(mode.name, [params], owner)
+                [job_id] = await record_jobs(mode.name, [params], owner, visitor)
             with api_cancel.tracking(event, job_id, owner):
-                result = await run_in_turn(mode.name, params, job_id, owner, progress)
+                result = await run_in_turn(mode.name, params, job_id, visitor, progress)
         except AppError as err:
             log.info("%s job refused: %s", mode.name, err)
             if job_id:  # a submission refused before it ran: its record says why
@@ -175,7 +180,9 @@ def make_api_submit(mode: modes.Mode):
 
     def submitted(request: gr.Request, **values):
         try:
-            job_id = jobs.record_submission(mode.name, values, owners.of(request))
+            owner = owners.of(request)
+            visitor = owners.visitor(owner, uploads.request_fingerprint(request))
+            job_id = jobs.record_submission(mode.name, values, owner, visitor)
             setattr(request.request.state, SUBMITTED, job_id)
         except AppError as err:  # over a limit: the run records and says it
             log.info("%s submission not recorded: %s", mode.name, err)
@@ -214,7 +221,9 @@ def _split(
     return params, per_line, seeds
 
 
-async def record_jobs(mode: str, specs: list[dict], owner: str) -> list[str]:
+async def record_jobs(
+    mode: str, specs: list[dict], owner: str, visitor: str | None = None
+) -> list[str]:
     """Record one queued job per spec, off the event loop. When this request is cancelled
     meanwhile (Gradio cancels the task; the thread cannot be stopped and goes on), every job
     recorded so far or still to come of it is cancelled, so none is left queued for ever."""
@@ -224,9 +233,11 @@ async def record_jobs(mode: str, specs: list[dict], owner: str) -> list[str]:
 
     def work() -> list[str]:
         batch_id = batch.new_id() if len(specs) > 1 else None
+        if len(specs) > 1:  # the whole batch, or none of it
+            jobs.check_room(owner, len(specs), visitor)
         try:
             for spec in specs:
-                job_id = jobs.record(mode, spec, batch=batch_id, owner=owner)
+                job_id = jobs.record(mode, spec, batch=batch_id, owner=owner, visitor=visitor)
                 with lock:
                     recorded.append(job_id)
                     if abandoned.is_set():
@@ -256,10 +267,11 @@ def make_ui_handler(mode: modes.Mode):
         same = [gr.update(), gr.update()]
         params = values  # until checked: the failure banner reads only the preset
         owner = owners.of(request, values.get(OWNER))
+        visitor = owners.visitor(owner, uploads.request_fingerprint(request))
         try:
             params, per_line, seeds = _split(mode, values, request)
             specs = batch.expand(params, per_line=per_line, seeds=seeds)
-            ids = await record_jobs(mode.name, specs, owner)
+            ids = await record_jobs(mode.name, specs, owner, visitor)
         except AppError as err:
             yield [*same, *failure_notice(err, params), *batch_ui.updates([])]
             return
@@ -268,7 +280,7 @@ def make_ui_handler(mode: modes.Mode):
         try:
             for number, (job_id, spec) in enumerate(zip(ids, specs, strict=True), 1):
                 try:
-                    result = await run_in_turn(mode.name, spec, job_id, owner, progress)
+                    result = await run_in_turn(mode.name, spec, job_id, visitor, progress)
                 except AppError as err:
                     log.info("%s job %s failed: %s", mode.name, job_id, err)
                     failed = [*same, *failure_notice(err, params)]

@@ -11,7 +11,9 @@ used. Every outcome is recorded (done / failed / cancelled); every failure leave
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import re
 import sqlite3
 import time
@@ -138,6 +140,7 @@ def slots() -> int:
 
 # Every job takes its turn here for one of the slots, in turn across owners (turns.py).
 TURNS = turns.Turns(slots)
+LINE_MAX = retention.LINE_MAX  # the most jobs the server keeps waiting
 NOT_STARTED = "The job was cancelled before it started."
 
 
@@ -300,37 +303,55 @@ def _kept_inputs(mode: str, params: dict) -> tuple[dict, dict, dict]:
     return shown, kept, extensions
 
 
-def record(mode: str, params: dict, *, batch: str | None = None, owner: str = history.LOCAL) -> str:
+def record(
+    mode: str,
+    params: dict,
+    *,
+    batch: str | None = None,
+    owner: str = history.LOCAL,
+    visitor: str | None = None,
+) -> str:
     """A queued History record of `owner` for a job about to run, with copies of its inputs
-    (what `Job.replay()` gives back). An owner over their quota is refused, and only that is
-    recorded."""
+    (what `Job.replay()` gives back). An owner over their quota or waiting limit (counted for
+    `visitor` too, owners.visitor) is refused, and only that is recorded."""
     if mode not in modes.MODES:
         raise AppError("bad_input", f"unknown mode {mode!r}", where="mode")
     shown, kept, extensions = _kept_inputs(mode, params)
     store = open_history()
     try:
-        _check_quota(store, mode, owner)
+        _check_quota(store, mode, owner, visitor)
         return store.create_job(mode, shown, kept, batch=batch, owner=owner, extensions=extensions)
     except (OSError, sqlite3.Error) as exc:
         raise _history_error(exc) from exc
 
 
-def _check_quota(store: history.Store, mode: str, owner: str) -> None:
+def _waiting_elsewhere(visitor: str | None) -> int:
+    return TURNS.waiting(visitor) if visitor else 0
+
+
+def check_room(owner: str, jobs_wanted: int, visitor: str | None = None) -> None:
+    """Refuse a batch that would leave its owner more jobs waiting than one may have."""
+    retention.check_waiting(
+        open_history(), owner, adding=jobs_wanted, also_waiting=_waiting_elsewhere(visitor)
+    )
+
+
+def _check_quota(store: history.Store, mode: str, owner: str, visitor: str | None = None) -> None:
     try:
         retention.check_quota(store, owner)
-        retention.check_waiting(store, owner)
+        retention.check_waiting(store, owner, also_waiting=_waiting_elsewhere(visitor))
     except AppError as err:
         store.record_refusal(mode, err.kind, str(err), owner=owner)
         raise
 
 
-def record_submission(mode: str, values: dict, owner: str) -> str:
+def record_submission(mode: str, values: dict, owner: str, visitor: str | None = None) -> str:
     """A script's submission, recorded the moment it joins the queue (before it waits for the
     GPU): its plain values only; its files are checked and kept when it starts (`adopt`). An
     owner with as many jobs waiting as one may have is refused (AppError), recorded nowhere: the
     submission's own run then says so."""
     store = open_history()
-    retention.check_waiting(store, owner)
+    retention.check_waiting(store, owner, also_waiting=_waiting_elsewhere(visitor))
     params = {}
     for f in modes.MODES[mode].fields:
         value = values.get(f.name)
@@ -385,11 +406,17 @@ def cancel(job_id: str, owner: str | None = None) -> bool:
     job = records.get(job_id, owner)
     if job is None or not records.mark_cancelled(job_id):
         return False
-    if job.status == "running":
+    # Waiting for its turn: out of line at once. Read as queued, it may have been granted its
+    # slot since and be starting: then the engine is told too.
+    if job.status == "running" or (not TURNS.drop(job_id) and TURNS.holds(job_id)):
         backend.cancel(job_id)
-    else:
-        TURNS.drop(job_id)  # waiting for its turn: out of line at once
     return True
+
+
+def still_queued(job_id: str) -> bool:
+    """Whether a recorded job is still waiting to start (not cancelled meanwhile)."""
+    job = open_history().get(job_id)
+    return job is not None and job.status == "queued"
 
 
 def skip(job_id: str, reason: str) -> bool:
@@ -462,6 +489,7 @@ NOT_KEPT = (
     "Interrupted by a restart of the app before it started, and its files had not been kept "
     "yet. Submit it again."
 )
+NOT_RESUMED = "Interrupted by a restart of the app before it started. Submit it again."
 
 
 def resume_queued(store: history.Store, *, ready: Callable[[], bool] | None = None) -> list[str]:
@@ -481,22 +509,37 @@ def resume_queued(store: history.Store, *, ready: Callable[[], bool] | None = No
         time.sleep(1.0)
     ran = []
     for job in waiting:
-        params = job.replay()
-        media_fields = [f.name for f in modes.MODES[job.mode].fields if f.kind in modes.MEDIA_KINDS]
-        if any(job.params.get(name) and name not in job.inputs for name in media_fields):
-            store.mark_failed(job.id, "interrupted", NOT_KEPT)
-            continue
         try:
-            with TURNS.take_blocking(job.owner, job.id):
-                run(job.mode, params, job_id=job.id)
-        except turns.Dropped:
-            continue  # cancelled while it waited
-        except AppError as err:  # recorded by run(), as for any job
-            log.info("resumed job %s ended: %s", job.id, err)
-        except Exception:
-            log.exception("resumed job %s failed", job.id)
-        ran.append(job.id)
+            if _resume(store, job):
+                ran.append(job.id)
+        except Exception:  # one odd record must not keep the others waiting
+            log.exception("resuming job %s failed", job.id)
+            with contextlib.suppress(Exception):
+                store.mark_failed(job.id, "interrupted", NOT_RESUMED)
     return ran
+
+
+def _resume(store: history.Store, job: history.Job) -> bool:
+    spec = modes.MODES.get(job.mode)
+    if spec is None:
+        store.mark_failed(job.id, "interrupted", NOT_RESUMED)
+        return False
+    if os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true"):
+        # ZeroGPU grants GPU time only within a visitor's request: nobody asks for this one now.
+        store.mark_failed(job.id, "interrupted", NOT_RESUMED)
+        return False
+    media_fields = [f.name for f in spec.fields if f.kind in modes.MEDIA_KINDS]
+    if any(job.params.get(name) and name not in job.inputs for name in media_fields):
+        store.mark_failed(job.id, "interrupted", NOT_KEPT)
+        return False
+    try:
+        with TURNS.take_blocking(job.owner, job.id):
+            run(job.mode, job.replay(), job_id=job.id)
+    except turns.Dropped:
+        return False  # cancelled while it waited
+    except AppError as err:  # recorded by run(), as for any job
+        log.info("resumed job %s ended: %s", job.id, err)
+    return True
 
 
 def resume_in_background(store: history.Store) -> None:
@@ -554,7 +597,9 @@ def _run(
         checked = modes.check(mode, params, job_id=job_id)
         require_engine()
         # The graph cuts its decode to the memory it may use where it will run.
-        checked.used["memory_gb"] = backend.decode_memory()["memory_gb"]
+        memory = backend.decode_memory()
+        checked.used["memory_gb"] = memory["memory_gb"]
+        checked.used["decode_dtype_bytes"] = memory.get("dtype_bytes")
         prepared = modes.stage(checked, input_dir=backend.input_dir())
         decode_note = prepared.used.pop("decode_note", None)
         if decode_note:

@@ -200,3 +200,12 @@ def client_address(headers, host: str | None) -> str:
         if not _trusted(hop, networks):
             break
     return address
+
+
+def visitor(owner: str, fingerprint: str) -> str:
+    """Who takes turns for the GPU and is counted against the limits per visitor: a signed-in
+    user or an API key is itself; a page's secret or a script's session can be made anew at will,
+    so those count as the address and client that sent them (`fingerprint`)."""
+    if owner == LOCAL or owner.startswith(("hf:", "key:")):
+        return owner
+    return fingerprint

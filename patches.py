@@ -78,8 +78,9 @@ def _plan_decode(prompt: dict, used: dict) -> None:
     the smallest tiles need more (the job moves it into its notes)."""
     family = decode_plan.LTX25 if workflow.has_node(prompt, "Transformer") else decode_plan.LTX23
     memory_gb = used.get("memory_gb") or decode_plan.DEFAULT_MEMORY_GB
+    dtype_size = used.get("decode_dtype_bytes") or decode_plan.DTYPE_SIZE
     decode = decode_plan.plan(
-        family, used["width"], used["height"], used["frames"], memory_gb * 1e9
+        family, used["width"], used["height"], used["frames"], memory_gb * 1e9, dtype_size
     )
     for name, value in decode.inputs.items():
         _set(prompt, "Decode video", name, value)

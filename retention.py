@@ -24,6 +24,12 @@ GB = 1024**3
 SHARED_KEEP_DAYS = 7.0
 SHARED_QUOTA_GB = 5.0
 SHARED_MAX_WAITING = 20
+# The most jobs the whole server keeps waiting at once: each waiting job holds one of Gradio's
+# event slots (app.py gives it this many plus room for the page's own events).
+LINE_MAX = 64
+# Waiting jobs older than this are not counted against a limit: a submission whose request ended
+# before it reached the GPU stays queued (a restart runs it) but must not block anyone for ever.
+LIVE_S = 6 * 3600
 
 
 @dataclass(frozen=True)
@@ -93,20 +99,39 @@ def max_waiting() -> int | None:
     return int(value) if value is not None else None
 
 
-def check_waiting(store: history.Store, owner: str) -> None:
-    """Refuse a new job of an owner who has as many jobs waiting as one owner may."""
+def check_waiting(
+    store: history.Store, owner: str, *, adding: int = 1, also_waiting: int = 0
+) -> None:
+    """Refuse `adding` new jobs of an owner who would then have more jobs waiting than one owner
+    may (`also_waiting`: what the same visitor has waiting under other owners, e.g. other
+    sessions of a key-less script), or when the server's line is full."""
+    since = time.time() - LIVE_S
+    waiting_all = store.count(status="queued", since=since)
+    if waiting_all + adding > LINE_MAX:
+        raise AppError(
+            "unavailable",
+            f"This server has {waiting_all} jobs waiting to start, the most it takes.",
+            where="queue",
+            hint="Try again in a few minutes, when some have run.",
+        )
     limit = max_waiting()
     if limit is None or owner == owners.LOCAL:
         return
-    waiting = store.count(status="queued", owner=owner)
-    if waiting >= limit:
-        raise AppError(
-            "unavailable",
-            f"You have {waiting} jobs waiting to start; this server lets one visitor have at most "
-            f"{limit} waiting.",
-            where="queue",
-            hint="Wait for some to finish, or cancel some in History, then generate again.",
-        )
+    waiting = max(store.count(status="queued", owner=owner, since=since), also_waiting)
+    if waiting + adding <= limit:
+        return
+    said = (
+        f"You have {waiting} jobs waiting to start"
+        if adding == 1
+        else f"A batch of {adding} jobs would leave you {waiting + adding} waiting to start"
+    )
+    raise AppError(
+        "unavailable",
+        f"{said}; this server lets one visitor have at most {limit} waiting.",
+        where="queue",
+        hint="Wait for some to finish, or cancel some in History, then generate again"
+        + (" (or make the batch smaller)." if adding > 1 else "."),
+    )
 
 
 def configure(

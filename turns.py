@@ -76,10 +76,11 @@ class Turns:
     # -- waiting
 
     def _join(self, owner: str, job_id: str) -> Ticket:
+        slots = self._slots()  # outside the lock: it may ask the worker pool
         with self._lock:
             ticket = Ticket(owner, job_id, next(self._numbers))
             self._lines.setdefault(owner, deque()).append(ticket)
-            self._hand_out()
+            self._hand_out(slots)
             return ticket
 
     async def acquire(self, owner: str, job_id: str, waiting: Waiting | None = None) -> Ticket:
@@ -148,6 +149,7 @@ class Turns:
             self._leave(ticket)
 
     def _leave(self, ticket: Ticket) -> None:
+        slots = self._slots()
         with self._lock:
             self._running.discard(ticket)
             line = self._lines.get(ticket.owner)
@@ -155,16 +157,23 @@ class Turns:
                 line.remove(ticket)
                 if not line:
                     del self._lines[ticket.owner]
-            self._forget(ticket.owner)
-            self._hand_out()
+            self._forget()
+            self._hand_out(slots)
 
-    def _forget(self, owner: str) -> None:
-        """An owner with nothing waiting or running is a newcomer again (keeps `_last` small)."""
-        if owner not in self._lines and not any(t.owner == owner for t in self._running):
-            self._last.pop(owner, None)
+    def _forget(self) -> None:
+        """Keep `_last` small without changing any order: an owner with nothing waiting or running
+        who was served before every owner that is may go, since, coming back, it would go first
+        anyway (a newcomer's place). An owner who just had its turn is remembered, so submitting
+        one job at a time does not jump the line."""
+        active = set(self._lines) | {t.owner for t in self._running}
+        oldest = min((self._last.get(o, -1) for o in active), default=None)
+        for owner in [o for o, last in self._last.items() if o not in active]:
+            if oldest is None or self._last[owner] < oldest:
+                del self._last[owner]
 
     def drop(self, job_id: str) -> bool:
         """Take a waiting job out of line (it raises `Dropped`); False if it is not waiting."""
+        slots = self._slots()
         with self._lock:
             for owner, line in list(self._lines.items()):
                 for ticket in line:
@@ -174,8 +183,8 @@ class Turns:
                             del self._lines[owner]
                         ticket.dropped = True
                         ticket.grant()  # wakes it, to raise
-                        self._forget(owner)
-                        self._hand_out()
+                        self._forget()
+                        self._hand_out(slots)
                         return True
         return False
 
@@ -183,9 +192,9 @@ class Turns:
         """The waiting owner served longest ago (never: first), earliest waiting job on a tie."""
         return min(self._lines, key=lambda o: (self._last.get(o, -1), self._lines[o][0].number))
 
-    def _hand_out(self) -> None:
+    def _hand_out(self, slots: int) -> None:
         """Grant free slots, one job at a time, owners in turn. Under the lock."""
-        while self._lines and len(self._running) < max(1, int(self._slots())):
+        while self._lines and len(self._running) < max(1, int(slots)):
             owner = self._next_owner()
             line = self._lines[owner]
             ticket = line.popleft()
@@ -222,6 +231,11 @@ class Turns:
             if owner is not None:
                 return len(self._lines.get(owner, ()))
             return sum(len(line) for line in self._lines.values())
+
+    def holds(self, job_id: str) -> bool:
+        """Whether this job has been granted a slot (it is starting or running)."""
+        with self._lock:
+            return any(t.job_id == job_id for t in self._running)
 
     def running(self) -> int:
         with self._lock:

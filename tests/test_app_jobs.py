@@ -443,3 +443,17 @@ def test_jobs_waiting_at_a_restart_run_once_each_in_their_order(engine, tmp_path
     assert store.get(cancelled).status == "cancelled"
     assert jobs.resume_queued(store, ready=lambda: True) == []  # nothing runs twice
     assert len(engine.calls) == 2
+
+
+def test_a_batch_that_would_pass_the_waiting_limit_is_refused_whole(engine, monkeypatch):
+    monkeypatch.setenv("LTX_AIO_SHARED", "1")
+    monkeypatch.setenv("LTX_AIO_MAX_WAITING", "5")
+    for n in range(2):
+        jobs.record("t2v", {"prompt": f"waiting {n}"}, owner="key:someone")
+    with pytest.raises(AppError) as refused:
+        jobs.check_room("key:someone", 4)
+    said = str(refused.value)
+    assert "A batch of 4 jobs would leave you 6 waiting" in said and "at most 5" in said
+    assert "smaller" in said
+    jobs.check_room("key:someone", 3)  # fits
+    jobs.check_room("key:another", 5)  # another visitor's own room

@@ -29,7 +29,7 @@ def plain_machine(monkeypatch):
     monkeypatch.setattr(backend, "_warm_modes", set())
 
 
-def fake_torch(cuda=False, mps=False, recommended=None):
+def fake_torch(cuda=False, mps=False, recommended=None, bf16=True):
     def boom():
         raise AssertionError("CUDA was touched")
 
@@ -37,6 +37,7 @@ def fake_torch(cuda=False, mps=False, recommended=None):
         is_available=(lambda: cuda) if cuda is not None else boom,
         mem_get_info=lambda: (10e9, 80e9),
         memory_reserved=lambda: 6e9,
+        is_bf16_supported=lambda: bf16,
     )
     torch = types.SimpleNamespace(
         cuda=cuda_ns,
@@ -51,7 +52,7 @@ def test_the_setting_wins_everywhere(monkeypatch):
     monkeypatch.setenv(backend.MEMORY_ENV, "24")
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
     assert backend.decode_memory() == {
-        "memory_gb": 24.0, "budget_gb": 12.0, "source": backend.MEMORY_ENV,
+        "memory_gb": 24.0, "budget_gb": 12.0, "source": backend.MEMORY_ENV, "dtype_bytes": 2,
     }  # fmt: skip
 
 
@@ -128,9 +129,46 @@ def test_without_torch_loaded_ram_or_the_default_and_torch_stays_unloaded(monkey
     monkeypatch.setattr(readiness, "probe_device", lambda: {"type": "cpu"})
     assert backend.decode_memory()["memory_gb"] == 8.0
     monkeypatch.setattr(readiness, "probe_device", lambda: {"type": "cuda"})
+    monkeypatch.setattr(backend, "_nvidia_smi_gb", lambda: None)  # no nvidia-smi to ask
     figure = backend.decode_memory()
     assert figure["memory_gb"] == decode_plan.DEFAULT_MEMORY_GB and "first job" in figure["source"]
     assert "torch" not in sys.modules
+
+
+def test_before_torch_loads_nvidia_smi_says_what_the_gpu_has_free(monkeypatch):
+    import subprocess
+
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    monkeypatch.setattr(readiness, "probe_device", lambda: {"type": "cuda"})
+    asked = []
+
+    def smi(args, **kwargs):
+        asked.append(args)
+        cap = "7.5" if "--id=3" in args else "8.9"
+        return types.SimpleNamespace(stdout=f"15258, {cap}\n")
+
+    monkeypatch.setattr(subprocess, "run", smi)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    figure = backend.decode_memory()
+    assert figure["memory_gb"] == 16.0 and "nvidia-smi" in figure["source"]
+    assert figure["dtype_bytes"] == 2 and "--id=0" in asked[-1]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,1")  # the first visible GPU; no bf16 there
+    figure = backend.decode_memory()
+    assert "--id=3" in asked[-1] and figure["dtype_bytes"] == 4
+    assert "torch" not in sys.modules
+
+
+def test_where_comfyui_decodes_in_fp32_the_plan_counts_four_bytes(monkeypatch):
+    monkeypatch.setattr(backend, "_ram_available_bytes", lambda: 12e9)
+    monkeypatch.setitem(sys.modules, "torch", fake_torch())
+    assert backend.decode_memory()["dtype_bytes"] == 4  # the CPU
+    monkeypatch.setitem(sys.modules, "torch", fake_torch(cuda=True, bf16=False))
+    assert backend.decode_memory()["dtype_bytes"] == 4  # a GPU without bf16 (T4, V100, ...)
+    monkeypatch.setitem(sys.modules, "torch", fake_torch(cuda=True))
+    assert backend.decode_memory()["dtype_bytes"] == 2
+    bf16 = decode_plan.plan(decode_plan.LTX23, 1280, 704, 121, 48e9)
+    fp32 = decode_plan.plan(decode_plan.LTX23, 1280, 704, 121, 48e9, dtype_size=4)
+    assert fp32.peak_bytes <= fp32.budget_bytes and fp32.peak_bytes > bf16.peak_bytes / 2
 
 
 def test_the_engine_status_carries_the_figure(monkeypatch):

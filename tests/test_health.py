@@ -90,7 +90,7 @@ def test_health_probes_the_engines_figure(monkeypatch):
     monkeypatch.setenv("LTX_AIO_GPU_MEMORY_GB", "80")
     _, body = report(engine=health.PROBE)
     assert body["decode_memory"] == {
-        "memory_gb": 80.0, "budget_gb": 40.0, "source": "LTX_AIO_GPU_MEMORY_GB",
+        "memory_gb": 80.0, "budget_gb": 40.0, "source": "LTX_AIO_GPU_MEMORY_GB", "dtype_bytes": 2,
     }  # fmt: skip
 
 

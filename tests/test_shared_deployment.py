@@ -409,3 +409,28 @@ def test_a_visitor_with_as_many_jobs_waiting_as_one_may_have_is_refused_with_the
     release.set()
     assert theirs.result(timeout=120)[1]["job_id"]
     assert all(job.result(timeout=120)[1]["job_id"] for job in kept)
+
+
+def test_a_new_session_of_the_same_key_less_script_shares_its_limit_and_its_turn(
+    served, monkeypatch
+):
+    """Each gradio_client Client is a session of its own; from the same address and client it is
+    still the same visitor for the waiting limit and the turns."""
+    from gradio_client.exceptions import AppError as ClientError
+
+    import backend
+    import jobs
+
+    served.engine.reset()
+    release = threading.Event()
+    fake = backend.generate
+    monkeypatch.setattr(backend, "generate", lambda *a, **k: (release.wait(120), fake(*a, **k))[1])
+    monkeypatch.setenv("LTX_AIO_MAX_WAITING", "3")
+    first = Client(served.url, verbose=False)
+    kept = [first.submit(prompt=f"p{i}", preset="fast", api_name="/t2v") for i in range(4)]
+    assert wait_for(lambda: jobs.TURNS.waiting() == 3 and jobs.TURNS.running() == 1)
+    with pytest.raises(ClientError) as refused:
+        Client(served.url, verbose=False).predict(prompt="again", preset="fast", api_name="/t2v")
+    assert "at most 3 waiting" in str(refused.value)
+    release.set()
+    assert all(job.result(timeout=120)[1]["job_id"] for job in kept)

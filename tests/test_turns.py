@@ -129,3 +129,36 @@ def test_a_task_cancelled_while_waiting_gives_its_place_back():
         assert line.running() == 0
 
     asyncio.run(scenario())
+
+
+def test_submitting_one_job_at_a_time_gets_a_turn_like_everyone_else_not_more():
+    """A batch joins the line one job at a time (the next once the last ended): it must not count
+    as a newcomer each time, or it would take every other turn from owners with queues."""
+    line = turns.Turns(lambda: 1)
+    running = line._join("A", "a0")
+    order = ["A"]
+    for i in range(10):
+        line._join("C", f"c{i}")
+        line._join("D", f"d{i}")
+    sent = 1
+    for _ in range(21):
+        owner = running.owner
+        line._leave(running)
+        if owner == "A" and sent < 10:
+            line._join("A", f"a{sent}")
+            sent += 1
+        [running] = list(line._running)
+        order.append(running.owner)
+    assert "".join(order[:12]) == "ACDACDACDACD"
+
+
+def test_an_owner_long_idle_comes_back_first_and_the_memory_stays_small():
+    line = turns.Turns(lambda: 1)
+    for n in range(200):  # two hundred owners, one job each, one after the other
+        line._leave(line._join(f"o{n}", f"j{n}"))
+    assert len(line._last) <= 1
+    busy = line._join("B", "b0")
+    line._join("B", "b1")
+    line._join("old", "x")  # served long ago (forgotten): before B's second
+    assert line.place("x") == 0 and line.place("b1") == 1
+    line._leave(busy)

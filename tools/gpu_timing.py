@@ -23,9 +23,11 @@ ltx-pipelines 1.0.0 reads Gemma 3 in Hugging Face layout, which this offline set
 
 `run --ab` times, instead, both sides of each choice where the official sources disagree
 (recipes.py): LTX-2.3 at balanced with the samplers it had (cfg-pp) against today's (Euler), at
-quality with LTX_AIO_LTX23_QUALITY_SAMPLERS cfg_pp against euler, and LTX-2.5's refine with
-LTX_AIO_LTX25_REFINE_SAMPLER euler against euler_ancestral; each side's mp4 is kept in $OUT/ab/
-beside the timings, to compare by eye once the real weights are there.
+quality with LTX_AIO_LTX23_QUALITY_SAMPLERS cfg_pp against euler, LTX-2.5's refine with
+LTX_AIO_LTX25_REFINE_SAMPLER euler against euler_ancestral, and style's depth with
+LTX_AIO_STYLE_DEPTH moge against depth_anything_v2 (that side needs comfyui_controlnet_aux, which
+this carry leaves out: it says so instead); each side's mp4 is kept in $OUT/ab/ beside the
+timings, to compare by eye once the real weights are there.
 """
 
 from __future__ import annotations
@@ -73,7 +75,13 @@ AB = [
      {"LTX_AIO_LTX25_REFINE_SAMPLER": "euler"}, None),
     ("ltx25-refine-euler_ancestral", "t2v", "ltx-2.5", "quality",
      {"LTX_AIO_LTX25_REFINE_SAMPLER": "euler_ancestral"}, None),
+    # The style depth model: MoGe runs on core nodes; Depth Anything V2 needs
+    # comfyui_controlnet_aux, which this carry leaves out (that side then says so).
+    ("style-depth-moge", "style", "ltx-2.3", "balanced", {"LTX_AIO_STYLE_DEPTH": "moge"}, None),
+    ("style-depth-depth_anything_v2", "style", "ltx-2.3", "balanced",
+     {"LTX_AIO_STYLE_DEPTH": "depth_anything_v2"}, None),
 ]  # fmt: skip
+NEEDS_PACK = {"style-depth-depth_anything_v2": "comfyui_controlnet_aux"}
 
 
 def _download(wheels: list[str], folder: Path) -> None:
@@ -228,7 +236,7 @@ def run(args) -> int:
     )  # fmt: skip
     report["weights_s"] = round(time.perf_counter() - started, 1)
     import torch
-    from mediagen import make_png, make_wav
+    from mediagen import make_mp4, make_png, make_wav
 
     import backend
 
@@ -246,6 +254,10 @@ def run(args) -> int:
         "audio": make_wav(folder / "speech.wav", seconds=5.1, kind="chirp"),
     }
     if args.ab:
+        # A source for style's A/B: a distinct clip per run would keep ComfyUI from caching
+        # the depth nodes of the warm run; the cold row is the depth model's figure.
+        media["video"] = make_mp4(folder / "source.mp4", seconds=5.0, width=1024, height=576,
+                                  fps=24)  # fmt: skip
         return _ab(engine, media, frames, out_dir, deadline, report)
     chosen = set(args.modes.split(","))
     for mode, model in [case for case in CASES if case[0] in chosen]:
@@ -270,10 +282,16 @@ def run(args) -> int:
 
 def _ab(engine, media: dict, frames: int, out_dir: Path, deadline: float, report: dict) -> int:
     """Both sides of each choice (AB), each side's warm mp4 kept in out_dir/ab/."""
+    import bootstrap
+
+    installed = {pin.name for pin in bootstrap.needed_pins() if bootstrap.is_installed(pin)}
     for label, mode, model, preset, env, samplers in AB:
         row = {"ab": label, "mode": mode, "model": model, "preset": preset, "env": env}
         if time.monotonic() > deadline:
             report["rows"].append({**row, "skipped": "time budget"})
+            continue
+        if NEEDS_PACK.get(label, "") and NEEDS_PACK[label] not in installed:
+            report["rows"].append({**row, "skipped": f"{NEEDS_PACK[label]} is not installed"})
             continue
         saved = {name: os.environ.get(name) for name in env}
         os.environ.update(env)
