@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 
 import hfcache
 
@@ -352,6 +353,12 @@ def main() -> None:
             bootstrap.comfy_dir(),
         )
     bootstrap.start_background(on_done=lambda _: readiness.log_lines())
+    for name in ("LTX_AIO_MAX_WAITING", uploads.UPLOAD_ENV, "LTX_AIO_OWNER_QUOTA_GB"):
+        raw = os.environ.get(name, "").strip()
+        try:
+            float(raw or 0)
+        except ValueError:
+            log.warning("%s=%r is not a number: its default applies.", name, raw)
     if owners.bad_proxies():
         log.warning(
             "%s: %s is neither an address, a network (CIDR) nor `private`; it is ignored, so "

@@ -150,10 +150,18 @@ def fingerprint(headers, host: str | None) -> str:
 
 def trusted_proxies() -> list:
     """The networks whose forwarded headers are believed (LTX_AIO_TRUSTED_PROXIES: addresses or
-    CIDRs, comma- or space-separated, or `private`; unset: `private` on a Space, else none)."""
+    CIDRs, comma- or space-separated, or `private`; unset: `private` on a Space, loopback with
+    share=True, else none)."""
     raw = os.environ.get(PROXIES_ENV)
     if raw is None:
-        raw = "private" if os.environ.get("SPACE_ID") else ""
+        # On a Space the Hugging Face proxy; with share=True Gradio's share tunnel, whose
+        # client connects from this machine.
+        if os.environ.get("SPACE_ID"):
+            raw = "private"
+        elif os.environ.get("GRADIO_SHARE", "").lower() == "true":
+            raw = "127.0.0.1 ::1"
+        else:
+            raw = ""
     networks = []
     for item in raw.replace(",", " ").split():
         for text in PRIVATE if item.lower() == "private" else (item,):

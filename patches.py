@@ -34,11 +34,11 @@ def parameterize(mode: str, template: str, used: dict, fields=()) -> dict:
     for f in fields:
         value = files.get(f.name) if f.kind in ("image", "audio", "video") else used.get(f.name)
         for title, name in f.patch if value is not None else ():
-            # A target one family's graph lacks (LTX-2.5's one-pass keyframe has no pass-2
-            # guide) is skipped; tests check that every target is in one of the mode's graphs.
+            # A target the graph lacks (pruned, or not in this family's graph) is skipped; tests
+            # check that every target is in one of the mode's graphs.
             if workflow.has_node(prompt, title):
                 _set(prompt, title, name, value)
-    # One pass: the preset's, or a graph that has only one (LTX-2.5's first+last frame).
+    # One pass: the preset's (on that family), or a graph that has only one (style).
     single = used["stages"] == 1 or not workflow.has_node(prompt, "Upscale latent")
     w, h = used["width"], used["height"]
     lw, lh = (w, h) if single else (w // 2, h // 2)

@@ -3,8 +3,9 @@ the choices where the official sources disagree.
 
 ComfyUI skips the unconditional (negative-prompt) pass at CFG 1 unless the sampler asks for it:
 the cfg-pp samplers set `disable_cfg1_optimization` (ComfyUI v0.33.0, comfy/k_diffusion/sampling.py,
-checked in comfy/samplers.py `cfg_function`), so at CFG 1 they run the transformer on the negative
-prompt too: twice the work per step. The sources:
+checked in comfy/samplers.py `sampling_function`), so at CFG 1 they run the transformer on the
+negative prompt too: twice the work per step. (LTX-2.5's LTXVDualCFGGuider also evaluates it
+whenever its video and audio scales differ; the graphs keep both at 1.) The sources:
 
 - Comfy's LTX-2.3 templates (video_ltx2_3_t2v / i2v / ia2v / flf2v) and Lightricks' own LipDub
   graph: `euler` in both passes (flf2v: SamplerEulerAncestral with eta 0, which is Euler);
@@ -91,12 +92,17 @@ STYLE_DEPTH = Setting(
 SETTINGS = (LTX23_QUALITY, LTX25_REFINE, STYLE_DEPTH)
 
 
-def samplers(mode: str, family: str, preset: str) -> tuple[str, str]:
-    """(first pass, refine pass) KSamplerSelect names; a one-pass graph uses the first."""
+def samplers(mode: str, family: str, preset: str, *, settings: bool = True) -> tuple[str, str]:
+    """(first pass, refine pass) KSamplerSelect names; a one-pass graph uses the first.
+    `settings=False`: the defaults, whatever this server sets (the committed graphs)."""
+
+    def chosen(setting: Setting) -> str:
+        return setting.value() if settings else setting.default
+
     if family == LTX25:
         first = "euler" if mode == "keyframe" else "euler_ancestral"  # flf2v: Euler (eta 0)
-        return first, LTX25_REFINE.value()
-    if preset == "quality" and LTX23_QUALITY.value() == "cfg_pp":
+        return first, chosen(LTX25_REFINE)
+    if preset == "quality" and chosen(LTX23_QUALITY) == "cfg_pp":
         return "euler_ancestral_cfg_pp", "euler_cfg_pp"
     # Comfy's IC-LoRA template keeps the ancestral first pass of Lightricks' union-control graph.
     return ("euler_ancestral" if mode == "style" else "euler"), "euler"

@@ -70,9 +70,14 @@ def current(store: history.Store) -> Retention:
 
 
 def quota_gb() -> float | None:
+    default = SHARED_QUOTA_GB if owners.shared() else None
     raw = os.environ.get("LTX_AIO_OWNER_QUOTA_GB")
     if raw is None:
-        return SHARED_QUOTA_GB if owners.shared() else None
+        return default
+    try:
+        float(raw.strip() or 0)
+    except ValueError:  # no number: the default stays (the app says so at start)
+        return default
     return _env_number("LTX_AIO_OWNER_QUOTA_GB")
 
 
@@ -92,11 +97,17 @@ def check_quota(store: history.Store, owner: str) -> None:
 
 
 def max_waiting() -> int | None:
-    raw = os.environ.get("LTX_AIO_MAX_WAITING")
-    if raw is None:
-        return SHARED_MAX_WAITING if owners.shared() else None
-    value = _env_number("LTX_AIO_MAX_WAITING")
-    return int(value) if value is not None else None
+    """Jobs one owner may have waiting (None: no limit; a value that is no number keeps the
+    default, and the app says so at start)."""
+    default = SHARED_MAX_WAITING if owners.shared() else None
+    raw = os.environ.get("LTX_AIO_MAX_WAITING", "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        return default
+    return int(value) if value > 0 else None
 
 
 def check_waiting(

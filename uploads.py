@@ -27,6 +27,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import math
 import mimetypes
 import os
 import re
@@ -64,14 +65,16 @@ _uploaded: dict[str, dict[str, float]] = {}  # resolved path -> {fingerprint: wh
 _sent: dict[str, list[tuple[float, int]]] = {}  # fingerprint -> [(when, bytes)] of the last day
 
 
-def remember(paths, fingerprint: str) -> None:
+def remember(paths, fingerprint: str, *, counts: bool = True) -> None:
+    """Note `fingerprint` as a sender of each stored path; `counts`: against its daily upload
+    limit (a copy the server hands out of a file it keeps does not)."""
     now = time.monotonic()
     with _lock:
         for path in paths:
             if isinstance(path, str):
                 resolved = str(Path(path).resolve())
                 senders = _uploaded.setdefault(resolved, {})
-                if fingerprint not in senders:
+                if counts and fingerprint not in senders:
                     with contextlib.suppress(OSError):
                         _sent.setdefault(fingerprint, []).append((now, os.path.getsize(resolved)))
                 senders[fingerprint] = now
@@ -79,25 +82,33 @@ def remember(paths, fingerprint: str) -> None:
             for old, senders in list(_uploaded.items()):
                 if all(now - at > FORGET_AFTER_S for at in senders.values()):
                     del _uploaded[old]
+        if len(_sent) > MAX_REMEMBERED:
+            for sender_, sent in list(_sent.items()):
+                if all(now - at > DAY_S for at, _size in sent):
+                    del _sent[sender_]
 
 
 def upload_limit_gb() -> float | None:
-    """What one sender may upload in 24 hours (None: no limit)."""
+    """What one sender may upload in 24 hours (None: no limit; a value that is no number keeps
+    the default, and the app says so at start)."""
+    default = SHARED_UPLOAD_GB if owners.shared() else None
     raw = os.environ.get(UPLOAD_ENV)
     if raw is None:
-        return SHARED_UPLOAD_GB if owners.shared() else None
+        return default
     try:
         value = float(raw)
     except ValueError:
-        return None
+        return default
     return value if value > 0 else None
 
 
-def over_limit(fingerprint: str) -> AppError | None:
-    """The refusal for a sender who uploaded their day's worth already, else None."""
+def over_limit(fingerprint: str, adding: int = 0) -> AppError | None:
+    """The refusal for a sender whose uploads of the last 24 hours, with `adding` bytes more,
+    pass the limit; else None."""
     limit = upload_limit_gb()
     if limit is None:
         return None
+    allowed = limit * 1024**3
     now = time.monotonic()
     with _lock:
         recent = [(at, size) for at, size in _sent.get(fingerprint, []) if now - at < DAY_S]
@@ -106,9 +117,16 @@ def over_limit(fingerprint: str) -> AppError | None:
         else:
             _sent.pop(fingerprint, None)
     sent = sum(size for _at, size in recent)
-    if sent < limit * 1024**3:
+    if sent + adding <= allowed and sent < allowed:
         return None
-    hours = max(1, round((DAY_S - (now - recent[0][0])) / 3600))
+    # When enough of the oldest uploads have aged out for this one to fit.
+    frees_at, left = now, sent
+    for at, size in recent:
+        if left + adding <= allowed and left < allowed:
+            break
+        left -= size
+        frees_at = at + DAY_S
+    hours = max(1, math.ceil((frees_at - now) / 3600))
     return AppError(
         "bad_input",
         f"you uploaded {sent / 1024**3:.1f} GB in the last 24 hours; this server takes at most "
@@ -136,7 +154,7 @@ def hand_out(path: Path, request) -> str:
     from gradio.processing_utils import save_file_to_cache
 
     copy = save_file_to_cache(path, cache_dir=gradio.utils.get_upload_folder())
-    remember([copy], request_fingerprint(request))
+    remember([copy], request_fingerprint(request), counts=False)
     return copy
 
 
@@ -286,6 +304,9 @@ def save_data_url(text: str, kind: str, field: str, fingerprint: str) -> Path:
         ) from None
     if not data:
         raise AppError("bad_input", "the data URL holds no data", where=field, hint=HINT)
+    refused = over_limit(fingerprint, len(data))
+    if refused is not None:  # a data URL is an upload too
+        raise AppError(refused.kind, refused.message, where=field, hint=refused.hint)
     suffix = mimetypes.guess_extension(head.group("mime") or "") or ""
     path = Path(save_bytes_to_cache(data, f"{field}{suffix or '.bin'}", str(upload_folder())))
     remember([str(path)], fingerprint)
@@ -313,7 +334,12 @@ class UploadWatch:
             await self.app(scope, receive, send)
             return
         fingerprint = scope_sender(scope)
-        refused = over_limit(fingerprint)
+        headers = dict(scope.get("headers") or [])
+        try:
+            length = int(headers.get(b"content-length", b"0") or 0)
+        except ValueError:
+            length = 0
+        refused = over_limit(fingerprint, length)  # what it says it sends counts before it lands
         if refused is not None:
             await _too_many(refused, send)
             return

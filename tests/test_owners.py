@@ -168,3 +168,10 @@ def test_unreadable_proxy_entries_are_ignored_and_named(no_space, monkeypatch):
     assert owners.client_address({"x-forwarded-for": "203.0.113.9"}, "192.168.1.2") == (
         "203.0.113.9"
     )
+
+
+def test_with_share_true_the_tunnel_on_loopback_is_the_trusted_proxy(no_space, monkeypatch):
+    monkeypatch.setenv("GRADIO_SHARE", "True")
+    said = {"x-forwarded-for": "198.51.100.1, 203.0.113.9"}
+    assert owners.client_address(said, "127.0.0.1") == "203.0.113.9"
+    assert owners.client_address(said, "192.0.2.4") == "192.0.2.4"

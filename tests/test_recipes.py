@@ -141,3 +141,14 @@ def test_keyframe_guides_default_to_the_official_strength(model, params, tmp_pat
     assert strengths and set(strengths.values()) == {0.7}
     field = modes.MODES["keyframe"].field("first_strength")
     assert (field.default, field.min, field.max) == (0.7, 0.1, 1.0)
+
+
+def test_the_committed_graphs_hold_the_defaults_whatever_this_server_sets(monkeypatch):
+    monkeypatch.setenv(recipes.LTX25_REFINE.env, "euler_ancestral")
+    monkeypatch.setenv(recipes.LTX23_QUALITY.env, "euler")
+    assert recipes.samplers("t2v", modes.LTX25, "balanced", settings=False) == (
+        "euler_ancestral", "euler"
+    )  # fmt: skip
+    assert recipes.samplers("t2v", modes.LTX23, "quality", settings=False)[0] == (
+        "euler_ancestral_cfg_pp"
+    )

@@ -7,6 +7,7 @@ a page; refusals keep nothing; every submission is recorded. The GPU task is the
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -280,17 +281,20 @@ def test_a_visitor_over_their_days_uploads_is_refused_with_the_limit_others_are_
     first = mediagen.make_png(tmp_path / "a.png", 64, 64, (10, 20, 30))
     second = mediagen.make_png(tmp_path / "b.png", 64, 64, (200, 20, 30))
     heavy = {"user-agent": "heavy uploader"}
+    accepted = 0
     for _ in range(100):  # each about 250 bytes: the limit is met within a few dozen
-        if uploads.over_limit(uploads.sender(heavy, "127.0.0.1")) is not None:
-            break
         answer = httpx.post(
             f"{served.url}gradio_api/upload",
             files={"files": (first.name, first.read_bytes() + uuid.uuid4().bytes)},
             headers=heavy,
         )
+        if answer.status_code == 429:
+            break
         assert answer.status_code == 200
+        accepted += 1
     else:
         pytest.fail("the uploads were never counted against the limit")
+    assert accepted >= 5  # about 3 KB of them went in first
     refused = httpx.post(
         f"{served.url}gradio_api/upload",
         files={"files": (second.name, second.read_bytes())},
@@ -434,3 +438,31 @@ def test_a_new_session_of_the_same_key_less_script_shares_its_limit_and_its_turn
     assert "at most 3 waiting" in str(refused.value)
     release.set()
     assert all(job.result(timeout=120)[1]["job_id"] for job in kept)
+
+
+def test_an_upload_that_would_pass_the_day_limit_is_refused_before_it_lands(
+    served, tmp_path, monkeypatch
+):
+    """The size the request announces counts; a data URL over MCP counts too; a copy the server
+    hands back of a kept input does not."""
+    import uploads
+
+    monkeypatch.setattr(uploads, "_sent", {})
+    monkeypatch.setenv(uploads.UPLOAD_ENV, str(4000 / 1024**3))  # about 4 KB a day
+    big = tmp_path / "big.png"
+    big.write_bytes(mediagen.make_png(tmp_path / "p.png", 64, 64).read_bytes() + b"\0" * 8000)
+    answer = httpx.post(
+        f"{served.url}gradio_api/upload",
+        files={"files": (big.name, big.read_bytes())},
+        headers={"user-agent": "announces too much"},
+    )
+    assert answer.status_code == 429 and "a day from one visitor" in answer.json()["detail"]
+    sender = uploads.sender({"user-agent": "data url"}, "127.0.0.1")
+    with pytest.raises(uploads.AppError) as refused:
+        uploads.save_data_url(
+            "data:image/png;base64," + base64.b64encode(big.read_bytes()).decode(),
+            "image", "image", sender,
+        )  # fmt: skip
+    assert refused.value.where == "image" and "a day from one visitor" in refused.value.message
+    uploads.remember([str(big)], sender, counts=False)
+    assert uploads.over_limit(sender) is None

@@ -214,7 +214,7 @@ def sampling(
         guider = {"class_type": "CFGGuider", "cfg": 1.0}
     # The balanced preset's; patches.py sets each preset's (recipes.py says why).
     family = recipes.LTX25 if ltx25 else recipes.LTX23
-    sampler = recipes.samplers(g.mode, family, "balanced")[stage - 1]
+    sampler = recipes.samplers(g.mode, family, "balanced", settings=False)[stage - 1]
     g.add(f"AV latent {stage}", "LTXVConcatAVLatent", video_latent=video, audio_latent=audio)
     g.add(
         f"Guider {stage}",
