@@ -179,7 +179,7 @@ class Store:
                     "job(s) were recovered from their folders."
                 )
         self._fail_interrupted()
-        for trash in self.jobs_dir.glob(".trash-*"):
+        for trash in [*self.jobs_dir.glob(".trash-*"), *self.root.glob("history-salvage-*")]:
             shutil.rmtree(trash, ignore_errors=True)
 
     # -- opening, checking, migrating
@@ -187,7 +187,8 @@ class Store:
     def _recover_from(self, exc: Exception) -> None:
         aside = self._set_aside()
         self._db = self._connect()
-        salvaged = self._salvage(aside)
+        # Another program's database is not read back: its "jobs" would not be ours.
+        salvaged = 0 if isinstance(exc, ForeignSchema) else self._salvage(aside)
         recovered = self._rebuild()
         said = f"{recovered} job(s) were recovered from their folders"
         if salvaged:

@@ -189,6 +189,8 @@ def _trusted(address: str, networks: list) -> bool:
         ip = ipaddress.ip_address(address.strip().strip("[]"))
     except ValueError:
         return False
+    if ip.version == 6 and ip.ipv4_mapped is not None:  # ::ffff:10.0.0.5 is 10.0.0.5
+        ip = ip.ipv4_mapped
     return any(ip in net for net in networks if net.version == ip.version)
 
 

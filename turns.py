@@ -50,7 +50,8 @@ class Ticket:
     def grant(self) -> None:
         self.granted.set()
         if self.loop is not None and self.future is not None:
-            self.loop.call_soon_threadsafe(_resolve, self.future)
+            with contextlib.suppress(RuntimeError):  # its loop closed (shutting down)
+                self.loop.call_soon_threadsafe(_resolve, self.future)
 
 
 def _resolve(future: asyncio.Future) -> None:
