@@ -466,3 +466,51 @@ def test_an_upload_that_would_pass_the_day_limit_is_refused_before_it_lands(
     assert refused.value.where == "image" and "a day from one visitor" in refused.value.message
     uploads.remember([str(big)], sender, counts=False)
     assert uploads.over_limit(sender) is None
+
+
+def test_a_cancel_naming_someone_elses_event_changes_nothing(served, monkeypatch):
+    """B posts Gradio's cancel with A's event id (from B's own session and key): A's job runs
+    to its end; A's own cancel of its next job stops that one."""
+    import backend
+    import jobs
+
+    served.engine.reset()
+    release = threading.Event()
+    fake = backend.generate
+    monkeypatch.setattr(backend, "generate", lambda *a, **k: (release.wait(120), fake(*a, **k))[1])
+    key_a = {"x-aio-key": uuid.uuid4().hex}
+    raw = RawApp(served.url, headers=key_a)
+    t2v = raw.endpoint("t2v")
+    data = defaults(t2v)
+    for i, component in enumerate(t2v.inputs):
+        if component.get("props", {}).get("elem_id") == "aio-t2v-prompt":
+            data[i] = "A's own"
+    body = {"data": data, "fn_index": t2v.fn_index, "session_hash": "session-of-a"}
+    joined = httpx.post(f"{served.url}gradio_api/queue/join", json=body, headers=key_a, timeout=60)
+    event_id = joined.json()["event_id"]
+    assert wait_for(lambda: jobs.TURNS.running() == 1)
+    cancel = {"event_id": event_id, "session_hash": "session-of-b", "fn_index": t2v.fn_index}
+    httpx.post(
+        f"{served.url}gradio_api/cancel",
+        json=cancel,
+        headers={"x-aio-key": uuid.uuid4().hex},
+        timeout=60,
+    )
+    release.set()
+    with httpx.stream(
+        "GET",
+        f"{served.url}gradio_api/queue/data",
+        params={"session_hash": "session-of-a"},
+        headers=key_a,
+        timeout=120,
+    ) as stream:
+        for line in stream.iter_lines():
+            message = json.loads(line[5:]) if line.startswith("data:") else {}
+            if message.get("event_id") == event_id and message.get("msg") == "process_completed":
+                assert message.get("success"), message
+                break
+        else:
+            pytest.fail("A's job never completed")
+    assert served.engine.cancels == 0
+    job_id = message["output"]["data"][1]["job_id"]
+    assert served.store().get(job_id).status == "done"
