@@ -129,6 +129,21 @@ def on_use_settings(job_id: str | None, secret: str | None, request: gr.Request,
     ]
 
 
+# After "Run again" loaded a job's settings and showed its panel: press that panel's Generate,
+# once the panel is on screen (no job picked: History stays, nothing is pressed).
+PRESS_GENERATE = """() => new Promise((done) => {
+  const started = Date.now();
+  const tick = () => {
+    const shown = [...document.querySelectorAll('[id^="aio-generate-"]')]
+      .find((button) => button.offsetParent !== null);
+    if (shown) { shown.click(); done(); }
+    else if (Date.now() - started < 5000) requestAnimationFrame(tick);
+    else done();
+  };
+  tick();
+})"""
+
+
 def seed_text(job: history.Job, values: dict) -> str:
     """The seed a job ran with; one that never ran has only the seed it asked for."""
     if job.seed is not None:
@@ -196,6 +211,12 @@ def wire_history(ui: dict, view: history_ui.HistoryView) -> None:
         outputs=[*fields, *ui["switch"], *said, ui["banner"]],
         api_visibility="private",
     )
+    view.run_again.click(
+        use_settings,
+        inputs=[view.selected, ui["owner"]],
+        outputs=[*fields, *ui["switch"], *said, ui["banner"]],
+        api_visibility="private",
+    ).then(None, js=PRESS_GENERATE, api_visibility="private")
 
 
 def build_app() -> gr.Blocks:

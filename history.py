@@ -42,7 +42,7 @@ DB_NAME = "history.db"
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 UNFINISHED = ("queued", "running")
 INTERRUPTED_WHILE_RUNNING = (
-    "Interrupted by a restart of the app while it ran. Use these settings to run it again."
+    "Interrupted by a restart of the app while it ran. Run again (in History) runs it once more."
 )
 THUMB_WIDTH = 320
 

@@ -46,6 +46,7 @@ STATUS_COLORS = {
 class HistoryView:
     panel: gr.Column
     use: gr.Button
+    run_again: gr.Button
     selected: gr.State
     refresh_outputs: list
     refresh_inputs: list
@@ -477,6 +478,8 @@ def build(owner: gr.BrowserState) -> HistoryView:
                     use = gr.Button(
                         "Use these settings", variant="primary", elem_id="aio-history-use"
                     )
+                    # The same settings into the panel, and its Generate pressed: one click.
+                    run_again = gr.Button("Run again", elem_id="aio-history-run-again")
                     delete = gr.Button("Delete", variant="stop", elem_id="aio-history-delete")
                     confirm = gr.Button(
                         "Delete job and files",
@@ -552,6 +555,7 @@ def build(owner: gr.BrowserState) -> HistoryView:
     return HistoryView(
         panel=panel,
         use=use,
+        run_again=run_again,
         selected=selected,
         refresh_outputs=listed,
         refresh_inputs=[*filters, selected, *who],

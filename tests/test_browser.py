@@ -429,6 +429,26 @@ def test_settings_reused_from_history_run_again_with_their_kept_image(page, serv
     assert again.inputs["image"].read_bytes() == first.inputs["image"].read_bytes()
 
 
+def test_a_job_a_restart_interrupted_runs_again_with_one_click(page, served):
+    store = served.store()
+    job_id = store.create_job("t2v", {"prompt": "cut short", "preset": "fast", "seed": 77})
+    store.mark_running(job_id)
+    store._fail_interrupted()  # what the next start of the app does with it
+    assert "Run again" in store.get(job_id).error_message
+    open_history(page)
+    page.locator("#aio-history-refresh").click()
+    thumbnails(page).nth(0).click()
+    page.locator("#aio-history-info").filter(has_text=job_id).wait_for()
+    before = store.count(status="done")
+    page.locator("#aio-history-run-again").click()
+    page.locator("#aio-panel-t2v").wait_for(state="visible")
+    outcome(page, "t2v").filter(has_text="Done").wait_for(state="visible")
+    again = store.jobs(limit=1)[0]
+    assert store.count(status="done") == before + 1 and again.id != job_id
+    assert again.params["prompt"] == "cut short" and again.seed == 77
+    shoot(page, "history-run-again")
+
+
 def test_batch_shows_each_job_and_cancelling_one_leaves_the_others(page, served):
     store = served.store()
     # About 1.5 s a job: off the view's 2 s refresh beat, and #4 still queued when it is cancelled.

@@ -209,7 +209,7 @@ def test_store_running_jobs_fail_at_restart_and_queued_ones_wait_again(store, vi
     again = reopen(store)
     job = again.get(running)
     assert (job.status, job.error_kind, job.output) == ("failed", "interrupted", None)
-    assert "restart" in job.error_message and "run it again" in job.error_message
+    assert "restart" in job.error_message and "Run again" in job.error_message
     assert [j.id for j in again.queued()] == [queued, later]  # still waiting, in their order
     assert not part.exists()
     again.close()
