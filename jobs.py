@@ -147,7 +147,7 @@ NOT_STARTED = "The job was cancelled before it started."
 def _place_said(progress: Progress) -> Callable[[int], None]:
     def said(ahead: int) -> None:
         progress(
-            None,
+            0.0,  # None would hide the line with the bar
             f"Waiting for the GPU: {ahead} job(s) before yours"
             if ahead
             else "Waiting for the GPU: yours is next",
@@ -160,7 +160,8 @@ async def wait_turn(job_id: str, owner: str, progress: Progress | None = None) -
     """Wait (on the event loop, holding no thread) for this job's slot, saying its place in line;
     the ticket goes to `run(turn=...)`, which gives the slot back when the job ends."""
     try:
-        return await TURNS.acquire(owner, job_id, _place_said(progress or _silent))
+        waiting = _place_said(_silent if progress is None else progress)  # gr.Progress is falsy
+        return await TURNS.acquire(owner, job_id, waiting)
     except turns.Dropped:
         raise AppError("interrupted", NOT_STARTED) from None
 

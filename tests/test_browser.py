@@ -172,6 +172,35 @@ def test_progress_is_shown_and_cancel_stops_the_job(page, served):
     assert page.locator("#aio-video-t2v video").count() == 0
 
 
+def test_a_job_waiting_for_the_gpu_shows_its_place_in_line(page, served, monkeypatch):
+    import threading
+
+    from gradio_client import Client
+
+    import backend
+
+    release = threading.Event()
+    fake = backend.generate
+    monkeypatch.setattr(backend, "generate", lambda *a, **k: (release.wait(120), fake(*a, **k))[1])
+    ahead = Client(served.url, verbose=False).submit(prompt="ahead", preset="fast", api_name="/t2v")
+    try:
+        deadline = time.monotonic() + 60
+        while jobs.TURNS.running() == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert jobs.TURNS.running() == 1  # the GPU is busy with someone's job
+        page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
+        page.locator("#aio-generate-t2v").click()
+        waiting = page.locator("#aio-video-t2v").filter(has_text="Waiting for the GPU")
+        waiting.wait_for(state="visible", timeout=120_000)  # a page under load starts slowly
+        assert "yours is next" in waiting.inner_text()
+        waiting.scroll_into_view_if_needed()
+        shoot(page, "waiting-for-the-gpu")
+    finally:
+        release.set()
+    outcome(page, "t2v").filter(has_text="Done").wait_for(state="visible")
+    assert ahead.result(timeout=60)[1]["job_id"]
+
+
 def test_cancel_with_nothing_running_says_so(page, served):
     page.locator("#aio-cancel-t2v").click()
     outcome(page, "t2v").filter(has_text="Nothing to cancel").wait_for()
