@@ -288,21 +288,23 @@ def _ab(engine, media: dict, frames: int, out_dir: Path, deadline: float, report
     for label, mode, model, preset, env, samplers in AB:
         row = {"ab": label, "mode": mode, "model": model, "preset": preset, "env": env}
         if time.monotonic() > deadline:
-            report["rows"].append({**row, "skipped": "time budget"})
-            continue
-        if NEEDS_PACK.get(label, "") and NEEDS_PACK[label] not in installed:
-            report["rows"].append({**row, "skipped": f"{NEEDS_PACK[label]} is not installed"})
-            continue
-        saved = {name: os.environ.get(name) for name in env}
-        os.environ.update(env)
-        try:
-            keep = out_dir / "ab" / f"{label}.mp4"
-            row.update(_case(engine, mode, model, preset, media, frames, samplers, keep))
-        except Exception as exc:  # one side failing must not lose the others' figures
-            row["error"] = repr(exc)
-        finally:
-            for name, value in saved.items():
-                os.environ.pop(name, None) if value is None else os.environ.update({name: value})
+            row["skipped"] = "time budget"
+        elif NEEDS_PACK.get(label, "") and NEEDS_PACK[label] not in installed:
+            row["skipped"] = f"{NEEDS_PACK[label]} is not installed"
+        else:
+            saved = {name: os.environ.get(name) for name in env}
+            os.environ.update(env)
+            try:
+                keep = out_dir / "ab" / f"{label}.mp4"
+                row.update(_case(engine, mode, model, preset, media, frames, samplers, keep))
+            except Exception as exc:  # one side failing must not lose the others' figures
+                row["error"] = repr(exc)
+            finally:
+                for name, value in saved.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
         report["rows"].append(row)
         print(json.dumps(row), flush=True)
         (out_dir / "gpu_timing.json").write_text(json.dumps(report, indent=1))
