@@ -11,7 +11,6 @@ import base64
 import contextlib
 import json
 import threading
-import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,6 +22,7 @@ import pytest
 from app_helpers import running_app
 from gradio_client import Client, handle_file
 from raw_gradio import RawApp
+from waiting import wait_for
 
 import app  # at collection: the real engine, once started, puts ComfyUI's own `app` first
 import owners
@@ -364,27 +364,18 @@ def test_one_visitors_forty_waiting_jobs_hold_anothers_back_by_the_running_one_o
         owners.of(SimpleNamespace(headers={"x-aio-key": k})) for k in (key_a, key_b)
     )
     theirs = [a.submit(prompt=f"a{i}", preset="fast", seed=i, api_name="/t2v") for i in range(40)]
-    assert wait_for(lambda: jobs.TURNS.waiting(owner_a) == 40 - jobs.slots())
+    wait_for(lambda: jobs.TURNS.waiting(owner_a) == 40 - jobs.slots(), "A's jobs in line")
     health = httpx.get(f"{served.url}healthz", timeout=30)
     assert health.status_code == 200 and health.json()["queue"]["length"] >= 40
     mine = b.submit(prompt="b", preset="fast", seed=1, api_name="/t2v")
-    assert wait_for(lambda: jobs.TURNS.waiting(owner_b) == 1)
+    wait_for(lambda: jobs.TURNS.waiting(owner_b) == 1, "B's job in line")
     release.set()
     _, used = mine.result(timeout=120)
     started = [c["job_id"] for c in served.engine.calls[before:]]
     assert started.index(used["job_id"]) == jobs.slots(), started[:5]  # right after A's first
     for job in theirs:
         job.cancel()
-    assert wait_for(lambda: jobs.TURNS.waiting() == 0 and jobs.TURNS.running() == 0)
-
-
-def wait_for(condition, within_s: float = 60.0) -> bool:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
+    wait_for(lambda: jobs.TURNS.waiting() == 0 and jobs.TURNS.running() == 0, "an empty line")
 
 
 @contextlib.contextmanager
@@ -407,9 +398,9 @@ def line_up(client, owner_waiting, n: int) -> list:
     import jobs
 
     first = client.submit(prompt="p0", preset="fast", api_name="/t2v")
-    assert wait_for(lambda: jobs.TURNS.running() == 1)
+    wait_for(lambda: jobs.TURNS.running() == 1, "a job holding the GPU")
     rest = [client.submit(prompt=f"p{i}", preset="fast", api_name="/t2v") for i in range(1, n)]
-    assert wait_for(lambda: owner_waiting() == n - 1)
+    wait_for(lambda: owner_waiting() == n - 1, "the jobs lined up")
     return [first, *rest]
 
 
@@ -509,7 +500,7 @@ def test_a_cancel_naming_someone_elses_event_changes_nothing(served, monkeypatch
     body = {"data": data, "fn_index": t2v.fn_index, "session_hash": "session-of-a"}
     joined = httpx.post(f"{served.url}gradio_api/queue/join", json=body, headers=key_a, timeout=60)
     event_id = joined.json()["event_id"]
-    assert wait_for(lambda: jobs.TURNS.running() == 1)
+    wait_for(lambda: jobs.TURNS.running() == 1, "a job holding the GPU")
     cancel = {"event_id": event_id, "session_hash": "session-of-b", "fn_index": t2v.fn_index}
     httpx.post(
         f"{served.url}gradio_api/cancel",

@@ -27,15 +27,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(1, str(ROOT / "tests"))
 
 
-def _until(condition, within_s: float = 120.0) -> bool:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
-
-
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--jobs", type=int, default=40, help="A's jobs, the running one included")
@@ -46,6 +37,7 @@ def main(argv: list[str]) -> int:
     import httpx
     from app_helpers import running_app
     from gradio_client import Client
+    from waiting import wait_for
 
     import app  # noqa: F401  (before ComfyUI's own `app` could shadow it)
     import backend
@@ -71,7 +63,9 @@ def main(argv: list[str]) -> int:
             a.submit(prompt=f"a{i}", preset="fast", seed=i, api_name="/t2v")
             for i in range(args.jobs)
         ]
-        lined_up = _until(lambda: jobs.TURNS.waiting(owner_a) == args.jobs - jobs.slots())
+        lined_up = wait_for(
+            lambda: jobs.TURNS.waiting(owner_a) == args.jobs - jobs.slots(), "A's line", 120
+        )
         answers = []
         for _ in range(args.probes):
             started = time.perf_counter()
@@ -79,7 +73,7 @@ def main(argv: list[str]) -> int:
             answers.append((time.perf_counter() - started, code))
         before = len(served.engine.calls)
         mine = b.submit(prompt="b", preset="fast", seed=1, api_name="/t2v")
-        _until(lambda: jobs.TURNS.waiting(owner_b) == 1)
+        wait_for(lambda: jobs.TURNS.waiting(owner_b) == 1, "B's job in line", 120)
         release.set()
         _, used = mine.result(timeout=300)
         started_ids = [c["job_id"] for c in served.engine.calls[before:]]
