@@ -342,19 +342,11 @@ def test_one_visitors_forty_waiting_jobs_hold_anothers_back_by_the_running_one_o
     served, monkeypatch
 ):
     """A queues forty jobs; B's one job starts as soon as the job running when it came ends.
-    /healthz answers meanwhile (how fast: tools/bench_overhead.py, not a timed test)."""
-    import backend
+    /healthz answers meanwhile, with the line in its report (how fast: tools/bench_line.py, not
+    a timed test; whether it says 200 depends on this machine's disk and models, not the line)."""
     import jobs
 
     served.engine.reset()
-    release = threading.Event()  # A's first job holds the GPU until B's job is in line
-    fake = backend.generate
-
-    def held(*args, **kwargs):
-        release.wait(120)
-        return fake(*args, **kwargs)
-
-    monkeypatch.setattr(backend, "generate", held)
     monkeypatch.setenv("LTX_AIO_MAX_WAITING", "50")  # forty may wait (20 by default)
     before = len(served.engine.calls)
     key_a, key_b = uuid.uuid4().hex, uuid.uuid4().hex
@@ -363,18 +355,22 @@ def test_one_visitors_forty_waiting_jobs_hold_anothers_back_by_the_running_one_o
     owner_a, owner_b = (
         owners.of(SimpleNamespace(headers={"x-aio-key": k})) for k in (key_a, key_b)
     )
-    theirs = [a.submit(prompt=f"a{i}", preset="fast", seed=i, api_name="/t2v") for i in range(40)]
-    wait_for(lambda: jobs.TURNS.waiting(owner_a) == 40 - jobs.slots(), "A's jobs in line")
-    health = httpx.get(f"{served.url}healthz", timeout=30)
-    assert health.status_code == 200 and health.json()["queue"]["length"] >= 40
-    mine = b.submit(prompt="b", preset="fast", seed=1, api_name="/t2v")
-    wait_for(lambda: jobs.TURNS.waiting(owner_b) == 1, "B's job in line")
-    release.set()
-    _, used = mine.result(timeout=120)
-    started = [c["job_id"] for c in served.engine.calls[before:]]
-    assert started.index(used["job_id"]) == jobs.slots(), started[:5]  # right after A's first
-    for job in theirs:
-        job.cancel()
+    with held_gpu(monkeypatch) as release:  # A's first job holds the GPU until B's is in line
+        theirs = [
+            a.submit(prompt=f"a{i}", preset="fast", seed=i, api_name="/t2v") for i in range(40)
+        ]
+        wait_for(lambda: jobs.TURNS.waiting(owner_a) == 40 - jobs.slots(), "A's jobs in line")
+        health = httpx.get(f"{served.url}healthz", timeout=30)
+        assert health.status_code in (200, 503), health.text
+        assert health.json()["queue"]["length"] >= 40, health.text
+        mine = b.submit(prompt="b", preset="fast", seed=1, api_name="/t2v")
+        wait_for(lambda: jobs.TURNS.waiting(owner_b) == 1, "B's job in line")
+        release.set()
+        _, used = mine.result(timeout=120)
+        started = [c["job_id"] for c in served.engine.calls[before:]]
+        assert started.index(used["job_id"]) == jobs.slots(), started[:5]  # right after A's 1st
+        for job in theirs:
+            job.cancel()
     wait_for(lambda: jobs.TURNS.waiting() == 0 and jobs.TURNS.running() == 0, "an empty line")
 
 
@@ -397,6 +393,7 @@ def line_up(client, owner_waiting, n: int) -> list:
     not yet started counts as waiting)."""
     import jobs
 
+    wait_for(lambda: jobs.TURNS.running() == 0 and jobs.TURNS.waiting() == 0, "an empty line")
     first = client.submit(prompt="p0", preset="fast", api_name="/t2v")
     wait_for(lambda: jobs.TURNS.running() == 1, "a job holding the GPU")
     rest = [client.submit(prompt=f"p{i}", preset="fast", api_name="/t2v") for i in range(1, n)]
