@@ -59,6 +59,12 @@ def _resolve(future: asyncio.Future) -> None:
         future.set_result(None)
 
 
+def _next_owner(lines: dict, last: dict) -> str:
+    """Of the owners with waiting jobs (`lines`), the one served longest ago (`last`: never
+    served goes first), the earliest waiting job on a tie: `_hand_out` and `place` both ask."""
+    return min(lines, key=lambda o: (last.get(o, -1), lines[o][0].number))
+
+
 class Dropped(Exception):
     """The job was taken out of line (cancelled) before its turn came."""
 
@@ -189,14 +195,10 @@ class Turns:
                         return True
         return False
 
-    def _next_owner(self) -> str:
-        """The waiting owner served longest ago (never: first), earliest waiting job on a tie."""
-        return min(self._lines, key=lambda o: (self._last.get(o, -1), self._lines[o][0].number))
-
     def _hand_out(self, slots: int) -> None:
         """Grant free slots, one job at a time, owners in turn. Under the lock."""
         while self._lines and len(self._running) < max(1, int(slots)):
-            owner = self._next_owner()
+            owner = _next_owner(self._lines, self._last)
             line = self._lines[owner]
             ticket = line.popleft()
             if not line:
@@ -215,7 +217,7 @@ class Turns:
             last = dict(self._last)
         ahead, grant = 0, 0
         while lines:
-            owner = min(lines, key=lambda o: (last.get(o, -1), lines[o][0].number))
+            owner = _next_owner(lines, last)
             ticket = lines[owner].popleft()
             if ticket.job_id == job_id:
                 return ahead
