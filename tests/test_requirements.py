@@ -71,6 +71,20 @@ def test_the_requirement_that_ended_the_first_fresh_install_is_there():
     assert "kornia" in names(REQUIREMENTS)
 
 
+def test_the_tests_pin_no_other_version_than_the_app_installs():
+    """A version the test requirements pin is the one requirements.txt gives a newcomer (else
+    installing the tests' needs swaps it, and CI tests another release than users get)."""
+    app = {_normal(n): spec for n, spec in node_imports.requirement_specs(REQUIREMENTS)}
+    test = (ROOT / "requirements-test.txt").read_text()
+    different = {}
+    for name, spec in node_imports.requirement_specs(test):
+        pinned = spec.partition("==")[2].strip()
+        theirs = app.get(_normal(name))
+        if pinned and theirs is not None and theirs.partition("==")[2].strip() != pinned:
+            different[name] = (spec, theirs)
+    assert different == {}
+
+
 def test_names_reads_specs_markers_and_extras():
     text = "gradio[mcp,oauth]==6.31.0\nonnxruntime-gpu; sys_platform == 'linux'\n# x\nPillow\n"
     assert names(text) == {"gradio", "onnxruntime-gpu", "pillow"}
