@@ -36,6 +36,7 @@ log = logging.getLogger("ltx_aio.api_cancel")
 GRADIO_SEP = "<gradio-sep>"
 DETACHED_SEP = "<ltx-aio-detached>"
 FORGET_AFTER_S = 3600.0
+MAX_ASKED = 10_000  # cancels remembered at most (of events that exist: one per event and asker)
 
 _asked: dict[str, dict[str, float]] = {}  # event id -> {who asked to cancel it: when}
 _running: dict[str, str] = {}  # event id -> the History job it runs
@@ -74,17 +75,21 @@ def tracking(event: str | None, job_id: str, owner: str) -> Iterator[None]:
         _running.pop(event, None)
 
 
+def _events(blocks) -> dict:
+    """Gradio's events of this server, from joining the queue until they end."""
+    return getattr(getattr(blocks, "_queue", None), "event_ids_to_events", None) or {}
+
+
 def _submitted_job(blocks, event: str) -> str | None:
     """The job a queued submission recorded when it joined (job_events.make_api_submit)."""
-    queued = getattr(getattr(blocks, "_queue", None), "event_ids_to_events", {}) or {}
-    request = getattr(getattr(queued.get(event), "data", None), "request", None)
+    request = getattr(getattr(_events(blocks).get(event), "data", None), "request", None)
     return getattr(getattr(request, "state", None), "aio_job", None)
 
 
 def asker(headers, session_hash: str, scope=None) -> str:
     """The owner a cancel request speaks for, found as owners.of finds any request's."""
     request = SimpleNamespace(
-        headers={str(k).lower(): str(v) for k, v in dict(headers or {}).items()},
+        headers=owners.plain_headers(headers),
         session_hash=session_hash or None,
         request=SimpleNamespace(scope=scope or {}),
     )
@@ -101,10 +106,14 @@ def note(body: bytes, blocks=None, headers=None, scope=None) -> None:
         return
     if not isinstance(event, str) or not isinstance(session, (str, type(None))):
         return
+    if blocks is not None and event not in _running and event not in _events(blocks):
+        return  # no such event here (made up, or ended): nothing to stop, nothing to remember
     who = asker(headers, session or "", scope)
     now = time.monotonic()
     for old in [e for e, asks in _asked.items() if now - max(asks.values()) > FORGET_AFTER_S]:
         del _asked[old]
+    while len(_asked) >= MAX_ASKED:  # the oldest asks go first
+        del _asked[next(iter(_asked))]
     _asked.setdefault(event, {})[who] = now
     job_id = _running.get(event) or (_submitted_job(blocks, event) if blocks else None)
     if job_id is not None and jobs.cancel(job_id, owners.scope(who)):
@@ -141,10 +150,8 @@ class CancelWatch:
         try:
             app = scope.get("app")
             blocks = app.get_blocks() if hasattr(app, "get_blocks") else None
-            headers = {
-                k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])
-            }
-            note(b"".join(m.get("body", b"") for m in messages), blocks, headers, scope)
+            body = b"".join(m.get("body", b"") for m in messages)
+            note(body, blocks, scope.get("headers", []), scope)
         except Exception:  # watching must never break Gradio's own cancel
             log.exception("reading a cancel request failed")
 

@@ -205,10 +205,7 @@ class RefusalRewriter:
         try:
             payload = json.loads(request_body or b"{}")
             found = _endpoint(scope["app"].get_blocks(), scope.get("path", ""), payload)
-            headers = {
-                k.decode("latin-1").lower(): v.decode("latin-1")
-                for k, v in scope.get("headers", [])
-            }
+            headers = owners.plain_headers(scope.get("headers", []))
             caller = SimpleNamespace(headers=headers, session_hash=payload.get("session_hash"))
             if found:
                 jobs.open_history().record_refusal(found[0], err.kind, str(err), owners.of(caller))

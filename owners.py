@@ -137,10 +137,33 @@ def browser_state_key() -> str:
         return secrets.token_urlsafe(24)
 
 
+def plain_headers(headers) -> dict[str, str]:
+    """A request's headers as one lower-cased name -> value dict, from an ASGI scope's list of
+    byte pairs, a starlette `Headers` or a dict. A header sent more than once keeps every value,
+    joined with ", " as HTTP allows for list-valued headers: a proxy may add its own
+    X-Forwarded-For line below the one the caller wrote, and only reading both finds its entry."""
+    raw = getattr(headers, "raw", None)
+    if raw is None and isinstance(headers, (list, tuple)):
+        raw = headers
+    if raw is not None:
+        pairs = [
+            (k.decode("latin-1") if isinstance(k, bytes) else str(k),
+             v.decode("latin-1") if isinstance(v, bytes) else str(v))
+            for k, v in raw
+        ]  # fmt: skip
+    else:
+        pairs = [(str(k), str(v)) for k, v in dict(headers or {}).items()]
+    plain: dict[str, str] = {}
+    for name, value in pairs:
+        name = name.lower()
+        plain[name] = f"{plain[name]}, {value}" if name in plain else value
+    return plain
+
+
 def fingerprint(headers, host: str | None) -> str:
     """Who sent a request, as far as the request alone says: its key when it has one, else its
     address and browser. An upload is usable only by requests with the same fingerprint."""
-    headers = {str(k).lower(): str(v) for k, v in dict(headers or {}).items()}
+    headers = plain_headers(headers)
     key = headers.get(KEY_HEADER, "").strip()
     bearer = headers.get("authorization", "").strip()
     if key or bearer:
@@ -197,8 +220,8 @@ def _trusted(address: str, networks: list) -> bool:
 def client_address(headers, host: str | None) -> str:
     """Who connected: the socket's peer, or, where that peer is a trusted proxy, the nearest
     address in X-Forwarded-For that is not one (walked from the right: each proxy appends the
-    address it saw; the left is whatever the caller wrote)."""
-    headers = {str(k).lower(): str(v) for k, v in dict(headers or {}).items()}
+    address it saw; the left is whatever the caller wrote; every X-Forwarded-For line counts)."""
+    headers = plain_headers(headers)
     networks = trusted_proxies()
     address = host or ""
     if not networks or not _trusted(address, networks):

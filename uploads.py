@@ -172,7 +172,7 @@ def _mac(fingerprint: str) -> str:
 
 def sender(headers, host: str | None) -> str:
     """The fingerprint of a request: the one it was vouched for, else owners.fingerprint."""
-    headers = {str(k).lower(): str(v) for k, v in dict(headers or {}).items()}
+    headers = owners.plain_headers(headers)
     fingerprint, _, mac = headers.get(SENDER_HEADER, "").rpartition(".")
     if fingerprint and hmac.compare_digest(mac.encode(), _mac(fingerprint).encode()):
         return fingerprint
@@ -189,10 +189,7 @@ def request_fingerprint(request) -> str:
 
 def scope_sender(scope) -> str:
     """`sender` of an ASGI request."""
-    headers = {
-        k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
-    }
-    return sender(headers, (scope.get("client") or (None, None))[0])
+    return sender(scope.get("headers", []), (scope.get("client") or (None, None))[0])
 
 
 # -- what a media value names ----------------------------------------------------------------------
@@ -248,7 +245,7 @@ def _file_data(path: Path | str) -> dict:
 
 def own_hosts(scope, server) -> set[str]:
     """The `host[:port]` names this server answers to, as the request and its launch say."""
-    headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+    headers = owners.plain_headers(scope.get("headers", []))
     hosts = {
         headers.get("host", ""),
         headers.get("x-forwarded-host", "").split(",")[0].strip(),

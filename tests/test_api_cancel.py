@@ -137,3 +137,27 @@ def test_the_middleware_passes_the_cancel_body_on_unchanged(cancelled):
     scope = {"type": "http", "method": "POST", "path": "/gradio_api/cancel"}
     asyncio.run(api_cancel.CancelWatch(downstream)(scope, receive, None))
     assert b"".join(received) == body("ev-3") and api_cancel.asked("ev-3", LOCAL)
+
+
+class Queue:
+    def __init__(self, events):
+        self.event_ids_to_events = dict.fromkeys(events)
+
+
+class Blocks:
+    def __init__(self, *events):
+        self._queue = Queue(events)
+
+
+def test_a_cancel_of_an_event_this_server_does_not_have_is_not_remembered(cancelled):
+    api_cancel.note(body("made-up"), Blocks("ev-real"))
+    assert api_cancel._asked == {}
+    api_cancel.note(body("ev-real"), Blocks("ev-real"))
+    assert list(api_cancel._asked) == ["ev-real"]
+
+
+def test_remembered_cancels_are_bounded_oldest_first(cancelled, monkeypatch):
+    monkeypatch.setattr(api_cancel, "MAX_ASKED", 3)
+    for n in range(5):
+        api_cancel.note(body(f"ev-{n}"))
+    assert list(api_cancel._asked) == ["ev-2", "ev-3", "ev-4"]

@@ -143,6 +143,28 @@ def test_behind_a_trusted_proxy_the_address_it_saw_counts_never_what_the_caller_
     assert owners.client_address({}, "10.0.0.5") == "10.0.0.5"
 
 
+def test_every_forwarded_line_counts_so_the_proxys_own_line_is_read(no_space, monkeypatch):
+    """A caller writes one X-Forwarded-For; a proxy may add its entry as a second line rather
+    than append to the first. Read as an ASGI scope or starlette `Headers`, both count: the
+    caller's line cannot hide the proxy's."""
+    from starlette.datastructures import Headers
+
+    monkeypatch.setenv(owners.PROXIES_ENV, "10.0.0.5")
+    raw = [
+        (b"user-agent", b"ua"),
+        (b"x-forwarded-for", b"198.51.100.1"),  # what the caller wrote
+        (b"x-forwarded-for", b"203.0.113.9"),  # what the proxy saw
+    ]
+    assert owners.plain_headers(raw)["x-forwarded-for"] == "198.51.100.1, 203.0.113.9"
+    assert owners.client_address(raw, "10.0.0.5") == "203.0.113.9"
+    assert owners.client_address(Headers(raw=raw), "10.0.0.5") == "203.0.113.9"
+    assert owners.fingerprint(raw, "10.0.0.5") == owners.fingerprint(
+        {"user-agent": "ua", "x-forwarded-for": "203.0.113.9"}, "10.0.0.5"
+    )
+    # Bytes that are not UTF-8 are read, not a crash.
+    assert owners.plain_headers([(b"X-Odd", b"\xff\xfe")]) == {"x-odd": "\xff\xfe"}
+
+
 def test_a_chain_of_trusted_proxies_is_walked_to_the_first_untrusted_hop(no_space, monkeypatch):
     monkeypatch.setenv(owners.PROXIES_ENV, "10.0.0.0/8, 2001:db8::/32")
     said = {"x-forwarded-for": "198.51.100.1, 203.0.113.9, 10.3.3.3, 10.2.2.2"}
