@@ -146,8 +146,11 @@ def failure_notice(err: AppError, params: dict) -> list:
 
 def running_banner(ids: list[str]) -> str:
     if len(ids) == 1:
-        said = f"Job {ids[0]} is running: its progress shows on the result."
-        return banner_html("info", "Generating", said)
+        said = (
+            f"Job {ids[0]} is submitted: it starts as soon as the GPU is free. Its place in line, "
+            "then its progress, show on the result."
+        )
+        return banner_html("info", "Submitted", said)
     said = f"{len(ids)} jobs queued: each one's place and state show below the result."
     return banner_html("info", "Batch started", said)
 

@@ -616,7 +616,7 @@ def test_history_shows_my_running_job_live_and_cancels_it(page, served):
     served.engine.step_delay = 2.0  # slow enough to look at, cut short by the cancel
     page.locator("#aio-t2v-prompt textarea").fill("a job to watch")
     page.locator("#aio-generate-t2v").click()
-    outcome(page, "t2v").filter(has_text="Generating").wait_for()  # recorded, now running
+    outcome(page, "t2v").filter(has_text="Submitted").wait_for()  # recorded
     page.locator(f"#aio-mode-{app.HISTORY}").click()
     live = page.locator("#aio-live-table")
     live.filter(has_text="a job to watch").wait_for()
