@@ -364,6 +364,21 @@ def launch_options() -> dict:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        store = jobs.open_history()
+    except AppError as err:  # the page still opens; History and /healthz say what is wrong
+        log.error("History is unavailable: %s", err)
+        store = None
+    if store is not None and store.guest:
+        # Two apps on one History would each take the other's running jobs for leftovers of a
+        # stopped run, and share one GPU without taking turns.
+        log.error(
+            "Another copy of this app (process %s) is using the data dir %s. Stop it first, or "
+            "give this one a data dir of its own (LTX_AIO_DATA_DIR).",
+            history.claimant(store.root) or "unknown",
+            store.root,
+        )
+        raise SystemExit(1)
     # Installs the pinned ComfyUI in the background: the page is served at once, even offline.
     # The console says what the page's status banner says once, when the install is done (at
     # once where nothing needs installing).
@@ -387,13 +402,13 @@ def main() -> None:
             owners.PROXIES_ENV,
             ", ".join(owners.bad_proxies()),
         )
-    try:
-        store = jobs.open_history()
-        jobs.sweep_leftovers(store)
-        jobs.prune(store)
-        jobs.resume_in_background(store)  # the jobs that were waiting when it last stopped
-    except AppError as err:  # the page still opens; History and /healthz say what is wrong
-        log.error("History is unavailable: %s", err)
+    if store is not None:
+        try:
+            jobs.sweep_leftovers(store)
+            jobs.prune(store)
+            jobs.resume_in_background(store)  # the jobs that were waiting when it last stopped
+        except AppError as err:
+            log.error("History is unavailable: %s", err)
     demo = build_app()
     demo.launch(**launch_options())
 

@@ -12,7 +12,12 @@ The output is copied (hard-linked where the filesystem allows), never moved: Com
 identical re-run from its cache with the same file name, which must still exist where it said.
 A job becomes "done" only after its output was checked to decode and fully copied in; a crash
 before that leaves it queued/running, and the next start records those as failed.
-One app process per data dir: opening a store fails every unfinished job it finds.
+
+One app process per data dir: the first process to open a store there claims the dir (an
+exclusive lock on `app.lock`, which the system lets go when the process ends, kill -9 included).
+Only the claiming process treats what it finds as left by a stopped run (a running job failed, a
+damaged database set aside, scratch swept); a store another live process has claimed opens as a
+guest that changes none of that (`Store.guest`), and the app refuses to start on it (app.main).
 """
 
 from __future__ import annotations
@@ -32,6 +37,11 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: no claim is taken, as before
+    fcntl = None
+
 import videofile
 from errors import AppError
 
@@ -39,6 +49,7 @@ log = logging.getLogger("ltx_aio.history")
 
 REPO_DIR = Path(__file__).resolve().parent
 DB_NAME = "history.db"
+LOCK_NAME = "app.lock"
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 UNFINISHED = ("queued", "running")
 INTERRUPTED_WHILE_RUNNING = (
@@ -143,6 +154,63 @@ def _has_sqlite_header(path: Path) -> bool:
     return head in (b"", SQLITE_HEADER)
 
 
+_claims: dict[Path, list] = {}  # data dir -> [its lock file, stores of this process open on it]
+_claims_lock = threading.Lock()
+_dropped: list[Path] = []  # claims of stores collected unclosed, let go at the next claim
+
+
+def _claim(root: Path) -> bool:
+    """Claim `root` for this process (True), or find that another live process holds it."""
+    key = root.resolve()
+    with _claims_lock:
+        _let_dropped_go()
+        held = _claims.get(key)
+        if held is not None:
+            held[1] += 1
+            return True
+        if fcntl is None:
+            _claims[key] = [None, 1]
+            return True
+        handle = (key / LOCK_NAME).open("a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        _claims[key] = [handle, 1]
+        return True
+
+
+def _unclaim(root: Path) -> None:
+    with _claims_lock:
+        _dropped.append(root)
+        _let_dropped_go()
+
+
+def _let_dropped_go() -> None:
+    while _dropped:
+        key = _dropped.pop().resolve()
+        held = _claims.get(key)
+        if held is None:
+            continue
+        held[1] -= 1
+        if held[1] <= 0:
+            del _claims[key]
+            if held[0] is not None:
+                held[0].close()  # closing the file lets the lock go
+
+
+def claimant(root: Path | str) -> int | None:
+    """The process id written by whoever claimed `root` (None when unknown)."""
+    with contextlib.suppress(OSError, ValueError):
+        return int((Path(root) / LOCK_NAME).read_text().split()[0])
+    return None
+
+
 class Store:
     """The job records of one data dir. Safe to share between Gradio's worker threads."""
 
@@ -154,6 +222,9 @@ class Store:
         self.notice: str | None = None
         self._lock = threading.RLock()
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        # False: another live process claimed this data dir, and this store is its guest.
+        self.claimed = _claim(self.root)
+        self._claim_held = self.claimed
         existed = self.db_path.exists()
         # Rows that could not be read (a damaged field): hidden, and said once.
         self.unreadable: set[str] = set()
@@ -168,19 +239,40 @@ class Store:
                 raise sqlite3.DatabaseError("the file does not start as an SQLite database does")
             self._db = self._connect()
         except sqlite3.OperationalError:
+            self._let_go()
             raise  # locked, unopenable, read-only: the file may be fine, so it is never set aside
         except sqlite3.DatabaseError as exc:
+            if not self.claimed:  # the process using it decides what to do with it
+                raise
             self._recover_from(exc)
         else:
-            if not existed and self._records():
+            if not existed and self._records() and self.claimed:
                 recovered = self._rebuild()
                 self.notice = (
                     f"The history database was missing; a new one was started and {recovered} "
                     "job(s) were recovered from their folders."
                 )
+        if not self.claimed:
+            log.warning(
+                "History in %s is in use by another process (pid %s): opened without touching "
+                "its unfinished jobs.",
+                self.root,
+                claimant(self.root),
+            )
+            return
         self._fail_interrupted()
         for trash in [*self.jobs_dir.glob(".trash-*"), *self.root.glob("history-salvage-*")]:
             shutil.rmtree(trash, ignore_errors=True)
+
+    @property
+    def guest(self) -> bool:
+        """Whether another live process claimed this data dir (this store only reads and adds)."""
+        return not self.claimed
+
+    def _let_go(self) -> None:
+        if self._claim_held:
+            self._claim_held = False
+            _unclaim(self.root)
 
     # -- opening, checking, migrating
 
@@ -330,6 +422,14 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            self._let_go()
+
+    def __del__(self) -> None:
+        # A store dropped unclosed lets its claim go too, at the next claim: the collector may
+        # run this while this thread holds the claims' lock.
+        if getattr(self, "_claim_held", False):
+            self._claim_held = False
+            _dropped.append(self.root)
 
     # -- writing
 
