@@ -30,6 +30,7 @@ import bootstrap
 import health
 import history
 import history_ui
+import job_events
 import jobs
 import media
 import models_ui
@@ -311,6 +312,15 @@ def build_app() -> gr.Blocks:
                 queue=False,
                 api_visibility="private",
             )
+        # On ZeroGPU, jobs of this visitor that waited at a restart run within this visit.
+        demo.load(
+            job_events.on_return,
+            inputs=[ui["owner"]],
+            outputs=[ui["banner"]],
+            concurrency_limit=None,
+            show_progress="hidden",
+            api_visibility="private",
+        )
         demo.load(
             on_owner,
             inputs=[ui["owner"]],

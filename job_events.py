@@ -32,6 +32,7 @@ from banners import (
     batch_banner,
     failure_notice,
     notice,
+    page_notice,
     running_banner,
     success_banner,
 )
@@ -311,6 +312,40 @@ def make_ui_handler(mode: modes.Mode):
             yield [*same, *notice(batch_banner(ids)), *batch_ui.updates(ids, running=False)]
 
     return handler
+
+
+RETURNED = "Your waiting jobs"
+
+
+async def on_return(request: gr.Request, secret, progress=gr.Progress()):  # noqa: B008
+    """A page load: where the app restarted on ZeroGPU with jobs of this visitor waiting (no GPU
+    could run them without a visitor's request, jobs.take_awaiting), run them now, in order, in
+    this request, saying so in the page's banner; gone when the page is closed, they wait for
+    the next visit."""
+    owner = owners.of(request, secret)
+    waiting = await in_thread(jobs.take_awaiting, owner) if jobs.awaiting(owner) else []
+    if not waiting:
+        yield gr.update()  # nothing waited: the banner stays as it is
+        return
+    visitor = owners.visitor(owner, uploads.request_fingerprint(request))
+    said = (
+        f"{len(waiting)} job(s) of yours were waiting when the app restarted: they run now, in "
+        "order. History shows each one when it ends."
+    )
+    yield page_notice(banner_html("info", RETURNED, said))
+    ended = 0
+    try:
+        for job in waiting:
+            try:
+                await run_in_turn(job.mode, job.replay(), job.id, visitor, progress)
+            except AppError as err:
+                log.info("resumed %s job %s ended: %s", job.mode, job.id, err)
+            ended += 1
+    except BaseException:  # the page was closed: what did not start waits for the next visit
+        jobs.put_back_awaiting(owner, [job.id for job in waiting[ended:]])
+        raise
+    said = f"The {len(waiting)} job(s) of yours that waited at the restart have run: see History."
+    yield page_notice(banner_html("ok", RETURNED, said))
 
 
 def on_cancel(

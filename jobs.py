@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -338,6 +339,7 @@ def check_room(owner: str, jobs_wanted: int, visitor: str | None = None) -> None
 
 
 def _check_quota(store: history.Store, mode: str, owner: str, visitor: str | None = None) -> None:
+    drop_unclaimed()
     try:
         retention.check_quota(store, owner)
         retention.check_waiting(store, owner, also_waiting=_waiting_elsewhere(visitor))
@@ -346,11 +348,46 @@ def _check_quota(store: history.Store, mode: str, owner: str, visitor: str | Non
         raise
 
 
+# A script's submission is recorded when it joins Gradio's queue; its run adopts the record at
+# once (the GPU events have no concurrency limit: they wait in TURNS). One never adopted this long
+# after was dropped by Gradio before it started (its caller went away).
+CLAIM_S = 300.0
+DROPPED = "The request was dropped before the job started (the caller went away). Submit it again."
+_unclaimed: dict[str, float] = {}  # submission's job id -> when it was recorded (monotonic)
+_unclaimed_lock = threading.Lock()
+
+
+def drop_unclaimed(now: float | None = None) -> list[str]:
+    """End the submissions whose run never came for them (CLAIM_S), so none stays queued for
+    ever, counted against its owner's waiting limit. Returns the ids it ended."""
+    now = time.monotonic() if now is None else now
+    with _unclaimed_lock:
+        late = [job_id for job_id, at in _unclaimed.items() if now - at > CLAIM_S]
+        for job_id in late:
+            del _unclaimed[job_id]
+    ended = []
+    for job_id in late:
+        if TURNS.holds(job_id) or TURNS.place(job_id) is not None:
+            continue
+        with contextlib.suppress(OSError, sqlite3.Error):
+            if open_history().mark_cancelled(job_id, DROPPED):
+                ended.append(job_id)
+    if ended:
+        log.info("%d submission(s) were dropped before they started: ended", len(ended))
+    return ended
+
+
+def _claimed(job_id: str) -> None:
+    with _unclaimed_lock:
+        _unclaimed.pop(job_id, None)
+
+
 def record_submission(mode: str, values: dict, owner: str, visitor: str | None = None) -> str:
     """A script's submission, recorded the moment it joins the queue (before it waits for the
     GPU): its plain values only; its files are checked and kept when it starts (`adopt`). An
     owner with as many jobs waiting as one may have is refused (AppError), recorded nowhere: the
     submission's own run then says so."""
+    drop_unclaimed()
     store = open_history()
     retention.check_waiting(store, owner, also_waiting=_waiting_elsewhere(visitor))
     params = {}
@@ -365,13 +402,17 @@ def record_submission(mode: str, values: dict, owner: str, visitor: str | None =
             params[f.name] = modes.coerce(f, value)
         except AppError:  # said when it starts; nothing unchecked is kept meanwhile
             continue
-    return store.create_job(mode, params, owner=owner)
+    job_id = store.create_job(mode, params, owner=owner)
+    with _unclaimed_lock:
+        _unclaimed[job_id] = time.monotonic()
+    return job_id
 
 
 def adopt(job_id: str, mode: str, params: dict, owner: str) -> str | None:
     """Start the job a submission recorded: its checked values and kept inputs replace what was
     noted at submit. None when there is no such job of this owner (then record anew); a job
     that ended while it waited (cancelled) does not start."""
+    _claimed(job_id)
     store = open_history()
     job = store.get(job_id, owner)
     if job is None or job.mode != mode:
@@ -393,6 +434,7 @@ def adopt(job_id: str, mode: str, params: dict, owner: str) -> str | None:
 def end_unstarted(job_id: str, err: AppError) -> None:
     """Record why a job that never started ended (nothing changes for one that ran: its own
     outcome is recorded already)."""
+    _claimed(job_id)
     store = open_history()
     if err.kind == "interrupted":
         store.mark_cancelled(job_id, err.message)
@@ -486,11 +528,25 @@ def _run_recorded(
 
 
 RESUME_WAIT_S = 6 * 3600  # the longest a first install may take before queued jobs give up
+# On ZeroGPU a waiting job runs when its owner comes back (next page load): at most this long.
+OWNER_WAIT_S = 24 * 3600
 NOT_KEPT = (
     "Interrupted by a restart of the app before it started, and its files had not been kept "
     "yet. Submit it again."
 )
 NOT_RESUMED = "Interrupted by a restart of the app before it started. Submit it again."
+NOT_RETURNED = (
+    "Interrupted by a restart of the app before it started, and you did not come back within "
+    "a day to run it. Run again (in History) runs it."
+)
+# owner -> ids of their jobs that waited at a restart, left for the owner's own next visit
+_awaiting: dict[str, list[str]] = {}
+_awaiting_lock = threading.Lock()
+
+
+def gpu_only_in_requests() -> bool:
+    """ZeroGPU grants a GPU only within a visitor's request: nothing can run on its own."""
+    return os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "t", "true")
 
 
 def resume_queued(store: history.Store, *, ready: Callable[[], bool] | None = None) -> list[str]:
@@ -525,13 +581,17 @@ def _resume(store: history.Store, job: history.Job) -> bool:
     if spec is None:
         store.mark_failed(job.id, "interrupted", NOT_RESUMED)
         return False
-    if os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true"):
-        # ZeroGPU grants GPU time only within a visitor's request: nobody asks for this one now.
-        store.mark_failed(job.id, "interrupted", NOT_RESUMED)
-        return False
     media_fields = [f.name for f in spec.fields if f.kind in modes.MEDIA_KINDS]
     if any(job.params.get(name) and name not in job.inputs for name in media_fields):
         store.mark_failed(job.id, "interrupted", NOT_KEPT)
+        return False
+    if gpu_only_in_requests():
+        # Nobody asks for this one now: it runs within its owner's next visit (run_awaiting).
+        if time.time() - job.created_at > OWNER_WAIT_S:
+            store.mark_failed(job.id, "interrupted", NOT_RETURNED)
+        else:
+            with _awaiting_lock:
+                _awaiting.setdefault(job.owner, []).append(job.id)
         return False
     try:
         with TURNS.take_blocking(job.owner, job.id):
@@ -541,6 +601,39 @@ def _resume(store: history.Store, job: history.Job) -> bool:
     except AppError as err:  # recorded by run(), as for any job
         log.info("resumed job %s ended: %s", job.id, err)
     return True
+
+
+def awaiting(owner: str) -> int:
+    """How many of `owner`'s jobs wait for their visit to run (ZeroGPU, after a restart)."""
+    with _awaiting_lock:
+        return len(_awaiting.get(owner, ()))
+
+
+def take_awaiting(owner: str) -> list[history.Job]:
+    """`owner`'s jobs that waited at a restart and still wait, oldest first, handed over once
+    (to the visit that runs them); one waiting longer than OWNER_WAIT_S fails with Run again."""
+    with _awaiting_lock:
+        ids = _awaiting.pop(owner, [])
+    store = open_history()
+    waiting = []
+    for job_id in ids:
+        job = store.get(job_id, owner)
+        if job is None or job.status != "queued":
+            continue  # cancelled or deleted meanwhile
+        if TURNS.holds(job.id) or TURNS.place(job.id) is not None:
+            continue  # an earlier visit's run has it (its page closed as it started)
+        if time.time() - job.created_at > OWNER_WAIT_S:
+            store.mark_failed(job.id, "interrupted", NOT_RETURNED)
+            continue
+        waiting.append(job)
+    return waiting
+
+
+def put_back_awaiting(owner: str, ids: list[str]) -> None:
+    """Jobs handed to a visit that ended before they started: they wait for the next one."""
+    if ids:
+        with _awaiting_lock:
+            _awaiting[owner] = [*ids, *_awaiting.get(owner, [])]
 
 
 def resume_in_background(store: history.Store) -> None:

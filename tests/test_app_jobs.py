@@ -445,6 +445,55 @@ def test_jobs_waiting_at_a_restart_run_once_each_in_their_order(engine, tmp_path
     assert len(engine.calls) == 2
 
 
+def test_on_zerogpu_jobs_waiting_at_a_restart_wait_for_their_owner(engine, monkeypatch):
+    """ZeroGPU grants a GPU only within a visitor's request: resume_queued runs nothing there;
+    each owner's waiting jobs are handed over once, oldest first, to that owner's next visit;
+    one left longer than a day fails with Run again; what a closed visit did not start waits
+    for the next."""
+    monkeypatch.setattr(jobs, "_awaiting", {})
+    monkeypatch.setattr(jobs, "gpu_only_in_requests", lambda: True)
+    store = jobs.open_history()
+    a1 = jobs.record("t2v", {"prompt": "a first", "preset": "fast"}, owner="key:a")
+    b1 = jobs.record("t2v", {"prompt": "b first", "preset": "fast"}, owner="key:b")
+    a2 = jobs.record("t2v", {"prompt": "a second", "preset": "fast"}, owner="key:a")
+    stale = jobs.record("t2v", {"prompt": "a stale", "preset": "fast"}, owner="key:a")
+    with store._lock, store._db:
+        store._db.execute(
+            "UPDATE jobs SET created_at = ? WHERE id = ?",
+            (time.time() - jobs.OWNER_WAIT_S - 60, stale),
+        )
+    assert jobs.resume_queued(store, ready=lambda: True) == []
+    assert engine.calls == []
+    assert (jobs.awaiting("key:a"), jobs.awaiting("key:b"), jobs.awaiting("key:c")) == (2, 1, 0)
+    assert store.get(stale).status == "failed"
+    assert "Run again" in store.get(stale).error_message
+    assert [j.id for j in jobs.take_awaiting("key:a")] == [a1, a2]
+    assert jobs.take_awaiting("key:a") == []  # handed over once
+    jobs.put_back_awaiting("key:a", [a2])  # that visit closed before a2 started
+    jobs.cancel(b1, "key:b")
+    assert jobs.take_awaiting("key:b") == []  # cancelled meanwhile: nothing to run
+    assert [j.id for j in jobs.take_awaiting("key:a")] == [a2]
+    assert store.get(a1).status == store.get(a2).status == "queued"
+
+
+def test_a_submission_whose_run_never_came_is_ended_not_left_waiting(engine, monkeypatch):
+    """A script's submission is recorded when it joins Gradio's queue; one Gradio dropped before
+    its run (the caller went away) ends after CLAIM_S, saying so, and no longer counts as
+    waiting; an adopted one is left to its run."""
+    monkeypatch.setattr(jobs, "_unclaimed", {})
+    dropped = jobs.record_submission("t2v", {"prompt": "dropped"}, "local")
+    adopted = jobs.record_submission("t2v", {"prompt": "adopted"}, "local")
+    assert jobs.adopt(adopted, "t2v", {"prompt": "adopted"}, "local") == adopted
+    assert jobs.drop_unclaimed() == []  # not late yet
+    later = time.monotonic() + jobs.CLAIM_S + 1
+    assert jobs.drop_unclaimed(now=later) == [dropped]
+    store = jobs.open_history()
+    assert store.get(dropped).status == "cancelled"
+    assert store.get(dropped).error_message == jobs.DROPPED
+    assert store.get(adopted).status == "queued"
+    assert jobs.drop_unclaimed(now=later) == []  # once
+
+
 def test_a_batch_that_would_pass_the_waiting_limit_is_refused_whole(engine, monkeypatch):
     monkeypatch.setenv("LTX_AIO_SHARED", "1")
     monkeypatch.setenv("LTX_AIO_MAX_WAITING", "5")

@@ -8,6 +8,8 @@ import pytest
 from app_helpers import running_app
 from browser_helpers import app_page, open_history, outcome, shoot, thumbnails
 
+import jobs
+
 pytestmark = pytest.mark.browser
 
 WIDE = {"width": 1280, "height": 900}
@@ -42,3 +44,36 @@ def test_on_a_shared_deployment_each_browser_sees_only_its_own_history(browser, 
         first_page.reload(wait_until="domcontentloaded")
         open_history(first_page)
         thumbnails(first_page).first.filter(has_text="first visitor").wait_for()
+
+
+def test_on_zerogpu_a_visitor_s_jobs_that_waited_at_a_restart_run_when_they_come_back(
+    browser, served_shared, monkeypatch
+):
+    """ZeroGPU grants a GPU only within a visitor's request, so a job left waiting by a restart
+    runs on its owner's next page load, in that visit, and the page says so; another visitor's
+    page load runs none of it."""
+    url = served_shared.url
+    store = served_shared.store()
+    with app_page(browser, url, WIDE) as page, app_page(browser, url, WIDE) as other:
+        page.locator("#aio-t2v-prompt textarea").fill("made before the restart")
+        page.locator("#aio-t2v-preset label").filter(has_text="fast").click()
+        page.locator("#aio-generate-t2v").click()
+        outcome(page, "t2v").filter(has_text="Done").wait_for(state="visible")
+        (made,) = [
+            j for j in store.jobs(limit=-1) if j.params.get("prompt") == "made before the restart"
+        ]
+        waited = jobs.record(
+            "t2v", {"prompt": "waited at the restart", "preset": "fast"}, owner=made.owner
+        )
+        monkeypatch.setattr(jobs, "_awaiting", {})
+        monkeypatch.setattr(jobs, "gpu_only_in_requests", lambda: True)
+        assert jobs.resume_queued(store, ready=lambda: True) == []  # nobody's request yet
+        assert jobs.awaiting(made.owner) == 1
+        other.reload(wait_until="domcontentloaded")  # someone else's visit runs none of it
+        other.locator("#aio-t2v-prompt textarea").wait_for()
+        assert store.get(waited).status == "queued"
+        page.reload(wait_until="domcontentloaded")
+        page.locator("#aio-banner").filter(has_text="have run").wait_for(timeout=60_000)
+        assert store.get(waited).status == "done"
+        assert jobs.awaiting(made.owner) == 0
+        shoot(page, "zerogpu-returning-visitor")
