@@ -328,9 +328,10 @@ async def on_return(request: gr.Request, secret, progress=gr.Progress()):  # noq
         yield gr.update()  # nothing waited: the banner stays as it is
         return
     visitor = owners.visitor(owner, uploads.request_fingerprint(request))
+    count = "1 job" if len(waiting) == 1 else f"{len(waiting)} jobs"
     said = (
-        f"{len(waiting)} job(s) of yours were waiting when the app restarted: they run now, in "
-        "order. History shows each one when it ends."
+        f"{count} of yours waited when the app restarted: run now, in order. History shows "
+        "each one when it ends."
     )
     yield page_notice(banner_html("info", RETURNED, said))
     ended = 0
@@ -344,7 +345,7 @@ async def on_return(request: gr.Request, secret, progress=gr.Progress()):  # noq
     except BaseException:  # the page was closed: what did not start waits for the next visit
         jobs.put_back_awaiting(owner, [job.id for job in waiting[ended:]])
         raise
-    said = f"The {len(waiting)} job(s) of yours that waited at the restart have run: see History."
+    said = f"The {count} of yours that waited at the restart ended: see History."
     yield page_notice(banner_html("ok", RETURNED, said))
 
 

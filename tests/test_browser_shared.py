@@ -73,7 +73,9 @@ def test_on_zerogpu_a_visitor_s_jobs_that_waited_at_a_restart_run_when_they_come
         other.locator("#aio-t2v-prompt textarea").wait_for()
         assert store.get(waited).status == "queued"
         page.reload(wait_until="domcontentloaded")
-        page.locator("#aio-banner").filter(has_text="have run").wait_for(timeout=60_000)
+        page.locator("#aio-banner").filter(has_text="waited at the restart ended").wait_for(
+            timeout=60_000
+        )
         assert store.get(waited).status == "done"
         assert jobs.awaiting(made.owner) == 0
         shoot(page, "zerogpu-returning-visitor")
