@@ -2,7 +2,8 @@
 
 A worker is a ComfyUI server at the app's pins, one per GPU (`tools/start_workers.py`). `check()`
 says whether this app can use it: the pins it runs (its `/aio/worker` route from the app's
-worker_nodes, else the version number `/system_stats` gives, against bootstrap.CORE_VERSIONS),
+worker_nodes, and the version number its running ComfyUI gives in `/system_stats`, against
+bootstrap.CORE_VERSIONS: the record is a file, the version what runs),
 the node classes the workflows need (`/object_info`), and the tiny set's seam when the app runs on
 the tiny set. `run()` runs one prompt: uploads the staged inputs it names, submits it under the
 caller's prompt id with a websocket of this job's own (ComfyUI sends a prompt's events only to
@@ -156,6 +157,13 @@ def pin_problem(facts: Facts, needs: Needs) -> str:
             got = facts.pins.get(name)
             if got and got != sha:
                 return f"runs {name} at {str(got)[:10]}; this app needs {sha[:10]}. {restart}"
+        if needs.core_version and facts.version != needs.core_version:
+            # The record is a file beside the code; what the running ComfyUI itself says wins.
+            return (
+                f"reports ComfyUI {facts.version} itself, yet its pin record says commit "
+                f"{core[:10]}, this app's pin {wanted}: the checkout was changed after it was "
+                f"pinned. {restart}"
+            )
         return ""
     if needs.core_version is None:
         return (

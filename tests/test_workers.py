@@ -228,6 +228,20 @@ def test_a_stock_worker_is_checked_by_its_version_number(tmp_path, make_pool):
     assert older["reason"].startswith(f"runs ComfyUI 0.26.0; this app is pinned to {pinned}")
 
 
+def test_a_worker_whose_comfyui_reports_another_version_than_its_record_is_refused(
+    tmp_path, make_pool
+):
+    """Its pin record (a file) says this app's pin, while its running ComfyUI says 0.27.0: what
+    runs decides, and the refusal names both."""
+    with fake_workers(tmp_path, ("--version", "0.27.0")) as [changed]:
+        [row] = make_pool(changed).status()["workers"]
+    assert row["state"] == "refused"
+    pinned = bootstrap.CORE_VERSIONS[bootstrap.CORE.sha]
+    assert row["reason"].startswith("reports ComfyUI 0.27.0 itself, yet its pin record says")
+    assert bootstrap.CORE.sha[:10] in row["reason"] and f"(ComfyUI {pinned})" in row["reason"]
+    assert "Change the worker" in row["reason"]
+
+
 def test_a_worker_without_a_needed_node_class_is_refused_naming_it(tmp_path, make_pool):
     assert "DWPreprocessor" in bootstrap.workflow_class_types()
     lacking = sorted(bootstrap.workflow_class_types() - {"DWPreprocessor"})
