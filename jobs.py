@@ -187,7 +187,7 @@ def require_engine() -> None:
     """Refuse with what blocks generation on this server and how to fix it (a script reads this
     message alone, so it says everything; the page shows the same in its status banner)."""
     status = backend.engine_status()
-    if not status.get("ready"):
+    if not status.get("ready") and not status.get("waits_for_workers"):
         problems = status.get("problems") or ["The engine reported it is not ready."]
         raise AppError(
             "unavailable",

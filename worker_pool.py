@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import os
 import queue
@@ -41,6 +42,9 @@ STATUS_WAIT_S = 5.0  # how long a status waits for it (after that: "being checke
 # How often a worker that cannot take jobs is checked again.
 RECHECK_S = {"down": 5.0, "refused": 30.0}
 PING_IDLE_S = 15.0
+# How long a job waits for a worker when none is up (a worker restarting, a short outage).
+GRACE_ENV = "LTX_AIO_WORKER_GRACE"
+GRACE_DEFAULT_S = 120.0
 # Prompt ids made from job ids: the same job has the same id on whichever worker it runs.
 PROMPT_IDS = uuid.UUID("5b0f7c2e-8a41-4c55-9d0e-2f6a7d1c3b90")
 DONE = object()
@@ -55,6 +59,15 @@ def _named_urls() -> list[str]:
 
 def _on_zerogpu() -> bool:
     return os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "t", "true")
+
+
+def grace_s() -> float:
+    """Seconds a job waits for a worker to come back when none is up (0: it fails at once)."""
+    try:
+        value = float(os.environ.get(GRACE_ENV, "") or GRACE_DEFAULT_S)
+    except ValueError:
+        return GRACE_DEFAULT_S
+    return max(0.0, value) if value == value else GRACE_DEFAULT_S  # NaN: the default
 
 
 def configured_urls() -> list[str]:
@@ -253,7 +266,7 @@ class Pool:
     # -- placement
 
     async def _acquire(self, job: Job, key: tuple, tried: list[Member], say) -> Member:
-        waiting = False
+        waiting, deadline = False, None
         async with self._changed:
             while True:
                 if job.cancelled.is_set():
@@ -264,20 +277,39 @@ class Pool:
                     member = min(idle, key=lambda m: (m.warm != key, m.last_used))
                     member.job, member.warm = job.id, key
                     return member
+                timeout = None
                 if not usable and not any(m.state == "checking" for m in self.members):
-                    raise self._none_left(tried)
-                if not waiting:
+                    # A job not started yet waits out a short outage (a worker coming back is
+                    # checked again every few seconds); a job lost mid-run keeps its one re-run.
+                    comeback = any(m.state == "down" for m in self.members)
+                    if tried or not comeback:
+                        raise self._none_left(tried)
+                    if deadline is None:
+                        deadline = time.monotonic() + grace_s()
+                        say(None, "Waiting for a worker: none is up right now")
+                    timeout = deadline - time.monotonic()
+                    if timeout <= 0:
+                        raise self._none_left(tried, waited=grace_s())
+                elif not waiting:
                     say(None, "Waiting for a free worker")
                     waiting = True
-                await self._changed.wait()
+                with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), timeout)
 
     async def _release(self, member: Member) -> None:
         member.job, member.last_used = None, time.monotonic()
         async with self._changed:
             self._changed.notify_all()
 
-    def _none_left(self, tried: list[Member]) -> AppError:
+    def _none_left(self, tried: list[Member], waited: float | None = None) -> AppError:
         others = "; ".join(f"{m.name}: {m.reason or m.state}" for m in self.members)
+        if waited is not None:
+            return AppError(
+                "unavailable",
+                f"No worker came back within {waited:g} s: {others}.",
+                hint="Start the workers (python tools/start_workers.py), then generate again; "
+                f"{GRACE_ENV} sets how long a job waits for one.",
+            )
         if tried:
             lost = ", ".join(m.name for m in tried)
             return AppError(
@@ -444,6 +476,9 @@ class Pool:
         ]
         up = [m for m in members if m.state == "up"]
         problems = [] if up else [str(self._none_left([]).message)]
+        # None up, but one may come back: jobs wait for it (grace_s) instead of failing.
+        waits = not up and self._checked.is_set() and not self.start_error
+        waits = waits and any(m.state == "down" for m in members) and grace_s() > 0
         if not self._checked.is_set():
             problems = ["The workers are being checked."]
         elif self.start_error:
@@ -455,6 +490,7 @@ class Pool:
         ]
         return {
             "ready": bool(up),
+            "waits_for_workers": waits,
             "problems": problems,
             "warnings": warnings,
             "pins": {pin.name: pin.sha for pin in bootstrap.PINS},

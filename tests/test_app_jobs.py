@@ -506,3 +506,15 @@ def test_a_batch_that_would_pass_the_waiting_limit_is_refused_whole(engine, monk
     assert "smaller" in said
     jobs.check_room("key:someone", 3)  # fits
     jobs.check_room("key:another", 5)  # another visitor's own room
+
+
+def test_jobs_are_not_refused_while_the_workers_may_come_back(monkeypatch):
+    """With no worker up but one that may come back, the pool makes jobs wait (grace), so the
+    job layer lets them through; with nothing to wait for, it refuses saying why."""
+    down = {"ready": False, "problems": ["No worker can run jobs: a: down."]}
+    monkeypatch.setattr(backend, "engine_status", lambda: {**down, "waits_for_workers": True})
+    jobs.require_engine()
+    monkeypatch.setattr(backend, "engine_status", lambda: {**down, "waits_for_workers": False})
+    with pytest.raises(AppError) as refused:
+        jobs.require_engine()
+    assert "No worker can run jobs" in str(refused.value)

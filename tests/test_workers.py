@@ -205,6 +205,47 @@ def test_a_frozen_worker_counts_as_lost_after_the_timeout(tmp_path, make_pool, m
     assert result["worker"] == other.url and "stopped answering" in result["notes"][0]
 
 
+def test_with_no_worker_up_a_job_waits_for_one_to_come_back(tmp_path, make_pool, monkeypatch):
+    """A short outage (the only worker restarting): a job that has not started waits, saying
+    so, while the engine says it waits for workers (so jobs are not refused); it runs on the
+    worker once that is back."""
+    monkeypatch.setattr(worker_pool, "PING_IDLE_S", 0.2)  # an idle worker's loss noticed soon
+    monkeypatch.setenv(worker_pool.GRACE_ENV, "60")
+    with fake_workers(tmp_path, ()) as [fake]:
+        pool = make_pool(fake)
+        fake.kill()
+        wait_for(lambda: states(pool) == ["down"], "the loss noticed")
+        status = pool.status()
+        assert not status["ready"] and status["waits_for_workers"]
+        said = Said()
+        thread, outcome = run_in_thread(pool.run, graph(), said, "job", "t2v")
+        wait_for(lambda: "Waiting for a worker: none is up right now" in said.lines, "waiting")
+        fake.start()  # back, on the same port
+        thread.join(timeout=60)
+    assert "error" not in outcome, outcome
+    assert outcome["result"]["worker"] == fake.url
+
+
+def test_a_job_waits_for_a_worker_only_as_long_as_the_grace(tmp_path, make_pool, monkeypatch):
+    monkeypatch.setattr(worker_pool, "PING_IDLE_S", 0.2)
+    monkeypatch.setenv(worker_pool.GRACE_ENV, "1")
+    with fake_workers(tmp_path, ()) as [fake]:
+        pool = make_pool(fake)
+        fake.kill()
+        wait_for(lambda: states(pool) == ["down"], "the loss noticed")
+        with pytest.raises(AppError) as info:
+            pool.run(graph(), Said(), "job", "t2v")
+    assert info.value.kind == "unavailable"
+    assert "No worker came back within 1 s" in info.value.message
+    assert worker_pool.GRACE_ENV in info.value.hint
+
+
+def test_the_grace_setting_reads_numbers_and_falls_back_on_anything_else(monkeypatch):
+    for raw, expected in (("30", 30.0), ("0", 0.0), ("-5", 0.0), ("soon", 120.0), ("nan", 120.0)):
+        monkeypatch.setenv(worker_pool.GRACE_ENV, raw)
+        assert worker_pool.grace_s() == expected, raw
+
+
 def test_without_another_worker_a_lost_job_fails_saying_so(tmp_path, make_pool):
     with fake_workers(tmp_path, LONG) as [dying]:
         pool = make_pool(dying)
