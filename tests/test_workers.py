@@ -509,3 +509,81 @@ def test_the_version_table_says_what_the_pinned_checkout_says(tiny_models):
     text = (SESSION_COMFY / "comfyui_version.py").read_text()
     version = re.search(r'__version__ = "([^"]+)"', text).group(1)
     assert bootstrap.CORE_VERSIONS[bootstrap.CORE.sha] == version
+
+
+# -- tools/start_workers.py supervises what it started
+
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(600)"]
+QUITTER = [sys.executable, "-c", "raise SystemExit(3)"]
+
+
+def dummy(tmp_path: Path, port: int, command=SLEEPER) -> start_workers.Worker:
+    """A stand-in for a worker process (the supervisor only watches processes)."""
+    import subprocess
+
+    log = tmp_path / f"worker-{port}.log"
+    log.write_text(f"worker {port} log\n")
+    return start_workers.Worker(
+        f"http://127.0.0.1:{port}", tmp_path, log, subprocess.Popen(command), None
+    )
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_supervisor_restarts_a_dead_worker_and_leaves_the_others_running(tmp_path):
+    lines: list[str] = []
+    clock = Clock()
+    first, second = dummy(tmp_path, 1), dummy(tmp_path, 2)
+    supervisor = start_workers.Supervisor(
+        [first, second], lambda w: dummy(tmp_path, 1), say=lines.append, clock=clock
+    )
+    try:
+        first.process.kill()
+        first.process.wait(timeout=30)
+        supervisor.check()
+        assert "exited  http://127.0.0.1:1 (-9): restarting in 1 s" in lines[-1]
+        assert supervisor.workers[0] is first  # not before its backoff
+        clock.now = 1.0
+        supervisor.check()
+        again = supervisor.workers[0]
+        assert again is not first and again.process.poll() is None
+        assert lines[-1].startswith("restart http://127.0.0.1:1: started again")
+        assert supervisor.workers[1] is second and second.process.poll() is None
+        assert supervisor.running()
+    finally:
+        supervisor.stop()
+    assert all(w.process.poll() is not None for w in supervisor.workers)
+
+
+def test_a_worker_that_keeps_dying_is_reported_failed_and_no_longer_restarted(tmp_path):
+    lines: list[str] = []
+    clock = Clock()
+    dying = dummy(tmp_path, 1, QUITTER)
+    supervisor = start_workers.Supervisor(
+        [dying], lambda w: dummy(tmp_path, 1, QUITTER), say=lines.append, clock=clock
+    )
+    try:
+        for _ in range(start_workers.Supervisor.MAX_RESTARTS + 1):
+            wait_for(lambda: supervisor.workers[0].process.poll() is not None, "it exits")
+            supervisor.check()  # noted, restart due
+            clock.now += 60
+            supervisor.check()  # started again, or given up
+        assert any(
+            line.startswith("failed  http://127.0.0.1:1: exited (3) 6 times") for line in lines
+        )
+        assert "worker 1 log" in lines[-1]
+        assert not supervisor.running()
+        restarts = [line for line in lines if line.startswith("restart ")]
+        assert len(restarts) == start_workers.Supervisor.MAX_RESTARTS
+        waits = [
+            line.split("restarting in ")[1].split(" s")[0] for line in lines if "restarting" in line
+        ]
+        assert waits == ["1", "2", "4", "8", "15"]  # backing off
+    finally:
+        supervisor.stop()

@@ -6,7 +6,9 @@ folder, each from this app's pinned checkout and isolated from the others.
 
 then start the app with the command it prints (`LTX_AIO_WORKERS=... python app.py`, with the
 settings the app must share with the workers as this process has them: the tiny set, the models
-folder, the weights variant). Ctrl-C stops them all. Each worker is `python main.py` of the
+folder, the weights variant). It supervises them: a worker that dies is started again after a
+backoff while the others go on, and one that keeps dying is reported failed (Supervisor).
+Ctrl-C (or SIGTERM) stops them all. Each worker is `python main.py` of the
 pinned checkout (`python bootstrap.py` makes it) with `CUDA_VISIBLE_DEVICES` set to its GPU, and
 with its own input, output, temp and user folders under `--root`, an in-memory job database
 (ComfyUI's default database lives in the checkout and is locked by the first server), no web
@@ -202,6 +204,65 @@ def stop(worker: Worker, timeout: float = 30) -> int | None:
     return worker.process.returncode
 
 
+class Supervisor:
+    """Keeps workers running: one that dies is started again (same port and folders) after a
+    backoff, the others go on; one that died MAX_RESTARTS times within RESTART_WINDOW_S is
+    reported failed and left down. Only `stop()` (this tool's own shutdown) stops them all.
+    `start_again(worker)` starts a worker's replacement; `say` gets each line of the log."""
+
+    MAX_RESTARTS = 5
+    RESTART_WINDOW_S = 600.0
+    BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+
+    def __init__(self, workers: list[Worker], start_again, say=print, clock=time.monotonic):
+        self.workers = list(workers)
+        self.start_again, self.say, self.clock = start_again, say, clock
+        self.failed: set[str] = set()
+        self._deaths: dict[str, list[float]] = {}
+        self._due: dict[str, float] = {}  # url -> when its restart is due
+
+    def check(self) -> None:
+        """One look at every worker: note deaths, start the ones whose backoff is over."""
+        now = self.clock()
+        for n, worker in enumerate(self.workers):
+            if worker.url in self.failed or worker.process.poll() is None:
+                continue
+            if worker.url not in self._due:
+                deaths = [
+                    t for t in self._deaths.get(worker.url, []) if now - t < self.RESTART_WINDOW_S
+                ]
+                deaths.append(now)
+                self._deaths[worker.url] = deaths
+                code = worker.process.returncode
+                if len(deaths) > self.MAX_RESTARTS:
+                    self.failed.add(worker.url)
+                    self.say(
+                        f"failed  {worker.url}: exited ({code}) {len(deaths)} times in "
+                        f"{self.RESTART_WINDOW_S / 60:.0f} min; not restarted again. Its log "
+                        f"{worker.log} says why:\n{worker.log_tail(10)}"
+                    )
+                    continue
+                wait = self.BACKOFF_S[min(len(deaths), len(self.BACKOFF_S)) - 1]
+                self._due[worker.url] = now + wait
+                self.say(
+                    f"exited  {worker.url} ({code}): restarting in {wait:g} s "
+                    f"(restart {len(deaths)} of at most {self.MAX_RESTARTS} in "
+                    f"{self.RESTART_WINDOW_S / 60:.0f} min); the other workers go on"
+                )
+            elif now >= self._due[worker.url]:
+                del self._due[worker.url]
+                self.workers[n] = self.start_again(worker)
+                self.say(f"restart {worker.url}: started again, log {worker.log}")
+
+    def running(self) -> bool:
+        """Whether any worker is up or coming back."""
+        return len(self.failed) < len(self.workers)
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            stop(worker)
+
+
 # What the app must be told of the workers' settings: whether they run on the tiny set and the
 # folder that holds it (the app checks both: a worker on the tiny set is refused by an app that is
 # not), and the weights variant, whose file names the app's graphs ask the workers to load.
@@ -238,38 +299,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("extra", nargs="*", help="more ComfyUI arguments, after --")
     options = parser.parse_args(argv)
     gpus = options.gpus.split(",") if options.gpus else [None] * options.cpu
-    workers = [
-        start(
-            options.root.resolve() / f"worker-{n}",
-            options.port + n,
-            gpu=gpu,
-            cpu=gpu is None,
-            listen=options.listen,
-            extra=options.extra,
-            threads=cpu_threads(len(gpus)) if gpu is None else None,
-        )
-        for n, gpu in enumerate(gpus)
-    ]
+    specs = {}  # url -> how to start that worker again
+    workers = []
+    for n, gpu in enumerate(gpus):
+        how = {
+            "root": options.root.resolve() / f"worker-{n}",
+            "port": options.port + n,
+            "gpu": gpu,
+            "cpu": gpu is None,
+            "listen": options.listen,
+            "extra": options.extra,
+            "threads": cpu_threads(len(gpus)) if gpu is None else None,
+        }
+        workers.append(start(**how))
+        specs[workers[-1].url] = how
+    supervisor = Supervisor(workers, lambda worker: start(**specs[worker.url]), say=_say)
     try:
         for worker in workers:
             stats = wait_ready(worker)
             device = (stats.get("devices") or [{}])[0].get("name", "?")
-            print(f"ready   {worker.url}  GPU {worker.gpu or '-'}  {device}  log {worker.log}")
+            _say(f"ready   {worker.url}  GPU {worker.gpu or '-'}  {device}  log {worker.log}")
         command = app_command([w.url for w in workers], bootstrap.models_dir())
-        print(f"\nStart the app with:\n  {command}")
+        _say(f"\nStart the app with:\n  {command}")
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        while all(w.process.poll() is None for w in workers):
-            time.sleep(1)
-        for worker in workers:
-            if worker.process.poll() is not None:
-                print(f"worker {worker.url} exited:\n{worker.log_tail()}", file=sys.stderr)
+        while supervisor.running():
+            supervisor.check()
+            time.sleep(0.5)
+        _say("every worker failed: stopping")
         return 1
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         pass
     finally:
-        for worker in workers:
-            stop(worker)
+        supervisor.stop()
     return 0
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
 
 
 if __name__ == "__main__":
