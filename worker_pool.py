@@ -42,6 +42,7 @@ STATUS_WAIT_S = 5.0  # how long a status waits for it (after that: "being checke
 # How often a worker that cannot take jobs is checked again.
 RECHECK_S = {"down": 5.0, "refused": 30.0}
 PING_IDLE_S = 15.0
+LEFTOVERS_S = 2.0  # how often a worker still holding a moved job is asked about it
 # How long a job waits for a worker when none is up (a worker restarting, a short outage).
 GRACE_ENV = "LTX_AIO_WORKER_GRACE"
 GRACE_DEFAULT_S = 120.0
@@ -226,12 +227,13 @@ class Pool:
         await self._set(member, "up", facts.note)
 
     async def _drop_leftovers(self, member: Member) -> None:
-        """What a worker that was given up on may still hold: jobs that ran again elsewhere."""
-        while member.leftovers:
-            prompt_id, *inputs = member.leftovers[-1]
-            await member.client.cancel(prompt_id)
-            await member.client.cleanup(prompt_id, inputs, [])
-            member.leftovers.pop()
+        """What a worker that was given up on may still hold of jobs that ran again elsewhere:
+        each is cancelled there, and its files are removed once it ended (a job it finished late
+        leaves its output until then); asked again at each look until nothing is left."""
+        for leftover in list(member.leftovers):
+            prompt_id, *inputs = leftover
+            if await member.client.reclaim(prompt_id, inputs):
+                member.leftovers.remove(leftover)
 
     async def _set(self, member: Member, state: str, reason: str = "") -> None:
         member.state, member.reason, member.checked_at = state, reason, time.time()
@@ -247,6 +249,8 @@ class Pool:
             try:
                 member.device = await member.client.stats()
                 member.checked_at = time.time()
+                if member.leftovers:
+                    await self._drop_leftovers(member)
             except workers.WorkerLost as exc:
                 if member.job is None:  # a job in flight finds out for itself
                     await self._set(member, "down", f"stopped answering ({exc})")
@@ -260,7 +264,11 @@ class Pool:
                 since = now - member.checked_at
                 if since >= RECHECK_S.get(member.state, float("inf")):
                     member.task = asyncio.create_task(self._check(member))
-                elif member.state == "up" and member.job is None and since >= PING_IDLE_S:
+                elif (
+                    member.state == "up"
+                    and member.job is None
+                    and (since >= PING_IDLE_S or (member.leftovers and since >= LEFTOVERS_S))
+                ):
                     member.task = asyncio.create_task(ping(member))
 
     # -- placement

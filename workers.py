@@ -507,6 +507,18 @@ class WorkerClient:
         except WorkerLost as exc:
             log.warning("could not clean up job %s on %s: %s", prompt_id, self.name, exc)
 
+    async def reclaim(self, prompt_id: str, inputs: list[str]) -> bool:
+        """What this worker still holds of a job that was given up on here (it ran again
+        elsewhere): cancelled while it still runs or waits (False: ask again later), and once it
+        ended, its inputs, its outputs (however late it made them) and its record removed (True)."""
+        job = await self._job(prompt_id)
+        if job is not None and job.get("status") in ("pending", "in_progress"):
+            await self.cancel(prompt_id)
+            return False
+        items = _output_items((job or {}).get("outputs") or {})
+        await self.cleanup(prompt_id, inputs, items)
+        return True
+
 
 def _output_items(outputs: dict) -> list[dict]:
     """The output files in a history or `executed` record (SaveVideo lists its file under

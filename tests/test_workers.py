@@ -189,9 +189,10 @@ def test_a_worker_killed_mid_job_hands_the_job_to_another(tmp_path, make_pool):
         back = FakeWorker(tmp_path, port=dying.port).start()
         try:  # checked again; told to drop what it may still hold of the job
             wait_for(lambda: states(pool) == ["up", "up"], "the restarted worker to be up")
-            prompt_id = worker_pool.prompt_id_for("job")
-            assert back.report()["cancels"] == [prompt_id]
+            # A restarted worker no longer knows the job (nothing to cancel): its files go.
+            assert back.report()["cancels"] == []
             assert back.report()["cleanups"] == [{"input": [INPUT], "output": []}]
+            assert pool.members[0].leftovers == []
         finally:
             back.stop()
 
@@ -203,6 +204,55 @@ def test_a_frozen_worker_counts_as_lost_after_the_timeout(tmp_path, make_pool, m
         said = Said(at_first_step=frozen.freeze)
         result = pool.run(graph(), said, "job", "t2v")
     assert result["worker"] == other.url and "stopped answering" in result["notes"][0]
+
+
+def test_a_frozen_worker_that_resumes_keeps_nothing_of_the_moved_job(
+    tmp_path, make_pool, monkeypatch
+):
+    """Frozen past the timeout, its job ran again on the other; resumed, it is told to cancel
+    the job it still runs, and once that ended there, the job's files and record go."""
+    import os
+    import signal
+
+    monkeypatch.setenv(workers.TIMEOUT_ENV, "5")
+    with fake_workers(tmp_path, LONG, ()) as [frozen, other]:
+        pool = make_pool(frozen, other)
+        said = Said(at_first_step=frozen.freeze)
+        result = pool.run(graph(), said, "job", "t2v")
+        assert result["worker"] == other.url
+        os.kill(frozen.process.pid, signal.SIGCONT)
+        prompt_id = worker_pool.prompt_id_for("job")
+        wait_for(lambda: not pool.members[0].leftovers, "the moved job reclaimed", 60)
+        seen = frozen.report()
+    assert prompt_id in seen["cancels"]
+    assert {"input": [INPUT], "output": []} in seen["cleanups"]
+
+
+def test_a_moved_job_a_worker_finished_late_has_its_output_removed(tmp_path, make_pool):
+    """A job given up on that the worker still finished (the cancel came too late): its output
+    is removed there too, named from the worker's own record of the job."""
+    import urllib.request
+    import uuid
+
+    with fake_workers(tmp_path, ()) as [late]:
+        pool = make_pool(late)
+        prompt_id = str(uuid.uuid4())
+        body = json.dumps({"prompt": graph(), "prompt_id": prompt_id, "client_id": "late"})
+        request = urllib.request.Request(
+            late.url + "/prompt", body.encode(), {"Content-Type": "application/json"}
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+
+        def status() -> str:
+            with urllib.request.urlopen(f"{late.url}/api/jobs/{prompt_id}", timeout=10) as r:
+                return json.loads(r.read())["status"]
+
+        wait_for(lambda: status() == "completed", "the late job finished there")
+        pool.members[0].leftovers.append([prompt_id, INPUT])  # as a lost job leaves it
+        wait_for(lambda: not pool.members[0].leftovers, "the moved job reclaimed", 60)
+        seen = late.report()
+    output = {"filename": f"{prompt_id}_00001_.mp4", "subfolder": "out"}
+    assert {"input": [INPUT], "output": [output]} in seen["cleanups"]
 
 
 def test_with_no_worker_up_a_job_waits_for_one_to_come_back(tmp_path, make_pool, monkeypatch):
