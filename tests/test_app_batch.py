@@ -141,9 +141,10 @@ def test_jobs_a_failed_batch_never_ran_say_why_not_that_the_user_cancelled(engin
     assert "by the user" not in table and "Not run" in table
 
 
-def test_a_running_job_shows_that_it_runs_next_to_the_button(engine):
+def test_a_submitted_job_shows_next_to_the_button_that_it_starts_when_the_gpu_is_free(engine):
     updates = generate(prompt="a fox")
-    assert "is running" in updates[0][BANNER]["value"]
+    said = updates[0][BANNER]["value"]
+    assert "Submitted" in said and "starts as soon as the GPU is free" in said
 
 
 def test_a_batch_too_large_is_refused_before_any_record(engine):
