@@ -36,6 +36,7 @@ log = logging.getLogger("ltx_aio.api_cancel")
 GRADIO_SEP = "<gradio-sep>"
 DETACHED_SEP = "<ltx-aio-detached>"
 FORGET_AFTER_S = 3600.0
+MAX_ASKERS = 8  # askers remembered per event
 MAX_ASKED = 10_000  # cancels remembered at most (of events that exist: one per event and asker)
 
 _asked: dict[str, dict[str, float]] = {}  # event id -> {who asked to cancel it: when}
@@ -114,7 +115,10 @@ def note(body: bytes, blocks=None, headers=None, scope=None) -> None:
         del _asked[old]
     while len(_asked) >= MAX_ASKED:  # the oldest asks go first
         del _asked[next(iter(_asked))]
-    _asked.setdefault(event, {})[who] = now
+    asks = _asked.setdefault(event, {})
+    if who not in asks and len(asks) >= MAX_ASKERS:
+        return  # an event has one owner: more askers than this are made-up sessions
+    asks[who] = now
     job_id = _running.get(event) or (_submitted_job(blocks, event) if blocks else None)
     if job_id is not None and jobs.cancel(job_id, owners.scope(who)):
         log.info("client cancelled job %s (event %s)", job_id, event)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+from types import SimpleNamespace
 
 import hfcache
 
@@ -374,11 +375,14 @@ def launch_options() -> dict:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    try:
-        store = jobs.open_history()
-    except AppError as err:  # the page still opens; History and /healthz say what is wrong
-        log.error("History is unavailable: %s", err)
-        store = None
+    if not history.claim(history.data_dir()):
+        store = SimpleNamespace(root=history.data_dir(), guest=True)
+    else:
+        try:
+            store = jobs.open_history()
+        except AppError as err:  # the page still opens; History and /healthz say what is wrong
+            log.error("History is unavailable: %s", err)
+            store = None
     if store is not None and store.guest:
         # Two apps on one History would each take the other's running jobs for leftovers of a
         # stopped run, and share one GPU without taking turns.

@@ -174,9 +174,14 @@ def _claim(root: Path) -> bool:
         handle = (key / LOCK_NAME).open("a+")
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:  # held by another live process
             handle.close()
             return False
+        except OSError as exc:  # a filesystem without locks: claimed, as before there were any
+            log.warning("cannot lock %s (%s): one app per data dir is not enforced", key, exc)
+            handle.close()
+            _claims[key] = [None, 1]
+            return True
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
@@ -204,9 +209,17 @@ def _let_dropped_go() -> None:
                 held[0].close()  # closing the file lets the lock go
 
 
+def claim(root: Path | str) -> bool:
+    """Claim a data dir for this process for as long as it runs (False: another live process
+    holds it). app.main asks this before opening History, whatever state History is in."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    return _claim(root)
+
+
 def claimant(root: Path | str) -> int | None:
     """The process id written by whoever claimed `root` (None when unknown)."""
-    with contextlib.suppress(OSError, ValueError):
+    with contextlib.suppress(OSError, ValueError, IndexError):
         return int((Path(root) / LOCK_NAME).read_text().split()[0])
     return None
 

@@ -323,19 +323,21 @@ async def on_return(request: gr.Request, secret, progress=gr.Progress()):  # noq
     this request, saying so in the page's banner; gone when the page is closed, they wait for
     the next visit."""
     owner = owners.of(request, secret)
-    waiting = await in_thread(jobs.take_awaiting, owner) if jobs.awaiting(owner) else []
+    waiting: list = []
+    if jobs.awaiting(owner):  # taken whole even when this request is cancelled meanwhile
+        waiting = await in_thread(jobs.take_awaiting, owner, abandon=False)
     if not waiting:
         yield gr.update()  # nothing waited: the banner stays as it is
         return
-    visitor = owners.visitor(owner, uploads.request_fingerprint(request))
-    count = "1 job" if len(waiting) == 1 else f"{len(waiting)} jobs"
-    said = (
-        f"{count} of yours waited when the app restarted: run now, in order. History shows "
-        "each one when it ends."
-    )
-    yield page_notice(banner_html("info", RETURNED, said))
     ended = 0
     try:
+        visitor = owners.visitor(owner, uploads.request_fingerprint(request))
+        count = "1 job" if len(waiting) == 1 else f"{len(waiting)} jobs"
+        said = (
+            f"{count} of yours waited when the app restarted: run now, in order. History shows "
+            "each one when it ends."
+        )
+        yield page_notice(banner_html("info", RETURNED, said))
         for job in waiting:
             try:
                 await run_in_turn(job.mode, job.replay(), job.id, visitor, progress)

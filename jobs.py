@@ -586,8 +586,11 @@ def _resume(store: history.Store, job: history.Job) -> bool:
         store.mark_failed(job.id, "interrupted", NOT_KEPT)
         return False
     if gpu_only_in_requests():
-        # Nobody asks for this one now: it runs within its owner's next visit (run_awaiting).
-        if time.time() - job.created_at > OWNER_WAIT_S:
+        # Nobody asks for this one now: it runs within its owner's next page visit. A script's
+        # session or key never opens the page, so its jobs end now, as before.
+        if job.owner.startswith(("session:", "key:")):
+            store.mark_failed(job.id, "interrupted", NOT_RESUMED)
+        elif time.time() - job.created_at > OWNER_WAIT_S:
             store.mark_failed(job.id, "interrupted", NOT_RETURNED)
         else:
             with _awaiting_lock:

@@ -453,10 +453,10 @@ def test_on_zerogpu_jobs_waiting_at_a_restart_wait_for_their_owner(engine, monke
     monkeypatch.setattr(jobs, "_awaiting", {})
     monkeypatch.setattr(jobs, "gpu_only_in_requests", lambda: True)
     store = jobs.open_history()
-    a1 = jobs.record("t2v", {"prompt": "a first", "preset": "fast"}, owner="key:a")
-    b1 = jobs.record("t2v", {"prompt": "b first", "preset": "fast"}, owner="key:b")
-    a2 = jobs.record("t2v", {"prompt": "a second", "preset": "fast"}, owner="key:a")
-    stale = jobs.record("t2v", {"prompt": "a stale", "preset": "fast"}, owner="key:a")
+    a1 = jobs.record("t2v", {"prompt": "a first", "preset": "fast"}, owner="browser:a")
+    b1 = jobs.record("t2v", {"prompt": "b first", "preset": "fast"}, owner="browser:b")
+    a2 = jobs.record("t2v", {"prompt": "a second", "preset": "fast"}, owner="browser:a")
+    stale = jobs.record("t2v", {"prompt": "a stale", "preset": "fast"}, owner="browser:a")
     with store._lock, store._db:
         store._db.execute(
             "UPDATE jobs SET created_at = ? WHERE id = ?",
@@ -464,15 +464,15 @@ def test_on_zerogpu_jobs_waiting_at_a_restart_wait_for_their_owner(engine, monke
         )
     assert jobs.resume_queued(store, ready=lambda: True) == []
     assert engine.calls == []
-    assert (jobs.awaiting("key:a"), jobs.awaiting("key:b"), jobs.awaiting("key:c")) == (2, 1, 0)
+    assert (jobs.awaiting("browser:a"), jobs.awaiting("browser:b"), jobs.awaiting("browser:c")) == (2, 1, 0)
     assert store.get(stale).status == "failed"
     assert "Run again" in store.get(stale).error_message
-    assert [j.id for j in jobs.take_awaiting("key:a")] == [a1, a2]
-    assert jobs.take_awaiting("key:a") == []  # handed over once
-    jobs.put_back_awaiting("key:a", [a2])  # that visit closed before a2 started
-    jobs.cancel(b1, "key:b")
-    assert jobs.take_awaiting("key:b") == []  # cancelled meanwhile: nothing to run
-    assert [j.id for j in jobs.take_awaiting("key:a")] == [a2]
+    assert [j.id for j in jobs.take_awaiting("browser:a")] == [a1, a2]
+    assert jobs.take_awaiting("browser:a") == []  # handed over once
+    jobs.put_back_awaiting("browser:a", [a2])  # that visit closed before a2 started
+    jobs.cancel(b1, "browser:b")
+    assert jobs.take_awaiting("browser:b") == []  # cancelled meanwhile: nothing to run
+    assert [j.id for j in jobs.take_awaiting("browser:a")] == [a2]
     assert store.get(a1).status == store.get(a2).status == "queued"
 
 
