@@ -464,7 +464,11 @@ def test_on_zerogpu_jobs_waiting_at_a_restart_wait_for_their_owner(engine, monke
         )
     assert jobs.resume_queued(store, ready=lambda: True) == []
     assert engine.calls == []
-    assert (jobs.awaiting("browser:a"), jobs.awaiting("browser:b"), jobs.awaiting("browser:c")) == (2, 1, 0)
+    assert (jobs.awaiting("browser:a"), jobs.awaiting("browser:b"), jobs.awaiting("browser:c")) == (
+        2,
+        1,
+        0,
+    )
     assert store.get(stale).status == "failed"
     assert "Run again" in store.get(stale).error_message
     assert [j.id for j in jobs.take_awaiting("browser:a")] == [a1, a2]
