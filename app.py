@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-from types import SimpleNamespace
 
 import hfcache
 
@@ -375,24 +374,22 @@ def launch_options() -> dict:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    if not history.claim(history.data_dir()):
-        store = SimpleNamespace(root=history.data_dir(), guest=True)
-    else:
-        try:
-            store = jobs.open_history()
-        except AppError as err:  # the page still opens; History and /healthz say what is wrong
-            log.error("History is unavailable: %s", err)
-            store = None
-    if store is not None and store.guest:
+    data = history.data_dir()
+    if not history.claim(data):
         # Two apps on one History would each take the other's running jobs for leftovers of a
         # stopped run, and share one GPU without taking turns.
         log.error(
             "Another copy of this app (process %s) is using the data dir %s. Stop it first, or "
             "give this one a data dir of its own (LTX_AIO_DATA_DIR).",
-            history.claimant(store.root) or "unknown",
-            store.root,
+            history.claimant(data) or "unknown",
+            data,
         )
         raise SystemExit(1)
+    try:
+        store = jobs.open_history()
+    except AppError as err:  # the page still opens; History and /healthz say what is wrong
+        log.error("History is unavailable: %s", err)
+        store = None
     # Installs the pinned ComfyUI in the background: the page is served at once, even offline.
     # The console says what the page's status banner says once, when the install is done (at
     # once where nothing needs installing).
