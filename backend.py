@@ -773,7 +773,7 @@ class InProcess:
         if _engine is not None and (not job_id or _engine._job == job_id):
             _engine.interrupt()
 
-    def status(self) -> dict:
+    def status(self, wait_s: float = 0.0) -> dict:  # wait_s: only the pool's status waits
         boot = bootstrap.state()
         optional = _optional_packs()
         failed = boot.get("failed") or {}
@@ -837,9 +837,12 @@ def local_weights() -> bool:
     return executor().local_weights
 
 
-def engine_status() -> dict:
-    """Whether generation can run here, and why not; cheap (imports nothing heavy)."""
-    status = executor().status()
+def engine_status(wait_s: float | None = None) -> dict:
+    """Whether generation can run here, and why not; cheap (imports nothing heavy), from kept
+    state. Right after start the worker pool may wait up to `wait_s` (its default when None)
+    for its first check of the workers."""
+    pool = executor()
+    status = pool.status() if wait_s is None else pool.status(wait_s=wait_s)
     status["decode_memory"] = decode_memory(status.get("workers"))
     said = [TINY_WARNING] if tinyset.requested() else []
     said += [worker_pool.ignored()] if worker_pool.ignored() else []

@@ -4,6 +4,7 @@ without torch, and the cheapest tiling whose peak fits a share of that memory.""
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -172,6 +173,9 @@ def budget_bytes(memory_bytes: float) -> int:
     return int(memory_bytes * BUDGET_SHARE)
 
 
+# Pure and frozen: every graph built for the same size asks again (History, the estimator and
+# /healthz's model list parameterize graphs many times over).
+@functools.lru_cache(maxsize=512)
 def plan(
     family: str,
     width: int,

@@ -7,7 +7,9 @@ changed, then fills the mode's template (patches.py).
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -655,6 +657,14 @@ def required_models(
     """The weight files one run of `mode` with `preset` (and `model`: the mode's default when
     None; with automatic length or not; style's depth with `depth_model`, the server's
     LTX_AIO_STYLE_DEPTH when None) loads (for preloading / download)."""
+    setting = os.environ.get(recipes.STYLE_DEPTH.env, "")  # part of the key: read in the patch
+    return list(_required_models(mode, preset, control, model, auto_length, depth_model, setting))
+
+
+# A graph built only to list its files: the same answer each time (the model list, /healthz and
+# the Models view ask for every mode, preset and family at once). A refusal is not kept.
+@functools.lru_cache(maxsize=1024)
+def _required_models(mode, preset, control, model, auto_length, depth_model, _setting) -> tuple:
     m = MODES[mode]
     used = {
         "model": model or m.models[0], "auto_length": auto_length,
@@ -664,4 +674,4 @@ def required_models(
         "control": control or "depth", "control_strength": 1.0, "keep_audio": False,
         "depth_model": depth_model,
     }  # fmt: skip
-    return workflow.model_files(m.parameterize(used))
+    return tuple(workflow.model_files(m.parameterize(used)))

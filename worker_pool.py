@@ -465,8 +465,11 @@ class Pool:
 
     # -- what the app and /healthz show
 
-    def status(self) -> dict:
-        self._checked.wait(STATUS_WAIT_S)
+    def status(self, wait_s: float = STATUS_WAIT_S) -> dict:
+        """From the kept state: never a probe. Only before the first check has ended does it
+        wait, up to `wait_s` (/healthz: not at all; it says "being checked" meanwhile)."""
+        if wait_s > 0:
+            self._checked.wait(wait_s)
         members = list(self.members)
         rows = [
             {
@@ -521,7 +524,7 @@ class Pool:
                 await session.close()
 
         try:
-            self._started.result(timeout=FIRST_CHECK_S)
+            self._started.cancel()  # a first check that hangs (a frozen worker) is not waited for
             self._submit(stop()).result(timeout=30)
         except Exception:
             log.exception("closing the worker pool")

@@ -71,7 +71,7 @@ def test_health_takes_readiness_from_the_engine_not_a_stale_bootstrap_state():
 
 
 def test_health_is_503_when_the_engine_status_cannot_be_read(monkeypatch):
-    broken = types.SimpleNamespace(engine_status=lambda: 1 / 0)
+    broken = types.SimpleNamespace(engine_status=lambda **_: 1 / 0)
     monkeypatch.setitem(sys.modules, "backend", broken)
     code, body = report(engine=health.PROBE)
     assert code == 503 and "ZeroDivisionError" in body["reasons"][0]

@@ -473,6 +473,28 @@ def test_the_boundary_dispatches_to_the_pool_only_when_workers_are_set(monkeypat
         worker_pool.shutdown()
 
 
+def test_healthz_answers_at_once_while_a_frozen_worker_holds_up_the_first_check(
+    tmp_path, monkeypatch
+):
+    """/healthz reads the pool's kept state: it never waits on a worker, not even on the first
+    check of one that hangs (it says "being checked" meanwhile); the page's status may wait."""
+    import time
+
+    monkeypatch.setenv(workers.TIMEOUT_ENV, "10")
+    with fake_workers(tmp_path, ()) as [frozen]:
+        frozen.freeze()
+        monkeypatch.setenv("LTX_AIO_WORKERS", frozen.url)
+        try:
+            started = time.monotonic()
+            code, report = health.health_report(boot={}, nodes={}, models={}, device={}, disk={})
+            took = time.monotonic() - started
+            assert code == 503 and report["reasons"] == ["The workers are being checked."]
+            assert took < 5, took  # the first check of a frozen worker lasts 10 s
+            assert report["took_ms"]["engine"] < 5000
+        finally:
+            worker_pool.shutdown()
+
+
 def test_with_workers_generate_is_no_zerogpu_task(monkeypatch):
     asked = []
     monkeypatch.setattr(backend, "spaces", type("Spaces", (), {"GPU": asked.append}))
