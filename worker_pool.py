@@ -287,10 +287,11 @@ class Pool:
                     return member
                 timeout = None
                 if not usable and not any(m.state == "checking" for m in self.members):
-                    # A job not started yet waits out a short outage (a worker coming back is
-                    # checked again every few seconds); a job lost mid-run keeps its one re-run.
-                    comeback = any(m.state == "down" for m in self.members)
-                    if tried or not comeback:
+                    # A short outage (a worker coming back is checked again every few
+                    # seconds) is waited out: by a job not started yet, and by a job lost
+                    # mid-run for its one re-run, which must be on another worker.
+                    comeback = any(m.state == "down" and m not in tried for m in self.members)
+                    if not comeback:
                         raise self._none_left(tried)
                     if deadline is None:
                         deadline = time.monotonic() + grace_s()
@@ -392,6 +393,13 @@ class Pool:
                 except workers.WorkerLost as exc:
                     if exc.leftovers:
                         member.leftovers.append(exc.leftovers)
+                    if not exc.started:  # gone before it took the job (it died while idle)
+                        await self._set(member, "down", f"does not answer ({exc})")
+                        log.warning("worker %s did not take job %s: %s", member.name, job.id, exc)
+                        if job.cancelled.is_set():
+                            raise AppError("interrupted", "Generation was cancelled.") from None
+                        say(0.0, f"Worker {member.name} does not answer: trying another")
+                        continue
                     await self._set(member, "down", f"stopped answering mid-job ({exc})")
                     log.warning("worker %s lost job %s: %s", member.name, job.id, exc)
                     tried.append(member)

@@ -50,6 +50,9 @@ class WorkerLost(Exception):
         super().__init__(message)
         self.silent = silent  # it did not answer in time (rather than refusing the connection)
         self.leftovers: list[str] = []
+        # Whether the job may have started there: False when it was lost before its prompt
+        # could reach it (a refused connection), so running it elsewhere is no re-run.
+        self.started = False
 
 
 def silence_limit() -> float:
@@ -295,14 +298,16 @@ class WorkerClient:
         client_id = f"aio-{prompt_id}"
         uploaded: list[str] = []
         items: list[dict] = []
-        lost = False
+        lost, stage = False, "uploading"
         events = await self._events(client_id)
         try:
             for path in inputs:
                 uploaded.append(await self._upload(path))
             if cancelled.is_set():
                 raise AppError("interrupted", "Generation was cancelled.")
+            stage = "submitting"
             await self._submit(prompt, prompt_id, client_id)
+            stage = "submitted"
             if cancelled.is_set():  # a cancel that came while the prompt was on its way
                 await self.cancel(prompt_id)
             items = await self._follow(events, prompt, prompt_id, client_id, on_event, cancelled)
@@ -310,6 +315,8 @@ class WorkerClient:
         except WorkerLost as exc:
             lost = True
             exc.leftovers = [prompt_id, *uploaded]
+            # A submission that went unanswered may still have reached it.
+            exc.started = stage == "submitted" or (stage == "submitting" and exc.silent)
             raise
         finally:
             if events is not None:

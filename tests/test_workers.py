@@ -197,6 +197,32 @@ def test_a_worker_killed_mid_job_hands_the_job_to_another(tmp_path, make_pool):
             back.stop()
 
 
+@pytest.mark.parametrize("noticed", [True, False], ids=["other-seen-down", "other-still-up"])
+def test_a_job_lost_while_the_other_worker_is_down_runs_again_when_that_one_is_back(
+    noticed, tmp_path, make_pool, monkeypatch
+):
+    """Both workers gone at once (a machine restarting both): the job lost mid-run waits for
+    the other to come back, saying so, and has its one re-run there; also when the other died
+    idle unnoticed, so that the re-run first finds it does not answer (no second lost run)."""
+    monkeypatch.setattr(worker_pool, "PING_IDLE_S", 0.2 if noticed else 3600)
+    monkeypatch.setenv(worker_pool.GRACE_ENV, "60")
+    with fake_workers(tmp_path, LONG, ()) as [dying, other]:
+        pool = make_pool(dying, other)
+        other.kill()
+        if noticed:
+            wait_for(lambda: states(pool) == ["up", "down"], "the idle worker's loss noticed")
+        said = Said(at_first_step=dying.kill)
+        thread, outcome = run_in_thread(pool.run, graph(), said, "job", "t2v")
+        wait_for(lambda: "Waiting for a worker: none is up right now" in said.lines, "waiting")
+        assert states(pool) == ["down", "down"] and thread.is_alive()
+        other.start()  # back, on the same port
+        thread.join(timeout=60)
+    assert "error" not in outcome, outcome
+    assert outcome["result"]["worker"] == other.url
+    [note] = outcome["result"]["notes"]
+    assert f"The worker {dying.url} stopped answering mid-job" in note
+
+
 def test_a_frozen_worker_counts_as_lost_after_the_timeout(tmp_path, make_pool, monkeypatch):
     monkeypatch.setenv(workers.TIMEOUT_ENV, "5")
     with fake_workers(tmp_path, LONG, ()) as [frozen, other]:
