@@ -18,6 +18,7 @@ Run alone: `python bootstrap.py [--archives DIR]` (exit status 0 when every pin 
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import logging
@@ -160,10 +161,22 @@ def is_installed(pin: Pin, root: Path | None = None) -> bool:
 # -- which packs the committed graphs need
 
 
+def _json(path: Path):
+    """`path`'s JSON, parsed once per version of the file (its size and mtime): /healthz and the
+    engine's checks ask for the committed graphs and schemas again and again."""
+    stat = path.stat()
+    return _parsed(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(path: str, _mtime_ns: int, _size: int):
+    return json.loads(Path(path).read_text())
+
+
 def workflow_class_types(workflows_dir: Path = WORKFLOWS_DIR) -> set[str]:
     classes: set[str] = set()
     for path in sorted(workflows_dir.glob("*.json")):
-        graph = json.loads(path.read_text())
+        graph = _json(path)
         classes.update(
             node["class_type"]
             for node in graph.values()
@@ -181,7 +194,7 @@ def class_modules(schema_path: Path | None = None) -> dict[str, str]:
     """node class -> python_module, from the committed node-schema snapshot ({} if absent)."""
     path = schema_path or node_schema_path()
     try:
-        schemas = json.loads(path.read_text())
+        schemas = _json(path)
     except (OSError, ValueError):
         return {}
     return {name: info.get("python_module", "") for name, info in schemas.items()}
