@@ -6,8 +6,10 @@ classes the graphs need) and refused with the reason when it does not fit. A job
 worker that is up, preferring the one that last ran the same mode on the same model files (its
 weights are still loaded), and waits for one when all are busy (the app's queue lets as many jobs
 through as there are workers). A worker that stops answering mid-job is marked down and checked
-again every few seconds; its job runs again once on another worker, or fails saying so. A
-worker that comes back is first told to drop what it still held of the jobs moved away from it.
+again every few seconds; its job runs again once on another worker, or fails saying so. With no
+worker up but one that may come back, a job waits for it up to LTX_AIO_WORKER_GRACE seconds (a
+job not started yet, and a lost job for its re-run). A worker that comes back is first told to
+drop what it still held of the jobs moved away from it, and their files are removed there.
 
 The pool runs on an event loop of its own, in a daemon thread; `run()` is called from a job's
 thread and hands that thread the job's progress, so callbacks run where they would in-process.
@@ -42,6 +44,9 @@ STATUS_WAIT_S = 5.0  # how long a status waits for it (after that: "being checke
 # How often a worker that cannot take jobs is checked again.
 RECHECK_S = {"down": 5.0, "refused": 30.0}
 PING_IDLE_S = 15.0
+CLOSED = "The worker pool was closed: the app is stopping, or its workers setting changed."
+# How often a worker may fail to take a job before that counts as losing it (its one re-run).
+MISSES = 2
 LEFTOVERS_S = 2.0  # how often a worker still holding a moved job is asked about it
 # How long a job waits for a worker when none is up (a worker restarting, a short outage).
 GRACE_ENV = "LTX_AIO_WORKER_GRACE"
@@ -148,6 +153,9 @@ class Job:
     prompt_id: str
     cancelled: asyncio.Event
     member: Member | None = None
+    # When it began to wait for a worker to come back: its grace runs once, however often it
+    # has to wait again (workers that come back and are lost before they take it).
+    outage_since: float | None = None
 
 
 class Pool:
@@ -161,6 +169,7 @@ class Pool:
         self._jobs: dict[str, Job] = {}
         self._early_cancels: dict[str, float] = {}
         self.start_error = ""
+        self._runs: set[concurrent.futures.Future] = set()  # each job's run on the loop
         self._checked = threading.Event()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="workers", daemon=True)
@@ -274,7 +283,7 @@ class Pool:
     # -- placement
 
     async def _acquire(self, job: Job, key: tuple, tried: list[Member], say) -> Member:
-        waiting, deadline = False, None
+        waiting = False
         async with self._changed:
             while True:
                 if job.cancelled.is_set():
@@ -291,12 +300,14 @@ class Pool:
                     # seconds) is waited out: by a job not started yet, and by a job lost
                     # mid-run for its one re-run, which must be on another worker.
                     comeback = any(m.state == "down" and m not in tried for m in self.members)
-                    if not comeback:
+                    if not comeback or grace_s() <= 0:
                         raise self._none_left(tried)
-                    if deadline is None:
-                        deadline = time.monotonic() + grace_s()
+                    if job.outage_since is None:
+                        job.outage_since = time.monotonic()
+                    if not waiting:
                         say(None, "Waiting for a worker: none is up right now")
-                    timeout = deadline - time.monotonic()
+                        waiting = True
+                    timeout = job.outage_since + grace_s() - time.monotonic()
                     if timeout <= 0:
                         raise self._none_left(tried, waited=grace_s())
                 elif not waiting:
@@ -307,15 +318,21 @@ class Pool:
 
     async def _release(self, member: Member) -> None:
         member.job, member.last_used = None, time.monotonic()
+        member.leftovers += member.client.unclean  # ended there, its cleanup unanswered
+        member.client.unclean.clear()
         async with self._changed:
             self._changed.notify_all()
 
     def _none_left(self, tried: list[Member], waited: float | None = None) -> AppError:
         others = "; ".join(f"{m.name}: {m.reason or m.state}" for m in self.members)
         if waited is not None:
+            who = "No worker"
+            if tried:
+                lost = ", ".join(m.name for m in tried)
+                who = f"The worker {lost} stopped answering mid-job, and no other worker"
             return AppError(
                 "unavailable",
-                f"No worker came back within {waited:g} s: {others}.",
+                f"{who} came back within {waited:g} s: {others}.",
                 hint="Start the workers (python tools/start_workers.py), then generate again; "
                 f"{GRACE_ENV} sets how long a job waits for one.",
             )
@@ -346,6 +363,10 @@ class Pool:
         lines = ProgressLines(prompt, progress)
         said: queue.SimpleQueue = queue.SimpleQueue()
         done = self._submit(self._run(prompt, job_id, mode, said.put))
+        self._runs.add(done)
+        done.add_done_callback(self._runs.discard)
+        if self.start_error == CLOSED:  # closed meanwhile: its loop may never run this
+            done.cancel()
         done.add_done_callback(lambda _: said.put(DONE))
         while True:
             try:
@@ -360,7 +381,10 @@ class Pool:
                 lines.feed(*payload)
             else:
                 lines.say(*payload)
-        return done.result()
+        try:
+            return done.result()
+        except concurrent.futures.CancelledError:  # close() ended it
+            raise AppError("unavailable", CLOSED, hint="Generate again.") from None
 
     async def _run(self, prompt: dict, job_id: str, mode: str, tell) -> dict:
         import workers
@@ -371,7 +395,7 @@ class Pool:
             job.cancelled.set()
         self._jobs[job.id] = job
         inputs = workers.staged_inputs(prompt, Path(self._input_dir()))
-        key, tried, notes = warm_key(prompt, mode), [], []
+        key, tried, missed, notes = warm_key(prompt, mode), [], [], []
 
         def say(fraction, desc):
             tell(("say", (fraction, desc)))
@@ -393,12 +417,15 @@ class Pool:
                 except workers.WorkerLost as exc:
                     if exc.leftovers:
                         member.leftovers.append(exc.leftovers)
-                    if not exc.started:  # gone before it took the job (it died while idle)
+                    missed.append(member)
+                    # Gone before it took the job (it died while idle): no lost run, unless it
+                    # keeps doing so (it answers checks yet never takes a job).
+                    if not exc.started and missed.count(member) <= MISSES:
                         await self._set(member, "down", f"does not answer ({exc})")
                         log.warning("worker %s did not take job %s: %s", member.name, job.id, exc)
                         if job.cancelled.is_set():
                             raise AppError("interrupted", "Generation was cancelled.") from None
-                        say(0.0, f"Worker {member.name} does not answer: trying another")
+                        say(0.0, f"Worker {member.name} does not answer")
                         continue
                     await self._set(member, "down", f"stopped answering mid-job ({exc})")
                     log.warning("worker %s lost job %s: %s", member.name, job.id, exc)
@@ -494,10 +521,12 @@ class Pool:
             for m in members
         ]
         up = [m for m in members if m.state == "up"]
-        problems = [] if up else [str(self._none_left([]).message)]
         # None up, but one may come back: jobs wait for it (grace_s) instead of failing.
         waits = not up and self._checked.is_set() and not self.start_error
         waits = waits and any(m.state == "down" for m in members) and grace_s() > 0
+        problems = [] if up else [str(self._none_left([]).message)]
+        if waits:
+            problems = [f"{problems[0]} Jobs wait up to {grace_s():g} s for one to come back."]
         if not self._checked.is_set():
             problems = ["The workers are being checked."]
         elif self.start_error:
@@ -531,6 +560,11 @@ class Pool:
             if session is not None:
                 await session.close()
 
+        if not self._thread.is_alive():  # closed already
+            return
+        self.start_error = CLOSED  # what a job that comes now is told
+        for run in list(self._runs):  # a job waiting for a worker must not wait for ever
+            run.cancel()
         try:
             self._started.cancel()  # a first check that hangs (a frozen worker) is not waited for
             self._submit(stop()).result(timeout=30)

@@ -46,12 +46,13 @@ Events = Callable[[str, dict], None]  # a job's ComfyUI events, for its progress
 class WorkerLost(Exception):
     """The worker stopped answering; `leftovers` are what it may still hold of the job."""
 
-    def __init__(self, message: str, *, silent: bool = False) -> None:
+    def __init__(self, message: str, *, silent: bool = False, refused: bool = False) -> None:
         super().__init__(message)
         self.silent = silent  # it did not answer in time (rather than refusing the connection)
+        self.refused = refused  # no connection could be made: the request never reached it
         self.leftovers: list[str] = []
-        # Whether the job may have started there: False when it was lost before its prompt
-        # could reach it (a refused connection), so running it elsewhere is no re-run.
+        # Whether the job may have started there: False only when it was lost before its
+        # prompt could reach it, so running it elsewhere is no re-run.
         self.started = False
 
 
@@ -164,8 +165,9 @@ def pin_problem(facts: Facts, needs: Needs) -> str:
             # The record is a file beside the code; what the running ComfyUI itself says wins.
             return (
                 f"reports ComfyUI {facts.version} itself, yet its pin record says commit "
-                f"{core[:10]}, this app's pin {wanted}: the checkout was changed after it was "
-                f"pinned. {restart}"
+                f"{core[:10]}, this app's pin {wanted}: it runs other code than its record "
+                f"says (a server not restarted since its checkout was re-pinned, or a checkout "
+                f"changed by hand). {restart}"
             )
         return ""
     if needs.core_version is None:
@@ -185,6 +187,8 @@ class WorkerClient:
         self.url = url.rstrip("/")
         self.name = display_name(url)
         self.cleanup_route = False
+        # Jobs that ended here whose cleanup got no answer: the pool reclaims them later.
+        self.unclean: list[list[str]] = []
         self._session = session
         self._headers = dict(headers or {})
 
@@ -206,7 +210,10 @@ class WorkerClient:
                 status = response.status
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             silent = isinstance(exc, asyncio.TimeoutError)
-            raise WorkerLost(f"{method} {path}: {_why(exc)}", silent=silent) from None
+            refused = isinstance(exc, aiohttp.ClientConnectorError)
+            raise WorkerLost(
+                f"{method} {path}: {_why(exc)}", silent=silent, refused=refused
+            ) from None
         if status in (502, 503, 504):  # a proxy in front of a worker that is gone
             raise WorkerLost(f"{method} {path}: HTTP {status}")
         try:
@@ -315,14 +322,14 @@ class WorkerClient:
         except WorkerLost as exc:
             lost = True
             exc.leftovers = [prompt_id, *uploaded]
-            # A submission that went unanswered may still have reached it.
-            exc.started = stage == "submitted" or (stage == "submitting" and exc.silent)
+            # A submission may have reached it unless the connection itself was refused.
+            exc.started = stage == "submitted" or (stage == "submitting" and not exc.refused)
             raise
         finally:
             if events is not None:
                 await events.close()
-            if not lost:
-                await self.cleanup(prompt_id, uploaded, items)
+            if not lost and not await self.cleanup(prompt_id, uploaded, items):
+                self.unclean.append([prompt_id, *uploaded])  # removed when it answers again
 
     async def _events(self, client_id: str) -> aiohttp.ClientWebSocketResponse | None:
         try:
@@ -502,8 +509,9 @@ class WorkerClient:
             return True
         return bool(isinstance(body, dict) and body.get("cancelled"))
 
-    async def cleanup(self, prompt_id: str, inputs: list[str], items: list[dict]) -> None:
-        """Remove a job's files and record from the worker; a failure only costs disk there."""
+    async def cleanup(self, prompt_id: str, inputs: list[str], items: list[dict]) -> bool:
+        """Remove a job's files and record from the worker; False when it did not answer (a
+        failure only costs disk there, until the pool asks again)."""
         try:
             if self.cleanup_route:
                 outputs = [
@@ -513,6 +521,8 @@ class WorkerClient:
             await self._call("POST", "/history", json={"delete": [prompt_id]})
         except WorkerLost as exc:
             log.warning("could not clean up job %s on %s: %s", prompt_id, self.name, exc)
+            return False
+        return True
 
     async def reclaim(self, prompt_id: str, inputs: list[str]) -> bool:
         """What this worker still holds of a job that was given up on here (it ran again
@@ -523,8 +533,7 @@ class WorkerClient:
             await self.cancel(prompt_id)
             return False
         items = _output_items((job or {}).get("outputs") or {})
-        await self.cleanup(prompt_id, inputs, items)
-        return True
+        return await self.cleanup(prompt_id, inputs, items)
 
 
 def _output_items(outputs: dict) -> list[dict]:

@@ -45,6 +45,7 @@ def serve(options) -> None:
     seen["headers"] = []
     lock = asyncio.Lock()
     classes = json.loads(Path(options.classes).read_text()) if options.classes else []
+    failing = {"cleanups": options.cleanup_fails}
 
     @web.middleware
     async def guard(request, handler):
@@ -164,6 +165,9 @@ def serve(options) -> None:
         raise web.HTTPNotFound()
 
     async def cleanup(request):
+        if failing["cleanups"] > 0:  # as a proxy says when the worker behind it is gone
+            failing["cleanups"] -= 1
+            return web.Response(status=502)
         seen["cleanups"].append(await request.json())
         return web.json_response({"removed": [], "missing": [], "refused": []})
 
@@ -182,7 +186,8 @@ def serve(options) -> None:
     app.router.add_get("/object_info", object_info)
     app.router.add_post("/upload/image", upload)
     app.router.add_post("/prompt", prompt)
-    app.router.add_get("/ws", events)
+    if not options.no_ws:  # else as behind a proxy that passes no websocket: 404
+        app.router.add_get("/ws", events)
     app.router.add_get("/api/jobs/{id}", job)
     app.router.add_post("/api/jobs/{id}/cancel", cancel)
     app.router.add_get("/view", view)
@@ -267,4 +272,6 @@ if __name__ == "__main__":
     parser.add_argument("--classes", help="JSON list of the node classes it has")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--step-s", type=float, default=0.05)
+    parser.add_argument("--no-ws", action="store_true", help="no /ws route: takes no job")
+    parser.add_argument("--cleanup-fails", type=int, default=0, help="first N cleanups: 502")
     serve(parser.parse_args())

@@ -170,6 +170,16 @@ class Supervised:
     def outputs(self, i: int) -> list[Path]:
         return [p for p in (self.root / f"worker-{i}" / "output").rglob("*") if p.is_file()]
 
+    def knows(self, i: int, prompt_id: str) -> bool | None:
+        """Whether worker `i` has a record of the prompt (None: it did not answer)."""
+        try:
+            with urllib.request.urlopen(f"{self.urls[i]}/api/jobs/{prompt_id}", timeout=5):
+                return True
+        except urllib.error.HTTPError as exc:
+            return False if exc.code == 404 else None
+        except OSError:
+            return None
+
 
 @contextmanager
 def supervise(tmp: Path, env: dict):
@@ -223,11 +233,20 @@ class Polled:
     stop: threading.Event = field(default_factory=threading.Event)
 
     def get(self) -> tuple[int, dict]:
+        """(status, report); (0, {"error": ...}) when no report came within 5 s."""
         try:
-            with urllib.request.urlopen(self.url + "/healthz", timeout=30) as r:
+            with urllib.request.urlopen(self.url + "/healthz", timeout=5) as r:
                 return r.status, json.loads(r.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"{}")
+        except (OSError, ValueError) as exc:  # no answer: counted, never a silent end
+            return 0, {"error": repr(exc)}
+
+    def failures(self) -> list[Answer]:
+        return [a for a in self.answers if a.code == 0]
+
+    def count(self, phase: str) -> int:
+        return sum(a.phase == phase for a in self.answers)
 
     def ask(self) -> None:
         while not self.stop.is_set():

@@ -366,6 +366,7 @@ def test_one_visitors_forty_waiting_jobs_hold_anothers_back_by_the_running_one_o
         # A line is no fault: whatever makes it 503 here is this machine's (disk, models).
         said = " ".join(health.json()["reasons"]).lower()
         assert not any(word in said for word in ("queue", "line", "waiting")), health.text
+        assert health.json()["engine"]["ready"] is True, health.text  # the engine's verdict read
         mine = b.submit(prompt="b", preset="fast", seed=1, api_name="/t2v")
         wait_for(lambda: jobs.TURNS.waiting(owner_b) == 1, "B's job in line")
         release.set()

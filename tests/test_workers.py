@@ -223,6 +223,53 @@ def test_a_job_lost_while_the_other_worker_is_down_runs_again_when_that_one_is_b
     assert f"The worker {dying.url} stopped answering mid-job" in note
 
 
+def test_a_worker_that_passes_its_checks_but_never_takes_a_job_costs_the_job_its_run(
+    tmp_path, make_pool, monkeypatch
+):
+    """Its checks pass (no websocket behind a proxy, say) yet every job it is given never
+    reaches it: after a few tries that counts as the job's lost run, and with no other worker
+    the job fails saying so instead of going round for ever."""
+    monkeypatch.setattr(worker_pool, "RECHECK_S", {"down": 0.2, "refused": 30.0})
+    monkeypatch.setenv(worker_pool.GRACE_ENV, "600")
+    with fake_workers(tmp_path, ("--no-ws",)) as [deaf]:
+        pool = make_pool(deaf)
+        with pytest.raises(AppError) as info:
+            pool.run(graph(), Said(), "job", "t2v")
+    assert f"The worker {deaf.url} stopped answering mid-job" in info.value.message
+    assert "websocket" in pool.members[0].reason
+
+
+def test_a_cleanup_that_got_no_answer_is_done_when_the_worker_answers_again(
+    tmp_path, make_pool, folders
+):
+    with fake_workers(tmp_path, ("--cleanup-fails", "1")) as [flaky]:
+        pool = make_pool(flaky)
+        result = pool.run(graph(), Said(), "job", "t2v")
+        assert Path(result["video"]).is_file()
+        wait_for(lambda: flaky.report()["cleanups"], "the cleanup done on a later look", 60)
+        assert not pool.members[0].leftovers
+        [cleanup] = flaky.report()["cleanups"]
+    prompt_id = worker_pool.prompt_id_for("job")
+    output = {"filename": f"{prompt_id}_00001_.mp4", "subfolder": "out"}
+    assert cleanup == {"input": [INPUT], "output": [output]}
+
+
+def test_closing_the_pool_ends_a_job_waiting_for_a_worker(tmp_path, make_pool, monkeypatch):
+    monkeypatch.setattr(worker_pool, "PING_IDLE_S", 0.2)
+    monkeypatch.setenv(worker_pool.GRACE_ENV, "600")
+    with fake_workers(tmp_path, ()) as [fake]:
+        pool = make_pool(fake)
+        fake.kill()
+        wait_for(lambda: states(pool) == ["down"], "the loss noticed")
+        said = Said()
+        thread, outcome = run_in_thread(pool.run, graph(), said, "job", "t2v")
+        wait_for(lambda: "Waiting for a worker: none is up right now" in said.lines, "waiting")
+        pool.close()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert outcome["error"].message == worker_pool.CLOSED
+
+
 def test_a_frozen_worker_counts_as_lost_after_the_timeout(tmp_path, make_pool, monkeypatch):
     monkeypatch.setenv(workers.TIMEOUT_ENV, "5")
     with fake_workers(tmp_path, LONG, ()) as [frozen, other]:
@@ -657,6 +704,34 @@ def test_the_supervisor_restarts_a_dead_worker_and_leaves_the_others_running(tmp
     finally:
         supervisor.stop()
     assert all(w.process.poll() is not None for w in supervisor.workers)
+
+
+def test_a_restart_that_cannot_start_is_said_and_counted_and_the_others_go_on(tmp_path):
+    """start() refuses (the checkout was re-pinned, say): the tool says why, counts it as one
+    more death, and neither stops the other worker nor exits."""
+    lines: list[str] = []
+    clock = Clock()
+    first, second = dummy(tmp_path, 1), dummy(tmp_path, 2)
+
+    def refuse(worker):
+        raise SystemExit("the pinned ComfyUI checkout is missing: run python bootstrap.py")
+
+    supervisor = start_workers.Supervisor([first, second], refuse, say=lines.append, clock=clock)
+    try:
+        first.process.kill()
+        first.process.wait(timeout=30)
+        supervisor.check()
+        clock.now = 1.0
+        supervisor.check()  # the restart is refused
+        assert lines[-1] == (
+            "restart http://127.0.0.1:1: could not start it again: the pinned ComfyUI checkout "
+            "is missing: run python bootstrap.py"
+        )
+        supervisor.check()  # one more death, a longer backoff
+        assert "restarting in 2 s" in lines[-1]
+        assert second.process.poll() is None and supervisor.running()
+    finally:
+        supervisor.stop()
 
 
 def test_a_worker_that_keeps_dying_is_reported_failed_and_no_longer_restarted(tmp_path):

@@ -124,9 +124,9 @@ def test_jobs_outlive_killed_and_frozen_workers_and_healthz_answers_at_once(
         assert any("stopped answering mid-job" in note for note in used["notes"])
         both_up()
         prompt_id = worker_pool.prompt_id_for(job_id)
-        wait_for(
+        wait_for(  # it answers that it has no record of the job, and no file of it is left
             lambda: (
-                prompt_id not in supervised.running(frozen)
+                supervised.knows(frozen, prompt_id) is False
                 and not [p for p in supervised.outputs(frozen) if job_id in p.name]
             ),
             "the resumed worker to keep nothing of the moved job",
@@ -143,8 +143,11 @@ def test_jobs_outlive_killed_and_frozen_workers_and_healthz_answers_at_once(
         finished(waiting)
         both_up()
 
+    assert not health.failures(), health.failures()[:3]  # every ask got a report
+    phases = ("busy, one killed", "busy, one frozen", "both killed")
+    assert all(health.count(phase) >= 10 for phase in phases), health.worst()
     worst = health.worst()
-    assert worst and max(worst.values()) < HEALTHZ_BOUND_S, worst
+    assert max(worst.values()) < HEALTHZ_BOUND_S, worst
     codes = {(answer.phase, answer.code) for answer in health.answers}
     assert ("both killed", 503) in codes, codes  # said while no worker was up
     assert {("busy, one killed", 200), ("busy, one frozen", 200)} <= codes

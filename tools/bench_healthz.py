@@ -84,11 +84,14 @@ def main(argv: list[str] | None = None) -> int:
                 return Client(app.url, verbose=False).submit(**JOB, seed=seed, api_name="/t2v")
 
             def running_on(job) -> list[int]:
-                return wait_for(
+                found = wait_for(
                     lambda: [i for i in range(2) if group.running(i)] or job.done(),
                     "a job to run on a worker",
                     JOB_S,
                 )
+                if found is True:
+                    raise SystemExit("a job ended before it could be acted on: make it longer")
+                return found
 
             def both_up():
                 wait_for(lambda: health.states() == ["up", "up"], "both workers up", JOB_S)

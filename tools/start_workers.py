@@ -212,7 +212,7 @@ class Supervisor:
 
     MAX_RESTARTS = 5
     RESTART_WINDOW_S = 600.0
-    BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+    BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0)  # one per restart allowed in the window
 
     def __init__(self, workers: list[Worker], start_again, say=print, clock=time.monotonic):
         self.workers = list(workers)
@@ -251,7 +251,12 @@ class Supervisor:
                 )
             elif now >= self._due[worker.url]:
                 del self._due[worker.url]
-                self.workers[n] = self.start_again(worker)
+                try:
+                    self.workers[n] = self.start_again(worker)
+                except (Exception, SystemExit) as exc:  # e.g. its checkout changed: said, and
+                    # counted as one more death at the next look (the others go on)
+                    self.say(f"restart {worker.url}: could not start it again: {exc}")
+                    continue
                 self.say(f"restart {worker.url}: started again, log {worker.log}")
 
     def running(self) -> bool:
