@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import inspect
 
-import media
 import modes
-from fields import Field, number_text
+from fields import KIND, Field, number_text
 
 SCRIPT_UPLOAD = (
     "From Python: gradio_client.handle_file(path). Over MCP: a data URL, or this app's "
@@ -36,24 +35,12 @@ RETURNS = {
     "parameters": "The parameters actually used after snapping (seed, preset, width, height, "
     "frames, fps, ...).",
 }
-TYPES = {"text": "string", "int": "integer", "float": "number", "bool": "boolean"}
 
 
 def accepts(f: Field) -> str:
-    """The kind of value and its range, e.g. "Integer 9..241 in steps of 8"."""
-    if f.kind in modes.MEDIA_KINDS:
-        return f"{media.accepts(f.kind)} {SCRIPT_UPLOAD}"
-    if f.kind == "text":
-        return f"Text, up to {f.max_len} characters." if f.max_len else "Text."
-    if f.kind == "choice":
-        return "One of: " + ", ".join(map(str, f.choices)) + "."
-    if f.kind == "bool":
-        return "Boolean: true or false."
-    noun = "Integer" if f.kind == "int" else "Number"
-    text = f"{noun} {f.range_text()}" if f.range_text() else noun
-    if f.step and f.kind == "int" and f.step != 1:
-        text += f" in steps of {number_text(f.step)}"
-    return text + "."
+    """The kind of value and its range, e.g. "Integer 9..241 in steps of 8" (the kind's own)."""
+    said = KIND[f.kind].accepts(f)
+    return f"{said} {SCRIPT_UPLOAD}" if f.is_media else said
 
 
 def default_text(f: Field) -> str:
@@ -74,7 +61,7 @@ def default_text(f: Field) -> str:
 
 def describe(f: Field) -> str:
     """The one description of a parameter: help, accepted values and range, default."""
-    said = f.help or f"{f.label or f.name}."
+    said = f.help or f"{f.title}."
     return " ".join(part.strip() for part in (said, accepts(f), default_text(f)))
 
 
@@ -82,18 +69,10 @@ def schema(f: Field, component_schema: dict) -> dict:
     """The JSON schema view_api shows for `f`: the component's own (media keep Gradio's file
         model), with the field's type, range and description. An optional field whose default is
     empty shows as `int | None` already: clients add `None` to any parameter defaulting to it."""
-    if f.kind in modes.MEDIA_KINDS:
+    if f.is_media:
         out = {k: v for k, v in component_schema.items() if k != "description"}
-    elif f.kind == "choice":
-        out = {"type": "string", "enum": list(f.choices)}
     else:
-        out = {"type": TYPES[f.kind]}
-        if f.min is not None:
-            out["minimum"] = f.min
-        if f.max is not None:
-            out["maximum"] = f.max
-        if f.max_len:
-            out["maxLength"] = f.max_len
+        out = KIND[f.kind].schema(f)
     text = describe(f)
     # Gradio shows `additional_description` as the parameter's description in view_api.
     return {**out, "description": text, "additional_description": text}
@@ -110,7 +89,7 @@ def signature(mode: modes.Mode) -> inspect.Signature:
     """Keyword parameters named after the mode's fields; a required field has no default."""
     params = []
     for f in mode.fields:
-        empty = f.required or f.kind in modes.MEDIA_KINDS
+        empty = f.required or f.is_media
         default = inspect.Parameter.empty if empty else f.default
         params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default))
     return inspect.Signature(params)

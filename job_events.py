@@ -63,7 +63,7 @@ def _plain(mode: modes.Mode, values: dict, request: gr.Request | None = None) ->
     or someone else's upload, into History, where it can be downloaded."""
     out = dict(values)
     for f in mode.fields:
-        if f.kind in modes.MEDIA_KINDS:
+        if f.is_media:
             out[f.name] = _uploaded(f.name, values.get(f.name), request)
     return out
 

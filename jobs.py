@@ -294,7 +294,7 @@ def _kept_inputs(mode: str, params: dict) -> tuple[dict, dict, dict]:
     shown = dict(params)
     for f in modes.MODES[mode].fields:
         value = params.get(f.name)
-        if f.kind in modes.MEDIA_KINDS and isinstance(value, (str, Path)) and str(value):
+        if f.is_media and isinstance(value, (str, Path)) and str(value):
             shown[f.name] = Path(value).name
             try:
                 info = modes.inspect_media(f, value)
@@ -393,7 +393,7 @@ def record_submission(mode: str, values: dict, owner: str, visitor: str | None =
     params = {}
     for f in modes.MODES[mode].fields:
         value = values.get(f.name)
-        if f.kind in modes.MEDIA_KINDS:
+        if f.is_media:
             path = value.get("path") if isinstance(value, dict) else value
             if isinstance(path, str) and path:
                 params[f.name] = Path(path).name[:200]
@@ -581,7 +581,7 @@ def _resume(store: history.Store, job: history.Job) -> bool:
     if spec is None:
         store.mark_failed(job.id, "interrupted", NOT_RESUMED)
         return False
-    media_fields = [f.name for f in spec.fields if f.kind in modes.MEDIA_KINDS]
+    media_fields = [f.name for f in spec.fields if f.is_media]
     if any(job.params.get(name) and name not in job.inputs for name in media_fields):
         store.mark_failed(job.id, "interrupted", NOT_KEPT)
         return False

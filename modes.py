@@ -19,12 +19,11 @@ import media
 import patches
 import recipes
 import workflow
-from fields import KINDS, Field, coerce, number_text  # noqa: F401  (part of this module's API)
+from fields import KINDS, MEDIA_KINDS, Field, coerce, number_text  # noqa: F401  (this API)
 
 PRESETS = ("fast", "balanced", "quality")
 MIN_SIDE, MAX_SIDE = 256, 2048  # the width / height fields' range
 MAX_ASPECT = 4.0  # wider (or taller) inputs are cropped to this aspect
-MEDIA_KINDS = ("image", "audio", "video")
 SEED_MAX = 2**32 - 1
 MAX_PROMPT_CHARS = 5000
 
@@ -479,7 +478,7 @@ def check(mode: str, params: dict, *, job_id: str) -> Checked:
     values = normalise(m, params)
     notes: list[str] = []
     preset = m.preset(values["preset"], values.get("model"))
-    info = {f.name: inspect_media(f, values[f.name]) for f in m.fields if f.kind in MEDIA_KINDS}
+    info = {f.name: inspect_media(f, values[f.name]) for f in m.fields if f.is_media}
 
     seed = values["seed"]
     if seed is None or seed < 0:
@@ -519,7 +518,7 @@ def check(mode: str, params: dict, *, job_id: str) -> Checked:
         "job_id": job_id,
     }
     for f in m.fields:
-        if f.kind not in MEDIA_KINDS and f.name not in used:
+        if not f.is_media and f.name not in used:
             used[f.name] = values[f.name]
     if m.name == "style" and used["control"] == "depth":  # refused here, before anything is staged
         used["depth_model"] = recipes.STYLE_DEPTH.value()
@@ -634,7 +633,7 @@ def _stage_media(
             files[f.name] = media.stage_audio(
                 values[f.name], input_dir, job_id, f.name, info[f.name].channels
             )
-        elif f.kind in MEDIA_KINDS:
+        elif f.is_media:
             files[f.name] = media.stage(values[f.name], input_dir, job_id, f.name)
     if "audio" in files:
         files["audio_model"] = files["audio"]

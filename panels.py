@@ -46,53 +46,67 @@ def field_component(mode: modes.Mode, f: modes.Field) -> gr.Component:
 
 
 def _component(mode: modes.Mode, f: modes.Field) -> gr.Component:
-    common = {"label": f.label or f.name, "elem_id": f"aio-{mode.name}-{f.name}"}
-    info = f.help or None
-    if f.kind == "text":
-        long = f.name.endswith("prompt")
-        return gr.Textbox(
-            value=f.default,
-            lines=3 if long else 1,
-            max_lines=10,
-            info=info,
-            max_length=f.max_len,
-            placeholder=f.placeholder or None,
-            **common,
-        )
-    if f.kind in ("int", "float") and f.default is None:
+    common = {"label": f.title, "elem_id": f"aio-{mode.name}-{f.name}"}
+    return COMPONENTS[f.kind](f, common, f.help or None)
+
+
+def _text(f: modes.Field, common: dict, info) -> gr.Component:
+    long = f.name.endswith("prompt")
+    return gr.Textbox(
+        value=f.default,
+        lines=3 if long else 1,
+        max_lines=10,
+        info=info,
+        max_length=f.max_len,
+        placeholder=f.placeholder or None,
+        **common,
+    )
+
+
+def _number(f: modes.Field, common: dict, info) -> gr.Component:
+    if f.default is None:
         # Empty means "derived" (from the input, the aspect, the preset): gr.Number cannot be
         # empty (Gradio 6 shows and sends 0), so a one-line text box, checked like any value.
         return gr.Textbox(
             value=None, lines=1, max_lines=1, placeholder=f.placeholder or None, info=info, **common
         )
-    if f.kind in ("int", "float"):
-        step = f.step or (1 if f.kind == "int" else 0.01)
-        precision = 0 if f.kind == "int" else None
-        bounded = f.min is not None and f.max is not None and f.default is not None
-        if bounded and (f.max - f.min) / step <= MAX_SLIDER_STEPS:
-            return gr.Slider(
-                f.min, f.max, value=f.default, step=step, precision=precision, info=info, **common
-            )
-        return gr.Number(
-            value=f.default,
-            minimum=f.min,
-            maximum=f.max,
-            step=step,
-            precision=precision,
-            info=info,
-            **common,
+    integer = f.kind == "int"
+    step = f.step or (1 if integer else 0.01)
+    precision = 0 if integer else None
+    bounded = f.min is not None and f.max is not None
+    if bounded and (f.max - f.min) / step <= MAX_SLIDER_STEPS:
+        return gr.Slider(
+            f.min, f.max, value=f.default, step=step, precision=precision, info=info, **common
         )
-    if f.kind == "choice":
-        return gr.Radio(list(f.choices), value=f.default, info=info, **common)
-    if f.kind == "bool":
-        return gr.Checkbox(value=bool(f.default), info=info, **common)
-    if f.kind == "image":
-        return gr.Image(type="filepath", sources=["upload", "clipboard"], height=220, **common)
-    if f.kind == "audio":
-        return gr.Audio(type="filepath", sources=["upload", "microphone"], **common)
-    if f.kind == "video":
-        return gr.Video(sources=["upload"], height=220, **common)
-    raise ValueError(f"field {f.name} of mode {mode.name} has unknown kind {f.kind!r}")
+    return gr.Number(
+        value=f.default,
+        minimum=f.min,
+        maximum=f.max,
+        step=step,
+        precision=precision,
+        info=info,
+        **common,
+    )
+
+
+# The component of each field kind (fields.KIND): one entry per kind, nothing else decides it.
+COMPONENTS = {
+    "text": _text,
+    "int": _number,
+    "float": _number,
+    "choice": lambda f, common, info: gr.Radio(
+        list(f.choices), value=f.default, info=info, **common
+    ),
+    "bool": lambda f, common, info: gr.Checkbox(value=bool(f.default), info=info, **common),
+    "image": lambda f, common, info: gr.Image(
+        type="filepath", sources=["upload", "clipboard"], height=220, **common
+    ),
+    "audio": lambda f, common, info: gr.Audio(
+        type="filepath", sources=["upload", "microphone"], **common
+    ),
+    "video": lambda f, common, info: gr.Video(sources=["upload"], height=220, **common),
+}
+assert set(COMPONENTS) == set(modes.KINDS), "a field kind without a component"
 
 
 def outcome_area(name: str) -> list:

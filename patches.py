@@ -32,7 +32,7 @@ def parameterize(mode: str, template: str, used: dict, fields=()) -> dict:
     prompt = workflow.load_template(template)
     files = used.get("files", {})
     for f in fields:
-        value = files.get(f.name) if f.kind in ("image", "audio", "video") else used.get(f.name)
+        value = files.get(f.name) if f.is_media else used.get(f.name)
         for title, name in f.patch if value is not None else ():
             # A target the graph lacks (pruned, or not in this family's graph) is skipped; tests
             # check that every target is in one of the mode's graphs.

@@ -79,6 +79,19 @@ def test_mode_declares_presets_and_well_formed_fields(mode):
             assert f.default in f.choices
 
 
+def test_each_field_kind_is_declared_once_and_a_field_of_another_kind_is_refused_at_definition():
+    import panels
+    from fields import KIND
+
+    assert set(KIND) == set(modes.KINDS) == set(panels.COMPONENTS)  # checks, docs, component
+    assert modes.MEDIA_KINDS == ("image", "audio", "video")
+    with pytest.raises(ValueError, match="unknown kind 'colour'"):
+        modes.Field("tint", "colour")
+    f = modes.Field("image", "image")
+    assert (f.title, f.is_media) == ("image", True)
+    assert modes.Field("seed", "int", label="Seed").title == "Seed"
+
+
 # ------------------------------------------------------------------- hostile values, per field
 
 NUMERIC = [
