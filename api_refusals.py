@@ -211,7 +211,7 @@ class RefusalRewriter:
                 jobs.open_history().record_refusal(found[0], err.kind, str(err), owners.of(caller))
         except Exception:
             log.exception("recording a refused submission failed")
-        new = json.dumps({"detail": jobs.describe(err)}).encode()
+        new = json.dumps({"detail": err.line()}).encode()
         start = start or {"type": "http.response.start", "status": status, "headers": []}
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
         if not any(k.lower() == b"content-type" for k, _ in headers):

@@ -32,6 +32,7 @@ import bootstrap
 import comfy_events
 import comfy_fixes
 import decode_plan
+import errors
 import node_imports
 import readiness
 import tinyset
@@ -711,7 +712,7 @@ def generate(
 
 def _unexpected(exc: Exception) -> AppError:
     name, message = type(exc).__name__, str(exc).strip()
-    if isinstance(exc, MemoryError) or "OutOfMemory" in name or "out of memory" in message.lower():
+    if isinstance(exc, MemoryError) or errors.is_out_of_memory(name, message):
         return AppError("oom", "The device ran out of memory.")
     log.exception("the GPU task failed")
     return AppError("node_failed", f"{name}: {message}".strip(": "))

@@ -10,7 +10,6 @@ import gradio as gr
 
 import batch
 import history
-import jobs
 import readiness
 import tables
 from errors import AppError
@@ -54,10 +53,10 @@ def error_banner(err: AppError) -> str:
     level = "info" if err.kind == "interrupted" else "error"
     return banner_html(
         level,
-        jobs.TITLES.get(err.kind, "Error"),
+        err.title,
         err.message,
         where=err.where,
-        hint=jobs.hint_for(err),
+        hint=err.next_step(),
     )
 
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 import bootstrap
+import errors
 from errors import AppError
 
 log = logging.getLogger("ltx_aio.backend")
@@ -90,7 +91,7 @@ def classify_execution(prompt: dict, status_messages: list) -> AppError:
         where = node_title(prompt, data.get("node_id"))
         kind_name = str(data.get("exception_type", ""))
         message = str(data.get("exception_message", "")).strip()
-        if "OutOfMemory" in kind_name or "out of memory" in message.lower():
+        if errors.is_out_of_memory(kind_name, message):
             return AppError(
                 "oom",
                 "The device ran out of memory.",

@@ -49,9 +49,7 @@ OWNER = "aio_owner"
 
 def api_error(err: AppError) -> gr.Error:
     """The one place an AppError becomes a gr.Error (message says the kind and what to do)."""
-    return gr.Error(
-        jobs.describe(err), title=jobs.TITLES.get(err.kind, "Error"), print_exception=False
-    )
+    return gr.Error(err.line(), title=err.title, print_exception=False)
 
 
 def _plain(mode: modes.Mode, values: dict, request: gr.Request | None = None) -> dict:
@@ -291,7 +289,7 @@ def make_ui_handler(mode: modes.Mode):
                     if err.kind in STOPS_BATCH:
                         reason = (
                             f"Not run: job #{number} of this batch failed "
-                            f"({jobs.TITLES.get(err.kind, err.kind)}), and every later job "
+                            f"({err.title}), and every later job "
                             "would fail the same way."
                         )
                         for rest in ids[number:]:

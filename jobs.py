@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import backend
+import errors
 import history
 import media
 import models
@@ -31,7 +32,7 @@ import patches
 import retention
 import turns
 import videofile
-from errors import AppError
+from errors import AppError, classify
 
 log = logging.getLogger("ltx_aio.jobs")
 
@@ -39,36 +40,10 @@ Progress = Callable[[float | None, str], None]
 Notify = Callable[[str], None]
 
 RETRY_MULTIPLIER = 2.0
-ABORTED = "ZeroGPU aborted the GPU task before it finished."
 RETRY_NOTE = (
     "The GPU task was aborted before it finished; retried once automatically with a doubled "
     "GPU time budget."
 )
-
-TITLES = {
-    "bad_input": "Check your input",
-    "invalid_graph": "The workflow was rejected",
-    "missing_model": "Model files are missing",
-    "download_failed": "Model download failed",
-    "oom": "Out of memory",
-    "gpu_timeout": "The GPU task ran out of time",
-    "interrupted": "Cancelled",
-    "node_failed": "Generation failed",
-    "unavailable": "Generation is unavailable",
-}
-# What to do next, when the code that raised did not say.
-DEFAULT_HINTS = {
-    "bad_input": "Fix the field named above and generate again.",
-    "invalid_graph": "This is a bug in the app's workflow; please report it with the parameters.",
-    "missing_model": "Download the models for this mode (needs network), then generate again.",
-    "download_failed": "Check the network and free disk space (and HF_TOKEN for gated "
-    "repositories), then download again.",
-    "oom": "Switch to the fast preset, or lower the resolution or the number of frames.",
-    "gpu_timeout": "Switch to the fast preset or ask for fewer frames, then generate again.",
-    "interrupted": "Generate again when you are ready.",
-    "node_failed": "Try again; if it keeps failing, report it with the parameters used.",
-    "unavailable": "Once that is fixed where the app runs, generate again.",
-}
 
 
 @dataclass
@@ -78,56 +53,6 @@ class JobResult:
     notes: list[str] = field(default_factory=list)
     job_id: str = ""
     timings: dict = field(default_factory=dict)
-
-
-def hint_for(err: AppError) -> str:
-    return err.hint or DEFAULT_HINTS.get(err.kind, "")
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return text if not text or text[-1] in ".!?" else text + "."
-
-
-def describe(err: AppError) -> str:
-    """One line for API clients: `[kind] Title: field: what happened. What to do.`"""
-    where = f"{err.where}: " if err.where else ""
-    text = f"[{err.kind}] {TITLES.get(err.kind, 'Error')}: {where}{_sentence(err.message)}"
-    hint = hint_for(err)
-    return f"{text} {_sentence(hint)}" if hint else text
-
-
-def classify(exc: BaseException) -> AppError:
-    """Any failure -> the AppError a user can act on. ZeroGPU's own errors arrive as text."""
-    if isinstance(exc, AppError):
-        return exc
-    text = str(getattr(exc, "message", "") or exc)
-    name = type(exc).__name__
-    lowered = text.lower()
-    if "gpu task aborted" in lowered:
-        return AppError("gpu_timeout", ABORTED)
-    if "quota exceeded" in lowered:
-        return AppError(
-            "unavailable",
-            f"Your ZeroGPU quota is used up ({text.strip()}).",
-            hint="Wait for the quota to refill, log in for a larger quota, or use the fast preset.",
-        )
-    if "no gpu was available" in lowered:
-        return AppError(
-            "unavailable", "No GPU was free.", hint="All GPUs are busy; try again in a minute."
-        )
-    if "illegal duration" in lowered:
-        return AppError(
-            "gpu_timeout",
-            "The job needs more GPU time than ZeroGPU allows.",
-            hint="Switch to the fast preset or ask for fewer frames.",
-        )
-    if isinstance(exc, MemoryError) or "outofmemory" in name.lower() or "out of memory" in lowered:
-        return AppError("oom", "The device ran out of memory while generating.")
-    if isinstance(exc, (KeyboardInterrupt, InterruptedError)):
-        return AppError("interrupted", "The job was cancelled.")
-    log.error("unclassified failure in a job", exc_info=exc)
-    return AppError("node_failed", f"Generation failed unexpectedly ({name}).")
 
 
 def _silent(fraction: float | None, desc: str) -> None:
@@ -191,7 +116,7 @@ def require_engine() -> None:
         problems = status.get("problems") or ["The engine reported it is not ready."]
         raise AppError(
             "unavailable",
-            "Generation cannot run on this server yet: " + " ".join(map(_sentence, problems)),
+            "Generation cannot run on this server yet: " + " ".join(map(errors.sentence, problems)),
             hint="Once that is fixed where the app runs, generate again.",
         )
 
@@ -219,14 +144,14 @@ def _generate(
         return attempt(1.0), []
     except Exception as exc:
         err = classify(exc)
-        if err.kind != "gpu_timeout" or err.message != ABORTED:
+        if err.kind != "gpu_timeout" or err.message != errors.ABORTED:
             raise err from exc
         first = backend.estimate_duration(mode, preset, prompt, frames)
         if first >= backend.MAX_DURATION_S:  # a retry could not get more time: do not spend it
             raise AppError(
                 "gpu_timeout",
                 f"ZeroGPU aborted the GPU task at its {first} s maximum.",
-                hint=DEFAULT_HINTS["gpu_timeout"],
+                hint=errors.NEXT_STEPS["gpu_timeout"],
             ) from exc
     notify(RETRY_NOTE)
     progress(0.0, "GPU task aborted: retrying once with a doubled GPU time budget")
@@ -238,7 +163,7 @@ def _generate(
             err = AppError(
                 "gpu_timeout",
                 "The GPU task was aborted twice, the second time with a doubled time budget.",
-                hint=err.hint or DEFAULT_HINTS["gpu_timeout"],
+                hint=err.hint or errors.NEXT_STEPS["gpu_timeout"],
             )
         raise err from exc
     return result, [RETRY_NOTE]

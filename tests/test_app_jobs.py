@@ -16,6 +16,7 @@ from app_helpers import use_fake_engine
 import app
 import backend
 import banners
+import errors
 import history
 import job_events
 import jobs
@@ -44,22 +45,20 @@ engine = pytest.fixture(use_fake_engine, name="engine")
     ],
 )
 def test_classify_maps_failures_to_kinds(raised, kind):
-    assert jobs.classify(raised).kind == kind
+    assert errors.classify(raised).kind == kind
 
 
 def test_classify_never_passes_internal_text_of_unknown_errors():
-    err = jobs.classify(KeyError("/secret/path/in/traceback"))
+    err = errors.classify(KeyError("/secret/path/in/traceback"))
     assert "/secret/path" not in err.message
 
 
 def test_every_kind_has_a_title_and_a_default_hint():
-    assert set(jobs.TITLES) == set(KINDS) == set(jobs.DEFAULT_HINTS)
+    assert set(errors.TITLES) == set(KINDS) == set(errors.NEXT_STEPS)
 
 
 def test_describe_names_kind_field_and_what_to_do():
-    text = jobs.describe(
-        AppError("bad_input", "Frames is 10000", where="frames", hint="Use 9..481")
-    )
+    text = AppError("bad_input", "Frames is 10000", where="frames", hint="Use 9..481").line()
     assert text == "[bad_input] Check your input: frames: Frames is 10000. Use 9..481."
 
 
@@ -169,7 +168,7 @@ def test_unavailable_says_what_to_do_without_pointing_at_the_page(engine):
     engine.ready, engine.problems = False, ["ComfyUI is not installed. Run `python bootstrap.py`."]
     with pytest.raises(AppError) as caught:
         jobs.run("t2v", {"prompt": "a cat"})
-    said = jobs.describe(caught.value)
+    said = caught.value.line()
     assert "python bootstrap.py" in said and "banner" not in said.lower()
 
 
