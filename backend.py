@@ -40,6 +40,7 @@ import worker_pool
 import workflow
 from comfy_events import ProgressLines, classify_execution, classify_validation, pack_name
 from errors import KINDS, AppError
+from progress import Progress
 
 try:
     import spaces
@@ -48,7 +49,6 @@ except ImportError:  # a local install without the Spaces helper: the decorator 
 
 log = logging.getLogger("ltx_aio.backend")
 
-Progress = Callable[[float | None, str], None]
 
 # -- the ZeroGPU duration estimator (seed 000)
 

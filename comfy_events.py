@@ -17,10 +17,10 @@ from collections.abc import Callable
 import bootstrap
 import errors
 from errors import AppError
+from progress import Progress
 
 log = logging.getLogger("ltx_aio.backend")
 
-Progress = Callable[[float | None, str], None]
 
 MODEL_SUFFIXES = (".safetensors", ".sft", ".gguf", ".ckpt", ".pt", ".pth", ".bin", ".onnx")
 

@@ -33,10 +33,10 @@ import retention
 import turns
 import videofile
 from errors import AppError, classify
+from progress import Progress
 
 log = logging.getLogger("ltx_aio.jobs")
 
-Progress = Callable[[float | None, str], None]
 Notify = Callable[[str], None]
 
 RETRY_MULTIPLIER = 2.0

@@ -20,7 +20,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
@@ -28,10 +28,10 @@ import bootstrap
 import tinyset
 from errors import AppError, bad_input
 from model_manifest import FACTS, GGUF_TRANSFORMERS, VARIANTS, ModelFile
+from progress import Progress
 
 log = logging.getLogger("ltx_aio.models")
 
-Progress = Callable[[float | None, str], None]
 
 # Hub clients leave `<etag>.<uuid>.incomplete` behind only when a process dies mid-download; one
 # this old belongs to no live download and just eats disk.

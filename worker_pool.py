@@ -27,13 +27,13 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import bootstrap
 from comfy_events import MODEL_SUFFIXES, ProgressLines
 from errors import AppError
+from progress import Progress
 
 log = logging.getLogger("ltx_aio.workers")
 
@@ -54,8 +54,6 @@ GRACE_DEFAULT_S = 120.0
 # Prompt ids made from job ids: the same job has the same id on whichever worker it runs.
 PROMPT_IDS = uuid.UUID("5b0f7c2e-8a41-4c55-9d0e-2f6a7d1c3b90")
 DONE = object()
-
-Progress = Callable[[float | None, str], None]
 
 
 def _named_urls() -> list[str]:
