@@ -11,6 +11,7 @@ import functools
 import math
 import os
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,7 +55,34 @@ class Mode:
     family_presets: dict = field(default_factory=dict)
     size_from: str | None = None  # media field whose aspect sets width/height
     length_from: str | None = None  # media field whose length sets the frame count
+    fps_from: str | None = None  # media field whose frame rate the result keeps
     examples: tuple[str, ...] = ()  # prompts the panel offers to start from
+    # Width and height snap to multiples of this when the job runs one pass (two passes: 64,
+    # as stage 1 runs at half size, which must be a multiple of 32).
+    one_pass_multiple: int = 32
+    # The mode's own last word on a checked job: refine(used, info, notes) may set values the
+    # fields do not (e.g. the server's depth model) and say what it changed in `notes`.
+    refine: Callable[[dict, dict, list], None] | None = None
+
+    def __post_init__(self) -> None:
+        """A declaration checks itself where it is made: unique fields, the fields it names
+        exist and are media, and every node a field patches is in one of its graphs."""
+        names = [f.name for f in self.fields]
+        doubled = sorted({n for n in names if names.count(n) > 1})
+        if doubled:
+            raise ValueError(f"mode {self.name} declares {doubled} more than once")
+        for role in ("size_from", "length_from", "fps_from"):
+            named = getattr(self, role)
+            if named is not None and not any(f.name == named and f.is_media for f in self.fields):
+                raise ValueError(f"mode {self.name}: {role}={named!r} is not one of its media")
+        graphs = [workflow.load_template(t) for t in self.workflows.values()]
+        for f in self.fields:
+            for title, _ in f.patch:
+                if not any(workflow.has_node(g, title) for g in graphs):
+                    raise ValueError(
+                        f"mode {self.name}: field {f.name} patches {title!r}, a node none of "
+                        f"its graphs has ({', '.join(self.workflows.values())})"
+                    )
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -329,6 +357,17 @@ def _model(mode: str) -> tuple[Field, ...]:
     return (model_field(_models(mode), ONLY_23.get(mode, "")),)
 
 
+def _refine_style(used: dict, info: dict, notes: list) -> None:
+    """Style's own rules: the depth control runs on the server's depth model (an unknown
+    LTX_AIO_STYLE_DEPTH is refused here, before anything is staged), and keeping the source's
+    sound needs a source with sound."""
+    if used["control"] == "depth":
+        used["depth_model"] = recipes.STYLE_DEPTH.value()
+    if used["keep_audio"] and not info["video"].has_audio:
+        used["keep_audio"] = False
+        notes.append("the source video has no sound, so new sound is generated")
+
+
 # fmt: off
 MODES: dict[str, Mode] = {m.name: m for m in (
     Mode("t2v", "Text to video", "A prompt becomes a video with generated sound.", _models("t2v"),
@@ -375,8 +414,8 @@ MODES: dict[str, Mode] = {m.name: m for m in (
     Mode("style", "Restyle video", "Your video's pose, depth or edges, restyled by the prompt.",
          _models("style"),
          STYLE_FIELDS + _model("style") + _prompted("style", "", STYLE_PRESETS, fps=False),
-         STYLE_PRESETS, size_from="video", length_from="video",
-         examples=EXAMPLES["style"]),
+         STYLE_PRESETS, size_from="video", length_from="video", fps_from="video",
+         examples=EXAMPLES["style"], one_pass_multiple=64, refine=_refine_style),
 )}
 # fmt: on
 
@@ -427,9 +466,7 @@ def fit_size(aspect_w: float, aspect_h: float, pixels: int, multiple: int) -> tu
 def _size(
     mode: Mode, preset: Preset, values: dict, aspect: tuple[float, float], notes: list
 ) -> tuple:
-    multiple = 64  # two-stage: stage 1 runs at half size, which must be a multiple of 32
-    if preset.stages == 1 and mode.name != "style":
-        multiple = 32
+    multiple = mode.one_pass_multiple if preset.stages == 1 else 64
     ratio = aspect[0] / aspect[1]
     if not 1 / MAX_ASPECT <= ratio <= MAX_ASPECT:
         notes.append(
@@ -487,8 +524,8 @@ def check(mode: str, params: dict, *, job_id: str) -> Checked:
     if fps != round(fps):
         notes.append(f"frame rate rounded to {round(fps)} fps (the audio latent needs whole fps)")
     fps = int(round(fps))
-    if m.name == "style":
-        fps = info["video"].fps
+    if m.fps_from:
+        fps = info[m.fps_from].fps
 
     frames = _frames(m, preset, values, info, fps, notes)
     if values.get("auto_length") and values.get("model") != LTX25:
@@ -520,12 +557,8 @@ def check(mode: str, params: dict, *, job_id: str) -> Checked:
     for f in m.fields:
         if not f.is_media and f.name not in used:
             used[f.name] = values[f.name]
-    if m.name == "style" and used["control"] == "depth":  # refused here, before anything is staged
-        used["depth_model"] = recipes.STYLE_DEPTH.value()
-
-    if m.name == "style" and used["keep_audio"] and not info["video"].has_audio:
-        used["keep_audio"] = False
-        notes.append("the source video has no sound, so new sound is generated")
+    if m.refine is not None:
+        m.refine(used, info, notes)
     audio = info.get("audio")
     if audio is not None and audio.channels > 2:
         notes.append(f"the audio's {audio.channels} channels were mixed down to stereo")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -90,6 +91,23 @@ def test_each_field_kind_is_declared_once_and_a_field_of_another_kind_is_refused
     f = modes.Field("image", "image")
     assert (f.title, f.is_media) == ("image", True)
     assert modes.Field("seed", "int", label="Seed").title == "Seed"
+
+
+def test_a_mode_checks_its_own_declaration_where_it_is_made():
+    t2v = modes.MODES["t2v"]
+    seed = t2v.field("seed")
+    with pytest.raises(ValueError, match=r"declares \['seed'\] more than once"):
+        dataclasses.replace(t2v, fields=(*t2v.fields, seed))
+    with pytest.raises(ValueError, match="patches 'No such node', a node none of its graphs has"):
+        dataclasses.replace(t2v, fields=(modes.Field("x", "int", patch=(("No such node", "x"),)),))
+    with pytest.raises(ValueError, match="size_from='seed' is not one of its media"):
+        dataclasses.replace(t2v, size_from="seed")
+    style = modes.MODES["style"]
+    assert (style.fps_from, style.one_pass_multiple, style.refine is not None) == (
+        "video",
+        64,
+        True,
+    )
 
 
 # ------------------------------------------------------------------- hostile values, per field
