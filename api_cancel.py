@@ -5,8 +5,8 @@ that endpoint in the client's session, then takes the named event out of the que
 many submissions share one gradio_client session, so cancelling one queued job would kill the
 job that is running (its client then waits forever), while the queued one, freed by the killed
 job, may start anyway. So an API job's task leaves Gradio's session-wide cancel (`detach()`), and
-the cancel request itself is read on its way in (`CancelWatch`): the job of the named event is
-cancelled through `jobs.cancel`, and a named event that starts later is refused at once.
+the cancel request itself is read on its way in (http_guards.CancelWatch): the job of the named
+event is cancelled through `jobs.cancel`, and a named event that starts later is refused at once.
 Gradio's own handling of the request still runs (the queue removal, the client's completion).
 
 A cancel counts only for its asker's own jobs: the asker is found as for any request
@@ -122,44 +122,3 @@ def note(body: bytes, blocks=None, headers=None, scope=None) -> None:
     job_id = _running.get(event) or (_submitted_job(blocks, event) if blocks else None)
     if job_id is not None and jobs.cancel(job_id, owners.scope(who)):
         log.info("client cancelled job %s (event %s)", job_id, event)
-
-
-def middleware():
-    """For `launch(app_kwargs={"middleware": [...]})`."""
-    from starlette.middleware import Middleware
-
-    return Middleware(CancelWatch)
-
-
-class CancelWatch:
-    """ASGI middleware: reads POST .../gradio_api/cancel bodies, then passes them on unchanged."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        if not (
-            scope.get("type") == "http"
-            and scope.get("method") == "POST"
-            and scope.get("path", "").endswith("/gradio_api/cancel")
-        ):
-            await self.app(scope, receive, send)
-            return
-        messages = []
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message.get("type") != "http.request" or not message.get("more_body"):
-                break
-        try:
-            app = scope.get("app")
-            blocks = app.get_blocks() if hasattr(app, "get_blocks") else None
-            body = b"".join(m.get("body", b"") for m in messages)
-            note(body, blocks, scope.get("headers", []), scope)
-        except Exception:  # watching must never break Gradio's own cancel
-            log.exception("reading a cancel request failed")
-
-        async def replay():
-            return messages.pop(0) if messages else await receive()
-
-        await self.app(scope, replay, send)

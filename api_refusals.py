@@ -7,8 +7,9 @@ a data URL becomes an upload of the sender; a URL elsewhere is refused here, unf
 
 Gradio then checks the media against each component's data model: a server path given as a
 string, a file that was never uploaded here. It answers with a 400 whose text is a pydantic or
-path error meant for developers. This middleware puts in its place the line every other refusal
-has (`[bad_input] Check your input: image: the file was not uploaded to this server. ...`).
+path error meant for developers. Its guard (http_guards.RefusalRewriter) puts in its place the
+line every other refusal has (`[bad_input] Check your input: image: the file was not uploaded to
+this server. ...`).
 Either refusal is recorded in History (mode, reason, time; nothing it was given), as every
 submission is recorded.
 """
@@ -18,8 +19,6 @@ from __future__ import annotations
 import json
 import logging
 from types import SimpleNamespace
-
-import anyio.to_thread
 
 import jobs
 import media
@@ -96,126 +95,72 @@ def refusal(mode: str, inputs: list, data: list) -> AppError:
     return AppError("bad_input", "a file given is not one this server can read", hint=uploads.HINT)
 
 
-def middleware():
-    from starlette.middleware import Middleware
+def admitted(scope, body: bytes) -> tuple[bytes, dict]:
+    """The request's body and scope with its media admitted (`admit`); as they were when
+    there is nothing to change or the body is not a mode's submission."""
+    try:
+        payload = json.loads(body or b"{}")
+        blocks = scope["app"].get_blocks()
+        found = _endpoint(blocks, scope.get("path", ""), payload)
+    except (ValueError, KeyError, AttributeError):
+        return body, scope
+    if not found or not isinstance(payload.get("data"), list):
+        return body, scope
+    mode, inputs = found
+    try:
+        data = admit(mode, inputs, payload["data"], scope, blocks)
+    except AppError:
+        raise
+    except Exception:  # Gradio and the job's own checks then say what is wrong
+        log.exception("admitting a %s submission's media failed", mode)
+        return body, scope
+    if data is None:
+        return body, scope
+    new = json.dumps({**payload, "data": data}).encode()
+    headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
+    headers.append((b"content-length", str(len(new)).encode()))
+    return new, {**scope, "headers": headers}
 
-    return Middleware(RefusalRewriter)
 
-
-class RefusalRewriter:
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        path = scope.get("path", "")
-        if not (
-            scope.get("type") == "http"
-            and scope.get("method") == "POST"
-            and (path.endswith("/queue/join") or "/gradio_api/call/" in path)
-        ):
-            await self.app(scope, receive, send)
+async def answer(scope, request_body: bytes, held: list[dict], send) -> None:
+    """Gradio's answer `held` (a 400 or 422), or in its place the app's refusal of the same
+    submission when it is Gradio's own check that failed."""
+    text = b"".join(m.get("body", b"") for m in held[1:]).decode(errors="replace")
+    try:
+        detail = str(json.loads(text).get("detail", ""))
+        payload = json.loads(request_body or b"{}")
+        found = _endpoint(scope["app"].get_blocks(), scope.get("path", ""), payload)
+        if found and any(marker in detail for marker in GRADIOS_OWN):
+            mode, inputs = found
+            err = refusal(mode, inputs, payload.get("data") or [])
+            await refuse(scope, request_body, err, send, held[0])
             return
-        messages, size = [], 0
-        while True:
-            message = await receive()
-            messages.append(message)
-            size += len(message.get("body", b""))
-            if size > MAX_BODY_BYTES:  # refused while it arrives, never held whole
-                await self._refuse(scope, b"", TOO_BIG, send, status=413)
-                return
-            if message.get("type") != "http.request" or not message.get("more_body"):
-                break
-        body = b"".join(m.get("body", b"") for m in messages)
-        try:
-            # Parsing and decoding a data URL of up to a GiB must not stall the server's loop.
-            body, scope = await anyio.to_thread.run_sync(self._admitted, scope, body)
-        except AppError as err:
-            await self._refuse(scope, body, err, send)
-            return
-        messages = [{"type": "http.request", "body": body, "more_body": False}]
+    except Exception:  # a rewrite must never lose Gradio's own answer
+        log.exception("rewriting a refused submission failed")
+    for message in held:
+        await send(message)
 
-        async def replay():
-            return messages.pop(0) if messages else await receive()
 
-        held: list[dict] = []
-
-        async def hold(message):
-            if message["type"] == "http.response.start" and message.get("status") in (400, 422):
-                held.append(message)
-                return
-            if held:
-                held.append(message)
-                if not message.get("more_body"):
-                    await self._answer(scope, body, held, send)
-                return
-            await send(message)
-
-        await self.app(scope, replay, hold)
-
-    @staticmethod
-    def _admitted(scope, body: bytes) -> tuple[bytes, dict]:
-        """The request's body and scope with its media admitted (`admit`); as they were when
-        there is nothing to change or the body is not a mode's submission."""
-        try:
-            payload = json.loads(body or b"{}")
-            blocks = scope["app"].get_blocks()
-            found = _endpoint(blocks, scope.get("path", ""), payload)
-        except (ValueError, KeyError, AttributeError):
-            return body, scope
-        if not found or not isinstance(payload.get("data"), list):
-            return body, scope
-        mode, inputs = found
-        try:
-            data = admit(mode, inputs, payload["data"], scope, blocks)
-        except AppError:
-            raise
-        except Exception:  # Gradio and the job's own checks then say what is wrong
-            log.exception("admitting a %s submission's media failed", mode)
-            return body, scope
-        if data is None:
-            return body, scope
-        new = json.dumps({**payload, "data": data}).encode()
-        headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
-        headers.append((b"content-length", str(len(new)).encode()))
-        return new, {**scope, "headers": headers}
-
-    async def _answer(self, scope, request_body: bytes, held: list[dict], send) -> None:
-        text = b"".join(m.get("body", b"") for m in held[1:]).decode(errors="replace")
-        try:
-            detail = str(json.loads(text).get("detail", ""))
-            payload = json.loads(request_body or b"{}")
-            found = _endpoint(scope["app"].get_blocks(), scope.get("path", ""), payload)
-            if found and any(marker in detail for marker in GRADIOS_OWN):
-                mode, inputs = found
-                err = refusal(mode, inputs, payload.get("data") or [])
-                await self._refuse(scope, request_body, err, send, held[0])
-                return
-        except Exception:  # a rewrite must never lose Gradio's own answer
-            log.exception("rewriting a refused submission failed")
-        for message in held:
-            await send(message)
-
-    @staticmethod
-    async def _refuse(
-        scope, request_body: bytes, err: AppError, send, start=None, status: int = 400
-    ) -> None:
-        """Answer with the app's one line for `err` (in place of Gradio's answer `start`, when
-        there is one), recorded in History as a refused job where that can be done: the answer
-        goes out whatever the record does."""
-        try:
-            payload = json.loads(request_body or b"{}")
-            found = _endpoint(scope["app"].get_blocks(), scope.get("path", ""), payload)
-            headers = owners.plain_headers(scope.get("headers", []))
-            caller = SimpleNamespace(headers=headers, session_hash=payload.get("session_hash"))
-            if found:
-                jobs.open_history().record_refusal(found[0], err.kind, str(err), owners.of(caller))
-        except Exception:
-            log.exception("recording a refused submission failed")
-        new = json.dumps({"detail": err.line()}).encode()
-        start = start or {"type": "http.response.start", "status": status, "headers": []}
-        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
-        if not any(k.lower() == b"content-type" for k, _ in headers):
-            headers.append((b"content-type", b"application/json"))
-        headers.append((b"content-length", str(len(new)).encode()))
-        await send({**start, "headers": headers})
-        await send({"type": "http.response.body", "body": new})
+async def refuse(
+    scope, request_body: bytes, err: AppError, send, start=None, status: int = 400
+) -> None:
+    """Answer with the app's one line for `err` (in place of Gradio's answer `start`, when
+    there is one), recorded in History as a refused job where that can be done: the answer
+    goes out whatever the record does."""
+    try:
+        payload = json.loads(request_body or b"{}")
+        found = _endpoint(scope["app"].get_blocks(), scope.get("path", ""), payload)
+        headers = owners.plain_headers(scope.get("headers", []))
+        caller = SimpleNamespace(headers=headers, session_hash=payload.get("session_hash"))
+        if found:
+            jobs.open_history().record_refusal(found[0], err.kind, str(err), owners.of(caller))
+    except Exception:
+        log.exception("recording a refused submission failed")
+    new = json.dumps({"detail": err.line()}).encode()
+    start = start or {"type": "http.response.start", "status": status, "headers": []}
+    headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+    if not any(k.lower() == b"content-type" for k, _ in headers):
+        headers.append((b"content-type", b"application/json"))
+    headers.append((b"content-length", str(len(new)).encode()))
+    await send({**start, "headers": headers})
+    await send({"type": "http.response.body", "body": new})

@@ -23,13 +23,12 @@ hfcache.activate_mirror()
 
 import gradio as gr
 
-import api_cancel
-import api_refusals
 import batch_ui
 import bootstrap
 import health
 import history
 import history_ui
+import http_guards
 import job_events
 import jobs
 import media
@@ -39,7 +38,6 @@ import owners
 import panels as panels_ui
 import quick_start
 import readiness
-import served_files
 import ui_theme
 import uploads
 from banners import banner_html, engine_banner, notice, page_notice, workers_html
@@ -349,12 +347,7 @@ def launch_options() -> dict:
         "app_kwargs": {
             # Opened on each check: a data dir that cannot be opened makes /healthz say so.
             "routes": [health.route(history.open_store)],
-            "middleware": [
-                api_cancel.middleware(),
-                api_refusals.middleware(),
-                uploads.middleware(),
-                served_files.middleware(history.data_dir),
-            ],
+            "middleware": http_guards.middleware(history.data_dir),
         },
         "max_file_size": max(media.MAX_FILE_BYTES.values()),
         # Gradio starts at most this many events at once (and as many threads for blocking

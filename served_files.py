@@ -11,11 +11,8 @@ never a page that runs.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from urllib.parse import unquote
-
-log = logging.getLogger("ltx_aio.served_files")
 
 FILE_ROUTES = ("/file=", "/file/")
 HEADERS = [
@@ -42,35 +39,3 @@ def refused(path: str, data_dir: Path) -> bool:
     except (OSError, RuntimeError):
         return True
     return resolved.is_relative_to(data_dir.resolve())
-
-
-def middleware(data_dir):
-    """For `launch(app_kwargs={"middleware": [...]})`; `data_dir` is a Path or a callable."""
-    from starlette.middleware import Middleware
-
-    return Middleware(FileGuard, data_dir=data_dir)
-
-
-class FileGuard:
-    def __init__(self, app, data_dir) -> None:
-        self.app = app
-        self.data_dir = data_dir
-
-    async def __call__(self, scope, receive, send) -> None:
-        path = scope.get("path", "") if scope.get("type") == "http" else ""
-        if requested_path(path) is None:
-            await self.app(scope, receive, send)
-            return
-        data_dir = Path(self.data_dir() if callable(self.data_dir) else self.data_dir)
-        if refused(path, data_dir):
-            log.warning("refused a direct fetch inside the data dir: %s", path)
-            await send({"type": "http.response.start", "status": 404, "headers": HEADERS})
-            await send({"type": "http.response.body", "body": b"Not found"})
-            return
-
-        async def send_with_headers(message):
-            if message.get("type") == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *HEADERS]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)

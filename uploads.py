@@ -26,7 +26,6 @@ import binascii
 import contextlib
 import hashlib
 import hmac
-import json
 import math
 import mimetypes
 import os
@@ -308,55 +307,3 @@ def save_data_url(text: str, kind: str, field: str, fingerprint: str) -> Path:
     path = Path(save_bytes_to_cache(data, f"{field}{suffix or '.bin'}", str(upload_folder())))
     remember([str(path)], fingerprint)
     return path
-
-
-def middleware():
-    from starlette.middleware import Middleware
-
-    return Middleware(UploadWatch)
-
-
-class UploadWatch:
-    """Notes who uploaded each file (POST .../gradio_api/upload answers with the stored paths)."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        if not (
-            scope.get("type") == "http"
-            and scope.get("method") == "POST"
-            and scope.get("path", "").endswith("/gradio_api/upload")
-        ):
-            await self.app(scope, receive, send)
-            return
-        fingerprint = scope_sender(scope)
-        headers = dict(scope.get("headers") or [])
-        try:
-            length = int(headers.get(b"content-length", b"0") or 0)
-        except ValueError:
-            length = 0
-        refused = over_limit(fingerprint, length)  # what it says it sends counts before it lands
-        if refused is not None:
-            await _too_many(refused, send)
-            return
-        status, body = [0], []
-
-        async def watch(message):
-            if message["type"] == "http.response.start":
-                status[0] = message.get("status", 0)
-            elif message["type"] == "http.response.body":
-                body.append(message.get("body", b""))
-                if status[0] == 200 and not message.get("more_body"):
-                    with contextlib.suppress(ValueError):
-                        remember(json.loads(b"".join(body)), fingerprint)
-            await send(message)
-
-        await self.app(scope, receive, watch)
-
-
-async def _too_many(err: AppError, send) -> None:
-    text = json.dumps({"detail": str(err)}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(text))]
-    await send({"type": "http.response.start", "status": 429, "headers": headers})
-    await send({"type": "http.response.body", "body": text})

@@ -10,6 +10,7 @@ import pytest
 
 import api_cancel
 import app  # noqa: F401  (imported at collection time: see CONTRACTS, ComfyUI's own `app`)
+import http_guards
 import jobs
 import owners
 
@@ -135,7 +136,7 @@ def test_the_middleware_passes_the_cancel_body_on_unchanged(cancelled):
         return incoming.pop(0)
 
     scope = {"type": "http", "method": "POST", "path": "/gradio_api/cancel"}
-    asyncio.run(api_cancel.CancelWatch(downstream)(scope, receive, None))
+    asyncio.run(http_guards.CancelWatch(downstream)(scope, receive, None))
     assert b"".join(received) == body("ev-3") and api_cancel.asked("ev-3", LOCAL)
 
 

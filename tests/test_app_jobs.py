@@ -18,13 +18,13 @@ import backend
 import banners
 import errors
 import history
+import http_guards
 import job_events
 import jobs
 import models
 import modes
 import panels
 import retention
-import served_files
 from errors import KINDS, AppError
 
 engine = pytest.fixture(use_fake_engine, name="engine")
@@ -237,7 +237,7 @@ def test_launch_options_allow_copying_from_the_data_dir_only(engine, tmp_path):
     options = app.launch_options()
     assert options["allowed_paths"] == [str((tmp_path / "data").resolve())]
     guards = [m.cls for m in options["app_kwargs"]["middleware"]]
-    assert served_files.FileGuard in guards  # the data dir itself is never fetched directly
+    assert http_guards.FileGuard in guards  # the data dir itself is never fetched directly
     assert options["css"] and options["head"] and options["theme"] is not None
     assert options["max_file_size"] > 0
 
