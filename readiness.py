@@ -26,7 +26,6 @@ from pathlib import Path
 
 log = logging.getLogger("ltx_aio.readiness")
 
-CPU_WHEELS = "https://download.pytorch.org/whl/cpu"
 CUDA_WHEELS = "https://download.pytorch.org/whl/cu128"
 TORCH_PINS = "torch==2.11.0 torchvision==0.26.0 torchaudio==2.11.0"
 

@@ -9,7 +9,6 @@ without torch or ComfyUI, so CI can check every mode x preset; ComfyUI's own val
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import math
@@ -337,7 +336,3 @@ def validate(prompt: dict, schemas: dict) -> list[str]:
     if not output_nodes(prompt, schemas):
         problems.append("workflow: has no output node (e.g. SaveVideo), so nothing would run")
     return problems
-
-
-def copy_prompt(prompt: dict) -> dict:
-    return copy.deepcopy(prompt)
