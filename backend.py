@@ -39,7 +39,7 @@ import tinyset
 import worker_pool
 import workflow
 from comfy_events import ProgressLines, classify_execution, classify_validation, pack_name
-from errors import KINDS, AppError
+from errors import ERROR_KINDS, AppError
 from progress import Progress
 
 try:
@@ -726,7 +726,7 @@ def unpack(result: dict) -> dict:
     error = result.get("error") if isinstance(result, dict) else None
     if isinstance(error, dict):
         err = AppError(
-            error.get("kind") if error.get("kind") in KINDS else "node_failed",
+            error.get("kind") if error.get("kind") in ERROR_KINDS else "node_failed",
             str(error.get("message") or "Generation failed."),
             where=str(error.get("where") or ""),
             hint=str(error.get("hint") or ""),

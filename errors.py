@@ -13,7 +13,7 @@ import logging
 log = logging.getLogger("ltx_aio.errors")
 
 # Every kind a user can meet. The UI picks its banner and its offered action from the kind.
-KINDS = (
+ERROR_KINDS = (
     "bad_input",  # a field value or uploaded file is unusable
     "invalid_graph",  # ComfyUI refused the workflow (node + input named)
     "missing_model",  # a weight file is not on disk
@@ -56,7 +56,7 @@ class AppError(Exception):
     """A failure with a kind, the field or node it concerns, and a hint for the user."""
 
     def __init__(self, kind: str, message: str, *, where: str = "", hint: str = "") -> None:
-        if kind not in KINDS:
+        if kind not in ERROR_KINDS:
             raise ValueError(f"unknown error kind {kind!r}")
         super().__init__(kind, message, where, hint)
         self.kind = kind

@@ -146,7 +146,9 @@ class Member:
 
 
 @dataclass
-class Job:
+class Run:
+    """One job's run on the pool (History's record of the job is history.Job)."""
+
     id: str
     prompt_id: str
     cancelled: asyncio.Event
@@ -164,7 +166,7 @@ class Pool:
         self.header = header
         self._input_dir, self._output_dir = input_dir, output_dir
         self.members: list[Member] = []
-        self._jobs: dict[str, Job] = {}
+        self._jobs: dict[str, Run] = {}
         self._early_cancels: dict[str, float] = {}
         self.start_error = ""
         self._runs: set[concurrent.futures.Future] = set()  # each job's run on the loop
@@ -280,7 +282,7 @@ class Pool:
 
     # -- placement
 
-    async def _acquire(self, job: Job, key: tuple, tried: list[Member], say) -> Member:
+    async def _acquire(self, job: Run, key: tuple, tried: list[Member], say) -> Member:
         waiting = False
         async with self._changed:
             while True:
@@ -388,7 +390,7 @@ class Pool:
         import workers
 
         started = time.monotonic()
-        job = Job(job_id or uuid.uuid4().hex, prompt_id_for(job_id), asyncio.Event())
+        job = Run(job_id or uuid.uuid4().hex, prompt_id_for(job_id), asyncio.Event())
         if self._early_cancels.pop(job.id, None) is not None:
             job.cancelled.set()
         self._jobs[job.id] = job

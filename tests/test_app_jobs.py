@@ -25,7 +25,7 @@ import models
 import modes
 import panels
 import retention
-from errors import KINDS, AppError
+from errors import ERROR_KINDS, AppError
 
 engine = pytest.fixture(use_fake_engine, name="engine")
 
@@ -54,7 +54,7 @@ def test_classify_never_passes_internal_text_of_unknown_errors():
 
 
 def test_every_kind_has_a_title_and_a_default_hint():
-    assert set(errors.TITLES) == set(KINDS) == set(errors.NEXT_STEPS)
+    assert set(errors.TITLES) == set(ERROR_KINDS) == set(errors.NEXT_STEPS)
 
 
 def test_describe_names_kind_field_and_what_to_do():
