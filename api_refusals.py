@@ -1,7 +1,7 @@
 """The door of the mode endpoints: how a submission's media arrive, and the app's own refusals.
 
 Before Gradio reads a submission (`/gradio_api/queue/join`, `/gradio_api/call/<mode>`), each media
-value given as a URL or a data URL is put in the form Gradio reads (uploads.media_file): this
+value given as a URL or a data URL is put in the form Gradio reads (uploads_ui.media_file): this
 app's own `/gradio_api/file=` URL of an upload becomes that file, read from disk, never fetched;
 a data URL becomes an upload of the sender; a URL elsewhere is refused here, unfetched.
 
@@ -24,7 +24,7 @@ import jobs
 import media
 import modes
 import owners
-import uploads
+import uploads_ui
 from errors import AppError
 
 log = logging.getLogger("ltx_aio.api_refusals")
@@ -69,7 +69,7 @@ def admit(mode: str, inputs: list, data: list, scope, server) -> list | None:
     out, changed = list(data), False
     for i, name, kind in _media_fields(mode, inputs):
         if i < len(out) and out[i] is not None:
-            given = uploads.media_file(out[i], kind, name, scope, server)
+            given = uploads_ui.media_file(out[i], kind, name, scope, server)
             if given is not None:
                 out[i], changed = given, True
     return out if changed else None
@@ -77,7 +77,7 @@ def admit(mode: str, inputs: list, data: list, scope, server) -> list | None:
 
 def _uploaded(value) -> bool:
     path = value.get("path") if isinstance(value, dict) else None
-    return isinstance(path, str) and bool(path) and uploads.in_uploads(path)
+    return isinstance(path, str) and bool(path) and uploads_ui.in_uploads(path)
 
 
 def refusal(mode: str, inputs: list, data: list) -> AppError:
@@ -90,9 +90,11 @@ def refusal(mode: str, inputs: list, data: list) -> AppError:
                 "bad_input",
                 f"the file was not uploaded to this server ({given} was given)",
                 where=name,
-                hint=uploads.HINT,
+                hint=uploads_ui.HINT,
             )
-    return AppError("bad_input", "a file given is not one this server can read", hint=uploads.HINT)
+    return AppError(
+        "bad_input", "a file given is not one this server can read", hint=uploads_ui.HINT
+    )
 
 
 def admitted(scope, body: bytes) -> tuple[bytes, dict]:

@@ -1,7 +1,7 @@
 """LTX 2.3 AIO Generator: six mode panels, one named API endpoint per mode, History, /healthz.
 
 This module builds the page's shell (sticky header, the drawer of modes and Library views, the
-status banner of readiness.py) around one panel per mode (panels.py: components from the mode's
+status banner of readiness.py) around one panel per mode (panels_ui.py: components from the mode's
 declared fields, Generate / Cancel and their outcome, the `/<mode>` endpoint). Every job is
 recorded in History (history.py), which has its own view (history_ui.py) whose "use these
 settings" comes back here to fill a panel. GET /healthz (health.py) is served beside the page.
@@ -25,22 +25,22 @@ import gradio as gr
 
 import batch_ui
 import bootstrap
+import events_ui
 import health
 import history
 import history_ui
 import http_guards
-import job_events
 import jobs
 import media
 import models_ui
 import modes
 import owners
-import panels as panels_ui
+import panels_ui
 import quick_start
 import readiness
-import ui_theme
-import uploads
-from banners import banner_html, engine_banner, notice, page_notice, workers_html
+import theme_ui
+import uploads_ui
+from banners_ui import banner_html, engine_banner, notice, page_notice, workers_html
 from errors import AppError
 
 log = logging.getLogger("ltx_aio.app")
@@ -81,7 +81,7 @@ def replay_value(f: modes.Field, job: history.Job, values: dict, request=None):
         kept = job.inputs.get(f.name)
         if kept is None or not kept.is_file():
             return None
-        return uploads.hand_out(kept, request) if request is not None else str(kept)
+        return uploads_ui.hand_out(kept, request) if request is not None else str(kept)
     if f.name == "duration":
         return job.params.get("duration")  # frames (as used) are set too, and win
     return values.get(f.name, f.default)
@@ -228,7 +228,7 @@ def build_app() -> gr.Blocks:
         )
         with gr.Column(elem_classes="aio-shell", elem_id="aio-shell"):
             gr.HTML(
-                ui_theme.header_html(
+                theme_ui.header_html(
                     TITLE, "LTX-2.5 + LTX-2.3 audio and video", TAGS[DEFAULT_MODE]
                 ),
                 elem_classes="aio-header",
@@ -312,7 +312,7 @@ def build_app() -> gr.Blocks:
             )
         # On ZeroGPU, jobs of this visitor that waited at a restart run within this visit.
         demo.load(
-            job_events.on_return,
+            events_ui.on_return,
             inputs=[ui["owner"]],
             outputs=[ui["banner"]],
             concurrency_limit=None,
@@ -337,9 +337,9 @@ def mcp_available() -> bool:
 def launch_options() -> dict:
     """Everything `launch()` needs besides host/port (Gradio 6: theme, css and head go here)."""
     options = {
-        "theme": ui_theme.build_theme(),
-        "css": ui_theme.CSS,
-        "head": ui_theme.head_html(VIEW_TAGS),
+        "theme": theme_ui.build_theme(),
+        "css": theme_ui.CSS,
+        "head": theme_ui.head_html(VIEW_TAGS),
         # Gradio copies a returned file into its cache only from an allowed place: History's
         # outputs, kept inputs and thumbnails live in the data dir. Fetching anything there
         # directly is refused (served_files.py); only the cache copies are served.
@@ -358,10 +358,10 @@ def launch_options() -> dict:
         "mcp_server": mcp_available(),
         "show_error": False,
     }
-    if mcp_available():  # the tools say and do what the API does (mcp_tools.py)
-        import mcp_tools
+    if mcp_available():  # the tools say and do what the API does (mcp_ui.py)
+        import mcp_ui
 
-        options["app_kwargs"]["lifespan"] = mcp_tools.lifespan
+        options["app_kwargs"]["lifespan"] = mcp_ui.lifespan
     return options
 
 
@@ -393,7 +393,7 @@ def main() -> None:
             bootstrap.comfy_dir(),
         )
     bootstrap.start_background(on_done=lambda _: readiness.log_lines())
-    for name in ("LTX_AIO_MAX_WAITING", uploads.UPLOAD_ENV, "LTX_AIO_OWNER_QUOTA_GB"):
+    for name in ("LTX_AIO_MAX_WAITING", uploads_ui.UPLOAD_ENV, "LTX_AIO_OWNER_QUOTA_GB"):
         raw = os.environ.get(name, "").strip()
         try:
             float(raw or 0)

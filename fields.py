@@ -4,7 +4,7 @@ becomes a checked one.
 The Field is the single source of an input's kind, default, range, step and help. What a kind
 does lives in one place, its entry in `KIND` (as ComfyUI's io schema has each input type describe
 itself): how a raw value becomes a checked one (`coerce`), what the API says it accepts and its
-JSON schema type. The UI's component per kind is panels.py's one table beside it; every error
+JSON schema type. The UI's component per kind is panels_ui.py's one table beside it; every error
 quotes the field's range.
 """
 
@@ -156,7 +156,7 @@ class Media(Kind):
         return media.accepts(self.name)
 
 
-# Every kind a field can have: the one list (panels.py's COMPONENTS has an entry for each).
+# Every kind a field can have: the one list (panels_ui.py's COMPONENTS has an entry for each).
 KIND: dict[str, Kind] = {
     kind.name: kind
     for kind in (

@@ -25,7 +25,7 @@ import modes
 import owners
 import retention
 import tables
-from banners import banner_html
+from banners_ui import banner_html
 from errors import AppError
 
 log = logging.getLogger("ltx_aio.history_ui")

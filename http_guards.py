@@ -3,9 +3,9 @@
 Each guard picks the requests it looks at (`wants`: the path, of a POST unless it says otherwise)
 and lets every other request through untouched; what it does with its own lives in the module
 that knows the subject:
-- `CancelWatch` reads POST .../gradio_api/cancel and cancels exactly the named job (api_cancel).
+- `CancelWatch` reads POST .../gradio_api/cancel and cancels exactly the named job (cancel_ui).
 - `UploadWatch` refuses an upload over its sender's daily limit before it lands, and notes who
-  uploaded each stored file (uploads).
+  uploaded each stored file (uploads_ui).
 - `RefusalRewriter` admits a mode submission's media before Gradio reads it and answers its
   refusals with the app's one line, recorded in History (api_refusals).
 - `FileGuard` refuses direct fetches inside the data dir and marks every served file as media
@@ -23,10 +23,10 @@ from pathlib import Path
 
 import anyio.to_thread
 
-import api_cancel
 import api_refusals
+import cancel_ui
 import served_files
-import uploads
+import uploads_ui
 from errors import AppError
 
 log = logging.getLogger("ltx_aio.http_guards")
@@ -107,7 +107,7 @@ class CancelWatch(Guard):
         try:
             app = scope.get("app")
             blocks = app.get_blocks() if hasattr(app, "get_blocks") else None
-            api_cancel.note(body_of(messages), blocks, scope.get("headers", []), scope)
+            cancel_ui.note(body_of(messages), blocks, scope.get("headers", []), scope)
         except Exception:  # watching must never break Gradio's own cancel
             log.exception("reading a cancel request failed")
         await self.app(scope, replay(messages, receive), send)
@@ -121,14 +121,14 @@ class UploadWatch(Guard):
         return path.endswith("/gradio_api/upload")
 
     async def guard(self, scope, receive, send) -> None:
-        fingerprint = uploads.scope_sender(scope)
+        fingerprint = uploads_ui.scope_sender(scope)
         headers = dict(scope.get("headers") or [])
         try:
             length = int(headers.get(b"content-length", b"0") or 0)
         except ValueError:
             length = 0
         # What it says it sends counts before it lands.
-        refused = uploads.over_limit(fingerprint, length)
+        refused = uploads_ui.over_limit(fingerprint, length)
         if refused is not None:
             await answer_json(send, 429, {"detail": str(refused)})
             return
@@ -141,7 +141,7 @@ class UploadWatch(Guard):
                 body.append(message.get("body", b""))
                 if status[0] == 200 and not message.get("more_body"):
                     with contextlib.suppress(ValueError):
-                        uploads.remember(json.loads(b"".join(body)), fingerprint)
+                        uploads_ui.remember(json.loads(b"".join(body)), fingerprint)
             await send(message)
 
         await self.app(scope, receive, watch)

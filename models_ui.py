@@ -16,7 +16,7 @@ import jobs
 import models
 import modes
 import tables
-from banners import banner_html, error_banner
+from banners_ui import banner_html, error_banner
 from errors import AppError
 
 MODELS = "models"

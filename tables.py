@@ -2,7 +2,7 @@
 one card per row where it is narrow (a phone), never wider than their box.
 
 Each cell carries its column's name (`data-label`), which the narrow layout shows beside the value
-(ui_theme.LAYOUT_CSS). Cells are given as HTML their caller has escaped.
+(theme_ui.LAYOUT_CSS). Cells are given as HTML their caller has escaped.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""L1: api_cancel: a cancel request stops the job of the event it names, and nothing else; on a
+"""L1: cancel_ui: a cancel request stops the job of the event it names, and nothing else; on a
 shared deployment only when that job is the asker's own."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-import api_cancel
 import app  # noqa: F401  (imported at collection time: see CONTRACTS, ComfyUI's own `app`)
+import cancel_ui
 import http_guards
 import jobs
 import owners
@@ -30,8 +30,8 @@ def cancelled(monkeypatch):
         return True
 
     monkeypatch.setattr(jobs, "cancel", cancel)
-    monkeypatch.setattr(api_cancel, "_asked", {})
-    monkeypatch.setattr(api_cancel, "_running", {})
+    monkeypatch.setattr(cancel_ui, "_asked", {})
+    monkeypatch.setattr(cancel_ui, "_running", {})
     JOB_OWNERS.clear()
     return seen
 
@@ -44,21 +44,21 @@ LOCAL = owners.LOCAL
 
 
 def test_a_cancel_naming_a_running_event_cancels_its_job_only(cancelled):
-    with api_cancel.tracking("ev-1", "job-1", LOCAL), api_cancel.tracking("ev-2", "job-2", LOCAL):
-        api_cancel.note(body("ev-2"))
+    with cancel_ui.tracking("ev-1", "job-1", LOCAL), cancel_ui.tracking("ev-2", "job-2", LOCAL):
+        cancel_ui.note(body("ev-2"))
     assert cancelled == ["job-2"]
-    assert api_cancel.asked("ev-2", LOCAL) and not api_cancel.asked("ev-1", LOCAL)
+    assert cancel_ui.asked("ev-2", LOCAL) and not cancel_ui.asked("ev-1", LOCAL)
 
 
 def test_a_cancel_that_arrives_before_the_job_is_tracked_still_cancels_it(cancelled):
-    api_cancel.note(body("ev-early"))
-    with api_cancel.tracking("ev-early", "job-early", LOCAL):
+    cancel_ui.note(body("ev-early"))
+    with cancel_ui.tracking("ev-early", "job-early", LOCAL):
         pass
     assert cancelled == ["job-early"]
 
 
 def session_owner(session: str) -> str:
-    return api_cancel.asker({}, session)
+    return cancel_ui.asker({}, session)
 
 
 @pytest.fixture
@@ -71,11 +71,11 @@ def test_on_a_shared_deployment_a_cancel_naming_someone_elses_event_changes_noth
 ):
     a = session_owner("session-of-a")
     JOB_OWNERS["job-a"] = a
-    with api_cancel.tracking("ev-a", "job-a", a):
-        api_cancel.note(body("ev-a", session="session-of-b"))  # B names A's running event
-        assert cancelled == [] and not api_cancel.asked("ev-a", a)
-        api_cancel.note(body("ev-a", session="session-of-a"))  # A itself still can
-    assert cancelled == ["job-a"] and api_cancel.asked("ev-a", a)
+    with cancel_ui.tracking("ev-a", "job-a", a):
+        cancel_ui.note(body("ev-a", session="session-of-b"))  # B names A's running event
+        assert cancelled == [] and not cancel_ui.asked("ev-a", a)
+        cancel_ui.note(body("ev-a", session="session-of-a"))  # A itself still can
+    assert cancelled == ["job-a"] and cancel_ui.asked("ev-a", a)
 
 
 def test_someone_elses_early_cancel_neither_stops_the_event_nor_blocks_its_owners_own(
@@ -83,34 +83,34 @@ def test_someone_elses_early_cancel_neither_stops_the_event_nor_blocks_its_owner
 ):
     a = session_owner("session-of-a")
     JOB_OWNERS["job-a"] = a
-    api_cancel.note(body("ev-a", session="session-of-b"))  # before A's event started
-    with api_cancel.tracking("ev-a", "job-a", a):
-        assert cancelled == [] and not api_cancel.asked("ev-a", a)
-        api_cancel.note(body("ev-a", session="session-of-a"))  # A's own, after B's
-    assert api_cancel.asked("ev-a", a) and cancelled == ["job-a"]
+    cancel_ui.note(body("ev-a", session="session-of-b"))  # before A's event started
+    with cancel_ui.tracking("ev-a", "job-a", a):
+        assert cancelled == [] and not cancel_ui.asked("ev-a", a)
+        cancel_ui.note(body("ev-a", session="session-of-a"))  # A's own, after B's
+    assert cancel_ui.asked("ev-a", a) and cancelled == ["job-a"]
 
 
 def test_a_key_holders_cancel_speaks_for_the_key_not_the_session(cancelled, shared):
-    keyed = api_cancel.asker({"X-AIO-Key": "k" * 40}, "any-session")
-    assert keyed.startswith("key:") and keyed == api_cancel.asker({"x-aio-key": "k" * 40}, "other")
+    keyed = cancel_ui.asker({"X-AIO-Key": "k" * 40}, "any-session")
+    assert keyed.startswith("key:") and keyed == cancel_ui.asker({"x-aio-key": "k" * 40}, "other")
     JOB_OWNERS["job-k"] = keyed
-    with api_cancel.tracking("ev-k", "job-k", keyed):
-        api_cancel.note(body("ev-k", session="someone"), headers={"user-agent": "x"})
+    with cancel_ui.tracking("ev-k", "job-k", keyed):
+        cancel_ui.note(body("ev-k", session="someone"), headers={"user-agent": "x"})
         assert cancelled == []
-        api_cancel.note(body("ev-k", session="someone"), headers={"X-AIO-Key": "k" * 40})
+        cancel_ui.note(body("ev-k", session="someone"), headers={"X-AIO-Key": "k" * 40})
     assert cancelled == ["job-k"]
 
 
 @pytest.mark.parametrize("raw", [b"", b"not json", b"[1, 2]", body(None), body(7)])
 def test_unreadable_cancel_bodies_are_ignored(cancelled, raw):
-    api_cancel.note(raw)
-    assert cancelled == [] and api_cancel._asked == {}
+    cancel_ui.note(raw)
+    assert cancelled == [] and cancel_ui._asked == {}
 
 
 def test_detach_takes_the_task_out_of_gradios_cancel_by_session():
     async def named():
         asyncio.current_task().set_name("sess_3<gradio-sep>ev-9")
-        api_cancel.detach()
+        cancel_ui.detach()
         return asyncio.current_task().get_name()
 
     assert asyncio.run(named()) == "sess_3<ltx-aio-detached>ev-9"
@@ -137,7 +137,7 @@ def test_the_middleware_passes_the_cancel_body_on_unchanged(cancelled):
 
     scope = {"type": "http", "method": "POST", "path": "/gradio_api/cancel"}
     asyncio.run(http_guards.CancelWatch(downstream)(scope, receive, None))
-    assert b"".join(received) == body("ev-3") and api_cancel.asked("ev-3", LOCAL)
+    assert b"".join(received) == body("ev-3") and cancel_ui.asked("ev-3", LOCAL)
 
 
 class Queue:
@@ -151,14 +151,14 @@ class Blocks:
 
 
 def test_a_cancel_of_an_event_this_server_does_not_have_is_not_remembered(cancelled):
-    api_cancel.note(body("made-up"), Blocks("ev-real"))
-    assert api_cancel._asked == {}
-    api_cancel.note(body("ev-real"), Blocks("ev-real"))
-    assert list(api_cancel._asked) == ["ev-real"]
+    cancel_ui.note(body("made-up"), Blocks("ev-real"))
+    assert cancel_ui._asked == {}
+    cancel_ui.note(body("ev-real"), Blocks("ev-real"))
+    assert list(cancel_ui._asked) == ["ev-real"]
 
 
 def test_remembered_cancels_are_bounded_oldest_first(cancelled, monkeypatch):
-    monkeypatch.setattr(api_cancel, "MAX_ASKED", 3)
+    monkeypatch.setattr(cancel_ui, "MAX_ASKED", 3)
     for n in range(5):
-        api_cancel.note(body(f"ev-{n}"))
-    assert list(api_cancel._asked) == ["ev-2", "ev-3", "ev-4"]
+        cancel_ui.note(body(f"ev-{n}"))
+    assert list(cancel_ui._asked) == ["ev-2", "ev-3", "ev-4"]

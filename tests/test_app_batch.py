@@ -1,4 +1,4 @@
-"""L1: the panel's Generate handler (job_events.make_ui_handler) driven in-process: one job or a
+"""L1: the panel's Generate handler (events_ui.make_ui_handler) driven in-process: one job or a
 batch, each its own History record, run in order; a cancelled one is skipped, the others go on."""
 
 from __future__ import annotations
@@ -12,17 +12,17 @@ from app_helpers import use_fake_engine
 
 import app  # noqa: F401  (imported at collection time: see CONTRACTS, ComfyUI's own `app`)
 import backend
-import banners
+import banners_ui
 import batch_ui
+import events_ui
 import history
-import job_events
 import jobs
 import modes
 from errors import AppError
 
 # Positions in each yielded update list (the handler's outputs).
 VIDEO, USED, BANNER = 0, 1, 2
-_AFTER_NOTICE = BANNER + len(banners.notice())  # the outcome banner and its fix buttons
+_AFTER_NOTICE = BANNER + len(banners_ui.notice())  # the outcome banner and its fix buttons
 IDS, BOX, TABLE, ACTIONS, PICK, TIMER = range(_AFTER_NOTICE, _AFTER_NOTICE + 6)
 PROMPT = "a fox in the snow\na cat on a roof"
 
@@ -32,7 +32,7 @@ engine = pytest.fixture(use_fake_engine, name="engine")
 
 def generate(mode: str = "t2v", *, between=None, per_line=False, seeds=1, **values) -> list:
     """Every update the Generate handler yields; `between(update)` runs after each one."""
-    handler = job_events.make_ui_handler(modes.MODES[mode])
+    handler = events_ui.make_ui_handler(modes.MODES[mode])
     values = {"preset": "fast", **values, batch_ui.PER_LINE: per_line, batch_ui.SEEDS: seeds}
 
     async def drive():
@@ -156,7 +156,7 @@ def test_a_batch_too_large_is_refused_before_any_record(engine):
 def test_cancel_button_cancels_every_unfinished_job_of_the_request(engine):
     ids = [jobs.record("t2v", {"prompt": "a fox"}) for _ in range(3)]
     history.open_store().mark_running(ids[0])
-    busy, said, *_ = job_events.on_cancel(ids)
+    busy, said, *_ = events_ui.on_cancel(ids)
     assert [j.status for j in records(ids)] == ["cancelled"] * 3
     assert engine.cancels == 1 and "3 jobs" in said["value"] and busy is False
 
@@ -165,12 +165,12 @@ def test_cancel_with_nothing_running_says_so(engine):
     done = jobs.record("t2v", {"prompt": "a fox"})
     jobs.skip(done, "ended")
     for ids in ([], [done]):
-        _, said, *_ = job_events.on_cancel(ids)
+        _, said, *_ = events_ui.on_cancel(ids)
         assert "Nothing to cancel" in said["value"] and "being stopped" not in said["value"]
 
 
 def test_cancel_while_a_generate_is_starting_says_it_stops_it(engine):
-    _, said, *_ = job_events.on_cancel([], busy=True)
+    _, said, *_ = events_ui.on_cancel([], busy=True)
     assert "being stopped" in said["value"]
 
 

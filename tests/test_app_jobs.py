@@ -15,15 +15,15 @@ from app_helpers import use_fake_engine
 
 import app
 import backend
-import banners
+import banners_ui
 import errors
+import events_ui
 import history
 import http_guards
-import job_events
 import jobs
 import models
 import modes
-import panels
+import panels_ui
 import retention
 from errors import ERROR_KINDS, AppError
 
@@ -181,7 +181,7 @@ def test_run_passes_the_gradio_progress_object_itself_to_the_gpu_task(engine):
 
 @pytest.mark.parametrize("mode", list(modes.MODES))
 def test_api_signature_is_the_mode_fields_as_keywords(mode):
-    handler = job_events.make_api_handler(modes.MODES[mode])
+    handler = events_ui.make_api_handler(modes.MODES[mode])
     params = inspect.signature(handler).parameters
     fields = modes.MODES[mode].fields
     assert list(params)[:2] == ["request", "progress"]  # filled in by Gradio, not the caller
@@ -204,7 +204,7 @@ def test_every_field_gets_a_component_of_its_kind(mode):
     }
     with gr.Blocks():
         for f in modes.MODES[mode].fields:
-            component = panels.field_component(modes.MODES[mode], f)
+            component = panels_ui.field_component(modes.MODES[mode], f)
             if f.kind in ("int", "float") and f.default is not None:
                 assert isinstance(component, (gr.Slider, gr.Number)), f.name
                 assert component.precision == (0 if f.kind == "int" else None), f.name
@@ -224,12 +224,12 @@ def test_an_optional_number_starts_empty_with_its_placeholder(mode):
     assert {f.name for f in optional} >= {"width", "height"}
     with gr.Blocks():
         for f in optional:
-            component = panels.field_component(modes.MODES[mode], f)
+            component = panels_ui.field_component(modes.MODES[mode], f)
             assert component.value in (None, "") and component.placeholder == "auto", f.name
 
 
 def test_banner_escapes_html():
-    html = banners.error_banner(AppError("bad_input", "<script>x</script>", where="prompt"))
+    html = banners_ui.error_banner(AppError("bad_input", "<script>x</script>", where="prompt"))
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 
@@ -359,7 +359,7 @@ def test_cancelling_a_request_while_its_jobs_are_recorded_leaves_none_queued(eng
     specs = [{"prompt": f"shot {n}"} for n in range(4)]
 
     async def cancel_midway():
-        task = asyncio.create_task(job_events.record_jobs("t2v", specs, history.LOCAL))
+        task = asyncio.create_task(events_ui.record_jobs("t2v", specs, history.LOCAL))
         await asyncio.sleep(0.2)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

@@ -24,7 +24,7 @@ from app_helpers import media_inputs, running_app
 import api_docs
 import modes
 import owners
-import uploads
+import uploads_ui
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("mcp") is None,
@@ -388,7 +388,7 @@ def test_mcp_refusal_at_the_door_is_recorded_in_history(served):
 
 def test_mcp_a_server_file_marked_as_gradios_is_never_read(served, monkeypatch):
     remembered: list = []
-    monkeypatch.setattr(uploads, "remember", lambda paths, fp: remembered.extend(paths))
+    monkeypatch.setattr(uploads_ui, "remember", lambda paths, fp: remembered.extend(paths))
     marked = {"path": "/etc/hostname", "meta": {"_type": "gradio.FileData"}}
 
     result = call_tool(served.url, "i2v", {"image": marked, "prompt": marked})
@@ -402,11 +402,11 @@ def test_mcp_a_server_file_marked_as_gradios_is_never_read(served, monkeypatch):
 
 def test_a_vouched_request_counts_as_the_caller_it_was_vouched_for():
     caller = owners.fingerprint({"user-agent": "an agent"}, "203.0.113.9")
-    headers = {uploads.SENDER_HEADER: uploads.vouch(caller), "user-agent": "gradio_client"}
-    assert uploads.sender(headers, "127.0.0.1") == caller
+    headers = {uploads_ui.SENDER_HEADER: uploads_ui.vouch(caller), "user-agent": "gradio_client"}
+    assert uploads_ui.sender(headers, "127.0.0.1") == caller
 
 
 def test_a_forged_sender_header_counts_for_nothing():
     someone = owners.fingerprint({"user-agent": "their browser"}, "203.0.113.9")
-    headers = {uploads.SENDER_HEADER: f"{someone}.{'0' * 64}", "user-agent": "me"}
-    assert uploads.sender(headers, "198.51.100.7") == owners.fingerprint(headers, "198.51.100.7")
+    headers = {uploads_ui.SENDER_HEADER: f"{someone}.{'0' * 64}", "user-agent": "me"}
+    assert uploads_ui.sender(headers, "198.51.100.7") == owners.fingerprint(headers, "198.51.100.7")

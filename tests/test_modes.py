@@ -81,10 +81,10 @@ def test_mode_declares_presets_and_well_formed_fields(mode):
 
 
 def test_each_field_kind_is_declared_once_and_a_field_of_another_kind_is_refused_at_definition():
-    import panels
+    import panels_ui
     from fields import KIND
 
-    assert set(KIND) == set(modes.KINDS) == set(panels.COMPONENTS)  # checks, docs, component
+    assert set(KIND) == set(modes.KINDS) == set(panels_ui.COMPONENTS)  # checks, docs, component
     assert modes.MEDIA_KINDS == ("image", "audio", "video")
     with pytest.raises(ValueError, match="unknown kind 'colour'"):
         modes.Field("tint", "colour")

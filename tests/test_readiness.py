@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-import banners
+import banners_ui
 import modes
 import readiness
 
@@ -26,7 +26,7 @@ TIGHT = {
 
 def test_nothing_to_say_on_a_gpu_machine_with_room():
     assert readiness.lines(READY, GPU, ROOMY) == []
-    assert banners.engine_banner([]) == ""
+    assert banners_ui.engine_banner([]) == ""
 
 
 def test_no_gpu_is_a_warning_not_a_problem():
@@ -119,7 +119,7 @@ def test_an_engine_problem_is_split_into_headline_and_what_to_do():
 
 def test_banner_says_each_thing_once_briefly_with_details_behind_a_disclosure():
     engine = {"ready": False, "problems": ["ComfyUI is not installed at /x. Run `bootstrap`."]}
-    said = banners.engine_banner(readiness.lines(engine, {"type": "cpu"}, TIGHT))
+    said = banners_ui.engine_banner(readiness.lines(engine, {"type": "cpu"}, TIGHT))
     assert "Generation is unavailable" in said
     assert said.count("ComfyUI is not installed") == 1
     summary, details = said.split("<details>")
@@ -128,7 +128,7 @@ def test_banner_says_each_thing_once_briefly_with_details_behind_a_disclosure():
 
 
 def test_banner_with_warnings_only_does_not_say_unavailable():
-    said = banners.engine_banner(readiness.lines(READY, {"type": "cpu"}, ROOMY))
+    said = banners_ui.engine_banner(readiness.lines(READY, {"type": "cpu"}, ROOMY))
     assert "Before you generate" in said and "unavailable" not in said
 
 

@@ -275,10 +275,10 @@ def test_a_forwarded_address_chosen_by_the_caller_gains_nothing(served, tmp_path
 def test_a_visitor_over_their_days_uploads_is_refused_with_the_limit_others_are_not(
     served, tmp_path, monkeypatch
 ):
-    import uploads
+    import uploads_ui
 
-    monkeypatch.setattr(uploads, "_sent", {})
-    monkeypatch.setenv(uploads.UPLOAD_ENV, str(3000 / 1024**3))  # about 3 KB a day
+    monkeypatch.setattr(uploads_ui, "_sent", {})
+    monkeypatch.setenv(uploads_ui.UPLOAD_ENV, str(3000 / 1024**3))  # about 3 KB a day
     first = mediagen.make_png(tmp_path / "a.png", 64, 64, (10, 20, 30))
     second = mediagen.make_png(tmp_path / "b.png", 64, 64, (200, 20, 30))
     heavy = {"user-agent": "heavy uploader"}
@@ -457,10 +457,10 @@ def test_an_upload_that_would_pass_the_day_limit_is_refused_before_it_lands(
 ):
     """The size the request announces counts; a data URL over MCP counts too; a copy the server
     hands back of a kept input does not."""
-    import uploads
+    import uploads_ui
 
-    monkeypatch.setattr(uploads, "_sent", {})
-    monkeypatch.setenv(uploads.UPLOAD_ENV, str(4000 / 1024**3))  # about 4 KB a day
+    monkeypatch.setattr(uploads_ui, "_sent", {})
+    monkeypatch.setenv(uploads_ui.UPLOAD_ENV, str(4000 / 1024**3))  # about 4 KB a day
     big = tmp_path / "big.png"
     big.write_bytes(mediagen.make_png(tmp_path / "p.png", 64, 64).read_bytes() + b"\0" * 8000)
     answer = httpx.post(
@@ -469,15 +469,15 @@ def test_an_upload_that_would_pass_the_day_limit_is_refused_before_it_lands(
         headers={"user-agent": "announces too much"},
     )
     assert answer.status_code == 429 and "a day from one visitor" in answer.json()["detail"]
-    sender = uploads.sender({"user-agent": "data url"}, "127.0.0.1")
-    with pytest.raises(uploads.AppError) as refused:
-        uploads.save_data_url(
+    sender = uploads_ui.sender({"user-agent": "data url"}, "127.0.0.1")
+    with pytest.raises(uploads_ui.AppError) as refused:
+        uploads_ui.save_data_url(
             "data:image/png;base64," + base64.b64encode(big.read_bytes()).decode(),
             "image", "image", sender,
         )  # fmt: skip
     assert refused.value.where == "image" and "a day from one visitor" in refused.value.message
-    uploads.remember([str(big)], sender, counts=False)
-    assert uploads.over_limit(sender) is None
+    uploads_ui.remember([str(big)], sender, counts=False)
+    assert uploads_ui.over_limit(sender) is None
 
 
 def test_a_cancel_naming_someone_elses_event_changes_nothing(served, monkeypatch):

@@ -18,7 +18,7 @@ from fake_worker import FakeWorker, fake_workers  # noqa: E402
 from waiting import run_in_thread, wait_for  # noqa: E402
 
 import backend  # noqa: E402
-import banners  # noqa: E402
+import banners_ui  # noqa: E402
 import bootstrap  # noqa: E402
 import health  # noqa: E402
 import worker_pool  # noqa: E402
@@ -619,10 +619,10 @@ def test_healthz_and_the_page_show_each_worker():
         engine=engine, boot={}, nodes={}, models={}, device={}, disk={}
     )
     assert report["workers"] == [row] and "workers" not in report["engine"]
-    page = banners.workers_html([row])
+    page = banners_ui.workers_html([row])
     assert "http://gpu1:8188" in page and "busy" in page
     assert "cuda:0 NVIDIA H200" in page and "90.5 of 150.0 GB free" in page
-    assert banners.workers_html([]) == ""
+    assert banners_ui.workers_html([]) == ""
 
 
 def test_with_workers_this_machine_needs_no_weights_of_its_own():

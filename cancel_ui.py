@@ -82,7 +82,7 @@ def _events(blocks) -> dict:
 
 
 def _submitted_job(blocks, event: str) -> str | None:
-    """The job a queued submission recorded when it joined (job_events.make_api_submit)."""
+    """The job a queued submission recorded when it joined (events_ui.make_api_submit)."""
     request = getattr(getattr(_events(blocks).get(event), "data", None), "request", None)
     return getattr(getattr(request, "state", None), "aio_job", None)
 

@@ -3,7 +3,7 @@
 Both record every job in History (jobs.record) and run it (jobs.run) in a worker thread, so that a
 cancel reaches the job itself through `jobs.cancel`: the Cancel button cancels the panel's event
 (the thread is abandoned and its jobs cancelled), and a client's `job.cancel()` stops exactly the
-job it names (api_cancel.py). The Generate button runs one job or a batch (batch.py) in order
+job it names (cancel_ui.py). The Generate button runs one job or a batch (batch.py) in order
 inside its one request: ZeroGPU grants GPU time only within a request.
 """
 
@@ -19,15 +19,15 @@ import anyio.to_thread
 import gradio as gr
 import gradio.utils
 
-import api_cancel
 import api_docs
 import batch
 import batch_ui
+import cancel_ui
 import jobs
 import modes
 import owners
-import uploads
-from banners import (
+import uploads_ui
+from banners_ui import (
     banner_html,
     batch_banner,
     failure_notice,
@@ -56,9 +56,9 @@ def _plain(mode: modes.Mode, values: dict, request: gr.Request | None = None) ->
     """Gradio payloads (events run with preprocess=False) -> plain values, files as paths.
 
     A media value must be a file this request's own sender uploaded to this server (or that
-    the server handed out to them: uploads.hand_out): with preprocess off, Gradio passes a client's
-    `{"path": ...}` through unchecked, and any other path would let a caller copy a server file,
-    or someone else's upload, into History, where it can be downloaded."""
+    the server handed out to them: uploads_ui.hand_out): with preprocess off, Gradio passes a
+    client's `{"path": ...}` through unchecked, and any other path would let a caller copy a
+    server file, or someone else's upload, into History, where it can be downloaded."""
     out = dict(values)
     for f in mode.fields:
         if f.is_media:
@@ -66,7 +66,7 @@ def _plain(mode: modes.Mode, values: dict, request: gr.Request | None = None) ->
     return out
 
 
-NOT_UPLOADED = uploads.HINT
+NOT_UPLOADED = uploads_ui.HINT
 
 
 def _uploaded(name: str, value, request: gr.Request | None = None) -> str | None:
@@ -95,7 +95,7 @@ def _uploaded(name: str, value, request: gr.Request | None = None) -> str | None
 
 
 def _senders(path: str, request: gr.Request) -> bool:
-    return uploads.usable_by(path, uploads.request_fingerprint(request))
+    return uploads_ui.usable_by(path, uploads_ui.request_fingerprint(request))
 
 
 # anyio 4.1 renamed `cancellable` to `abandon_on_cancel`; Gradio allows anyio 4.0.
@@ -133,20 +133,20 @@ async def run_in_turn(
 
 def make_api_handler(mode: modes.Mode):
     async def handler(request: gr.Request, progress=gr.Progress(), **values):  # noqa: B008
-        event = api_cancel.event_id()
-        api_cancel.detach()  # a cancel stops this job only when it names this job's event
+        event = cancel_ui.event_id()
+        cancel_ui.detach()  # a cancel stops this job only when it names this job's event
         job_id = None
         try:
             owner = owners.of(request)
-            visitor = owners.visitor(owner, uploads.request_fingerprint(request))
+            visitor = owners.visitor(owner, uploads_ui.request_fingerprint(request))
             job_id = _submitted(request)  # recorded when it joined the queue (make_api_submit)
             params = _plain(mode, values, request)
-            if api_cancel.asked(event, owner):
+            if cancel_ui.asked(event, owner):
                 raise AppError("interrupted", "The job was cancelled before it started.")
             job_id = job_id and await in_thread(jobs.adopt, job_id, mode.name, params, owner)
             if not job_id:
                 [job_id] = await record_jobs(mode.name, [params], owner, visitor)
-            with api_cancel.tracking(event, job_id, owner):
+            with cancel_ui.tracking(event, job_id, owner):
                 result = await run_in_turn(mode.name, params, job_id, visitor, progress)
         except AppError as err:
             log.info("%s job refused: %s", mode.name, err)
@@ -180,7 +180,7 @@ def make_api_submit(mode: modes.Mode):
     def submitted(request: gr.Request, **values):
         try:
             owner = owners.of(request)
-            visitor = owners.visitor(owner, uploads.request_fingerprint(request))
+            visitor = owners.visitor(owner, uploads_ui.request_fingerprint(request))
             job_id = jobs.record_submission(mode.name, values, owner, visitor)
             setattr(request.request.state, SUBMITTED, job_id)
         except AppError as err:  # over a limit: the run records and says it
@@ -266,7 +266,7 @@ def make_ui_handler(mode: modes.Mode):
         same = [gr.update(), gr.update()]
         params = values  # until checked: the failure banner reads only the preset
         owner = owners.of(request, values.get(OWNER))
-        visitor = owners.visitor(owner, uploads.request_fingerprint(request))
+        visitor = owners.visitor(owner, uploads_ui.request_fingerprint(request))
         try:
             params, per_line, seeds = _split(mode, values, request)
             specs = batch.expand(params, per_line=per_line, seeds=seeds)
@@ -329,7 +329,7 @@ async def on_return(request: gr.Request, secret, progress=gr.Progress()):  # noq
         return
     ended = 0
     try:
-        visitor = owners.visitor(owner, uploads.request_fingerprint(request))
+        visitor = owners.visitor(owner, uploads_ui.request_fingerprint(request))
         count = "1 job" if len(waiting) == 1 else f"{len(waiting)} jobs"
         said = (
             f"{count} of yours waited when the app restarted: run now, in order. History shows "

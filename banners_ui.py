@@ -120,7 +120,7 @@ def workers_html(rows: list[dict]) -> str:
 
 
 def notice(text: str = "", *, download: bool = False, fast: bool = False) -> list:
-    """Updates for a panel's outcome banner and its fix buttons (`panels.outcome_area()`). The
+    """Updates for a panel's outcome banner and its fix buttons (`panels_ui.outcome_area()`). The
     buttons live in the panel whose job they concern, so they need not name it."""
     return [
         gr.update(value=text, visible=bool(text)),

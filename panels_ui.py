@@ -3,8 +3,8 @@ outcome of the last action, with the fix it offers (fetch this mode's weights, s
 fast preset).
 
 The outcome sits where the user just clicked: the page's head script scrolls it into view and
-marks the field a refusal names (ui_theme.py). Each panel has two events over the same components
-(job_events.py): Generate (private; one job or a batch) and `/<mode>` (the public API and MCP
+marks the field a refusal names (theme_ui.py). Each panel has two events over the same components
+(events_ui.py): Generate (private; one job or a batch) and `/<mode>` (the public API and MCP
 tool). Layout and wiring only: what a job is, is decided in jobs.py.
 """
 
@@ -19,9 +19,9 @@ import batch_ui
 import jobs
 import modes
 import quick_start
-from banners import FIX_PRESET, banner_html, error_banner, notice
+from banners_ui import FIX_PRESET, banner_html, error_banner, notice
 from errors import AppError
-from job_events import OWNER, make_api_handler, make_api_submit, make_ui_handler, on_cancel
+from events_ui import OWNER, make_api_handler, make_api_submit, make_ui_handler, on_cancel
 
 # A number field becomes a slider when it has a range, a default and at most this many steps.
 MAX_SLIDER_STEPS = 1000
@@ -32,7 +32,7 @@ class Panel:
     column: gr.Column
     fields: dict[str, gr.Component]
     batch: dict[str, gr.Component]
-    notice: list  # outcome, fixes row, download button, fast-preset button (banners.notice)
+    notice: list  # outcome, fixes row, download button, fast-preset button (banners_ui.notice)
     # The page's starting values where they are not the declared defaults (quick_start.py): set
     # when the page loads, so that the API's defaults stay the declared ones.
     starts: dict = field(default_factory=dict)  # component -> value
@@ -110,7 +110,7 @@ assert set(COMPONENTS) == set(modes.KINDS), "a field kind without a component"
 
 
 def outcome_area(name: str) -> list:
-    """The outcome banner and its fix buttons, in the order `banners.notice()` fills them."""
+    """The outcome banner and its fix buttons, in the order `banners_ui.notice()` fills them."""
     outcome = gr.HTML("", visible=False, elem_id=f"aio-outcome-{name}", elem_classes="aio-outcome")
     with gr.Row(visible=False, elem_id=f"aio-fixes-{name}", elem_classes="aio-fixes") as fixes:
         download = gr.Button(

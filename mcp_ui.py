@@ -5,7 +5,7 @@ over HTTP with its own in-process gradio_client. What is this app's own:
 - files: each argument goes on as the caller gave it, minus Gradio's file marker (with it, the
   in-process client would upload any path so marked: a file of the server's); the endpoint's door
   reads the string (api_refusals.py: a data URL, this app's file URL of an upload), and the call
-  carries the caller's fingerprint (uploads.vouch), so an MCP caller uses the uploads it made;
+  carries the caller's fingerprint (uploads_ui.vouch), so an MCP caller uses the uploads it made;
 - descriptions: in place of Gradio's sentence on an upload tool this server does not have, how to
   pass a file (api_docs.MCP_FILES);
 - results: the video's URL and the parameters used, as structured content under an output schema;
@@ -30,7 +30,7 @@ from mcp import types
 from mcp.server import Server
 
 import api_docs
-import uploads
+import uploads_ui
 
 
 class Refused(Exception):
@@ -102,7 +102,7 @@ class ModeTools(GradioMCPServer):
         arguments = {**dict.fromkeys(required), **(arguments or {})}
         endpoint, args, headers, block_fn = super()._prepare_tool_call_args(name, arguments)
         caller = self.mcp_server.request_context.request
-        headers[uploads.SENDER_HEADER] = uploads.vouch(uploads.request_fingerprint(caller))
+        headers[uploads_ui.SENDER_HEADER] = uploads_ui.vouch(uploads_ui.request_fingerprint(caller))
         return endpoint, args, headers, block_fn
 
     async def _execute_tool_without_progress(self, job):
