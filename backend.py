@@ -838,12 +838,11 @@ def local_weights() -> bool:
     return executor().local_weights
 
 
-def engine_status(wait_s: float | None = None) -> dict:
+def engine_status(wait_s: float = worker_pool.STATUS_WAIT_S) -> dict:
     """Whether generation can run here, and why not; cheap (imports nothing heavy), from kept
-    state. Right after start the worker pool may wait up to `wait_s` (its default when None)
-    for its first check of the workers."""
-    pool = executor()
-    status = pool.status() if wait_s is None else pool.status(wait_s=wait_s)
+    state. Right after start the worker pool may wait up to `wait_s` for its first check of
+    the workers."""
+    status = executor().status(wait_s=wait_s)
     status["decode_memory"] = decode_memory(status.get("workers"))
     said = [TINY_WARNING] if tinyset.requested() else []
     said += [worker_pool.ignored()] if worker_pool.ignored() else []

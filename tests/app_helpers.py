@@ -107,7 +107,7 @@ class FakeEngine:
         self.cancels += 1
         self.cancelled.set()
 
-    def engine_status(self, wait_s: float | None = None) -> dict:  # backend.engine_status's
+    def engine_status(self, wait_s: float = 0.0) -> dict:  # backend.engine_status's
         problems = [] if self.ready else (self.problems or ["the engine is not ready (test)"])
         return {"ready": self.ready, "problems": problems, "pins": {}}
 

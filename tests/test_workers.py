@@ -8,6 +8,7 @@ import json
 import shlex
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,16 @@ class Said:
             self.first_step.set()
             if self._at_first_step is not None:
                 self._at_first_step()
+
+
+@contextmanager
+def lone_worker_down(tmp_path, make_pool):
+    """A pool of one worker that was killed, its loss noticed (PING_IDLE_S set short first)."""
+    with fake_workers(tmp_path, ()) as [fake]:
+        pool = make_pool(fake)
+        fake.kill()
+        wait_for(lambda: states(pool) == ["down"], "the loss noticed")
+        yield pool, fake
 
 
 def states(pool) -> list[str]:
@@ -257,10 +268,7 @@ def test_a_cleanup_that_got_no_answer_is_done_when_the_worker_answers_again(
 def test_closing_the_pool_ends_a_job_waiting_for_a_worker(tmp_path, make_pool, monkeypatch):
     monkeypatch.setattr(worker_pool, "PING_IDLE_S", 0.2)
     monkeypatch.setenv(worker_pool.GRACE_ENV, "600")
-    with fake_workers(tmp_path, ()) as [fake]:
-        pool = make_pool(fake)
-        fake.kill()
-        wait_for(lambda: states(pool) == ["down"], "the loss noticed")
+    with lone_worker_down(tmp_path, make_pool) as (pool, fake):
         said = Said()
         thread, outcome = run_in_thread(pool.run, graph(), said, "job", "t2v")
         wait_for(lambda: "Waiting for a worker: none is up right now" in said.lines, "waiting")
@@ -334,10 +342,7 @@ def test_with_no_worker_up_a_job_waits_for_one_to_come_back(tmp_path, make_pool,
     worker once that is back."""
     monkeypatch.setattr(worker_pool, "PING_IDLE_S", 0.2)  # an idle worker's loss noticed soon
     monkeypatch.setenv(worker_pool.GRACE_ENV, "60")
-    with fake_workers(tmp_path, ()) as [fake]:
-        pool = make_pool(fake)
-        fake.kill()
-        wait_for(lambda: states(pool) == ["down"], "the loss noticed")
+    with lone_worker_down(tmp_path, make_pool) as (pool, fake):
         status = pool.status()
         assert not status["ready"] and status["waits_for_workers"]
         said = Said()
@@ -352,12 +357,8 @@ def test_with_no_worker_up_a_job_waits_for_one_to_come_back(tmp_path, make_pool,
 def test_a_job_waits_for_a_worker_only_as_long_as_the_grace(tmp_path, make_pool, monkeypatch):
     monkeypatch.setattr(worker_pool, "PING_IDLE_S", 0.2)
     monkeypatch.setenv(worker_pool.GRACE_ENV, "1")
-    with fake_workers(tmp_path, ()) as [fake]:
-        pool = make_pool(fake)
-        fake.kill()
-        wait_for(lambda: states(pool) == ["down"], "the loss noticed")
-        with pytest.raises(AppError) as info:
-            pool.run(graph(), Said(), "job", "t2v")
+    with lone_worker_down(tmp_path, make_pool) as (pool, fake), pytest.raises(AppError) as info:
+        pool.run(graph(), Said(), "job", "t2v")
     assert info.value.kind == "unavailable"
     assert "No worker came back within 1 s" in info.value.message
     assert worker_pool.GRACE_ENV in info.value.hint
