@@ -187,7 +187,7 @@ def workflow_class_types(workflows_dir: Path = WORKFLOWS_DIR) -> set[str]:
 
 def node_schema_path() -> Path:
     """The committed /object_info snapshot of the pins (made by tools/dump_object_info.py)."""
-    return REPO_DIR / "tests" / "schemas" / "object_info.json"
+    return REPO_DIR / "workflows" / "schemas" / "object_info.json"
 
 
 def class_modules(schema_path: Path | None = None) -> dict[str, str]:

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent
 WORKFLOWS_DIR = ROOT / "workflows"
-SCHEMAS_PATH = ROOT / "tests" / "schemas" / "object_info.json"
+SCHEMAS_PATH = ROOT / "workflows" / "schemas" / "object_info.json"
 
 
 class ModelRef(NamedTuple):

@@ -66,7 +66,7 @@ def tiny_env(models: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def browser():
     """Headless Chromium, one per browser test module (browser_helpers.chromium)."""
-    from browser_helpers import chromium
+    from testkit.browser_helpers import chromium
 
     with chromium() as launched:
         yield launched
@@ -113,7 +113,7 @@ def real_app(tiny_models, tmp_path_factory):
     """`python app.py` in its own process on the real engine and the tiny set: one per module
     that uses it, stopped after it, so that no more than two ComfyUI processes ever run at once
     (tests/test_workers_real.py starts two workers of its own)."""
-    from real_app import serve
+    from testkit.real_app import serve
 
     with serve(tmp_path_factory.mktemp("real-app"), tiny_models, SESSION_COMFY) as app:
         yield app

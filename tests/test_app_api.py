@@ -12,14 +12,14 @@ from pathlib import Path
 import av
 import gradio as gr
 import httpx
-import mediagen
 import pytest
-from app_helpers import media_inputs, running_app
 from gradio_client import Client, handle_file
 
 import jobs
 import modes
 from errors import AppError
+from testkit import mediagen
+from testkit.app_helpers import media_inputs, running_app
 
 ENDPOINTS = {f"/{name}" for name in modes.MODES}
 PROMPT = "a lighthouse on a cliff at dusk, waves crashing, gulls calling"

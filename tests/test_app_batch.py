@@ -8,7 +8,6 @@ import threading
 import anyio
 import gradio as gr
 import pytest
-from app_helpers import use_fake_engine
 
 import app  # noqa: F401  (imported at collection time: see CONTRACTS, ComfyUI's own `app`)
 import backend
@@ -19,6 +18,7 @@ import history
 import jobs
 import modes
 from errors import AppError
+from testkit.app_helpers import use_fake_engine
 
 # Positions in each yielded update list (the handler's outputs).
 VIDEO, USED, BANNER = 0, 1, 2

@@ -9,9 +9,7 @@ import time
 from pathlib import Path
 
 import gradio as gr
-import mediagen
 import pytest
-from app_helpers import use_fake_engine
 
 import app
 import backend
@@ -26,6 +24,8 @@ import modes
 import panels_ui
 import retention
 from errors import ERROR_KINDS, AppError
+from testkit import mediagen
+from testkit.app_helpers import use_fake_engine
 
 engine = pytest.fixture(use_fake_engine, name="engine")
 

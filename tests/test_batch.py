@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from mediagen import make_mp4
 
 import batch
 import history
 import modes
 from errors import AppError
+from testkit.mediagen import make_mp4
 
 BASE = {"prompt": "a red fox", "preset": "fast", "seed": -1}
 

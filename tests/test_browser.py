@@ -12,8 +12,17 @@ import re
 import time
 
 import pytest
-from app_helpers import media_inputs, running_app
-from browser_helpers import (
+
+import app
+import batch_ui
+import history_ui
+import jobs
+import models
+import modes
+import quick_start
+from errors import AppError
+from testkit.app_helpers import media_inputs, running_app
+from testkit.browser_helpers import (
     PHONE,
     PROMPT,
     TIMEOUT_MS,
@@ -26,15 +35,6 @@ from browser_helpers import (
     shoot,
     thumbnails,
 )
-
-import app
-import batch_ui
-import history_ui
-import jobs
-import models
-import modes
-import quick_start
-from errors import AppError
 
 pytestmark = pytest.mark.browser
 

@@ -8,8 +8,11 @@ test leaves a screenshot per size in test-artifacts/browser/.
 from __future__ import annotations
 
 import pytest
-from app_helpers import SHORT_OF_DISK, running_app
-from browser_helpers import (
+
+import batch_ui
+from errors import AppError
+from testkit.app_helpers import SHORT_OF_DISK, running_app
+from testkit.browser_helpers import (
     DESKTOP,
     PHONE,
     PROMPT,
@@ -23,9 +26,6 @@ from browser_helpers import (
     shoot,
     wait_in_viewport,
 )
-
-import batch_ui
-from errors import AppError
 
 pytestmark = pytest.mark.browser
 

@@ -5,10 +5,10 @@ and data dir for the whole process: two at once in one module would talk to each
 from __future__ import annotations
 
 import pytest
-from app_helpers import running_app
-from browser_helpers import app_page, open_history, outcome, shoot, thumbnails
 
 import jobs
+from testkit.app_helpers import running_app
+from testkit.browser_helpers import app_page, open_history, outcome, shoot, thumbnails
 
 pytestmark = pytest.mark.browser
 

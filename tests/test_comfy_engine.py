@@ -13,11 +13,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from mediagen import make_text, make_wav
 
 import backend
 import bootstrap
 from errors import AppError
+from testkit.mediagen import make_text, make_wav
 
 pytestmark = pytest.mark.comfy
 

@@ -8,7 +8,6 @@ import sys
 import types
 
 import pytest
-from app_helpers import use_fake_engine
 
 import backend
 import decode_plan
@@ -17,6 +16,7 @@ import modes
 import readiness
 import worker_pool
 import workflow
+from testkit.app_helpers import use_fake_engine
 
 engine = pytest.fixture(use_fake_engine, name="engine")
 
@@ -89,7 +89,7 @@ def test_with_workers_the_smallest_gpu_of_those_up(monkeypatch):
 
 def test_real_workers_report_their_gpu_through_the_pool(tmp_path, monkeypatch):
     pytest.importorskip("aiohttp", reason="the worker pool speaks HTTP with aiohttp")
-    from fake_worker import fake_workers  # reports a 24 GB GPU from /system_stats
+    from testkit.fake_worker import fake_workers  # reports a 24 GB GPU from /system_stats
 
     with fake_workers(tmp_path, ()) as [fake]:
         monkeypatch.setenv(worker_pool.WORKERS_ENV, fake.url)

@@ -7,10 +7,10 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from mediagen import make_mp4, make_png, make_wav
 
 import history
 import modes
+from testkit.mediagen import make_mp4, make_png, make_wav
 
 pytestmark = pytest.mark.comfy
 

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mediagen import best_match, decode_audio, make_mp4, make_png, make_wav
 
 import backend
 import models
 import modes
 import recipes
 from errors import AppError
+from testkit.mediagen import best_match, decode_audio, make_mp4, make_png, make_wav
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 from bench_sampling import count_evaluations  # noqa: E402

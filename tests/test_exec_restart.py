@@ -7,9 +7,9 @@ import time
 import pytest
 from conftest import SESSION_COMFY
 from gradio_client import Client
-from real_app import serve
 
 import history
+from testkit.real_app import serve
 
 pytestmark = pytest.mark.comfy
 

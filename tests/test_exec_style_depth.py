@@ -9,13 +9,13 @@ import uuid
 from pathlib import Path
 
 import pytest
-from mediagen import make_mp4
 
 import backend
 import comfy_fixes
 import models
 import modes
 import recipes
+from testkit.mediagen import make_mp4
 
 pytestmark = pytest.mark.comfy
 

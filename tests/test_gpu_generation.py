@@ -7,11 +7,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from mediagen import make_mp4, make_png, make_wav
 
 import backend
 import models
 import modes
+from testkit.mediagen import make_mp4, make_png, make_wav
 
 pytestmark = pytest.mark.gpu
 

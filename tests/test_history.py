@@ -7,11 +7,11 @@ import threading
 from pathlib import Path
 
 import pytest
-from history_helpers import finished_job, open_store, reopen, short_video
-from mediagen import make_mp4, make_wav
 
 import history
 from errors import AppError
+from testkit.history_helpers import finished_job, open_store, reopen, short_video
+from testkit.mediagen import make_mp4, make_wav
 
 store = pytest.fixture(open_store, name="store")
 video = pytest.fixture(short_video, name="video")

@@ -15,9 +15,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-import mediagen
 import pytest
-from app_helpers import running_app, save_prefix
 from gradio_client import Client, handle_file
 
 import app  # noqa: F401  (imported at collection time: see CONTRACTS, ComfyUI's own `app`)
@@ -27,6 +25,8 @@ import history_ui
 import jobs
 import models
 from errors import AppError
+from testkit import mediagen
+from testkit.app_helpers import running_app, save_prefix
 
 PROMPT = "a lighthouse on a cliff at dusk, waves crashing, gulls calling"
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from history_helpers import finished_job, open_store, reopen, short_video
 
 import retention
+from testkit.history_helpers import finished_job, open_store, reopen, short_video
 
 store = pytest.fixture(open_store, name="store")
 video = pytest.fixture(short_video, name="video")

@@ -6,14 +6,14 @@ import time
 from pathlib import Path
 
 import pytest
-from history_helpers import finished_job
-from mediagen import make_mp4, make_png
 
 import app
 import history
 import history_ui
 import modes
 import retention
+from testkit.history_helpers import finished_job
+from testkit.mediagen import make_mp4, make_png
 
 
 @pytest.fixture

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import av
 import httpx
-import mediagen
 import pytest
-from app_helpers import media_inputs, running_app
 
 import api_docs
 import modes
 import owners
 import uploads_ui
+from testkit import mediagen
+from testkit.app_helpers import media_inputs, running_app
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("mcp") is None,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from mediagen import make_mp4, make_png, make_text, make_wav
 
 import media
 from errors import AppError
+from testkit.mediagen import make_mp4, make_png, make_text, make_wav
 
 
 def test_inspect_image_reports_size_and_format(tmp_path):

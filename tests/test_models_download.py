@@ -15,11 +15,11 @@ from collections import namedtuple
 from pathlib import Path
 
 import pytest
-from models_fakehub import TOKEN, FakeHub
 
 import models
 from errors import AppError
 from model_manifest import FACTS, ModelFile
+from testkit.models_fakehub import TOKEN, FakeHub
 
 REPO = "org/weights"
 MB = 1_000_000

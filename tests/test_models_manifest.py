@@ -7,13 +7,13 @@ import re
 from pathlib import Path
 
 import pytest
-from models_fakehub import FakeHub
 
 import model_manifest
 import models
 import modes
 import workflow
 from errors import AppError
+from testkit.models_fakehub import FakeHub
 
 TEMPLATES = sorted(p.stem for p in workflow.WORKFLOWS_DIR.glob("*.json"))
 VARIANTS = list(model_manifest.VARIANTS)

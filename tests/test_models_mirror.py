@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from models_fakehub import FakeHub
 
 import hfcache
+from testkit.models_fakehub import FakeHub
 
 ROOT = Path(__file__).resolve().parent.parent
 REPO = "org/weights"

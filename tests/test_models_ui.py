@@ -7,7 +7,6 @@ import os
 import re
 
 import pytest
-from models_fakehub import FakeHub
 
 import jobs
 import model_manifest
@@ -15,6 +14,7 @@ import models
 import models_ui
 import modes
 from errors import AppError
+from testkit.models_fakehub import FakeHub
 
 MESSAGE, SUMMARY, OVERVIEW, FILES, BUTTON = range(5)
 

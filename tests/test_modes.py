@@ -8,13 +8,13 @@ import math
 import re
 
 import pytest
-from mediagen import make_mp4, make_png, make_text, make_wav
 
 import models
 import modes
 import patches
 import workflow
 from errors import AppError
+from testkit.mediagen import make_mp4, make_png, make_text, make_wav
 
 SCHEMAS = workflow.load_schemas()
 

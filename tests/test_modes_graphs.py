@@ -13,11 +13,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from modes_helpers import cases, make_media
 
 import backend
 import modes
 import workflow
+from testkit.modes_helpers import cases, make_media
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = workflow.load_schemas()

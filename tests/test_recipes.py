@@ -7,11 +7,12 @@ the transformer really evaluates per step."""
 from __future__ import annotations
 
 import pytest
-from modes_helpers import cases, make_media
 
 import modes
 import recipes
+import workflow
 from errors import AppError
+from testkit.modes_helpers import cases, make_media
 
 RUNS = [
     (mode, model, preset)
@@ -100,11 +101,8 @@ def test_an_unknown_setting_is_refused_naming_the_variable_and_the_choices(
 
 
 def test_every_sampler_a_recipe_names_is_one_comfyui_offers():
-    """The node schema snapshot (tests/schemas, ComfyUI v0.33.0) lists KSamplerSelect's names."""
-    import json
-    from pathlib import Path
-
-    info = json.loads((Path(__file__).parent / "schemas" / "object_info.json").read_text())
+    """The schema snapshot (workflows/schemas, ComfyUI v0.33.0) lists KSamplerSelect's names."""
+    info = workflow.load_schemas()
     offered = info["KSamplerSelect"]["input"]["required"]["sampler_name"][1]["options"]
     named = {
         name for _mode, model, preset in RUNS for name in recipes.samplers(_mode, model, preset)

@@ -17,15 +17,15 @@ from types import SimpleNamespace
 
 import gradio as gr
 import httpx
-import mediagen
 import pytest
-from app_helpers import running_app
 from gradio_client import Client, handle_file
-from raw_gradio import RawApp
-from waiting import wait_for
 
 import app  # at collection: the real engine, once started, puts ComfyUI's own `app` first
 import owners
+from testkit import mediagen
+from testkit.app_helpers import running_app
+from testkit.raw_gradio import RawApp
+from testkit.waiting import wait_for
 
 SECRET_A, SECRET_B = owners.new_secret(), owners.new_secret()
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from mediagen import make_mp4
 
 import backend
 import modes
@@ -17,6 +16,7 @@ import patches
 import recipes
 import workflow
 from errors import AppError
+from testkit.mediagen import make_mp4
 
 SCHEMAS = workflow.load_schemas()
 DEPTH_MODELS = list(recipes.STYLE_DEPTH.choices)

@@ -1,4 +1,4 @@
-"""The worker pool against stand-in ComfyUI servers (tests/fake_worker.py: ComfyUI's API as the
+"""The worker pool against stand-in ComfyUI servers (testkit/fake_worker.py: ComfyUI's API as the
 pinned version speaks it, each in its own process so it can be killed or frozen). No ComfyUI, no
 torch: placement, waiting, progress, cancel, a lost worker, checks and settings."""
 
@@ -15,9 +15,6 @@ import pytest
 
 pytest.importorskip("aiohttp", reason="the worker pool speaks HTTP with aiohttp (requirements)")
 
-from fake_worker import FakeWorker, fake_workers  # noqa: E402
-from waiting import run_in_thread, wait_for  # noqa: E402
-
 import backend  # noqa: E402
 import banners_ui  # noqa: E402
 import bootstrap  # noqa: E402
@@ -25,6 +22,8 @@ import health  # noqa: E402
 import worker_pool  # noqa: E402
 import workers  # noqa: E402
 from errors import AppError  # noqa: E402
+from testkit.fake_worker import FakeWorker, fake_workers  # noqa: E402
+from testkit.waiting import run_in_thread, wait_for  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 import start_workers  # noqa: E402

@@ -14,9 +14,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-import waiting
-from mediagen import make_mp4, make_png, make_wav
-from waiting import run_in_thread
 
 import backend
 import bootstrap
@@ -26,6 +23,9 @@ import models
 import modes
 import worker_pool
 from errors import AppError
+from testkit import waiting
+from testkit.mediagen import make_mp4, make_png, make_wav
+from testkit.waiting import run_in_thread
 
 pytestmark = pytest.mark.comfy
 
@@ -38,7 +38,8 @@ LONGER = {"preset": "balanced", "frames": 33}
 @pytest.fixture(scope="module")
 def workers(tiny_models, tmp_path_factory):
     from conftest import SESSION_COMFY
-    from real_workers import serve
+
+    from testkit.real_workers import serve
 
     with serve(tmp_path_factory.mktemp("workers"), SESSION_COMFY, tiny_models) as group:
         yield group
@@ -63,7 +64,8 @@ def pool_of(workers, tiny_models, monkeypatch):
 @pytest.fixture(scope="module")
 def app_on_workers(workers, tiny_models, tmp_path_factory):
     from conftest import SESSION_COMFY
-    from real_app import serve
+
+    from testkit.real_app import serve
 
     tmp = tmp_path_factory.mktemp("app-on-workers")
     with serve(tmp, tiny_models, SESSION_COMFY, LTX_AIO_WORKERS=workers.setting()) as app:
@@ -238,7 +240,7 @@ def test_progress_from_a_worker_reaches_the_client(app_on_workers, workers):
     """Every progress message of one job, as the event stream delivers it to any client."""
     import json
 
-    from raw_gradio import RawApp
+    from testkit.raw_gradio import RawApp
 
     app = RawApp(app_on_workers.url)
     event = app.endpoint("t2v")
@@ -295,7 +297,7 @@ def test_the_page_shows_each_worker(app_on_workers, workers):
 
 @pytest.mark.browser
 def test_the_page_shows_each_worker_where_the_user_looks(app_on_workers, workers, browser):
-    from browser_helpers import DESKTOP as WIDE
+    from testkit.browser_helpers import DESKTOP as WIDE
 
     page = browser.new_page(viewport=WIDE)
     try:

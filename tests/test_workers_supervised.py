@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 from conftest import tiny_env
-from real_workers import polled, supervise
-from waiting import wait_for
+
+from testkit.real_workers import polled, supervise
+from testkit.waiting import wait_for
 
 pytestmark = pytest.mark.comfy
 
@@ -57,10 +58,10 @@ def test_jobs_outlive_killed_and_frozen_workers_and_healthz_answers_at_once(
     jobs wait for one to come back and run). No job lost; /healthz within 1 s throughout."""
     from conftest import SESSION_COMFY
     from gradio_client import Client
-    from real_app import serve
 
     import history
     import worker_pool
+    from testkit.real_app import serve
 
     env = {
         "LTX_AIO_WORKERS": ",".join(supervised.urls),

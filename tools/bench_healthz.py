@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 
 TINY_DIR = ROOT / ".tiny-weights"
 JOB = {"prompt": "waves on rocks at dusk", "width": 320, "height": 256}
@@ -61,11 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         capture_output=True,
     )
     from gradio_client import Client
-    from real_app import serve
-    from real_workers import polled, supervise
-    from waiting import wait_for
 
     import bootstrap
+    from testkit.real_app import serve
+    from testkit.real_workers import polled, supervise
+    from testkit.waiting import wait_for
 
     tiny = {"LTX_AIO_MODELS_DIR": str(TINY_DIR), "LTX_AIO_TINY_WEIGHTS": "1"}
     tmp = Path(tempfile.mkdtemp(prefix="bench-healthz-"))

@@ -24,7 +24,6 @@ from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(1, str(ROOT / "tests"))
 
 
 def main(argv: list[str]) -> int:
@@ -35,14 +34,14 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
 
     import httpx
-    from app_helpers import running_app
     from gradio_client import Client
-    from waiting import wait_for
 
     import app  # noqa: F401  (before ComfyUI's own `app` could shadow it)
     import backend
     import jobs
     import owners
+    from testkit.app_helpers import running_app
+    from testkit.waiting import wait_for
 
     env = {"LTX_AIO_SHARED": "1", "LTX_AIO_MAX_WAITING": str(args.jobs + 1)}
     with running_app(Path(tempfile.mkdtemp(prefix="bench-line-")), env) as served:

@@ -28,7 +28,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(1, str(ROOT / "tests"))
 
 import modes  # noqa: E402  (light: no torch, no ComfyUI)
 
@@ -42,7 +41,7 @@ CASES = [
 
 
 def _media(folder: Path, width: int, height: int) -> dict:
-    from mediagen import make_mp4, make_png, make_wav
+    from testkit.mediagen import make_mp4, make_png, make_wav
 
     return {
         "image": make_png(folder / "first.png", width, height, (200, 120, 40)),

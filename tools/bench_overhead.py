@@ -118,8 +118,7 @@ def bench_prepare(runs: int) -> dict | str:
         import modes
     except ImportError as exc:
         return f"modes.py not importable: {exc}"
-    sys.path.insert(0, str(ROOT / "tests"))
-    import mediagen
+    from testkit import mediagen
 
     media_dir = Path(tempfile.mkdtemp())
     stage_dir = Path(tempfile.mkdtemp())

@@ -27,10 +27,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tools")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
 
 import start_workers  # noqa: E402
-from loopback import free_port  # noqa: E402
+
+from testkit.loopback import free_port  # noqa: E402
 
 TINY_DIR = ROOT / ".tiny-weights"
 
@@ -41,11 +42,10 @@ def cpu_seconds(pid: int) -> float:
 
 
 def prepare(mode: str, preset: str, seed: int, media_dir: Path):
-    from mediagen import make_png, make_wav
-
     import backend
     import models
     import modes
+    from testkit.mediagen import make_png, make_wav
 
     params = {"prompt": "a red fox trots through snow", "preset": preset, "seed": seed}
     params.update(width=320, height=256)

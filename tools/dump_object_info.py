@@ -1,4 +1,4 @@
-"""Regenerate the committed node-schema snapshot tests/schemas/object_info.json.
+"""Regenerate the committed node-schema snapshot workflows/schemas/object_info.json.
 
 Source, one of:
   --comfyui DIR   a pinned ComfyUI checkout (run with the Python that has its deps): the nodes are

@@ -219,7 +219,6 @@ def run(args) -> int:
         LTX_AIO_TINY_WEIGHTS="1", HF_HUB_OFFLINE="1",
     )  # fmt: skip
     sys.path.insert(0, str(ROOT))
-    sys.path.insert(1, str(ROOT / "tests"))
     import bootstrap
 
     pins = [p for p in bootstrap.needed_pins() if p.name != "comfyui_controlnet_aux"]
@@ -236,9 +235,9 @@ def run(args) -> int:
     )  # fmt: skip
     report["weights_s"] = round(time.perf_counter() - started, 1)
     import torch
-    from mediagen import make_mp4, make_png, make_wav
 
     import backend
+    from testkit.mediagen import make_mp4, make_png, make_wav
 
     report["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     started = time.perf_counter()

@@ -1,7 +1,7 @@
 """Write the README's figures (assets/*.png) from the real page in headless Chromium.
 
 The app runs in-process with only the GPU task, the weight download and the device and disk
-probes replaced by the test double (tests/app_helpers.py), exactly as the browser tests run it;
+probes replaced by the test double (testkit/app_helpers.py), exactly as the browser tests run it;
 each figure is a viewport screenshot, shrunk and reduced to a small palette to keep the
 repository light.
 
@@ -15,10 +15,13 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 
-from app_helpers import SHORT_OF_DISK, media_inputs, running_app  # noqa: E402
-from browser_helpers import (  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from errors import AppError  # noqa: E402
+from testkit.app_helpers import SHORT_OF_DISK, media_inputs, running_app  # noqa: E402
+from testkit.browser_helpers import (  # noqa: E402
     DESKTOP,
     PHONE,
     app_page,
@@ -28,9 +31,6 @@ from browser_helpers import (  # noqa: E402
     outcome,
     wait_in_viewport,
 )
-from PIL import Image  # noqa: E402
-
-from errors import AppError  # noqa: E402
 
 ASSETS = ROOT / "assets"
 COLORS = 96

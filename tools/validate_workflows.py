@@ -1,6 +1,6 @@
 """Validate every mode x preset x representative input, from the command line.
 
-Layer 1 (always): the committed node-schema snapshot (tests/schemas/object_info.json).
+Layer 1 (always): the committed node-schema snapshot (workflows/schemas/object_info.json).
 Layer 2 (--comfyui DIR): ComfyUI's own validate_prompt in-process, with empty placeholder model
 files registered through folder_paths and real small media staged into ComfyUI's input dir.
 Run layer 2 with the Python that has ComfyUI's dependencies (torch, ...):
@@ -20,12 +20,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(1, str(ROOT / "tests"))
-
-from modes_helpers import cases, make_media  # noqa: E402
 
 import modes  # noqa: E402
 import workflow  # noqa: E402
+from testkit.modes_helpers import cases, make_media  # noqa: E402
 
 
 def register_placeholder_models(root: Path) -> list[workflow.ModelRef]:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mediagen import make_mp4, make_png, make_wav
-
 import modes
+from testkit.mediagen import make_mp4, make_png, make_wav
 
 # name -> (width, height) of the test image
 IMAGE_SHAPES = {"portrait": (480, 640), "landscape": (640, 360), "square": (512, 512)}

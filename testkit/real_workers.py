@@ -24,7 +24,8 @@ from typing import NamedTuple
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import start_workers  # noqa: E402
-from loopback import free_port  # noqa: E402
+
+from testkit.loopback import free_port  # noqa: E402
 
 TINY = {"LTX_AIO_TINY_WEIGHTS": "1"}
 
@@ -185,7 +186,7 @@ class Supervised:
 def supervise(tmp: Path, env: dict):
     """`tools/start_workers.py --cpu 2` under `tmp`, with `env` added (the tiny set's settings);
     ready when it says how to start the app; SIGTERM on exit, and no worker left behind."""
-    from waiting import wait_for
+    from testkit.waiting import wait_for
 
     port = two_free_ports()
     log = tmp / "supervisor.log"

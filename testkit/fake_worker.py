@@ -7,7 +7,7 @@ seconds, one at a time in submission order, sending the events ComfyUI sends to 
 client id, and "writes" a small output file.
 `GET /_test` reports what it was asked (uploads, prompts, cancels, cleanups, headers).
 
-    python tests/fake_worker.py --port N [--version 0.33.0] [--stock] [--token T] ...
+    python testkit/fake_worker.py --port N [--version 0.33.0] [--stock] [--token T] ...
 """
 
 from __future__ import annotations
@@ -27,9 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from loopback import free_port  # noqa: E402
-
 import bootstrap  # noqa: E402  (standard library only)
+from testkit.loopback import free_port  # noqa: E402
 
 # The app's pins, as the app's worker_nodes would report them from its own checkout.
 PINS = {pin.name: pin.sha for pin in bootstrap.PINS}

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from mediagen import make_mp4, make_png
-
 import history
+from testkit.mediagen import make_mp4, make_png
 
 USED = {"prompt": "a red fox", "seed": 1234, "width": 768, "height": 512, "frames": 121}
 

@@ -18,9 +18,7 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import mediagen  # noqa: E402
 import pytest  # noqa: E402
-from loopback import free_port  # noqa: E402
 
 import app  # noqa: E402
 import backend  # noqa: E402
@@ -29,6 +27,8 @@ import models  # noqa: E402
 import modes  # noqa: E402
 import readiness  # noqa: E402
 from errors import AppError  # noqa: E402
+from testkit import mediagen  # noqa: E402
+from testkit.loopback import free_port  # noqa: E402
 
 GPU = {"type": "cuda", "source": "test", "name": "Fake GPU"}
 ROOMY = {"variant": "full", "need_gb": 79.2, "free_gb": 500.0, "where": "hub", "others_gb": {}}
