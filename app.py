@@ -36,6 +36,7 @@ import models_ui
 import modes
 import owners
 import panels_ui
+import pins
 import quick_start
 import readiness
 import theme_ui
@@ -386,11 +387,11 @@ def main() -> None:
     # Installs the pinned ComfyUI in the background: the page is served at once, even offline.
     # The console says what the page's status banner says once, when the install is done (at
     # once where nothing needs installing).
-    if not all(bootstrap.is_installed(pin) for pin in bootstrap.needed_pins()):
+    if not all(pins.is_installed(pin) for pin in pins.needed_pins()):
         log.info(
             "Installing the pinned ComfyUI and node packs into %s; the console says here when "
             "that is done and whether generation is ready.",
-            bootstrap.comfy_dir(),
+            pins.comfy_dir(),
         )
     bootstrap.start_background(on_done=lambda _: readiness.log_lines())
     for name in ("LTX_AIO_MAX_WAITING", uploads_ui.UPLOAD_ENV, "LTX_AIO_OWNER_QUOTA_GB"):

@@ -34,6 +34,7 @@ import comfy_fixes
 import decode_plan
 import errors
 import node_imports
+import pins
 import readiness
 import tinyset
 import worker_pool
@@ -260,11 +261,11 @@ def _ram_available_bytes() -> int | None:
 
 
 def input_dir() -> Path:
-    return bootstrap.comfy_dir() / "input"
+    return pins.comfy_dir() / "input"
 
 
 def output_dir() -> Path:
-    return bootstrap.comfy_dir() / "output"
+    return pins.comfy_dir() / "output"
 
 
 CANCEL_DIR = ".aio-cancel"
@@ -273,7 +274,7 @@ STALE_MARKER_S = 24 * 3600
 
 def cancel_marker(job_id: str) -> Path:
     """The file whose appearance stops job `job_id`, in whichever process runs it."""
-    return bootstrap.comfy_dir() / CANCEL_DIR / (_safe_id(job_id) or "job")
+    return pins.comfy_dir() / CANCEL_DIR / (_safe_id(job_id) or "job")
 
 
 def _safe_id(job_id: str) -> str:
@@ -283,7 +284,7 @@ def _safe_id(job_id: str) -> str:
 def _sweep_stale_markers() -> None:
     """Markers of jobs cancelled after they ended, or that never reached the engine."""
     now = time.time()
-    for marker in (bootstrap.comfy_dir() / CANCEL_DIR).glob("*"):
+    for marker in (pins.comfy_dir() / CANCEL_DIR).glob("*"):
         try:
             if now - marker.stat().st_mtime > STALE_MARKER_S:
                 marker.unlink()
@@ -364,8 +365,8 @@ class Engine:
         args.cpu = not (torch.cuda.is_available() or _mps_available(torch))
         args.base_directory = root
         # Read by comfyui_controlnet_aux once, when it is imported.
-        os.environ.setdefault("AUX_ANNOTATOR_CKPTS_PATH", str(bootstrap.aux_ckpts_dir()))
-        tiny = tinyset.active(bootstrap.models_dir())
+        os.environ.setdefault("AUX_ANNOTATOR_CKPTS_PATH", str(pins.aux_ckpts_dir()))
+        tiny = tinyset.active(pins.models_dir())
         import comfy.model_management
         import comfy.utils
         import execution
@@ -393,7 +394,7 @@ class Engine:
         finally:
             hook_breaker_ac10a0.restore_functions()
         # After the packs, which may add model folders of their own.
-        _use_models_dir(bootstrap.models_dir(), self.root)
+        _use_models_dir(pins.models_dir(), self.root)
         _check_registered(set(nodes.NODE_CLASS_MAPPINGS), watch.failures)
 
         def hook(value, total, preview, prompt_id=None, node_id=None):
@@ -520,8 +521,8 @@ class Engine:
 def _check_registered(registered: set[str], failures: list) -> None:
     """Every node class of every graph is registered, else the reason: the module that did not
     import and the package it lacks, or the pack that is not installed."""
-    needed = bootstrap.workflow_class_types()
-    modules = bootstrap.class_modules()
+    needed = pins.workflow_class_types()
+    modules = pins.class_modules()
     if modules:  # without the schema snapshot no module can be called unused
         node_imports.log_unused(failures, {modules.get(cls, "") for cls in needed})
     missing = {cls: modules.get(cls, "") for cls in sorted(needed - registered)}
@@ -596,7 +597,7 @@ def checkout_problems(root: Path) -> list[str]:
 
 def core_problem(root: Path) -> str | None:
     """What is wrong with the ComfyUI checkout at `root`, if anything."""
-    record = bootstrap.read_record(root)
+    record = pins.read_record(root)
     if not (root / "execution.py").is_file():
         return (
             f"ComfyUI is not installed at {root}. Run `python bootstrap.py` with network access "
@@ -604,9 +605,9 @@ def core_problem(root: Path) -> str | None:
             "`python bootstrap.py --archives DIR` (or LTX_AIO_PIN_ARCHIVES=DIR) installs it from "
             "the pinned source archives in DIR."
         )
-    if not record or record.get("sha") != bootstrap.CORE.sha:
+    if not record or record.get("sha") != pins.CORE.sha:
         return (
-            f"The ComfyUI checkout at {root} is not the pinned commit {bootstrap.CORE.sha[:10]}. "
+            f"The ComfyUI checkout at {root} is not the pinned commit {pins.CORE.sha[:10]}. "
             "Run `python bootstrap.py` to replace it."
         )
     return None
@@ -617,7 +618,7 @@ def runtime_problems() -> list[str]:
     problems = []
     if importlib.util.find_spec("torch") is None:
         problems.append("PyTorch is not installed. Run `pip install -r requirements.txt`.")
-    tiny = tinyset.problem(bootstrap.models_dir())
+    tiny = tinyset.problem(pins.models_dir())
     if tiny:
         problems.append(tiny)
     return problems
@@ -671,7 +672,7 @@ def engine() -> Engine:
     with _engine_lock:
         if _engine is None and _engine_error is None:
             try:
-                _engine = Engine(bootstrap.comfy_dir())
+                _engine = Engine(pins.comfy_dir())
             except AppError as exc:
                 _engine_error = exc
             except Exception as exc:  # a broken install must read as a message, not a traceback
@@ -746,7 +747,7 @@ def _optional_packs() -> set[str]:
         variant = models.default_variant()
     except AppError:
         return set()
-    return set() if variant == "gguf" else set(bootstrap.ALWAYS_PACKS)
+    return set() if variant == "gguf" else set(pins.ALWAYS_PACKS)
 
 
 # -- the executor behind generate(): this process's ComfyUI, or remote workers
@@ -785,7 +786,7 @@ class InProcess:
                 "The pinned ComfyUI is being installed; generation starts when it is done."
             )
         # A core that could not be installed is said once, by the install's own message.
-        core = None if bootstrap.CORE.name in failed else core_problem(bootstrap.comfy_dir())
+        core = None if pins.CORE.name in failed else core_problem(pins.comfy_dir())
         problems += [p for p in [core, *runtime_problems()] if p and p not in problems]
         for err in (_engine_error, _task_error):
             if err is not None and str(err) not in problems:
@@ -794,7 +795,7 @@ class InProcess:
             "ready": not problems,
             "problems": problems,
             "warnings": warnings,
-            "pins": {pin.name: pin.sha for pin in bootstrap.PINS},
+            "pins": {pin.name: pin.sha for pin in pins.PINS},
             "bootstrap": boot,
             "engine": "started" if _engine else ("failed" if _engine_error else "not_started"),
         }

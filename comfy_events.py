@@ -14,8 +14,8 @@ import threading
 import time
 from collections.abc import Callable
 
-import bootstrap
 import errors
+import pins
 from errors import AppError
 from progress import Progress
 
@@ -31,7 +31,7 @@ def node_title(prompt: dict, node_id) -> str:
 
 
 def pack_name(node_class: str) -> str:
-    pin = bootstrap.pack_of(bootstrap.class_modules().get(node_class, ""))
+    pin = pins.pack_of(pins.class_modules().get(node_class, ""))
     return pin.name if pin else "ComfyUI core"
 
 

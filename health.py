@@ -149,18 +149,19 @@ def _engine() -> dict:
 def _boot() -> dict:
     try:
         import bootstrap
+        import pins
     except Exception as exc:
         return {"phase": "unknown", "problems": [f"bootstrap is unavailable: {exc!r}"], "pins": {}}
     state = dict(getattr(bootstrap, "state", dict)())
     try:
-        needed = {pin.name for pin in bootstrap.needed_pins()}
+        needed = {pin.name for pin in pins.needed_pins()}
         state["pins"] = {
             pin.name: {
                 "sha": pin.sha,
                 "needed": pin.name in needed,
-                "installed": bootstrap.is_installed(pin),
+                "installed": pins.is_installed(pin),
             }
-            for pin in bootstrap.PINS
+            for pin in pins.PINS
         }
     except Exception as exc:
         state["pins_error"] = repr(exc)
@@ -172,10 +173,10 @@ def _nodes() -> dict:
     loaded (the engine starts on the first generation); before that, the committed schema snapshot
     of the pins says whether the pins provide every class."""
     try:
-        import bootstrap
+        import pins
 
-        needed = sorted(bootstrap.workflow_class_types())
-        pinned = set(bootstrap.class_modules())
+        needed = sorted(pins.workflow_class_types())
+        pinned = set(pins.class_modules())
     except Exception as exc:
         return {"checked": False, "error": repr(exc), "missing": []}
     comfy_nodes = sys.modules.get("nodes")
@@ -276,9 +277,9 @@ def _disk() -> dict:
     except Exception:
         pass
     try:
-        import bootstrap
+        import pins
 
-        places["comfyui"] = bootstrap.comfy_dir()
+        places["comfyui"] = pins.comfy_dir()
     except Exception:
         pass
     try:

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
-import bootstrap
+import pins
 import tinyset
 from errors import AppError, bad_input
 from model_manifest import FACTS, GGUF_TRANSFORMERS, VARIANTS, ModelFile
@@ -53,8 +53,8 @@ class Need:
     def link(self) -> Path:
         if self.folder == "controlnet_aux":
             # The pack looks for <ckpts>/<repo>/<file> before it downloads anything itself.
-            return bootstrap.aux_ckpts_dir() / self.filename
-        return bootstrap.models_dir() / self.folder / self.filename
+            return pins.aux_ckpts_dir() / self.filename
+        return pins.models_dir() / self.folder / self.filename
 
 
 def _basename(filename: str) -> str:
@@ -176,7 +176,7 @@ def variant_refs(refs: Iterable, variant: str | None = None) -> list[tuple[str, 
 def needs_for_refs(refs: Iterable) -> list[Need]:
     """Each (folder, filename, node title) once, with its manifest facts."""
     needs: dict[tuple[str, str], Need] = {}
-    tiny = tinyset.file_sizes(bootstrap.models_dir())
+    tiny = tinyset.file_sizes(pins.models_dir())
     for folder, filename, title in refs:
         if (folder, filename) not in needs:
             fact = lookup(filename, title)

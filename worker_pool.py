@@ -30,7 +30,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import bootstrap
+import pins
 from comfy_events import MODEL_SUFFIXES, ProgressLines
 from errors import AppError
 from progress import Progress
@@ -541,7 +541,7 @@ class Pool:
             "waits_for_workers": waits,
             "problems": problems,
             "warnings": warnings,
-            "pins": {pin.name: pin.sha for pin in bootstrap.PINS},
+            "pins": {pin.name: pin.sha for pin in pins.PINS},
             "engine": "workers",
             "local_weights": False,
             "workers": rows,

@@ -3,7 +3,7 @@
 A worker is a ComfyUI server at the app's pins, one per GPU (`tools/start_workers.py`). `check()`
 says whether this app can use it: the pins it runs (its `/aio/worker` route from the app's
 worker_nodes, and the version number its running ComfyUI gives in `/system_stats`, against
-bootstrap.CORE_VERSIONS: the record is a file, the version what runs),
+pins.CORE_VERSIONS: the record is a file, the version what runs),
 the node classes the workflows need (`/object_info`), and the tiny set's seam when the app runs on
 the tiny set. `run()` runs one prompt: uploads the staged inputs it names, submits it under the
 caller's prompt id with a websocket of this job's own (ComfyUI sends a prompt's events only to
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import aiohttp
 
-import bootstrap
+import pins
 import tinyset
 from comfy_events import classify_execution, classify_validation, pack_name
 from errors import AppError
@@ -77,10 +77,10 @@ class Needs:
 
 def app_needs() -> Needs:
     return Needs(
-        core_sha=bootstrap.CORE.sha,
-        core_version=bootstrap.CORE_VERSIONS.get(bootstrap.CORE.sha),
-        packs={pin.name: pin.sha for pin in bootstrap.needed_pins() if pin is not bootstrap.CORE},
-        classes=frozenset(bootstrap.workflow_class_types()),
+        core_sha=pins.CORE.sha,
+        core_version=pins.CORE_VERSIONS.get(pins.CORE.sha),
+        packs={pin.name: pin.sha for pin in pins.needed_pins() if pin is not pins.CORE},
+        classes=frozenset(pins.workflow_class_types()),
         tiny=tinyset.requested(),
     )
 
@@ -173,7 +173,7 @@ def pin_problem(facts: Facts, needs: Needs) -> str:
     if needs.core_version is None:
         return (
             f"runs ComfyUI {facts.version}, and this app has no version number for its pin "
-            f"{needs.core_sha[:10]} (bootstrap.CORE_VERSIONS) to compare. {restart}"
+            f"{needs.core_sha[:10]} (pins.CORE_VERSIONS) to compare. {restart}"
         )
     if facts.version != needs.core_version:
         return f"runs ComfyUI {facts.version}; this app is pinned to {wanted}. {restart}"

@@ -27,12 +27,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-import bootstrap  # noqa: E402  (standard library only)
+import pins  # noqa: E402
 from testkit.loopback import free_port  # noqa: E402
 
 # The app's pins, as the app's worker_nodes would report them from its own checkout.
-PINS = {pin.name: pin.sha for pin in bootstrap.PINS}
-VERSION = bootstrap.CORE_VERSIONS[bootstrap.CORE.sha]
+PINS = {pin.name: pin.sha for pin in pins.PINS}
+VERSION = pins.CORE_VERSIONS[pins.CORE.sha]
 
 
 def serve(options) -> None:
@@ -210,9 +210,8 @@ class FakeWorker:
         classes = self.folder / "classes.json"
         if not classes.exists():
             sys.path.insert(0, str(ROOT))
-            import bootstrap
 
-            classes.write_text(json.dumps(sorted(bootstrap.workflow_class_types())))
+            classes.write_text(json.dumps(sorted(pins.workflow_class_types())))
         command = [sys.executable, __file__, "--port", str(self.port), "--classes", str(classes)]
         self.process = subprocess.Popen([*command, *self.args])
         deadline = time.monotonic() + 60

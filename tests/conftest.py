@@ -18,12 +18,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import bootstrap  # noqa: E402
+import pins  # noqa: E402
 
 TINY_DIR = ROOT / ".tiny-weights"
 # The checkout as this session was started with it: tests that point LTX_AIO_COMFYUI_DIR at a
 # throwaway folder for a while must not decide where the session's one real engine lives.
-SESSION_COMFY = bootstrap.comfy_dir()
+SESSION_COMFY = pins.comfy_dir()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

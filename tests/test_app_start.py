@@ -8,6 +8,7 @@ import types
 
 import app
 import bootstrap
+import pins
 import readiness
 
 
@@ -16,7 +17,7 @@ def _no_history():
 
 
 def _start(monkeypatch, caplog, *, installed: bool) -> list[str]:
-    monkeypatch.setattr(bootstrap, "is_installed", lambda pin, root=None: installed)
+    monkeypatch.setattr(pins, "is_installed", lambda pin, root=None: installed)
     monkeypatch.setattr(
         bootstrap, "start_background", lambda on_done=None: on_done({"phase": "ready"})
     )

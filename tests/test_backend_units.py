@@ -166,7 +166,7 @@ def test_engine_status_without_checkout_says_what_to_do(tmp_path, monkeypatch):
     status = backend.engine_status()
     assert status["ready"] is False
     assert any("bootstrap.py" in p for p in status["problems"])
-    assert status["pins"]["ComfyUI"] == backend.bootstrap.CORE.sha
+    assert status["pins"]["ComfyUI"] == backend.pins.CORE.sha
 
 
 def test_run_without_checkout_raises_unavailable_and_keeps_raising(tmp_path, monkeypatch):
@@ -185,7 +185,7 @@ def test_importing_backend_imports_neither_torch_nor_comfy():
     code = "import backend, sys; print('torch' in sys.modules, 'comfy' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", code],
-        cwd=backend.bootstrap.REPO_DIR,
+        cwd=backend.pins.REPO_DIR,
         capture_output=True,
         text=True,
         check=True,
@@ -296,13 +296,13 @@ def test_a_failed_gguf_pack_blocks_only_the_gguf_variant(monkeypatch, variant, r
 
 
 def test_a_core_that_could_not_be_installed_is_said_once(monkeypatch, tmp_path):
-    problem = f"ComfyUI @ {backend.bootstrap.CORE.sha[:10]} could not be installed. It failed."
+    problem = f"ComfyUI @ {backend.pins.CORE.sha[:10]} could not be installed. It failed."
     boot = {"phase": "failed", "problems": [problem], "failed": {"ComfyUI": problem}}
     monkeypatch.setattr(backend.bootstrap, "state", lambda: boot)
-    monkeypatch.setattr(backend.bootstrap, "comfy_dir", lambda: tmp_path / "none")
+    monkeypatch.setattr(backend.pins, "comfy_dir", lambda: tmp_path / "none")
     monkeypatch.setattr(backend, "runtime_problems", lambda: [])
     monkeypatch.setattr(backend, "_task_error", None)
-    assert backend.bootstrap.CORE.name == "ComfyUI"
+    assert backend.pins.CORE.name == "ComfyUI"
     assert backend.engine_status()["problems"] == [problem]
     # Without a failed install, the missing checkout says how to install it, archives included.
     monkeypatch.setattr(backend.bootstrap, "state", lambda: {"phase": "ready", "failed": {}})

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import bootstrap
+import pins
 from bootstrap import Pin
 
 
@@ -217,14 +218,14 @@ def test_needed_pins_follow_the_graphs_node_classes():
         "DWPreprocessor": "custom_nodes.comfyui_controlnet_aux",
         "SaveVideo": "comfy_extras.nodes_video",
     }
-    names = [p.name for p in bootstrap.needed_pins(["SaveVideo"], modules)]
+    names = [p.name for p in pins.needed_pins(["SaveVideo"], modules)]
     assert names == ["ComfyUI", "ComfyUI-GGUF"]
-    names = [p.name for p in bootstrap.needed_pins(["DWPreprocessor"], modules)]
+    names = [p.name for p in pins.needed_pins(["DWPreprocessor"], modules)]
     assert names == ["ComfyUI", "comfyui_controlnet_aux", "ComfyUI-GGUF"]
 
 
 def test_pins_are_comfyui_v0_33_and_only_the_packs_a_graph_needs():
-    shas = {p.name: p.sha for p in bootstrap.PINS}
+    shas = {p.name: p.sha for p in pins.PINS}
     assert shas["ComfyUI"] == "2f35f4a08176d993cded35dac3332be4f7287f41"  # v0.33.0
     assert set(shas) == {"ComfyUI", "comfyui_controlnet_aux", "ComfyUI-GGUF"}
     assert all(len(sha) == 40 for sha in shas.values())
@@ -246,18 +247,18 @@ def test_a_pack_no_pin_names_any_more_is_set_aside_and_the_users_own_stay(tmp_pa
 
 def test_comfy_dir_env_override_and_spaces(tmp_path, monkeypatch):
     monkeypatch.setenv("LTX_AIO_COMFYUI_DIR", str(tmp_path / "x"))
-    assert bootstrap.comfy_dir() == (tmp_path / "x").resolve()
+    assert pins.comfy_dir() == (tmp_path / "x").resolve()
     monkeypatch.delenv("LTX_AIO_COMFYUI_DIR")
     monkeypatch.setenv("SPACE_ID", "me/space")
-    assert bootstrap.comfy_dir() == Path.home() / "comfyui"
+    assert pins.comfy_dir() == Path.home() / "comfyui"
     monkeypatch.delenv("SPACE_ID")
-    assert bootstrap.comfy_dir() == bootstrap.REPO_DIR / "comfyui"
+    assert pins.comfy_dir() == pins.REPO_DIR / "comfyui"
 
 
 def test_without_a_schema_snapshot_every_pack_is_installed(tmp_path):
-    modules = bootstrap.class_modules(tmp_path / "missing.json")
+    modules = pins.class_modules(tmp_path / "missing.json")
     assert modules == {}
-    assert bootstrap.needed_pins(["LTXVBaseSampler"], modules) == list(bootstrap.PINS)
+    assert pins.needed_pins(["LTXVBaseSampler"], modules) == list(pins.PINS)
 
 
 # -- installing from GitHub source archives (DESIGN §8)
@@ -325,7 +326,7 @@ def test_pins_install_from_an_archive_folder_without_git_or_network(tmp_path, ar
     assert (root / "custom_nodes" / "Pack" / "__init__.py").exists()
     record = json.loads((root / ".aio-pin.json").read_text())
     assert (record["sha"], record["source"]) == (FAKE_CORE.sha, "archive")
-    assert bootstrap.is_installed(FAKE_CORE, root)
+    assert pins.is_installed(FAKE_CORE, root)
     assert not list(root.parent.glob("*.aio-*"))  # no work dir left behind
 
 
@@ -371,7 +372,7 @@ def test_a_corrupt_archive_is_refused_and_the_installed_pin_is_kept(
     assert said in result["problems"][0] and newer.archive_url in result["problems"][0]
     assert (root / "main.py").read_text() == "print('core')\n"
     assert (root / "output" / "made.mp4").read_text() == "video"
-    assert bootstrap.is_installed(FAKE_CORE, root)
+    assert pins.is_installed(FAKE_CORE, root)
 
 
 def test_an_archive_of_another_commit_is_refused(tmp_path, archives):
@@ -454,9 +455,9 @@ def test_when_git_and_the_archive_download_both_fail_both_are_named(tmp_path, ar
 
 def test_shared_pin_archives_match_the_pins_when_present():
     """The archives CI installs from (../shared/pins) are exactly our pins."""
-    folder = bootstrap.REPO_DIR.parent / "shared" / "pins"
+    folder = pins.REPO_DIR.parent / "shared" / "pins"
     if not folder.is_dir():
         pytest.skip("no ../shared/pins beside the checkout (CI and developer machines have it)")
     sums = bootstrap._listed_sums(folder)
-    for pin in bootstrap.needed_pins():
+    for pin in pins.needed_pins():
         assert pin.archive_name in sums, f"{pin.archive_name} missing from {folder}"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import backend
-import bootstrap
+import pins
 from errors import AppError
 from testkit.mediagen import make_text, make_wav
 
@@ -234,5 +234,5 @@ def test_bad_graphs_get_classified_errors_and_engine_keeps_serving(names, mutate
 def test_every_node_class_of_the_workflows_is_registered(engine):
     import nodes
 
-    missing = bootstrap.workflow_class_types() - set(nodes.NODE_CLASS_MAPPINGS)
+    missing = pins.workflow_class_types() - set(nodes.NODE_CLASS_MAPPINGS)
     assert not missing

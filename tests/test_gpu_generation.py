@@ -50,7 +50,7 @@ def _params(mode: str, media: dict) -> dict:
 def test_gpu_generates_video_with_audio(mode, media):
     import av
 
-    problems = backend.checkout_problems(backend.bootstrap.comfy_dir())
+    problems = backend.checkout_problems(backend.pins.comfy_dir())
     assert not problems, problems
     models.ensure_models_for_mode(mode, "fast")
     prepared = modes.prepare(

@@ -175,9 +175,9 @@ def test_models_probe_manifest_error_cannot_run(monkeypatch):
 
 
 def test_nodes_probe_uses_comfyuis_registry_once_loaded(monkeypatch):
-    import bootstrap
+    import pins
 
-    needed = sorted(bootstrap.workflow_class_types())
+    needed = sorted(pins.workflow_class_types())
     if not needed:
         pytest.skip("no workflows/*.json committed yet, so no node classes are needed")
     registry = {cls: object for cls in needed[1:]}

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SESSION_COMFY
 
-import bootstrap
 import node_imports
+import pins
 from node_imports import normal as _normal
 
 REQUIREMENTS = (ROOT / "requirements.txt").read_text()
@@ -35,14 +35,14 @@ def excluded() -> dict[str, str]:
 
 def pinned_requirements() -> dict[str, set[str]]:
     """pin name -> the packages its installed requirements.txt names."""
-    pins = [pin for pin in bootstrap.needed_pins() if bootstrap.is_installed(pin, SESSION_COMFY)]
-    if len(pins) != len(bootstrap.needed_pins()):
+    installed = [pin for pin in pins.needed_pins() if pins.is_installed(pin, SESSION_COMFY)]
+    if len(installed) != len(pins.needed_pins()):
         pytest.skip(
             "needs the pinned checkout: `python bootstrap.py --archives ../shared/pins` (CI does)"
         )
     out = {}
-    for pin in pins:
-        path = bootstrap.pin_dir(pin, SESSION_COMFY) / "requirements.txt"
+    for pin in installed:
+        path = pins.pin_dir(pin, SESSION_COMFY) / "requirements.txt"
         out[pin.name] = names(path.read_text()) if path.is_file() else set()
     return out
 

@@ -17,8 +17,8 @@ pytest.importorskip("aiohttp", reason="the worker pool speaks HTTP with aiohttp 
 
 import backend  # noqa: E402
 import banners_ui  # noqa: E402
-import bootstrap  # noqa: E402
 import health  # noqa: E402
+import pins
 import worker_pool  # noqa: E402
 import workers  # noqa: E402
 from errors import AppError  # noqa: E402
@@ -388,7 +388,7 @@ def test_a_stock_worker_is_checked_by_its_version_number(tmp_path, make_pool):
         same, older = pool.status()["workers"]
     assert same["state"] == "up" and "version number only" in same["reason"]
     assert older["state"] == "refused"
-    pinned = f"{bootstrap.CORE.sha[:10]} (ComfyUI {bootstrap.CORE_VERSIONS[bootstrap.CORE.sha]})"
+    pinned = f"{pins.CORE.sha[:10]} (ComfyUI {pins.CORE_VERSIONS[pins.CORE.sha]})"
     assert older["reason"].startswith(f"runs ComfyUI 0.26.0; this app is pinned to {pinned}")
 
 
@@ -400,15 +400,15 @@ def test_a_worker_whose_comfyui_reports_another_version_than_its_record_is_refus
     with fake_workers(tmp_path, ("--version", "0.27.0")) as [changed]:
         [row] = make_pool(changed).status()["workers"]
     assert row["state"] == "refused"
-    pinned = bootstrap.CORE_VERSIONS[bootstrap.CORE.sha]
+    pinned = pins.CORE_VERSIONS[pins.CORE.sha]
     assert row["reason"].startswith("reports ComfyUI 0.27.0 itself, yet its pin record says")
-    assert bootstrap.CORE.sha[:10] in row["reason"] and f"(ComfyUI {pinned})" in row["reason"]
+    assert pins.CORE.sha[:10] in row["reason"] and f"(ComfyUI {pinned})" in row["reason"]
     assert "Change the worker" in row["reason"]
 
 
 def test_a_worker_without_a_needed_node_class_is_refused_naming_it(tmp_path, make_pool):
-    assert "DWPreprocessor" in bootstrap.workflow_class_types()
-    lacking = sorted(bootstrap.workflow_class_types() - {"DWPreprocessor"})
+    assert "DWPreprocessor" in pins.workflow_class_types()
+    lacking = sorted(pins.workflow_class_types() - {"DWPreprocessor"})
     (tmp_path / "classes.json").write_text(json.dumps(lacking))
     with fake_workers(tmp_path, ()) as [fake]:
         [row] = make_pool(fake).status()["workers"]
@@ -638,9 +638,8 @@ def test_with_workers_this_machine_needs_no_weights_of_its_own():
 
 
 def test_the_version_table_knows_the_core_pin():
-    import bootstrap
 
-    assert bootstrap.CORE_VERSIONS.get(bootstrap.CORE.sha)
+    assert pins.CORE_VERSIONS.get(pins.CORE.sha)
 
 
 @pytest.mark.comfy
@@ -649,11 +648,9 @@ def test_the_version_table_says_what_the_pinned_checkout_says(tiny_models):
 
     from conftest import SESSION_COMFY
 
-    import bootstrap
-
     text = (SESSION_COMFY / "comfyui_version.py").read_text()
     version = re.search(r'__version__ = "([^"]+)"', text).group(1)
-    assert bootstrap.CORE_VERSIONS[bootstrap.CORE.sha] == version
+    assert pins.CORE_VERSIONS[pins.CORE.sha] == version
 
 
 # -- tools/start_workers.py supervises what it started

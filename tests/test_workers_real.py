@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 import backend
-import bootstrap
 import history
 import media
 import models
 import modes
+import pins
 import worker_pool
 from errors import AppError
 from testkit import waiting
@@ -123,8 +123,8 @@ def is_sampling_step(desc: str) -> bool:
 
 
 def test_a_worker_at_another_pin_is_refused_with_the_reason(pool_of, monkeypatch):
-    pinned = bootstrap.CORE.sha[:10]  # what the workers run: this app's real pin
-    monkeypatch.setattr(bootstrap, "CORE", dataclasses.replace(bootstrap.CORE, sha="0" * 40))
+    pinned = pins.CORE.sha[:10]  # what the workers run: this app's real pin
+    monkeypatch.setattr(pins, "CORE", dataclasses.replace(pins.CORE, sha="0" * 40))
     pool = pool_of()
     status = wait_for(lambda: checked(pool.status()), "the workers' first check")
     assert not status["ready"]
@@ -277,7 +277,7 @@ def test_healthz_shows_each_worker(app_on_workers, workers):
     assert set(rows) == set(workers.urls)
     for row in rows.values():
         assert row["state"] == "up" and row["busy"] is False
-        assert row["version"] == bootstrap.CORE_VERSIONS[bootstrap.CORE.sha]
+        assert row["version"] == pins.CORE_VERSIONS[pins.CORE.sha]
         assert row["device"]["name"] == "cpu" and row["device"]["vram_total_gb"] > 0
 
 

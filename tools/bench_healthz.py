@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from gradio_client import Client
 
-    import bootstrap
+    import pins
     from testkit.real_app import serve
     from testkit.real_workers import polled, supervise
     from testkit.waiting import wait_for
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             "LTX_AIO_WORKER_GRACE": "600",
         }
         with (
-            serve(tmp / "app", TINY_DIR, bootstrap.comfy_dir(), **env) as app,
+            serve(tmp / "app", TINY_DIR, pins.comfy_dir(), **env) as app,
             polled(app.url) as health,
         ):
 

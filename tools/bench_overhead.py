@@ -66,7 +66,7 @@ def _write_wav(path: Path, seconds: float = 1.0, rate: int = 16000) -> None:
 def bench_engine(runs: int) -> dict:
     import backend
 
-    problems = backend.checkout_problems(backend.bootstrap.comfy_dir())
+    problems = backend.checkout_problems(backend.pins.comfy_dir())
     if problems:
         return {"skipped": " | ".join(problems)}
     started = time.monotonic()

@@ -99,17 +99,17 @@ def _size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def pack(pins: Path) -> int:
+def pack(archives: Path) -> int:
     sys.path.insert(0, str(ROOT))
-    import bootstrap
+    import pins
 
     shutil.rmtree(CARRY, ignore_errors=True)
     _download(PART1, CARRY / "part1" / "wheels")
     _download(PART2, CARRY / "part2" / "wheels")
     (CARRY / "part2" / "pins").mkdir()
-    for pin in bootstrap.needed_pins():
+    for pin in pins.needed_pins():
         if pin.name != "comfyui_controlnet_aux":
-            shutil.copy2(pins / pin.archive_name, CARRY / "part2" / "pins" / pin.archive_name)
+            shutil.copy2(archives / pin.archive_name, CARRY / "part2" / "pins" / pin.archive_name)
     tree = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
     tracked = sum((ROOT / n).stat().st_size for n in tree.stdout.decode().split("\0") if n)
     fits = True
@@ -189,16 +189,18 @@ def _case(
     return row
 
 
-def _without_pack(bootstrap, pack: str) -> None:
+def _without_pack(pack: str) -> None:
     """The engine refuses to start while a graph's node class is missing; the style graph's come
     from a pack this run does not carry (so style is not timed): leave them out of that check."""
-    every, modules = bootstrap.workflow_class_types, bootstrap.class_modules()
+    import pins
 
-    def carried(workflows_dir=bootstrap.WORKFLOWS_DIR) -> set[str]:
-        pins = {cls: bootstrap.pack_of(modules.get(cls, "")) for cls in every(workflows_dir)}
-        return {cls for cls, pin in pins.items() if pin is None or pin.name != pack}
+    every, modules = pins.workflow_class_types, pins.class_modules()
 
-    bootstrap.workflow_class_types = carried
+    def carried(workflows_dir=pins.WORKFLOWS_DIR) -> set[str]:
+        packs = {cls: pins.pack_of(modules.get(cls, "")) for cls in every(workflows_dir)}
+        return {cls for cls, pin in packs.items() if pin is None or pin.name != pack}
+
+    pins.workflow_class_types = carried
 
 
 def run(args) -> int:
@@ -220,11 +222,12 @@ def run(args) -> int:
     )  # fmt: skip
     sys.path.insert(0, str(ROOT))
     import bootstrap
+    import pins
 
-    pins = [p for p in bootstrap.needed_pins() if p.name != "comfyui_controlnet_aux"]
-    _without_pack(bootstrap, "comfyui_controlnet_aux")
+    wanted = [p for p in pins.needed_pins() if p.name != "comfyui_controlnet_aux"]
+    _without_pack("comfyui_controlnet_aux")
     archives = CARRY / "part2" / "pins" if not args.rehearse else ROOT.parent / "shared" / "pins"
-    state = bootstrap.ensure(archives=archives, pins=pins)
+    state = bootstrap.ensure(archives=archives, pins=wanted)
     report["bootstrap"] = state["phase"], state["problems"]
     started = time.perf_counter()
     subprocess.run(
@@ -281,9 +284,9 @@ def run(args) -> int:
 
 def _ab(engine, media: dict, frames: int, out_dir: Path, deadline: float, report: dict) -> int:
     """Both sides of each choice (AB), each side's warm mp4 kept in out_dir/ab/."""
-    import bootstrap
+    import pins
 
-    installed = {pin.name for pin in bootstrap.needed_pins() if bootstrap.is_installed(pin)}
+    installed = {pin.name for pin in pins.needed_pins() if pins.is_installed(pin)}
     for label, mode, model, preset, env, samplers in AB:
         row = {"ab": label, "mode": mode, "model": model, "preset": preset, "env": env}
         if time.monotonic() > deadline:

@@ -44,8 +44,8 @@ sys.path.insert(1, str(Path(__file__).resolve().parent))
 
 import ltx_configs  # noqa: E402
 
-import bootstrap  # noqa: E402
 import modes  # noqa: E402
+import pins  # noqa: E402
 import recipes  # noqa: E402
 import tinyset  # noqa: E402
 from model_manifest import VARIANTS  # noqa: E402
@@ -788,7 +788,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="write even if a current set is there")
     args = parser.parse_args(argv)  # fmt: skip
     args.out = args.out.expanduser().resolve()
-    args.comfyui = (args.comfyui or bootstrap.comfy_dir()).expanduser().resolve()
+    args.comfyui = (args.comfyui or pins.comfy_dir()).expanduser().resolve()
     if not args.force and is_current(args.out, args):
         print(f"kept the current tiny set in {args.out}")
         return 0

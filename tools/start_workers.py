@@ -39,9 +39,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import bootstrap  # noqa: E402
+
 import media  # noqa: E402
 import model_manifest  # noqa: E402
+import pins  # noqa: E402
 import tinyset  # noqa: E402
 
 WORKER_NODES = ROOT / "worker_nodes"
@@ -121,10 +122,10 @@ def cpu_threads(workers: int) -> int:
 
 def problems(checkout: Path, models: Path, tiny: bool) -> list[str]:
     found = []
-    record = bootstrap.read_record(checkout)
+    record = pins.read_record(checkout)
     if not (checkout / "main.py").is_file() or not record:
         found.append(f"No pinned ComfyUI at {checkout}: run `python bootstrap.py` first.")
-    elif record.get("sha") != bootstrap.CORE.sha:
+    elif record.get("sha") != pins.CORE.sha:
         found.append(f"{checkout} is not at the pinned commit: run `python bootstrap.py`.")
     if tiny and tinyset.read_marker(models) is None:
         found.append(
@@ -150,8 +151,8 @@ def start(
     """Start one worker (not waiting for it: see wait_ready) with its folders under `root`;
     `env`: settings of its own (e.g. LTX_AIO_TINY_WEIGHTS); `threads`: the CPU threads its
     torch may use (CPU workers share the cores: see cpu_threads)."""
-    checkout = checkout or bootstrap.comfy_dir()
-    models = models or bootstrap.models_dir()
+    checkout = checkout or pins.comfy_dir()
+    models = models or pins.models_dir()
     environment = worker_env(gpu, models, env)
     if threads:
         environment.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
@@ -324,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
             stats = wait_ready(worker)
             device = (stats.get("devices") or [{}])[0].get("name", "?")
             _say(f"ready   {worker.url}  GPU {worker.gpu or '-'}  {device}  log {worker.log}")
-        command = app_command([w.url for w in workers], bootstrap.models_dir())
+        command = app_command([w.url for w in workers], pins.models_dir())
         _say(f"\nStart the app with:\n  {command}")
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         while supervisor.running():
