@@ -13,6 +13,7 @@ import history
 import readiness
 import tables
 from errors import AppError
+from job_spec import Spec
 
 FIX_PRESET = "fast"
 _CODE = re.compile(r"`([^`]+)`")
@@ -60,13 +61,13 @@ def error_banner(err: AppError) -> str:
     )
 
 
-def success_banner(used: dict) -> str:
+def success_banner(spec: Spec) -> str:
+    """What a finished job ran as, and everything said of it."""
     summary = (
-        f"{used.get('width')}x{used.get('height')}, {used.get('frames')} frames at "
-        f"{used.get('fps')} fps, seed {used.get('seed')}, preset {used.get('preset')}, "
-        f"{used.get('seconds')} s"
+        f"{spec.width}x{spec.height}, {spec.frames} frames at {spec.fps} fps, seed {spec.seed}, "
+        f"preset {spec.preset}, {spec.seconds} s"
     )
-    return banner_html("ok", "Done", summary, items=used.get("notes") or ())
+    return banner_html("ok", "Done", summary, items=spec.notes or ())
 
 
 def engine_banner(found: list[readiness.Line] | None = None) -> str:

@@ -157,7 +157,7 @@ def make_api_handler(mode: modes.Mode):
             if job_id:
                 jobs.cancel(job_id)
             raise
-        return result.video, result.used
+        return result.video, result.spec.record()
 
     handler.__name__ = mode.name
     handler.__qualname__ = mode.name
@@ -299,9 +299,9 @@ def make_ui_handler(mode: modes.Mode):
                     view = batch_ui.updates(ids, picked=batch_ui.KEEP)
                     yield [*same, *notice(running_banner(ids)), *view]
                     continue
-                banner = success_banner(result.used) if not many else running_banner(ids)
+                banner = success_banner(result.spec) if not many else running_banner(ids)
                 view = batch_ui.updates(ids, picked=batch_ui.KEEP)
-                yield [result.video, result.used, *notice(banner), *view]
+                yield [result.video, result.spec.record(), *notice(banner), *view]
         except BaseException:  # cancelled or closed: no job of this request is left to run
             for job_id in ids:
                 jobs.cancel(job_id)

@@ -1,7 +1,7 @@
 """One generation job, from raw field values to a video: the flow both the UI and the API run.
 
-record (a queued History row with copies of the inputs) -> modes.check (every field and file,
-so a bad input is named first) -> engine ready? -> modes.stage (uploads into ComfyUI's input
+record (a queued History row with copies of the inputs) -> prepare.check (every field and file,
+so a bad input is named first) -> engine ready? -> prepare.stage (uploads into ComfyUI's input
 dir; no GPU yet) -> weights present (download with progress) ->
 backend.generate (the GPU task; one automatic retry with a doubled time budget when ZeroGPU aborts
 it) -> the output file, checked to be this job's, kept in History, plus the parameters actually
@@ -12,6 +12,7 @@ used. Every outcome is recorded (done / failed / cancelled); every failure leave
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import re
@@ -24,15 +25,19 @@ from pathlib import Path
 
 import backend
 import errors
+import fields
 import history
 import media
 import models
 import modes
 import patches
+import pins
+import prepare
 import retention
 import turns
 import videofile
 from errors import AppError, classify
+from job_spec import Spec
 from progress import Progress
 
 log = logging.getLogger("ltx_aio.jobs")
@@ -49,7 +54,7 @@ RETRY_NOTE = (
 @dataclass
 class JobResult:
     video: str
-    used: dict
+    spec: Spec  # the job as it ran (its record() is what History keeps and the API answers)
     notes: list[str] = field(default_factory=list)
     job_id: str = ""
     timings: dict = field(default_factory=dict)
@@ -124,14 +129,13 @@ def require_engine() -> None:
 def _generate(
     mode: str,
     prompt: dict,
-    used: dict,
+    spec: Spec,
     progress: Progress,
     notify: Notify,
     store: history.Store,
     job_id: str,
 ) -> tuple[dict, list[str]]:
-    preset = used.get("preset", "balanced")
-    frames = int(used.get("frames") or 0)
+    preset, frames = spec.preset, spec.frames
 
     def attempt(multiplier: float) -> dict:
         _still_wanted(store, job_id)
@@ -174,22 +178,21 @@ def _checked_video(result: dict) -> str:
     if not video or not Path(video).is_file():
         raise AppError("node_failed", "The workflow finished without writing a video file.")
     path = Path(video).resolve()
-    if not path.is_relative_to(backend.output_dir().resolve()):
+    if not path.is_relative_to(pins.output_dir().resolve()):
         raise AppError("node_failed", "The video was written outside ComfyUI's output folder.")
     return str(path)
 
 
-def _chosen_length(video: str, used: dict, notes: list[str]) -> dict:
-    """Automatic length: the frames the model chose, read from its video (used["frames"] was
-    the longest it was allowed)."""
+def _chosen_length(video: str, spec: Spec, notes: list[str]) -> None:
+    """Automatic length: the frames the model chose, read from its video (`spec.frames` was
+    the longest it was allowed, and becomes `longest_frames`)."""
     try:
         frames = videofile.frame_count(Path(video))
     except Exception as exc:  # the video was checked already: this only loses the figure
         log.warning("could not count the frames of %s: %s", video, exc)
-        return {}
-    seconds = round(frames / used["fps"], 3)
-    notes.append(f"LTX-2.5 chose {seconds:.2f} s ({frames} frames) for this prompt")
-    return {"frames": frames, "duration": seconds, "longest_frames": used["frames"]}
+        return
+    spec.longest_frames, spec.frames = spec.frames, frames
+    notes.append(f"LTX-2.5 chose {spec.duration:.2f} s ({frames} frames) for this prompt")
 
 
 def open_history() -> history.Store:
@@ -222,7 +225,7 @@ def _kept_inputs(mode: str, params: dict) -> tuple[dict, dict, dict]:
         if f.is_media and isinstance(value, (str, Path)) and str(value):
             shown[f.name] = Path(value).name
             try:
-                info = modes.inspect_media(f, value)
+                info = prepare.inspect_media(f, value)
             except AppError:  # the run refuses it and records why; an unusable file is not kept
                 continue
             kept[f.name] = value
@@ -324,7 +327,7 @@ def record_submission(mode: str, values: dict, owner: str, visitor: str | None =
                 params[f.name] = Path(path).name[:200]
             continue
         try:
-            params[f.name] = modes.coerce(f, value)
+            params[f.name] = fields.coerce(f, value)
         except AppError:  # said when it starts; nothing unchecked is kept meanwhile
             continue
     job_id = store.create_job(mode, params, owner=owner)
@@ -436,7 +439,7 @@ def _run_recorded(
             result = _run(records, mode, params, job_id, progress, notify)
             try:
                 done = records.mark_done(
-                    job_id, result.video, used=result.used, timings=result.timings
+                    job_id, result.video, used=result.spec.record(), timings=result.timings
                 )
             finally:
                 # History holds the output now; ComfyUI's output folder is no archive, and a
@@ -581,8 +584,8 @@ def sweep_leftovers(store: history.Store) -> list[Path]:
     of this History's jobs that are no longer running (a restart marked them interrupted).
     Files of jobs this History does not know (another app's, a test's) are left alone."""
     removed = []
-    outputs = backend.output_dir() / patches.OUTPUT_SUBFOLDER
-    for folder in (backend.input_dir(), outputs):
+    outputs = pins.output_dir() / patches.OUTPUT_SUBFOLDER
+    for folder in (pins.input_dir(), outputs):
         for path in folder.iterdir() if folder.is_dir() else ():
             match = _JOB_FILE.match(path.name)
             job = store.get(match.group(1)) if match and path.is_file() else None
@@ -616,17 +619,16 @@ def _run(
     marks = {"start": time.monotonic()}
     prepared = None
     try:
-        checked = modes.check(mode, params, job_id=job_id)
+        checked = prepare.check(mode, params, job_id=job_id)
         require_engine()
         # The graph cuts its decode to the memory it may use where it will run.
         memory = backend.decode_memory()
-        checked.used["memory_gb"] = memory["memory_gb"]
-        checked.used["decode_dtype_bytes"] = memory.get("dtype_bytes")
-        prepared = modes.stage(checked, input_dir=backend.input_dir())
-        decode_note = prepared.used.pop("decode_note", None)
-        if decode_note:
-            prepared.notes.append(decode_note)
-        store.note_used(job_id, prepared.used)
+        checked.spec.memory_gb = memory["memory_gb"]
+        checked.spec.decode_dtype_bytes = memory.get("dtype_bytes")
+        prepared = prepare.stage(checked, input_dir=pins.input_dir())
+        if prepared.spec.decode_note:
+            prepared.notes.append(prepared.spec.decode_note)
+        store.note_used(job_id, prepared.spec.record())
         marks["prepared"] = time.monotonic()
         # The weights this exact graph loads, in this machine's variant (fp8 on ZeroGPU, ...).
         prompt = models.resolve_variant(prepared.prompt)
@@ -636,7 +638,7 @@ def _run(
         marks["models"] = time.monotonic()
         progress(0.0, "Starting generation")
         result, retry_notes = _generate(
-            mode, prompt, prepared.used, progress, notify, store, job_id
+            mode, prompt, prepared.spec, progress, notify, store, job_id
         )
         marks["generated"] = time.monotonic()
         video = _checked_video(result)
@@ -644,7 +646,7 @@ def _run(
         raise classify(exc) from exc
     finally:
         if prepared is not None:  # History keeps its own copies of the inputs
-            media.unstage(prepared.used.get("files", {}), backend.input_dir())
+            media.unstage(prepared.spec.files or {}, pins.input_dir())
     timings = {
         "prepare_s": marks["prepared"] - marks["start"],
         "models_s": marks["models"] - marks["prepared"],
@@ -656,18 +658,15 @@ def _run(
             timings[f"engine_{name}_s"] = seconds
     timings = {name: round(float(seconds), 3) for name, seconds in timings.items()}
     notes = list(prepared.notes) + retry_notes + list(result.get("notes") or [])
-    used = dict(prepared.used)
-    if used.get("auto_length"):
-        used.update(_chosen_length(video, used, notes))
-    used.update(
-        mode=mode,
-        job_id=job_id,
+    spec = dataclasses.replace(
+        prepared.spec,
         seconds=round(float(result.get("seconds") or timings["total_s"]), 2),
         notes=notes,
+        worker=result.get("worker") or None,  # which remote worker ran it
     )
-    if result.get("worker"):  # which remote worker ran it
-        used["worker"] = result["worker"]
-    return JobResult(video=video, used=used, notes=notes, job_id=job_id, timings=timings)
+    if spec.inputs.get("auto_length"):
+        _chosen_length(video, spec, notes)
+    return JobResult(video=video, spec=spec, notes=notes, job_id=job_id, timings=timings)
 
 
 def download_models(

@@ -1,4 +1,4 @@
-"""Patches that fill a workflow template from a mode's normalised values.
+"""Patches that fill a workflow template from one job's `Spec` (job_spec.py).
 
 Nodes are addressed by their stable titles (see tools/build_workflows.py), never by id. After the
 patches, nodes no output needs any more (stage 2 of a one-pass preset, the unchosen control
@@ -8,10 +8,13 @@ what it loads.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import decode_plan
 import media
 import recipes
 import workflow
+from job_spec import Spec
 
 CONTROL_NODES = {"pose": "Pose control", "depth": "Depth control", "canny": "Canny control"}
 # The depth control's node per depth model (recipes.STYLE_DEPTH, LTX_AIO_STYLE_DEPTH).
@@ -27,26 +30,31 @@ def _set(prompt: dict, title: str, name: str, value) -> None:
     workflow.set_input(prompt, title, name, value)
 
 
-def parameterize(mode: str, template: str, used: dict, fields=()) -> dict:
-    """A patched deep copy of workflows/<template>.json for normalised values `used`."""
+# A mode's own patch, after the common ones (Mode.patch): it may note what it chose in the Spec.
+Patch = Callable[[dict, Spec, dict], None]
+
+
+def parameterize(template: str, spec: Spec, fields=(), patch: Patch | None = None) -> dict:
+    """A patched deep copy of workflows/<template>.json for the job `spec`: each field's value
+    into the nodes it names, the sizes, frames, seed and decode, then the mode's own `patch`."""
     prompt = workflow.load_template(template)
-    files = used.get("files", {})
+    files = spec.files or {}
     for f in fields:
-        value = files.get(f.name) if f.is_media else used.get(f.name)
+        value = files.get(f.name) if f.is_media else spec.value(f.name)
         for title, name in f.patch if value is not None else ():
             # A target the graph lacks (pruned, or not in this family's graph) is skipped; tests
             # check that every target is in one of the mode's graphs.
             if workflow.has_node(prompt, title):
                 _set(prompt, title, name, value)
     # One pass: the preset's (on that family), or a graph that has only one (style).
-    single = used["stages"] == 1 or not workflow.has_node(prompt, "Upscale latent")
-    w, h = used["width"], used["height"]
+    single = spec.stages == 1 or not workflow.has_node(prompt, "Upscale latent")
+    w, h = spec.width, spec.height
     lw, lh = (w, h) if single else (w // 2, h // 2)
-    fps, frames = used["fps"], used["frames"]
+    fps, frames = spec.fps, spec.frames
 
-    text = used.get("prompt", "")
-    if used.get("prompt_suffix"):
-        text = f"{text} {used['prompt_suffix']}".strip()
+    text = spec.inputs.get("prompt", "")
+    if spec.inputs.get("prompt_suffix"):
+        text = f"{text} {spec.inputs['prompt_suffix']}".strip()
     _set(prompt, "Positive prompt", "text", text)
     _set(prompt, "Conditioning", "frame_rate", float(fps))
     _set(prompt, "Create video", "fps", float(fps))
@@ -56,39 +64,37 @@ def parameterize(mode: str, template: str, used: dict, fields=()) -> dict:
     if workflow.has_node(prompt, "Audio latent"):
         _set(prompt, "Audio latent", "frames_number", frames)
         _set(prompt, "Audio latent", "frame_rate", int(round(fps)))
-    if used.get("auto_length") and workflow.has_node(prompt, "Duration"):  # LTX-2.5's graphs
+    if spec.inputs.get("auto_length") and workflow.has_node(prompt, "Duration"):  # LTX-2.5's
         _auto_length(prompt, fps, frames)
-    _set(prompt, "Noise 1", "noise_seed", used["seed"])
+    _set(prompt, "Noise 1", "noise_seed", spec.seed)
     if workflow.has_node(prompt, "Noise 2"):
-        _set(prompt, "Noise 2", "noise_seed", (used["seed"] + 1) % 2**32)
-    _plan_decode(prompt, used)
-    prefix = f"{OUTPUT_SUBFOLDER}/{mode}_{media.sanitize(used.get('job_id') or 'job', 40)}"
+        _set(prompt, "Noise 2", "noise_seed", (spec.seed + 1) % 2**32)
+    _plan_decode(prompt, spec)
+    prefix = f"{OUTPUT_SUBFOLDER}/{spec.mode}_{media.sanitize(spec.job_id or 'job', 40)}"
     _set(prompt, "Save video", "filename_prefix", prefix)
 
-    PATCHES[mode](prompt, used, files)
+    if patch is not None:
+        patch(prompt, spec, files)
     if single and workflow.has_node(prompt, "Upscale latent"):
         _single_stage(prompt)
     workflow.prune(prompt)
     return prompt
 
 
-def _plan_decode(prompt: dict, used: dict) -> None:
-    """Cut the decode so that it fits the memory it may use (`used["memory_gb"]`, else
-    decode_plan's default), and say how in `used`: "decode" for History, "decode_note" when even
-    the smallest tiles need more (the job moves it into its notes)."""
+def _plan_decode(prompt: dict, spec: Spec) -> None:
+    """Cut the decode so that it fits the memory it may use (`spec.memory_gb`, else
+    decode_plan's default), and say how in the Spec: `decode` for History, `decode_note` when
+    even the smallest tiles need more (the job moves it into its notes)."""
     family = decode_plan.LTX25 if workflow.has_node(prompt, "Transformer") else decode_plan.LTX23
-    memory_gb = used.get("memory_gb") or decode_plan.DEFAULT_MEMORY_GB
-    dtype_size = used.get("decode_dtype_bytes") or decode_plan.DTYPE_SIZE
+    memory_gb = spec.memory_gb or decode_plan.DEFAULT_MEMORY_GB
+    dtype_size = spec.decode_dtype_bytes or decode_plan.DTYPE_SIZE
     decode = decode_plan.plan(
-        family, used["width"], used["height"], used["frames"], memory_gb * 1e9, dtype_size
+        family, spec.width, spec.height, spec.frames, memory_gb * 1e9, dtype_size
     )
     for name, value in decode.inputs.items():
         _set(prompt, "Decode video", name, value)
-    used["decode"] = decode.describe()
-    if not decode.fits:
-        used["decode_note"] = decode.note()
-    else:
-        used.pop("decode_note", None)
+    spec.decode = decode.describe()
+    spec.decode_note = None if decode.fits else decode.note()
 
 
 # LTXVDurationPredictor's bounds: it may not be asked for less than half a second.
@@ -118,43 +124,33 @@ def _single_stage(prompt: dict) -> None:
         _set(prompt, "Decode audio", "samples", workflow.link(prompt, "Separate AV 1", 1))
 
 
-def _patch_audio(prompt: dict, used: dict, files: dict) -> None:
+def patch_audio(prompt: dict, spec: Spec, files: dict) -> None:
+    """a2v and lipsync: the model hears the staged (maybe noised) audio; both trims last as
+    long as the frames."""
     # The model may hear a faintly noised copy (media.stage_noised_audio); the output never does.
     if "audio_model" in files:
         _set(prompt, "Load audio", "audio", files["audio_model"])
     # As long as the frames last, unrounded: the mp4 keeps that much sound (VideoFromComponents
     # cuts the audio to the frames), and modes.py gives the audio frames enough to play whole.
     for title in ("Trim audio", "Trim output audio"):
-        _set(prompt, title, "duration", used["frames"] / used["fps"])
+        _set(prompt, title, "duration", spec.frames / spec.fps)
 
 
-def _patch_style(prompt: dict, used: dict, files: dict) -> None:
+def patch_style(prompt: dict, spec: Spec, files: dict) -> None:
+    """style: the source's slice and size, the chosen control preprocessor (depth: the
+    server's model, noted in the Spec), and the source's own audio when it is kept."""
     # One frame of margin: the slice's end may round down, and "Select frames" cuts exactly.
-    _set(prompt, "Slice video", "duration", round((used["frames"] + 1) / used["fps"], 3))
-    _set(prompt, "Select frames", "length", used["frames"])
-    _set(prompt, "Resize video", "resize_type.width", used["width"])
-    _set(prompt, "Resize video", "resize_type.height", used["height"])
-    control = CONTROL_NODES[used["control"]]
-    if used["control"] == "depth":
-        # The server's depth model, recorded for History (modes.check may have filled it).
-        used["depth_model"] = used.get("depth_model") or recipes.STYLE_DEPTH.value()
-        control = DEPTH_NODES[used["depth_model"]]
+    _set(prompt, "Slice video", "duration", round((spec.frames + 1) / spec.fps, 3))
+    _set(prompt, "Select frames", "length", spec.frames)
+    _set(prompt, "Resize video", "resize_type.width", spec.width)
+    _set(prompt, "Resize video", "resize_type.height", spec.height)
+    control = CONTROL_NODES[spec.inputs["control"]]
+    if spec.inputs["control"] == "depth":
+        # The server's depth model, recorded for History (prepare.check may have filled it).
+        spec.depth_model = spec.depth_model or recipes.STYLE_DEPTH.value()
+        control = DEPTH_NODES[spec.depth_model]
     _set(prompt, "Control guide", "image", workflow.link(prompt, control))
-    if used.get("keep_audio"):
+    if spec.inputs.get("keep_audio"):
         _set(prompt, "Create video", "audio", workflow.link(prompt, "Trim source audio"))
-        _set(prompt, "Trim source audio", "duration", used["duration"])
+        _set(prompt, "Trim source audio", "duration", spec.duration)
         _set(prompt, "AV latent 1", "audio_latent", workflow.link(prompt, "Freeze source audio"))
-
-
-def _no_patch(prompt: dict, used: dict, files: dict) -> None:
-    pass
-
-
-PATCHES = {
-    "t2v": _no_patch,
-    "i2v": _no_patch,
-    "a2v": _patch_audio,
-    "lipsync": _patch_audio,
-    "keyframe": _no_patch,
-    "style": _patch_style,
-}

@@ -4,7 +4,7 @@ A template is ComfyUI's API format: {node_id: {"class_type", "inputs", "_meta": 
 Links are [source_node_id, output_slot]. Patches address nodes by their stable title, never by id.
 `validate` checks a prompt against a node-schema snapshot (what ComfyUI's /object_info returns)
 without torch or ComfyUI, so CI can check every mode x preset; ComfyUI's own validate_prompt
-(`backend.validate`) is the second, stricter layer where a pinned checkout exists.
+(`comfy_engine.validate`) is the second, stricter layer where a pinned checkout exists.
 """
 
 from __future__ import annotations

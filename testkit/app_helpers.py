@@ -25,6 +25,7 @@ import backend  # noqa: E402
 import history  # noqa: E402
 import models  # noqa: E402
 import modes  # noqa: E402
+import pins  # noqa: E402
 import readiness  # noqa: E402
 from errors import AppError  # noqa: E402
 from testkit import mediagen  # noqa: E402
@@ -147,7 +148,7 @@ class FakeEngine:
         if self.video_path:
             return {"video": self.video_path, "outputs": [self.video_path], "seconds": 0.01}
         prefix = save_prefix(prompt) or f"test/{mode}_{uuid.uuid4().hex}"
-        path = backend.output_dir() / f"{prefix}_00001_.mp4"
+        path = pins.output_dir() / f"{prefix}_00001_.mp4"
         path.parent.mkdir(parents=True, exist_ok=True)
         mediagen.make_mp4(path, seconds=0.5, width=64, height=64, fps=8, audio=True)
         self.calls[-1]["video"] = str(path)

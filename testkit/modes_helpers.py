@@ -5,12 +5,33 @@ from __future__ import annotations
 from pathlib import Path
 
 import modes
+from job_spec import Spec
 from testkit.mediagen import make_mp4, make_png, make_wav
 
 # name -> (width, height) of the test image
 IMAGE_SHAPES = {"portrait": (480, 640), "landscape": (640, 360), "square": (512, 512)}
 # name -> seconds of the test audio; "long" is longer than any preset's frame cap
 AUDIO_LENGTHS = {"short": 1.5, "long": 14.0}
+
+
+def graph_spec(
+    mode: str, preset: str, family: str | None = None, size=None, *, memory_gb=None, job_id="spec"
+) -> Spec:
+    """A checked job of `mode` without checking anything: the preset's stages, `size` (width,
+    height, frames; the preset's own size and 121 frames when None), every other field at its
+    usual value. For tests of the graph alone (its decode, its estimate, its schema)."""
+    m = modes.MODES[mode]
+    p = m.preset(preset, family)
+    width, height, frames = size or (p.width, p.height, 121)
+    return Spec(
+        mode=mode, job_id=job_id, preset=p.name, seed=1, width=width, height=height,
+        frames=frames, fps=24, stages=p.stages, memory_gb=memory_gb,
+        inputs={
+            "model": family or m.models[0], "image_strength": 0.7, "first_strength": 0.7,
+            "last_strength": 0.7, "control": "depth", "control_strength": 1.0,
+            "keep_audio": False,
+        },
+    )  # fmt: skip
 
 
 def make_media(root: Path) -> dict[str, Path]:

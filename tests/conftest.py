@@ -48,9 +48,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def real_engine_problems() -> list[str]:
     """Why the real-ComfyUI layers cannot run here (empty: they can)."""
-    import backend
+    import comfy_engine
 
-    return backend.checkout_problems(SESSION_COMFY)
+    return comfy_engine.checkout_problems(SESSION_COMFY)
 
 
 def tiny_env(models: Path) -> dict[str, str]:
@@ -91,15 +91,15 @@ def tiny_models() -> Path:
 
 
 @pytest.fixture(scope="session")
-def comfy_engine(tiny_models):
+def real_engine(tiny_models):
     """The process's one real engine, started on the tiny set. Its settings matter only while it
     starts, so the environment is put back afterwards for the tests that follow."""
-    import backend
+    import comfy_engine
 
     saved = {name: os.environ.get(name) for name in tiny_env(tiny_models)}
     os.environ.update(tiny_env(tiny_models))
     try:
-        return backend.engine()
+        return comfy_engine.engine()
     finally:
         for name, value in saved.items():
             if value is None:

@@ -22,6 +22,7 @@ import jobs
 import models
 import modes
 import panels_ui
+import pins
 import retention
 from errors import ERROR_KINDS, AppError
 from testkit import mediagen
@@ -64,7 +65,7 @@ def test_describe_names_kind_field_and_what_to_do():
 
 def test_run_returns_video_and_used_parameters(engine):
     result = jobs.run("t2v", {"prompt": "a cat", "preset": "fast", "seed": 7})
-    assert result.used["seed"] == 7 and result.used["mode"] == "t2v"
+    assert result.spec.seed == 7 and result.spec.mode == "t2v"
     assert Path(result.video) == jobs.open_history().get(result.job_id).output
     assert Path(result.video).is_file() and not Path(engine.calls[-1]["video"]).exists()
     assert engine.calls[-1]["duration_multiplier"] == 1.0
@@ -77,7 +78,7 @@ def test_staged_inputs_leave_comfyuis_input_dir_when_the_job_ends(engine, tmp_pa
     image = mediagen.make_png(tmp_path / "x.png", 96, 64)
     with pytest.raises(AppError) if fails else contextlib.nullcontext():
         jobs.run("i2v", {"image": str(image), "prompt": "a cat"})
-    assert list(backend.input_dir().iterdir()) == []
+    assert list(pins.input_dir().iterdir()) == []
 
 
 def test_run_retries_a_gpu_abort_once_with_doubled_budget_and_says_so(engine):
@@ -140,7 +141,7 @@ def test_run_checks_the_engine_before_staging_anything(engine, tmp_path):
     with pytest.raises(AppError) as caught:
         jobs.run("i2v", {"image": str(image), "prompt": "a cat"})
     assert caught.value.kind == "unavailable" and "ComfyUI is not installed" in caught.value.message
-    assert list((backend.input_dir()).iterdir()) == [] and engine.ensured == 0
+    assert list((pins.input_dir()).iterdir()) == [] and engine.ensured == 0
 
 
 @pytest.mark.parametrize(
@@ -251,7 +252,7 @@ def test_run_records_a_done_job_with_used_parameters_timings_and_output(engine):
     assert (job.status, job.seed, job.params["frames"], job.used["frames"]) == ("done", 7, 100, 97)
     assert job.output.read_bytes() == Path(result.video).read_bytes()
     assert job.timings == result.timings and job.timings["total_s"] >= job.timings["generate_s"]
-    assert result.used["job_id"] == result.job_id
+    assert result.spec.job_id == result.job_id
 
 
 def test_record_keeps_input_copies_under_the_original_names(engine, tmp_path):

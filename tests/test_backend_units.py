@@ -7,7 +7,10 @@ import sys
 import pytest
 
 import backend
+import bootstrap
+import comfy_engine
 import comfy_events
+import pins
 from errors import AppError
 
 PROMPT = {
@@ -166,13 +169,13 @@ def test_engine_status_without_checkout_says_what_to_do(tmp_path, monkeypatch):
     status = backend.engine_status()
     assert status["ready"] is False
     assert any("bootstrap.py" in p for p in status["problems"])
-    assert status["pins"]["ComfyUI"] == backend.pins.CORE.sha
+    assert status["pins"]["ComfyUI"] == pins.CORE.sha
 
 
 def test_run_without_checkout_raises_unavailable_and_keeps_raising(tmp_path, monkeypatch):
     monkeypatch.setenv("LTX_AIO_COMFYUI_DIR", str(tmp_path / "none"))
-    monkeypatch.setattr(backend, "_engine", None)
-    monkeypatch.setattr(backend, "_engine_error", None)
+    monkeypatch.setattr(comfy_engine, "_engine", None)
+    monkeypatch.setattr(comfy_engine, "_engine_error", None)
     for _ in range(2):
         with pytest.raises(AppError) as info:
             backend.run({})
@@ -185,7 +188,7 @@ def test_importing_backend_imports_neither_torch_nor_comfy():
     code = "import backend, sys; print('torch' in sys.modules, 'comfy' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", code],
-        cwd=backend.pins.REPO_DIR,
+        cwd=pins.REPO_DIR,
         capture_output=True,
         text=True,
         check=True,
@@ -244,11 +247,13 @@ def test_unpack_passes_results_through_and_tolerates_an_unknown_kind():
 
 def test_cancel_leaves_a_marker_for_that_job_only(tmp_path, monkeypatch):
     monkeypatch.setenv("LTX_AIO_COMFYUI_DIR", str(tmp_path / "comfyui"))
-    monkeypatch.setattr(backend, "_engine", None)
+    monkeypatch.setattr(comfy_engine, "_engine", None)
     backend.cancel("job-1")
-    assert backend.cancel_marker("job-1").is_file()
-    assert not backend.cancel_marker("job-2").exists()
-    assert backend.cancel_marker("../../x").parent == backend.cancel_marker("job-1").parent
+    assert comfy_engine.cancel_marker("job-1").is_file()
+    assert not comfy_engine.cancel_marker("job-2").exists()
+    assert (
+        comfy_engine.cancel_marker("../../x").parent == comfy_engine.cancel_marker("job-1").parent
+    )
 
 
 def test_a_successful_task_warms_its_mode_in_the_process_that_ran_it(monkeypatch):
@@ -269,10 +274,10 @@ def test_a_failed_task_leaves_its_mode_cold(monkeypatch):
 
 
 def test_an_engine_that_failed_in_the_gpu_worker_makes_status_not_ready(monkeypatch):
-    monkeypatch.setattr(backend, "_task_error", None)
-    monkeypatch.setattr(backend, "core_problem", lambda root: None)
-    monkeypatch.setattr(backend, "runtime_problems", lambda: [])
-    monkeypatch.setattr(backend.bootstrap, "state", lambda: {"phase": "ready", "problems": []})
+    monkeypatch.setattr(comfy_engine, "_task_error", None)
+    monkeypatch.setattr(comfy_engine, "core_problem", lambda root: None)
+    monkeypatch.setattr(comfy_engine, "runtime_problems", lambda: [])
+    monkeypatch.setattr(bootstrap, "state", lambda: {"phase": "ready", "problems": []})
     assert backend.engine_status()["ready"]
     failed = AppError("unavailable", "node classes ... are not registered", hint="Run bootstrap.")
     with pytest.raises(AppError):
@@ -285,10 +290,10 @@ def test_an_engine_that_failed_in_the_gpu_worker_makes_status_not_ready(monkeypa
 def test_a_failed_gguf_pack_blocks_only_the_gguf_variant(monkeypatch, variant, ready):
     problem = "ComfyUI-GGUF @ 795e45156e could not be installed into ...: git fetch failed."
     boot = {"phase": "failed", "problems": [problem], "failed": {"ComfyUI-GGUF": problem}}
-    monkeypatch.setattr(backend.bootstrap, "state", lambda: boot)
-    monkeypatch.setattr(backend, "core_problem", lambda root: None)
-    monkeypatch.setattr(backend, "runtime_problems", lambda: [])
-    monkeypatch.setattr(backend, "_task_error", None)
+    monkeypatch.setattr(bootstrap, "state", lambda: boot)
+    monkeypatch.setattr(comfy_engine, "core_problem", lambda root: None)
+    monkeypatch.setattr(comfy_engine, "runtime_problems", lambda: [])
+    monkeypatch.setattr(comfy_engine, "_task_error", None)
     monkeypatch.setenv("LTX_AIO_MODEL_VARIANT", variant)
     status = backend.engine_status()
     assert status["ready"] is ready
@@ -296,16 +301,33 @@ def test_a_failed_gguf_pack_blocks_only_the_gguf_variant(monkeypatch, variant, r
 
 
 def test_a_core_that_could_not_be_installed_is_said_once(monkeypatch, tmp_path):
-    problem = f"ComfyUI @ {backend.pins.CORE.sha[:10]} could not be installed. It failed."
+    problem = f"ComfyUI @ {pins.CORE.sha[:10]} could not be installed. It failed."
     boot = {"phase": "failed", "problems": [problem], "failed": {"ComfyUI": problem}}
-    monkeypatch.setattr(backend.bootstrap, "state", lambda: boot)
-    monkeypatch.setattr(backend.pins, "comfy_dir", lambda: tmp_path / "none")
-    monkeypatch.setattr(backend, "runtime_problems", lambda: [])
-    monkeypatch.setattr(backend, "_task_error", None)
-    assert backend.pins.CORE.name == "ComfyUI"
+    monkeypatch.setattr(bootstrap, "state", lambda: boot)
+    monkeypatch.setattr(pins, "comfy_dir", lambda: tmp_path / "none")
+    monkeypatch.setattr(comfy_engine, "runtime_problems", lambda: [])
+    monkeypatch.setattr(comfy_engine, "_task_error", None)
+    assert pins.CORE.name == "ComfyUI"
     assert backend.engine_status()["problems"] == [problem]
     # Without a failed install, the missing checkout says how to install it, archives included.
-    monkeypatch.setattr(backend.bootstrap, "state", lambda: {"phase": "ready", "failed": {}})
+    monkeypatch.setattr(bootstrap, "state", lambda: {"phase": "ready", "failed": {}})
     [said] = backend.engine_status()["problems"]
     assert "is not installed" in said and "--archives DIR" in said
     assert "LTX_AIO_PIN_ARCHIVES" in said
+
+
+@pytest.mark.parametrize("name", ["run", "cancel", "status", "slots"])
+def test_both_executors_satisfy_the_protocol(name):
+    """backend.Executor is the whole contract: this process's ComfyUI and the worker pool each
+    take the protocol's parameters by its names (a default beyond it is theirs) and say whether
+    weights load here."""
+    import inspect
+
+    import worker_pool
+
+    wanted = list(inspect.signature(getattr(backend.Executor, name)).parameters)
+    for executor in (comfy_engine.InProcess, worker_pool.Pool):
+        got = list(inspect.signature(getattr(executor, name)).parameters)
+        assert got == wanted, f"{executor.__name__}.{name}{got} is not the protocol's {wanted}"
+        assert isinstance(executor.local_weights, bool)
+    assert comfy_engine.InProcess.local_weights and not worker_pool.Pool.local_weights

@@ -19,6 +19,7 @@ import history_ui
 import jobs
 import models
 import modes
+import prepare
 import quick_start
 from errors import AppError
 from testkit.app_helpers import media_inputs, running_app
@@ -586,7 +587,7 @@ def test_a_real_generation_starts_quick_shows_its_stages_and_plays(browser, real
                })"""
         )
         start = {"prompt": PROMPT, **quick_start.values(modes.MODES["t2v"])}
-        used = modes.check("t2v", start, job_id="expected").used
+        used = prepare.check("t2v", start, job_id="expected").spec.record()
         assert (shape["width"], shape["height"]) == (used["width"], used["height"])
         assert shape["width"] == 384
         assert shape["duration"] == pytest.approx(9 / 24, abs=0.1)

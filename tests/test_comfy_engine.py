@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import backend
+import comfy_engine
 import pins
 from errors import AppError
 from testkit.mediagen import make_text, make_wav
@@ -23,8 +24,8 @@ pytestmark = pytest.mark.comfy
 
 
 @pytest.fixture
-def engine(comfy_engine):
-    return comfy_engine
+def engine(real_engine):
+    return real_engine
 
 
 @pytest.fixture
@@ -36,11 +37,11 @@ def names(engine):
     for path in inputs:
         path.unlink(missing_ok=True)
     # Only this test's folder: other test processes may share the checkout's output dir.
-    shutil.rmtree(backend.output_dir() / "aio-test" / tag, ignore_errors=True)
+    shutil.rmtree(pins.output_dir() / "aio-test" / tag, ignore_errors=True)
 
 
 def _wav(names, seconds=1.0) -> str:
-    path = backend.input_dir() / f"aio-test-{names['tag']}.wav"
+    path = pins.input_dir() / f"aio-test-{names['tag']}.wav"
     path.parent.mkdir(parents=True, exist_ok=True)
     make_wav(path, seconds=seconds)
     names["inputs"].append(path)
@@ -109,7 +110,7 @@ def test_weight_free_graph_writes_mp4_with_audio(names):
     assert pickle.loads(pickle.dumps(result)) == result  # crosses ZeroGPU's process boundary
     video = Path(result["video"])
     assert video.is_file() and video.suffix == ".mp4"
-    assert video.is_relative_to(backend.output_dir().resolve())
+    assert video.is_relative_to(pins.output_dir().resolve())
     with av.open(str(video)) as container:
         kinds = sorted(stream.type for stream in container.streams)
         frames = container.streams.video[0].frames
@@ -158,14 +159,14 @@ def test_cancel_from_another_process_through_the_jobs_marker(engine, names):
 
     def mark_on_first_step(fraction, desc):
         if fraction is not None and desc.startswith("Grade"):
-            backend.cancel_marker(job).parent.mkdir(parents=True, exist_ok=True)
-            backend.cancel_marker(job).write_text("cancel")
+            comfy_engine.cancel_marker(job).parent.mkdir(parents=True, exist_ok=True)
+            comfy_engine.cancel_marker(job).write_text("cancel")
 
     with pytest.raises(AppError) as info:
         backend.run(slow, progress=mark_on_first_step, job_id=job)
     assert info.value.kind == "interrupted"
     assert "6" not in engine.executed
-    assert not backend.cancel_marker(job).exists()  # spent
+    assert not comfy_engine.cancel_marker(job).exists()  # spent
     assert Path(backend.run(av_graph(audio, names["prefix"] + "-after"))["video"]).is_file()
 
 
@@ -183,13 +184,13 @@ def test_another_jobs_cancel_does_not_stop_this_one(engine, names):
     try:
         result = backend.run(av_graph(_wav(names), names["prefix"]), job_id=f"job-{names['tag']}")
         assert Path(result["video"]).is_file()
-        assert backend.cancel_marker(other).exists()  # kept for its own job
+        assert comfy_engine.cancel_marker(other).exists()  # kept for its own job
     finally:
-        backend.cancel_marker(other).unlink(missing_ok=True)
+        comfy_engine.cancel_marker(other).unlink(missing_ok=True)
 
 
 def test_node_exception_is_reported_and_next_run_succeeds(names):
-    broken = backend.input_dir() / f"aio-test-{names['tag']}-broken.wav"
+    broken = pins.input_dir() / f"aio-test-{names['tag']}-broken.wav"
     make_text(broken, "this is not audio")
     names["inputs"].append(broken)
     with pytest.raises(AppError) as info:

@@ -17,6 +17,7 @@ import readiness
 import worker_pool
 import workflow
 from testkit.app_helpers import use_fake_engine
+from testkit.modes_helpers import graph_spec
 
 engine = pytest.fixture(use_fake_engine, name="engine")
 
@@ -182,7 +183,7 @@ def test_the_engine_status_carries_the_figure(monkeypatch):
 def test_a_job_plans_its_decode_for_the_figure(engine, monkeypatch):
     monkeypatch.setattr(backend, "decode_memory", lambda: {"memory_gb": 24.0})
     result = jobs.run("t2v", {"prompt": "a cat", "preset": "quality", "seed": 1})
-    used = result.used
+    used = result.spec.record()
     plan = decode_plan.plan(
         decode_plan.LTX25, used["width"], used["height"], used["frames"], 24 * 1e9
     )
@@ -195,22 +196,16 @@ def test_a_job_whose_decode_cannot_fit_says_so(engine, monkeypatch):
     monkeypatch.setattr(backend, "decode_memory", lambda: {"memory_gb": 0.2})
     result = jobs.run("t2v", {"prompt": "a cat", "preset": "quality", "seed": 1})
     assert any("GB it may use here" in note for note in result.notes)
-    assert "decode_note" not in result.used
+    assert "decode_note" not in result.spec.record()
 
 
 # --------------------------------------------------------------------------- the time estimate
 
 
 def _prompt(mode="t2v", preset="balanced", family=None, memory_gb=48.0, frames=121):
-    m = modes.MODES[mode]
-    p = m.presets[preset]
-    used = {
-        "model": family or m.models[0], "stages": p.stages, "preset": preset, "width": p.width,
-        "height": p.height, "frames": frames, "fps": 24, "duration": frames / 24, "seed": 1,
-        "job_id": "est", "memory_gb": memory_gb, "image_strength": 0.7, "first_strength": 0.7,
-        "last_strength": 0.7, "control": "depth", "control_strength": 1.0, "keep_audio": False,
-    }  # fmt: skip
-    return m.parameterize(used), used
+    p = modes.MODES[mode].presets[preset]
+    used = graph_spec(mode, preset, family, (p.width, p.height, frames), memory_gb=memory_gb)
+    return modes.MODES[mode].parameterize(used), used
 
 
 @pytest.mark.parametrize(
@@ -221,17 +216,17 @@ def test_the_decode_term_is_what_the_graphs_decode_node_decodes(mode, preset, fa
     prompt, used = _prompt(mode, preset, family)
     node = workflow.find_node(prompt, "Decode video")[1]["inputs"]
     inputs = {name: node[name] for name in decode_plan.Plan.INPUTS}
-    volume = decode_plan.decoded_volume(used["width"], used["height"], used["frames"], inputs)
-    assert backend.decode_seconds(prompt, used["frames"]) == pytest.approx(
+    volume = decode_plan.decoded_volume(used.width, used.height, used.frames, inputs)
+    assert backend.decode_seconds(prompt, used.frames) == pytest.approx(
         backend.DECODE_S_PER_MEGAPIXEL_FRAME * volume / 1e6
     )
 
 
 def test_more_tiles_cost_more_time():
     prompt, used = _prompt("t2v", "balanced")
-    whole = backend.estimate_duration("t2v", "balanced", prompt, used["frames"])
+    whole = backend.estimate_duration("t2v", "balanced", prompt, used.frames)
     workflow.set_input(prompt, "Decode video", "tile_size", decode_plan.MIN_TILE_PX)
-    assert backend.estimate_duration("t2v", "balanced", prompt, used["frames"]) > whole
+    assert backend.estimate_duration("t2v", "balanced", prompt, used.frames) > whole
 
 
 def test_a_prompt_without_a_decode_node_is_estimated_per_frame():

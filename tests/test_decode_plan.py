@@ -13,11 +13,14 @@ import re
 
 import pytest
 
-import backend
+import comfy_fixes
 import decode_plan
 import modes
+import prepare
 import workflow
 from decode_plan import LTX23, LTX25
+from job_spec import Spec
+from testkit.modes_helpers import graph_spec
 
 GB = 1e9
 MEMORIES_GB = (24, 48, 80)
@@ -39,19 +42,13 @@ def largest_shapes(mode: modes.Mode, preset: modes.Preset) -> list[tuple[int, in
     """(width, height, frames) at the preset's pixel count in every aspect, and its own size,
     each at its frame cap: the largest decodes the preset allows."""
     multiple = 32 if preset.stages == 1 and mode.name != "style" else 64
-    sizes = {modes.fit_size(w, h, preset.pixels, multiple) for w, h in ASPECTS}
+    sizes = {prepare.fit_size(w, h, preset.pixels, multiple) for w, h in ASPECTS}
     sizes.add((preset.width, preset.height))
     return [(w, h, preset.max_frames) for w, h in sorted(sizes)]
 
 
-def graph_used(mode: modes.Mode, family: str, preset: modes.Preset, shape, memory_gb) -> dict:
-    w, h, frames = shape
-    return {
-        "model": family, "stages": preset.stages, "preset": preset.name, "width": w,
-        "height": h, "frames": frames, "fps": 24, "duration": frames / 24, "seed": 1,
-        "job_id": "plan", "memory_gb": memory_gb, "image_strength": 0.7, "first_strength": 0.7,
-        "last_strength": 0.7, "control": "depth", "control_strength": 1.0, "keep_audio": False,
-    }  # fmt: skip
+def graph_used(mode: modes.Mode, family: str, preset: modes.Preset, shape, memory_gb) -> Spec:
+    return graph_spec(mode.name, preset.name, family, shape, memory_gb=memory_gb, job_id="plan")
 
 
 GRAPHS = [
@@ -93,7 +90,7 @@ def test_the_nodes_inputs_become_latent_tiles_as_vaedecodetiled_makes_them():
 )
 def test_the_tiles_along_an_axis_are_those_the_progress_counter_counts(size, tile, overlap):
     spans = decode_plan.spans(size, tile, overlap)
-    assert len(spans) == backend.tile_count((1, 128, size), (tile,), (overlap,))
+    assert len(spans) == comfy_fixes.tile_count((1, 128, size), (tile,), (overlap,))
     assert spans[0][0] == 0 and sum(spans[-1]) == size  # from the first latent to the last
 
 
@@ -162,9 +159,9 @@ def test_every_graphs_decode_fits_its_budget_with_template_seams(mode, family, p
             assert workflow.has_node(prompt, "Transformer") == (family == LTX25)
             inputs = _decode_inputs(prompt)
             peak = decode_plan.peak_bytes(family, *shape, inputs)
-            where = (shape, memory_gb, inputs, used["decode"])
+            where = (shape, memory_gb, inputs, used.decode)
             assert peak <= decode_plan.budget_bytes(memory_gb * GB), where
-            assert "decode_note" not in used, where
+            assert used.decode_note is None, where
             _assert_seams_and_cover(shape, inputs, where)
 
 
@@ -190,7 +187,7 @@ def test_the_chosen_tiling_is_recorded_for_history():
     m = modes.MODES["t2v"]
     used = graph_used(m, LTX25, m.presets["quality"], (1920, 1088, 241), 48)
     m.parameterize(used)
-    assert re.fullmatch(r"\d+x\d+ tiles of \d+ px, 241 frames at once", used["decode"])
+    assert re.fullmatch(r"\d+x\d+ tiles of \d+ px, 241 frames at once", used.decode)
 
 
 def test_without_a_figure_the_graph_plans_for_the_default_memory():
@@ -204,7 +201,7 @@ def test_without_a_figure_the_graph_plans_for_the_default_memory():
 
 
 @pytest.fixture(scope="module")
-def comfy_vaes(comfy_engine, tiny_models):
+def comfy_vaes(real_engine, tiny_models):
     """ComfyUI's own VAE objects for the tiny set's LTX-2.3 checkpoint VAE and LTX-2.5 video VAE
     (only their estimates are asked)."""
     import comfy.sd
@@ -270,7 +267,7 @@ NODE_INPUTS = [TEMPLATE_25, TEMPLATE_23, BEFORE, dict(tile_size=128, overlap=64,
 
 @pytest.mark.comfy
 @pytest.mark.parametrize("inputs", NODE_INPUTS, ids=lambda i: "-".join(map(str, i.values())))
-def test_the_node_conversion_is_vaedecodetileds_own(inputs, comfy_engine):
+def test_the_node_conversion_is_vaedecodetileds_own(inputs, real_engine):
     import nodes
     import torch
 
@@ -283,7 +280,7 @@ def test_the_node_conversion_is_vaedecodetileds_own(inputs, comfy_engine):
 @pytest.mark.parametrize(("shape", "tile", "overlap"), [((31, 34, 60), (8, 16, 16), (2, 2, 2)),
                          ((31, 34, 60), (512, 21, 21), (2, 2, 2)), ((5, 8, 10), (2, 4, 4),
                          (1, 1, 1))])  # fmt: skip
-def test_the_tiles_are_those_comfyui_decodes(shape, tile, overlap, comfy_engine):
+def test_the_tiles_are_those_comfyui_decodes(shape, tile, overlap, real_engine):
     """Each axis's (start, length) as `tiled_scale_multidim` really narrows the latent."""
     import comfy.utils
     import torch
@@ -308,4 +305,4 @@ def test_the_tiles_are_those_comfyui_decodes(shape, tile, overlap, comfy_engine)
         comfy.utils.set_progress_bar_global_hook(engines_hook)
     for d in range(3):
         assert seen[d] == set(decode_plan.spans(shape[d], tile[d], overlap[d]))
-    assert math.prod(map(len, seen)) == backend.tile_count(samples.shape, tile, overlap)
+    assert math.prod(map(len, seen)) == comfy_fixes.tile_count(samples.shape, tile, overlap)

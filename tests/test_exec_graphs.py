@@ -19,6 +19,8 @@ import pytest
 import backend
 import models
 import modes
+import pins
+import prepare
 import recipes
 from errors import AppError
 from testkit.mediagen import best_match, decode_audio, make_mp4, make_png, make_wav
@@ -67,7 +69,7 @@ def media(tmp_path_factory) -> dict[str, Path]:
     }
 
 
-def prepare(mode: str, preset: str, media: dict, **values) -> modes.Prepared:
+def prepared_job(mode: str, preset: str, media: dict, **values) -> prepare.Prepared:
     """The app's own preparation, with the tiny set's small sizes: 320x256, 9 or 17 frames."""
     params = {"prompt": "a red fox trots through snow", "preset": preset, "seed": 7,
               "width": 320, "height": 256, **values}  # fmt: skip
@@ -78,16 +80,16 @@ def prepare(mode: str, preset: str, media: dict, **values) -> modes.Prepared:
         if f.kind in modes.MEDIA_KINDS:
             params[f.name] = str(media[f.name])
     job = f"exec-{uuid.uuid4().hex[:10]}"
-    return modes.prepare(mode, params, input_dir=backend.input_dir(), job_id=job)
+    return prepare.job(mode, params, input_dir=pins.input_dir(), job_id=job)
 
 
-def run(engine, prepared: modes.Prepared, **kwargs) -> dict:
+def run(engine, prepared: prepare.Prepared, **kwargs) -> dict:
     try:
         return engine.run(models.resolve_variant(prepared.prompt, "full"), **kwargs)
     finally:
         from media import unstage
 
-        unstage(prepared.used["files"], backend.input_dir())
+        unstage(prepared.spec.files, pins.input_dir())
 
 
 def streams(path: str) -> dict:
@@ -120,38 +122,38 @@ def outputs():
 
 @pytest.mark.parametrize(("mode", "preset", "extra"), CASES, ids=IDS)
 def test_whole_graph_runs_to_an_mp4_with_the_used_shape(
-    mode, preset, extra, media, comfy_engine, outputs
+    mode, preset, extra, media, real_engine, outputs
 ):
-    prepared = prepare(mode, preset, media, **extra)
+    prepared = prepared_job(mode, preset, media, **extra)
     prompt = models.resolve_variant(prepared.prompt, "full")
-    result = run(comfy_engine, prepared)
+    result = run(real_engine, prepared)
     outputs.extend(result["outputs"])
-    used = prepared.used
+    used = prepared.spec.record()
     got = streams(result["video"])
     assert got["codec"] == "h264"
     assert got["frames"] == used["frames"]
     assert got["size"] == (used["width"], used["height"])
     assert got["fps"] == pytest.approx(used["fps"])
     assert len(got["audio"]) == 1
-    ran = set(comfy_engine.executed) | set(comfy_engine.cached)
+    ran = set(real_engine.executed) | set(real_engine.cached)
     assert ran == set(prompt), f"never ran: {sorted(set(prompt) - ran)}"
 
 
 @pytest.mark.parametrize("mode", ["t2v", "i2v", "keyframe"])
 def test_automatic_length_is_the_duration_heads_choice_within_the_cap(
-    mode, media, comfy_engine, outputs
+    mode, media, real_engine, outputs
 ):
     """LTX-2.5's duration head picks the length: the video has the frames it chose (on 8k+1,
     from 1 s up to the cap), which are not the cap's."""
-    prepared = prepare(mode, "fast", media, frames=49, fps=24, auto_length=True)
+    prepared = prepared_job(mode, "fast", media, frames=49, fps=24, auto_length=True)
     prompt = models.resolve_variant(prepared.prompt, "full")
     assert "LTXVDurationPredictor" in class_types(prompt, prompt)
-    result = run(comfy_engine, prepared)
+    result = run(real_engine, prepared)
     outputs.extend(result["outputs"])
     frames = streams(result["video"])["frames"]
     assert (frames - 1) % 8 == 0 and 24 <= frames <= 49, frames
     # The tiny head's output (about 1 s) is not the cap: the length really is its choice.
-    assert frames != prepared.used["frames"]
+    assert frames != prepared.spec.frames
 
 
 def _kept_sound_case(mode: str) -> dict:
@@ -159,13 +161,13 @@ def _kept_sound_case(mode: str) -> dict:
 
 
 @pytest.mark.parametrize("mode", ["a2v", "lipsync", "style"])
-def test_the_users_own_sound_is_what_the_video_plays(mode, media, comfy_engine, outputs):
-    prepared = prepare(mode, "fast", media, **_kept_sound_case(mode))
-    result = run(comfy_engine, prepared)
+def test_the_users_own_sound_is_what_the_video_plays(mode, media, real_engine, outputs):
+    prepared = prepared_job(mode, "fast", media, **_kept_sound_case(mode))
+    result = run(real_engine, prepared)
     outputs.extend(result["outputs"])
     source = media["video" if mode == "style" else "audio"]
     heard, original = decode_audio(Path(result["video"])), decode_audio(source)
-    clip = min(len(original), int(prepared.used["frames"] / prepared.used["fps"] * 16000))
+    clip = min(len(original), int(prepared.spec.frames / prepared.spec.fps * 16000))
     # AAC writes whole frames of 1024 samples, so the stream may run up to one frame longer.
     assert clip <= len(heard) <= max(clip, len(original)) + 1024 + 160
     correlation, _shift = best_match(original[:clip], heard[:clip])
@@ -174,14 +176,14 @@ def test_the_users_own_sound_is_what_the_video_plays(mode, media, comfy_engine, 
 
 @pytest.mark.parametrize("mode", ["a2v", "lipsync"])
 def test_the_whole_sound_plays_when_it_ends_between_frames(
-    mode, media, tmp_path, comfy_engine, outputs
+    mode, media, tmp_path, real_engine, outputs
 ):
     """0.73 s at 24 fps is 17.5 frames, just past 17 (8k+1): the video takes 25 frames, and the
     mp4 carries every sample of the sound, not the first 17 frames' worth."""
     speech = make_wav(tmp_path / "speech.wav", seconds=0.73, kind="chirp")
-    prepared = prepare(mode, "fast", {**media, "audio": speech}, fps=24)
-    assert prepared.used["frames"] == 25
-    result = run(comfy_engine, prepared)
+    prepared = prepared_job(mode, "fast", {**media, "audio": speech}, fps=24)
+    assert prepared.spec.frames == 25
+    result = run(real_engine, prepared)
     outputs.extend(result["outputs"])
     heard, original = decode_audio(Path(result["video"])), decode_audio(speech)
     assert len(heard) >= len(original) == 11680
@@ -195,10 +197,10 @@ def test_the_whole_sound_plays_when_it_ends_between_frames(
     assert float(np.dot(tail, copy)) / float(np.linalg.norm(tail) * np.linalg.norm(copy)) > 0.9
 
 
-def test_generated_sound_is_not_a_copy_of_an_input(media, comfy_engine, outputs):
+def test_generated_sound_is_not_a_copy_of_an_input(media, real_engine, outputs):
     """The check above can fail: a graph that makes its own sound does not match the input."""
-    prepared = prepare("style", "fast", media, control="canny", keep_audio=False)
-    result = run(comfy_engine, prepared)
+    prepared = prepared_job("style", "fast", media, control="canny", keep_audio=False)
+    result = run(real_engine, prepared)
     outputs.extend(result["outputs"])
     heard = decode_audio(Path(result["video"]))
     correlation, _ = best_match(decode_audio(media["video"])[: len(heard)], heard)
@@ -210,25 +212,23 @@ def test_generated_sound_is_not_a_copy_of_an_input(media, comfy_engine, outputs)
                         ("style", "ltx-2.3")],
 )  # fmt: skip
 def test_a_new_seed_loads_no_model_and_encodes_no_prompt_again(
-    mode, model, media, comfy_engine, outputs
+    mode, model, media, real_engine, outputs
 ):
     extra = {"control": "canny", "model": model} if mode == "style" else {"model": model}
-    first = prepare(mode, "balanced" if mode != "style" else "fast", media, **extra)
-    outputs.extend(run(comfy_engine, first)["outputs"])
-    second = prepare(mode, first.used["preset"], media, seed=first.used["seed"] + 1, **extra)
-    outputs.extend(run(comfy_engine, second)["outputs"])
+    first = prepared_job(mode, "balanced" if mode != "style" else "fast", media, **extra)
+    outputs.extend(run(real_engine, first)["outputs"])
+    second = prepared_job(mode, first.spec.preset, media, seed=first.spec.seed + 1, **extra)
+    outputs.extend(run(real_engine, second)["outputs"])
     prompt = second.prompt
-    assert not class_types(prompt, comfy_engine.executed) & (LOADERS | TEXT_ENCODERS)
+    assert not class_types(prompt, real_engine.executed) & (LOADERS | TEXT_ENCODERS)
     loader = "UNETLoader" if model == "ltx-2.5" else "CheckpointLoaderSimple"
-    assert class_types(prompt, comfy_engine.cached) >= {loader, "CLIPTextEncode"}
-    assert "SamplerCustomAdvanced" in class_types(prompt, comfy_engine.executed)
+    assert class_types(prompt, real_engine.cached) >= {loader, "CLIPTextEncode"}
+    assert "SamplerCustomAdvanced" in class_types(prompt, real_engine.executed)
 
 
-def test_cancel_during_sampling_leaves_no_output_and_the_next_job_runs(
-    media, comfy_engine, outputs
-):
-    prepared = prepare("t2v", "balanced", media, seed=11)
-    job = prepared.used["job_id"]
+def test_cancel_during_sampling_leaves_no_output_and_the_next_job_runs(media, real_engine, outputs):
+    prepared = prepared_job("t2v", "balanced", media, seed=11)
+    job = prepared.spec.job_id
     stopped = threading.Event()
 
     def cancel_at_first_step(fraction, desc):
@@ -237,14 +237,14 @@ def test_cancel_during_sampling_leaves_no_output_and_the_next_job_runs(
             backend.cancel(job)
 
     with pytest.raises(AppError) as info:
-        run(comfy_engine, prepared, progress=cancel_at_first_step, job_id=job)
+        run(real_engine, prepared, progress=cancel_at_first_step, job_id=job)
     assert info.value.kind == "interrupted" and stopped.is_set()
-    assert not list(backend.output_dir().rglob(f"*{job}*"))
-    assert "SaveVideo" not in class_types(prepared.prompt, comfy_engine.executed)
-    after = prepare("t2v", "fast", media, seed=12)
-    result = run(comfy_engine, after, job_id=after.used["job_id"])
+    assert not list(pins.output_dir().rglob(f"*{job}*"))
+    assert "SaveVideo" not in class_types(prepared.prompt, real_engine.executed)
+    after = prepared_job("t2v", "fast", media, seed=12)
+    result = run(real_engine, after, job_id=after.spec.job_id)
     outputs.extend(result["outputs"])
-    assert streams(result["video"])["frames"] == after.used["frames"]
+    assert streams(result["video"])["frames"] == after.spec.frames
 
 
 @pytest.mark.parametrize(
@@ -258,7 +258,7 @@ def test_cancel_during_sampling_leaves_no_output_and_the_next_job_runs(
     ],
 )
 def test_each_step_evaluates_the_negative_prompt_only_where_the_recipe_pays_for_it(
-    model, preset, setting, per_step, media, comfy_engine, outputs, monkeypatch
+    model, preset, setting, per_step, media, real_engine, outputs, monkeypatch
 ):
     """Counted where ComfyUI hands the transformer its conditionings (calc_cond_batch): at CFG 1
     the Euler samplers give it the positive prompt alone, the cfg-pp ones the negative too."""
@@ -267,10 +267,10 @@ def test_each_step_evaluates_the_negative_prompt_only_where_the_recipe_pays_for_
     else:
         monkeypatch.delenv(recipes.LTX23_QUALITY.env, raising=False)
     # A seed of its own: a pass ComfyUI's cache answered would count nothing.
-    prepared = prepare("t2v", preset, media, model=model, seed=uuid.uuid4().int % 2**31)
+    prepared = prepared_job("t2v", preset, media, model=model, seed=uuid.uuid4().int % 2**31)
     with count_evaluations() as tally:
-        outputs.extend(run(comfy_engine, prepared)["outputs"])
-    assert tally["passes"] == prepared.used["stages"]
-    steps = 8 + (3 if prepared.used["stages"] == 2 else 0)  # the distilled schedules
+        outputs.extend(run(real_engine, prepared)["outputs"])
+    assert tally["passes"] == prepared.spec.stages
+    steps = 8 + (3 if prepared.spec.stages == 2 else 0)  # the distilled schedules
     assert tally["evaluations"] == steps
     assert tally["conditionings"] == steps * per_step

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-import backend
 import comfy_fixes
 import models
-import modes
+import pins
+import prepare
 import recipes
 from testkit.mediagen import make_mp4
 
@@ -30,11 +30,11 @@ def clip(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def engine(comfy_engine):
+def engine(real_engine):
     # What the app fixes in the pinned ComfyUI (MoGe in fp32 on the CPU), as the engine is to
     # apply it when it starts; applying it again is harmless.
     comfy_fixes.install()
-    return comfy_engine
+    return real_engine
 
 
 def streams(path: str) -> dict:
@@ -72,8 +72,8 @@ def test_style_with_moge_depth_runs_whole_to_an_mp4_of_the_used_shape(clip, engi
     monkeypatch.setenv(recipes.STYLE_DEPTH.env, "moge")
     params = {"prompt": "a red fox trots through snow", "preset": "fast", "seed": 7,
               "width": 320, "height": 256, "video": str(clip), "control": "depth"}  # fmt: skip
-    prepared = modes.prepare(
-        "style", params, input_dir=backend.input_dir(), job_id=f"moge-{uuid.uuid4().hex[:8]}"
+    prepared = prepare.job(
+        "style", params, input_dir=pins.input_dir(), job_id=f"moge-{uuid.uuid4().hex[:8]}"
     )
     prompt = models.resolve_variant(prepared.prompt, "full")
     classes = {n["class_type"] for n in prompt.values()}
@@ -83,9 +83,9 @@ def test_style_with_moge_depth_runs_whole_to_an_mp4_of_the_used_shape(clip, engi
     finally:
         from media import unstage
 
-        unstage(prepared.used["files"], backend.input_dir())
+        unstage(prepared.spec.files, pins.input_dir())
     try:
-        used, got = prepared.used, streams(result["video"])
+        used, got = prepared.spec.record(), streams(result["video"])
         assert used["depth_model"] == "moge"
         assert got["codec"] == "h264" and len(got["audio"]) == 1
         assert got["frames"] == used["frames"]

@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 import backend
+import comfy_engine
 import models
 import modes
+import pins
+import prepare
 from testkit.mediagen import make_mp4, make_png, make_wav
 
 pytestmark = pytest.mark.gpu
@@ -50,21 +53,19 @@ def _params(mode: str, media: dict) -> dict:
 def test_gpu_generates_video_with_audio(mode, media):
     import av
 
-    problems = backend.checkout_problems(backend.pins.comfy_dir())
+    problems = comfy_engine.checkout_problems(pins.comfy_dir())
     assert not problems, problems
     models.ensure_models_for_mode(mode, "fast")
-    prepared = modes.prepare(
-        mode, _params(mode, media), input_dir=backend.input_dir(), job_id=uuid.uuid4().hex
+    prepared = prepare.job(
+        mode, _params(mode, media), input_dir=pins.input_dir(), job_id=uuid.uuid4().hex
     )
     prompt = models.resolve_variant(prepared.prompt)
     models.ensure_models_for_prompt(prompt)
-    result = backend.unpack(
-        backend.generate(mode, "fast", prompt, prepared.used.get("frames", 121))
-    )
+    result = backend.unpack(backend.generate(mode, "fast", prompt, prepared.spec.frames))
     with av.open(result["video"]) as container:
         kinds = {stream.type for stream in container.streams}
         frames = container.streams.video[0].frames
     assert kinds == {"video", "audio"}
     assert Path(result["video"]).stat().st_size > 10_000
-    if "frames" in prepared.used:
-        assert frames == prepared.used["frames"]
+    if "frames" in prepared.spec.record():
+        assert frames == prepared.spec.frames

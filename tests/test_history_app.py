@@ -24,6 +24,7 @@ import history
 import history_ui
 import jobs
 import models
+import pins
 from errors import AppError
 from testkit import mediagen
 from testkit.app_helpers import running_app, save_prefix
@@ -126,7 +127,7 @@ def test_app_failed_job_is_recorded_failed_without_output(tmp_path):
 def test_app_partial_output_is_recorded_failed_and_never_returned(tmp_path):
     with running_app(tmp_path) as served:
         whole = mediagen.make_mp4(tmp_path / "whole.mp4", seconds=1.0)
-        cut = backend.output_dir() / "ltx-aio" / "cut_00001_.mp4"
+        cut = pins.output_dir() / "ltx-aio" / "cut_00001_.mp4"
         cut.parent.mkdir(parents=True, exist_ok=True)
         cut.write_bytes(whole.read_bytes()[:300])
         served.engine.video_path = str(cut)
@@ -151,7 +152,7 @@ def test_app_job_cancelled_mid_run_is_recorded_cancelled(tmp_path):
             mode, preset, prompt, frames, duration_multiplier=1.0, progress=None, job_id=""
         ):
             # A partial file on disk, as a real run leaves when it is stopped mid-way.
-            partial = backend.output_dir() / f"{save_prefix(prompt)}_00001_.mp4"
+            partial = pins.output_dir() / f"{save_prefix(prompt)}_00001_.mp4"
             partial.parent.mkdir(parents=True, exist_ok=True)
             partial.write_bytes(b"\x00\x00\x00\x18ftypmp42")
             started.set()

@@ -12,6 +12,7 @@ import pytest
 import models
 import modes
 import patches
+import prepare
 import workflow
 from errors import AppError
 from testkit.mediagen import make_mp4, make_png, make_text, make_wav
@@ -51,7 +52,7 @@ def base_params(mode, media):
 
 def prep(mode, media, tmp_path, **extra):
     params = {**base_params(mode, media), **extra}
-    return modes.prepare(mode, params, input_dir=tmp_path / "input", job_id="job42")
+    return prepare.job(mode, params, input_dir=tmp_path / "input", job_id="job42")
 
 
 def node_input(prompt, title, name):
@@ -153,7 +154,7 @@ def test_fractional_int_is_refused(media, tmp_path):
 
 
 def test_numeric_strings_are_accepted(media, tmp_path):
-    assert prep("t2v", media, tmp_path, frames="97", seed="7").used["frames"] == 97
+    assert prep("t2v", media, tmp_path, frames="97", seed="7").spec.frames == 97
 
 
 @pytest.mark.parametrize("prompt", ["", "   ", None])
@@ -189,9 +190,9 @@ def test_unknown_field_and_mode_are_refused(media, tmp_path):
     with pytest.raises(AppError, match="no field 'colour'"):
         prep("t2v", media, tmp_path, colour="red")
     with pytest.raises(AppError, match="unknown mode"):
-        modes.prepare("t2x", {}, input_dir=tmp_path, job_id="j")
+        prepare.job("t2x", {}, input_dir=tmp_path, job_id="j")
     with pytest.raises(AppError, match="mapping"):
-        modes.prepare("t2v", ["prompt"], input_dir=tmp_path, job_id="j")
+        prepare.job("t2v", ["prompt"], input_dir=tmp_path, job_id="j")
 
 
 @pytest.mark.parametrize(
@@ -217,11 +218,11 @@ def test_missing_media_is_required(media, tmp_path):
 
 
 def test_seed_is_random_unless_given_and_reaches_both_noises(media, tmp_path):
-    first = prep("t2v", media, tmp_path, seed=-1).used["seed"]
-    seeds = {first} | {prep("t2v", media, tmp_path).used["seed"] for _ in range(4)}
+    first = prep("t2v", media, tmp_path, seed=-1).spec.seed
+    seeds = {first} | {prep("t2v", media, tmp_path).spec.seed for _ in range(4)}
     assert len(seeds) > 1 and all(0 <= s <= modes.SEED_MAX for s in seeds)
     p = prep("t2v", media, tmp_path, seed=1234)
-    assert p.used["seed"] == 1234
+    assert p.spec.seed == 1234
     assert node_input(p.prompt, "Noise 1", "noise_seed") == 1234
     assert node_input(p.prompt, "Noise 2", "noise_seed") == 1235
 
@@ -229,7 +230,7 @@ def test_seed_is_random_unless_given_and_reaches_both_noises(media, tmp_path):
 @pytest.mark.parametrize(("asked", "got"), [(9, 9), (10, 9), (100, 97), (121, 121), (126, 129)])
 def test_frames_snap_to_8k_plus_1(asked, got, media, tmp_path):
     p = prep("t2v", media, tmp_path, frames=asked)
-    assert p.used["frames"] == got and (got - 1) % 8 == 0
+    assert p.spec.frames == got and (got - 1) % 8 == 0
     assert node_input(p.prompt, "Video latent", "length") == got
     assert node_input(p.prompt, "Audio latent", "frames_number") == got
     assert (asked == got) == (not p.notes)
@@ -238,7 +239,7 @@ def test_frames_snap_to_8k_plus_1(asked, got, media, tmp_path):
 def test_frames_are_capped_by_preset_with_note(media, tmp_path):
     most = modes.MODES["t2v"].field("frames").max
     p = prep("t2v", media, tmp_path, frames=most, preset="fast")
-    assert p.used["frames"] == 121 and any("capped" in n for n in p.notes)
+    assert p.spec.frames == 121 and any("capped" in n for n in p.notes)
 
 
 @pytest.mark.parametrize(
@@ -251,7 +252,7 @@ def test_frames_range_ends_at_the_largest_preset_cap(mode):
 
 def test_duration_sets_frames_and_is_returned(media, tmp_path):
     p = prep("t2v", media, tmp_path, duration=4.0, fps=25)
-    assert p.used["frames"] == 97 and math.isclose(p.used["duration"], 97 / 25, abs_tol=1e-3)
+    assert p.spec.frames == 97 and math.isclose(p.spec.duration, 97 / 25, abs_tol=1e-3)
     assert node_input(p.prompt, "Conditioning", "frame_rate") == 25.0
     assert node_input(p.prompt, "Audio latent", "frame_rate") == 25
     assert node_input(p.prompt, "Create video", "fps") == 25.0
@@ -264,21 +265,21 @@ def test_duration_sets_frames_and_is_returned(media, tmp_path):
 )  # fmt: skip
 def test_t2v_preset_sizes_and_stage_one_latent(preset, size, latent, media, tmp_path):
     p = prep("t2v", media, tmp_path, preset=preset)
-    assert (p.used["width"], p.used["height"]) == size
+    assert (p.spec.width, p.spec.height) == size
     assert (node_input(p.prompt, "Video latent", "width"),
             node_input(p.prompt, "Video latent", "height")) == latent  # fmt: skip
 
 
 def test_given_size_snaps_to_multiple_with_note(media, tmp_path):
     p = prep("t2v", media, tmp_path, width=1000, height=333, preset="fast")
-    assert (p.used["width"], p.used["height"]) == (992, 320) and p.notes
+    assert (p.spec.width, p.spec.height) == (992, 320) and p.notes
     p = prep("t2v", media, tmp_path, width=1000, height=560, preset="balanced")
-    assert p.used["width"] % 64 == 0 and p.used["height"] % 64 == 0
+    assert p.spec.width % 64 == 0 and p.spec.height % 64 == 0
 
 
 def test_oversize_is_scaled_to_preset_budget(media, tmp_path):
     p = prep("t2v", media, tmp_path, width=2048, height=2048, preset="fast")
-    assert p.used["width"] * p.used["height"] <= 768 * 448 * 1.1
+    assert p.spec.width * p.spec.height <= 768 * 448 * 1.1
     assert any("capped" in n for n in p.notes)
 
 
@@ -286,15 +287,15 @@ def test_oversize_is_scaled_to_preset_budget(media, tmp_path):
 @pytest.mark.parametrize("mode", ["t2v", "a2v"])
 def test_aspect_choice_sets_the_shape_at_the_presets_pixel_count(media, tmp_path, mode, aspect):
     p = prep(mode, media, tmp_path, aspect=aspect, preset="balanced")
-    w, h = modes.aspect_of(aspect)
-    assert p.used["width"] / p.used["height"] == pytest.approx(w / h, rel=0.08)
+    w, h = prepare.aspect_of(aspect)
+    assert p.spec.width / p.spec.height == pytest.approx(w / h, rel=0.08)
     budget = modes.STANDARD_PRESETS["balanced"].pixels
-    assert p.used["width"] * p.used["height"] == pytest.approx(budget, rel=0.1)
+    assert p.spec.width * p.spec.height == pytest.approx(budget, rel=0.1)
 
 
 def test_width_and_height_win_over_the_aspect_choice(media, tmp_path):
     p = prep("t2v", media, tmp_path, aspect="9:16", width=768, height=448, preset="fast")
-    assert (p.used["width"], p.used["height"]) == (768, 448)
+    assert (p.spec.width, p.spec.height) == (768, 448)
 
 
 def test_only_modes_without_an_input_picture_offer_an_aspect():
@@ -303,8 +304,8 @@ def test_only_modes_without_an_input_picture_offer_an_aspect():
 
 
 def test_check_writes_nothing(media, tmp_path):
-    checked = modes.check("i2v", base_params("i2v", media), job_id="job42")
-    assert checked.used["width"] > 0 and "files" not in checked.used
+    checked = prepare.check("i2v", base_params("i2v", media), job_id="job42")
+    assert checked.spec.width > 0 and "files" not in checked.spec.record()
     assert not (tmp_path / "input").exists()
 
 
@@ -318,7 +319,7 @@ def test_every_mode_offers_example_prompts_and_a_placeholder(mode):
 
 def test_image_aspect_sets_portrait_size(media, tmp_path):
     p = prep("i2v", media, tmp_path, image=str(media["portrait"]))
-    assert p.used["height"] > p.used["width"]
+    assert p.spec.height > p.spec.width
 
 
 def test_motion_suffix_is_visible_removable_and_appended(media, tmp_path):
@@ -346,7 +347,7 @@ def test_i2v_keeps_official_preprocess_and_strengths(media, tmp_path):
 def test_the_frames_cover_the_whole_audio(mode, seconds, frames, media, tmp_path):
     audio = make_wav(tmp_path / "speech.wav", seconds=seconds)
     p = prep(mode, media, tmp_path, audio=str(audio), fps=24)
-    assert p.used["frames"] == frames
+    assert p.spec.frames == frames
     assert frames / 24 >= round(seconds, 3) and (frames - 8) / 24 < seconds
 
 
@@ -373,7 +374,7 @@ def test_audio_that_ends_with_a_frame_says_nothing(media, tmp_path):
 
 def test_long_audio_is_capped_by_preset_with_note_of_what_is_cut(media, tmp_path):
     p = prep("a2v", media, tmp_path, audio=str(media["long"]), preset="fast")
-    assert p.used["frames"] == 121
+    assert p.spec.frames == 121
     [note] = p.notes
     assert "lasts 14.00 s" in note and "first 5.04 s are used" in note
     assert "last 8.96 s are cut" in note and "balanced preset makes up to 241 frames" in note
@@ -382,9 +383,9 @@ def test_long_audio_is_capped_by_preset_with_note_of_what_is_cut(media, tmp_path
 def test_audio_just_past_the_cap_is_cut_and_said(media, tmp_path):
     audio = make_wav(tmp_path / "speech.wav", seconds=5.05)
     p = prep("lipsync", media, tmp_path, audio=str(audio), preset="fast", fps=24)
-    assert p.used["frames"] == 121 and any("last 0.01 s are cut" in n for n in p.notes)
+    assert p.spec.frames == 121 and any("last 0.01 s are cut" in n for n in p.notes)
     p = prep("lipsync", media, tmp_path, audio=str(audio), preset="balanced", fps=24)
-    assert p.used["frames"] == 129 and not any("cut" in n for n in p.notes)
+    assert p.spec.frames == 129 and not any("cut" in n for n in p.notes)
 
 
 def test_a2v_output_keeps_given_audio_and_freezes_model_audio(media, tmp_path):
@@ -429,7 +430,7 @@ def test_style_control_choice_rewires_guide_and_prunes_others(control, media, tm
 
 def test_style_follows_video_fps_and_length(media, tmp_path):
     p = prep("style", media, tmp_path)
-    assert p.used["fps"] == 24.0 and p.used["frames"] == 33  # 36 source frames -> 33
+    assert p.spec.fps == 24.0 and p.spec.frames == 33  # 36 source frames -> 33
     assert node_input(p.prompt, "Select frames", "length") == 33
 
 
@@ -444,7 +445,7 @@ def test_style_keep_audio_uses_source_track_unless_silent(media, tmp_path):
     assert not workflow.has_node(new, "Freeze source audio")
     assert workflow.has_node(new, "Audio latent")
     p = prep("style", media, tmp_path, video=str(media["silent"]), keep_audio=True)
-    assert p.used["keep_audio"] is False and any("no sound" in n for n in p.notes)
+    assert p.spec.inputs["keep_audio"] is False and any("no sound" in n for n in p.notes)
 
 
 @pytest.mark.parametrize("mode", list(modes.MODES))
@@ -470,7 +471,7 @@ def test_required_models_follow_preset_model_and_control():
 
 
 def test_save_prefix_is_unique_per_job_and_sanitized(media, tmp_path):
-    p = modes.prepare("t2v", {"prompt": "x"}, input_dir=tmp_path, job_id="../../evil job")
+    p = prepare.job("t2v", {"prompt": "x"}, input_dir=tmp_path, job_id="../../evil job")
     prefix = node_input(p.prompt, "Save video", "filename_prefix")
     assert "evil_job" in prefix and ".." not in prefix
 
@@ -488,7 +489,7 @@ def test_media_is_staged_under_safe_unique_names(media, tmp_path):
 @pytest.mark.parametrize("mode", list(modes.MODES))
 def test_used_is_json_and_names_everything_applied(mode, media, tmp_path):
     p = prep(mode, media, tmp_path, seed=5)
-    used = json.loads(json.dumps(p.used))
+    used = json.loads(json.dumps(p.spec.record()))
     for key in ("seed", "preset", "width", "height", "frames", "fps", "duration"):
         assert key in used
     assert used["seed"] == 5 and used["preset"] == "balanced"
@@ -496,24 +497,24 @@ def test_used_is_json_and_names_everything_applied(mode, media, tmp_path):
 
 def test_fractional_fps_is_rounded_with_note(media, tmp_path):
     p = prep("t2v", media, tmp_path, fps=23.976)
-    assert p.used["fps"] == 24 and any("rounded to 24" in n for n in p.notes)
+    assert p.spec.fps == 24 and any("rounded to 24" in n for n in p.notes)
     assert node_input(p.prompt, "Audio latent", "frame_rate") == 24
 
 
 def test_duration_note_says_seconds_and_frames(media, tmp_path):
     p = prep("t2v", media, tmp_path, duration=3.3)
-    assert p.used["frames"] == 81 and any("3.3 s at 24 fps makes 81 frames" in n for n in p.notes)
+    assert p.spec.frames == 81 and any("3.3 s at 24 fps makes 81 frames" in n for n in p.notes)
 
 
 def test_a_given_duration_wins_over_the_frames_field(media, tmp_path):
     # The page and the API always send frames (121 by default): a duration is a deliberate ask.
     p = prep("t2v", media, tmp_path, frames=121, duration=2, fps=24)
-    assert p.used["frames"] == 49 and any("2 s at 24 fps makes 49 frames" in n for n in p.notes)
+    assert p.spec.frames == 49 and any("2 s at 24 fps makes 49 frames" in n for n in p.notes)
 
 
 def test_style_says_when_only_the_start_of_a_long_video_is_used(media, tmp_path):
     p = prep("style", media, tmp_path, frames=17)
-    assert p.used["frames"] == 17 and any("first 0.71 s" in n for n in p.notes)
+    assert p.spec.frames == 17 and any("first 0.71 s" in n for n in p.notes)
 
 
 JUNK = [None, "", "   ", 0, -1, 1e308, -1e308, "💥" * 3, [], {}, b"bytes", object(), float("nan")]
@@ -535,36 +536,39 @@ def test_decode_video_gets_the_plan_for_the_memory_it_may_use(preset, media, tmp
     import decode_plan
 
     p = prep("t2v", media, tmp_path, preset=preset)  # no figure given: the default memory
-    u = p.used
+    u = p.spec
     plan = decode_plan.plan(
-        decode_plan.LTX25, u["width"], u["height"], u["frames"], decode_plan.DEFAULT_MEMORY_GB * 1e9
+        decode_plan.LTX25, u.width, u.height, u.frames, decode_plan.DEFAULT_MEMORY_GB * 1e9
     )
     decode = workflow.find_node(p.prompt, "Decode video")[1]["inputs"]
     assert {name: decode[name] for name in plan.inputs} == plan.inputs
-    assert u["decode"] == plan.describe() and plan.fits and "decode_note" not in u
+    assert u.decode == plan.describe() and plan.fits and u.decode_note is None
+    assert u.record()["decode"] == plan.describe()  # History keeps it
 
 
 def test_less_memory_cuts_the_decode_finer_and_too_little_is_said(media, tmp_path):
     import decode_plan
 
     def tiles(memory_gb):
-        checked = modes.check("t2v", {**base_params("t2v", media), "preset": "quality"}, job_id="j")
-        checked.used["memory_gb"] = memory_gb
-        p = modes.stage(checked, input_dir=tmp_path / "input")
+        checked = prepare.check(
+            "t2v", {**base_params("t2v", media), "preset": "quality"}, job_id="j"
+        )
+        checked.spec.memory_gb = memory_gb
+        p = prepare.stage(checked, input_dir=tmp_path / "input")
         size = node_input(p.prompt, "Decode video", "tile_size")
-        return size, p.used
+        return size, p.spec
 
     roomy, tight, hopeless = tiles(80), tiles(24), tiles(0.6)
-    assert tight[0] < roomy[0] and "decode_note" not in tight[1]
+    assert tight[0] < roomy[0] and tight[1].decode_note is None
     assert hopeless[0] == decode_plan.MIN_TILE_PX
-    assert "0.3 GB it may use" in hopeless[1]["decode_note"]
+    assert "0.3 GB it may use" in hopeless[1].decode_note
 
 
 def test_negative_prompt_and_control_strength_reach_their_nodes(media, tmp_path):
     p = prep("style", media, tmp_path, negative_prompt="blurry", control_strength=0.6)
     assert node_input(p.prompt, "Negative prompt", "text") == "blurry"
     assert node_input(p.prompt, "Control guide", "strength") == 0.6
-    assert p.used["negative_prompt"] == "blurry"
+    assert p.spec.inputs["negative_prompt"] == "blurry"
 
 
 @pytest.mark.parametrize("mode", modes.MODES.values(), ids=lambda m: m.name)
@@ -590,7 +594,7 @@ def test_huge_integer_is_refused_naming_field_and_range(media, tmp_path):
 def test_extreme_aspect_keeps_sides_in_range_and_says_it_crops(preset, tmp_path, media):
     sliver = make_png(tmp_path / "sliver.png", 64, 1000)
     p = prep("i2v", media, tmp_path, image=str(sliver), preset=preset)
-    w, h = p.used["width"], p.used["height"]
+    w, h = p.spec.width, p.spec.height
     assert modes.MIN_SIDE <= w <= modes.MAX_SIDE and modes.MIN_SIDE <= h <= modes.MAX_SIDE
     assert h / w <= modes.MAX_ASPECT + 0.3
     assert any("cropped to fit" in n for n in p.notes)
@@ -599,7 +603,7 @@ def test_extreme_aspect_keeps_sides_in_range_and_says_it_crops(preset, tmp_path,
 def test_one_given_side_never_derives_the_other_below_the_minimum(media, tmp_path):
     wide = make_png(tmp_path / "wide.png", 1000, 64)
     p = prep("i2v", media, tmp_path, image=str(wide), width=256, preset="fast")
-    assert p.used["height"] >= modes.MIN_SIDE
+    assert p.spec.height >= modes.MIN_SIDE
     assert node_input(p.prompt, "Video latent", "height") >= 64
 
 
@@ -609,7 +613,7 @@ def test_audio_with_many_channels_is_staged_as_stereo_with_note(media, tmp_path)
     surround = make_wav(tmp_path / "surround.wav", seconds=1.5, channels=6)
     p = prep("lipsync", media, tmp_path, audio=str(surround))
     for key in ("audio", "audio_model"):
-        with wave.open(str(tmp_path / "input" / p.used["files"][key])) as w:
+        with wave.open(str(tmp_path / "input" / p.spec.files[key])) as w:
             assert w.getnchannels() == 2
     assert any("6 channels were mixed down to stereo" in n for n in p.notes)
 
@@ -617,13 +621,13 @@ def test_audio_with_many_channels_is_staged_as_stereo_with_note(media, tmp_path)
 def test_short_audio_says_the_end_of_the_video_is_silent(media, tmp_path):
     short = make_wav(tmp_path / "short.wav", seconds=0.6)
     p = prep("a2v", media, tmp_path, audio=str(short), fps=8)
-    assert p.used["frames"] == 9
+    assert p.spec.frames == 9
     assert any("plays whole" in n and "that end is silent" in n for n in p.notes)
 
 
 def test_style_duration_sets_the_restyled_length(media, tmp_path):
     p = prep("style", media, tmp_path, duration=1.0)
-    assert p.used["frames"] == 17  # 24 frames of a 36-frame clip -> 8k+1 below
+    assert p.spec.frames == 17  # 24 frames of a 36-frame clip -> 8k+1 below
     assert node_input(p.prompt, "Select frames", "length") == 17
 
 
@@ -670,7 +674,7 @@ def test_the_model_choice_picks_its_familys_graph_and_files(mode, media, tmp_pat
     files = {}
     for model in (modes.LTX25, modes.LTX23):
         p = prep(mode, media, tmp_path, model=model)
-        assert p.used["model"] == model
+        assert p.spec.inputs["model"] == model
         assert workflow.validate(p.prompt, SCHEMAS) == []
         files[model] = {r.filename for r in workflow.model_files(p.prompt)}
     assert all("ltx-2.5" in name for name in files[modes.LTX25])

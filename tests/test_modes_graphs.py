@@ -15,9 +15,12 @@ from pathlib import Path
 import pytest
 
 import backend
+import comfy_engine
 import modes
+import pins
+import prepare
 import workflow
-from testkit.modes_helpers import cases, make_media
+from testkit.modes_helpers import cases, graph_spec, make_media
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = workflow.load_schemas()
@@ -59,9 +62,9 @@ def test_cases_cover_every_mode_and_image_and_audio_shape():
 @pytest.mark.parametrize(("mode", "case", "preset"), CASE_KEYS, ids=CASE_IDS)
 def test_prepared_graph_passes_snapshot_validator(mode, case, preset, media, tmp_path):
     params = {**_params(media, mode, case), "preset": preset}
-    prepared = modes.prepare(mode, params, input_dir=tmp_path, job_id="l2")
+    prepared = prepare.job(mode, params, input_dir=tmp_path, job_id="l2")
     assert workflow.validate(prepared.prompt, SCHEMAS) == []
-    used = prepared.used
+    used = prepared.spec.record()
     assert (used["frames"] - 1) % 8 == 0 and used["width"] % 32 == 0 and used["height"] % 32 == 0
     assert used["frames"] <= modes.MODES[mode].presets[preset].max_frames
 
@@ -79,12 +82,12 @@ def _load_tool():
 
 
 @pytest.fixture(scope="module")
-def comfy(tmp_path_factory, comfy_engine):
+def comfy(tmp_path_factory, real_engine):
     import folder_paths
 
     root = tmp_path_factory.mktemp("placeholder-models")
     refs = _load_tool().register_placeholder_models(root)
-    yield backend.input_dir()
+    yield pins.input_dir()
     for folder in {r.folder for r in refs}:  # leave ComfyUI's folder list as we found it
         paths = folder_paths.folder_names_and_paths.get(folder, ([], set()))[0]
         if str(root / folder) in paths:
@@ -97,8 +100,8 @@ def test_prepared_graph_passes_comfyui_validate_prompt(mode, case, preset, media
     job = f"l2real-{uuid.uuid4().hex[:8]}"
     params = {**_params(media, mode, case), "preset": preset}
     try:
-        prepared = modes.prepare(mode, params, input_dir=comfy, job_id=job)
-        assert backend.validate(prepared.prompt) == []
+        prepared = prepare.job(mode, params, input_dir=comfy, job_id=job)
+        assert comfy_engine.validate(prepared.prompt) == []
     finally:
         for path in comfy.glob(f"{job}_*"):
             path.unlink()
@@ -107,11 +110,10 @@ def test_prepared_graph_passes_comfyui_validate_prompt(mode, case, preset, media
 @pytest.mark.comfy
 def test_comfyui_validate_prompt_names_title_of_a_bad_input(comfy):
     prompt = modes.MODES["t2v"].parameterize(
-        {"stages": 2, "width": 1024, "height": 576, "frames": 121, "fps": 24, "duration": 5.0,
-         "seed": 1, "job_id": "bad"}
-    )  # fmt: skip
+        graph_spec("t2v", "balanced", None, (1024, 576, 121), job_id="bad")
+    )
     workflow.set_input(prompt, "Decode video", "overlap", 5000)
-    problems = backend.validate(prompt)
+    problems = comfy_engine.validate(prompt)
     assert any("'Decode video'" in p and "'overlap'" in p for p in problems), problems
 
 
@@ -171,10 +173,10 @@ def test_media_chain_of_prepared_graph_executes(
     job = f"l2run-{uuid.uuid4().hex[:8]}"
     params = {**_params(media, mode, case), "preset": "fast"}
     try:
-        prepared = modes.prepare(mode, params, input_dir=comfy, job_id=job)
+        prepared = prepare.job(mode, params, input_dir=comfy, job_id=job)
         # A still is repeated only where the audio length is checked (the muxer cuts the
         # audio at the video's end); encoding a long high-res still video is slow on CPU.
-        repeat = prepared.used["frames"] if audio and not all_frames else 1
+        repeat = prepared.spec.frames if audio and not all_frames else 1
         result = backend.run(_probe(prepared.prompt, images, audio, repeat))
         streams = _streams(result["video"])
         for path in result["outputs"]:
@@ -182,13 +184,13 @@ def test_media_chain_of_prepared_graph_executes(
     finally:
         for path in comfy.glob(f"{job}_*"):
             path.unlink()
-    used = prepared.used
+    used = prepared.spec.record()
     assert streams["video"]["frames"] == (used["frames"] if audio or all_frames else 1)
     if all_frames:  # the control image keeps the video's aspect; the guide node scales it
         width, height = streams["video"]["size"]
         assert width / height == pytest.approx(used["width"] / used["height"], rel=0.02)
     if audio:  # the source's whole sound, up to the video's end (the muxer cuts it there)
         field = modes.MODES[mode].field("video" if mode == "style" else "audio")
-        source_s = modes.inspect_media(field, params[field.name]).seconds
+        source_s = prepare.inspect_media(field, params[field.name]).seconds
         heard = min(used["duration"], source_s)
         assert streams["audio"]["seconds"] == pytest.approx(heard, abs=0.1)

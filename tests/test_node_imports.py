@@ -110,8 +110,9 @@ class Block:  # an install that missed BLOCK: its import fails as a missing modu
 
 sys.meta_path.insert(0, Block())
 import backend, health
+import comfy_engine
 try:
-    backend.engine()
+    comfy_engine.engine()
 except Exception as exc:
     print("ENGINE", exc, file=sys.stderr)
 code, body = health.health_report()

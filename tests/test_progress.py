@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-import backend
+import comfy_fixes
 import decode_plan
 from comfy_events import ProgressLines, Ticker
 
@@ -91,7 +91,7 @@ def test_the_ticker_ticks_until_its_block_ends():
     ],
 )
 def test_tile_count_follows_comfyuis_own_walk(shape, tile, overlap, tiles):
-    assert backend.tile_count(shape, tile, overlap) == tiles
+    assert comfy_fixes.tile_count(shape, tile, overlap) == tiles
 
 
 @pytest.mark.parametrize("memory_gb", [16, 48])
@@ -104,11 +104,11 @@ def test_a_planned_decode_counts_the_tiles_its_plan_makes(memory_gb):
         (n["tile_t"], n["tile_x"], n["tile_y"]),
         (n["overlap_t"], n["overlap"], n["overlap"]),
     )
-    assert backend.tile_count(shape, tile, overlap) == math.prod(plan.tiles) > 1
+    assert comfy_fixes.tile_count(shape, tile, overlap) == math.prod(plan.tiles) > 1
 
 
 @pytest.mark.comfy
-def test_a_tiled_decode_reports_each_tile_as_a_step(comfy_engine):
+def test_a_tiled_decode_reports_each_tile_as_a_step(real_engine):
     import comfy.utils
     import torch
 
@@ -127,5 +127,5 @@ def test_a_tiled_decode_reports_each_tile_as_a_step(comfy_engine):
         )
     finally:
         comfy.utils.set_progress_bar_global_hook(engines_hook)
-    assert len(calls) == backend.tile_count(samples.shape, (999, 16, 16), (1, 4, 4))
+    assert len(calls) == comfy_fixes.tile_count(samples.shape, (999, 16, 16), (1, 4, 4))
     assert steps and set(steps) == {len(calls)}

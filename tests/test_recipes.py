@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 import modes
+import prepare
 import recipes
 import workflow
 from errors import AppError
@@ -42,9 +43,9 @@ def samplers_of(prompt: dict) -> list[str]:
     ]
 
 
-def prepare(params: dict, mode: str, model: str, preset: str, tmp_path) -> modes.Prepared:
+def prepared_job(params: dict, mode: str, model: str, preset: str, tmp_path) -> prepare.Prepared:
     values = {**params[mode], "model": model, "preset": preset}
-    return modes.prepare(mode, values, input_dir=tmp_path, job_id="recipes")
+    return prepare.job(mode, values, input_dir=tmp_path, job_id="recipes")
 
 
 @pytest.mark.parametrize(("mode", "model", "preset"), RUNS)
@@ -53,10 +54,10 @@ def test_each_pass_runs_the_recipes_sampler_and_history_records_it(
 ):
     for setting in recipes.SETTINGS:
         monkeypatch.delenv(setting.env, raising=False)
-    prepared = prepare(params, mode, model, preset, tmp_path)
+    prepared = prepared_job(params, mode, model, preset, tmp_path)
     ran = samplers_of(prepared.prompt)
-    assert len(ran) == prepared.used["stages"]
-    assert ran == prepared.used["samplers"][: len(ran)]
+    assert len(ran) == prepared.spec.stages
+    assert ran == list(prepared.spec.samplers[: len(ran)])
     assert ran == list(recipes.samplers(mode, model, preset))[: len(ran)]
     pays_negative = set(ran) & recipes.UNCOND_EVERY_STEP
     if preset in ("fast", "balanced") or model == modes.LTX25:
@@ -68,7 +69,7 @@ def test_each_pass_runs_the_recipes_sampler_and_history_records_it(
 @pytest.mark.parametrize("mode", [m for m in modes.MODES if modes.LTX23 in modes.MODES[m].models])
 def test_quality_on_ltx23_can_drop_the_negative_prompt_pass(mode, params, tmp_path, monkeypatch):
     monkeypatch.setenv(recipes.LTX23_QUALITY.env, "euler")
-    ran = samplers_of(prepare(params, mode, modes.LTX23, "quality", tmp_path).prompt)
+    ran = samplers_of(prepared_job(params, mode, modes.LTX23, "quality", tmp_path).prompt)
     assert ran and not set(ran) & recipes.UNCOND_EVERY_STEP
 
 
@@ -76,17 +77,17 @@ def test_ltx25_refine_is_deterministic_unless_the_template_is_asked_for(
     params, tmp_path, monkeypatch
 ):
     monkeypatch.delenv(recipes.LTX25_REFINE.env, raising=False)
-    assert samplers_of(prepare(params, "t2v", modes.LTX25, "quality", tmp_path).prompt) == [
+    assert samplers_of(prepared_job(params, "t2v", modes.LTX25, "quality", tmp_path).prompt) == [
         "euler_ancestral", "euler"
     ]  # fmt: skip
     monkeypatch.setenv(recipes.LTX25_REFINE.env, "euler_ancestral")
-    assert samplers_of(prepare(params, "t2v", modes.LTX25, "quality", tmp_path).prompt) == [
+    assert samplers_of(prepared_job(params, "t2v", modes.LTX25, "quality", tmp_path).prompt) == [
         "euler_ancestral", "euler_ancestral"
     ]  # fmt: skip
     # The first+last frame template's pass is Euler (SamplerEulerAncestral with eta 0).
-    assert samplers_of(prepare(params, "keyframe", modes.LTX25, "quality", tmp_path).prompt)[0] == (
-        "euler"
-    )
+    assert samplers_of(prepared_job(params, "keyframe", modes.LTX25, "quality", tmp_path).prompt)[
+        0
+    ] == ("euler")
 
 
 def test_an_unknown_setting_is_refused_naming_the_variable_and_the_choices(
@@ -94,7 +95,7 @@ def test_an_unknown_setting_is_refused_naming_the_variable_and_the_choices(
 ):
     monkeypatch.setenv(recipes.LTX23_QUALITY.env, "cfg++")
     with pytest.raises(AppError) as caught:
-        prepare(params, "t2v", modes.LTX23, "quality", tmp_path)
+        prepared_job(params, "t2v", modes.LTX23, "quality", tmp_path)
     assert caught.value.where == recipes.LTX23_QUALITY.env
     assert "'cfg++'" in caught.value.message
     assert "cfg_pp" in caught.value.hint and "euler" in caught.value.hint
@@ -114,23 +115,23 @@ def test_every_sampler_a_recipe_names_is_one_comfyui_offers():
 def test_keyframe_on_ltx25_reaches_1080p_through_the_upscaler(params, tmp_path):
     """Quality: a half-size guided pass, the x2 upscaler and a guided refine; balanced stays the
     template's one full-size pass."""
-    quality = prepare(params, "keyframe", modes.LTX25, "quality", tmp_path)
+    quality = prepared_job(params, "keyframe", modes.LTX25, "quality", tmp_path)
     titles = {n["_meta"]["title"]: n for n in quality.prompt.values()}
     assert {"Upscale latent", "Sample 2", "Last frame guide 2"} <= set(titles)
-    assert titles["Video latent"]["inputs"]["width"] * 2 == quality.used["width"]
-    assert quality.used["width"] * quality.used["height"] <= 1920 * 1088 * 1.05
-    balanced = prepare(params, "keyframe", modes.LTX25, "balanced", tmp_path)
+    assert titles["Video latent"]["inputs"]["width"] * 2 == quality.spec.width
+    assert quality.spec.width * quality.spec.height <= 1920 * 1088 * 1.05
+    balanced = prepared_job(params, "keyframe", modes.LTX25, "balanced", tmp_path)
     titles = {n["_meta"]["title"]: n for n in balanced.prompt.values()}
     assert "Upscale latent" not in titles and "Sample 2" not in titles
-    assert titles["Video latent"]["inputs"]["width"] == balanced.used["width"]
+    assert titles["Video latent"]["inputs"]["width"] == balanced.spec.width
     # LTX-2.3's balanced keeps its two passes.
-    other = prepare(params, "keyframe", modes.LTX23, "balanced", tmp_path)
-    assert other.used["stages"] == 2
+    other = prepared_job(params, "keyframe", modes.LTX23, "balanced", tmp_path)
+    assert other.spec.stages == 2
 
 
 @pytest.mark.parametrize("model", modes.MODES["keyframe"].models)
 def test_keyframe_guides_default_to_the_official_strength(model, params, tmp_path):
-    prepared = prepare(params, "keyframe", model, "quality", tmp_path)
+    prepared = prepared_job(params, "keyframe", model, "quality", tmp_path)
     strengths = {
         n["_meta"]["title"]: n["inputs"]["strength"]
         for n in prepared.prompt.values()

@@ -10,9 +10,11 @@ import uuid
 
 import pytest
 
-import backend
+import comfy_engine
 import modes
 import patches
+import pins
+import prepare
 import recipes
 import workflow
 from errors import AppError
@@ -46,9 +48,9 @@ def depth_model(monkeypatch):
     return choose
 
 
-def prepare(clip, input_dir, control="depth", preset="fast", job="depth"):
+def prepared_job(clip, input_dir, control="depth", preset="fast", job="depth"):
     params = {"prompt": "clay", "video": str(clip), "control": control, "preset": preset}
-    return modes.prepare("style", params, input_dir=input_dir, job_id=job)
+    return prepare.job("style", params, input_dir=input_dir, job_id=job)
 
 
 def depth_titles() -> set[str]:
@@ -63,10 +65,10 @@ def test_the_default_is_depth_anything_v2_until_a_gpu_ab_says_otherwise(
 ):
     depth_model(None)
     assert recipes.STYLE_DEPTH.default == "depth_anything_v2"
-    prepared = prepare(clip, tmp_path)
+    prepared = prepared_job(clip, tmp_path)
     guide = workflow.find_node(prepared.prompt, "Control guide")[1]["inputs"]["image"]
     assert guide == workflow.link(prepared.prompt, "Depth control")
-    assert prepared.used["depth_model"] == "depth_anything_v2"
+    assert prepared.spec.depth_model == "depth_anything_v2"
 
 
 @pytest.mark.parametrize("choice", DEPTH_MODELS)
@@ -75,7 +77,7 @@ def test_the_chosen_depth_model_guides_and_the_other_is_pruned(
     choice, preset, clip, tmp_path, depth_model
 ):
     depth_model(choice)
-    prepared = prepare(clip, tmp_path, preset=preset)
+    prepared = prepared_job(clip, tmp_path, preset=preset)
     chosen = patches.DEPTH_NODES[choice]
     guide = workflow.find_node(prepared.prompt, "Control guide")[1]["inputs"]["image"]
     assert guide == workflow.link(prepared.prompt, chosen)
@@ -83,7 +85,7 @@ def test_the_chosen_depth_model_guides_and_the_other_is_pruned(
     others = set(patches.DEPTH_NODES.values()) - {chosen}
     assert chosen in kept and not kept & others
     assert not any(workflow.has_node(prepared.prompt, t) for t in ("Pose control", "Canny control"))
-    assert prepared.used["depth_model"] == choice  # History shows it with the job
+    assert prepared.spec.depth_model == choice  # History shows it with the job
     assert workflow.validate(prepared.prompt, SCHEMAS) == []
 
 
@@ -93,7 +95,7 @@ def test_moge_runs_at_comfys_ic_lora_template_settings_on_the_restyled_frames(
     """video_ltx2_3_ic_lora's "Video Depth Estimation (MoGe)": MoGeInference [9, 0, 4, True,
     True], and the grey `depth` render (not `depth_colored`) is what LTXVAddGuide gets."""
     depth_model("moge")
-    prompt = prepare(clip, tmp_path).prompt
+    prompt = prepared_job(clip, tmp_path).prompt
     loader = workflow.find_node(prompt, "Depth model (MoGe)")[1]
     inference = workflow.find_node(prompt, "Depth geometry (MoGe)")[1]["inputs"]
     render = workflow.find_node(prompt, "Depth control (MoGe)")[1]["inputs"]
@@ -114,9 +116,9 @@ def test_other_controls_load_no_depth_model_and_record_none(
     control, choice, clip, tmp_path, depth_model
 ):
     depth_model(choice)
-    prepared = prepare(clip, tmp_path, control=control)
+    prepared = prepared_job(clip, tmp_path, control=control)
     assert not any(workflow.has_node(prepared.prompt, t) for t in depth_titles())
-    assert "depth_model" not in prepared.used
+    assert "depth_model" not in prepared.spec.record()
 
 
 def test_an_unknown_depth_model_is_refused_naming_the_variable_and_the_choices(
@@ -124,12 +126,12 @@ def test_an_unknown_depth_model_is_refused_naming_the_variable_and_the_choices(
 ):
     depth_model("zoedepth")
     with pytest.raises(AppError) as caught:
-        prepare(clip, tmp_path)
+        prepared_job(clip, tmp_path)
     assert caught.value.where == "LTX_AIO_STYLE_DEPTH"
     assert "LTX_AIO_STYLE_DEPTH='zoedepth'" in caught.value.message
     assert all(choice in caught.value.hint for choice in DEPTH_MODELS)
     # A job that loads no depth model does not care.
-    assert prepare(clip, tmp_path, control="canny").used["control"] == "canny"
+    assert prepared_job(clip, tmp_path, control="canny").spec.inputs["control"] == "canny"
 
 
 @pytest.mark.parametrize("preset", modes.PRESETS)
@@ -150,14 +152,14 @@ def test_required_models_follow_the_setting(preset, depth_model):
 
 @pytest.mark.comfy
 @pytest.mark.parametrize("choice", DEPTH_MODELS)
-def test_each_depth_model_passes_comfyui_validate_prompt(choice, clip, comfy_engine, depth_model):
+def test_each_depth_model_passes_comfyui_validate_prompt(choice, clip, real_engine, depth_model):
     """On the engine started on the tiny set, which holds both depth models' files."""
     depth_model(choice)
     job = f"depth-{uuid.uuid4().hex[:8]}"
     try:
         for preset in modes.PRESETS:
-            prepared = prepare(clip, backend.input_dir(), preset=preset, job=job)
-            assert backend.validate(prepared.prompt) == []
+            prepared = prepared_job(clip, pins.input_dir(), preset=preset, job=job)
+            assert comfy_engine.validate(prepared.prompt) == []
     finally:
-        for path in backend.input_dir().glob(f"{job}_*"):
+        for path in pins.input_dir().glob(f"{job}_*"):
             path.unlink()

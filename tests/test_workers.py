@@ -17,6 +17,7 @@ pytest.importorskip("aiohttp", reason="the worker pool speaks HTTP with aiohttp 
 
 import backend  # noqa: E402
 import banners_ui  # noqa: E402
+import comfy_engine  # noqa: E402
 import health  # noqa: E402
 import pins
 import worker_pool  # noqa: E402
@@ -536,7 +537,7 @@ def test_one_bad_url_does_not_mark_the_workers_after_it(tmp_path, folders):
 
 
 def test_the_boundary_dispatches_to_the_pool_only_when_workers_are_set(monkeypatch, tmp_path):
-    assert backend.executor() is backend.IN_PROCESS and backend.slots() == 1
+    assert backend.executor() is comfy_engine.IN_PROCESS and backend.slots() == 1
     monkeypatch.setenv("LTX_AIO_WORKERS", "http://127.0.0.1:1, http://127.0.0.1:2")
     try:
         assert isinstance(backend.executor(), worker_pool.Pool)
@@ -582,7 +583,7 @@ def test_with_workers_generate_is_no_zerogpu_task(monkeypatch):
 def test_on_zerogpu_its_gpu_task_runs_the_jobs_and_the_setting_is_said_ignored(monkeypatch):
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
     monkeypatch.setenv("LTX_AIO_WORKERS", "http://127.0.0.1:1")
-    assert backend.executor() is backend.IN_PROCESS
+    assert backend.executor() is comfy_engine.IN_PROCESS
     assert any("ignored on ZeroGPU" in w for w in backend.engine_status()["warnings"])
 
 

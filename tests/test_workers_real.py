@@ -21,6 +21,7 @@ import media
 import models
 import modes
 import pins
+import prepare
 import worker_pool
 from errors import AppError
 from testkit import waiting
@@ -72,7 +73,7 @@ def app_on_workers(workers, tiny_models, tmp_path_factory):
         yield app
 
 
-def prepare(mode: str, tmp: Path, **values) -> tuple[dict, str, modes.Prepared]:
+def prepared_job(mode: str, tmp: Path, **values) -> tuple[dict, str, prepare.Prepared]:
     names = {f.name for f in modes.MODES[mode].fields}
     small = {k: v for k, v in SMALL.items() if k in names}
     params = {"prompt": "a red fox trots through snow", "seed": 7, **small, **values}
@@ -86,7 +87,7 @@ def prepare(mode: str, tmp: Path, **values) -> tuple[dict, str, modes.Prepared]:
                 make_mp4(tmp / "clip.mp4", seconds=1.0, width=320, height=256, fps=24)
             )
     job = f"workers-{uuid.uuid4().hex[:10]}"
-    prepared = modes.prepare(mode, params, input_dir=backend.input_dir(), job_id=job)
+    prepared = prepare.job(mode, params, input_dir=pins.input_dir(), job_id=job)
     return models.resolve_variant(prepared.prompt, "full"), job, prepared
 
 
@@ -142,12 +143,12 @@ def test_every_mode_runs_on_a_worker_with_its_inputs_uploaded(mode, pool_of, wor
     """Each mode's whole graph on a worker: its images, audio or video uploaded there, the
     style annotators and the frozen audio run there, the video downloaded, the worker left clean."""
     pool_of(0)
-    prompt, job, prepared = prepare(mode, tmp_path, preset="fast")
+    prompt, job, prepared = prepared_job(mode, tmp_path, preset="fast")
     try:
         result = backend.run(prompt, None, job, mode)
     finally:
-        media.unstage(prepared.used["files"], backend.input_dir())
-    used = prepared.used
+        media.unstage(prepared.spec.files, pins.input_dir())
+    used = prepared.spec.record()
     assert result["worker"] == workers.urls[0]
     assert shape(result["video"]) == ((used["width"], used["height"]), used["frames"], 1)
     assert not [p for p in workers.files(0, "input") if job in p.name]
@@ -157,8 +158,8 @@ def test_every_mode_runs_on_a_worker_with_its_inputs_uploaded(mode, pool_of, wor
 
 def test_cancel_stops_exactly_the_chosen_job_on_its_worker(pool_of, workers, tmp_path):
     pool_of()
-    chosen_prompt, chosen, chosen_prep = prepare("t2v", tmp_path, seed=11, **LONGER)
-    other_prompt, other, other_prep = prepare("t2v", tmp_path, seed=12)
+    chosen_prompt, chosen, chosen_prep = prepared_job("t2v", tmp_path, seed=11, **LONGER)
+    other_prompt, other, other_prep = prepared_job("t2v", tmp_path, seed=12)
     said: list[str] = []
 
     def cancel_at_first_step(fraction, desc):
@@ -174,8 +175,8 @@ def test_cancel_stops_exactly_the_chosen_job_on_its_worker(pool_of, workers, tmp
         first.join(DEADLINE_S)
         second.join(DEADLINE_S)
     finally:
-        media.unstage(chosen_prep.used["files"], backend.input_dir())
-        media.unstage(other_prep.used["files"], backend.input_dir())
+        media.unstage(chosen_prep.spec.files, pins.input_dir())
+        media.unstage(other_prep.spec.files, pins.input_dir())
     assert cancelled["error"].kind == "interrupted", cancelled
     ran_on = next(d for d in said if d.startswith("Running on worker")).split()[-1]
     assert shape(finished["result"]["video"])[1] == 9
@@ -189,7 +190,7 @@ def test_cancel_stops_exactly_the_chosen_job_on_its_worker(pool_of, workers, tmp
 
 def test_a_lone_worker_killed_mid_job_fails_the_job_saying_so(pool_of, workers, tmp_path):
     pool_of(0)
-    prompt, job, prepared = prepare("t2v", tmp_path, seed=21, **LONGER)
+    prompt, job, prepared = prepared_job("t2v", tmp_path, seed=21, **LONGER)
 
     def kill_at_first_step(fraction, desc):
         if is_sampling_step(desc) and workers.procs[0].process.poll() is None:
@@ -205,7 +206,7 @@ def test_a_lone_worker_killed_mid_job_fails_the_job_saying_so(pool_of, workers, 
         status = backend.engine_status()
         assert status["workers"][0]["state"] == "down" and not status["ready"]
     finally:
-        media.unstage(prepared.used["files"], backend.input_dir())
+        media.unstage(prepared.spec.files, pins.input_dir())
         workers.revive(0)
     # ... and is checked again: once it is back, it takes jobs.
     wait_for(lambda: backend.engine_status()["ready"], "the restarted worker to be up again")

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import modes  # noqa: E402  (light: no torch, no ComfyUI)
+import prepare  # noqa: E402
 
 CASES = [
     (mode, model, preset, control)
@@ -57,11 +58,12 @@ def worker(mode: str, model: str, preset: str, control: str | None, shape: str) 
     started = time.perf_counter()
     import torch  # noqa: F401  (counted as import: every run pays it)
 
-    import backend
+    import comfy_engine
     import models
+    import pins
 
     imported = time.perf_counter()
-    engine = backend.engine()
+    engine = comfy_engine.engine()
     engine_started = time.perf_counter()
     spec = modes.MODES[mode]
     small = shape == "small"
@@ -84,7 +86,7 @@ def worker(mode: str, model: str, preset: str, control: str | None, shape: str) 
                 params[f.name] = str(media[f.name])
         for run in ("cold", "warm"):
             job = f"bench-{run}-{os.getpid()}"
-            prepared = modes.prepare(mode, params, input_dir=backend.input_dir(), job_id=job)
+            prepared = prepare.job(mode, params, input_dir=pins.input_dir(), job_id=job)
             prompt = models.resolve_variant(prepared.prompt, "full")
             wall, cpu = time.perf_counter(), time.process_time()
             out = engine.run(prompt, job_id=job)
@@ -94,12 +96,12 @@ def worker(mode: str, model: str, preset: str, control: str | None, shape: str) 
                 Path(path).unlink(missing_ok=True)
             import media as staging
 
-            staging.unstage(prepared.used["files"], backend.input_dir())
+            staging.unstage(prepared.spec.files, pins.input_dir())
             params["seed"] += 1
         result.update(
-            width=prepared.used["width"],
-            height=prepared.used["height"],
-            frames=prepared.used["frames"],
+            width=prepared.spec.width,
+            height=prepared.spec.height,
+            frames=prepared.spec.frames,
         )
     result.update(
         import_s=round(imported - started, 2),

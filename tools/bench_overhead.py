@@ -65,12 +65,14 @@ def _write_wav(path: Path, seconds: float = 1.0, rate: int = 16000) -> None:
 
 def bench_engine(runs: int) -> dict:
     import backend
+    import comfy_engine
+    import pins
 
-    problems = backend.checkout_problems(backend.pins.comfy_dir())
+    problems = comfy_engine.checkout_problems(pins.comfy_dir())
     if problems:
         return {"skipped": " | ".join(problems)}
     started = time.monotonic()
-    backend.engine()
+    comfy_engine.engine()
     result: dict = {"engine_start_s": round(time.monotonic() - started, 3)}
     source = Path(tempfile.mkdtemp()) / "voice.wav"
     _write_wav(source)
@@ -88,7 +90,7 @@ def bench_engine(runs: int) -> dict:
             prompt["4"]["inputs"]["filename_prefix"] = f"{tag}/run{i}"
             t1 = time.monotonic()
             name = f"{tag}-{uuid.uuid4().hex[:6]}.wav"
-            target = backend.input_dir() / name
+            target = pins.input_dir() / name
             shutil.copyfile(source, target)
             staged.append(target)
             prompt["2"]["inputs"]["audio"] = name
@@ -106,7 +108,7 @@ def bench_engine(runs: int) -> dict:
     finally:
         for path in staged:
             path.unlink(missing_ok=True)
-        shutil.rmtree(backend.output_dir() / tag, ignore_errors=True)
+        shutil.rmtree(pins.output_dir() / tag, ignore_errors=True)
     result.update({f"{k}_median_ms": _median_ms(v) for k, v in steps.items()})
     result["runs"] = runs
     result["prepare_median_ms"] = bench_prepare(runs)
@@ -116,6 +118,7 @@ def bench_engine(runs: int) -> dict:
 def bench_prepare(runs: int) -> dict | str:
     try:
         import modes
+        import prepare
     except ImportError as exc:
         return f"modes.py not importable: {exc}"
     from testkit import mediagen
@@ -137,7 +140,7 @@ def bench_prepare(runs: int) -> dict | str:
         try:
             for _ in range(runs):
                 t0 = time.monotonic()
-                modes.prepare(name, dict(params), input_dir=stage_dir, job_id=uuid.uuid4().hex)
+                prepare.job(name, dict(params), input_dir=stage_dir, job_id=uuid.uuid4().hex)
                 times.append(time.monotonic() - t0)
         except Exception as exc:  # report, don't hide: a bench must say what it could not measure
             out[name] = f"failed: {type(exc).__name__}: {exc}"

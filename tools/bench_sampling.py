@@ -82,15 +82,15 @@ def set_samplers(prompt: dict, samplers) -> None:
 
 def measure(engine, family: str, preset: str, variant: str, frames: int) -> dict:
     """One run; a new seed each time, so ComfyUI's cache cannot skip the sampling."""
-    import backend
     import models
-    import modes
+    import pins
+    import prepare
     from media import unstage
 
     params = {"prompt": "a red fox trots through snow", "preset": preset, "seed": next(SEEDS),
               "width": 320, "height": 256, "frames": frames, "model": family}  # fmt: skip
     job = f"bench-{uuid.uuid4().hex[:12]}"
-    prepared = modes.prepare("t2v", params, input_dir=backend.input_dir(), job_id=job)
+    prepared = prepare.job("t2v", params, input_dir=pins.input_dir(), job_id=job)
     prompt = models.resolve_variant(prepared.prompt, "full")
     if variant == "before":
         set_samplers(prompt, BEFORE[family])
@@ -101,7 +101,7 @@ def measure(engine, family: str, preset: str, variant: str, frames: int) -> dict
         with count_evaluations() as tally:
             out = engine.run(prompt, job_id=job)
     finally:
-        unstage(prepared.used.get("files", {}), backend.input_dir())
+        unstage((prepared.spec.files or {}), pins.input_dir())
     for path in out.get("outputs") or ():
         Path(path).unlink(missing_ok=True)
     per_step = tally["conditionings"] / max(1, tally["evaluations"])
@@ -125,9 +125,9 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("LTX_AIO_TINY_WEIGHTS", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("LTX_AIO_DATA_DIR", tempfile.mkdtemp(prefix="bench-sampling-"))
-    import backend
+    import comfy_engine
 
-    engine = backend.engine()
+    engine = comfy_engine.engine()
     rows = []
     for family in args.family.split(","):
         measure(engine, family, "fast", "after", args.frames)  # load the family's models once

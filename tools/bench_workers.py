@@ -42,9 +42,10 @@ def cpu_seconds(pid: int) -> float:
 
 
 def prepare(mode: str, preset: str, seed: int, media_dir: Path):
-    import backend
     import models
     import modes
+    import pins
+    import prepare
     from testkit.mediagen import make_png, make_wav
 
     params = {"prompt": "a red fox trots through snow", "preset": preset, "seed": seed}
@@ -58,20 +59,21 @@ def prepare(mode: str, preset: str, seed: int, media_dir: Path):
         elif f.kind == "image":
             params[name] = str(make_png(media_dir / f"{name}.png", 320, 256))
     job = f"bench-{uuid.uuid4().hex[:10]}"
-    prepared = modes.prepare(mode, params, input_dir=backend.input_dir(), job_id=job)
+    prepared = prepare.job(mode, params, input_dir=pins.input_dir(), job_id=job)
     return models.resolve_variant(prepared.prompt, "full"), job, prepared
 
 
 def one_job(mode: str, preset: str, seed: int, media_dir: Path) -> dict:
     import backend
     import media
+    import pins
 
     prompt, job, prepared = prepare(mode, preset, seed, media_dir)
     started = time.perf_counter()
     try:
         result = backend.run(prompt, None, job, mode)
     finally:
-        media.unstage(prepared.used["files"], backend.input_dir())
+        media.unstage(prepared.spec.files, pins.input_dir())
     Path(result["video"]).unlink(missing_ok=True)
     return {"worker": result["worker"], "seconds": round(time.perf_counter() - started, 2)}
 

@@ -136,12 +136,12 @@ def _describe(name: str, cls) -> dict:
 
 
 def live_object_info(comfy_dir: Path) -> dict:
-    """Start the app's in-process ComfyUI (backend.engine: stub server, packs, checks) on
+    """Start the app's in-process ComfyUI (comfy_engine.engine: stub server, packs, checks) on
     `comfy_dir` and describe every registered node class."""
     os.environ["LTX_AIO_COMFYUI_DIR"] = str(comfy_dir.resolve())
-    import backend
+    import comfy_engine
 
-    backend.engine()
+    comfy_engine.engine()
     import nodes  # ComfyUI's module, importable once the engine put its dir on sys.path
 
     info = {}

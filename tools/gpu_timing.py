@@ -145,9 +145,10 @@ def _case(
     pass; `keep` is where the warm run's mp4 is copied (else every output is deleted)."""
     import torch
 
-    import backend
     import models
     import modes
+    import pins
+    import prepare
 
     params = {"prompt": "a red fox trots through fresh snow at dawn, birds calling",
               "preset": preset, "seed": 1, "model": model}  # fmt: skip
@@ -160,7 +161,7 @@ def _case(
     row = {"mode": mode, "model": model, "preset": preset}
     for run in ("cold", "warm"):
         job = f"gpu-{mode}-{model}-{preset}-{run}"
-        prepared = modes.prepare(mode, params, input_dir=backend.input_dir(), job_id=job)
+        prepared = prepare.job(mode, params, input_dir=pins.input_dir(), job_id=job)
         prompt = models.resolve_variant(prepared.prompt, "full")
         for stage, name in enumerate(samplers or (), start=1):
             for node in prompt.values():
@@ -179,7 +180,7 @@ def _case(
             row[f"{run}_peak_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 1)
         row[f"{run}_s"] = round(time.perf_counter() - started, 2)
         row.update(size=f"{prepared.used['width']}x{prepared.used['height']}",
-                   frames=prepared.used["frames"])  # fmt: skip
+                   frames=prepared.spec.frames)  # fmt: skip
         if keep is not None and run == "warm":
             keep.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(out["video"], keep)
@@ -239,12 +240,12 @@ def run(args) -> int:
     report["weights_s"] = round(time.perf_counter() - started, 1)
     import torch
 
-    import backend
+    import comfy_engine
     from testkit.mediagen import make_mp4, make_png, make_wav
 
     report["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     started = time.perf_counter()
-    engine = backend.engine()
+    engine = comfy_engine.engine()
     report["engine_start_s"] = round(time.perf_counter() - started, 1)
     folder = work / "gpu-media"
     folder.mkdir(exist_ok=True)

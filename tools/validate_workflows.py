@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import modes  # noqa: E402
+import prepare  # noqa: E402
 import workflow  # noqa: E402
 from testkit.modes_helpers import cases, make_media  # noqa: E402
 
@@ -59,21 +60,22 @@ def run(comfy: bool, verbose: bool = False) -> int:
         input_dir = tmp_path / "input"
         job = f"validate-{uuid.uuid4().hex[:8]}"
         if comfy:
-            import backend
+            import comfy_engine
+            import pins
 
-            backend.engine()
+            comfy_engine.engine()
             register_placeholder_models(tmp_path / "models")
-            input_dir = backend.input_dir()
+            input_dir = pins.input_dir()
         try:
             for mode, case, params in cases(media):
                 for preset in modes.PRESETS:
-                    prepared = modes.prepare(
+                    prepared = prepare.job(
                         mode, {**params, "preset": preset}, input_dir=input_dir, job_id=job
                     )
                     problems = workflow.validate(prepared.prompt, schemas)
                     layer = "snapshot"
                     if comfy and not problems:
-                        problems = backend.validate(prepared.prompt)
+                        problems = comfy_engine.validate(prepared.prompt)
                         layer = "comfyui"
                     checked += 1
                     status = "ok" if not problems else "FAIL"
