@@ -20,6 +20,7 @@ import gradio as gr
 import batch
 import batch_ui
 import history
+import history_record
 import jobs
 import modes
 import owners
@@ -427,7 +428,7 @@ def build(owner: gr.BrowserState) -> HistoryView:
                 elem_id="aio-history-mode",
             )
             status = gr.Dropdown(
-                [("Any status", ""), *[(st, st) for st in history.STATUSES]],
+                [("Any status", ""), *[(st, st) for st in history_record.STATUSES]],
                 value="",
                 label="Status",
                 elem_id="aio-history-status",

@@ -21,6 +21,7 @@ from gradio_client import Client, handle_file
 import app  # noqa: F401  (imported at collection time: see CONTRACTS, ComfyUI's own `app`)
 import backend
 import history
+import history_db
 import history_ui
 import jobs
 import models
@@ -228,13 +229,13 @@ def test_app_cancelling_the_running_submission_leaves_the_queued_ones(tmp_path):
 def test_app_corrupt_database_is_kept_aside_and_a_fresh_one_works(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    (data / history.DB_NAME).write_bytes(b"this is not a database" * 100)
+    (data / history_db.DB_NAME).write_bytes(b"this is not a database" * 100)
     with running_app(tmp_path, data=data) as served, weights_present_patch():
         code, body = healthz(served.url)
         _, used = t2v(Client(served.url, verbose=False))
         notice = app.on_load()[0]["value"]
         jobs = served.store().jobs()
-    aside = list(data.glob(f"{history.DB_NAME}.corrupt-*"))
+    aside = list(data.glob(f"{history_db.DB_NAME}.corrupt-*"))
     assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not a database")
     assert "kept as" in body["history"]["notice"] and aside[0].name in notice
     assert [j.id for j in jobs] == [used["job_id"]]
@@ -245,8 +246,8 @@ def test_app_missing_database_is_rebuilt_from_the_job_folders(tmp_path):
     with running_app(tmp_path / "first", data=data) as served:
         _, used = t2v(Client(served.url, verbose=False), seed=11)
     history.close_all()
-    (data / history.DB_NAME).unlink()
-    for side in data.glob(f"{history.DB_NAME}-*"):
+    (data / history_db.DB_NAME).unlink()
+    for side in data.glob(f"{history_db.DB_NAME}-*"):
         side.unlink()
     with running_app(tmp_path / "second", data=data) as served:
         job = served.store().get(used["job_id"])
@@ -262,13 +263,13 @@ def test_app_recovers_from_each_database_fault_with_a_notice_and_no_lost_job(tmp
         client = Client(served.url, verbose=False)
         kept = [t2v(client, seed=seed)[1]["job_id"] for seed in (1, 2)]
     history.close_all()
-    db = data / history.DB_NAME
+    db = data / history_db.DB_NAME
     if fault == "unreadable-row":
         with sqlite3.connect(db) as broken:
             broken.execute("UPDATE jobs SET params = '{not json' WHERE id = ?", (kept[0],))
         kept = kept[1:]  # hidden, its files kept; the other is listed
     else:
-        for side in data.glob(f"{history.DB_NAME}-*"):
+        for side in data.glob(f"{history_db.DB_NAME}-*"):
             side.unlink()
         db.unlink()
         if fault == "foreign-schema":
