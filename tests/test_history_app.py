@@ -22,6 +22,7 @@ import app  # noqa: F401  (imported at collection time: see CONTRACTS, ComfyUI's
 import backend
 import history
 import history_db
+import history_listing
 import history_ui
 import jobs
 import models
@@ -64,7 +65,7 @@ def test_app_job_record_survives_a_restart(tmp_path):
         video, used = t2v(Client(served.url, verbose=False), seed=7)
 
     with running_app(tmp_path / "second", data=data):
-        items, ids, total = history_ui.listing(None, None)
+        items, ids, total = history_listing.listing(None, None)
         job = history.open_store().get(ids[0])
     assert total == 1 and ids == [used["job_id"]]
     assert (job.status, job.mode, job.seed, job.used["frames"]) == (
@@ -278,7 +279,7 @@ def test_app_recovers_from_each_database_fault_with_a_notice_and_no_lost_job(tmp
         else:
             db.write_bytes(b"")
     with running_app(tmp_path / "second", data=data) as served:
-        ids = history_ui.on_refresh("", "", history_ui.PAGE, None)[1]
+        ids = history_ui.on_refresh("", "", history_listing.PAGE, None)[1]
         notice = app.on_load()[0]["value"]
         _, used = t2v(Client(served.url, verbose=False), seed=3)  # and it goes on working
         pruned = jobs.prune(served.store())
