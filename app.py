@@ -28,6 +28,7 @@ import bootstrap
 import events_ui
 import health
 import history
+import history_claim
 import history_ui
 import http_guards
 import jobs
@@ -369,13 +370,13 @@ def launch_options() -> dict:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     data = history.data_dir()
-    if not history.claim(data):
+    if not history_claim.claim(data):
         # Two apps on one History would each take the other's running jobs for leftovers of a
         # stopped run, and share one GPU without taking turns.
         log.error(
             "Another copy of this app (process %s) is using the data dir %s. Stop it first, or "
             "give this one a data dir of its own (LTX_AIO_DATA_DIR).",
-            history.claimant(data) or "unknown",
+            history_claim.claimant(data) or "unknown",
             data,
         )
         raise SystemExit(1)

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 import history
+import history_record
 import modes
 from errors import bad_input
 
@@ -136,7 +137,7 @@ def places(store: history.Store, job_ids: list[str], *, now: float | None = None
             continue
         eta = None
         place = None
-        if job.status in history.UNFINISHED:
+        if job.status in history_record.UNFINISHED:
             place = position
             position += 1
             left = time_left(job)
@@ -159,7 +160,7 @@ def places(store: history.Store, job_ids: list[str], *, now: float | None = None
 
 def summary(rows: list[Place]) -> dict[str, int]:
     """How many jobs of the batch are in each status."""
-    counts = dict.fromkeys(history.STATUSES, 0)
+    counts = dict.fromkeys(history_record.STATUSES, 0)
     for row in rows:
         counts[row.status] = counts.get(row.status, 0) + 1
     return counts

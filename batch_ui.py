@@ -14,6 +14,7 @@ import gradio as gr
 
 import batch
 import history
+import history_record
 import jobs
 import tables
 
@@ -105,7 +106,7 @@ def updates(ids: list[str] | None, *, running: bool | None = None, picked=None) 
     unfinished (or as `running` says)."""
     ids = list(ids or [])
     rows = batch.places(history.open_store(), ids) if len(ids) > 1 else []
-    unfinished = [r for r in rows if r.status in history.UNFINISHED]
+    unfinished = [r for r in rows if r.status in history_record.UNFINISHED]
     active = bool(unfinished) if running is None else running
     choices = [(_choice(r), r.job_id) for r in unfinished]
     if picked is KEEP:

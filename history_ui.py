@@ -3,7 +3,8 @@
 Filter by mode and status, play and download a job's output, delete a job (row and files
 together), put a job's exact settings back into its mode's panel (the panel itself is wired in
 app.py, which owns the panels), and set how long History keeps jobs (retention.py). Every event
-here is private: the API is the six mode endpoints only.
+here is private: the API is the six mode endpoints only. What the gallery, the summary line
+and a job's info say is history_listing.py's; this module holds the components and their events.
 """
 
 from __future__ import annotations
@@ -11,15 +12,15 @@ from __future__ import annotations
 import html
 import logging
 import sqlite3
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import gradio as gr
 
 import batch
 import batch_ui
 import history
+import history_listing
+import history_record
 import jobs
 import modes
 import owners
@@ -29,17 +30,6 @@ from banners_ui import banner_html
 from errors import AppError
 
 log = logging.getLogger("ltx_aio.history_ui")
-
-PAGE = 24
-THUMB = (320, 180)
-# Placeholder tints for jobs without a picture of their own.
-STATUS_COLORS = {
-    "queued": (42, 52, 66),
-    "running": (60, 52, 20),
-    "failed": (70, 28, 28),
-    "cancelled": (45, 45, 52),
-    "done": (28, 40, 34),
-}
 
 
 @dataclass
@@ -54,145 +44,6 @@ class HistoryView:
 
 def store() -> history.Store:
     return history.open_store()
-
-
-# -- reading the records --------------------------------------------------------------------------
-
-
-def placeholder(status: str) -> Path:
-    """A flat tile naming the status, for jobs without a first frame (made once per data dir)."""
-    folder = store().root / "placeholders"
-    path = folder / f"{status}.png"
-    if path.is_file():
-        return path
-    from PIL import Image, ImageDraw
-
-    folder.mkdir(parents=True, exist_ok=True)
-    image = Image.new("RGB", THUMB, STATUS_COLORS.get(status, (40, 40, 40)))
-    draw = ImageDraw.Draw(image)
-    text = status.upper()
-    try:
-        from PIL import ImageFont
-
-        font = ImageFont.load_default(size=28)
-    except (TypeError, OSError):  # Pillow < 10.1 has one fixed-size default font
-        font = None
-    box = draw.textbbox((0, 0), text, font=font)
-    at = ((THUMB[0] - (box[2] - box[0])) / 2, (THUMB[1] - (box[3] - box[1])) / 2)
-    draw.text(at, text, fill=(231, 234, 238), font=font)
-    tmp = path.with_name(f"{status}.{time.time_ns()}.tmp")
-    image.save(tmp, format="PNG")
-    tmp.replace(path)
-    return path
-
-
-def caption(job: history.Job, now: float | None = None) -> str:
-    """`T2V · done · 14:02 — the prompt`: short enough to read under a thumbnail."""
-    created = time.localtime(job.created_at)
-    today = time.localtime(time.time() if now is None else now)[:3] == created[:3]
-    when = time.strftime("%H:%M" if today else "%b %d %H:%M", created)
-    prompt = " ".join(str(job.params.get("prompt") or "").split())
-    prompt = prompt if len(prompt) <= 48 else prompt[:47] + "…"
-    return f"{job.mode.upper()} · {job.status} · {when}" + (f" — {prompt}" if prompt else "")
-
-
-def size_text(size: int) -> str:
-    if size >= retention.GB:
-        return f"{size / retention.GB:.2f} GB"
-    return f"{size / 1024**2:.1f} MB"
-
-
-def listing(
-    mode: str | None,
-    status: str | None,
-    limit: int = PAGE,
-    owner: str | None = None,
-    refusals: bool = True,
-) -> tuple[list, list[str], int]:
-    """(gallery items, their job ids, how many jobs match) for the filters, newest first: the
-    owner's jobs only, when an owner is given; without refused jobs unless `refusals`."""
-    s = store()
-    filters = {"mode": mode or None, "status": status or None, "owner": owner,
-               "refusals": refusals}  # fmt: skip
-    jobs = s.jobs(limit=int(limit), **filters)
-    items = []
-    for job in jobs:
-        thumb = s.thumbnail(job.id) if job.status == "done" else None
-        items.append((str(thumb or placeholder(job.status)), caption(job)))
-    return items, [job.id for job in jobs], s.count(**filters)
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def usage_text(owner: str | None = None) -> str:
-    """What History holds in all (every job, refused ones too) and for how long."""
-    s = store()
-    jobs = s.jobs(limit=-1, owner=owner)
-    size = size_text(sum(job.bytes for job in jobs))
-    policy = retention.current(s)
-    limits = []
-    if policy.days:
-        limits.append(f"{policy.days:g} days")
-    if policy.gb:
-        limits.append(f"{policy.gb:g} GB")
-    if not jobs:
-        return (
-            "Jobs are kept until you delete them."
-            if not limits
-            else "Jobs are kept for " + " and ".join(limits) + "."
-        )
-    them = "it" if len(jobs) == 1 else "them"
-    kept = f"until you delete {them}" if not limits else "for " + " and ".join(limits)
-    return f"{plural(len(jobs), 'job')} kept in all ({size}), {kept}."
-
-
-def summary_text(shown: int, total: int, hidden: int, filtered: bool) -> str:
-    """What the listing shows of the jobs that match, and why some are not there."""
-    if total:
-        matching = f" that match{'es' if total == 1 else ''}" if filtered else ""
-        said = f"Showing {shown} of {plural(total, 'job')}{matching}."
-    elif hidden:
-        said = "No jobs to show."
-    elif filtered:
-        said = "No jobs match these filters."
-    else:
-        said = "No jobs yet."
-    if hidden:
-        them = "it" if hidden == 1 else "them"
-        said += f" {plural(hidden, 'refused job')} hidden: tick Show refused jobs to list {them}."
-    return said
-
-
-def job_summary(job: history.Job) -> str:
-    esc = html.escape
-    rows = [
-        ("Job", job.id),
-        ("Mode", job.mode),
-        ("Status", job.status),
-        ("Seed", "" if job.seed is None else str(job.seed)),
-        ("Created", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.created_at))),
-    ]
-    total = job.timings.get("total_s")
-    if total is not None:
-        rows.append(("Took", f"{total:.1f} s"))
-    if job.error_kind or job.error_message:
-        rows.append(("Error", f"[{job.error_kind}] {job.error_message or ''}"))
-    if job.batch:
-        rows.append(("Batch", job.batch))
-    cells = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
-    return f'<table class="aio-history-info">{cells}</table>'
-
-
-def record_view(job: history.Job) -> dict:
-    """What the Parameters box shows: the values as used (after snapping), the inputs kept."""
-    return {
-        "used": job.used or {},
-        "requested": job.params,
-        "inputs": {name: path.name for name, path in job.inputs.items()},
-        "timings": job.timings,
-    }
 
 
 # -- handlers -------------------------------------------------------------------------------------
@@ -218,12 +69,19 @@ def on_refresh(
     request: gr.Request = None,
 ) -> list:
     owner = caller(secret, request)
-    items, ids, total = listing(mode, status, limit, owner, refusals=bool(refused))
+    items, ids, total = history_listing.listing(mode, status, limit, owner, refusals=bool(refused))
     hidden = 0 if refused else store().count(mode or None, status or None, owner=owner) - total
-    shown = summary_text(len(ids), total, hidden, bool(mode or status))
+    shown = history_listing.summary_text(len(ids), total, hidden, bool(mode or status))
     more = gr.update(visible=total > len(ids))
     keep = selected if selected in ids else None
-    return [items, ids, f"{shown} {usage_text(owner)}", more, *detail(keep, owner), *live(owner)]
+    return [
+        items,
+        ids,
+        f"{shown} {history_listing.usage_text(owner)}",
+        more,
+        *detail(keep, owner),
+        *live(owner),
+    ]
 
 
 # -- the caller's running and waiting jobs -----------------------------------------------------
@@ -282,7 +140,7 @@ def on_clear_failed(
         for job in s.jobs(status=wanted, limit=-1, owner=owner)
         if s.delete(job.id, owner)
     ]
-    gone_jobs = plural(len(gone), "failed or cancelled job")
+    gone_jobs = history_listing.plural(len(gone), "failed or cancelled job")
     said = (
         "ok",
         "Cleared",
@@ -311,8 +169,8 @@ def detail(job_id: str | None, owner: str | None = None) -> list:
         gr.update(visible=True),
         gr.update(value=output, visible=output is not None),
         gr.update(value=output, visible=output is not None),
-        job_summary(job),
-        record_view(job),
+        history_listing.job_summary(job),
+        history_listing.record_view(job),
         gr.update(visible=True),
         gr.update(visible=False),
     ]
@@ -361,7 +219,7 @@ def on_retention(
     policy = retention.configure(s, days, gb)
     deleted = retention.prune(s)
     kept = "no limit" if not (policy.days or policy.gb) else "saved"
-    text = f"Retention {kept}; {plural(len(deleted), 'old job')} deleted."
+    text = f"Retention {kept}; {history_listing.plural(len(deleted), 'old job')} deleted."
     return [
         _banner("ok", "Retention", text),
         *on_refresh(mode, status, limit, selected, secret, refused, request),
@@ -427,7 +285,7 @@ def build(owner: gr.BrowserState) -> HistoryView:
                 elem_id="aio-history-mode",
             )
             status = gr.Dropdown(
-                [("Any status", ""), *[(st, st) for st in history.STATUSES]],
+                [("Any status", ""), *[(st, st) for st in history_record.STATUSES]],
                 value="",
                 label="Status",
                 elem_id="aio-history-status",
@@ -512,7 +370,7 @@ def build(owner: gr.BrowserState) -> HistoryView:
 
     ids = gr.State([])
     selected = gr.State(None)
-    limit = gr.State(PAGE)
+    limit = gr.State(history_listing.PAGE)
     filters = [mode, status, limit]
     details = [selected, area, video, download, info, record, delete, confirm]
     who = [owner, refused]
@@ -522,9 +380,9 @@ def build(owner: gr.BrowserState) -> HistoryView:
 
     for trigger in (refresh.click, mode.change, status.change, refused.change):
         trigger(on_refresh, inputs=[*filters, selected, *who], outputs=listed, **private)
-    more.click(lambda n: n + PAGE, inputs=[limit], outputs=[limit], queue=False, **private).then(
-        on_refresh, inputs=[*filters, selected, *who], outputs=listed, **private
-    )
+    more.click(
+        lambda n: n + history_listing.PAGE, inputs=[limit], outputs=[limit], queue=False, **private
+    ).then(on_refresh, inputs=[*filters, selected, *who], outputs=listed, **private)
     gallery.select(on_select, inputs=[ids, owner], outputs=details, **private)
     _asks_first(delete, confirm)
     confirm.click(

@@ -27,6 +27,7 @@ import backend
 import errors
 import fields
 import history
+import history_record
 import media
 import models
 import modes
@@ -238,7 +239,7 @@ def record(
     params: dict,
     *,
     batch: str | None = None,
-    owner: str = history.LOCAL,
+    owner: str = history_record.LOCAL,
     visitor: str | None = None,
 ) -> str:
     """A queued History record of `owner` for a job about to run, with copies of its inputs
@@ -589,7 +590,7 @@ def sweep_leftovers(store: history.Store) -> list[Path]:
         for path in folder.iterdir() if folder.is_dir() else ():
             match = _JOB_FILE.match(path.name)
             job = store.get(match.group(1)) if match and path.is_file() else None
-            if job is not None and job.status not in history.UNFINISHED:
+            if job is not None and job.status not in history_record.UNFINISHED:
                 path.unlink(missing_ok=True)
                 removed.append(path)
     if removed:

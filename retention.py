@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 import history
+import history_record
 import owners
 from errors import AppError
 
@@ -173,7 +174,7 @@ def prune(
     total = sum(job.bytes for job in oldest_first)
     doomed = []
     for job in oldest_first:
-        if job.status in history.UNFINISHED:
+        if job.status in history_record.UNFINISHED:
             continue
         too_old = max_days is not None and job.created_at < now - max_days * 86400
         too_big = max_gb is not None and total > max_gb * GB

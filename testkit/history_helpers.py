@@ -16,6 +16,13 @@ def finished_job(store, video, tmp_path, mode="i2v", **params) -> str:
     return job_id
 
 
+def failed_job(store, mode="t2v") -> str:
+    job_id = store.create_job(mode, {"prompt": "a broken fox"})
+    store.mark_running(job_id)
+    store.mark_failed(job_id, "oom", "out of memory")
+    return job_id
+
+
 def reopen(store) -> history.Store:
     store.close()
     return history.Store(store.root)

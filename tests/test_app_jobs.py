@@ -17,6 +17,7 @@ import banners_ui
 import errors
 import events_ui
 import history
+import history_record
 import http_guards
 import jobs
 import models
@@ -360,7 +361,7 @@ def test_cancelling_a_request_while_its_jobs_are_recorded_leaves_none_queued(eng
     specs = [{"prompt": f"shot {n}"} for n in range(4)]
 
     async def cancel_midway():
-        task = asyncio.create_task(events_ui.record_jobs("t2v", specs, history.LOCAL))
+        task = asyncio.create_task(events_ui.record_jobs("t2v", specs, history_record.LOCAL))
         await asyncio.sleep(0.2)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

@@ -15,7 +15,7 @@ import pytest
 
 import app
 import batch_ui
-import history_ui
+import history_listing
 import jobs
 import models
 import modes
@@ -411,7 +411,7 @@ def test_history_plays_filters_reuses_and_deletes_jobs(page, served):
     choose(page, "aio-history-status", "Any status")
     page.wait_for_function(
         "n => document.querySelectorAll('#aio-history-gallery button.thumbnail-item').length == n",
-        arg=min(store.count(refusals=False), history_ui.PAGE),
+        arg=min(store.count(refusals=False), history_listing.PAGE),
     )
 
     thumbnails(page).nth(1).click()

@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 import history
+import history_db
+import history_files
+import history_record
 from errors import AppError
 from testkit.history_helpers import finished_job, open_store, reopen, short_video
 from testkit.mediagen import make_mp4, make_wav
@@ -180,13 +183,13 @@ def test_store_done_after_cancel_keeps_the_cancel(store, video):
 def test_store_cancel_during_the_output_copy_wins(store, video, monkeypatch):
     job_id = store.create_job("t2v", {}, {})
     store.mark_running(job_id)
-    copy = history._link_or_copy
+    copy = history_files.link_or_copy
 
     def copy_then_cancel(source, target):
         copy(source, target)
         store.mark_cancelled(job_id)
 
-    monkeypatch.setattr(history, "_link_or_copy", copy_then_cancel)
+    monkeypatch.setattr(history_files, "link_or_copy", copy_then_cancel)
     assert store.mark_done(job_id, video) is False
     assert store.get(job_id).status == "cancelled"
     assert list((store.jobs_dir / job_id).glob("output*")) == []
@@ -348,7 +351,7 @@ def test_store_a_row_that_cannot_be_read_is_hidden_and_said_once(store, video, t
 
 def test_store_schema_1_database_gains_owners_and_keeps_its_jobs(tmp_path):
     db = sqlite3.connect(tmp_path / "history.db")
-    db.executescript(history.MIGRATIONS[0] + "; PRAGMA user_version=1;")
+    db.executescript(history_db.MIGRATIONS[0] + "; PRAGMA user_version=1;")
     db.execute(
         "INSERT INTO jobs (id, mode, status, params, inputs, created_at) "
         "VALUES ('old', 't2v', 'done', '{}', '{}', 1.0)"
@@ -356,7 +359,7 @@ def test_store_schema_1_database_gains_owners_and_keeps_its_jobs(tmp_path):
     db.commit()
     db.close()
     store = history.Store(tmp_path)
-    assert store.get("old").owner == history.LOCAL
+    assert store.get("old").owner == history_record.LOCAL
     assert store.notice is None
     store.close()
 
@@ -366,7 +369,7 @@ def test_store_new_data_dir_has_no_notice(store):
 
 
 def test_store_database_from_a_newer_app_is_kept_aside(store):
-    store._db.execute(f"PRAGMA user_version = {history.SCHEMA_VERSION + 1}")
+    store._db.execute(f"PRAGMA user_version = {history_db.SCHEMA_VERSION + 1}")
     again = reopen(store)
     assert "newer" in again.notice
     assert list(store.root.glob("history.db.corrupt-*"))
@@ -378,7 +381,7 @@ def test_store_empty_database_is_migrated_to_the_current_schema(tmp_path):
     root.mkdir()
     sqlite3.connect(root / "history.db").close()
     s = history.Store(root)
-    assert s._db.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA_VERSION
+    assert s._db.execute("PRAGMA user_version").fetchone()[0] == history_db.SCHEMA_VERSION
     assert s.count() == 0 and s.notice is None
     s.close()
 

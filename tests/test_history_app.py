@@ -21,6 +21,8 @@ from gradio_client import Client, handle_file
 import app  # noqa: F401  (imported at collection time: see CONTRACTS, ComfyUI's own `app`)
 import backend
 import history
+import history_db
+import history_listing
 import history_ui
 import jobs
 import models
@@ -64,7 +66,7 @@ def test_app_job_record_survives_a_restart(tmp_path):
         video, used = t2v(Client(served.url, verbose=False), seed=7)
 
     with running_app(tmp_path / "second", data=data):
-        items, ids, total = history_ui.listing(None, None)
+        items, ids, total = history_listing.listing(None, None)
         job = history.open_store().get(ids[0])
     assert total == 1 and ids == [used["job_id"]]
     assert (job.status, job.mode, job.seed, job.used["frames"]) == (
@@ -229,13 +231,13 @@ def test_app_cancelling_the_running_submission_leaves_the_queued_ones(tmp_path):
 def test_app_corrupt_database_is_kept_aside_and_a_fresh_one_works(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    (data / history.DB_NAME).write_bytes(b"this is not a database" * 100)
+    (data / history_db.DB_NAME).write_bytes(b"this is not a database" * 100)
     with running_app(tmp_path, data=data) as served, weights_present_patch():
         code, body = healthz(served.url)
         _, used = t2v(Client(served.url, verbose=False))
         notice = app.on_load()[0]["value"]
         jobs = served.store().jobs()
-    aside = list(data.glob(f"{history.DB_NAME}.corrupt-*"))
+    aside = list(data.glob(f"{history_db.DB_NAME}.corrupt-*"))
     assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not a database")
     assert "kept as" in body["history"]["notice"] and aside[0].name in notice
     assert [j.id for j in jobs] == [used["job_id"]]
@@ -246,8 +248,8 @@ def test_app_missing_database_is_rebuilt_from_the_job_folders(tmp_path):
     with running_app(tmp_path / "first", data=data) as served:
         _, used = t2v(Client(served.url, verbose=False), seed=11)
     history.close_all()
-    (data / history.DB_NAME).unlink()
-    for side in data.glob(f"{history.DB_NAME}-*"):
+    (data / history_db.DB_NAME).unlink()
+    for side in data.glob(f"{history_db.DB_NAME}-*"):
         side.unlink()
     with running_app(tmp_path / "second", data=data) as served:
         job = served.store().get(used["job_id"])
@@ -263,13 +265,13 @@ def test_app_recovers_from_each_database_fault_with_a_notice_and_no_lost_job(tmp
         client = Client(served.url, verbose=False)
         kept = [t2v(client, seed=seed)[1]["job_id"] for seed in (1, 2)]
     history.close_all()
-    db = data / history.DB_NAME
+    db = data / history_db.DB_NAME
     if fault == "unreadable-row":
         with sqlite3.connect(db) as broken:
             broken.execute("UPDATE jobs SET params = '{not json' WHERE id = ?", (kept[0],))
         kept = kept[1:]  # hidden, its files kept; the other is listed
     else:
-        for side in data.glob(f"{history.DB_NAME}-*"):
+        for side in data.glob(f"{history_db.DB_NAME}-*"):
             side.unlink()
         db.unlink()
         if fault == "foreign-schema":
@@ -278,7 +280,7 @@ def test_app_recovers_from_each_database_fault_with_a_notice_and_no_lost_job(tmp
         else:
             db.write_bytes(b"")
     with running_app(tmp_path / "second", data=data) as served:
-        ids = history_ui.on_refresh("", "", history_ui.PAGE, None)[1]
+        ids = history_ui.on_refresh("", "", history_listing.PAGE, None)[1]
         notice = app.on_load()[0]["value"]
         _, used = t2v(Client(served.url, verbose=False), seed=3)  # and it goes on working
         pruned = jobs.prune(served.store())

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import history
+import history_claim
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,7 +55,7 @@ def test_a_store_opened_beside_a_live_process_leaves_its_running_job_alone(holde
     try:
         assert store.guest
         assert store.get(job_id).status == "running"
-        assert history.claimant(data) == process.pid
+        assert history_claim.claimant(data) == process.pid
     finally:
         store.close()
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
 import app
 import history
+import history_listing
 import history_ui
 import modes
 import retention
-from testkit.history_helpers import finished_job
+from testkit.history_helpers import failed_job, finished_job
 from testkit.mediagen import make_mp4, make_png
 
 
@@ -27,42 +27,6 @@ def store(tmp_path, monkeypatch):
 @pytest.fixture
 def video(tmp_path):
     return make_mp4(tmp_path / "ComfyUI_00001_.mp4", seconds=0.5)
-
-
-def failed_job(store, mode="t2v") -> str:
-    job_id = store.create_job(mode, {"prompt": "a broken fox"})
-    store.mark_running(job_id)
-    store.mark_failed(job_id, "oom", "out of memory")
-    return job_id
-
-
-def test_listing_is_newest_first_with_first_frames_and_status_tiles(store, video, tmp_path):
-    done = finished_job(store, video, tmp_path)
-    failed = failed_job(store)
-    items, ids, total = history_ui.listing(None, None)
-    assert ids == [failed, done] and total == 2
-    (failed_thumb, failed_caption), (done_thumb, done_caption) = items
-    assert Path(done_thumb) == store.jobs_dir / done / "thumb.png"
-    assert Path(failed_thumb).name == "failed.png" and Path(failed_thumb).is_file()
-    assert failed_caption.startswith("T2V · failed · ") and "a broken fox" in failed_caption
-    assert done_caption.startswith("I2V · done · ")
-
-
-def test_listing_filters_by_mode_and_status_and_pages(store, video, tmp_path):
-    finished_job(store, video, tmp_path, mode="i2v")
-    failed = failed_job(store, mode="i2v")
-    failed_job(store, mode="t2v")
-    assert history_ui.listing("i2v", "failed")[1:] == ([failed], 1)
-    assert history_ui.listing("i2v", None)[2] == 2
-    assert len(history_ui.listing(None, None, limit=1)[1]) == 1
-
-
-def test_caption_gives_the_time_today_and_the_date_on_other_days(store):
-    job = store.get(failed_job(store))
-    clock = time.strftime("%H:%M", time.localtime(job.created_at))
-    assert f"failed · {clock} — " in history_ui.caption(job, now=job.created_at)
-    older = history_ui.caption(job, now=job.created_at + 3 * 86400)
-    assert f"failed · {time.strftime('%b %d', time.localtime(job.created_at))} {clock}" in older
 
 
 def test_detail_shows_output_only_for_done_jobs(store, video, tmp_path):
@@ -81,10 +45,10 @@ def test_delete_removes_row_and_files_and_refuses_a_running_job(store, video, tm
     done = finished_job(store, video, tmp_path)
     running = store.create_job("t2v", {"prompt": "x"})
     store.mark_running(running)
-    message, *_ = history_ui.on_delete_confirmed(done, "", "", history_ui.PAGE)
+    message, *_ = history_ui.on_delete_confirmed(done, "", "", history_listing.PAGE)
     assert "Deleted" in message["value"] and store.get(done) is None
     assert not (store.jobs_dir / done).exists()
-    message, *_ = history_ui.on_delete_confirmed(running, "", "", history_ui.PAGE)
+    message, *_ = history_ui.on_delete_confirmed(running, "", "", history_listing.PAGE)
     assert "Not deleted" in message["value"] and "Cancel it first" in message["value"]
     assert store.get(running).status == "running"
 
@@ -93,11 +57,11 @@ def test_retention_controls_save_the_policy_and_prune_at_once(store, video, tmp_
     old = finished_job(store, video, tmp_path)
     new = finished_job(store, video, tmp_path)
     store._db.execute("UPDATE jobs SET created_at = created_at - 40 * 86400 WHERE id = ?", (old,))
-    message, *_ = history_ui.on_retention(30, 0, "", "", history_ui.PAGE, None)
+    message, *_ = history_ui.on_retention(30, 0, "", "", history_listing.PAGE, None)
     assert retention.current(store) == retention.Retention(days=30.0, gb=None)
     assert "1 old job deleted" in message["value"]
     assert [j.id for j in store.jobs()] == [new]
-    message, *_ = history_ui.on_retention("soon", 0, "", "", history_ui.PAGE, None)
+    message, *_ = history_ui.on_retention("soon", 0, "", "", history_listing.PAGE, None)
     assert "must be numbers" in message["value"]
 
 
@@ -137,15 +101,15 @@ def refused_job(store, mode="t2v") -> str:
 
 def test_refused_jobs_are_hidden_until_asked_for_and_said_to_be(store):
     failed, refused = failed_job(store), refused_job(store)
-    out = history_ui.on_refresh("", "", history_ui.PAGE, None)
+    out = history_ui.on_refresh("", "", history_listing.PAGE, None)
     assert out[1] == [failed] and "1 refused job hidden" in out[2]
-    shown = history_ui.on_refresh("", "", history_ui.PAGE, None, None, True)
+    shown = history_ui.on_refresh("", "", history_listing.PAGE, None, None, True)
     assert shown[1] == [refused, failed] and "hidden" not in shown[2]
 
 
 def summary(**filters) -> str:
     values = {"mode": "", "status": "", **filters}
-    return history_ui.on_refresh(values["mode"], values["status"], history_ui.PAGE, None)[2]
+    return history_ui.on_refresh(values["mode"], values["status"], history_listing.PAGE, None)[2]
 
 
 def test_only_refused_jobs_the_summary_says_none_is_shown_and_counts_them_kept(store):
@@ -179,7 +143,7 @@ def test_clear_removes_only_failed_and_cancelled_jobs(store, video, tmp_path):
     failed, refused = failed_job(store), refused_job(store)
     cancelled = store.create_job("t2v", {"prompt": "x"})
     store.mark_cancelled(cancelled)
-    message, *_ = history_ui.on_clear_failed("", "", history_ui.PAGE, None)
+    message, *_ = history_ui.on_clear_failed("", "", history_listing.PAGE, None)
     assert "3 failed or cancelled jobs and their files" in message["value"]
     assert [j.id for j in store.jobs(limit=-1)] == [done]
     assert not any((store.jobs_dir / j).exists() for j in (failed, refused, cancelled))
