@@ -40,6 +40,7 @@ import panels_ui
 import pins
 import quick_start
 import readiness
+import restarts
 import theme_ui
 import uploads_ui
 from banners_ui import banner_html, engine_banner, notice, page_notice, workers_html
@@ -410,9 +411,9 @@ def main() -> None:
         )
     if store is not None:
         try:
-            jobs.sweep_leftovers(store)
+            restarts.sweep_leftovers(store)
             jobs.prune(store)
-            jobs.resume_in_background(store)  # the jobs that were waiting when it last stopped
+            restarts.resume_in_background(store)  # the jobs that were waiting when it last stopped
         except AppError as err:
             log.error("History is unavailable: %s", err)
     demo = build_app()

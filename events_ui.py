@@ -26,6 +26,7 @@ import cancel_ui
 import jobs
 import modes
 import owners
+import restarts
 import uploads_ui
 from banners_ui import (
     banner_html,
@@ -317,13 +318,13 @@ RETURNED = "Your waiting jobs"
 
 async def on_return(request: gr.Request, secret, progress=gr.Progress()):  # noqa: B008
     """A page load: where the app restarted on ZeroGPU with jobs of this visitor waiting (no GPU
-    could run them without a visitor's request, jobs.take_awaiting), run them now, in order, in
+    could run them without a visitor's request, restarts.take_awaiting), run them now, in order, in
     this request, saying so in the page's banner; gone when the page is closed, they wait for
     the next visit."""
     owner = owners.of(request, secret)
     waiting: list = []
-    if jobs.awaiting(owner):  # taken whole even when this request is cancelled meanwhile
-        waiting = await in_thread(jobs.take_awaiting, owner, abandon=False)
+    if restarts.awaiting(owner):  # taken whole even when this request is cancelled meanwhile
+        waiting = await in_thread(restarts.take_awaiting, owner, abandon=False)
     if not waiting:
         yield gr.update()  # nothing waited: the banner stays as it is
         return
@@ -343,7 +344,7 @@ async def on_return(request: gr.Request, secret, progress=gr.Progress()):  # noq
                 log.info("resumed %s job %s ended: %s", job.mode, job.id, err)
             ended += 1
     except BaseException:  # the page was closed: what did not start waits for the next visit
-        jobs.put_back_awaiting(owner, [job.id for job in waiting[ended:]])
+        restarts.put_back_awaiting(owner, [job.id for job in waiting[ended:]])
         raise
     said = f"The {count} of yours that waited at the restart ended: see History."
     yield page_notice(banner_html("ok", RETURNED, said))

@@ -114,7 +114,7 @@ class Store:
     def _fail_interrupted(self) -> None:
         """A job that was running when the process ended cannot go on: it failed (the user may
         run it again). Jobs that were only queued stay queued: the app runs them again in their
-        order once it has started (jobs.resume_queued)."""
+        order once it has started (restarts.resume_queued)."""
         with self._lock:
             ids = [
                 r[0]

@@ -24,6 +24,7 @@ import models
 import modes
 import panels_ui
 import pins
+import restarts
 import retention
 from errors import ERROR_KINDS, AppError
 from testkit import mediagen
@@ -423,7 +424,7 @@ def test_a_kept_input_is_named_for_what_it_holds_not_for_its_upload_name(engine,
 
 
 def test_jobs_waiting_at_a_restart_run_once_each_in_their_order(engine, tmp_path):
-    """jobs.resume_queued: what History kept queued runs again, oldest first; a job whose files
+    """restarts.resume_queued: what History kept queued runs again, oldest first; a job whose files
     were never kept fails saying so; a job cancelled meanwhile is not run; a second resume
     finds nothing left to run."""
     store = jobs.open_history()
@@ -433,7 +434,7 @@ def test_jobs_waiting_at_a_restart_run_once_each_in_their_order(engine, tmp_path
     unkept = jobs.record_submission("i2v", {"prompt": "x", "image": {"path": "/up/a.png"}}, "local")
     cancelled = jobs.record("t2v", {"prompt": "cancelled", "preset": "fast"})
     jobs.cancel(cancelled)
-    ran = jobs.resume_queued(store, ready=lambda: True)
+    ran = restarts.resume_queued(store, ready=lambda: True)
     assert ran == [first, with_image]
     assert [c["job_id"] for c in engine.calls] == [first, with_image]
     assert store.get(first).status == "done" and store.get(with_image).status == "done"
@@ -442,7 +443,7 @@ def test_jobs_waiting_at_a_restart_run_once_each_in_their_order(engine, tmp_path
         and "Submit it again" in store.get(unkept).error_message
     )
     assert store.get(cancelled).status == "cancelled"
-    assert jobs.resume_queued(store, ready=lambda: True) == []  # nothing runs twice
+    assert restarts.resume_queued(store, ready=lambda: True) == []  # nothing runs twice
     assert len(engine.calls) == 2
 
 
@@ -451,8 +452,8 @@ def test_on_zerogpu_jobs_waiting_at_a_restart_wait_for_their_owner(engine, monke
     each owner's waiting jobs are handed over once, oldest first, to that owner's next visit;
     one left longer than a day fails with Run again; what a closed visit did not start waits
     for the next."""
-    monkeypatch.setattr(jobs, "_awaiting", {})
-    monkeypatch.setattr(jobs, "gpu_only_in_requests", lambda: True)
+    monkeypatch.setattr(restarts, "_awaiting", {})
+    monkeypatch.setattr(restarts, "gpu_only_in_requests", lambda: True)
     store = jobs.open_history()
     a1 = jobs.record("t2v", {"prompt": "a first", "preset": "fast"}, owner="browser:a")
     b1 = jobs.record("t2v", {"prompt": "b first", "preset": "fast"}, owner="browser:b")
@@ -461,23 +462,27 @@ def test_on_zerogpu_jobs_waiting_at_a_restart_wait_for_their_owner(engine, monke
     with store._lock, store._db:
         store._db.execute(
             "UPDATE jobs SET created_at = ? WHERE id = ?",
-            (time.time() - jobs.OWNER_WAIT_S - 60, stale),
+            (time.time() - restarts.OWNER_WAIT_S - 60, stale),
         )
-    assert jobs.resume_queued(store, ready=lambda: True) == []
+    assert restarts.resume_queued(store, ready=lambda: True) == []
     assert engine.calls == []
-    assert (jobs.awaiting("browser:a"), jobs.awaiting("browser:b"), jobs.awaiting("browser:c")) == (
+    assert (
+        restarts.awaiting("browser:a"),
+        restarts.awaiting("browser:b"),
+        restarts.awaiting("browser:c"),
+    ) == (
         2,
         1,
         0,
     )
     assert store.get(stale).status == "failed"
     assert "Run again" in store.get(stale).error_message
-    assert [j.id for j in jobs.take_awaiting("browser:a")] == [a1, a2]
-    assert jobs.take_awaiting("browser:a") == []  # handed over once
-    jobs.put_back_awaiting("browser:a", [a2])  # that visit closed before a2 started
+    assert [j.id for j in restarts.take_awaiting("browser:a")] == [a1, a2]
+    assert restarts.take_awaiting("browser:a") == []  # handed over once
+    restarts.put_back_awaiting("browser:a", [a2])  # that visit closed before a2 started
     jobs.cancel(b1, "browser:b")
-    assert jobs.take_awaiting("browser:b") == []  # cancelled meanwhile: nothing to run
-    assert [j.id for j in jobs.take_awaiting("browser:a")] == [a2]
+    assert restarts.take_awaiting("browser:b") == []  # cancelled meanwhile: nothing to run
+    assert [j.id for j in restarts.take_awaiting("browser:a")] == [a2]
     assert store.get(a1).status == store.get(a2).status == "queued"
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 import jobs
+import restarts
 from testkit.app_helpers import running_app
 from testkit.browser_helpers import app_page, open_history, outcome, shoot, thumbnails
 
@@ -65,10 +66,10 @@ def test_on_zerogpu_a_visitor_s_jobs_that_waited_at_a_restart_run_when_they_come
         waited = jobs.record(
             "t2v", {"prompt": "waited at the restart", "preset": "fast"}, owner=made.owner
         )
-        monkeypatch.setattr(jobs, "_awaiting", {})
-        monkeypatch.setattr(jobs, "gpu_only_in_requests", lambda: True)
-        assert jobs.resume_queued(store, ready=lambda: True) == []  # nobody's request yet
-        assert jobs.awaiting(made.owner) == 1
+        monkeypatch.setattr(restarts, "_awaiting", {})
+        monkeypatch.setattr(restarts, "gpu_only_in_requests", lambda: True)
+        assert restarts.resume_queued(store, ready=lambda: True) == []  # nobody's request yet
+        assert restarts.awaiting(made.owner) == 1
         other.reload(wait_until="domcontentloaded")  # someone else's visit runs none of it
         other.locator("#aio-t2v-prompt textarea").wait_for()
         assert store.get(waited).status == "queued"
@@ -77,5 +78,5 @@ def test_on_zerogpu_a_visitor_s_jobs_that_waited_at_a_restart_run_when_they_come
             timeout=60_000
         )
         assert store.get(waited).status == "done"
-        assert jobs.awaiting(made.owner) == 0
+        assert restarts.awaiting(made.owner) == 0
         shoot(page, "zerogpu-returning-visitor")
