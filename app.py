@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+from dataclasses import dataclass, field
 
 import hfcache
 
@@ -43,7 +44,7 @@ import readiness
 import restarts
 import theme_ui
 import uploads_ui
-from banners_ui import banner_html, engine_banner, notice, page_notice, workers_html
+from banners_ui import banner_html, engine_banner, page_notice, workers_html
 from errors import AppError
 
 log = logging.getLogger("ltx_aio.app")
@@ -72,11 +73,47 @@ WORKERS_EVERY_S = 5.0
 # -- handlers ------------------------------------------------------------------------------------
 
 
-def on_switch(view: str):
-    """Show one view (a mode's panel, History or Models); the outputs are `ui["switch"]`."""
-    panels = [gr.update(visible=v == view) for v in VIEWS]
-    buttons = [gr.update(variant="primary" if v == view else "secondary") for v in VIEWS]
-    return [*panels, *buttons]
+@dataclass
+class Page:
+    """The parts of the page that events reach across views: the browser's owner secret, the
+    page's banner, each view's column and drawer button, and each mode's panel."""
+
+    owner: gr.BrowserState
+    banner: gr.HTML | None = None  # what concerns no one panel (History's recovery)
+    status: gr.HTML | None = None  # whether generation can run here (readiness.py)
+    timer: gr.Timer | None = None  # refreshes `status` while the pins are being installed
+    panels: dict[str, panels_ui.Panel] = field(default_factory=dict)  # mode -> its panel
+    views: dict[str, gr.Column] = field(default_factory=dict)  # view -> its column
+    buttons: dict[str, gr.Button] = field(default_factory=dict)  # view -> its drawer button
+
+    @property
+    def switch(self) -> list[gr.Component]:
+        """What showing one view changes: every view's column and drawer button."""
+        return [*self.views.values(), *self.buttons.values()]
+
+    @property
+    def settings(self) -> list[gr.Component]:
+        """What loading a job's settings may change: every panel's fields, batch options and
+        outcome, the views, and the page's banner."""
+        parts = [
+            c
+            for panel in self.panels.values()
+            for c in (
+                *panel.fields.values(),
+                *panel.batch.values(),
+                *panel.shown.outcome.components,
+            )
+        ]
+        return [*parts, *self.switch, self.banner]
+
+
+def on_switch(view: str, page: Page) -> dict:
+    """Show one view (a mode's panel, History or Models), its drawer button marked."""
+    shown = {column: gr.update(visible=v == view) for v, column in page.views.items()}
+    return shown | {
+        button: gr.update(variant="primary" if v == view else "secondary")
+        for v, button in page.buttons.items()
+    }
 
 
 def replay_value(f: modes.Field, job: history.Job, values: dict, request=None):
@@ -90,45 +127,32 @@ def replay_value(f: modes.Field, job: history.Job, values: dict, request=None):
     return values.get(f.name, f.default)
 
 
-def on_use_settings(job_id: str | None, secret: str | None, request: gr.Request, ui: dict) -> list:
+def on_use_settings(
+    job_id: str | None, secret: str | None, request: gr.Request, page: Page
+) -> dict:
     """Put a History job's exact settings, seed and kept inputs back into its mode's panel (only
     the caller's own job: someone else's id finds nothing), and say so in that panel."""
     owner = owners.scope(owners.of(request, secret))
     job = history.open_store().get(job_id, owner) if job_id else None
-    panels_said = {name: [gr.update()] * len(said) for name, said in ui["notices"].items()}
-    keep = [gr.update() for comps in (*ui["fields"].values(), *ui["batch"].values()) for _ in comps]
     if job is None or job.mode not in modes.MODES:
-        return [
-            *keep,
-            *[gr.update()] * len(ui["switch"]),
-            *[u for said in panels_said.values() for u in said],
-            page_notice(banner_html("warn", "Pick a job first")),
-        ]
+        return {page.banner: page_notice(banner_html("warn", "Pick a job first"))}
     values = job.replay()
-    updates = []
-    for name, comps in ui["fields"].items():
-        for field_name in comps:
-            f = modes.MODES[name].field(field_name)
-            updates.append(
-                gr.update(value=replay_value(f, job, values, request))
-                if name == job.mode
-                else gr.update()
-            )
-    for name, comps in ui["batch"].items():
-        # One job again: the batch options go back to their defaults.
-        single = {batch_ui.PER_LINE: False, batch_ui.SEEDS: 1}
-        updates += [gr.update(value=single[k]) if name == job.mode else gr.update() for k in comps]
+    panel = page.panels[job.mode]
+    loaded = {
+        component: gr.update(
+            value=replay_value(modes.MODES[job.mode].field(name), job, values, request)
+        )
+        for name, component in panel.fields.items()
+    }
+    # One job again: the batch options go back to their defaults.
+    single = {batch_ui.PER_LINE: False, batch_ui.SEEDS: 1}
+    loaded |= {component: gr.update(value=single[k]) for k, component in panel.batch.items()}
     said = (
         f"Job {job.id}: {seed_text(job, values)}, preset {values.get('preset')}. "
         "Press Generate to run it again."
     )
-    panels_said[job.mode] = notice(banner_html("info", "Settings loaded", said))
-    return [
-        *updates,
-        *on_switch(job.mode),
-        *[u for said in panels_said.values() for u in said],
-        page_notice(),
-    ]
+    outcome = panel.shown.outcome.said("info", "Settings loaded", said)
+    return loaded | outcome | on_switch(job.mode, page) | {page.banner: page_notice()}
 
 
 # After "Run again" loaded a job's settings and showed its panel: press that panel's Generate,
@@ -167,13 +191,17 @@ def on_load():
         text, level = jobs.open_history().notice, "warn"
     except AppError as err:
         text, level = f"{err.message} {err.hint}", "error"
-    return [page_notice(banner_html(level, "History", text) if text else "")]
+    return page_notice(banner_html(level, "History", text) if text else "")
 
 
-def on_status():
+def on_status(page: Page) -> dict:
+    """The engine's banner, and its refresh timer while the pins are being installed."""
     text = engine_banner()
     running = bootstrap.state().get("phase") == "running"
-    return gr.update(value=text, visible=bool(text)), gr.update(active=running)
+    return {
+        page.status: gr.update(value=text, visible=bool(text)),
+        page.timer: gr.update(active=running),
+    }
 
 
 def on_workers():
@@ -184,10 +212,10 @@ def on_workers():
 # -- layout ----------------------------------------------------------------------------------------
 
 
-def wire_opening(ui: dict, name: str, refresh, view) -> None:
+def wire_opening(page: Page, name: str, refresh, view) -> None:
     """A Library button shows its view, then fills it with things as they are now."""
-    ui["library"][name].click(
-        lambda: on_switch(name), outputs=ui["switch"], queue=False, api_visibility="private"
+    page.buttons[name].click(
+        lambda: on_switch(name, page), outputs=page.switch, queue=False, api_visibility="private"
     ).then(
         refresh,
         inputs=view.refresh_inputs,
@@ -196,38 +224,35 @@ def wire_opening(ui: dict, name: str, refresh, view) -> None:
     )
 
 
-def wire_history(ui: dict, view: history_ui.HistoryView) -> None:
+def wire_history(page: Page, view: history_ui.HistoryView) -> None:
     """Opening History lists the jobs; "use these settings" goes back into a mode's panel."""
-    wire_opening(ui, HISTORY, history_ui.on_refresh, view)
-    fields = [
-        c for group in (*ui["fields"].values(), *ui["batch"].values()) for c in group.values()
-    ]
-    said = [c for outcome in ui["notices"].values() for c in outcome]
+    wire_opening(page, HISTORY, view.on_refresh, view)
 
-    def use_settings(job_id: str | None, secret: str | None, request: gr.Request) -> list:
-        return on_use_settings(job_id, secret, request, ui)
+    def use_settings(job_id: str | None, secret: str | None, request: gr.Request) -> dict:
+        return on_use_settings(job_id, secret, request, page)
 
     view.use.click(
         use_settings,
-        inputs=[view.selected, ui["owner"]],
-        outputs=[*fields, *ui["switch"], *said, ui["banner"]],
+        inputs=[view.selected, page.owner],
+        outputs=page.settings,
         api_visibility="private",
     )
     view.run_again.click(
         use_settings,
-        inputs=[view.selected, ui["owner"]],
-        outputs=[*fields, *ui["switch"], *said, ui["banner"]],
+        inputs=[view.selected, page.owner],
+        outputs=page.settings,
         api_visibility="private",
     ).then(None, js=PRESS_GENERATE, api_visibility="private")
 
 
 def build_app() -> gr.Blocks:
     with gr.Blocks(title=TITLE) as demo:
-        ui: dict = {"fields": {}, "batch": {}, "notices": {}}
         # Who this browser is, on a shared deployment (owners.py): a secret kept in the browser,
         # encrypted with a key that outlives restarts (else everyone's History would vanish).
-        ui["owner"] = gr.BrowserState(
-            None, storage_key=owners.STORAGE_KEY, secret=owners.browser_state_key()
+        page = Page(
+            owner=gr.BrowserState(
+                None, storage_key=owners.STORAGE_KEY, secret=owners.browser_state_key()
+            )
         )
         with gr.Column(elem_classes="aio-shell", elem_id="aio-shell"):
             gr.HTML(
@@ -241,17 +266,17 @@ def build_app() -> gr.Blocks:
             with gr.Row(elem_classes="aio-body"):
                 with gr.Column(scale=0, min_width=220, elem_classes="aio-drawer"):
                     gr.HTML('<div class="aio-drawer-label">Modes</div>')
-                    mode_buttons = [
-                        gr.Button(
+                    page.buttons = {
+                        name: gr.Button(
                             m.title,
                             variant="primary" if name == DEFAULT_MODE else "secondary",
                             elem_id=f"aio-mode-{name}",
                             elem_classes="aio-mode-btn",
                         )
                         for name, m in modes.MODES.items()
-                    ]
+                    }
                     gr.HTML('<div class="aio-drawer-label">Library</div>')
-                    ui["library"] = {
+                    page.buttons |= {
                         view: gr.Button(
                             label,
                             variant="secondary",
@@ -269,46 +294,41 @@ def build_app() -> gr.Blocks:
                     workers = gr.HTML(
                         first_workers, visible=bool(first_workers), elem_id="aio-workers"
                     )
-                    ui["banner"] = gr.HTML("", visible=False, elem_id="aio-banner")
-                    panels, starts, quick = [], {}, quick_start.reason()
+                    page.banner = gr.HTML("", visible=False, elem_id="aio-banner")
+                    starts, quick = {}, quick_start.reason()
                     for name, mode in modes.MODES.items():
                         panel = panels_ui.build(
-                            mode, visible=name == DEFAULT_MODE, owner=ui["owner"], quick=quick
+                            mode, visible=name == DEFAULT_MODE, owner=page.owner, quick=quick
                         )
-                        ui["fields"][name], ui["batch"][name] = panel.fields, panel.batch
-                        ui["notices"][name] = panel.notice
-                        panels.append(panel.column)
+                        page.panels[name] = panel
+                        page.views[name] = panel.column
                         starts.update(panel.starts)
-                    history_view = history_ui.build(ui["owner"])
+                    history_view = history_ui.build(page.owner)
                     models_view = models_ui.build()
+                    page.views |= {HISTORY: history_view.panel, MODELS: models_view.panel}
 
-        ui["switch"] = [
-            *panels,
-            history_view.panel,
-            models_view.panel,
-            *mode_buttons,
-            *ui["library"].values(),
-        ]
-        for name, button in zip(modes.MODES, mode_buttons, strict=True):
-            button.click(
-                lambda m=name: on_switch(m),
-                outputs=ui["switch"],
+        for name in modes.MODES:
+            page.buttons[name].click(
+                lambda m=name: on_switch(m, page),
+                outputs=page.switch,
                 queue=False,
                 api_visibility="private",
             )
-        wire_history(ui, history_view)
-        wire_opening(ui, MODELS, models_ui.on_refresh, models_view)
-        timer = gr.Timer(3.0, active=bootstrap.state().get("phase") == "running")
-        timer.tick(on_status, outputs=[status, timer], queue=False, api_visibility="private")
-        demo.load(on_status, outputs=[status, timer], queue=False, api_visibility="private")
+        wire_history(page, history_view)
+        wire_opening(page, MODELS, models_view.on_refresh, models_view)
+        page.status = status
+        page.timer = gr.Timer(3.0, active=bootstrap.state().get("phase") == "running")
+        status_parts = {"outputs": [page.status, page.timer], "queue": False}
+        page.timer.tick(lambda: on_status(page), **status_parts, api_visibility="private")
+        demo.load(lambda: on_status(page), **status_parts, api_visibility="private")
         if first_workers:  # remote workers: their state follows them
             watch = gr.Timer(WORKERS_EVERY_S)
             watch.tick(on_workers, outputs=[workers], queue=False, api_visibility="private")
             demo.load(on_workers, outputs=[workers], queue=False, api_visibility="private")
-        demo.load(on_load, outputs=[ui["banner"]], queue=False, api_visibility="private")
+        demo.load(on_load, outputs=[page.banner], queue=False, api_visibility="private")
         if starts:  # quick_start.py: the page starts on quick settings here, the API does not
             demo.load(
-                lambda: list(starts.values()),
+                lambda: dict(starts),
                 outputs=list(starts),
                 queue=False,
                 api_visibility="private",
@@ -316,16 +336,16 @@ def build_app() -> gr.Blocks:
         # On ZeroGPU, jobs of this visitor that waited at a restart run within this visit.
         demo.load(
             events_ui.on_return,
-            inputs=[ui["owner"]],
-            outputs=[ui["banner"]],
+            inputs=[page.owner],
+            outputs=[page.banner],
             concurrency_limit=None,
             show_progress="hidden",
             api_visibility="private",
         )
         demo.load(
             on_owner,
-            inputs=[ui["owner"]],
-            outputs=[ui["owner"]],
+            inputs=[page.owner],
+            outputs=[page.owner],
             queue=False,
             api_visibility="private",
         )

@@ -120,28 +120,9 @@ def workers_html(rows: list[dict]) -> str:
     return f'<div class="aio-queue-head">Workers</div>{table}'
 
 
-def notice(text: str = "", *, download: bool = False, fast: bool = False) -> list:
-    """Updates for a panel's outcome banner and its fix buttons (`panels_ui.outcome_area()`). The
-    buttons live in the panel whose job they concern, so they need not name it."""
-    return [
-        gr.update(value=text, visible=bool(text)),
-        gr.update(visible=download or fast),
-        gr.update(visible=download),
-        gr.update(visible=fast),
-    ]
-
-
 def page_notice(text: str = "") -> dict:
     """The page-wide banner, for what concerns no panel (History's recovery)."""
     return gr.update(value=text, visible=bool(text))
-
-
-def failure_notice(err: AppError, params: dict) -> list:
-    return notice(
-        error_banner(err),
-        download=err.kind in ("missing_model", "download_failed"),
-        fast=err.kind in ("oom", "gpu_timeout") and params.get("preset") != FIX_PRESET,
-    )
 
 
 def running_banner(ids: list[str]) -> str:

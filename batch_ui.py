@@ -26,20 +26,57 @@ PROMPT_CHARS = 60
 COLUMNS = ("#", "Prompt", "Seed", "State", "Place or outcome", "ETA")
 
 
+KEEP = object()  # `picked=KEEP`: leave the job picker as the user set it
+
+
 @dataclass
 class QueueView:
+    """A panel's queue of a batch's jobs; its handlers answer {component: update}."""
+
     box: gr.Column
     table: gr.HTML
     actions: gr.Row
     pick: gr.Dropdown
     cancel: gr.Button
-    ids: gr.State
+    ids: gr.State  # the batch's job ids
     timer: gr.Timer
 
     @property
     def outputs(self) -> list:
-        """What `updates()` fills, in order."""
+        """What `updates()` fills."""
         return [self.ids, self.box, self.table, self.actions, self.pick, self.timer]
+
+    def updates(self, ids: list[str] | None, *, running: bool | None = None, picked=None) -> dict:
+        """The view of these jobs; shown for batches only. The picker offers the unfinished
+        ones and keeps the user's pick while it is one of them. The refresh timer runs while
+        any job is unfinished (or as `running` says)."""
+        ids = list(ids or [])
+        rows = batch.places(history.open_store(), ids) if len(ids) > 1 else []
+        unfinished = [r for r in rows if r.status in history_record.UNFINISHED]
+        active = bool(unfinished) if running is None else running
+        choices = [(_choice(r), r.job_id) for r in unfinished]
+        if picked is KEEP:
+            pick = gr.update()
+        else:
+            keep = picked in {r.job_id for r in unfinished}
+            first = (choices or [(0, None)])[0][1]
+            pick = gr.update(choices=choices, value=picked if keep else first)
+        return {
+            self.ids: ids,
+            self.box: gr.update(visible=bool(rows)),
+            self.table: table_html(rows),
+            self.actions: gr.update(visible=bool(choices)),
+            self.pick: pick,
+            self.timer: gr.update(active=bool(rows) and active),
+        }
+
+    def on_tick(self, ids: list[str] | None, picked: str | None) -> dict:
+        return self.updates(ids, picked=picked)
+
+    def on_cancel_one(self, job_id: str | None, ids: list[str] | None) -> dict:
+        if job_id and job_id in (ids or []):
+            jobs.cancel(job_id)
+        return self.updates(ids)
 
 
 def controls(mode: str) -> dict[str, gr.Component]:
@@ -81,57 +118,20 @@ def build_view(mode: str) -> QueueView:
         box, table, actions, pick, cancel, gr.State([]), gr.Timer(REFRESH_S, active=False)
     )
     view.cancel.click(
-        on_cancel_one,
+        view.on_cancel_one,
         inputs=[view.pick, view.ids],
         outputs=view.outputs,
         queue=False,
         api_visibility="private",
     )
     view.timer.tick(
-        on_tick,
+        view.on_tick,
         inputs=[view.ids, view.pick],
         outputs=view.outputs,
         queue=False,
         api_visibility="private",
     )
     return view
-
-
-KEEP = object()  # `picked=KEEP`: leave the job picker as the user set it
-
-
-def updates(ids: list[str] | None, *, running: bool | None = None, picked=None) -> list:
-    """The view of these jobs; shown for batches only. The picker offers the unfinished ones and
-    keeps the user's pick while it is one of them. The refresh timer runs while any job is
-    unfinished (or as `running` says)."""
-    ids = list(ids or [])
-    rows = batch.places(history.open_store(), ids) if len(ids) > 1 else []
-    unfinished = [r for r in rows if r.status in history_record.UNFINISHED]
-    active = bool(unfinished) if running is None else running
-    choices = [(_choice(r), r.job_id) for r in unfinished]
-    if picked is KEEP:
-        pick = gr.update()
-    else:
-        keep = picked in {r.job_id for r in unfinished}
-        pick = gr.update(choices=choices, value=picked if keep else (choices or [(0, None)])[0][1])
-    return [
-        ids,
-        gr.update(visible=bool(rows)),
-        table_html(rows),
-        gr.update(visible=bool(choices)),
-        pick,
-        gr.update(active=bool(rows) and active),
-    ]
-
-
-def on_tick(ids: list[str] | None, picked: str | None) -> list:
-    return updates(ids, picked=picked)
-
-
-def on_cancel_one(job_id: str | None, ids: list[str] | None) -> list:
-    if job_id and job_id in (ids or []):
-        jobs.cancel(job_id)
-    return updates(ids)
 
 
 def _choice(row: batch.Place) -> str:

@@ -13,6 +13,7 @@ import functools
 import inspect
 import logging
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio.to_thread
@@ -28,16 +29,9 @@ import modes
 import owners
 import restarts
 import uploads_ui
-from banners_ui import (
-    banner_html,
-    batch_banner,
-    failure_notice,
-    notice,
-    page_notice,
-    running_banner,
-    success_banner,
-)
+from banners_ui import banner_html, batch_banner, page_notice, running_banner, success_banner
 from errors import AppError
+from outcome_ui import Outcome
 
 log = logging.getLogger("ltx_aio.app")
 
@@ -259,12 +253,28 @@ async def record_jobs(
         raise
 
 
-def make_ui_handler(mode: modes.Mode):
+@dataclass
+class Shown:
+    """Where a panel shows a job: its video, the parameters it ran with, the outcome banner
+    and the queue of a batch. The panel's handlers answer {component: update} over these."""
+
+    video: gr.Video
+    record: gr.JSON  # Spec.record() of the job shown
+    outcome: Outcome
+    queue: batch_ui.QueueView
+    busy: gr.State  # whether the panel's Generate is in flight
+
+    @property
+    def outputs(self) -> list:
+        return [self.video, self.record, *self.outcome.components, *self.queue.outputs]
+
+
+def make_ui_handler(mode: modes.Mode, shown: Shown):
     """The Generate button: one job, or a batch run in order inside this one request (ZeroGPU
     grants GPU time only within a request); a cancelled job of a batch is skipped."""
+    outcome, queue = shown.outcome, shown.queue
 
     async def handler(request: gr.Request, progress=gr.Progress(), **values):  # noqa: B008
-        same = [gr.update(), gr.update()]
         params = values  # until checked: the failure banner reads only the preset
         owner = owners.of(request, values.get(OWNER))
         visitor = owners.visitor(owner, uploads_ui.request_fingerprint(request))
@@ -273,19 +283,18 @@ def make_ui_handler(mode: modes.Mode):
             specs = batch.expand(params, per_line=per_line, seeds=seeds)
             ids = await record_jobs(mode.name, specs, owner, visitor)
         except AppError as err:
-            yield [*same, *failure_notice(err, params), *batch_ui.updates([])]
+            yield outcome.failed(err, params) | queue.updates([])
             return
         many = len(ids) > 1
-        yield [*same, *notice(running_banner(ids)), *batch_ui.updates(ids, running=True)]
+        yield outcome.say(running_banner(ids)) | queue.updates(ids, running=True)
         try:
             for number, (job_id, spec) in enumerate(zip(ids, specs, strict=True), 1):
                 try:
                     result = await run_in_turn(mode.name, spec, job_id, visitor, progress)
                 except AppError as err:
                     log.info("%s job %s failed: %s", mode.name, job_id, err)
-                    failed = [*same, *failure_notice(err, params)]
                     if not many:
-                        yield [*failed, *batch_ui.updates(ids)]
+                        yield outcome.failed(err, params) | queue.updates(ids)
                         return
                     if err.kind in STOPS_BATCH:
                         reason = (
@@ -295,20 +304,20 @@ def make_ui_handler(mode: modes.Mode):
                         )
                         for rest in ids[number:]:
                             jobs.skip(rest, reason)
-                        yield [*failed, *batch_ui.updates(ids)]
+                        yield outcome.failed(err, params) | queue.updates(ids)
                         return
-                    view = batch_ui.updates(ids, picked=batch_ui.KEEP)
-                    yield [*same, *notice(running_banner(ids)), *view]
+                    view = queue.updates(ids, picked=batch_ui.KEEP)
+                    yield outcome.say(running_banner(ids)) | view
                     continue
                 banner = success_banner(result.spec) if not many else running_banner(ids)
-                view = batch_ui.updates(ids, picked=batch_ui.KEEP)
-                yield [result.video, result.spec.record(), *notice(banner), *view]
+                ran = {shown.video: result.video, shown.record: result.spec.record()}
+                yield ran | outcome.say(banner) | queue.updates(ids, picked=batch_ui.KEEP)
         except BaseException:  # cancelled or closed: no job of this request is left to run
             for job_id in ids:
                 jobs.cancel(job_id)
             raise
         if many:
-            yield [*same, *notice(batch_banner(ids)), *batch_ui.updates(ids, running=False)]
+            yield outcome.say(batch_banner(ids)) | queue.updates(ids, running=False)
 
     return handler
 
@@ -350,24 +359,29 @@ async def on_return(request: gr.Request, secret, progress=gr.Progress()):  # noq
     yield page_notice(banner_html("ok", RETURNED, said))
 
 
-def on_cancel(
-    ids: list[str] | None,
-    busy: bool = False,
-    secret: str | None = None,
-    request: gr.Request = None,
-):
-    """The panel's Cancel: stops this panel's running or waiting jobs (the caller's own only), and
-    says so only when there were any (`busy`: a Generate still between its click and its first
-    job)."""
-    owner = owners.scope(owners.of(request, secret))
-    stopped = [job_id for job_id in ids or [] if jobs.cancel(job_id, owner)]
-    if stopped or busy:
-        said = (
-            "The job is being stopped."
-            if len(stopped) <= 1
-            else (f"{len(stopped)} jobs of the batch are being stopped.")
-        )
-        banner = banner_html("info", "Cancelling", said)
-    else:
-        banner = banner_html("info", "Nothing to cancel", "No job of this panel is running.")
-    return [False, *notice(banner), *batch_ui.updates(ids, running=False)]
+def make_cancel(shown: Shown):
+    """The panel's Cancel: stops this panel's running or waiting jobs (the caller's own only),
+    and says so only when there were any (`busy`: a Generate still between its click and its
+    first job)."""
+
+    def on_cancel(
+        ids: list[str] | None,
+        busy: bool = False,
+        secret: str | None = None,
+        request: gr.Request = None,
+    ) -> dict:
+        owner = owners.scope(owners.of(request, secret))
+        stopped = [job_id for job_id in ids or [] if jobs.cancel(job_id, owner)]
+        if stopped or busy:
+            said = (
+                "The job is being stopped."
+                if len(stopped) <= 1
+                else (f"{len(stopped)} jobs of the batch are being stopped.")
+            )
+            banner = banner_html("info", "Cancelling", said)
+        else:
+            banner = banner_html("info", "Nothing to cancel", "No job of this panel is running.")
+        cancelled = {shown.busy: False} | shown.outcome.say(banner)
+        return cancelled | shown.queue.updates(ids, running=False)
+
+    return on_cancel

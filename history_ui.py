@@ -32,21 +32,8 @@ from errors import AppError
 log = logging.getLogger("ltx_aio.history_ui")
 
 
-@dataclass
-class HistoryView:
-    panel: gr.Column
-    use: gr.Button
-    run_again: gr.Button
-    selected: gr.State
-    refresh_outputs: list
-    refresh_inputs: list
-
-
 def store() -> history.Store:
     return history.open_store()
-
-
-# -- handlers -------------------------------------------------------------------------------------
 
 
 def _banner(level: str = "", title: str = "", text: str = "") -> dict:
@@ -59,40 +46,14 @@ def caller(secret: str | None, request: gr.Request | None) -> str | None:
     return owners.scope(owners.of(request, secret))
 
 
-def on_refresh(
-    mode: str | None,
-    status: str | None,
-    limit: int,
-    selected: str | None,
-    secret: str | None = None,
-    refused: bool = False,
-    request: gr.Request = None,
-) -> list:
-    owner = caller(secret, request)
-    items, ids, total = history_listing.listing(mode, status, limit, owner, refusals=bool(refused))
-    hidden = 0 if refused else store().count(mode or None, status or None, owner=owner) - total
-    shown = history_listing.summary_text(len(ids), total, hidden, bool(mode or status))
-    more = gr.update(visible=total > len(ids))
-    keep = selected if selected in ids else None
-    return [
-        items,
-        ids,
-        f"{shown} {history_listing.usage_text(owner)}",
-        more,
-        *detail(keep, owner),
-        *live(owner),
-    ]
-
-
 # -- the caller's running and waiting jobs -----------------------------------------------------
 
 LIVE_COLUMNS = ("Job", "State", "Place in line", "ETA")
 LIVE_REFRESH_S = 2.0
 
 
-def live(owner: str | None, picked: str | None = None) -> list:
-    """[the table, its box, the picker, the refresh timer] for the caller's unfinished jobs."""
-    rows = batch.line(store(), owner)
+def live_table(rows: list) -> str:
+    """The caller's unfinished jobs as a table ("" when none)."""
     esc = html.escape
     listed = [
         tables.Row(
@@ -106,124 +67,204 @@ def live(owner: str | None, picked: str | None = None) -> list:
         )
         for r in rows
     ]
-    table = tables.table_html("live", LIVE_COLUMNS, listed, nowrap=("State", "ETA"))
-    choices = [(f"{batch_ui.short(r.prompt, 50)} · {r.status}", r.job_id) for r in rows]
-    keep = picked if picked in {r.job_id for r in rows} else (rows[0].job_id if rows else None)
-    return [
-        table if rows else "",
-        gr.update(visible=bool(rows)),
-        gr.update(choices=choices, value=keep),
-        gr.update(active=bool(rows)),
-    ]
+    return tables.table_html("live", LIVE_COLUMNS, listed, nowrap=("State", "ETA")) if rows else ""
 
 
-def on_live(secret: str | None, picked: str | None, request: gr.Request = None) -> list:
-    return live(caller(secret, request), picked)
+@dataclass
+class HistoryView:
+    """The History view's components; its handlers answer {component: update}."""
 
+    panel: gr.Column
+    owner: gr.BrowserState  # the browser's owner secret (owners.py)
+    message: gr.HTML  # what an action did
+    # The caller's unfinished jobs.
+    live_table: gr.HTML
+    live_box: gr.Column
+    live_pick: gr.Dropdown
+    live_timer: gr.Timer
+    # The filters, and the listing they give.
+    mode: gr.Dropdown
+    status: gr.Dropdown
+    refused: gr.Checkbox
+    limit: gr.State
+    summary: gr.Markdown
+    gallery: gr.Gallery
+    ids: gr.State  # the listed jobs' ids, in the gallery's order
+    more: gr.Button
+    # The selected job.
+    selected: gr.State
+    area: gr.Row
+    video: gr.Video
+    download: gr.DownloadButton
+    info: gr.HTML
+    record: gr.JSON
+    use: gr.Button
+    run_again: gr.Button
+    delete: gr.Button
+    confirm: gr.Button
 
-def on_cancel_live(picked: str | None, secret: str | None, request: gr.Request = None) -> list:
-    owner = caller(secret, request)
-    if picked:
-        jobs.cancel(picked, owner)
-    return live(owner)
+    @property
+    def refresh_inputs(self) -> list:
+        return [self.mode, self.status, self.limit, self.selected, self.owner, self.refused]
 
-
-def on_clear_failed(
-    mode, status, limit, selected, secret=None, refused=False, request: gr.Request = None
-) -> list:
-    """Delete the caller's failed and cancelled jobs, files and all."""
-    owner = caller(secret, request)
-    s = store()
-    gone = [
-        job.id
-        for wanted in ("failed", "cancelled")
-        for job in s.jobs(status=wanted, limit=-1, owner=owner)
-        if s.delete(job.id, owner)
-    ]
-    gone_jobs = history_listing.plural(len(gone), "failed or cancelled job")
-    said = (
-        "ok",
-        "Cleared",
-        f"{gone_jobs} and {'its' if len(gone) == 1 else 'their'} files are gone.",
-    )
-    return [_banner(*said), *on_refresh(mode, status, limit, selected, secret, refused, request)]
-
-
-def detail(job_id: str | None, owner: str | None = None) -> list:
-    """Updates for the selected job's area (hidden when none), its id first."""
-    job = store().get(job_id, owner) if job_id else None
-    if job is None:
+    @property
+    def details(self) -> list:
         return [
-            None,
-            gr.update(visible=False),
-            gr.update(value=None),
-            gr.update(value=None, visible=False),
-            "",
-            None,
-            gr.update(visible=True),
-            gr.update(visible=False),
+            self.selected, self.area, self.video, self.download, self.info, self.record,
+            self.delete, self.confirm,
+        ]  # fmt: skip
+
+    @property
+    def live_parts(self) -> list:
+        return [self.live_table, self.live_box, self.live_pick, self.live_timer]
+
+    @property
+    def refresh_outputs(self) -> list:
+        return [self.gallery, self.ids, self.summary, self.more, *self.details, *self.live_parts]
+
+    def on_refresh(
+        self,
+        mode: str | None,
+        status: str | None,
+        limit: int,
+        selected: str | None,
+        secret: str | None = None,
+        refused: bool = False,
+        request: gr.Request = None,
+    ) -> dict:
+        """The listing for the filters, the selected job (if still listed) and the live jobs."""
+        owner = caller(secret, request)
+        items, ids, total = history_listing.listing(
+            mode, status, limit, owner, refusals=bool(refused)
+        )
+        hidden = 0 if refused else store().count(mode or None, status or None, owner=owner) - total
+        shown = history_listing.summary_text(len(ids), total, hidden, bool(mode or status))
+        keep = selected if selected in ids else None
+        return {
+            self.gallery: items,
+            self.ids: ids,
+            self.summary: f"{shown} {history_listing.usage_text(owner)}",
+            self.more: gr.update(visible=total > len(ids)),
+            **self.detail(keep, owner),
+            **self.live(owner),
+        }
+
+    def live(self, owner: str | None, picked: str | None = None) -> dict:
+        """The table, its box, the picker and the refresh timer of the caller's unfinished
+        jobs."""
+        rows = batch.line(store(), owner)
+        choices = [(f"{batch_ui.short(r.prompt, 50)} · {r.status}", r.job_id) for r in rows]
+        keep = picked if picked in {r.job_id for r in rows} else (rows[0].job_id if rows else None)
+        return {
+            self.live_table: live_table(rows),
+            self.live_box: gr.update(visible=bool(rows)),
+            self.live_pick: gr.update(choices=choices, value=keep),
+            self.live_timer: gr.update(active=bool(rows)),
+        }
+
+    def on_live(self, secret: str | None, picked: str | None, request: gr.Request = None) -> dict:
+        return self.live(caller(secret, request), picked)
+
+    def on_cancel_live(
+        self, picked: str | None, secret: str | None, request: gr.Request = None
+    ) -> dict:
+        owner = caller(secret, request)
+        if picked:
+            jobs.cancel(picked, owner)
+        return self.live(owner)
+
+    def on_clear_failed(
+        self, mode, status, limit, selected, secret=None, refused=False, request=None
+    ) -> dict:
+        """Delete the caller's failed and cancelled jobs, files and all."""
+        owner = caller(secret, request)
+        s = store()
+        gone = [
+            job.id
+            for wanted in ("failed", "cancelled")
+            for job in s.jobs(status=wanted, limit=-1, owner=owner)
+            if s.delete(job.id, owner)
         ]
-    output = str(job.output) if job.status == "done" and job.output else None
-    return [
-        job.id,
-        gr.update(visible=True),
-        gr.update(value=output, visible=output is not None),
-        gr.update(value=output, visible=output is not None),
-        history_listing.job_summary(job),
-        history_listing.record_view(job),
-        gr.update(visible=True),
-        gr.update(visible=False),
-    ]
+        gone_jobs = history_listing.plural(len(gone), "failed or cancelled job")
+        said = f"{gone_jobs} and {'its' if len(gone) == 1 else 'their'} files are gone."
+        listed = self.on_refresh(mode, status, limit, selected, secret, refused, request)
+        return {self.message: _banner("ok", "Cleared", said), **listed}
 
+    def detail(self, job_id: str | None, owner: str | None = None) -> dict:
+        """The selected job's area (hidden when none), its id kept as the selection."""
+        job = store().get(job_id, owner) if job_id else None
+        if job is None:
+            return {
+                self.selected: None,
+                self.area: gr.update(visible=False),
+                self.video: gr.update(value=None),
+                self.download: gr.update(value=None, visible=False),
+                self.info: "",
+                self.record: None,
+                self.delete: gr.update(visible=True),
+                self.confirm: gr.update(visible=False),
+            }
+        output = str(job.output) if job.status == "done" and job.output else None
+        return {
+            self.selected: job.id,
+            self.area: gr.update(visible=True),
+            self.video: gr.update(value=output, visible=output is not None),
+            self.download: gr.update(value=output, visible=output is not None),
+            self.info: history_listing.job_summary(job),
+            self.record: history_listing.record_view(job),
+            self.delete: gr.update(visible=True),
+            self.confirm: gr.update(visible=False),
+        }
 
-def on_select(ids: list[str], secret: str | None, evt: gr.SelectData, request: gr.Request) -> list:
-    index = evt.index if isinstance(evt.index, int) else (evt.index or [0])[0]
-    return detail(ids[index] if 0 <= index < len(ids) else None, caller(secret, request))
+    def on_select(
+        self, ids: list[str], secret: str | None, evt: gr.SelectData, request: gr.Request
+    ) -> dict:
+        index = evt.index if isinstance(evt.index, int) else (evt.index or [0])[0]
+        return self.detail(ids[index] if 0 <= index < len(ids) else None, caller(secret, request))
 
+    def on_delete_confirmed(
+        self,
+        job_id: str | None,
+        mode,
+        status,
+        limit,
+        secret: str | None = None,
+        refused: bool = False,
+        request: gr.Request = None,
+    ) -> dict:
+        message: tuple = ()
+        owner = caller(secret, request)
+        if job_id:
+            try:
+                if store().delete(job_id, owner):
+                    message = ("ok", "Deleted", f"Job {job_id} and its files are gone.")
+            except AppError as err:
+                message = ("error", "Not deleted", f"{err.message} {err.hint}".strip())
+            except OSError as err:
+                log.warning("deleting job %s failed: %s", job_id, err)
+                message = ("error", "Not deleted", f"The job's files could not be removed: {err}.")
+        listed = self.on_refresh(mode, status, limit, None, secret, refused, request)
+        return {self.message: _banner(*message), **listed}
 
-def on_delete_confirmed(
-    job_id: str | None,
-    mode,
-    status,
-    limit,
-    secret: str | None = None,
-    refused: bool = False,
-    request: gr.Request = None,
-) -> list:
-    message: tuple = ()
-    owner = caller(secret, request)
-    if job_id:
+    def on_retention(
+        self, days, gb, mode, status, limit, selected, secret=None, refused=False, request=None
+    ) -> dict:
+        listed = self.on_refresh(mode, status, limit, selected, secret, refused, request)
+        if not retention.page_can_set():  # the operator's setting here, whoever calls
+            return {self.message: _banner("error", "Not saved", RETENTION_OPERATOR), **listed}
         try:
-            if store().delete(job_id, owner):
-                message = ("ok", "Deleted", f"Job {job_id} and its files are gone.")
-        except AppError as err:
-            message = ("error", "Not deleted", f"{err.message} {err.hint}".strip())
-        except OSError as err:
-            log.warning("deleting job %s failed: %s", job_id, err)
-            message = ("error", "Not deleted", f"The job's files could not be removed: {err}.")
-    return [_banner(*message), *on_refresh(mode, status, limit, None, secret, refused, request)]
-
-
-def on_retention(
-    days, gb, mode, status, limit, selected, secret=None, refused=False, request: gr.Request = None
-) -> list:
-    listed = on_refresh(mode, status, limit, selected, secret, refused, request)
-    if not retention.page_can_set():  # the operator's setting here, whoever calls
-        return [_banner("error", "Not saved", RETENTION_OPERATOR), *listed]
-    try:
-        days = float(days) if days not in (None, "") else None
-        gb = float(gb) if gb not in (None, "") else None
-    except (TypeError, ValueError):
-        return [_banner("error", "Not saved", "Days and GB must be numbers."), *listed]
-    s = store()
-    policy = retention.configure(s, days, gb)
-    deleted = retention.prune(s)
-    kept = "no limit" if not (policy.days or policy.gb) else "saved"
-    text = f"Retention {kept}; {history_listing.plural(len(deleted), 'old job')} deleted."
-    return [
-        _banner("ok", "Retention", text),
-        *on_refresh(mode, status, limit, selected, secret, refused, request),
-    ]
+            days = float(days) if days not in (None, "") else None
+            gb = float(gb) if gb not in (None, "") else None
+        except (TypeError, ValueError):
+            said = _banner("error", "Not saved", "Days and GB must be numbers.")
+            return {self.message: said, **listed}
+        s = store()
+        policy = retention.configure(s, days, gb)
+        deleted = retention.prune(s)
+        kept = "no limit" if not (policy.days or policy.gb) else "saved"
+        text = f"Retention {kept}; {history_listing.plural(len(deleted), 'old job')} deleted."
+        listed = self.on_refresh(mode, status, limit, selected, secret, refused, request)
+        return {self.message: _banner("ok", "Retention", text), **listed}
 
 
 # -- layout ---------------------------------------------------------------------------------------
@@ -237,7 +278,7 @@ RETENTION_OPERATOR = (
 def _asks_first(button: gr.Button, confirm: gr.Button) -> gr.Button:
     """A destructive button shows its confirming button in its place; returns that one."""
     button.click(
-        lambda: [gr.update(visible=False), gr.update(visible=True)],
+        lambda: {button: gr.update(visible=False), confirm: gr.update(visible=True)},
         outputs=[button, confirm],
         queue=False,
         api_visibility="private",
@@ -267,7 +308,7 @@ def build(owner: gr.BrowserState) -> HistoryView:
         message = gr.HTML("", visible=False, elem_id="aio-history-message")
         with gr.Column(visible=False, elem_id="aio-live", elem_classes="aio-queue") as live_box:
             gr.Markdown("**Running and waiting**: your jobs that have not ended yet.")
-            live_table = gr.HTML("", elem_id="aio-live-table")
+            live_table_html = gr.HTML("", elem_id="aio-live-table")
             with gr.Row(equal_height=True):
                 live_pick = gr.Dropdown(
                     [], label="Job", scale=3, min_width=200, elem_id="aio-live-pick"
@@ -368,53 +409,54 @@ def build(owner: gr.BrowserState) -> HistoryView:
                 )
             apply = gr.Button("Save and prune now", elem_id="aio-history-apply")
 
-    ids = gr.State([])
-    selected = gr.State(None)
-    limit = gr.State(history_listing.PAGE)
-    filters = [mode, status, limit]
-    details = [selected, area, video, download, info, record, delete, confirm]
-    who = [owner, refused]
-    live_parts = [live_table, live_box, live_pick, live_timer]
-    listed = [gallery, ids, summary, more, *details, *live_parts]
+    view = HistoryView(
+        panel=panel, owner=owner, message=message, live_table=live_table_html,
+        live_box=live_box, live_pick=live_pick, live_timer=live_timer, mode=mode, status=status,
+        refused=refused, limit=gr.State(history_listing.PAGE), summary=summary, gallery=gallery,
+        ids=gr.State([]), more=more, selected=gr.State(None), area=area, video=video,
+        download=download, info=info, record=record, use=use, run_again=run_again, delete=delete,
+        confirm=confirm,
+    )  # fmt: skip
     private = {"api_visibility": "private"}
-
+    listing = {"inputs": view.refresh_inputs, "outputs": view.refresh_outputs, **private}
     for trigger in (refresh.click, mode.change, status.change, refused.change):
-        trigger(on_refresh, inputs=[*filters, selected, *who], outputs=listed, **private)
+        trigger(view.on_refresh, **listing)
     more.click(
-        lambda n: n + history_listing.PAGE, inputs=[limit], outputs=[limit], queue=False, **private
-    ).then(on_refresh, inputs=[*filters, selected, *who], outputs=listed, **private)
-    gallery.select(on_select, inputs=[ids, owner], outputs=details, **private)
+        lambda n: n + history_listing.PAGE,
+        inputs=[view.limit],
+        outputs=[view.limit],
+        queue=False,
+        **private,
+    ).then(view.on_refresh, **listing)
+    gallery.select(view.on_select, inputs=[view.ids, owner], outputs=view.details, **private)
     _asks_first(delete, confirm)
+    acted = [message, *view.refresh_outputs]
+    filters = [view.mode, view.status, view.limit]
     confirm.click(
-        on_delete_confirmed,
-        inputs=[selected, *filters, *who],
-        outputs=[message, *listed],
+        view.on_delete_confirmed,
+        inputs=[view.selected, *filters, owner, refused],
+        outputs=acted,
         **private,
     )
     apply.click(
-        on_retention,
-        inputs=[days, gb, *filters, selected, *who],
-        outputs=[message, *listed],
+        view.on_retention,
+        inputs=[days, gb, *filters, view.selected, owner, refused],
+        outputs=acted,
         **private,
     )
-    live_timer.tick(on_live, inputs=[owner, live_pick], outputs=live_parts, **private)
-    live_cancel.click(on_cancel_live, inputs=[live_pick, owner], outputs=live_parts, **private)
+    live_timer.tick(view.on_live, inputs=[owner, live_pick], outputs=view.live_parts, **private)
+    live_cancel.click(
+        view.on_cancel_live, inputs=[live_pick, owner], outputs=view.live_parts, **private
+    )
     _asks_first(clear, clear_confirm).click(
-        on_clear_failed,
-        inputs=[*filters, selected, *who],
-        outputs=[message, *listed],
+        view.on_clear_failed,
+        inputs=[*filters, view.selected, owner, refused],
+        outputs=acted,
         **private,
     ).then(
-        lambda: [gr.update(visible=True), gr.update(visible=False)],
+        lambda: {clear: gr.update(visible=True), clear_confirm: gr.update(visible=False)},
         outputs=[clear, clear_confirm],
         queue=False,
         **private,
     )
-    return HistoryView(
-        panel=panel,
-        use=use,
-        run_again=run_again,
-        selected=selected,
-        refresh_outputs=listed,
-        refresh_inputs=[*filters, selected, *who],
-    )
+    return view

@@ -25,9 +25,69 @@ STATE_TEXT = {"present": "on disk", "missing": "missing", "downloading": "downlo
 
 @dataclass
 class ModelsView:
+    """The Models view's components; its handlers answer {component: update}."""
+
     panel: gr.Column
-    refresh_inputs: list
-    refresh_outputs: list
+    mode: gr.Dropdown  # whose files are listed
+    message: gr.HTML
+    summary: gr.Markdown
+    overview: gr.HTML
+    files: gr.HTML
+    download: gr.Button
+
+    @property
+    def refresh_inputs(self) -> list:
+        return [self.mode]
+
+    @property
+    def refresh_outputs(self) -> list:
+        return [self.message, self.summary, self.overview, self.files, self.download]
+
+    def on_refresh(self, mode: str) -> dict:
+        """The overview, the chosen mode's files and what its button would fetch."""
+        try:
+            status = models.model_status()
+        except AppError as err:  # e.g. an unknown LTX_AIO_MODEL_VARIANT
+            return {
+                self.message: _message(error_banner(err)),
+                self.summary: "",
+                self.overview: "",
+                self.files: "",
+                self.download: gr.update(visible=False),
+            }
+        info = status["modes"][mode]
+        local = jobs.local_weights()
+        said = _message()
+        if not local:
+            said = _message(banner_html("info", "Jobs run on remote workers", ELSEWHERE))
+        return {
+            self.message: said,
+            self.summary: where_text(status, local),
+            self.overview: overview_html(status),
+            self.files: files_html(info),
+            self.download: gr.update(
+                value=download_label(mode, info) if "error" not in info else "Download",
+                visible=local and not info.get("ready", False) and "error" not in info,
+            ),
+        }
+
+    def on_download(self, mode: str, progress=gr.Progress()) -> dict:  # noqa: B008
+        """Fetch every file `mode` loads on its default model (all presets), then show the
+        tables again. With remote workers nothing is fetched here."""
+        m = modes.MODES[mode]
+        if not jobs.local_weights():
+            said = banner_html("info", "Nothing to download here", ELSEWHERE)
+            return self.on_refresh(mode) | {self.message: _message(said)}
+        try:
+            # One family: None (every family) is that one.
+            one = m.models[0] if len(m.models) > 1 else None
+            jobs.download_models(mode, None, progress, model=one)
+        except AppError as err:
+            said = error_banner(err)
+        else:
+            on = f" on {modes.MODEL_TITLES[m.models[0]]}" if len(m.models) > 1 else ""
+            said = banner_html("ok", "Models ready", f"Everything {m.title} needs{on} is on disk.")
+        return self.on_refresh(mode) | {self.message: _message(said)}
 
 
 def _gb(n: float) -> str:
@@ -141,44 +201,6 @@ def download_label(mode: str, info: dict) -> str:
     return f"Download {_gb(info.get('missing_gb', 0))} for {m.title}{which}"
 
 
-def on_refresh(mode: str) -> list:
-    """[message, summary, overview, files, download button] for the chosen mode."""
-    try:
-        status = models.model_status()
-    except AppError as err:  # e.g. an unknown LTX_AIO_MODEL_VARIANT
-        return [_message(error_banner(err)), "", "", "", gr.update(visible=False)]
-    info = status["modes"][mode]
-    local = jobs.local_weights()
-    button = gr.update(
-        value=download_label(mode, info) if "error" not in info else "Download",
-        visible=local and not info.get("ready", False) and "error" not in info,
-    )
-    said = _message()
-    if not local:
-        said = _message(banner_html("info", "Jobs run on remote workers", ELSEWHERE))
-    return [said, where_text(status, local), overview_html(status), files_html(info), button]
-
-
-def on_download(mode: str, progress=gr.Progress()) -> list:  # noqa: B008
-    """Fetch every file `mode` loads on its default model (all presets), then show the tables
-    again. With remote workers nothing is fetched here."""
-    m = modes.MODES[mode]
-    if not jobs.local_weights():
-        said = banner_html("info", "Nothing to download here", ELSEWHERE)
-        _, *listed = on_refresh(mode)
-        return [_message(said), *listed]
-    try:
-        # One family: None (every family) is that one.
-        jobs.download_models(mode, None, progress, model=m.models[0] if len(m.models) > 1 else None)
-    except AppError as err:
-        said = error_banner(err)
-    else:
-        on = f" on {modes.MODEL_TITLES[m.models[0]]}" if len(m.models) > 1 else ""
-        said = banner_html("ok", "Models ready", f"Everything {m.title} needs{on} is on disk.")
-    _, *listed = on_refresh(mode)
-    return [_message(said), *listed]
-
-
 def build() -> ModelsView:
     with gr.Column(visible=False, elem_classes="aio-panel", elem_id="aio-panel-models") as panel:
         gr.Markdown(
@@ -203,16 +225,18 @@ def build() -> ModelsView:
             "Download", variant="primary", visible=False, elem_id="aio-models-download"
         )
 
-    listed = [message, summary, overview, files, download]
+    view = ModelsView(panel, mode, message, summary, overview, files, download)
     private = {"api_visibility": "private"}
     for trigger in (refresh.click, mode.change):
-        trigger(on_refresh, inputs=[mode], outputs=listed, **private)
+        trigger(
+            view.on_refresh, inputs=view.refresh_inputs, outputs=view.refresh_outputs, **private
+        )
     download.click(
-        on_download,
-        inputs=[mode],
-        outputs=listed,
+        view.on_download,
+        inputs=view.refresh_inputs,
+        outputs=view.refresh_outputs,
         show_progress_on=[files],
         concurrency_id="download",
         **private,
     )
-    return ModelsView(panel=panel, refresh_inputs=[mode], refresh_outputs=listed)
+    return view

@@ -18,10 +18,11 @@ import api_docs
 import batch_ui
 import jobs
 import modes
+import outcome_ui
 import quick_start
-from banners_ui import FIX_PRESET, banner_html, error_banner, notice
+from banners_ui import FIX_PRESET, banner_html, error_banner
 from errors import AppError
-from events_ui import OWNER, make_api_handler, make_api_submit, make_ui_handler, on_cancel
+from events_ui import OWNER, Shown, make_api_handler, make_api_submit, make_cancel, make_ui_handler
 
 # A number field becomes a slider when it has a range, a default and at most this many steps.
 MAX_SLIDER_STEPS = 1000
@@ -32,7 +33,7 @@ class Panel:
     column: gr.Column
     fields: dict[str, gr.Component]
     batch: dict[str, gr.Component]
-    notice: list  # outcome, fixes row, download button, fast-preset button (banners_ui.notice)
+    shown: Shown  # where a job's video, parameters, outcome and queue are shown
     # The page's starting values where they are not the declared defaults (quick_start.py): set
     # when the page loads, so that the API's defaults stay the declared ones.
     starts: dict = field(default_factory=dict)  # component -> value
@@ -109,40 +110,26 @@ COMPONENTS = {
 assert set(COMPONENTS) == set(modes.KINDS), "a field kind without a component"
 
 
-def outcome_area(name: str) -> list:
-    """The outcome banner and its fix buttons, in the order `banners_ui.notice()` fills them."""
-    outcome = gr.HTML("", visible=False, elem_id=f"aio-outcome-{name}", elem_classes="aio-outcome")
-    with gr.Row(visible=False, elem_id=f"aio-fixes-{name}", elem_classes="aio-fixes") as fixes:
-        download = gr.Button(
-            "Download models", visible=False, scale=0, min_width=240, elem_id=f"aio-download-{name}"
-        )
-        use_fast = gr.Button(
-            f"Switch to the {FIX_PRESET} preset",
-            visible=False,
-            scale=0,
-            min_width=280,
-            elem_id=f"aio-use-fast-{name}",
-        )
-    return [outcome, fixes, download, use_fast]
-
-
-def downloader(mode: str):
-    def on_download(preset: str, model: str | None, progress=gr.Progress()):  # noqa: B008
+def downloader(mode: str, outcome: outcome_ui.Outcome):
+    def on_download(preset: str, model: str | None, progress=gr.Progress()) -> dict:  # noqa: B008
         """The outcome's download button: this mode's weights for the preset and model family
         it failed with."""
         try:
             jobs.download_models(mode, preset or "balanced", progress, model or None)
         except AppError as err:
-            return notice(error_banner(err), download=True)
+            return outcome.say(error_banner(err), download=True)
         said = f"Everything {modes.MODES[mode].title} needs is on disk. Press Generate again."
-        return notice(banner_html("ok", "Models ready", said))
+        return outcome.said("ok", "Models ready", said)
 
     return on_download
 
 
-def on_use_fast() -> list:
-    said = f"This panel now uses the {FIX_PRESET} preset. Press Generate again."
-    return [gr.update(value=FIX_PRESET), *notice(banner_html("info", "Preset set", said))]
+def fast_preset(preset: gr.Component, outcome: outcome_ui.Outcome):
+    def on_use_fast() -> dict:
+        said = f"This panel now uses the {FIX_PRESET} preset. Press Generate again."
+        return {preset: gr.update(value=FIX_PRESET)} | outcome.said("info", "Preset set", said)
+
+    return on_use_fast
 
 
 def build(
@@ -187,7 +174,7 @@ def build(
                         "Generate", variant="primary", elem_id=f"aio-generate-{mode.name}"
                     )
                     cancel = gr.Button("Cancel", variant="stop", elem_id=f"aio-cancel-{mode.name}")
-                said = outcome_area(mode.name)
+                outcome = outcome_ui.build(mode.name)
             with gr.Column(scale=6, min_width=320):
                 video = gr.Video(
                     label="Result",
@@ -202,6 +189,7 @@ def build(
         api_trigger = gr.Button(visible=False)
         # Whether this panel's Generate is in flight (between the click and its first update too).
         busy = gr.State(False)
+    shown = Shown(video=video, record=used, outcome=outcome, queue=queue, busy=busy)
 
     api_trigger.click(
         make_api_handler(mode),
@@ -215,11 +203,16 @@ def build(
         concurrency_limit=None,  # every job enters and waits its turn in jobs.TURNS
     )
     private = {"api_visibility": "private"}
-    start = generate.click(lambda: [True, *notice()], outputs=[busy, *said], queue=False, **private)
+    start = generate.click(
+        lambda: {busy: True} | outcome.say(),
+        outputs=[busy, *outcome.components],
+        queue=False,
+        **private,
+    )
     job = start.then(
-        make_ui_handler(mode),
+        make_ui_handler(mode, shown),
         inputs_kwargs={**comps, **options, OWNER: owner},
-        outputs=[video, used, *said, *queue.outputs],
+        outputs=shown.outputs,
         preprocess=False,
         show_progress_on=[video],
         concurrency_id="gpu",
@@ -228,28 +221,32 @@ def build(
     )
     job.then(lambda: False, outputs=[busy], queue=False, **private)
     cancel.click(
-        on_cancel,
+        make_cancel(shown),
         inputs=[queue.ids, busy, owner],
-        outputs=[busy, *said, *queue.outputs],
+        outputs=[busy, *outcome.components, *queue.outputs],
         cancels=[job],
         queue=False,
         **private,
     )
-    _, _, download, use_fast = said
-    download.click(
-        downloader(mode.name),
+    outcome.download.click(
+        downloader(mode.name, outcome),
         inputs=[comps["preset"], comps["model"]],
-        outputs=said,
-        show_progress_on=[said[0]],
+        outputs=outcome.components,
+        show_progress_on=[outcome.banner],
         concurrency_id="download",
         **private,
     )
-    use_fast.click(on_use_fast, outputs=[comps["preset"], *said], queue=False, **private)
+    outcome.use_fast.click(
+        fast_preset(comps["preset"], outcome),
+        outputs=[comps["preset"], *outcome.components],
+        queue=False,
+        **private,
+    )
     starts = quick_start.values(mode) if quick else {}
     return Panel(
         column=column,
         fields=comps,
         batch=options,
-        notice=said,
+        shown=shown,
         starts={comps[name]: value for name, value in starts.items()},
     )

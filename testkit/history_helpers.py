@@ -38,3 +38,14 @@ def open_store(tmp_path):
 def short_video(tmp_path):
     """Fixture body: a half-second mp4 named as ComfyUI names its outputs."""
     return make_mp4(tmp_path / "ComfyUI_00001_.mp4", seconds=0.5)
+
+
+def history_view():
+    """The History view built in a page of its own (History must be open where the test wants
+    it: the view reads its retention policy): its handlers answer keyed by its components."""
+    import gradio as gr
+
+    import history_ui
+
+    with gr.Blocks():
+        return history_ui.build(gr.BrowserState(None))

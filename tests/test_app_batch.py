@@ -11,19 +11,35 @@ import pytest
 
 import app  # noqa: F401  (imported at collection time: see CONTRACTS, ComfyUI's own `app`)
 import backend
-import banners_ui
 import batch_ui
 import events_ui
 import history
 import jobs
 import modes
+import panels_ui
 from errors import AppError
 from testkit.app_helpers import use_fake_engine
 
-# Positions in each yielded update list (the handler's outputs).
-VIDEO, USED, BANNER = 0, 1, 2
-_AFTER_NOTICE = BANNER + len(banners_ui.notice())  # the outcome banner and its fix buttons
-IDS, BOX, TABLE, ACTIONS, PICK, TIMER = range(_AFTER_NOTICE, _AFTER_NOTICE + 6)
+
+def panel(mode: str) -> events_ui.Shown:
+    """Where a panel of `mode` shows its jobs, built in a page of its own: the handlers answer
+    {component: update} keyed by these."""
+    with gr.Blocks():
+        return panels_ui.build(modes.MODES[mode], visible=True, owner=gr.BrowserState(None)).shown
+
+
+# The components each yielded update names (the t2v panel's).
+SHOWN = panel("t2v")
+VIDEO, USED, BANNER = SHOWN.video, SHOWN.record, SHOWN.outcome.banner
+QUEUE = SHOWN.queue
+IDS, BOX, TABLE, ACTIONS, PICK, TIMER = (
+    QUEUE.ids,
+    QUEUE.box,
+    QUEUE.table,
+    QUEUE.actions,
+    QUEUE.pick,
+    QUEUE.timer,
+)
 PROMPT = "a fox in the snow\na cat on a roof"
 
 
@@ -32,7 +48,7 @@ engine = pytest.fixture(use_fake_engine, name="engine")
 
 def generate(mode: str = "t2v", *, between=None, per_line=False, seeds=1, **values) -> list:
     """Every update the Generate handler yields; `between(update)` runs after each one."""
-    handler = events_ui.make_ui_handler(modes.MODES[mode])
+    handler = events_ui.make_ui_handler(modes.MODES[mode], SHOWN if mode == "t2v" else panel(mode))
     values = {"preset": "fast", **values, batch_ui.PER_LINE: per_line, batch_ui.SEEDS: seeds}
 
     async def drive():
@@ -156,7 +172,8 @@ def test_a_batch_too_large_is_refused_before_any_record(engine):
 def test_cancel_button_cancels_every_unfinished_job_of_the_request(engine):
     ids = [jobs.record("t2v", {"prompt": "a fox"}) for _ in range(3)]
     history.open_store().mark_running(ids[0])
-    busy, said, *_ = events_ui.on_cancel(ids)
+    out = events_ui.make_cancel(SHOWN)(ids)
+    busy, said = out[SHOWN.busy], out[BANNER]
     assert [j.status for j in records(ids)] == ["cancelled"] * 3
     assert engine.cancels == 1 and "3 jobs" in said["value"] and busy is False
 
@@ -165,18 +182,18 @@ def test_cancel_with_nothing_running_says_so(engine):
     done = jobs.record("t2v", {"prompt": "a fox"})
     jobs.skip(done, "ended")
     for ids in ([], [done]):
-        _, said, *_ = events_ui.on_cancel(ids)
+        said = events_ui.make_cancel(SHOWN)(ids)[BANNER]
         assert "Nothing to cancel" in said["value"] and "being stopped" not in said["value"]
 
 
 def test_cancel_while_a_generate_is_starting_says_it_stops_it(engine):
-    _, said, *_ = events_ui.on_cancel([], busy=True)
+    said = events_ui.make_cancel(SHOWN)([], busy=True)[BANNER]
     assert "being stopped" in said["value"]
 
 
 def test_cancel_one_from_the_queue_view_cancels_only_that_job(engine):
     ids = [jobs.record("t2v", {"prompt": "a fox"}) for _ in range(3)]
-    view = batch_ui.on_cancel_one(ids[2], ids)
+    view = QUEUE.on_cancel_one(ids[2], ids)
     assert [j.status for j in records(ids)] == ["queued", "queued", "cancelled"]
-    assert [value for _, value in view[PICK - IDS]["choices"]] == ids[:2]
-    assert batch_ui.on_cancel_one("not-in-this-batch", ids) and records(ids)[0].status == "queued"
+    assert [value for _, value in view[PICK]["choices"]] == ids[:2]
+    assert QUEUE.on_cancel_one("not-in-this-batch", ids) and records(ids)[0].status == "queued"

@@ -23,13 +23,13 @@ import backend
 import history
 import history_db
 import history_listing
-import history_ui
 import jobs
 import models
 import pins
 from errors import AppError
 from testkit import mediagen
 from testkit.app_helpers import running_app, save_prefix
+from testkit.history_helpers import history_view
 
 PROMPT = "a lighthouse on a cliff at dusk, waves crashing, gulls calling"
 
@@ -235,7 +235,7 @@ def test_app_corrupt_database_is_kept_aside_and_a_fresh_one_works(tmp_path):
     with running_app(tmp_path, data=data) as served, weights_present_patch():
         code, body = healthz(served.url)
         _, used = t2v(Client(served.url, verbose=False))
-        notice = app.on_load()[0]["value"]
+        notice = app.on_load()["value"]
         jobs = served.store().jobs()
     aside = list(data.glob(f"{history_db.DB_NAME}.corrupt-*"))
     assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not a database")
@@ -280,8 +280,9 @@ def test_app_recovers_from_each_database_fault_with_a_notice_and_no_lost_job(tmp
         else:
             db.write_bytes(b"")
     with running_app(tmp_path / "second", data=data) as served:
-        ids = history_ui.on_refresh("", "", history_listing.PAGE, None)[1]
-        notice = app.on_load()[0]["value"]
+        view = history_view()
+        ids = view.on_refresh("", "", history_listing.PAGE, None)[view.ids]
+        notice = app.on_load()["value"]
         _, used = t2v(Client(served.url, verbose=False), seed=3)  # and it goes on working
         pruned = jobs.prune(served.store())
     assert set(kept) <= set(ids) and pruned == []
@@ -296,7 +297,7 @@ def test_app_with_an_unusable_data_dir_opens_and_says_why_it_cannot_generate(tmp
         with pytest.raises(Exception, match=r"\[unavailable\]") as caught:
             t2v(Client(served.url, verbose=False))
         code, body = healthz(served.url)
-        banner = app.on_load()[0]["value"]
+        banner = app.on_load()["value"]
     assert "LTX_AIO_DATA_DIR" in str(caught.value) and "Traceback" not in str(caught.value)
     assert code == 503 and any("cannot be recorded in History" in r for r in body["reasons"])
     assert "LTX_AIO_DATA_DIR" in banner and served.engine.calls == []

@@ -12,7 +12,7 @@ import history_listing
 import history_ui
 import modes
 import retention
-from testkit.history_helpers import failed_job, finished_job
+from testkit.history_helpers import failed_job, finished_job, history_view
 from testkit.mediagen import make_mp4, make_png
 
 
@@ -25,43 +25,52 @@ def store(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def view(store) -> history_ui.HistoryView:
+    """The view's components, in a page of their own: its handlers answer keyed by them."""
+    return history_view()
+
+
+@pytest.fixture
 def video(tmp_path):
     return make_mp4(tmp_path / "ComfyUI_00001_.mp4", seconds=0.5)
 
 
-def test_detail_shows_output_only_for_done_jobs(store, video, tmp_path):
+def test_detail_shows_output_only_for_done_jobs(store, video, tmp_path, view):
     done = finished_job(store, video, tmp_path)
     failed = failed_job(store)
-    selected, area, player, download, info, record, *_ = history_ui.detail(done)
-    assert selected == done and area["visible"] and player["value"].endswith(f"_{done}.mp4")
+    shown = view.detail(done)
+    player, info, record = shown[view.video], shown[view.info], shown[view.record]
+    assert shown[view.selected] == done and shown[view.area]["visible"]
+    assert player["value"].endswith(f"_{done}.mp4")
     assert "1234" in info and record["used"]["seed"] == 1234 and record["inputs"]["image"]
-    _, _, player, download, info, record, *_ = history_ui.detail(failed)
-    assert player["visible"] is False and download["visible"] is False
-    assert "[oom] out of memory" in info
-    assert history_ui.detail(None)[0] is None and history_ui.detail("gone")[1]["visible"] is False
+    shown = view.detail(failed)
+    assert shown[view.video]["visible"] is False and shown[view.download]["visible"] is False
+    assert "[oom] out of memory" in shown[view.info]
+    assert view.detail(None)[view.selected] is None
+    assert view.detail("gone")[view.area]["visible"] is False
 
 
-def test_delete_removes_row_and_files_and_refuses_a_running_job(store, video, tmp_path):
+def test_delete_removes_row_and_files_and_refuses_a_running_job(store, video, tmp_path, view):
     done = finished_job(store, video, tmp_path)
     running = store.create_job("t2v", {"prompt": "x"})
     store.mark_running(running)
-    message, *_ = history_ui.on_delete_confirmed(done, "", "", history_listing.PAGE)
+    message = view.on_delete_confirmed(done, "", "", history_listing.PAGE)[view.message]
     assert "Deleted" in message["value"] and store.get(done) is None
     assert not (store.jobs_dir / done).exists()
-    message, *_ = history_ui.on_delete_confirmed(running, "", "", history_listing.PAGE)
+    message = view.on_delete_confirmed(running, "", "", history_listing.PAGE)[view.message]
     assert "Not deleted" in message["value"] and "Cancel it first" in message["value"]
     assert store.get(running).status == "running"
 
 
-def test_retention_controls_save_the_policy_and_prune_at_once(store, video, tmp_path):
+def test_retention_controls_save_the_policy_and_prune_at_once(store, video, tmp_path, view):
     old = finished_job(store, video, tmp_path)
     new = finished_job(store, video, tmp_path)
     store._db.execute("UPDATE jobs SET created_at = created_at - 40 * 86400 WHERE id = ?", (old,))
-    message, *_ = history_ui.on_retention(30, 0, "", "", history_listing.PAGE, None)
+    message = view.on_retention(30, 0, "", "", history_listing.PAGE, None)[view.message]
     assert retention.current(store) == retention.Retention(days=30.0, gb=None)
     assert "1 old job deleted" in message["value"]
     assert [j.id for j in store.jobs()] == [new]
-    message, *_ = history_ui.on_retention("soon", 0, "", "", history_listing.PAGE, None)
+    message = view.on_retention("soon", 0, "", "", history_listing.PAGE, None)[view.message]
     assert "must be numbers" in message["value"]
 
 
@@ -99,17 +108,20 @@ def refused_job(store, mode="t2v") -> str:
     return job_id
 
 
-def test_refused_jobs_are_hidden_until_asked_for_and_said_to_be(store):
+def test_refused_jobs_are_hidden_until_asked_for_and_said_to_be(store, view):
     failed, refused = failed_job(store), refused_job(store)
-    out = history_ui.on_refresh("", "", history_listing.PAGE, None)
-    assert out[1] == [failed] and "1 refused job hidden" in out[2]
-    shown = history_ui.on_refresh("", "", history_listing.PAGE, None, None, True)
-    assert shown[1] == [refused, failed] and "hidden" not in shown[2]
+    out = view.on_refresh("", "", history_listing.PAGE, None)
+    assert out[view.ids] == [failed] and "1 refused job hidden" in out[view.summary]
+    shown = view.on_refresh("", "", history_listing.PAGE, None, None, True)
+    assert shown[view.ids] == [refused, failed] and "hidden" not in shown[view.summary]
 
 
 def summary(**filters) -> str:
     values = {"mode": "", "status": "", **filters}
-    return history_ui.on_refresh(values["mode"], values["status"], history_listing.PAGE, None)[2]
+    view = history_view()
+    return view.on_refresh(values["mode"], values["status"], history_listing.PAGE, None)[
+        view.summary
+    ]
 
 
 def test_only_refused_jobs_the_summary_says_none_is_shown_and_counts_them_kept(store):
@@ -138,29 +150,31 @@ def test_filters_that_match_nothing_are_not_an_empty_history(store):
     assert summary(mode="t2v").startswith("Showing 1 of 1 job that matches.")
 
 
-def test_clear_removes_only_failed_and_cancelled_jobs(store, video, tmp_path):
+def test_clear_removes_only_failed_and_cancelled_jobs(store, video, tmp_path, view):
     done = finished_job(store, video, tmp_path)
     failed, refused = failed_job(store), refused_job(store)
     cancelled = store.create_job("t2v", {"prompt": "x"})
     store.mark_cancelled(cancelled)
-    message, *_ = history_ui.on_clear_failed("", "", history_listing.PAGE, None)
+    message = view.on_clear_failed("", "", history_listing.PAGE, None)[view.message]
     assert "3 failed or cancelled jobs and their files" in message["value"]
     assert [j.id for j in store.jobs(limit=-1)] == [done]
     assert not any((store.jobs_dir / j).exists() for j in (failed, refused, cancelled))
 
 
-def test_the_live_view_lists_the_callers_unfinished_jobs_with_their_place_in_line(store):
+def test_the_live_view_lists_the_callers_unfinished_jobs_with_their_place_in_line(store, view):
     theirs = store.create_job("t2v", {"prompt": "someone else's"}, owner="browser:b")
     store.mark_running(theirs)
     mine = [store.create_job("i2v", {"prompt": f"mine {n}"}, owner="browser:a") for n in (1, 2)]
-    table, box, pick, timer = history_ui.live("browser:a")
+    shown = view.live("browser:a")
+    table, box, pick, timer = (shown[part] for part in view.live_parts)
     assert box["visible"] is True and timer["active"] is True
     assert "someone else" not in table
     assert [value for _, value in pick["choices"]] == mine and pick["value"] == mine[0]
     assert "1 ahead" in table and "2 ahead" in table  # the other's running job counts
-    history_ui.on_cancel_live(mine[0], None)  # local install: the caller may cancel any job
+    view.on_cancel_live(mine[0], None)  # local install: the caller may cancel any job
     assert store.get(mine[0]).status == "cancelled"
     for job_id in (theirs, mine[1]):
         store.mark_cancelled(job_id)
-    table, box, pick, timer = history_ui.live("browser:a")
+    shown = view.live("browser:a")
+    table, box, pick, timer = (shown[part] for part in view.live_parts)
     assert (table, box["visible"], timer["active"]) == ("", False, False)

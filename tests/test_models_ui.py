@@ -16,7 +16,14 @@ import modes
 from errors import AppError
 from testkit.models_fakehub import FakeHub
 
-MESSAGE, SUMMARY, OVERVIEW, FILES, BUTTON = range(5)
+
+@pytest.fixture(scope="module")
+def view() -> models_ui.ModelsView:
+    """The view's components, in a page of their own: its handlers answer keyed by them."""
+    import gradio as gr
+
+    with gr.Blocks():
+        return models_ui.build()
 
 
 @pytest.fixture
@@ -40,8 +47,8 @@ def file_rows(table: str) -> dict[str, str]:
     return {name: state.removesuffix(GATED) for name, state in re.findall(row, table)}
 
 
-def test_each_file_says_which_model_loads_it_and_gated_ones_say_what_they_need(disk):
-    out = models_ui.on_refresh("t2v")[FILES]
+def test_each_file_says_which_model_loads_it_and_gated_ones_say_what_they_need(disk, view):
+    out = view.on_refresh("t2v")[view.files]
     cells = dict(re.findall(r'<code>(.*?)</code></td><td data-label="Model">([^<]*)', out))
     assert cells["ltx-2.5-video-vae-bf16.safetensors"] == "LTX-2.5"
     assert cells["ltx-2.3-22b-dev.safetensors"] == "LTX-2.3"
@@ -59,41 +66,41 @@ def overview_cells(table: str, mode: str) -> dict[str, str]:
     return dict(re.findall(r'<td data-label="([^"]+)"[^>]*>(.*?)</td>', row))
 
 
-def test_empty_disk_lists_every_mode_and_every_file_missing(disk):
-    out = models_ui.on_refresh("t2v")
-    assert out[MESSAGE]["visible"] is False
-    assert re.findall(r'data-mode="(\w+)"', out[OVERVIEW]) == list(modes.MODES)
+def test_empty_disk_lists_every_mode_and_every_file_missing(disk, view):
+    out = view.on_refresh("t2v")
+    assert out[view.message]["visible"] is False
+    assert re.findall(r'data-mode="(\w+)"', out[view.overview]) == list(modes.MODES)
     needs = models.needs_for_mode("t2v", None, "full")
-    assert file_rows(out[FILES]) == dict.fromkeys((n.filename for n in needs), "missing")
-    assert out[BUTTON]["visible"] is True
-    assert "Weights: **full**" in out[SUMMARY] and str(disk / "hub") in out[SUMMARY]
+    assert file_rows(out[view.files]) == dict.fromkeys((n.filename for n in needs), "missing")
+    assert out[view.download]["visible"] is True
+    assert "Weights: **full**" in out[view.summary] and str(disk / "hub") in out[view.summary]
 
 
-def test_a_mode_with_a_model_choice_offers_its_default_models_download_not_both(disk):
-    button = models_ui.on_refresh("t2v")[BUTTON]["value"]
+def test_a_mode_with_a_model_choice_offers_its_default_models_download_not_both(disk, view):
+    button = view.on_refresh("t2v")[view.download]["value"]
     ltx25 = models.needs_for_mode("t2v", None, "full", "ltx-2.5")
     assert button == f"Download {gb(ltx25)} for Text to video (LTX-2.5)"
     assert gb(ltx25) != gb(models.needs_for_mode("t2v", None, "full"))  # both added up
 
 
-def test_the_overview_gives_each_models_figure_apart(disk):
-    cells = overview_cells(models_ui.on_refresh("t2v")[OVERVIEW], "t2v")
+def test_the_overview_gives_each_models_figure_apart(disk, view):
+    cells = overview_cells(view.on_refresh("t2v")[view.overview], "t2v")
     ltx25, ltx23 = (models.needs_for_mode("t2v", None, "full", m) for m in ("ltx-2.5", "ltx-2.3"))
     assert cells["To fetch"] == f"LTX-2.5 {gb(ltx25)}<br>LTX-2.3 {gb(ltx23)}"
-    assert overview_cells(models_ui.on_refresh("a2v")[OVERVIEW], "a2v")["To fetch"] == gb(
+    assert overview_cells(view.on_refresh("a2v")[view.overview], "a2v")["To fetch"] == gb(
         models.needs_for_mode("a2v", None, "full")
     )
 
 
-def test_a_single_model_modes_button_names_no_model(disk):
+def test_a_single_model_modes_button_names_no_model(disk, view):
     needs = models.needs_for_mode("a2v", None, "full")
     assert (
-        models_ui.on_refresh("a2v")[BUTTON]["value"] == f"Download {gb(needs)} for Audio to video"
+        view.on_refresh("a2v")[view.download]["value"] == f"Download {gb(needs)} for Audio to video"
     )
 
 
-def test_style_lists_each_control_preprocessor_file(disk):
-    names = set(file_rows(models_ui.on_refresh("style")[FILES]))
+def test_style_lists_each_control_preprocessor_file(disk, view):
+    names = set(file_rows(view.on_refresh("style")[view.files]))
     needs = models.needs_for_mode("style", None, "full")
     assert names == {n.filename for n in needs}
     aux = {n.filename.rsplit("/", 1)[-1] for n in needs if n.folder == "controlnet_aux"}
@@ -101,18 +108,18 @@ def test_style_lists_each_control_preprocessor_file(disk):
     assert aux == pose | {"depth_anything_v2_vits.pth"}
 
 
-def test_a_file_on_disk_and_one_arriving_are_shown_as_such(disk, monkeypatch):
+def test_a_file_on_disk_and_one_arriving_are_shown_as_such(disk, monkeypatch, view):
     there, arriving = models.needs_for_mode("t2v", "fast", "full", "ltx-2.3")[:2]
     there.link.parent.mkdir(parents=True)
     with open(there.link, "wb") as fh:
         fh.truncate(there.file.size)  # sparse: the right size without the bytes
     key = (arriving.file.repo, arriving.file.path)
     monkeypatch.setitem(models._active, key, (arriving.file.size // 4, arriving.file.size))
-    out = models_ui.on_refresh("t2v")
-    states = file_rows(out[FILES])
+    out = view.on_refresh("t2v")
+    states = file_rows(out[view.files])
     assert states[there.filename] == "on disk"
     assert states[arriving.filename].startswith("downloading 25%")
-    t2v = re.search(r'<tr data-mode="t2v">(.*?)</tr>', out[OVERVIEW]).group(1)
+    t2v = re.search(r'<tr data-mode="t2v">(.*?)</tr>', out[view.overview]).group(1)
     cells = re.findall(r'<td data-label="([^"]+)"[^>]*>([^<]*)</td>', t2v)
     total = len(models.needs_for_mode("t2v", None, "full"))
     assert cells[:3] == [
@@ -122,24 +129,26 @@ def test_a_file_on_disk_and_one_arriving_are_shown_as_such(disk, monkeypatch):
     ]
 
 
-def test_an_unknown_variant_is_a_message_not_a_traceback(disk, monkeypatch):
+def test_an_unknown_variant_is_a_message_not_a_traceback(disk, monkeypatch, view):
     monkeypatch.setenv("LTX_AIO_MODEL_VARIANT", "int3")
-    out = models_ui.on_refresh("t2v")
-    assert out[MESSAGE]["visible"] is True and "int3" in out[MESSAGE]["value"]
-    assert out[BUTTON]["visible"] is False
+    out = view.on_refresh("t2v")
+    assert out[view.message]["visible"] is True and "int3" in out[view.message]["value"]
+    assert out[view.download]["visible"] is False
 
 
-def test_download_failure_is_shown_and_the_table_stays(disk, monkeypatch):
+def test_download_failure_is_shown_and_the_table_stays(disk, monkeypatch, view):
     def fail(mode, preset, progress=None, model=None):
         raise AppError("download_failed", "Could not reach the Hugging Face Hub.", hint="Retry.")
 
     monkeypatch.setattr(jobs.models, "ensure_models_for_mode", fail)
-    out = models_ui.on_download("i2v", progress=None)
-    assert "Could not reach the Hugging Face Hub." in out[MESSAGE]["value"]
-    assert set(file_rows(out[FILES]).values()) == {"missing"}
+    out = view.on_download("i2v", progress=None)
+    assert "Could not reach the Hugging Face Hub." in out[view.message]["value"]
+    assert set(file_rows(out[view.files]).values()) == {"missing"}
 
 
-def test_download_fetches_the_default_models_files_of_the_mode_from_the_hub(disk, monkeypatch):
+def test_download_fetches_the_default_models_files_of_the_mode_from_the_hub(
+    disk, monkeypatch, view
+):
     hub = FakeHub().start()
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
@@ -152,33 +161,35 @@ def test_download_fetches_the_default_models_files_of_the_mode_from_the_hub(disk
             hub.add(f.repo, f.path, os.urandom(1000))
             monkeypatch.setitem(model_manifest.FACTS, f.name, small)
         seen = []
-        out = models_ui.on_download("keyframe", progress=lambda *a, **k: seen.append(a))
+        out = view.on_download("keyframe", progress=lambda *a, **k: seen.append(a))
     finally:
         hub.stop()
-    assert "Models ready" in out[MESSAGE]["value"] and "on LTX-2.5" in out[MESSAGE]["value"]
-    states = file_rows(out[FILES])
+    assert (
+        "Models ready" in out[view.message]["value"] and "on LTX-2.5" in out[view.message]["value"]
+    )
+    states = file_rows(out[view.files])
     assert {states[n.filename] for n in default} == {"on disk"}
     assert "missing" in states.values()  # LTX-2.3's: fetched at its first job
-    assert out[BUTTON]["visible"] is False
+    assert out[view.download]["visible"] is False
     assert {r.path for r in hub.gets()} == {n.file.path for n in default}
     assert seen and seen[-1][0] == 1.0
 
 
-def test_with_remote_workers_the_view_says_whose_files_it_lists(disk, monkeypatch):
+def test_with_remote_workers_the_view_says_whose_files_it_lists(disk, monkeypatch, view):
     monkeypatch.setattr(jobs.backend, "local_weights", lambda: True)
-    assert models_ui.on_refresh("t2v")[MESSAGE]["visible"] is False
+    assert view.on_refresh("t2v")[view.message]["visible"] is False
     monkeypatch.setattr(jobs.backend, "local_weights", lambda: False)
-    said = models_ui.on_refresh("t2v")[MESSAGE]
+    said = view.on_refresh("t2v")[view.message]
     assert said["visible"] is True and "own models folder" in said["value"]
 
 
-def test_with_remote_workers_nothing_is_offered_or_fetched_here(disk, monkeypatch):
+def test_with_remote_workers_nothing_is_offered_or_fetched_here(disk, monkeypatch, view):
     monkeypatch.setattr(jobs.backend, "local_weights", lambda: False)
     fetched = []
     monkeypatch.setattr(jobs, "download_models", lambda *a, **k: fetched.append(a))
-    out = models_ui.on_refresh("t2v")
-    assert out[BUTTON]["visible"] is False
-    assert "nothing is downloaded to this machine" in out[SUMMARY]
-    assert "free at" not in out[SUMMARY]
-    out = models_ui.on_download("t2v", progress=None)
-    assert fetched == [] and "Nothing is downloaded to this machine" in out[MESSAGE]["value"]
+    out = view.on_refresh("t2v")
+    assert out[view.download]["visible"] is False
+    assert "nothing is downloaded to this machine" in out[view.summary]
+    assert "free at" not in out[view.summary]
+    out = view.on_download("t2v", progress=None)
+    assert fetched == [] and "Nothing is downloaded to this machine" in out[view.message]["value"]
