@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import backend
+import downloads
 import models
 import modes
 from testkit.mediagen import make_mp4, make_png, make_wav
@@ -52,12 +53,12 @@ def test_gpu_generates_video_with_audio(mode, media):
 
     problems = backend.checkout_problems(backend.pins.comfy_dir())
     assert not problems, problems
-    models.ensure_models_for_mode(mode, "fast")
+    downloads.ensure_models_for_mode(mode, "fast")
     prepared = modes.prepare(
         mode, _params(mode, media), input_dir=backend.input_dir(), job_id=uuid.uuid4().hex
     )
     prompt = models.resolve_variant(prepared.prompt)
-    models.ensure_models_for_prompt(prompt)
+    downloads.ensure_models_for_prompt(prompt)
     result = backend.unpack(
         backend.generate(mode, "fast", prompt, prepared.used.get("frames", 121))
     )
