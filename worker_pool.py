@@ -1,15 +1,16 @@
 """The remote executor: a pool of ComfyUI workers (LTX_AIO_WORKERS) that runs the app's prompts.
 
 It owns what the in-process engine owns for one GPU: placement, progress, cancel and the output
-file. Each worker is checked when the pool starts (workers.WorkerClient.check: same pins, the node
-classes the graphs need) and refused with the reason when it does not fit. A job goes to an idle
-worker that is up, preferring the one that last ran the same mode on the same model files (its
-weights are still loaded), and waits for one when all are busy (the app's queue lets as many jobs
-through as there are workers). A worker that stops answering mid-job is marked down and checked
-again every few seconds; its job runs again once on another worker, or fails saying so. With no
-worker up but one that may come back, a job waits for it up to LTX_AIO_WORKER_GRACE seconds (a
-job not started yet, and a lost job for its re-run). A worker that comes back is first told to
-drop what it still held of the jobs moved away from it, and their files are removed there.
+file. Each worker is checked when the pool starts (workers.WorkerClient.check, judged by
+worker_check: same pins, the node classes the graphs need) and refused with the reason when it does
+not fit. A job goes to an idle worker that is up, preferring the one that last ran the same mode on
+the same model files (its weights are still loaded), and waits for one when all are busy (the app's
+queue lets as many jobs through as there are workers). A worker that stops answering mid-job is
+marked down and checked again every few seconds; its job runs again once on another worker, or
+fails saying so. With no worker up but one that may come back, a job waits for it up to
+LTX_AIO_WORKER_GRACE seconds (a job not started yet, and a lost job for its re-run). A worker that
+comes back is first told to drop what it still held of the jobs moved away from it, and their files
+are removed there.
 
 The pool runs on an event loop of its own, in a daemon thread; `run()` is called from a job's
 thread and hands that thread the job's progress, so callbacks run where they would in-process.
@@ -131,7 +132,7 @@ class Member:
     client: object  # workers.WorkerClient
     state: str = "checking"  # checking | up | down | refused | misconfigured
     reason: str = ""
-    facts: object = None  # workers.Facts of the last check
+    facts: object = None  # worker_check.Facts of the last check
     device: dict = field(default_factory=dict)
     job: str | None = None  # the job it runs now
     warm: tuple = ()
@@ -183,9 +184,10 @@ class Pool:
         try:
             import aiohttp
 
+            import worker_check
             import workers
 
-            self._needs = workers.app_needs()
+            self._needs = worker_check.app_needs()
             self._changed = asyncio.Condition()
             self._session = aiohttp.ClientSession()
             try:
