@@ -33,6 +33,7 @@ import pins
 import readiness
 import tinyset
 import worker_pool
+import worker_settings
 import workflow
 from errors import ERROR_KINDS, AppError
 from progress import Progress
@@ -118,7 +119,7 @@ def decode_seconds(prompt: dict, frames: int) -> float:
 
 def _gpu(duration: Callable[..., int]):
     # With remote workers this process only dispatches: a ZeroGPU task would hold a GPU idle.
-    if spaces is None or worker_pool.configured():
+    if spaces is None or worker_settings.configured():
         return lambda fn: fn
     return spaces.GPU(duration=duration)
 
@@ -159,7 +160,7 @@ def _memory_gb(workers: list | None) -> tuple[float, str]:
         ignored = f" ({MEMORY_ENV}={raw!r} is not a number of GB above 0: ignored)"
     if os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "t", "true"):
         return ZEROGPU_MEMORY_GB, "ZeroGPU's large slice" + ignored
-    if workers is not None or worker_pool.configured():
+    if workers is not None or worker_settings.configured():
         # A job may land on any worker: the smallest GPU among those that can take one.
         rows = workers if workers is not None else executor().status().get("workers") or []
         sizes = [
@@ -375,6 +376,6 @@ def engine_status(wait_s: float = worker_pool.STATUS_WAIT_S) -> dict:
     status = executor().status(wait_s=wait_s)
     status["decode_memory"] = decode_memory(status.get("workers"))
     said = [TINY_WARNING] if tinyset.requested() else []
-    said += [worker_pool.ignored()] if worker_pool.ignored() else []
+    said += [worker_settings.ignored()] if worker_settings.ignored() else []
     status["warnings"] = [*status.get("warnings", []), *said]
     return status

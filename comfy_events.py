@@ -64,7 +64,7 @@ def classify_validation(prompt: dict, error: dict | None, node_errors: dict | No
                     "missing_model",
                     f"model file {value} is not installed",
                     where=where,
-                    hint="Download this mode's models (Models panel or models.py), then retry.",
+                    hint="Download this mode's models (Models panel or downloads.py), then retry.",
                 )
             if reason.get("type") == "custom_validation_failed" or "Invalid" in details:
                 return AppError(

@@ -98,6 +98,7 @@ def activate_mirror(
     if "huggingface_hub" in sys.modules:
         log.warning(
             "huggingface_hub was imported before activate_mirror(); its defaults still point at "
-            "the read-only cache. models.py passes cache_dir explicitly, other callers may not."
+            "the read-only cache. models.py and downloads.py pass cache_dir explicitly, other "
+            "callers may not."
         )
     return hub

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import backend
+import downloads
 import errors
 import fields
 import history
@@ -490,7 +491,7 @@ def _run(
         prompt = models.resolve_variant(prepared.prompt)
         if backend.local_weights():  # else each remote worker loads them from its own folder
             progress(0.0, "Checking model files")
-            models.ensure_models_for_prompt(prompt, progress)
+            downloads.ensure_models_for_prompt(prompt, progress)
         marks["models"] = time.monotonic()
         progress(0.0, "Starting generation")
         result, retry_notes = _generate(
@@ -531,7 +532,7 @@ def download_models(
     """Fetch the weights `mode` needs at `preset` on `model`, or at every preset / on every
     model family when None (the panel's and the Models view's download buttons)."""
     try:
-        return models.ensure_models_for_mode(
+        return downloads.ensure_models_for_mode(
             mode, preset, progress=_silent if progress is None else progress, model=model
         )
     except Exception as exc:

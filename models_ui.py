@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+import downloads
 import jobs
 import models
 import modes
@@ -107,7 +108,7 @@ def where_text(status: dict, local: bool = True) -> str:
     )
     if not local:
         return f"{variant} Jobs run on remote workers: nothing is downloaded to this machine."
-    where, free = models.cache_free()
+    where, free = downloads.cache_free()
     return (
         f"{variant} Downloads go to `{models.hub_cache_dir()}`: {_gb(free / 1e9)} free at "
         f"`{where}`. A job loads one model's files; a mode's figures are those of each model it "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import readiness
 import tinyset
-import worker_pool
+import worker_settings
 from modes import Mode
 
 # Field -> the quick value (a mode without the field keeps its own way: a2v and lipsync take their
@@ -23,7 +23,7 @@ def reason() -> str | None:
     """Why the panels start on quick settings here, or None (they start on the defaults)."""
     if tinyset.requested():
         return "the tiny test weights are in use"
-    if worker_pool.configured():
+    if worker_settings.configured():
         return None
     try:
         device = readiness.probe_device()

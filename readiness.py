@@ -115,14 +115,15 @@ def probe_weights() -> dict:
     largest one-mode download (`by_model`; a job loads one family's files), the largest of those
     (`need_gb`), the free disk, and the same need in each other variant. With remote workers
     (LTX_AIO_WORKERS) this machine downloads nothing: `local` is then False and nothing else."""
+    import downloads
     import models
-    import worker_pool
+    import worker_settings
     from model_manifest import VARIANTS
 
     variant = models.default_variant()
-    if worker_pool.configured():
+    if worker_settings.configured():
         return {"variant": variant, "local": False}
-    _, free = models.cache_free()
+    _, free = downloads.cache_free()
     need = {name: _largest_download(models.model_status(variant=name)) for name in VARIANTS}
     return {
         "variant": variant,

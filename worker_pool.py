@@ -1,15 +1,16 @@
 """The remote executor: a pool of ComfyUI workers (LTX_AIO_WORKERS) that runs the app's prompts.
 
 It owns what the in-process engine owns for one GPU: placement, progress, cancel and the output
-file. Each worker is checked when the pool starts (workers.WorkerClient.check: same pins, the node
-classes the graphs need) and refused with the reason when it does not fit. A job goes to an idle
-worker that is up, preferring the one that last ran the same mode on the same model files (its
-weights are still loaded), and waits for one when all are busy (the app's queue lets as many jobs
-through as there are workers). A worker that stops answering mid-job is marked down and checked
-again every few seconds; its job runs again once on another worker, or fails saying so. With no
-worker up but one that may come back, a job waits for it up to LTX_AIO_WORKER_GRACE seconds (a
-job not started yet, and a lost job for its re-run). A worker that comes back is first told to
-drop what it still held of the jobs moved away from it, and their files are removed there.
+file. Each worker is checked when the pool starts (workers.WorkerClient.check, judged by
+worker_check: same pins, the node classes the graphs need) and refused with the reason when it does
+not fit. A job goes to an idle worker that is up, preferring the one that last ran the same mode on
+the same model files (its weights are still loaded), and waits for one when all are busy (the app's
+queue lets as many jobs through as there are workers). A worker that stops answering mid-job is
+marked down and checked again every few seconds; its job runs again once on another worker, or
+fails saying so. With no worker up but one that may come back, a job waits for it up to
+LTX_AIO_WORKER_GRACE seconds (a job not started yet, and a lost job for its re-run). A worker that
+comes back is first told to drop what it still held of the jobs moved away from it, and their files
+are removed there.
 
 The pool runs on an event loop of its own, in a daemon thread; `run()` is called from a job's
 thread and hands that thread the job's progress, so callbacks run where they would in-process.
@@ -21,7 +22,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-import os
 import queue
 import threading
 import time
@@ -34,11 +34,17 @@ import pins
 from comfy_events import MODEL_SUFFIXES, ProgressLines
 from errors import AppError
 from progress import Progress
+from worker_settings import (
+    GRACE_ENV,
+    WORKERS_ENV,
+    configured_header,
+    configured_urls,
+    grace_s,
+    parse_header,
+)
 
 log = logging.getLogger("ltx_aio.workers")
 
-WORKERS_ENV = "LTX_AIO_WORKERS"
-HEADER_ENV = "LTX_AIO_WORKER_HEADER"
 FIRST_CHECK_S = 180.0  # how long a job waits for the pool's first look at its workers
 STATUS_WAIT_S = 5.0  # how long a status waits for it (after that: "being checked")
 # How often a worker that cannot take jobs is checked again.
@@ -48,64 +54,9 @@ CLOSED = "The worker pool was closed: the app is stopping, or its workers settin
 # How often a worker may fail to take a job before that counts as losing it (its one re-run).
 MISSES = 2
 LEFTOVERS_S = 2.0  # how often a worker still holding a moved job is asked about it
-# How long a job waits for a worker when none is up (a worker restarting, a short outage).
-GRACE_ENV = "LTX_AIO_WORKER_GRACE"
-GRACE_DEFAULT_S = 120.0
 # Prompt ids made from job ids: the same job has the same id on whichever worker it runs.
 PROMPT_IDS = uuid.UUID("5b0f7c2e-8a41-4c55-9d0e-2f6a7d1c3b90")
 DONE = object()
-
-
-def _named_urls() -> list[str]:
-    raw = os.environ.get(WORKERS_ENV, "")
-    return [url.strip() for url in raw.replace(",", " ").split() if url.strip()]
-
-
-def _on_zerogpu() -> bool:
-    return os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "t", "true")
-
-
-def grace_s() -> float:
-    """Seconds a job waits for a worker to come back when none is up (0: it fails at once)."""
-    try:
-        value = float(os.environ.get(GRACE_ENV, "") or GRACE_DEFAULT_S)
-    except ValueError:
-        return GRACE_DEFAULT_S
-    return max(0.0, value) if value == value else GRACE_DEFAULT_S  # NaN: the default
-
-
-def configured_urls() -> list[str]:
-    """The workers to run jobs on. None on ZeroGPU: its GPU task runs them there (and a Space
-    there must keep its GPU function); a CPU Space is the front-end for workers of one's own."""
-    return [] if _on_zerogpu() else _named_urls()
-
-
-def ignored() -> str:
-    """Why workers that are named are not used ("" when they are, or none are named)."""
-    if _on_zerogpu() and _named_urls():
-        return (
-            f"{WORKERS_ENV} is ignored on ZeroGPU, whose GPU runs the jobs here: to send jobs to "
-            "workers of your own, run the app on a CPU Space or any other machine."
-        )
-    return ""
-
-
-def configured() -> bool:
-    return bool(configured_urls())
-
-
-def configured_header() -> str:
-    return os.environ.get(HEADER_ENV, "").strip()
-
-
-def parse_header(raw: str) -> dict[str, str]:
-    """`Name: value` -> {Name: value}; a malformed setting is said, never half-used."""
-    if not raw:
-        return {}
-    name, sep, value = raw.partition(":")
-    if not sep or not name.strip() or any(c.isspace() for c in name.strip()):
-        raise ValueError(f"{HEADER_ENV} must read `Name: value`, e.g. `Authorization: Bearer x`")
-    return {name.strip(): value.strip()}
 
 
 def prompt_id_for(job_id: str) -> str:
@@ -131,7 +82,7 @@ class Member:
     client: object  # workers.WorkerClient
     state: str = "checking"  # checking | up | down | refused | misconfigured
     reason: str = ""
-    facts: object = None  # workers.Facts of the last check
+    facts: object = None  # worker_check.Facts of the last check
     device: dict = field(default_factory=dict)
     job: str | None = None  # the job it runs now
     warm: tuple = ()
@@ -183,9 +134,10 @@ class Pool:
         try:
             import aiohttp
 
+            import worker_check
             import workers
 
-            self._needs = workers.app_needs()
+            self._needs = worker_check.app_needs()
             self._changed = asyncio.Condition()
             self._session = aiohttp.ClientSession()
             try:

@@ -1,11 +1,10 @@
 """One remote ComfyUI worker, driven through ComfyUI's own HTTP/WebSocket API (aiohttp).
 
 A worker is a ComfyUI server at the app's pins, one per GPU (`tools/start_workers.py`). `check()`
-says whether this app can use it: the pins it runs (its `/aio/worker` route from the app's
-worker_nodes, and the version number its running ComfyUI gives in `/system_stats`, against
-pins.CORE_VERSIONS: the record is a file, the version what runs),
-the node classes the workflows need (`/object_info`), and the tiny set's seam when the app runs on
-the tiny set. `run()` runs one prompt: uploads the staged inputs it names, submits it under the
+asks it `/system_stats`, `/aio/worker` (the app's worker_nodes) and `/object_info`, and
+worker_check.py judges the answers: whether this app can use it (the pins it runs, the node
+classes the workflows need, the tiny set's seam), and if not, what to change. `run()` runs one
+prompt: uploads the staged inputs it names, submits it under the
 caller's prompt id with a websocket of this job's own (ComfyUI sends a prompt's events only to
 the socket whose client id the prompt carries, and a second socket with the same id silently
 takes them over), reports the events as progress, and downloads the outputs. Whatever says the
@@ -22,14 +21,12 @@ import logging
 import os
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 
-import pins
-import tinyset
-from comfy_events import classify_execution, classify_validation, pack_name
+import worker_check
+from comfy_events import classify_execution, classify_validation
 from errors import AppError
 
 log = logging.getLogger("ltx_aio.workers")
@@ -62,39 +59,6 @@ def silence_limit() -> float:
         return max(5.0, float(os.environ.get(TIMEOUT_ENV, "") or 60))
     except ValueError:
         return 60.0
-
-
-@dataclass(frozen=True)
-class Needs:
-    """What this app needs of a worker."""
-
-    core_sha: str
-    core_version: str | None
-    packs: dict[str, str]
-    classes: frozenset[str]
-    tiny: bool
-
-
-def app_needs() -> Needs:
-    return Needs(
-        core_sha=pins.CORE.sha,
-        core_version=pins.CORE_VERSIONS.get(pins.CORE.sha),
-        packs={pin.name: pin.sha for pin in pins.needed_pins() if pin is not pins.CORE},
-        classes=frozenset(pins.workflow_class_types()),
-        tiny=tinyset.requested(),
-    )
-
-
-@dataclass
-class Facts:
-    """What a check found. `problem` says why the app cannot use the worker ("" = it can)."""
-
-    version: str = ""
-    pins: dict | None = None  # from /aio/worker; None for a stock ComfyUI
-    device: dict = field(default_factory=dict)
-    cleanup: bool = False
-    problem: str = ""
-    note: str = ""
 
 
 def display_name(url: str) -> str:
@@ -141,45 +105,6 @@ def _device(stats: dict) -> dict:
     }
 
 
-def pin_problem(facts: Facts, needs: Needs) -> str:
-    """Why a worker's pins are not this app's ("" when they are, as far as it can tell)."""
-    wanted = needs.core_sha[:10] + (
-        f" (ComfyUI {needs.core_version})" if needs.core_version else ""
-    )
-    restart = (
-        "Change the worker: start it from this app's pinned checkout "
-        "(`python tools/start_workers.py`)."
-    )
-    if facts.pins is not None:
-        core = str(facts.pins.get("ComfyUI") or "")
-        if core != needs.core_sha:
-            at = f"commit {core[:10]}" if core else "an unrecorded checkout"
-            return (
-                f"runs ComfyUI {facts.version} at {at}; this app is pinned to {wanted}. {restart}"
-            )
-        for name, sha in needs.packs.items():
-            got = facts.pins.get(name)
-            if got and got != sha:
-                return f"runs {name} at {str(got)[:10]}; this app needs {sha[:10]}. {restart}"
-        if needs.core_version and facts.version != needs.core_version:
-            # The record is a file beside the code; what the running ComfyUI itself says wins.
-            return (
-                f"reports ComfyUI {facts.version} itself, yet its pin record says commit "
-                f"{core[:10]}, this app's pin {wanted}: it runs other code than its record "
-                f"says (a server not restarted since its checkout was re-pinned, or a checkout "
-                f"changed by hand). {restart}"
-            )
-        return ""
-    if needs.core_version is None:
-        return (
-            f"runs ComfyUI {facts.version}, and this app has no version number for its pin "
-            f"{needs.core_sha[:10]} (pins.CORE_VERSIONS) to compare. {restart}"
-        )
-    if facts.version != needs.core_version:
-        return f"runs ComfyUI {facts.version}; this app is pinned to {wanted}. {restart}"
-    return ""
-
-
 class WorkerClient:
     """HTTP and WebSocket calls to one worker, on the caller's aiohttp session and event loop."""
 
@@ -223,72 +148,27 @@ class WorkerClient:
 
     # -- checking
 
-    async def check(self, needs: Needs) -> Facts:
-        facts = Facts()
+    async def check(self, needs: worker_check.Needs) -> worker_check.Facts:
+        """Whether this app can use the worker: its answers, judged by worker_check."""
         status, stats = await self._call("GET", "/system_stats")
-        if status in (401, 403):
-            facts.problem = (
-                f"refused the app (HTTP {status}): check LTX_AIO_WORKER_HEADER. Change the app: "
-                "set it to the header the proxy in front of the worker expects."
-            )
+        facts = worker_check.read_stats(status, stats)
+        if facts.problem:
             return facts
-        if status != 200 or not isinstance(stats, dict) or "system" not in stats:
-            facts.problem = (
-                f"is not a ComfyUI server (GET /system_stats: HTTP {status}). Change the app: "
-                "name the worker's ComfyUI address in LTX_AIO_WORKERS."
-            )
-            return facts
-        facts.version = str(stats["system"].get("comfyui_version", "?"))
-        facts.device = _device(stats)
         status, aio = await self._call("GET", "/aio/worker")
-        tiny_seam = False
-        if status == 200 and isinstance(aio, dict) and isinstance(aio.get("pins"), dict):
-            facts.pins, facts.cleanup = aio["pins"], bool(aio.get("cleanup"))
-            tiny_seam = bool(aio.get("tiny_seam"))
-        else:
-            facts.note = (
-                "a stock ComfyUI server: its pins are checked by version number only, and "
-                "it cannot delete a job's files afterwards"
-            )
+        tiny_seam = worker_check.read_worker_route(facts, status, aio)
         self.cleanup_route = facts.cleanup
-        facts.problem = pin_problem(facts, needs)
+        facts.problem = worker_check.pin_problem(facts, needs)
         if facts.problem:
             return facts
         status, info = await self._call("GET", "/object_info", timeout=OBJECT_INFO_S)
-        if status != 200 or not isinstance(info, dict):
-            facts.problem = f"did not list its node classes (GET /object_info: HTTP {status})."
-            return facts
-        missing = sorted(needs.classes - set(info))
-        if missing:
-            named = ", ".join(f"{cls} ({pack_name(cls)})" for cls in missing)
-            facts.problem = (
-                f"lacks node classes the workflows need: {named}. Change the worker: start it "
-                "from this app's pinned checkout, with the node packs `python bootstrap.py` "
-                "installs (`python tools/start_workers.py`)."
-            )
-        elif needs.tiny and not tiny_seam:
-            facts.problem = (
-                "does not run the tiny test set's seam, which this app needs (it was started "
-                "with LTX_AIO_TINY_WEIGHTS=1). To test on the tiny set, change the worker: "
-                "restart it with LTX_AIO_TINY_WEIGHTS=1 and LTX_AIO_MODELS_DIR at the set. For "
-                "real videos, change the app: start it without LTX_AIO_TINY_WEIGHTS."
-            )
-        elif tiny_seam and not needs.tiny:
-            facts.problem = (
-                "runs the tiny random-weight test set (its videos are noise), and this app was "
-                "started without LTX_AIO_TINY_WEIGHTS=1, so it expects real weights. To test on "
-                "the tiny set, change the app: start it with the whole command "
-                "`tools/start_workers.py` printed (LTX_AIO_TINY_WEIGHTS=1 and LTX_AIO_MODELS_DIR "
-                "at the set). For real videos, change the worker: restart it without "
-                "LTX_AIO_TINY_WEIGHTS, over real weights."
-            )
+        facts.problem = worker_check.classes_problem(status, info, needs, tiny_seam)
         return facts
 
     async def stats(self) -> dict:
         status, stats = await self._call("GET", "/system_stats")
         if status != 200 or not isinstance(stats, dict):
             raise WorkerLost(f"GET /system_stats: HTTP {status}")
-        return _device(stats)
+        return worker_check.device(stats)
 
     # -- one job
 

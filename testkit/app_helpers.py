@@ -22,8 +22,8 @@ import pytest  # noqa: E402
 
 import app  # noqa: E402
 import backend  # noqa: E402
+import downloads  # noqa: E402
 import history  # noqa: E402
-import models  # noqa: E402
 import modes  # noqa: E402
 import pins  # noqa: E402
 import readiness  # noqa: E402
@@ -68,7 +68,7 @@ def patch_engine(patch: pytest.MonkeyPatch, engine: FakeEngine) -> None:
     patch.setattr(backend, "generate", engine.generate)
     patch.setattr(backend, "engine_status", engine.engine_status)
     patch.setattr(backend, "cancel", engine.cancel)
-    patch.setattr(models, "ensure_models_for_prompt", engine.ensure_models)
+    patch.setattr(downloads, "ensure_models_for_prompt", engine.ensure_models)
     patch.setattr(readiness, "probe_device", engine.probe_device)
     patch.setattr(readiness, "probe_weights", engine.probe_weights)
 

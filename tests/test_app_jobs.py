@@ -14,13 +14,13 @@ import pytest
 import app
 import backend
 import banners_ui
+import downloads
 import errors
 import events_ui
 import history
 import history_record
 import http_guards
 import jobs
-import models
 import modes
 import panels_ui
 import pins
@@ -296,7 +296,7 @@ def test_cancel_during_the_model_check_stops_before_the_gpu_task(engine, monkeyp
         jobs.cancel(job.id)
         return []
 
-    monkeypatch.setattr(models, "ensure_models_for_prompt", ensure_then_cancel)
+    monkeypatch.setattr(downloads, "ensure_models_for_prompt", ensure_then_cancel)
     with pytest.raises(AppError) as caught:
         jobs.run("t2v", {"prompt": "a cat"})
     (job,) = history.open_store().jobs()

@@ -15,6 +15,7 @@ import jobs
 import modes
 import readiness
 import worker_pool
+import worker_settings
 import workflow
 from testkit.app_helpers import use_fake_engine
 from testkit.modes_helpers import graph_spec
@@ -25,7 +26,7 @@ engine = pytest.fixture(use_fake_engine, name="engine")
 @pytest.fixture(autouse=True)
 def plain_machine(monkeypatch):
     """No setting, not ZeroGPU, no workers: each test says what differs."""
-    for name in (backend.MEMORY_ENV, "SPACES_ZERO_GPU", worker_pool.WORKERS_ENV):
+    for name in (backend.MEMORY_ENV, "SPACES_ZERO_GPU", worker_settings.WORKERS_ENV):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(backend, "_warm_modes", set())
 
@@ -79,7 +80,7 @@ def _rows(*workers):
 
 def test_with_workers_the_smallest_gpu_of_those_up(monkeypatch):
     rows = _rows(("up", 80.0), ("up", 24.0), ("down", 16.0), ("up", None))
-    monkeypatch.setattr(worker_pool, "configured", lambda: True)
+    monkeypatch.setattr(worker_settings, "configured", lambda: True)
     monkeypatch.setattr(
         backend, "executor", lambda: types.SimpleNamespace(status=lambda: {"workers": rows})
     )
@@ -93,7 +94,7 @@ def test_real_workers_report_their_gpu_through_the_pool(tmp_path, monkeypatch):
     from testkit.fake_worker import fake_workers  # reports a 24 GB GPU from /system_stats
 
     with fake_workers(tmp_path, ()) as [fake]:
-        monkeypatch.setenv(worker_pool.WORKERS_ENV, fake.url)
+        monkeypatch.setenv(worker_settings.WORKERS_ENV, fake.url)
         try:
             figure = backend.engine_status()["decode_memory"]
         finally:

@@ -10,6 +10,7 @@ import pytest
 
 import backend
 import comfy_engine
+import downloads
 import models
 import modes
 import pins
@@ -55,12 +56,12 @@ def test_gpu_generates_video_with_audio(mode, media):
 
     problems = comfy_engine.checkout_problems(pins.comfy_dir())
     assert not problems, problems
-    models.ensure_models_for_mode(mode, "fast")
+    downloads.ensure_models_for_mode(mode, "fast")
     prepared = prepare.job(
         mode, _params(mode, media), input_dir=pins.input_dir(), job_id=uuid.uuid4().hex
     )
     prompt = models.resolve_variant(prepared.prompt)
-    models.ensure_models_for_prompt(prompt)
+    downloads.ensure_models_for_prompt(prompt)
     result = backend.unpack(backend.generate(mode, "fast", prompt, prepared.spec.frames))
     with av.open(result["video"]) as container:
         kinds = {stream.type for stream in container.streams}

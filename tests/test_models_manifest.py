@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import downloads
 import model_manifest
 import models
 import modes
@@ -201,7 +202,7 @@ def test_ensure_models_for_mode_fetches_exactly_what_the_preset_loads(empty_disk
             small = model_manifest.ModelFile(f.name, f.folder, f.repo, f.path, 1000, "test")
             hub.add(f.repo, f.path, os.urandom(1000))
             monkeypatch.setitem(model_manifest.FACTS, f.name, small)
-        paths = models.ensure_models_for_mode("t2v", "fast", variant="full")
+        paths = downloads.ensure_models_for_mode("t2v", "fast", variant="full")
     finally:
         hub.stop()
     expected = {n.link for n in models.needs_for_mode("t2v", "fast", "full")}

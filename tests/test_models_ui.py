@@ -114,7 +114,7 @@ def test_a_file_on_disk_and_one_arriving_are_shown_as_such(disk, monkeypatch, vi
     with open(there.link, "wb") as fh:
         fh.truncate(there.file.size)  # sparse: the right size without the bytes
     key = (arriving.file.repo, arriving.file.path)
-    monkeypatch.setitem(models._active, key, (arriving.file.size // 4, arriving.file.size))
+    monkeypatch.setitem(models.in_flight, key, (arriving.file.size // 4, arriving.file.size))
     out = view.on_refresh("t2v")
     states = file_rows(out[view.files])
     assert states[there.filename] == "on disk"
@@ -140,7 +140,7 @@ def test_download_failure_is_shown_and_the_table_stays(disk, monkeypatch, view):
     def fail(mode, preset, progress=None, model=None):
         raise AppError("download_failed", "Could not reach the Hugging Face Hub.", hint="Retry.")
 
-    monkeypatch.setattr(jobs.models, "ensure_models_for_mode", fail)
+    monkeypatch.setattr(jobs.downloads, "ensure_models_for_mode", fail)
     out = view.on_download("i2v", progress=None)
     assert "Could not reach the Hugging Face Hub." in out[view.message]["value"]
     assert set(file_rows(out[view.files]).values()) == {"missing"}

@@ -19,7 +19,7 @@ def on(monkeypatch):
     def machine(device: str, *, tiny: bool = False, workers: bool = False) -> None:
         monkeypatch.setattr(readiness, "probe_device", lambda: {"type": device})
         monkeypatch.setattr(quick_start.tinyset, "requested", lambda: tiny)
-        monkeypatch.setattr(quick_start.worker_pool, "configured", lambda: workers)
+        monkeypatch.setattr(quick_start.worker_settings, "configured", lambda: workers)
 
     return machine
 

@@ -21,6 +21,7 @@ import comfy_engine  # noqa: E402
 import health  # noqa: E402
 import pins
 import worker_pool  # noqa: E402
+import worker_settings  # noqa: E402
 import workers  # noqa: E402
 from errors import AppError  # noqa: E402
 from testkit.fake_worker import FakeWorker, fake_workers  # noqa: E402
@@ -216,7 +217,7 @@ def test_a_job_lost_while_the_other_worker_is_down_runs_again_when_that_one_is_b
     the other to come back, saying so, and has its one re-run there; also when the other died
     idle unnoticed, so that the re-run first finds it does not answer (no second lost run)."""
     monkeypatch.setattr(worker_pool, "PING_IDLE_S", 0.2 if noticed else 3600)
-    monkeypatch.setenv(worker_pool.GRACE_ENV, "60")
+    monkeypatch.setenv(worker_settings.GRACE_ENV, "60")
     with fake_workers(tmp_path, LONG, ()) as [dying, other]:
         pool = make_pool(dying, other)
         other.kill()
@@ -241,7 +242,7 @@ def test_a_worker_that_passes_its_checks_but_never_takes_a_job_costs_the_job_its
     reaches it: after a few tries that counts as the job's lost run, and with no other worker
     the job fails saying so instead of going round for ever."""
     monkeypatch.setattr(worker_pool, "RECHECK_S", {"down": 0.2, "refused": 30.0})
-    monkeypatch.setenv(worker_pool.GRACE_ENV, "600")
+    monkeypatch.setenv(worker_settings.GRACE_ENV, "600")
     with fake_workers(tmp_path, ("--no-ws",)) as [deaf]:
         pool = make_pool(deaf)
         with pytest.raises(AppError) as info:
@@ -267,7 +268,7 @@ def test_a_cleanup_that_got_no_answer_is_done_when_the_worker_answers_again(
 
 def test_closing_the_pool_ends_a_job_waiting_for_a_worker(tmp_path, make_pool, monkeypatch):
     monkeypatch.setattr(worker_pool, "PING_IDLE_S", 0.2)
-    monkeypatch.setenv(worker_pool.GRACE_ENV, "600")
+    monkeypatch.setenv(worker_settings.GRACE_ENV, "600")
     with lone_worker_down(tmp_path, make_pool) as (pool, fake):
         said = Said()
         thread, outcome = run_in_thread(pool.run, graph(), said, "job", "t2v")
@@ -341,7 +342,7 @@ def test_with_no_worker_up_a_job_waits_for_one_to_come_back(tmp_path, make_pool,
     so, while the engine says it waits for workers (so jobs are not refused); it runs on the
     worker once that is back."""
     monkeypatch.setattr(worker_pool, "PING_IDLE_S", 0.2)  # an idle worker's loss noticed soon
-    monkeypatch.setenv(worker_pool.GRACE_ENV, "60")
+    monkeypatch.setenv(worker_settings.GRACE_ENV, "60")
     with lone_worker_down(tmp_path, make_pool) as (pool, fake):
         status = pool.status()
         assert not status["ready"] and status["waits_for_workers"]
@@ -356,18 +357,18 @@ def test_with_no_worker_up_a_job_waits_for_one_to_come_back(tmp_path, make_pool,
 
 def test_a_job_waits_for_a_worker_only_as_long_as_the_grace(tmp_path, make_pool, monkeypatch):
     monkeypatch.setattr(worker_pool, "PING_IDLE_S", 0.2)
-    monkeypatch.setenv(worker_pool.GRACE_ENV, "1")
+    monkeypatch.setenv(worker_settings.GRACE_ENV, "1")
     with lone_worker_down(tmp_path, make_pool) as (pool, fake), pytest.raises(AppError) as info:
         pool.run(graph(), Said(), "job", "t2v")
     assert info.value.kind == "unavailable"
     assert "No worker came back within 1 s" in info.value.message
-    assert worker_pool.GRACE_ENV in info.value.hint
+    assert worker_settings.GRACE_ENV in info.value.hint
 
 
 def test_the_grace_setting_reads_numbers_and_falls_back_on_anything_else(monkeypatch):
     for raw, expected in (("30", 30.0), ("0", 0.0), ("-5", 0.0), ("soon", 120.0), ("nan", 120.0)):
-        monkeypatch.setenv(worker_pool.GRACE_ENV, raw)
-        assert worker_pool.grace_s() == expected, raw
+        monkeypatch.setenv(worker_settings.GRACE_ENV, raw)
+        assert worker_settings.grace_s() == expected, raw
 
 
 def test_without_another_worker_a_lost_job_fails_saying_so(tmp_path, make_pool):

@@ -23,6 +23,7 @@ import modes
 import pins
 import prepare
 import worker_pool
+import worker_settings
 from errors import AppError
 from testkit import waiting
 from testkit.mediagen import make_mp4, make_png, make_wav
@@ -55,7 +56,7 @@ def pool_of(workers, tiny_models, monkeypatch):
         monkeypatch.setenv(name, value)
 
     def use(*which: int):
-        monkeypatch.setenv(worker_pool.WORKERS_ENV, workers.setting(*which))
+        monkeypatch.setenv(worker_settings.WORKERS_ENV, workers.setting(*which))
         return backend.executor()
 
     yield use

@@ -2,7 +2,7 @@
 
 1. Per-request overhead outside node execution, over N runs of a weight-free graph
    (patch + stage + validate + collect; node execution is reported beside it, not in it),
-   plus `modes.prepare` per mode on the real templates when modes.py is importable.
+   plus `prepare.job` per mode on the real templates when modes.py is importable.
 2. `import app` time against `import gradio`, and whether importing app pulled in torch/ComfyUI.
 3. The idle app process: seconds until its page answers, and its resident memory.
 

@@ -81,9 +81,10 @@ def one_job(mode: str, preset: str, seed: int, media_dir: Path) -> dict:
 def measure(workers, jobs: int, mode: str, preset: str, media_dir: Path) -> dict:
     import backend
     import worker_pool
+    import worker_settings
 
     count = len(workers)
-    os.environ[worker_pool.WORKERS_ENV] = ",".join(w.url for w in workers)
+    os.environ[worker_settings.WORKERS_ENV] = ",".join(w.url for w in workers)
     worker_pool.shutdown()
     backend.executor()
     with ThreadPoolExecutor(count) as runner:  # warm-up: one job on each worker, at once

@@ -179,7 +179,7 @@ def _case(
             torch.cuda.synchronize()
             row[f"{run}_peak_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 1)
         row[f"{run}_s"] = round(time.perf_counter() - started, 2)
-        row.update(size=f"{prepared.used['width']}x{prepared.used['height']}",
+        row.update(size=f"{prepared.spec.width}x{prepared.spec.height}",
                    frames=prepared.spec.frames)  # fmt: skip
         if keep is not None and run == "warm":
             keep.parent.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import downloads
 import models
 from errors import AppError
 from model_manifest import FACTS, ModelFile
@@ -62,7 +63,7 @@ def _leftovers(root: Path) -> list[Path]:
 
 def test_fresh_download_lands_in_cache_and_is_linked_for_comfyui(env, hub):
     need = _need(hub)
-    [path] = models.ensure_needs([need])
+    [path] = downloads.ensure_needs([need])
     assert path == env / "comfyui" / "models" / "checkpoints" / "model.safetensors"
     assert path.is_symlink() and (env / "hub") in path.resolve().parents
     assert _sha(path) == need.file.sha256
@@ -70,18 +71,18 @@ def test_fresh_download_lands_in_cache_and_is_linked_for_comfyui(env, hub):
 
 def test_linked_file_is_used_without_any_request(env, hub):
     need = _need(hub)
-    models.ensure_needs([need])
+    downloads.ensure_needs([need])
     hub.requests.clear()
-    models.ensure_needs([need])
+    downloads.ensure_needs([need])
     assert hub.requests == []
 
 
 def test_cached_but_unlinked_file_is_linked_without_any_request(env, hub):
     need = _need(hub)
-    [path] = models.ensure_needs([need])
+    [path] = downloads.ensure_needs([need])
     path.unlink()
     hub.requests.clear()
-    assert models.ensure_needs([need]) == [path]
+    assert downloads.ensure_needs([need]) == [path]
     assert hub.requests == [] and _sha(path) == need.file.sha256
 
 
@@ -89,7 +90,7 @@ def test_connection_cut_mid_file_resumes_to_the_right_hash(env, hub):
     # The client writes in 10 MiB chunks, so the cut must come after at least one whole chunk.
     need = _need(hub, size=24 * MB)
     hub.cut(REPO, need.file.path, at=15 * MB)
-    [path] = models.ensure_needs([need])
+    [path] = downloads.ensure_needs([need])
     assert _sha(path) == need.file.sha256
     first, retry = [r.headers.get("Range") for r in hub.gets()]
     resumed_at = int(re.fullmatch(r"bytes=(\d+)-", retry)[1])
@@ -103,7 +104,7 @@ def test_download_that_keeps_breaking_leaves_nothing_that_looks_complete(env, hu
     need = _need(hub)
     hub.cut(REPO, need.file.path, at=MB, times=-1)
     with pytest.raises(AppError) as err:
-        models.ensure_needs([need])
+        downloads.ensure_needs([need])
     assert err.value.kind == "download_failed"
     assert REPO in str(err.value) and "model.safetensors" in str(err.value)
     assert "try again" in err.value.hint
@@ -117,9 +118,9 @@ def test_run_after_a_broken_download_gets_the_whole_file(env, hub, monkeypatch):
     need = _need(hub)
     hub.cut(REPO, need.file.path, at=MB, times=-1)
     with pytest.raises(AppError):
-        models.ensure_needs([need])
+        downloads.ensure_needs([need])
     hub.cuts.clear()
-    [path] = models.ensure_needs([need])
+    [path] = downloads.ensure_needs([need])
     assert _sha(path) == need.file.sha256
 
 
@@ -127,7 +128,7 @@ def test_gated_repo_without_token_says_to_set_hf_token(env, hub):
     need = _need(hub, repo="org/gated")
     hub.gated.add("org/gated")
     with pytest.raises(AppError) as err:
-        models.ensure_needs([need])
+        downloads.ensure_needs([need])
     assert err.value.kind == "download_failed" and "org/gated" in str(err.value)
     assert "HF_TOKEN" in err.value.hint and "https://huggingface.co/org/gated" in err.value.hint
     assert _leftovers(env) == []
@@ -137,7 +138,7 @@ def test_gated_repo_downloads_with_token_from_env(env, hub, monkeypatch):
     need = _need(hub, repo="org/gated")
     hub.gated.add("org/gated")
     monkeypatch.setenv("HF_TOKEN", TOKEN)
-    [path] = models.ensure_needs([need])
+    [path] = downloads.ensure_needs([need])
     assert _sha(path) == need.file.sha256
 
 
@@ -145,7 +146,7 @@ def test_missing_file_names_repo_and_file(env, hub):
     need = _need(hub)
     hub.files.clear()
     with pytest.raises(AppError) as err:
-        models.ensure_needs([need])
+        downloads.ensure_needs([need])
     assert err.value.kind == "download_failed"
     assert f"{REPO}/model.safetensors" == err.value.where
     assert REPO in err.value.message and "model.safetensors" in err.value.message
@@ -154,11 +155,11 @@ def test_missing_file_names_repo_and_file(env, hub):
 
 def test_offline_with_file_cached_works_without_requests(env, hub, monkeypatch):
     need = _need(hub)
-    [path] = models.ensure_needs([need])
+    [path] = downloads.ensure_needs([need])
     path.unlink()
     hub.requests.clear()
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert models.ensure_needs([need]) == [path]
+    assert downloads.ensure_needs([need]) == [path]
     assert hub.requests == [] and _sha(path) == need.file.sha256
 
 
@@ -166,7 +167,7 @@ def test_offline_without_file_says_downloads_are_off(env, hub, monkeypatch):
     need = _need(hub)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(AppError) as err:
-        models.ensure_needs([need])
+        downloads.ensure_needs([need])
     assert err.value.kind == "missing_model"
     assert "HF_HUB_OFFLINE" in str(err.value) and f"{REPO}/model.safetensors" in str(err.value)
     assert hub.requests == []
@@ -179,7 +180,7 @@ def test_unreachable_hub_says_to_check_the_network(env, hub, monkeypatch):
     need = _need(hub)
     hub.stop()
     with pytest.raises(AppError) as err:
-        models.ensure_needs([need])
+        downloads.ensure_needs([need])
     assert err.value.kind == "download_failed"
     assert "Could not reach" in err.value.message and "network" in err.value.hint
     assert _leftovers(env) == []
@@ -187,14 +188,14 @@ def test_unreachable_hub_says_to_check_the_network(env, hub, monkeypatch):
 
 def _free(monkeypatch, free: int) -> None:
     usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr(models.shutil, "disk_usage", lambda p: usage(free, 0, free))
+    monkeypatch.setattr(downloads.shutil, "disk_usage", lambda p: usage(free, 0, free))
 
 
 def test_too_little_disk_names_gb_needed_and_free_before_any_download(env, hub, monkeypatch):
     f = ModelFile("big.safetensors", "checkpoints", REPO, "big.safetensors", 46 * 10**9, "test")
     _free(monkeypatch, 12 * 10**9)
     with pytest.raises(AppError) as err:
-        models.ensure_needs([models.Need("checkpoints", f.name, f)])
+        downloads.ensure_needs([models.Need("checkpoints", f.name, f)])
     assert err.value.kind == "download_failed"
     assert "46.0 GB needed, 12.0 GB free" in err.value.message
     assert "Free 34.0 GB" in err.value.hint and "HF_HOME" in err.value.hint
@@ -206,7 +207,7 @@ def test_too_little_disk_for_full_weights_points_to_the_fp8_variant(env, hub, mo
     fp8 = FACTS[models.VARIANTS["fp8"][full.name]]
     _free(monkeypatch, 10 * 10**9)
     with pytest.raises(AppError) as err:
-        models.ensure_needs([models.Need("checkpoints", full.name, full)])
+        downloads.ensure_needs([models.Need("checkpoints", full.name, full)])
     assert f"LTX_AIO_MODEL_VARIANT=fp8 (smaller weights: {fp8.size / 1e9:.1f} GB)" in err.value.hint
     assert fp8.size < full.size
     assert hub.requests == []
@@ -216,7 +217,7 @@ def test_disk_check_counts_every_missing_file(env, hub, monkeypatch):
     needs = [_need(hub, path=f"f{i}.bin", size=2 * MB) for i in range(3)]
     _free(monkeypatch, 5 * MB)
     with pytest.raises(AppError) as err:
-        models.ensure_needs(needs)
+        downloads.ensure_needs(needs)
     assert "3 model file(s)" in err.value.message
     assert hub.gets() == []
 
@@ -224,7 +225,7 @@ def test_disk_check_counts_every_missing_file(env, hub, monkeypatch):
 def test_progress_reports_bytes_and_file_counts(env, hub):
     needs = [_need(hub, path="a.bin", size=2 * MB), _need(hub, path="b.bin", size=4 * MB)]
     calls = []
-    models.ensure_needs(needs, lambda fraction, desc: calls.append((fraction, desc)))
+    downloads.ensure_needs(needs, lambda fraction, desc: calls.append((fraction, desc)))
     fractions = [f for f, _ in calls]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert any("a.bin (file 1 of 2)" in d for _, d in calls)
@@ -235,7 +236,7 @@ def test_progress_reports_bytes_and_file_counts(env, hub):
 def test_status_shows_a_file_downloading_while_it_arrives(env, hub):
     need = _need(hub, size=24 * MB)  # past one 10 MiB client chunk, so progress is counted
     reached, release = hub.hold(REPO, need.file.path, at=15 * MB)
-    worker = threading.Thread(target=models.ensure_needs, args=([need],))
+    worker = threading.Thread(target=downloads.ensure_needs, args=([need],))
     worker.start()
     try:
         assert reached.wait(10)
@@ -255,7 +256,7 @@ def test_short_file_in_models_dir_is_set_aside_and_fetched_again(env, hub):
     need = _need(hub)
     need.link.parent.mkdir(parents=True)
     need.link.write_bytes(b"half a file")
-    [path] = models.ensure_needs([need])
+    [path] = downloads.ensure_needs([need])
     assert path.is_symlink() and _sha(path) == need.file.sha256
     assert path.with_name("model.safetensors.bad-size").read_bytes() == b"half a file"
 
@@ -264,7 +265,7 @@ def test_users_own_complete_file_is_used_as_is(env, hub):
     need = _need(hub)
     need.link.parent.mkdir(parents=True)
     need.link.write_bytes(hub.files[(REPO, need.file.path)])
-    assert models.ensure_needs([need]) == [need.link]
+    assert downloads.ensure_needs([need]) == [need.link]
     assert not need.link.is_symlink() and hub.requests == []
 
 
@@ -276,7 +277,7 @@ def test_own_file_the_hub_vouches_for_is_kept_when_the_manifest_size_is_off(env,
     need.link.parent.mkdir(parents=True)
     need.link.write_bytes(data)
     assert models.status_of([need])["files"][0]["state"] == "missing"  # no network in status
-    assert models.ensure_needs([need]) == [need.link]
+    assert downloads.ensure_needs([need]) == [need.link]
     assert not need.link.is_symlink() and [r.method for r in hub.requests] == ["HEAD"]
 
 
@@ -286,16 +287,16 @@ def test_stale_partial_download_is_swept(env, hub):
     blobs.mkdir(parents=True)
     stale = blobs / "deadbeef.0123abcd.incomplete"
     stale.write_bytes(b"x" * 100)
-    old = time.time() - models.STALE_PARTIAL_S - 60
+    old = time.time() - downloads.STALE_PARTIAL_S - 60
     os.utime(stale, (old, old))
-    models.ensure_needs([need])
+    downloads.ensure_needs([need])
     assert not stale.exists()
 
 
 def test_two_graph_names_for_one_hub_file_download_once(env, hub):
     need = _need(hub)
     twin = models.Need("text_encoders", "other_name.safetensors", need.file)
-    paths = models.ensure_needs([need, twin])
+    paths = downloads.ensure_needs([need, twin])
     assert [_sha(p) for p in paths] == [need.file.sha256] * 2
     assert len(hub.gets()) == 1
 
@@ -303,7 +304,7 @@ def test_two_graph_names_for_one_hub_file_download_once(env, hub):
 def test_aux_preprocessor_weights_link_where_the_pack_looks(env, hub):
     need = _need(hub, repo="aux/DWPose", path="yolox_l.onnx", folder="controlnet_aux")
     need = models.Need("controlnet_aux", "aux/DWPose/yolox_l.onnx", need.file)
-    [path] = models.ensure_needs([need])
+    [path] = downloads.ensure_needs([need])
     pack = env / "comfyui" / "custom_nodes" / "comfyui_controlnet_aux"
     assert path == pack / "ckpts" / "aux" / "DWPose" / "yolox_l.onnx"
     assert _sha(path) == need.file.sha256
@@ -314,7 +315,7 @@ def test_inexact_size_is_asked_of_the_hub_for_the_disk_check(env, hub, monkeypat
     f = ModelFile("rough.bin", "loras", REPO, "rough.bin", 1 * MB, "test", size_exact=False)
     _free(monkeypatch, 2 * MB)  # enough for the rounded figure, not for the real file
     with pytest.raises(AppError) as err:
-        models.ensure_needs([models.Need("loras", f.name, f)])
+        downloads.ensure_needs([models.Need("loras", f.name, f)])
     assert "needed" in err.value.message
     assert [r.method for r in hub.requests] == ["HEAD"]
 
@@ -324,8 +325,8 @@ def test_own_file_of_another_size_is_kept_when_the_hub_cannot_be_asked(env, hub,
     need.link.parent.mkdir(parents=True)
     need.link.write_bytes(b"the user's own, differently sized export")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(models, "_offline", lambda: True)
-    assert models.ensure_needs([need]) == [need.link]
+    monkeypatch.setattr(downloads, "_offline", lambda: True)
+    assert downloads.ensure_needs([need]) == [need.link]
     assert need.link.read_bytes() == b"the user's own, differently sized export"
     assert not need.link.with_name("model.safetensors.bad-size").exists()
 
@@ -333,14 +334,14 @@ def test_own_file_of_another_size_is_kept_when_the_hub_cannot_be_asked(env, hub,
 def test_disk_check_counts_what_downloads_already_running_still_need(env, hub, monkeypatch):
     need = _need(hub, size=3 * MB)
     _free(monkeypatch, 5 * MB)
-    with models._active_lock:
-        models._active[("other/repo", "big.safetensors")] = [1 * MB, 4 * MB]
+    with models.in_flight_lock:
+        models.in_flight[("other/repo", "big.safetensors")] = [1 * MB, 4 * MB]
     try:
         with pytest.raises(AppError) as info:
-            models.ensure_needs([need])
+            downloads.ensure_needs([need])
     finally:
-        with models._active_lock:
-            models._active.pop(("other/repo", "big.safetensors"), None)
+        with models.in_flight_lock:
+            models.in_flight.pop(("other/repo", "big.safetensors"), None)
     assert info.value.kind == "download_failed" and hub.requests == []
 
 
@@ -349,7 +350,7 @@ def test_xet_downloads_count_each_byte_once(env):
 
     f = ModelFile("x.safetensors", "loras", REPO, "x.safetensors", 100, "test")
     seen: list[tuple[float | None, str]] = []
-    report = models._Report(lambda fraction, desc: seen.append((fraction, desc)), {f: 100})
+    report = downloads._Report(lambda fraction, desc: seen.append((fraction, desc)), {f: 100})
     report.start(0, f)
     reporter = XetDownloadProgressReporter(
         reconstruction_desc="x", total=100, log_level=0, tqdm_class=report.bar_class()
@@ -376,7 +377,7 @@ def test_two_threads_linking_one_file_never_collide(env, tmp_path):
     def hammer():
         for _ in range(300):
             try:
-                models._link(link, target)
+                downloads._link(link, target)
             except BaseException as exc:  # any failure is the finding
                 errors.append(exc)
 
@@ -407,7 +408,7 @@ def test_moge_depth_model_downloads_from_comfy_org_into_geometry_estimation(env,
         for n in models.needs_for_mode("style", "fast", "full")
         if n.folder == "geometry_estimation"
     ]
-    [path] = models.ensure_needs([need])
+    [path] = downloads.ensure_needs([need])
     assert path == env / "comfyui" / "models" / "geometry_estimation" / f.name
     assert _sha(path) == sha
     assert {(r.repo, r.path) for r in hub.gets()} == {
