@@ -45,6 +45,7 @@ from history_record import (
     filters,
     used_columns,
 )
+from job_spec import Spec
 
 log = logging.getLogger("ltx_aio.history")
 
@@ -204,23 +205,24 @@ class Store:
         }
         return self._update(job_id, changes, only_from=("queued",))
 
-    def mark_running(self, job_id: str, used: dict | None = None) -> bool:
-        """Queued -> running, with the parameters as snapped (seed included) when known."""
+    def mark_running(self, job_id: str, spec: Spec | None = None) -> bool:
+        """Queued -> running, with the job as it runs (seed included) when known."""
         changes = {"status": "running", "started_at": time.time()}
-        changes.update(used_columns(used))
+        changes.update(used_columns(spec.record() if spec else None))
         return self._update(job_id, changes, only_from=("queued",))
 
-    def note_used(self, job_id: str, used: dict) -> bool:
-        """Record the parameters as snapped (seed included) once known, while the job runs: a job
-        that fails later still says what it ran with."""
-        return self._update(job_id, used_columns(used), only_from=UNFINISHED)
+    def note_spec(self, job_id: str, spec: Spec) -> bool:
+        """Record the job as it runs (job_spec.Spec: the parameters as snapped, seed included)
+        once known, while it runs: a job that fails later still says what it ran with. History
+        keeps its record(), the column `used`."""
+        return self._update(job_id, used_columns(spec.record()), only_from=UNFINISHED)
 
     def mark_done(
         self,
         job_id: str,
         output: str | Path,
         *,
-        used: dict | None = None,
+        spec: Spec | None = None,
         timings: dict | None = None,
     ) -> bool:
         """Keep a copy of the output and record the job as done.
@@ -250,7 +252,7 @@ class Store:
             "error_kind": None,
             "error_message": None,
         }
-        changes.update(used_columns(used))
+        changes.update(used_columns(spec.record() if spec else None))
         with self._lock:
             if self._status(job_id) not in UNFINISHED:
                 part.unlink(missing_ok=True)
@@ -287,14 +289,14 @@ class Store:
         return self._finish(job_id, "cancelled", "interrupted", message)
 
     @contextlib.contextmanager
-    def running(self, job_id: str, used: dict | None = None) -> Iterator[None]:
+    def running(self, job_id: str, spec: Spec | None = None) -> Iterator[None]:
         """Mark the job running for the block; call mark_done inside it.
 
         Whatever escapes is recorded: AppError by its kind ("interrupted" -> cancelled), any other
         exception by its class name, a cancelled task or closed generator as cancelled. A block
         that ends without mark_done records a failure, never a done job without output.
         """
-        if not self.mark_running(job_id, used):
+        if not self.mark_running(job_id, spec):
             raise AppError("interrupted", "The job was cancelled before it started.")
         try:
             yield

@@ -438,7 +438,7 @@ def _run_recorded(
             result = _run(records, mode, params, job_id, progress, notify)
             try:
                 done = records.mark_done(
-                    job_id, result.video, used=result.spec.record(), timings=result.timings
+                    job_id, result.video, spec=result.spec, timings=result.timings
                 )
             finally:
                 # History holds the output now; ComfyUI's output folder is no archive, and a
@@ -485,7 +485,7 @@ def _run(
         prepared = prepare.stage(checked, input_dir=pins.input_dir())
         if prepared.spec.decode_note:
             prepared.notes.append(prepared.spec.decode_note)
-        store.note_used(job_id, prepared.spec.record())
+        store.note_spec(job_id, prepared.spec)
         marks["prepared"] = time.monotonic()
         # The weights this exact graph loads, in this machine's variant (fp8 on ZeroGPU, ...).
         prompt = models.resolve_variant(prepared.prompt)

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import history
+from job_spec import Spec
 from testkit.mediagen import make_mp4, make_png
 
-USED = {"prompt": "a red fox", "seed": 1234, "width": 768, "height": 512, "frames": 121}
+
+def ran(**values) -> Spec:
+    """A job as it ran (job_spec.Spec), with `values` over plain defaults (t2v, balanced, seed 0,
+    768x512, 121 frames at 24 fps); a value no Spec attribute names is a field's input."""
+    fields = {f.name for f in dataclasses.fields(Spec)}
+    base = {"mode": "t2v", "job_id": "", "preset": "balanced", "seed": 0, "width": 768,
+            "height": 512, "frames": 121, "fps": 24, "stages": 2}  # fmt: skip
+    base.update({k: v for k, v in values.items() if k in fields})
+    return Spec(**base, inputs={k: v for k, v in values.items() if k not in fields})
+
+
+USED = ran(prompt="a red fox", seed=1234, width=768, height=512, frames=121)
 
 
 def finished_job(store, video, tmp_path, mode="i2v", **params) -> str:
     image = make_png(tmp_path / f"in-{len(list(tmp_path.iterdir()))}.png")
     job_id = store.create_job(mode, {"prompt": "a red fox", **params}, {"image": image})
-    with store.running(job_id, used=USED):
+    with store.running(job_id, spec=USED):
         store.mark_done(job_id, video, timings={"generate_s": 1.5})
     return job_id
 

@@ -8,6 +8,7 @@ import batch
 import history
 import modes
 from errors import AppError
+from testkit.history_helpers import ran
 from testkit.mediagen import make_mp4
 
 BASE = {"prompt": "a red fox", "preset": "fast", "seed": -1}
@@ -81,7 +82,7 @@ def test_expand_refuses_more_jobs_than_one_batch_may_queue():
 
 def finished(store, video, seconds: float, preset: str = "fast", mode: str = "t2v") -> str:
     job_id = store.create_job(mode, dict(BASE, preset=preset))
-    with store.running(job_id, used={"preset": preset, "seed": 1}):
+    with store.running(job_id, spec=ran(preset=preset, seed=1)):
         store.mark_done(job_id, video, timings={"total_s": seconds})
     return job_id
 

@@ -13,7 +13,7 @@ import history_db
 import history_files
 import history_record
 from errors import AppError
-from testkit.history_helpers import finished_job, open_store, reopen, short_video
+from testkit.history_helpers import finished_job, open_store, ran, reopen, short_video
 from testkit.mediagen import make_mp4, make_wav
 
 store = pytest.fixture(open_store, name="store")
@@ -79,7 +79,7 @@ def test_store_twenty_concurrent_jobs_are_all_recorded(store, tmp_path):
         try:
             start.wait()
             job_id = store.create_job("t2v", {"prompt": f"p{i}"}, {})
-            with store.running(job_id, used={"seed": i}):
+            with store.running(job_id, spec=ran(seed=i)):
                 store.mark_done(job_id, sources[i])
         except BaseException as exc:
             errors.append(exc)
@@ -114,11 +114,11 @@ def test_store_failed_job_keeps_error_kind_and_message(store):
 def test_store_used_parameters_noted_mid_run_stay_with_a_failed_job(store):
     job_id = store.create_job("t2v", {"prompt": "x", "seed": -1}, {})
     with pytest.raises(AppError), store.running(job_id):
-        assert store.note_used(job_id, {"seed": 99, "frames": 121})
+        assert store.note_spec(job_id, ran(seed=99, frames=121))
         raise AppError("oom", "The GPU ran out of memory.")
     job = store.get(job_id)
     assert (job.status, job.seed, job.used["frames"]) == ("failed", 99, 121)
-    assert not store.note_used(job_id, {"seed": 1})  # an ended job keeps its record
+    assert not store.note_spec(job_id, ran(seed=1))  # an ended job keeps its record
 
 
 def test_store_unexpected_exception_is_recorded_by_class_name(store):

@@ -12,7 +12,7 @@ import history_listing
 import history_ui
 import modes
 import retention
-from testkit.history_helpers import failed_job, finished_job, history_view
+from testkit.history_helpers import failed_job, finished_job, history_view, ran
 from testkit.mediagen import make_mp4, make_png
 
 
@@ -79,7 +79,7 @@ def test_replay_puts_back_values_as_used_and_the_kept_inputs(store, video, tmp_p
     job_id = store.create_job(
         "i2v", {"prompt": "a fox", "frames": 100, "duration": None}, {"image": image}
     )
-    with store.running(job_id, used={"seed": 5, "frames": 97, "duration": 4.042, "preset": "fast"}):
+    with store.running(job_id, spec=ran(seed=5, frames=97, preset="fast")):
         store.mark_done(job_id, video)
     job = store.get(job_id)
     values = job.replay()
