@@ -162,7 +162,8 @@ def _memory_gb(workers: list | None) -> tuple[float, str]:
         return ZEROGPU_MEMORY_GB, "ZeroGPU's large slice" + ignored
     if workers is not None or worker_settings.configured():
         # A job may land on any worker: the smallest GPU among those that can take one.
-        rows = workers if workers is not None else executor().status().get("workers") or []
+        wait = worker_pool.STATUS_WAIT_S  # the first check of the workers says their GPUs
+        rows = workers if workers is not None else executor().status(wait).get("workers") or []
         sizes = [
             row["device"]["vram_total_gb"]
             for row in rows

@@ -216,22 +216,23 @@ def _split(
 
 
 async def record_jobs(
-    mode: str, specs: list[dict], owner: str, visitor: str | None = None
+    mode: str, each: list[dict], owner: str, visitor: str | None = None
 ) -> list[str]:
-    """Record one queued job per spec, off the event loop. When this request is cancelled
-    meanwhile (Gradio cancels the task; the thread cannot be stopped and goes on), every job
-    recorded so far or still to come of it is cancelled, so none is left queued for ever."""
+    """Record one queued job per set of values (`each`), off the event loop. When this request
+    is cancelled meanwhile (Gradio cancels the task; the thread cannot be stopped and goes on),
+    every job recorded so far or still to come of it is cancelled, so none is left queued for
+    ever."""
     recorded: list[str] = []
     abandoned = threading.Event()
     lock = threading.Lock()
 
     def work() -> list[str]:
-        batch_id = batch.new_id() if len(specs) > 1 else None
-        if len(specs) > 1:  # the whole batch, or none of it
-            jobs.check_room(owner, len(specs), visitor)
+        batch_id = batch.new_id() if len(each) > 1 else None
+        if len(each) > 1:  # the whole batch, or none of it
+            jobs.check_room(owner, len(each), visitor)
         try:
-            for spec in specs:
-                job_id = jobs.record(mode, spec, batch=batch_id, owner=owner, visitor=visitor)
+            for params in each:
+                job_id = jobs.record(mode, params, batch=batch_id, owner=owner, visitor=visitor)
                 with lock:
                     recorded.append(job_id)
                     if abandoned.is_set():
@@ -280,17 +281,17 @@ def make_ui_handler(mode: modes.Mode, shown: Shown):
         visitor = owners.visitor(owner, uploads_ui.request_fingerprint(request))
         try:
             params, per_line, seeds = _split(mode, values, request)
-            specs = batch.expand(params, per_line=per_line, seeds=seeds)
-            ids = await record_jobs(mode.name, specs, owner, visitor)
+            each = batch.expand(params, per_line=per_line, seeds=seeds)
+            ids = await record_jobs(mode.name, each, owner, visitor)
         except AppError as err:
             yield outcome.failed(err, params) | queue.updates([])
             return
         many = len(ids) > 1
         yield outcome.say(running_banner(ids)) | queue.updates(ids, running=True)
         try:
-            for number, (job_id, spec) in enumerate(zip(ids, specs, strict=True), 1):
+            for number, (job_id, job_values) in enumerate(zip(ids, each, strict=True), 1):
                 try:
-                    result = await run_in_turn(mode.name, spec, job_id, visitor, progress)
+                    result = await run_in_turn(mode.name, job_values, job_id, visitor, progress)
                 except AppError as err:
                     log.info("%s job %s failed: %s", mode.name, job_id, err)
                     if not many:

@@ -411,7 +411,7 @@ def run(
     turn: turns.Ticket | None = None,
 ) -> JobResult:
     """Run one job of `mode` with plain field values (media given as local file paths), recorded
-    in History under `job_id` (a queued record made by `record()`; made here when None), in the
+    in History under `job_id` (a queued record made by `jobs.record()`; made here when None), in the
     slot `turn` holds (`wait_turn`), given back when it ends.
 
     `progress` must be picklable (a `gr.Progress` is): it crosses the ZeroGPU process boundary.
@@ -517,6 +517,7 @@ def _run(
     notes = list(prepared.notes) + retry_notes + list(result.get("notes") or [])
     spec = dataclasses.replace(
         prepared.spec,
+        inputs=dict(prepared.spec.inputs),
         seconds=round(float(result.get("seconds") or timings["total_s"]), 2),
         notes=notes,
         worker=result.get("worker") or None,  # which remote worker ran it

@@ -192,19 +192,21 @@ def needs_for_mode(
     with automatic length or not."""
     import modes
 
-    spec = modes.MODES.get(mode)
-    if spec is None:
+    declared = modes.MODES.get(mode)
+    if declared is None:
         raise bad_input("mode", f"unknown mode {mode!r}", f"use one of {list(modes.MODES)}")
-    if preset is not None and preset not in spec.presets:
-        raise bad_input("preset", f"unknown preset {preset!r}", f"use one of {list(spec.presets)}")
-    if model is not None and model not in spec.models:
-        raise bad_input("model", f"{mode} has no model {model!r}", f"use one of {spec.models}")
-    controls = next((f.choices for f in spec.fields if f.name == "control"), (None,))
-    autos = (False, True) if any(f.name == "auto_length" for f in spec.fields) else (False,)
+    if preset is not None and preset not in declared.presets:
+        raise bad_input(
+            "preset", f"unknown preset {preset!r}", f"use one of {list(declared.presets)}"
+        )
+    if model is not None and model not in declared.models:
+        raise bad_input("model", f"{mode} has no model {model!r}", f"use one of {declared.models}")
+    controls = next((f.choices for f in declared.fields if f.name == "control"), (None,))
+    autos = (False, True) if any(f.name == "auto_length" for f in declared.fields) else (False,)
     refs = [
         ref
-        for family in ([model] if model else spec.models)
-        for p in ([preset] if preset else list(spec.presets))
+        for family in ([model] if model else declared.models)
+        for p in ([preset] if preset else list(declared.presets))
         for control in controls
         for auto in autos
         for ref in modes.required_models(mode, p, control, family, auto)

@@ -131,7 +131,7 @@ def patch_audio(prompt: dict, spec: Spec, files: dict) -> None:
     if "audio_model" in files:
         _set(prompt, "Load audio", "audio", files["audio_model"])
     # As long as the frames last, unrounded: the mp4 keeps that much sound (VideoFromComponents
-    # cuts the audio to the frames), and modes.py gives the audio frames enough to play whole.
+    # cuts the audio to the frames), and prepare.py gives the audio frames enough to play whole.
     for title in ("Trim audio", "Trim output audio"):
         _set(prompt, title, "duration", spec.frames / spec.fps)
 

@@ -79,11 +79,11 @@ def resume_queued(store: history.Store, *, ready: Callable[[], bool] | None = No
 
 
 def _resume(store: history.Store, job: history.Job) -> bool:
-    spec = modes.MODES.get(job.mode)
-    if spec is None:
+    declared = modes.MODES.get(job.mode)
+    if declared is None:
         store.mark_failed(job.id, "interrupted", NOT_RESUMED)
         return False
-    media_fields = [f.name for f in spec.fields if f.is_media]
+    media_fields = [f.name for f in declared.fields if f.is_media]
     if any(job.params.get(name) and name not in job.inputs for name in media_fields):
         store.mark_failed(job.id, "interrupted", NOT_KEPT)
         return False

@@ -19,13 +19,13 @@ def ran(**values) -> Spec:
     return Spec(**base, inputs={k: v for k, v in values.items() if k not in fields})
 
 
-USED = ran(prompt="a red fox", seed=1234, width=768, height=512, frames=121)
+USED = {"prompt": "a red fox", "seed": 1234, "width": 768, "height": 512, "frames": 121}
 
 
 def finished_job(store, video, tmp_path, mode="i2v", **params) -> str:
     image = make_png(tmp_path / f"in-{len(list(tmp_path.iterdir()))}.png")
     job_id = store.create_job(mode, {"prompt": "a red fox", **params}, {"image": image})
-    with store.running(job_id, spec=USED):
+    with store.running(job_id, spec=ran(mode=mode, **USED)):
         store.mark_done(job_id, video, timings={"generate_s": 1.5})
     return job_id
 

@@ -82,7 +82,9 @@ def test_with_workers_the_smallest_gpu_of_those_up(monkeypatch):
     rows = _rows(("up", 80.0), ("up", 24.0), ("down", 16.0), ("up", None))
     monkeypatch.setattr(worker_settings, "configured", lambda: True)
     monkeypatch.setattr(
-        backend, "executor", lambda: types.SimpleNamespace(status=lambda: {"workers": rows})
+        backend,
+        "executor",
+        lambda: types.SimpleNamespace(status=lambda wait_s: {"workers": rows}),
     )
     figure = backend.decode_memory()
     assert figure["memory_gb"] == 24.0 and "2 worker(s) up" in figure["source"]
@@ -196,8 +198,10 @@ def test_a_job_plans_its_decode_for_the_figure(engine, monkeypatch):
 def test_a_job_whose_decode_cannot_fit_says_so(engine, monkeypatch):
     monkeypatch.setattr(backend, "decode_memory", lambda: {"memory_gb": 0.2})
     result = jobs.run("t2v", {"prompt": "a cat", "preset": "quality", "seed": 1})
-    assert any("GB it may use here" in note for note in result.notes)
-    assert "decode_note" not in result.spec.record()
+    said = [note for note in result.notes if "GB it may use here" in note]
+    assert said == [result.spec.decode_note]  # said once, among the notes
+    stored = jobs.open_history().get(result.job_id).used
+    assert "decode_note" not in stored and stored["notes"] == result.notes
 
 
 # --------------------------------------------------------------------------- the time estimate

@@ -305,7 +305,7 @@ def test_only_modes_without_an_input_picture_offer_an_aspect():
 
 def test_check_writes_nothing(media, tmp_path):
     checked = prepare.check("i2v", base_params("i2v", media), job_id="job42")
-    assert checked.spec.width > 0 and "files" not in checked.spec.record()
+    assert checked.spec.width > 0 and checked.spec.files is None
     assert not (tmp_path / "input").exists()
 
 

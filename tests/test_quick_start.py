@@ -81,7 +81,7 @@ def test_the_page_starts_quick_but_the_api_defaults_are_the_declared_ones(on):
         if any(t[1] == "load" for t in fn.targets)
         and panel <= {getattr(c, "elem_id", None) for c in fn.outputs}
     ]
-    starting = {c.elem_id: v for c, v in zip(start.outputs, start.fn(), strict=True)}
+    starting = {c.elem_id: v for c, v in start.fn().items()}
     assert starting["aio-t2v-preset"] == "fast" and starting["aio-t2v-frames"] == 9
     assert starting["aio-t2v-width"] == 384 and starting["aio-a2v-preset"] == "fast"
     assert isinstance(demo, gr.Blocks)
