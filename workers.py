@@ -88,23 +88,6 @@ def _why(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _device(stats: dict) -> dict:
-    devices = stats.get("devices") or [{}]
-    first = devices[0] if isinstance(devices[0], dict) else {}
-
-    def gb(key: str) -> float | None:
-        value = first.get(key)
-        return round(value / 1e9, 2) if isinstance(value, (int, float)) else None
-
-    return {
-        "name": str(first.get("name", "")),
-        "type": str(first.get("type", "")),
-        "vram_total_gb": gb("vram_total"),
-        "vram_free_gb": gb("vram_free"),
-        "count": len(devices),
-    }
-
-
 class WorkerClient:
     """HTTP and WebSocket calls to one worker, on the caller's aiohttp session and event loop."""
 
