@@ -42,6 +42,14 @@ def reopen(store) -> history.Store:
     return history.Store(store.root)
 
 
+def store_in_data_dir(tmp_path, monkeypatch):
+    """Fixture body: History opened the app's way (LTX_AIO_DATA_DIR), closed afterwards."""
+    monkeypatch.setenv("LTX_AIO_DATA_DIR", str(tmp_path / "data"))
+    history.close_all()
+    yield history.open_store()
+    history.close_all()
+
+
 def open_store(tmp_path):
     """Fixture body: a store in a fresh data dir, closed afterwards."""
     s = history.Store(tmp_path / "data")

@@ -8,18 +8,11 @@ from pathlib import Path
 
 import pytest
 
-import history
 import history_listing
-from testkit.history_helpers import failed_job, finished_job
+from testkit.history_helpers import failed_job, finished_job, store_in_data_dir
 from testkit.mediagen import make_mp4
 
-
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("LTX_AIO_DATA_DIR", str(tmp_path / "data"))
-    history.close_all()
-    yield history.open_store()
-    history.close_all()
+store = pytest.fixture(store_in_data_dir, name="store")
 
 
 @pytest.fixture

@@ -7,21 +7,14 @@ from pathlib import Path
 import pytest
 
 import app
-import history
 import history_listing
 import history_ui
 import modes
 import retention
-from testkit.history_helpers import failed_job, finished_job, history_view, ran
+from testkit.history_helpers import failed_job, finished_job, history_view, ran, store_in_data_dir
 from testkit.mediagen import make_mp4, make_png
 
-
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("LTX_AIO_DATA_DIR", str(tmp_path / "data"))
-    history.close_all()
-    yield history.open_store()
-    history.close_all()
+store = pytest.fixture(store_in_data_dir, name="store")
 
 
 @pytest.fixture
