@@ -57,6 +57,8 @@ TAGS = {
     "lipsync": "LIPSYNC",
     "keyframe": "KEY",
     "style": "STYLE",
+    "extend": "EXTEND",
+    "retake": "RETAKE",
 }
 HISTORY = "history"
 MODELS = models_ui.MODELS

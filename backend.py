@@ -55,6 +55,9 @@ BASE_DURATION_S = {
     "lipsync": 240,
     "keyframe": 120,
     "style": 360,
+    # A video edit samples like text to video, plus the encode of the window it is sent.
+    "extend": 100,
+    "retake": 100,
 }
 PRESET_MULT = {"fast": 1.0, "balanced": 1.5, "quality": 3.0}
 # LTX-2.5's graphs run the distilled transformer alone (no LoRA) and decode with a diffusion

@@ -162,6 +162,8 @@ class Engine:
                 self._loop.run_until_complete(
                     nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False)
                 )
+                # The app's own nodes (worker_nodes/aio_nodes), as every remote worker loads them.
+                self._loop.run_until_complete(nodes.load_custom_node(str(pins.AIO_NODES)))
         finally:
             hook_breaker_ac10a0.restore_functions()
         # After the packs, which may add model folders of their own.

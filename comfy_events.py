@@ -31,7 +31,10 @@ def node_title(prompt: dict, node_id) -> str:
 
 
 def pack_name(node_class: str) -> str:
-    pin = pins.pack_of(pins.class_modules().get(node_class, ""))
+    module = pins.class_modules().get(node_class, "")
+    if module == pins.AIO_NODES_MODULE:
+        return "the app's own nodes (worker_nodes/aio_nodes)"
+    pin = pins.pack_of(module)
     return pin.name if pin else "ComfyUI core"
 
 

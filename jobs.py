@@ -499,6 +499,11 @@ def _run(
         )
         marks["generated"] = time.monotonic()
         video = _checked_video(result)
+        if checked.mode.edit is not None:  # the made clip goes back into its source
+            progress(1.0, "Joining the new part to the video")
+            edit = checked.mode.edit
+            video = str(edit.finish(prepared.spec, checked.values[edit.field], Path(video)))
+        marks["finished"] = time.monotonic()
     except Exception as exc:
         raise classify(exc) from exc
     finally:
@@ -508,7 +513,8 @@ def _run(
         "prepare_s": marks["prepared"] - marks["start"],
         "models_s": marks["models"] - marks["prepared"],
         "generate_s": marks["generated"] - marks["models"],
-        "total_s": marks["generated"] - marks["start"],
+        "finish_s": marks["finished"] - marks["generated"],
+        "total_s": marks["finished"] - marks["start"],
     }
     for name, seconds in (result.get("timings") or {}).items():
         if isinstance(seconds, (int, float)):

@@ -260,6 +260,12 @@ def _free_target(input_dir: Path, name: str) -> Path:
     return target
 
 
+def staged_path(source, input_dir: Path, job_id: str, field: str, suffix: str) -> Path:
+    """Where a file made from `source` for a job is written in ComfyUI's input dir (a name no
+    other file has), for the edits that stage a cut of their source rather than a copy."""
+    return _free_target(Path(input_dir), staged_name(source, job_id, field, suffix))
+
+
 def stage(source, input_dir: Path, job_id: str, field: str) -> str:
     """Copy `source` into ComfyUI's input dir under a unique safe name; returns that name."""
     target = _free_target(Path(input_dir), staged_name(source, job_id, field))

@@ -1,4 +1,4 @@
-"""The six modes, declared: their inputs (once, as Fields), presets, graphs and own rules.
+"""The modes, declared: their inputs (once, as Fields), presets, graphs and own rules.
 
 A `Mode` says everything that differs between modes: its fields, presets, which medium sets the
 size, length and frame rate, its own patch of the graph (patches.py) and its last word on a
@@ -9,11 +9,13 @@ its graph from that Spec (`parameterize`), and `required_models` lists what a ru
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import edits
 import patches
 import recipes
 import workflow
@@ -63,6 +65,9 @@ class Mode:
     # The mode's own last word on a checked job: refine(spec, info, notes) may set values the
     # fields do not (e.g. the server's depth model) and say what it changed in `notes`.
     refine: Callable[[Spec, dict, list], None] | None = None
+    # A video edit (extend, retake): the window of its source it sends and how the clip made
+    # from it goes back into the source (edits.py). Its length comes from the edit's plan.
+    edit: edits.Edit | None = None
 
     def __post_init__(self) -> None:
         """A declaration checks itself where it is made: unique fields, the fields it names
@@ -144,6 +149,7 @@ SPEECH_SUFFIX = (
 KEYFRAME_SUFFIX = (
     "The shot moves in one smooth, continuous motion from the first frame to the last."
 )
+EXTEND_SUFFIX = "The shot continues seamlessly from where it left off, in the same style."
 
 
 # Model families. LTX-2.5 (2026-08) is the default wherever Lightricks published a graph for it.
@@ -308,6 +314,16 @@ EXAMPLES = {
         "The flower slowly opens, its petals unfolding.",
         "Day turns to night over the city as the lights come on one by one.",
     ),
+    "extend": (
+        "The camera keeps gliding forward as the scene carries on; the same sounds continue.",
+        "She finishes her sentence, smiles and turns away from the camera.",
+        "The wave rolls on and breaks on the shore, foam rushing up the sand.",
+    ),
+    "retake": (
+        "He laughs and raises his glass instead.",
+        "A dog runs through the frame, barking.",
+        "The door slams shut with a loud bang.",
+    ),
     "style": (
         "A watercolor painting, soft bleeding colors on textured paper.",
         "A claymation scene, handmade textures, stop-motion feel.",
@@ -322,7 +338,9 @@ def _prompted(mode: str, suffix: str, presets: dict, **options) -> tuple[Field, 
 
 
 BOTH = {"t2v": {LTX25: "t2v_ltx25", LTX23: "t2v"}, "i2v": {LTX25: "i2v_ltx25", LTX23: "i2v"},
-        "keyframe": {LTX25: "keyframe_ltx25", LTX23: "keyframe"}}  # fmt: skip
+        "keyframe": {LTX25: "keyframe_ltx25", LTX23: "keyframe"},
+        "extend": {LTX25: "extend_ltx25", LTX23: "extend"},
+        "retake": {LTX25: "retake_ltx25", LTX23: "retake"}}  # fmt: skip
 ONLY_23 = {
     "a2v": "LTX-2.5 has no published audio-to-video graph yet.",
     "lipsync": "LTX-2.5 has no published lip-sync graph yet.",
@@ -336,6 +354,45 @@ def _models(mode: str) -> dict:
 
 def _model(mode: str) -> tuple[Field, ...]:
     return (model_field(_models(mode), ONLY_23.get(mode, "")),)
+
+
+def _edit_fields(mode: str, suffix: str, own: tuple[Field, ...]) -> tuple[Field, ...]:
+    """An edit's fields: its source, its own, the model, and the prompted fields without the
+    length and rate (the edit's own); the size is what the new frames are made at."""
+    prompted = _prompted(mode, suffix, STANDARD_PRESETS, frames=False, fps=False)
+    kept = tuple(
+        dataclasses.replace(f, help=EDIT_SIZE_HELP) if f.name in ("width", "height") else f
+        for f in prompted
+    )
+    source = _media("video", "video", "Video", ("Load video", "file"))
+    return (source,) + own + _model(mode) + kept
+
+
+EDIT_SIZE_HELP = (
+    "The size the new frames are made at. Empty: from the video's aspect and the preset. The "
+    "result keeps the video's own size (new frames are scaled to it)."
+)
+
+
+EXTEND_FIELDS = (
+    Field("seconds", "float", "Seconds to add", 4.0, 0.5, 20.0, 0.1,
+          help="How much longer the clip gets. One step makes at most the preset's frames, "
+          "context included (fast: about 4 s, balanced and quality: about 9 s); extend the "
+          "result again for more."),
+    Field("keep_sound", "bool", "Continue the sound", True,
+          help="On: the new part continues the clip's sound. Off: its sound is made from the "
+          "prompt (a silent video needs this off)."),
+    Field("context_frames", "int", "Context frames", 25, 9, 97, 8, advanced=True,
+          help="How many of the clip's last frames the new part continues from (8k+1: 25 is "
+          "about 1 s at 24 fps). More keeps motion steadier; fewer leaves room for new frames."),
+)  # fmt: skip
+RETAKE_FIELDS = (
+    Field("start", "float", "Start (s)", None, 0.0, 3600.0, 0.01, required=True,
+          help="Where the part to make again begins, in seconds from the clip's start."),
+    Field("end", "float", "End (s)", None, 0.0, 3600.0, 0.01, required=True,
+          help="Where it ends. Everything before Start and after End is kept as it is, "
+          "picture and sound."),
+)  # fmt: skip
 
 
 def _refine_style(spec: Spec, info: dict, notes: list) -> None:
@@ -399,6 +456,15 @@ MODES: dict[str, Mode] = {m.name: m for m in (
          STYLE_PRESETS, size_from="video", length_from="video", fps_from="video",
          examples=EXAMPLES["style"], one_pass_multiple=64, patch=patches.patch_style,
          refine=_refine_style),
+    Mode("extend", "Extend video", "Your video, continued by the seconds you choose, picture "
+         "and sound.", _models("extend"), _edit_fields("extend", EXTEND_SUFFIX, EXTEND_FIELDS),
+         STANDARD_PRESETS, size_from="video", fps_from="video", examples=EXAMPLES["extend"],
+         patch=patches.patch_extend, edit=edits.EXTEND),
+    Mode("retake", "Retake a moment", "A time range of your video made again with a new "
+         "prompt; the rest is kept.", _models("retake"),
+         _edit_fields("retake", "", RETAKE_FIELDS), STANDARD_PRESETS, size_from="video",
+         fps_from="video", examples=EXAMPLES["retake"], patch=patches.patch_retake,
+         edit=edits.RETAKE),
 )}
 # fmt: on
 

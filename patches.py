@@ -58,9 +58,10 @@ def parameterize(template: str, spec: Spec, fields=(), patch: Patch | None = Non
     _set(prompt, "Positive prompt", "text", text)
     _set(prompt, "Conditioning", "frame_rate", float(fps))
     _set(prompt, "Create video", "fps", float(fps))
-    _set(prompt, "Video latent", "width", lw)
-    _set(prompt, "Video latent", "height", lh)
-    _set(prompt, "Video latent", "length", frames)
+    if workflow.has_node(prompt, "Video latent"):  # a retake encodes its source instead
+        _set(prompt, "Video latent", "width", lw)
+        _set(prompt, "Video latent", "height", lh)
+        _set(prompt, "Video latent", "length", frames)
     if workflow.has_node(prompt, "Audio latent"):
         _set(prompt, "Audio latent", "frames_number", frames)
         _set(prompt, "Audio latent", "frame_rate", int(round(fps)))
@@ -154,3 +155,25 @@ def patch_style(prompt: dict, spec: Spec, files: dict) -> None:
         _set(prompt, "Create video", "audio", workflow.link(prompt, "Trim source audio"))
         _set(prompt, "Trim source audio", "duration", spec.duration)
         _set(prompt, "AV latent 1", "audio_latent", workflow.link(prompt, "Freeze source audio"))
+
+
+def patch_extend(prompt: dict, spec: Spec, files: dict) -> None:
+    """extend: without the clip's sound to continue, the context is the staged clip's silence
+    and nothing of it is kept (the new part's sound is made from the prompt)."""
+    if not spec.inputs.get("keep_sound", True):
+        _set(prompt, "AV latent 1", "audio_latent", workflow.link(prompt, "Audio latent"))
+
+
+def patch_retake(prompt: dict, spec: Spec, files: dict) -> None:
+    """retake: the window is encoded at the first pass's size, and the range to make again is
+    masked in both passes, in the window's own time (edits.Retake plans it)."""
+    half = spec.stages != 1 and workflow.has_node(prompt, "Upscale latent")
+    _set(prompt, "Resize video", "resize_type.width", spec.width // 2 if half else spec.width)
+    _set(prompt, "Resize video", "resize_type.height", spec.height // 2 if half else spec.height)
+    plan = spec.source or {"window_start": 0, "start_frame": 0, "end_frame": 1}  # models only
+    for stage in (1, 2):
+        title = f"Retake mask {stage}"
+        if workflow.has_node(prompt, title):
+            _set(prompt, title, "frame_rate", float(spec.fps))
+            _set(prompt, title, "start_s", (plan["start_frame"] - plan["window_start"]) / spec.fps)
+            _set(prompt, title, "end_s", (plan["end_frame"] - plan["window_start"]) / spec.fps)

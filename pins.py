@@ -19,6 +19,9 @@ from pathlib import Path
 REPO_DIR = Path(__file__).resolve().parent
 RECORD_NAME = ".aio-pin.json"
 WORKFLOWS_DIR = REPO_DIR / "workflows"
+# The app's own ComfyUI nodes (loaded in-process and by every remote worker).
+AIO_NODES = REPO_DIR / "worker_nodes" / "aio_nodes"
+AIO_NODES_MODULE = "custom_nodes.aio_nodes"
 
 
 @dataclass(frozen=True)

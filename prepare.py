@@ -20,6 +20,7 @@ from pathlib import Path
 import errors
 import media
 import recipes
+import splice
 from fields import Field, coerce, number_text
 from job_spec import DERIVED, Spec
 from modes import LTX25, MAX_ASPECT, MAX_SIDE, MIN_SIDE, MODEL_TITLES, MODES, SEED_MAX, Mode, Preset
@@ -151,7 +152,12 @@ def check(mode: str, params: dict, *, job_id: str) -> Checked:
     if m.fps_from:
         fps = info[m.fps_from].fps
 
-    frames = _frames(m, preset, values, info, fps, notes)
+    source = None
+    if m.edit is not None:  # a video edit: its plan says how many frames the graph makes
+        clip = splice.probe(values[m.edit.field])
+        frames, source = m.edit.plan(values, clip, preset.max_frames, fps, notes)
+    else:
+        frames = _frames(m, preset, values, info, fps, notes)
     if values.get("auto_length") and values.get("model") != LTX25:
         raise errors.bad_input(
             "auto_length",
@@ -179,6 +185,7 @@ def check(mode: str, params: dict, *, job_id: str) -> Checked:
         inputs={
             f.name: values[f.name] for f in m.fields if not f.is_media and f.name not in DERIVED
         },
+        source=source,
     )
     if m.refine is not None:
         m.refine(spec, info, notes)
@@ -284,7 +291,9 @@ def _stage_media(m: Mode, values: dict, info: dict, spec: Spec, input_dir: Path)
     job_id = spec.job_id
     files = {}
     for f in m.fields:
-        if f.kind == "audio":
+        if m.edit is not None and f.name == m.edit.field:  # only the window the graph needs
+            files[f.name] = m.edit.stage(spec, values[f.name], input_dir)
+        elif f.kind == "audio":
             files[f.name] = media.stage_audio(
                 values[f.name], input_dir, job_id, f.name, info[f.name].channels
             )

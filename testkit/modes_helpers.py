@@ -78,6 +78,16 @@ def cases(media: dict[str, Path]) -> list[tuple[str, str, dict]]:
         ("style", "silent-portrait", {"prompt": "oil painting", "video": str(media["video_silent"]),
                                       "keep_audio": True})
     )  # fmt: skip
+    clip, silent = str(media["video"]), str(media["video_silent"])
+    out += [
+        ("extend", "default", {"prompt": "it goes on", "video": clip, "seconds": 2.0}),
+        ("extend", "short-context", {"prompt": "on", "video": clip, "seconds": 0.5,
+                                     "context_frames": 9}),
+        ("extend", "silent", {"prompt": "it goes on", "video": silent, "keep_sound": False}),
+        ("retake", "default", {"prompt": "a flash", "video": clip, "start": 0.5, "end": 1.0}),
+        ("retake", "to-the-end", {"prompt": "a flash", "video": clip, "start": 1.0, "end": 1.5}),
+        ("retake", "silent", {"prompt": "a bang", "video": silent, "start": 0.0, "end": 0.4}),
+    ]  # fmt: skip
     # A mode with more than one model family: its default case again on each other family.
     for mode, case, params in list(out):
         families = modes.MODES[mode].models

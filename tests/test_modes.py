@@ -47,6 +47,9 @@ def base_params(mode, media):
         "keyframe": {"prompt": "dusk", "first_image": str(media["landscape"]),
                      "last_image": str(media["end"])},
         "style": {"prompt": "clay", "video": str(media["clip"])},
+        "extend": {"prompt": "it goes on", "video": str(media["clip"]), "seconds": 1.0,
+                   "context_frames": 9},
+        "retake": {"prompt": "a flash", "video": str(media["clip"]), "start": 0.3, "end": 0.8},
     }[mode]  # fmt: skip
 
 
@@ -62,8 +65,17 @@ def node_input(prompt, title, name):
 # ----------------------------------------------------------------------------- declarations
 
 
-def test_modes_are_the_six_in_order():
-    assert list(modes.MODES) == ["t2v", "i2v", "a2v", "lipsync", "keyframe", "style"]
+def test_modes_are_the_eight_in_order():
+    assert list(modes.MODES) == [
+        "t2v",
+        "i2v",
+        "a2v",
+        "lipsync",
+        "keyframe",
+        "style",
+        "extend",
+        "retake",
+    ]
     assert modes.PRESETS == ("fast", "balanced", "quality")
 
 
@@ -663,7 +675,7 @@ def test_every_field_target_is_a_node_of_one_of_the_modes_graphs(mode):
 def test_ltx25_is_the_default_where_it_has_a_graph_and_the_others_say_why_not():
     for name, m in modes.MODES.items():
         field = m.field("model")
-        if name in ("t2v", "i2v", "keyframe"):
+        if name in ("t2v", "i2v", "keyframe", "extend", "retake"):
             assert field.default == modes.LTX25 and field.choices == (modes.LTX25, modes.LTX23)
         else:
             assert field.choices == (modes.LTX23,) and "LTX-2.5" in field.help

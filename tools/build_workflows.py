@@ -205,8 +205,17 @@ def frozen_audio(g: Graph, encode: str, freeze: str, audio: list) -> None:
 
 
 def sampling(
-    g: Graph, stage: int, model: str, video: list, audio: list, positive: list, negative: list
+    g: Graph,
+    stage: int,
+    model: str,
+    video: list,
+    audio: list,
+    positive: list,
+    negative: list,
+    latent: list | None = None,
 ) -> None:
+    """One pass: `video` and `audio` joined ("AV latent <stage>") and sampled; `latent`, when
+    given, is sampled instead (the joined latent after a step of its own, e.g. a time mask)."""
     ltx25 = "Transformer" in g.ids
     if ltx25:  # the 2.5 templates: a guider per modality
         guider = {"class_type": "LTXVDualCFGGuider", "video_cfg": 1.0, "audio_cfg": 1.0}
@@ -215,7 +224,9 @@ def sampling(
     # The balanced preset's; patches.py sets each preset's (recipes.py says why).
     family = recipes.LTX25 if ltx25 else recipes.LTX23
     sampler = recipes.samplers(g.mode, family, "balanced", settings=False)[stage - 1]
-    g.add(f"AV latent {stage}", "LTXVConcatAVLatent", video_latent=video, audio_latent=audio)
+    if latent is None:
+        g.add(f"AV latent {stage}", "LTXVConcatAVLatent", video_latent=video, audio_latent=audio)
+        latent = g.out(f"AV latent {stage}")
     g.add(
         f"Guider {stage}",
         guider.pop("class_type"),
@@ -234,7 +245,7 @@ def sampling(
         guider=g.out(f"Guider {stage}"),
         sampler=g.out(f"Sampler {stage}"),
         sigmas=g.out(f"Sigmas {stage}"),
-        latent_image=g.out(f"AV latent {stage}"),
+        latent_image=latent,
     )
     g.add(f"Separate AV {stage}", "LTXVSeparateAVLatent", av_latent=g.out(f"Sample {stage}"))
 
@@ -538,6 +549,74 @@ def style() -> dict:
     return g.nodes
 
 
+def source_video(g: Graph) -> None:
+    """The staged clip a video edit starts from (prepare stages only the frames it needs): its
+    frames and its sound (silent where the source has none: the staged clip always has sound)."""
+    g.add("Load video", "LoadVideo", file=PLACEHOLDER_VIDEO)
+    g.add("Video components", "GetVideoComponents", video=g.out("Load video"))
+
+
+def extend(ltx25: bool = False) -> dict:
+    """Continue a clip: a new clip whose first frames and sound are the source's last ones, kept
+    (the rest is generated after them), made in the usual passes; the app joins it to the source.
+
+    Core nodes only: LTXVImgToVideoInplace at strength 1.0 writes the context frames at the start
+    of the empty video latent with noise mask 0; the context sound, encoded with mask 0, replaces
+    the empty audio latent of the joined latent ("Timeline 1" is already audio+video, so
+    LTXVConcatAVLatent's fit_audio zero-pads it to the clip's length with mask 1: generated).
+    The refine keeps the context frames again at full size and the first pass's sound whole.
+    """
+    g = Graph("extend")
+    model = loaders_25(g) if ltx25 else loaders(g)
+    pos, neg = g.out("Conditioning", 0), g.out("Conditioning", 1)
+    source_video(g)
+    frozen_audio(g, "Encode context audio", "Freeze context audio", g.out("Video components", 1))
+    empty_latents(g, with_audio=True)
+    context = g.out("Video components", 0)
+    g.add("Context guide 1", "LTXVImgToVideoInplace", vae=video_vae(g), image=context,
+          latent=g.out("Video latent"), strength=1.0, bypass=False)  # fmt: skip
+    g.add("Timeline 1", "LTXVConcatAVLatent", video_latent=g.out("Context guide 1"),
+          audio_latent=g.out("Audio latent"))  # fmt: skip
+    sampling(g, 1, model, g.out("Timeline 1"), g.out("Freeze context audio"), pos, neg)
+    upscale(g, g.out("Separate AV 1", 0))
+    g.add("Context guide 2", "LTXVImgToVideoInplace", vae=video_vae(g), image=context,
+          latent=g.out("Upscale latent"), strength=1.0, bypass=False)  # fmt: skip
+    g.add("Freeze audio 2", "SetLatentNoiseMask", samples=g.out("Separate AV 1", 1),
+          mask=g.out("Silence mask"))  # fmt: skip
+    sampling(g, 2, model, g.out("Context guide 2"), g.out("Freeze audio 2"), pos, neg)
+    output_with_audio(g, g.out("Separate AV 2", 0), 2)
+    return g.nodes
+
+
+def retake(ltx25: bool = False) -> dict:
+    """Regenerate a time range of a clip: the staged window around it encoded (picture and
+    sound), `AIOAVNoiseMaskByTime` (the app's own node, worker_nodes/aio_nodes) masks the range
+    for denoising and keeps the rest; after the x2 upscaler the same mask again for the refine.
+    The app puts the new range back into the source, which keeps every frame outside it."""
+    g = Graph("retake")
+    model = loaders_25(g) if ltx25 else loaders(g)
+    pos, neg = g.out("Conditioning", 0), g.out("Conditioning", 1)
+    source_video(g)
+    g.add("Resize video", "ResizeImageMaskNode", input=g.out("Video components", 0),
+          resize_type="scale dimensions", resize_type__width=640, resize_type__height=352,
+          resize_type__crop="center", scale_method="lanczos")  # fmt: skip
+    g.add("Encode video", "VAEEncode", pixels=g.out("Resize video"), vae=video_vae(g))
+    g.add("Encode source audio", "LTXVAudioVAEEncode", audio=g.out("Video components", 1),
+          audio_vae=g.out("Audio VAE"))  # fmt: skip
+    mask = {"start_s": 1.0, "end_s": 2.0, "frame_rate": 24.0, "audio_vae": g.out("Audio VAE")}
+    g.add("AV latent 1", "LTXVConcatAVLatent", video_latent=g.out("Encode video"),
+          audio_latent=g.out("Encode source audio"))  # fmt: skip
+    g.add("Retake mask 1", "AIOAVNoiseMaskByTime", av_latent=g.out("AV latent 1"), **mask)
+    sampling(g, 1, model, [], [], pos, neg, latent=g.out("Retake mask 1"))
+    upscale(g, g.out("Separate AV 1", 0))
+    g.add("AV latent 2", "LTXVConcatAVLatent", video_latent=g.out("Upscale latent"),
+          audio_latent=g.out("Separate AV 1", 1))  # fmt: skip
+    g.add("Retake mask 2", "AIOAVNoiseMaskByTime", av_latent=g.out("AV latent 2"), **mask)
+    sampling(g, 2, model, [], [], pos, neg, latent=g.out("Retake mask 2"))
+    output_with_audio(g, g.out("Separate AV 2", 0), 2)
+    return g.nodes
+
+
 def build() -> dict[str, dict]:
     return {
         "t2v": text_or_image_to_video(with_image=False),
@@ -549,6 +628,10 @@ def build() -> dict[str, dict]:
         "t2v_ltx25": text_or_image_to_video(with_image=False, ltx25=True),
         "i2v_ltx25": text_or_image_to_video(with_image=True, ltx25=True),
         "keyframe_ltx25": keyframe(ltx25=True),
+        "extend": extend(),
+        "extend_ltx25": extend(ltx25=True),
+        "retake": retake(),
+        "retake_ltx25": retake(ltx25=True),
     }
 
 

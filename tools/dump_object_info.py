@@ -45,6 +45,7 @@ KEEP_MODULES = (
     "comfy_extras.nodes_latent",
     "custom_nodes.comfyui_controlnet_aux",
     "custom_nodes.ComfyUI-GGUF",
+    "custom_nodes.aio_nodes",  # the app's own (worker_nodes/aio_nodes)
 )
 DROP_KEYS = ("description", "search_aliases", "output_tooltips", "display_name", "category")
 
