@@ -2,7 +2,7 @@
 
 An edit mode (extend, retake) works on a clip that may be far longer than one generation can
 make. Its `Edit` plans the job from the checked source (`plan`: the frames the graph makes, and
-the `source` facts History keeps: the source's length, the window sent, the range), stages only
+the `edit` plan History keeps: the source's length, the window sent, the range), stages only
 that window of the source for the engine (`stage`, splice.cut), and puts the engine's clip back
 together with the whole source once it is made (`finish`: splice.join / splice.splice). Every
 refusal names the field to change, with the numbers that decide it.
@@ -43,13 +43,13 @@ class Edit:
     field = "video"
 
     def plan(self, values: dict, clip: splice.Clip, cap: int, fps: float, notes: list) -> tuple:
-        """(frames the graph makes, the source facts) for the checked `values` on `clip`,
+        """(frames the graph makes, the edit plan) for the checked `values` on `clip`,
         within a preset that makes at most `cap` frames; bad_input when it cannot be done."""
         raise NotImplementedError
 
     def stage(self, spec: Spec, source, input_dir: Path) -> str:
         """The window of `source` the graph starts from, written into ComfyUI's input dir."""
-        plan = spec.source
+        plan = spec.edit
         target = media.staged_path(source, input_dir, spec.job_id, self.field, ".mp4")
         splice.cut(source, target, start=plan["window_start"], count=plan["window_frames"])
         return target.name
@@ -102,7 +102,7 @@ class Extend(Edit):
         }
 
     def finish(self, spec: Spec, source, made: Path) -> Path:
-        plan = spec.source
+        plan = spec.edit
         out = splice.join(
             source, made, self._beside(made), context=plan["context"],
             new_frames=plan["new_frames"],
@@ -172,7 +172,7 @@ class Retake(Edit):
         }
 
     def finish(self, spec: Spec, source, made: Path) -> Path:
-        plan = spec.source
+        plan = spec.edit
         out = splice.splice(
             source, made, self._beside(made), window_start=plan["window_start"],
             start=plan["start_frame"], end=plan["end_frame"],

@@ -37,7 +37,7 @@ class Spec:
     depth_model: str | None = None  # style's depth estimator, the server's choice
     # A video edit's plan (edits.py): the source's frames and fps, the window the graph is sent,
     # the range it remakes or the frames it adds.
-    source: dict | None = None
+    edit: dict | None = None
 
     # -- added when the job is staged and its graph filled
     files: dict[str, str] | None = None  # media field -> staged file name ({}: none to stage)
@@ -84,7 +84,7 @@ class Spec:
         out.update({name: v for name, v in self.inputs.items() if name not in out})
         optional = {
             "depth_model": self.depth_model,
-            "source": self.source,
+            "edit": self.edit,
             "memory_gb": self.memory_gb,
             "decode_dtype_bytes": self.decode_dtype_bytes,
             "files": self.files,

@@ -170,7 +170,7 @@ def patch_retake(prompt: dict, spec: Spec, files: dict) -> None:
     half = spec.stages != 1 and workflow.has_node(prompt, "Upscale latent")
     _set(prompt, "Resize video", "resize_type.width", spec.width // 2 if half else spec.width)
     _set(prompt, "Resize video", "resize_type.height", spec.height // 2 if half else spec.height)
-    plan = spec.source or {"window_start": 0, "start_frame": 0, "end_frame": 1}  # models only
+    plan = spec.edit or {"window_start": 0, "start_frame": 0, "end_frame": 1}  # models only
     for stage in (1, 2):
         title = f"Retake mask {stage}"
         if workflow.has_node(prompt, title):

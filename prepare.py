@@ -152,10 +152,10 @@ def check(mode: str, params: dict, *, job_id: str) -> Checked:
     if m.fps_from:
         fps = info[m.fps_from].fps
 
-    source = None
+    plan = None
     if m.edit is not None:  # a video edit: its plan says how many frames the graph makes
         clip = splice.probe(values[m.edit.field])
-        frames, source = m.edit.plan(values, clip, preset.max_frames, fps, notes)
+        frames, plan = m.edit.plan(values, clip, preset.max_frames, fps, notes)
     else:
         frames = _frames(m, preset, values, info, fps, notes)
     if values.get("auto_length") and values.get("model") != LTX25:
@@ -185,7 +185,7 @@ def check(mode: str, params: dict, *, job_id: str) -> Checked:
         inputs={
             f.name: values[f.name] for f in m.fields if not f.is_media and f.name not in DERIVED
         },
-        source=source,
+        edit=plan,
     )
     if m.refine is not None:
         m.refine(spec, info, notes)

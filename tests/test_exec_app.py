@@ -15,6 +15,11 @@ from testkit.mediagen import make_mp4, make_png, make_wav
 pytestmark = pytest.mark.comfy
 
 SMALL = {"preset": "fast", "width": 320, "height": 256}
+# What the video edits need besides their video (a short context: the tiny set's clips are 1 s).
+EDIT_VALUES = {
+    "extend": {"seconds": 0.5, "context_frames": 9},
+    "retake": {"start": 0.25, "end": 0.5},
+}
 SPEECH_S = 2.875
 
 
@@ -42,7 +47,8 @@ def api_values(mode: str, media: dict, **values) -> dict:
     from gradio_client import handle_file
 
     fields = {f.name: f for f in modes.MODES[mode].fields}
-    out = {"prompt": f"a {mode} test, waves on rocks at dusk", **SMALL, **values}
+    out = {"prompt": f"a {mode} test, waves on rocks at dusk", **SMALL, **EDIT_VALUES.get(mode, {})}
+    out.update(values)
     if "frames" in fields and "video" not in fields:
         out.setdefault("frames", 9)
     for name, f in fields.items():
@@ -79,7 +85,10 @@ def digest(path: str) -> str:
 def test_every_mode_generates_through_the_api(mode, client, media, real_app):
     video, used = client.predict(**api_values(mode, media), api_name=f"/{mode}")
     size, frames, audio = video_shape(video)
-    assert (size, frames, audio) == ((used["width"], used["height"]), used["frames"], 1)
+    expected = used["frames"]
+    if "edit" in used:  # a video edit: the whole source, plus the frames an extend adds
+        expected = used["edit"]["frames"] + used["edit"].get("new_frames", 0)
+    assert (size, frames, audio) == ((used["width"], used["height"]), expected, 1)
     job = history.open_store(real_app.data).get(used["job_id"])
     assert job.status == "done" and job.output.is_file()
     assert digest(str(job.output)) == digest(video)  # what History keeps is what was served

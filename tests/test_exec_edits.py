@@ -96,7 +96,7 @@ def test_extend_lasts_the_source_plus_the_seconds_and_starts_as_the_source(
     assert result.frames == source.frames + 24
     assert abs(result.seconds - (source.seconds + 1.0)) <= 1 / FPS
     assert (result.width, result.height, result.fps) == (source.width, source.height, source.fps)
-    assert spec.source["new_frames"] == 24 and spec.source["context"] == 9
+    assert spec.edit["new_frames"] == 24 and spec.edit["context"] == 9
     # The first part is the source, frame by frame (a re-encode apart) ...
     ours, theirs = pictures(out), pictures(clip)
     assert frame_diffs(ours[: source.frames], theirs).max() < PIXEL_TOLERANCE
@@ -110,7 +110,7 @@ def test_extend_lasts_the_source_plus_the_seconds_and_starts_as_the_source(
 
 def test_retake_keeps_everything_outside_the_range_and_remakes_the_range(clip, real_engine, made):
     spec, out = run_edit(real_engine, "retake", clip, made, start=0.75, end=1.25)
-    plan = spec.source
+    plan = spec.edit
     assert (plan["start_frame"], plan["end_frame"]) == (18, 30)
     assert splice.probe(out).frames == splice.probe(clip).frames
     ours, theirs = pictures(out), pictures(clip)
@@ -172,7 +172,7 @@ def test_the_masks_keep_what_they_keep_whatever_the_seed(clip, real_engine, made
 
     spec, va, aa = sampled_latents(real_engine, "retake", clip, made, start=0.75, end=1.25, seed=1)
     _, vb, ab = sampled_latents(real_engine, "retake", clip, made, start=0.75, end=1.25, seed=2)
-    plan = spec.source
+    plan = spec.edit
     first, last = (
         plan["start_frame"] - plan["window_start"],
         plan["end_frame"] - plan["window_start"],
