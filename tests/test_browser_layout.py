@@ -225,3 +225,22 @@ def test_a_history_jobs_next_step_opens_its_panel_with_the_input_filled(
     outcome(page, "i2v").filter(has_text="its last frame is the first frame here").wait_for()
     page.locator("#aio-i2v-image").scroll_into_view_if_needed()
     shoot(page, f"next-steps-last-frame-{size}")
+
+
+def test_a_results_next_steps_show_once_it_is_done_and_open_their_panel(page, size):
+    page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
+    page.locator("#aio-t2v-preset label").filter(has_text="fast").click()
+    assert not page.locator("#aio-next-t2v").is_visible()  # no result yet
+
+    page.locator("#aio-generate-t2v").click()
+
+    outcome(page, "t2v").filter(has_text="Done").wait_for()
+    page.locator("#aio-next-t2v-a2v").wait_for(state="visible")
+    page.locator("#aio-next-t2v").scroll_into_view_if_needed()
+    shoot(page, f"next-steps-result-{size}")
+    page.locator("#aio-next-t2v-a2v").click()
+    page.locator("#aio-panel-a2v").wait_for(state="visible")
+    page.locator("#aio-a2v-audio audio, #aio-a2v-audio .waveform-container").first.wait_for(
+        state="attached"
+    )
+    outcome(page, "a2v").filter(has_text="its sound is the audio here").wait_for()
