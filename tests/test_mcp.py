@@ -410,3 +410,17 @@ def test_a_forged_sender_header_counts_for_nothing():
     someone = owners.fingerprint({"user-agent": "their browser"}, "203.0.113.9")
     headers = {uploads_ui.SENDER_HEADER: f"{someone}.{'0' * 64}", "user-agent": "me"}
     assert uploads_ui.sender(headers, "198.51.100.7") == owners.fingerprint(headers, "198.51.100.7")
+
+
+def test_mcp_a_history_job_id_is_a_file_and_an_unknown_one_is_refused(served):
+    made = call_tool(served.url, "t2v", {"prompt": PROMPT, "preset": "fast"})
+    job_id = made.structuredContent["parameters"]["job_id"]
+
+    result = call_tool(served.url, "i2v", {"image": f"job:{job_id}", "prompt": PROMPT})
+
+    assert not result.isError, text_of(result)
+    assert result.structuredContent["parameters"]["source_job"] == {"image": job_id}
+    refused = call_tool(served.url, "i2v", {"image": "job:20990101-nope", "prompt": PROMPT})
+    said = text_of(refused)
+    assert refused.isError and "\n" not in said
+    assert said.startswith("[bad_input] Check your input: image: no finished job 20990101-nope")
