@@ -49,6 +49,7 @@ import theme_ui
 import uploads_ui
 from banners_ui import banner_html, engine_banner, page_notice, workers_html
 from errors import AppError
+from job_spec import SOURCE
 
 log = logging.getLogger("ltx_aio.app")
 
@@ -124,7 +125,12 @@ def replay_value(f: modes.Field, job: history.Job, values: dict, request=None):
         kept = job.inputs.get(f.name)
         if kept is None or not kept.is_file():
             return None
-        return uploads_ui.hand_out(kept, request) if request is not None else str(kept)
+        if request is None:
+            return str(kept)
+        # A kept input that came from another job still says so (a chain survives Run again).
+        sources = job.params.get(SOURCE)
+        source = sources.get(f.name) if isinstance(sources, dict) else None
+        return uploads_ui.hand_out(kept, request, source=source)
     if f.name == "duration":
         return job.params.get("duration")  # frames (as used) are set too, and win
     return values.get(f.name, f.default)

@@ -253,3 +253,13 @@ def test_someone_elses_job_opens_nothing(store, video, tmp_path, monkeypatch):
     theirs = finished_job(store, video, tmp_path)  # the local owner's: not this browser's
     opened = app.on_next_step("style", theirs, owners.new_secret(), BROWSER, page)
     assert list(opened) == [page.banner] and "Pick a finished job" in opened[page.banner]["value"]
+
+
+def test_settings_put_back_keep_where_an_input_came_from(store, video, tmp_path):
+    image = make_png(tmp_path / "last.png", 96, 64)
+    job_id = store.create_job(
+        "i2v", {"prompt": "on", SOURCE: {"image": "20260101-000000-00000000"}}, {"image": image}
+    )
+    job = store.get(job_id)
+    value = app.replay_value(modes.MODES["i2v"].field("image"), job, job.replay(), BROWSER)
+    assert uploads_ui.source_of(value) == "20260101-000000-00000000"
