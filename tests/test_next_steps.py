@@ -141,7 +141,7 @@ def test_a_job_deleted_takes_its_derived_files_with_it(store, video, tmp_path):
 def test_a_job_ref_is_read_from_its_prefix_only():
     assert next_steps.job_ref("job:20260101-abc") == "20260101-abc"
     assert next_steps.job_ref("JOB: x ") == "x"
-    assert next_steps.job_ref("/tmp/job:x") is None
+    assert next_steps.job_ref("uploads/job:x") is None
     assert next_steps.job_ref({"path": "job:x"}) is None
 
 
