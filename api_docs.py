@@ -14,12 +14,31 @@ from __future__ import annotations
 import inspect
 
 import modes
+import next_steps
 from fields import KIND, Field, number_text
 
 SCRIPT_UPLOAD = (
     "From Python: gradio_client.handle_file(path). Over MCP: a data URL, or this app's "
     "/gradio_api/file= URL of your upload (see the tool's description)."
 )
+# A media value may name one of the caller's finished History jobs instead of a file
+# (next_steps.resolve): what each kind of field takes from that job's video.
+FROM_JOB = {
+    "video": "its video",
+    "image": "its video's last frame",
+    "audio": "its video's sound",
+}
+
+
+def from_job(kind: str) -> str:
+    ref = next_steps.JOB_REF
+    return (
+        f'Or "{ref}<id>", the id of one of your finished History jobs (the job_id every call '
+        f"answers): {FROM_JOB[kind]} is used, and the new job records which job it came from "
+        f"({next_steps.SOURCE})."
+    )
+
+
 # The tools' one sentence on files, in place of Gradio's (which names a tool this server lacks).
 MCP_FILES = (
     " Pass each file as a string, either a base64 data URL (data:image/png;base64,...), or the"
@@ -28,7 +47,8 @@ MCP_FILES = (
     " <this app's URL>/gradio_api/file=<that path> (what `gradio upload-mcp` returns for this"
     " app). Upload with the same X-AIO-Key (or Authorization) header as this MCP connection, or"
     " from the same address and client: a file someone else uploaded, a path on the server or"
-    " a URL of another server is refused."
+    ' a URL of another server is refused. Or pass "job:<id>" for the output of one of your'
+    " finished jobs."
 )
 RETURNS = {
     "video": "The generated mp4, video with its audio track (over MCP: its URL).",
@@ -40,7 +60,7 @@ RETURNS = {
 def accepts(f: Field) -> str:
     """The kind of value and its range, e.g. "Integer 9..241 in steps of 8" (the kind's own)."""
     said = KIND[f.kind].accepts(f)
-    return f"{said} {SCRIPT_UPLOAD}" if f.is_media else said
+    return f"{said} {SCRIPT_UPLOAD} {from_job(f.kind)}" if f.is_media else said
 
 
 def default_text(f: Field) -> str:

@@ -3,7 +3,10 @@
 Before Gradio reads a submission (`/gradio_api/queue/join`, `/gradio_api/call/<mode>`), each media
 value given as a URL or a data URL is put in the form Gradio reads (uploads_ui.media_file): this
 app's own `/gradio_api/file=` URL of an upload becomes that file, read from disk, never fetched;
-a data URL becomes an upload of the sender; a URL elsewhere is refused here, unfetched.
+a data URL becomes an upload of the sender; a URL elsewhere is refused here, unfetched. A
+`job:<id>` value becomes a copy of what that History job of the caller's gives the field (its
+video, last frame or sound: next_steps.resolve), handed out to the sender as theirs; another
+owner's job, an unknown one or one that did not finish is refused here, naming the field.
 
 Gradio then checks the media against each component's data model: a server path given as a
 string, a file that was never uploaded here. It answers with a 400 whose text is a pydantic or
@@ -23,6 +26,7 @@ from types import SimpleNamespace
 import jobs
 import media
 import modes
+import next_steps
 import owners
 import uploads_ui
 from errors import AppError
@@ -63,16 +67,39 @@ def _media_fields(mode: str, inputs: list) -> list[tuple[int, str, str]]:
     return found
 
 
-def admit(mode: str, inputs: list, data: list, scope, server) -> list | None:
-    """The payload's data with its URLs and data URLs as Gradio's file data (None: nothing to
-    change). Raises the AppError that refuses a value."""
+def admit(
+    mode: str, inputs: list, data: list, scope, server, session: str | None = None
+) -> list | None:
+    """The payload's data with its URLs, data URLs and `job:<id>` values as Gradio's file data
+    (None: nothing to change). Raises the AppError that refuses a value."""
     out, changed = list(data), False
     for i, name, kind in _media_fields(mode, inputs):
         if i < len(out) and out[i] is not None:
-            given = uploads_ui.media_file(out[i], kind, name, scope, server)
+            job_id = next_steps.job_ref(out[i])
+            if job_id is not None:
+                given = _job_file(job_id, kind, name, scope, session)
+            else:
+                given = uploads_ui.media_file(out[i], kind, name, scope, server)
             if given is not None:
                 out[i], changed = given, True
     return out if changed else None
+
+
+def caller(scope, session: str | None = None) -> SimpleNamespace:
+    """The request as owners.of reads it (its headers, session and sign-in), at the door."""
+    headers = owners.plain_headers(scope.get("headers", []))
+    return SimpleNamespace(
+        headers=headers, session_hash=session, request=SimpleNamespace(scope=scope)
+    )
+
+
+def _job_file(job_id: str, kind: str, name: str, scope, session: str | None) -> dict:
+    """`job:<id>`: a copy of what that job of the caller's gives this field (its video, last
+    frame or sound), handed out to the caller as their upload and marked as that job's."""
+    owner = owners.scope(owners.of(caller(scope, session)))
+    path, source = next_steps.resolve(job_id, kind, name, owner)
+    copy = uploads_ui.hand_out_to(path, uploads_ui.scope_sender(scope), source=source)
+    return uploads_ui.file_data(copy)
 
 
 def _uploaded(value) -> bool:
@@ -110,7 +137,8 @@ def admitted(scope, body: bytes) -> tuple[bytes, dict]:
         return body, scope
     mode, inputs = found
     try:
-        data = admit(mode, inputs, payload["data"], scope, blocks)
+        session = payload.get("session_hash")
+        data = admit(mode, inputs, payload["data"], scope, blocks, session)
     except AppError:
         raise
     except Exception:  # Gradio and the job's own checks then say what is wrong
@@ -152,10 +180,9 @@ async def refuse(
     try:
         payload = json.loads(request_body or b"{}")
         found = _endpoint(scope["app"].get_blocks(), scope.get("path", ""), payload)
-        headers = owners.plain_headers(scope.get("headers", []))
-        caller = SimpleNamespace(headers=headers, session_hash=payload.get("session_hash"))
         if found:
-            jobs.open_history().record_refusal(found[0], err.kind, str(err), owners.of(caller))
+            owner = owners.of(caller(scope, payload.get("session_hash")))
+            jobs.open_history().record_refusal(found[0], err.kind, str(err), owner)
     except Exception:
         log.exception("recording a refused submission failed")
     new = json.dumps({"detail": err.line()}).encode()

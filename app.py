@@ -3,10 +3,11 @@
 This module builds the page's shell (sticky header, the drawer of modes and Library views, the
 status banner of readiness.py) around one panel per mode (panels_ui.py: components from the mode's
 declared fields, Generate / Cancel and their outcome, the `/<mode>` endpoint). Every job is
-recorded in History (history.py), which has its own view (history_ui.py) whose "use these
-settings" comes back here to fill a panel. GET /healthz (health.py) is served beside the page.
-Importing this module imports neither torch nor ComfyUI; `main()` starts the pinned-install
-bootstrap and serves the page.
+recorded in History (history.py), which has its own view (history_ui.py) whose "use these settings"
+comes back here to fill a panel, as a finished video's next steps do (extend, retake, its last
+frame to image-to-video, restyle, its sound to audio-to-video: next_steps_ui.py). GET /healthz
+(health.py) is served beside the page. Importing this module imports neither torch nor ComfyUI;
+`main()` starts the pinned-install bootstrap and serves the page.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ import jobs
 import media
 import models_ui
 import modes
+import next_steps
+import next_steps_ui
 import owners
 import panels_ui
 import pins
@@ -46,6 +49,7 @@ import theme_ui
 import uploads_ui
 from banners_ui import banner_html, engine_banner, page_notice, workers_html
 from errors import AppError
+from job_spec import SOURCE
 
 log = logging.getLogger("ltx_aio.app")
 
@@ -123,7 +127,12 @@ def replay_value(f: modes.Field, job: history.Job, values: dict, request=None):
         kept = job.inputs.get(f.name)
         if kept is None or not kept.is_file():
             return None
-        return uploads_ui.hand_out(kept, request) if request is not None else str(kept)
+        if request is None:
+            return str(kept)
+        # A kept input that came from another job still says so (a chain survives Run again).
+        sources = job.params.get(SOURCE)
+        source = sources.get(f.name) if isinstance(sources, dict) else None
+        return uploads_ui.hand_out(kept, request, source=source)
     if f.name == "duration":
         return job.params.get("duration")  # frames (as used) are set too, and win
     return values.get(f.name, f.default)
@@ -155,6 +164,42 @@ def on_use_settings(
     )
     outcome = panel.shown.outcome.said("info", "Settings loaded", said)
     return loaded | outcome | on_switch(job.mode, page) | {page.banner: page_notice()}
+
+
+def on_next_step(key: str, shown, secret: str | None, request: gr.Request, page: Page) -> dict:
+    """A next step of the job a place shows (`shown`: History's selected id, or a result's
+    record): its mode's panel opened with the input filled in from that job's video (only the
+    caller's own job), and saying so in that panel."""
+    action = next_steps.BY_KEY[key]
+    opened = next_steps_ui.opened(key, shown, secret, request)
+    if opened.refused:
+        return {page.banner: page_notice(opened.refused)}
+    panel = page.panels[action.mode]
+    filled = {panel.fields[action.field]: gr.update(value=opened.value)}
+    outcome = panel.shown.outcome.said("info", action.label, opened.said)
+    return filled | outcome | on_switch(action.mode, page) | {page.banner: page_notice()}
+
+
+def wire_next_steps(page: Page, nexts: next_steps_ui.NextSteps, shown: gr.Component) -> None:
+    """Each next-step button of a place (`shown` holds the job it shows) opens its panel."""
+    for key, button in nexts.buttons.items():
+        action = next_steps.BY_KEY[key]
+        panel = page.panels[action.mode]
+
+        def press(value, secret, request: gr.Request, key=key) -> dict:
+            return on_next_step(key, value, secret, request, page)
+
+        button.click(
+            press,
+            inputs=[shown, page.owner],
+            outputs=[
+                panel.fields[action.field],
+                *panel.shown.outcome.components,
+                *page.switch,
+                page.banner,
+            ],
+            api_visibility="private",
+        )
 
 
 # After "Run again" loaded a job's settings and showed its panel: press that panel's Generate,
@@ -317,6 +362,9 @@ def build_app() -> gr.Blocks:
                 api_visibility="private",
             )
         wire_history(page, history_view)
+        wire_next_steps(page, history_view.next, history_view.selected)
+        for panel in page.panels.values():
+            wire_next_steps(page, panel.next, panel.shown.record)
         wire_opening(page, MODELS, models_view.on_refresh, models_view)
         page.status = status
         page.timer = gr.Timer(3.0, active=bootstrap.state().get("phase") == "running")

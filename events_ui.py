@@ -31,6 +31,7 @@ import restarts
 import uploads_ui
 from banners_ui import banner_html, batch_banner, page_notice, running_banner, success_banner
 from errors import AppError
+from job_spec import SOURCE
 from outcome_ui import Outcome
 
 log = logging.getLogger("ltx_aio.app")
@@ -53,11 +54,19 @@ def _plain(mode: modes.Mode, values: dict, request: gr.Request | None = None) ->
     A media value must be a file this request's own sender uploaded to this server (or that
     the server handed out to them: uploads_ui.hand_out): with preprocess off, Gradio passes a
     client's `{"path": ...}` through unchecked, and any other path would let a caller copy a
-    server file, or someone else's upload, into History, where it can be downloaded."""
-    out = dict(values)
+    server file, or someone else's upload, into History, where it can be downloaded.
+
+    A file the server handed out of a History job (a next step, the API's `job:<id>`) says which
+    job it came from: the new job records it (job_spec.SOURCE), so a chain of jobs links up."""
+    out, sources = dict(values), {}
     for f in mode.fields:
         if f.is_media:
             out[f.name] = _uploaded(f.name, values.get(f.name), request)
+            source = uploads_ui.source_of(out[f.name]) if out[f.name] else None
+            if source:
+                sources[f.name] = source
+    if sources:
+        out[SOURCE] = sources
     return out
 
 

@@ -424,6 +424,14 @@ class Store:
             return None
         return history_files.thumbnail(self.jobs_dir / job_id, job.output)
 
+    def derived(self, job_id: str, name: str, make) -> Path | None:
+        """A file made from a done job's output (`make(path)` writes it from `job.output`), made
+        once and kept beside it (history_files.derived); None when the job has no output."""
+        job = self.get(job_id)
+        if job is None or job.status != "done" or job.output is None or not job.output.is_file():
+            return None
+        return history_files.derived(self.jobs_dir / job_id, name, make)
+
     def _read(self, row: tuple) -> Job | None:
         try:
             return history_record.from_row(row, self.root)

@@ -6,6 +6,8 @@ Under the data dir (history.data_dir):
     jobs/<id>/inputs/<field><ext>    copies of the files the user gave
     jobs/<id>/<mode>_<id><ext>       copy of the finished video (`.part` while it is copied in)
     jobs/<id>/thumb.png              its first frame, made on first request
+    jobs/<id>/next-<what><ext>       a file made from its output for a next step (its last
+                                     frame, its sound: next_steps.py), made on first request
     jobs/<id>/record.json            the row as last written, so a lost database can be rebuilt
     jobs/.trash-<id>/                a deleted job's folder, on its way out
     history-salvage-*/               scratch of a database being read back (history_recovery.py)
@@ -22,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 from pathlib import Path
 
@@ -121,6 +124,24 @@ def thumbnail(folder: Path, output: Path) -> Path | None:
         return videofile.save_first_frame(output, thumb, THUMB_WIDTH)
     except Exception:  # a thumbnail is decoration: no thumbnail beats a broken History tab
         return None
+
+
+NEXT_PREFIX = "next-"
+
+
+def derived(folder: Path, name: str, make) -> Path:
+    """A file made from a job's output for a next step, made once (`make(path)` writes it) and
+    kept in the job's folder: atomic, never seen half-written."""
+    target = folder / safe(NEXT_PREFIX + name)
+    if target.is_file():
+        return target
+    tmp = target.with_name(f"{target.stem}.{secrets.token_hex(4)}.tmp{target.suffix}")
+    try:
+        make(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
 
 
 def to_trash(folder: Path) -> Path:

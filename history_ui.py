@@ -1,10 +1,11 @@
 """The History view: every job newest first with a thumbnail, its video, its record, and actions.
 
-Filter by mode and status, play and download a job's output, delete a job (row and files
-together), put a job's exact settings back into its mode's panel (the panel itself is wired in
-app.py, which owns the panels), and set how long History keeps jobs (retention.py). Every event
-here is private: the API is the six mode endpoints only. What the gallery, the summary line
-and a job's info say is history_listing.py's; this module holds the components and their events.
+Filter by mode and status, play and download a job's output, delete a job (row and files together),
+put a job's exact settings back into its mode's panel or take its video to a next step
+(next_steps_ui.py; the panels themselves are wired in app.py, which owns them), and set how long
+History keeps jobs (retention.py). Every event here is private: the API is the six mode endpoints
+only. What the gallery, the summary line and a job's info say is history_listing.py's; this module
+holds the components and their events.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import history_listing
 import history_record
 import jobs
 import modes
+import next_steps_ui
 import owners
 import retention
 import tables
@@ -102,6 +104,7 @@ class HistoryView:
     run_again: gr.Button
     delete: gr.Button
     confirm: gr.Button
+    next: next_steps_ui.NextSteps  # the selected job's next steps (app.py wires their presses)
 
     @property
     def refresh_inputs(self) -> list:
@@ -111,7 +114,7 @@ class HistoryView:
     def details(self) -> list:
         return [
             self.selected, self.area, self.video, self.download, self.info, self.record,
-            self.delete, self.confirm,
+            self.delete, self.confirm, *self.next.components,
         ]  # fmt: skip
 
     @property
@@ -203,6 +206,7 @@ class HistoryView:
                 self.record: None,
                 self.delete: gr.update(visible=True),
                 self.confirm: gr.update(visible=False),
+                **self.next.offer(None),
             }
         output = str(job.output) if job.status == "done" and job.output else None
         return {
@@ -214,6 +218,7 @@ class HistoryView:
             self.record: history_listing.record_view(job),
             self.delete: gr.update(visible=True),
             self.confirm: gr.update(visible=False),
+            **self.next.offer(job),
         }
 
     def on_select(
@@ -370,6 +375,7 @@ def build(owner: gr.BrowserState) -> HistoryView:
                 download = gr.DownloadButton(
                     "Download mp4", visible=False, elem_id="aio-history-download"
                 )
+                nexts = next_steps_ui.build("history")
             with gr.Column(scale=5, min_width=320):
                 info = gr.HTML("", elem_id="aio-history-info")
                 record = gr.JSON(label="Parameters", open=True, elem_id="aio-history-params")
@@ -415,7 +421,7 @@ def build(owner: gr.BrowserState) -> HistoryView:
         refused=refused, limit=gr.State(history_listing.PAGE), summary=summary, gallery=gallery,
         ids=gr.State([]), more=more, selected=gr.State(None), area=area, video=video,
         download=download, info=info, record=record, use=use, run_again=run_again, delete=delete,
-        confirm=confirm,
+        confirm=confirm, next=nexts,
     )  # fmt: skip
     private = {"api_visibility": "private"}
     listing = {"inputs": view.refresh_inputs, "outputs": view.refresh_outputs, **private}

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 # Values the checks derive, which win over the field of the same name (a mode's `frames` or
 # `width` field is what was asked; the Spec's is what runs): never among `inputs`.
 DERIVED = ("mode", "preset", "seed", "width", "height", "frames", "fps", "duration")
+# Where a job's values say which History job each of its media came from ({field: job id}: a
+# next step from a result, or a `job:<id>` value of the API); no field of any mode has this name.
+SOURCE = "source_job"
 
 
 @dataclass
@@ -35,6 +38,7 @@ class Spec:
     # Every other field's checked value, by field name (prompt, model, strengths, control, ...).
     inputs: dict = field(default_factory=dict)
     depth_model: str | None = None  # style's depth estimator, the server's choice
+    source_job: dict[str, str] | None = None  # media field -> the History job it came from
     # A video edit's plan (edits.py): the source's frames and fps, the window the graph is sent,
     # the range it remakes or the frames it adds.
     edit: dict | None = None
@@ -84,6 +88,7 @@ class Spec:
         out.update({name: v for name, v in self.inputs.items() if name not in out})
         optional = {
             "depth_model": self.depth_model,
+            SOURCE: self.source_job,
             "edit": self.edit,
             "memory_gb": self.memory_gb,
             "decode_dtype_bytes": self.decode_dtype_bytes,

@@ -18,6 +18,7 @@ import api_docs
 import batch_ui
 import jobs
 import modes
+import next_steps_ui
 import outcome_ui
 import quick_start
 from banners_ui import FIX_PRESET, banner_html, error_banner
@@ -34,6 +35,7 @@ class Panel:
     fields: dict[str, gr.Component]
     batch: dict[str, gr.Component]
     shown: Shown  # where a job's video, parameters, outcome and queue are shown
+    next: next_steps_ui.NextSteps  # the result's next steps (app.py wires their presses)
     # The page's starting values where they are not the declared defaults (quick_start.py): set
     # when the page loads, so that the API's defaults stay the declared ones.
     starts: dict = field(default_factory=dict)  # component -> value
@@ -182,6 +184,7 @@ def build(
                     buttons=["download"],
                     elem_id=f"aio-video-{mode.name}",
                 )
+                nexts = next_steps_ui.build(mode.name)
                 used = gr.JSON(label="Parameters used", open=True, elem_id=f"aio-used-{mode.name}")
                 queue = batch_ui.build_view(mode.name)
         # The API endpoint's own trigger: never shown, so the endpoint returns only what the API
@@ -220,6 +223,10 @@ def build(
         **private,
     )
     job.then(lambda: False, outputs=[busy], queue=False, **private)
+    # The result shown is a job's (its record names it): its next steps follow it.
+    used.change(
+        nexts.on_shown, inputs=[used, owner], outputs=nexts.components, queue=False, **private
+    )
     cancel.click(
         make_cancel(shown),
         inputs=[queue.ids, busy, owner],
@@ -248,5 +255,6 @@ def build(
         fields=comps,
         batch=options,
         shown=shown,
+        next=nexts,
         starts={comps[name]: value for name, value in starts.items()},
     )

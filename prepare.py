@@ -22,7 +22,7 @@ import media
 import recipes
 import splice
 from fields import Field, coerce, number_text
-from job_spec import DERIVED, Spec
+from job_spec import DERIVED, SOURCE, Spec
 from modes import LTX25, MAX_ASPECT, MAX_SIDE, MIN_SIDE, MODEL_TITLES, MODES, SEED_MAX, Mode, Preset
 
 
@@ -137,7 +137,9 @@ def check(mode: str, params: dict, *, job_id: str) -> Checked:
     if mode not in MODES:
         raise errors.bad_input("mode", f"unknown mode {mode!r}", hint="Modes: " + ", ".join(MODES))
     m = MODES[mode]
-    values = normalise(m, params)
+    given = dict(params) if isinstance(params, dict) else params
+    source = given.pop(SOURCE, None) if isinstance(given, dict) else None
+    values = normalise(m, given)
     notes: list[str] = []
     preset = m.preset(values["preset"], values.get("model"))
     info = {f.name: inspect_media(f, values[f.name]) for f in m.fields if f.is_media}
@@ -187,6 +189,7 @@ def check(mode: str, params: dict, *, job_id: str) -> Checked:
         },
         edit=plan,
     )
+    spec.source_job = sources(m, source) or None
     if m.refine is not None:
         m.refine(spec, info, notes)
     audio = info.get("audio")
@@ -206,6 +209,14 @@ def stage(checked: Checked, *, input_dir: Path) -> Prepared:
 def job(mode: str, params: dict, *, input_dir: Path, job_id: str) -> Prepared:
     """`check` then `stage`: one submission, ready to run."""
     return stage(check(mode, params, job_id=job_id), input_dir=input_dir)
+
+
+def sources(m: Mode, given) -> dict[str, str]:
+    """Which History job each media field of `m` came from (job_spec.SOURCE), of what was said."""
+    media_fields = {f.name for f in m.fields if f.is_media}
+    if not isinstance(given, dict):
+        return {}
+    return {k: v for k, v in given.items() if k in media_fields and isinstance(v, str) and v}
 
 
 def aspect_of(ratio: str) -> tuple[float, float]:

@@ -62,6 +62,7 @@ DAY_S = 24 * 3600
 _lock = threading.Lock()
 _uploaded: dict[str, dict[str, float]] = {}  # resolved path -> {fingerprint: when}
 _sent: dict[str, list[tuple[float, int]]] = {}  # fingerprint -> [(when, bytes)] of the last day
+_sources: dict[str, str] = {}  # resolved path of a handed-out copy -> the History job it is of
 
 
 def remember(paths, fingerprint: str, *, counts: bool = True) -> None:
@@ -81,6 +82,7 @@ def remember(paths, fingerprint: str, *, counts: bool = True) -> None:
             for old, senders in list(_uploaded.items()):
                 if all(now - at > FORGET_AFTER_S for at in senders.values()):
                     del _uploaded[old]
+                    _sources.pop(old, None)
         if len(_sent) > MAX_REMEMBERED:
             for sender_, sent in list(_sent.items()):
                 if all(now - at > DAY_S for at, _size in sent):
@@ -146,15 +148,30 @@ def usable_by(path: str, fingerprint: str) -> bool:
     return fingerprint in senders or (bool(senders) and not owners.shared())
 
 
-def hand_out(path: Path, request) -> str:
-    """A copy of a file this server keeps (History's kept input), put in the upload cache as an
-    upload of this request's sender, so that putting it back into a panel makes it usable by
-    them, and by no one else."""
+def hand_out(path: Path, request, source: str | None = None) -> str:
+    """A copy of a file this server keeps (History's kept input, a job's output or its last
+    frame), put in the upload cache as an upload of this request's sender, so that putting it
+    back into a panel makes it usable by them, and by no one else. `source`: the History job it
+    is of, which a job made with it records (`source_of`)."""
+    return hand_out_to(path, request_fingerprint(request), source)
+
+
+def hand_out_to(path: Path, fingerprint: str, source: str | None = None) -> str:
+    """`hand_out` for the sender `fingerprint`."""
     from gradio.processing_utils import save_file_to_cache
 
     copy = save_file_to_cache(path, cache_dir=gradio.utils.get_upload_folder())
-    remember([copy], request_fingerprint(request), counts=False)
+    remember([copy], fingerprint, counts=False)
+    if source:
+        with _lock:
+            _sources[str(Path(copy).resolve())] = source
     return copy
+
+
+def source_of(path: str) -> str | None:
+    """The History job a handed-out copy is of (None: an upload, or a file of no job)."""
+    with _lock:
+        return _sources.get(str(Path(path).resolve()))
 
 
 # -- who sent a request ----------------------------------------------------------------------------
@@ -208,7 +225,7 @@ def media_file(value, kind: str, field: str, scope, server) -> dict | None:
     if not isinstance(ref, str):
         return None
     if ref[:5].lower() == "data:":
-        return _file_data(save_data_url(ref, kind, field, scope_sender(scope)))
+        return file_data(save_data_url(ref, kind, field, scope_sender(scope)))
     if ref.split(":", 1)[0].lower() in ("http", "https"):
         path = own_file(ref, own_hosts(scope, server))
         if path is None:
@@ -225,9 +242,9 @@ def media_file(value, kind: str, field: str, scope, server) -> dict | None:
                 where=field,
                 hint=HINT,
             )
-        return _file_data(path)
+        return file_data(path)
     if isinstance(value, str) and Path(ref).is_absolute() and in_uploads(ref):
-        return _file_data(Path(ref))  # the path the upload route answered, as a bare string
+        return file_data(Path(ref))  # the path the upload route answered, as a bare string
     return None
 
 
@@ -237,7 +254,8 @@ def in_uploads(path: str) -> bool:
     return False
 
 
-def _file_data(path: Path | str) -> dict:
+def file_data(path: Path | str) -> dict:
+    """Gradio's file data of a file on this server."""
     path = Path(path).resolve()
     return {"path": str(path), "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
 

@@ -86,6 +86,7 @@ class FakeEngine:
     ensured: int = 0
     video_path: str | None = None  # when set, generate() returns this instead of a new file
     step_delay: float = 0.0  # seconds per fake sampling step, to watch progress / cancel
+    seconds: float = 0.5  # how long the videos it writes last (at 8 fps)
     cancelled: threading.Event = field(default_factory=threading.Event)
     cancels: int = 0
     device: dict = field(default_factory=lambda: dict(GPU))
@@ -94,7 +95,7 @@ class FakeEngine:
     def reset(self) -> None:
         self.ready, self.problems, self.ensure_error, self.video_path = True, [], None, None
         self.fail_with.clear()
-        self.step_delay = 0.0
+        self.step_delay, self.seconds = 0.0, 0.5
         self.cancelled.clear()
         self.device, self.weights = dict(GPU), dict(ROOMY)
 
@@ -150,7 +151,10 @@ class FakeEngine:
         prefix = save_prefix(prompt) or f"test/{mode}_{uuid.uuid4().hex}"
         path = pins.output_dir() / f"{prefix}_00001_.mp4"
         path.parent.mkdir(parents=True, exist_ok=True)
-        mediagen.make_mp4(path, seconds=0.5, width=64, height=64, fps=8, audio=True)
+        seconds = self.seconds
+        if mode in modes.MODES and modes.MODES[mode].edit is not None:
+            seconds = frames / 8  # a video edit joins the frames its graph makes to its source
+        mediagen.make_mp4(path, seconds=seconds, width=64, height=64, fps=8, audio=True)
         self.calls[-1]["video"] = str(path)
         return {"video": str(path), "outputs": [str(path)], "seconds": 0.01}
 
@@ -208,6 +212,15 @@ def running_app(root: Path, env: dict | None = None, **launch_overrides):
             demo.close()
         history.close_all()
         patch.undo()
+
+
+# The values a mode requires besides its prompt and media (a retake's range of the 2 s clips
+# media_inputs makes).
+REQUIRED_VALUES = {"retake": {"start": 0.5, "end": 1.0}}
+
+
+def required_values(mode: str) -> dict:
+    return dict(REQUIRED_VALUES.get(mode, {}))
 
 
 def media_inputs(mode: str, folder: Path) -> dict[str, Path]:

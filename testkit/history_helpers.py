@@ -71,3 +71,24 @@ def history_view():
 
     with gr.Blocks():
         return history_ui.build(gr.BrowserState(None))
+
+
+def page_with_history():
+    """(app.Page, its HistoryView): every mode's panel, the drawer's buttons, the banner and
+    History, built in a page of their own, so the page's handlers answer keyed by them."""
+    import gradio as gr
+
+    import app
+    import history_ui
+    import modes
+    import panels_ui
+
+    with gr.Blocks():
+        page = app.Page(owner=gr.BrowserState(None), banner=gr.HTML(""))
+        for name, mode in modes.MODES.items():
+            panel = panels_ui.build(mode, visible=name == app.DEFAULT_MODE, owner=page.owner)
+            page.panels[name], page.views[name] = panel, panel.column
+            page.buttons[name] = gr.Button(mode.title)
+        view = history_ui.build(page.owner)
+        page.views[app.HISTORY], page.buttons[app.HISTORY] = view.panel, gr.Button("History")
+    return page, view

@@ -18,8 +18,9 @@ from gradio_client import Client, handle_file
 import jobs
 import modes
 from errors import AppError
+from job_spec import SOURCE
 from testkit import mediagen
-from testkit.app_helpers import media_inputs, running_app
+from testkit.app_helpers import media_inputs, required_values, running_app
 
 ENDPOINTS = {f"/{name}" for name in modes.MODES}
 PROMPT = "a lighthouse on a cliff at dusk, waves crashing, gulls calling"
@@ -48,7 +49,7 @@ def call(client: Client, mode: str, **kwargs):
 
 def good_kwargs(mode: str, folder: Path) -> dict:
     kwargs = {name: handle_file(str(path)) for name, path in media_inputs(mode, folder).items()}
-    kwargs.update(prompt=PROMPT, preset="fast")
+    kwargs.update(prompt=PROMPT, preset="fast", **required_values(mode))
     return kwargs
 
 
@@ -61,7 +62,7 @@ def refusal(client: Client, mode: str, **kwargs) -> str:
 # -- the API surface ---------------------------------------------------------------------------
 
 
-def test_view_api_lists_exactly_the_six_mode_endpoints(client):
+def test_view_api_lists_exactly_the_mode_endpoints(client):
     info = client.view_api(print_info=False, return_format="dict")
     assert set(info["named_endpoints"]) == ENDPOINTS
     assert info["unnamed_endpoints"] == {}
@@ -389,3 +390,45 @@ def test_a_submission_too_big_to_be_one_is_refused_as_it_arrives(served, monkeyp
     # Under the limit, the body reaches Gradio (which judges the rest on its own).
     small = httpx.post(f"{served.url}gradio_api/call/t2v", json={"data": [PROMPT]}, timeout=30)
     assert small.status_code != 413 and "larger than" not in small.text
+
+
+# -- a History job as a media value (next_steps: `job:<id>`) -------------------------------------
+
+
+def test_a_history_job_id_as_a_video_value_restyles_that_jobs_video(client, served):
+    served.engine.seconds = 1.5  # 12 frames: enough to restyle
+    _, first = call(client, "t2v", prompt=PROMPT, preset="fast")
+    source = served.store().get(first["job_id"])
+
+    video, used = call(
+        client, "style", video=f"job:{first['job_id']}", prompt=PROMPT, preset="fast"
+    )
+
+    assert Path(video).is_file() and used[SOURCE] == {"video": source.id}
+    job = served.store().get(used["job_id"])
+    assert job.status == "done" and job.params[SOURCE] == {"video": source.id}
+    assert job.used[SOURCE] == {"video": source.id}  # the chain links up in History
+    assert job.inputs["video"].read_bytes() == source.output.read_bytes()
+
+
+def test_a_history_job_id_gives_an_image_its_last_frame_and_audio_its_sound(client, served):
+    _, first = call(client, "t2v", prompt=PROMPT, preset="fast")
+    ref = f"job:{first['job_id']}"
+    _, from_frame = call(client, "i2v", image=ref, prompt=PROMPT, preset="fast")
+    _, from_sound = call(client, "a2v", audio=ref, prompt=PROMPT, preset="fast")
+    i2v, a2v = (served.store().get(u["job_id"]) for u in (from_frame, from_sound))
+    assert i2v.inputs["image"].suffix == ".png" and a2v.inputs["audio"].suffix == ".wav"
+    assert from_frame[SOURCE] == {"image": first["job_id"]}
+    assert from_sound[SOURCE] == {"audio": first["job_id"]}
+
+
+def test_a_job_id_that_is_no_finished_job_is_refused_in_one_line_naming_the_field(served):
+    failed = served.store().create_job("t2v", {"prompt": PROMPT})
+    served.store().mark_failed(failed, "oom", "out of memory")
+    before = len(served.engine.calls)
+    for job_id in ("20990101-000000-deadbeef", failed):
+        answer = _raw_call(served.url, "style", video=f"job:{job_id}", prompt=PROMPT)
+        assert "event: error" in answer
+        said = f"[bad_input] Check your input: video: no finished job {job_id} of yours."
+        assert said in answer and "Traceback" not in answer
+    assert len(served.engine.calls) == before

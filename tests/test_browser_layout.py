@@ -11,6 +11,7 @@ import pytest
 
 import batch_ui
 from errors import AppError
+from testkit import mediagen
 from testkit.app_helpers import SHORT_OF_DISK, running_app
 from testkit.browser_helpers import (
     DESKTOP,
@@ -24,8 +25,10 @@ from testkit.browser_helpers import (
     overflowing_tables,
     page_scrolls_sideways,
     shoot,
+    thumbnails,
     wait_in_viewport,
 )
+from testkit.history_helpers import finished_job
 
 pytestmark = pytest.mark.browser
 
@@ -184,3 +187,60 @@ def test_the_models_tables_fit_and_file_names_stay_readable(page, served, size, 
         assert state.bounding_box()["x"] + state.bounding_box()["width"] <= table["right"] + 1
     page.locator("#aio-models-files").scroll_into_view_if_needed()
     shoot(page, f"models-{size}")
+
+
+def test_a_history_jobs_next_step_opens_its_panel_with_the_input_filled(
+    page, served, size, tmp_path
+):
+    store = served.store()
+    video = mediagen.make_mp4(tmp_path / "ComfyUI_00001_.mp4", seconds=1.5, width=96, height=64)
+    job_id = finished_job(store, video, tmp_path, mode="t2v")
+    open_mode(page, "history")
+    thumbnails(page).first.wait_for()
+    thumbnails(page).nth(0).click()
+    page.locator("#aio-history-info").filter(has_text=job_id).wait_for()
+    steps = page.locator("#aio-next-history")
+    steps.wait_for(state="visible")
+    for key in ("i2v", "style", "a2v"):
+        page.locator(f"#aio-next-history-{key}").wait_for(state="visible")
+    assert not page_scrolls_sideways(page)
+    steps.scroll_into_view_if_needed()
+    shoot(page, f"next-steps-history-{size}")
+
+    page.locator("#aio-next-history-style").click()
+
+    page.locator("#aio-panel-style").wait_for(state="visible")
+    page.locator("#aio-panel-history").wait_for(state="hidden")
+    page.locator("#aio-style-video video").wait_for(state="attached")
+    said = outcome(page, "style").filter(has_text=f"From job {job_id}")
+    said.wait_for()
+    page.locator("#aio-style-video").scroll_into_view_if_needed()
+    shoot(page, f"next-steps-restyle-{size}")
+
+    open_mode(page, "history")
+    thumbnails(page).nth(0).click()
+    page.locator("#aio-next-history-i2v").click()
+    page.locator("#aio-panel-i2v").wait_for(state="visible")
+    page.locator("#aio-i2v-image img").wait_for(state="visible")
+    outcome(page, "i2v").filter(has_text="its last frame is the first frame here").wait_for()
+    page.locator("#aio-i2v-image").scroll_into_view_if_needed()
+    shoot(page, f"next-steps-last-frame-{size}")
+
+
+def test_a_results_next_steps_show_once_it_is_done_and_open_their_panel(page, size):
+    page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
+    page.locator("#aio-t2v-preset label").filter(has_text="fast").click()
+    assert not page.locator("#aio-next-t2v").is_visible()  # no result yet
+
+    page.locator("#aio-generate-t2v").click()
+
+    outcome(page, "t2v").filter(has_text="Done").wait_for()
+    page.locator("#aio-next-t2v-a2v").wait_for(state="visible")
+    page.locator("#aio-next-t2v").scroll_into_view_if_needed()
+    shoot(page, f"next-steps-result-{size}")
+    page.locator("#aio-next-t2v-a2v").click()
+    page.locator("#aio-panel-a2v").wait_for(state="visible")
+    page.locator("#aio-a2v-audio audio, #aio-a2v-audio .waveform-container").first.wait_for(
+        state="attached"
+    )
+    outcome(page, "a2v").filter(has_text="its sound is the audio here").wait_for()

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 import app
+import events_ui
 import history_listing
 import history_ui
 import modes
+import next_steps
+import owners
 import retention
-from testkit.history_helpers import failed_job, finished_job, history_view, ran, store_in_data_dir
+import uploads_ui
+from job_spec import SOURCE
+from testkit.history_helpers import (
+    failed_job,
+    finished_job,
+    history_view,
+    page_with_history,
+    ran,
+    store_in_data_dir,
+)
 from testkit.mediagen import make_mp4, make_png
 
 store = pytest.fixture(store_in_data_dir, name="store")
@@ -171,3 +184,82 @@ def test_the_live_view_lists_the_callers_unfinished_jobs_with_their_place_in_lin
     shown = view.live("browser:a")
     table, box, pick, timer = (shown[part] for part in view.live_parts)
     assert (table, box["visible"], timer["active"]) == ("", False, False)
+
+
+# -- next steps: a done job's video into another mode's panel --------------------------------------
+
+BROWSER = SimpleNamespace(headers={"user-agent": "the test's browser"}, client=None)
+
+
+def test_a_done_jobs_detail_offers_its_next_steps_and_others_none(store, video, tmp_path, view):
+    shown = view.detail(finished_job(store, video, tmp_path))
+    steps = view.next
+    assert shown[steps.box]["visible"] is True and shown[steps.note]["visible"] is False
+    offered = {key for key, button in steps.buttons.items() if shown[button]["visible"]}
+    assert offered == {a.key for a in next_steps.actions()} >= {"i2v", "style", "a2v"}
+    assert all(b.elem_id == f"aio-next-history-{k}" for k, b in steps.buttons.items())
+    assert view.detail(failed_job(store))[steps.box]["visible"] is False
+    assert view.detail(None)[steps.box]["visible"] is False
+
+
+def test_a_video_without_sound_hides_the_sound_step_and_says_why(store, tmp_path, view):
+    silent = make_mp4(tmp_path / "ComfyUI_00003_.mp4", seconds=0.5, audio=False)
+    shown = view.detail(finished_job(store, silent, tmp_path))
+    assert shown[view.next.buttons["a2v"]]["visible"] is False
+    assert shown[view.next.buttons["style"]]["visible"] is True
+    assert shown[view.next.note] == {"__type__": "update", "value": next_steps.NO_SOUND,
+                                     "visible": True}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("key", "mode", "field", "suffix"),
+    [("style", "style", "video", ".mp4"), ("i2v", "i2v", "image", ".png"),
+     ("a2v", "a2v", "audio", ".wav")],
+)  # fmt: skip
+def test_a_next_step_opens_its_panel_with_the_input_filled(
+    store, video, tmp_path, key, mode, field, suffix
+):
+    page, _ = page_with_history()
+    job_id = finished_job(store, video, tmp_path)
+    opened = app.on_next_step(key, job_id, None, BROWSER, page)
+    panel = page.panels[mode]
+    value = Path(opened[panel.fields[field]]["value"])
+    assert value.suffix == suffix and value.is_relative_to(uploads_ui.upload_folder())
+    if key == "style":
+        assert value.read_bytes() == store.get(job_id).output.read_bytes()
+    assert uploads_ui.source_of(str(value)) == job_id  # its job goes on with it
+    assert {v for v, column in page.views.items() if opened[column]["visible"]} == {mode}
+    banner = opened[panel.shown.outcome.banner]["value"]
+    assert f"From job {job_id}" in banner and "press Generate" in banner
+    # Pressed Generate: the new job's values say where its input came from.
+    plain = events_ui._plain(modes.MODES[mode], {field: {"path": str(value)}}, BROWSER)
+    assert plain[field] == str(value.resolve()) and plain[SOURCE] == {field: job_id}
+
+
+def test_a_results_next_steps_follow_the_job_it_shows(store, video, tmp_path):
+    page, _ = page_with_history()
+    steps = page.panels["t2v"].next
+    job_id = finished_job(store, video, tmp_path, mode="t2v")
+    shown = steps.on_shown({"job_id": job_id, "mode": "t2v"}, None, BROWSER)
+    assert shown[steps.box]["visible"] is True and shown[steps.buttons["i2v"]]["visible"]
+    assert steps.on_shown(None, None, BROWSER)[steps.box]["visible"] is False
+    opened = app.on_next_step("i2v", {"job_id": job_id}, None, BROWSER, page)
+    assert Path(opened[page.panels["i2v"].fields["image"]]["value"]).suffix == ".png"
+
+
+def test_someone_elses_job_opens_nothing(store, video, tmp_path, monkeypatch):
+    monkeypatch.setenv("LTX_AIO_SHARED", "1")
+    page, _ = page_with_history()
+    theirs = finished_job(store, video, tmp_path)  # the local owner's: not this browser's
+    opened = app.on_next_step("style", theirs, owners.new_secret(), BROWSER, page)
+    assert list(opened) == [page.banner] and "Pick a finished job" in opened[page.banner]["value"]
+
+
+def test_settings_put_back_keep_where_an_input_came_from(store, video, tmp_path):
+    image = make_png(tmp_path / "last.png", 96, 64)
+    job_id = store.create_job(
+        "i2v", {"prompt": "on", SOURCE: {"image": "20260101-000000-00000000"}}, {"image": image}
+    )
+    job = store.get(job_id)
+    value = app.replay_value(modes.MODES["i2v"].field("image"), job, job.replay(), BROWSER)
+    assert uploads_ui.source_of(value) == "20260101-000000-00000000"

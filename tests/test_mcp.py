@@ -24,7 +24,7 @@ import modes
 import owners
 import uploads_ui
 from testkit import mediagen
-from testkit.app_helpers import media_inputs, running_app
+from testkit.app_helpers import media_inputs, required_values, running_app
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("mcp") is None,
@@ -152,13 +152,13 @@ def arguments(url: str, mode: str, folder: Path, way: str) -> tuple[dict, dict[s
         name: data_url(path) if way == "data URL" else uploaded_url(url, path)
         for name, path in files.items()
     }
-    return {**passed, "prompt": PROMPT, "preset": "fast"}, files
+    return {**passed, "prompt": PROMPT, "preset": "fast", **required_values(mode)}, files
 
 
 # -- what the tools say ------------------------------------------------------------------------
 
 
-def test_mcp_offers_exactly_the_six_modes_as_tools(served):
+def test_mcp_offers_exactly_the_modes_as_tools(served):
     listed = tools(served.url)
     assert set(listed) == set(modes.MODES)
     assert {"image", "prompt"} <= set(listed["i2v"].inputSchema["required"])
@@ -410,3 +410,17 @@ def test_a_forged_sender_header_counts_for_nothing():
     someone = owners.fingerprint({"user-agent": "their browser"}, "203.0.113.9")
     headers = {uploads_ui.SENDER_HEADER: f"{someone}.{'0' * 64}", "user-agent": "me"}
     assert uploads_ui.sender(headers, "198.51.100.7") == owners.fingerprint(headers, "198.51.100.7")
+
+
+def test_mcp_a_history_job_id_is_a_file_and_an_unknown_one_is_refused(served):
+    made = call_tool(served.url, "t2v", {"prompt": PROMPT, "preset": "fast"})
+    job_id = made.structuredContent["parameters"]["job_id"]
+
+    result = call_tool(served.url, "i2v", {"image": f"job:{job_id}", "prompt": PROMPT})
+
+    assert not result.isError, text_of(result)
+    assert result.structuredContent["parameters"]["source_job"] == {"image": job_id}
+    refused = call_tool(served.url, "i2v", {"image": "job:20990101-nope", "prompt": PROMPT})
+    said = text_of(refused)
+    assert refused.isError and "\n" not in said
+    assert said.startswith("[bad_input] Check your input: image: no finished job 20990101-nope")

@@ -527,3 +527,42 @@ def test_a_cancel_naming_someone_elses_event_changes_nothing(served, monkeypatch
     assert served.engine.cancels == cancels
     job_id = message["output"]["data"][1]["job_id"]
     assert served.store().get(job_id).status == "done"
+
+
+def _call_with(url: str, mode: str, headers: dict, **given) -> str:
+    """A raw HTTP call of `mode` (its parameters by name, defaults elsewhere) with `headers`."""
+    info = Client(url, verbose=False).view_api(print_info=False, return_format="dict")
+    params = info["named_endpoints"][f"/{mode}"]["parameters"]
+    data = [given.get(p["parameter_name"], p.get("parameter_default")) for p in params]
+    posted = httpx.post(
+        f"{url}gradio_api/call/{mode}", json={"data": data}, headers=headers, timeout=30
+    )
+    if posted.status_code != 200:  # refused at the door
+        return f"event: error\n{posted.json()['detail']}"
+    event = posted.json()["event_id"]
+    return httpx.get(f"{url}gradio_api/call/{mode}/{event}", headers=headers, timeout=60).text
+
+
+def test_a_history_job_id_as_a_video_is_its_owners_alone(served):
+    served.engine.reset()
+    served.engine.seconds = 1.5  # enough frames to restyle
+    key_a, key_b = {"x-aio-key": uuid.uuid4().hex}, {"x-aio-key": uuid.uuid4().hex}
+    _, made = Client(served.url, verbose=False, headers=key_a).predict(
+        prompt="a fox", preset="fast", api_name="/t2v"
+    )
+    ref = f"job:{made['job_id']}"
+
+    theirs = _call_with(served.url, "style", key_b, video=ref, prompt="as clay")
+    assert "event: error" in theirs
+    assert f"[bad_input] Check your input: video: no finished job {made['job_id']} of yours." in (
+        theirs
+    )
+    owner_b = owners.of(SimpleNamespace(headers=key_b))
+    assert all(not j.inputs for j in served.store().jobs(limit=-1, owner=owner_b))
+
+    mine = _call_with(served.url, "style", key_a, video=ref, prompt="as clay")
+    assert "event: complete" in mine, mine
+    owner_a = owners.of(SimpleNamespace(headers=key_a))
+    restyled = served.store().jobs(mode="style", limit=1, owner=owner_a)[0]
+    assert restyled.status == "done" and restyled.params["source_job"] == {"video": made["job_id"]}
+    served.engine.reset()
