@@ -23,7 +23,7 @@ import numpy as np
 
 RATE = 48000  # the sample rate of every clip written here
 CROSSFADE_S = 0.04  # each seam's crossfade
-CRF = "16"  # x264 quality of the written clips (visually lossless)
+CRF = "12"  # x264 quality of the written clips: a step of a long chain re-encodes the clip
 AUDIO_CHUNK = 1024
 
 

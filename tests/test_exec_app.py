@@ -140,3 +140,39 @@ def test_automatic_length_through_the_api_records_the_length_chosen(client, medi
     assert job.replay()["frames"] == 49  # reusing its settings keeps the cap the user set
     with pytest.raises(Exception, match=r"\[bad_input\].*auto_length"):
         client.predict(**{**values, "model": "ltx-2.3"}, api_name="/t2v")
+
+
+def test_extend_again_grows_a_minute_long_clip_and_history_links_each_step(
+    client, real_app, tmp_path_factory
+):
+    """A 58 s clip, extended by 1 s, then the result extended again by its History job id: 60 s,
+    each step its own job, linked to the one it extends, its first part the clip it extends."""
+    from gradio_client import handle_file
+
+    import splice
+
+    folder = tmp_path_factory.mktemp("long")
+    source = make_mp4(folder / "long.mp4", seconds=58.0, width=320, height=256, fps=24)
+    common = {"prompt": "the waves roll on", **SMALL, "seconds": 1.0, "context_frames": 9}
+    first_video, first = client.predict(
+        **common, video=handle_file(str(source)), api_name="/extend"
+    )
+    second_video, second = client.predict(
+        **common, video=f"job:{first['job_id']}", api_name="/extend"
+    )
+
+    assert splice.probe(first_video).frames == 58 * 24 + 24
+    got = splice.probe(second_video)
+    assert got.frames == 58 * 24 + 48 and got.seconds == pytest.approx(60.0, abs=1 / 24)
+    store = history.open_store(real_app.data)
+    assert store.get(second["job_id"]).used["source_job"] == {"video": first["job_id"]}
+    assert store.get(second["job_id"]).used["edit"]["frames"] == 58 * 24 + 24
+    assert "source_job" not in store.get(first["job_id"]).used  # an upload, not a job
+    # The second step starts as the first one's result (a re-encode apart), at the seam too. The
+    # tiny model's frames are noise, the hardest picture for a codec: unlike frames differ by ~80.
+    import numpy as np
+
+    tail = slice(58 * 24, 58 * 24 + 24)
+    made = np.stack(list(splice.frames(first_video)))[tail].astype(float)
+    kept = np.stack(list(splice.frames(second_video)))[tail].astype(float)
+    assert np.abs(made - kept).mean() < 8
