@@ -1,4 +1,4 @@
-"""LTX 2.3 AIO Generator: six mode panels, one named API endpoint per mode, History, /healthz.
+"""LTX 2.3 AIO Generator: a panel per mode, one named API endpoint per mode, History, /healthz.
 
 This module builds the page's shell (sticky header, the drawer of modes and Library views, the
 status banner of readiness.py) around one panel per mode (panels_ui.py: components from the mode's

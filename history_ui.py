@@ -3,7 +3,7 @@
 Filter by mode and status, play and download a job's output, delete a job (row and files together),
 put a job's exact settings back into its mode's panel or take its video to a next step
 (next_steps_ui.py; the panels themselves are wired in app.py, which owns them), and set how long
-History keeps jobs (retention.py). Every event here is private: the API is the six mode endpoints
+History keeps jobs (retention.py). Every event here is private: the API is the mode endpoints
 only. What the gallery, the summary line and a job's info say is history_listing.py's; this module
 holds the components and their events.
 """

@@ -1,4 +1,4 @@
-"""The six modes as MCP tools: Gradio's MCP server, saying and doing what the API does.
+"""The modes as MCP tools: Gradio's MCP server, saying and doing what the API does.
 
 Gradio's server (`launch(mcp_server=True)`) makes a tool of each endpoint and calls the endpoint
 over HTTP with its own in-process gradio_client. What is this app's own:

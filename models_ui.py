@@ -2,7 +2,7 @@
 many GB in all and still to fetch, and a button that fetches one mode's files with a progress bar.
 
 What it shows is `models.model_status()` (the same figures `/healthz` serves). Every event here is
-private: the API is the six mode endpoints only.
+private: the API is the mode endpoints only.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Write workflows/<mode>.json (ComfyUI API format) for the six modes.
+"""Write workflows/<mode>.json (ComfyUI API format) for every mode.
 
 The graphs follow Lightricks' official LTX-2.3 ComfyUI workflows (ComfyUI-LTXVideo
 example_workflows/2.3): dev checkpoint + distilled LoRA at 0.5, the local Gemma text encoder
