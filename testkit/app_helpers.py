@@ -30,6 +30,7 @@ import readiness  # noqa: E402
 from errors import AppError  # noqa: E402
 from testkit import mediagen  # noqa: E402
 from testkit.loopback import free_port  # noqa: E402
+from testkit.modes_helpers import required_values  # noqa: E402,F401  (this API)
 
 GPU = {"type": "cuda", "source": "test", "name": "Fake GPU"}
 ROOMY = {"variant": "full", "need_gb": 79.2, "free_gb": 500.0, "where": "hub", "others_gb": {}}
@@ -212,15 +213,6 @@ def running_app(root: Path, env: dict | None = None, **launch_overrides):
             demo.close()
         history.close_all()
         patch.undo()
-
-
-# The values a mode requires besides its prompt and media (a retake's range of the 2 s clips
-# media_inputs makes).
-REQUIRED_VALUES = {"retake": {"start": 0.5, "end": 1.0}}
-
-
-def required_values(mode: str) -> dict:
-    return dict(REQUIRED_VALUES.get(mode, {}))
 
 
 def media_inputs(mode: str, folder: Path) -> dict[str, Path]:

@@ -14,6 +14,15 @@ IMAGE_SHAPES = {"portrait": (480, 640), "landscape": (640, 360), "square": (512,
 AUDIO_LENGTHS = {"short": 1.5, "long": 14.0}
 
 
+# The values a mode requires besides its prompt and media (a retake's range, within the clips
+# of a second or more the tests make).
+REQUIRED_VALUES = {"retake": {"start": 0.25, "end": 0.75}}
+
+
+def required_values(mode: str) -> dict:
+    return dict(REQUIRED_VALUES.get(mode, {}))
+
+
 def graph_spec(
     mode: str, preset: str, family: str | None = None, size=None, *, memory_gb=None, job_id="spec"
 ) -> Spec:

@@ -16,6 +16,7 @@ import modes
 import pins
 import prepare
 from testkit.mediagen import make_mp4, make_png, make_wav
+from testkit.modes_helpers import required_values
 
 pytestmark = pytest.mark.gpu
 
@@ -26,6 +27,8 @@ PROMPTS = {
     "lipsync": "A woman speaks warmly to the camera",
     "keyframe": "The camera glides smoothly from the first view to the last",
     "style": "A watercolour painting, soft washes of colour",
+    "extend": "The scene carries on, the camera still gliding forward",
+    "retake": "A bird flies through the frame, calling",
 }
 
 
@@ -41,7 +44,7 @@ def media(tmp_path_factory):
 
 
 def _params(mode: str, media: dict) -> dict:
-    params = {"prompt": PROMPTS[mode], "preset": "fast", "seed": 1234}
+    params = {"prompt": PROMPTS[mode], "preset": "fast", "seed": 1234, **required_values(mode)}
     for field in modes.MODES[mode].fields:
         if field.kind == "image":
             params[field.name] = str(media["last" if field.name == "last_image" else "image"])

@@ -78,6 +78,9 @@ def worker(mode: str, model: str, preset: str, control: str | None, shape: str) 
         params["frames"] = 9 if small else 121
     if control:
         params["control"] = control
+    from testkit.modes_helpers import required_values
+
+    params.update(required_values(mode))  # a retake's range
     result: dict = {"mode": mode, "model": model, "preset": preset, "control": control}
     with tempfile.TemporaryDirectory() as tmp:
         media = _media(Path(tmp), *size)
