@@ -21,6 +21,9 @@ from job_spec import Spec
 
 FRAME_STEP = 8  # LTX makes 8k+1 frames
 CONTEXT_S = 1.0  # a retake sees this much of the source on each side of its range
+# The longest source an edit takes: the app decodes all of it (to count its frames exactly and to
+# put the result together), on the app's machine.
+MAX_SOURCE_S = 600.0
 
 
 def longest(cap: int) -> int:
@@ -41,6 +44,17 @@ class Edit:
     """What an edit mode does to its source; `video` is the media field holding it."""
 
     field = "video"
+
+    def probe(self, path, seconds: float) -> splice.Clip:
+        """The source's facts, its frames counted; a source over MAX_SOURCE_S (`seconds`, the
+        container's own figure) is refused before it is decoded."""
+        if seconds > MAX_SOURCE_S:
+            raise errors.bad_input(
+                self.field,
+                f"the video lasts {seconds:.0f} s; an edit takes up to {MAX_SOURCE_S:.0f} s",
+                hint="Cut the part you want to edit out of it and upload that.",
+            )
+        return splice.probe(path)
 
     def plan(self, values: dict, clip: splice.Clip, cap: int, fps: float, notes: list) -> tuple:
         """(frames the graph makes, the edit plan) for the checked `values` on `clip`,

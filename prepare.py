@@ -20,7 +20,6 @@ from pathlib import Path
 import errors
 import media
 import recipes
-import splice
 from fields import Field, coerce, number_text
 from job_spec import DERIVED, SOURCE, Spec
 from modes import LTX25, MAX_ASPECT, MAX_SIDE, MIN_SIDE, MODEL_TITLES, MODES, SEED_MAX, Mode, Preset
@@ -156,7 +155,7 @@ def check(mode: str, params: dict, *, job_id: str) -> Checked:
 
     plan = None
     if m.edit is not None:  # a video edit: its plan says how many frames the graph makes
-        clip = splice.probe(values[m.edit.field])
+        clip = m.edit.probe(values[m.edit.field], info[m.edit.field].seconds)
         frames, plan = m.edit.plan(values, clip, preset.max_frames, fps, notes)
     else:
         frames = _frames(m, preset, values, info, fps, notes)

@@ -124,6 +124,12 @@ def test_a_retake_that_covers_nearly_the_whole_clip_says_so():
     assert err.where == "end" and "nearly the whole" in err.message
 
 
+def test_a_source_over_ten_minutes_is_refused_before_it_is_decoded(clips):
+    err = refusal(lambda: edits.RETAKE.probe(clips["two"], 601.0))
+    assert err.where == "video" and "600 s" in err.message
+    assert edits.EXTEND.probe(clips["two"], 2.0).frames == 48
+
+
 def test_the_checks_refuse_before_anything_is_staged(clips, tmp_path):
     inbox = tmp_path / "input"
     err = refusal(lambda: prepare.job(
