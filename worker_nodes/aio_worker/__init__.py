@@ -1,6 +1,7 @@
 """The app's side of a remote ComfyUI worker: a custom node folder each worker loads (listed under
 `custom_nodes:` in the worker's extra_model_paths.yaml, as `tools/start_workers.py` writes it),
-outside the pinned checkout. It registers no node classes. It does four things:
+outside the pinned checkout. It registers no node classes (the app's own nodes are its neighbour
+folder, `aio_nodes`, which the in-process engine loads too). It does four things:
 
 - GET /aio/worker: the pins the worker really runs (each checkout's `.aio-pin.json` record, which
   stock ComfyUI cannot report: it only knows its version number) and whether the tiny seam is in.
