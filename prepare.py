@@ -284,6 +284,8 @@ def _stage_media(m: Mode, values: dict, info: dict, spec: Spec, input_dir: Path)
     job_id = spec.job_id
     files = {}
     for f in m.fields:
+        if f.is_media and values[f.name] is None:  # an optional file not given: nothing to stage
+            continue
         if f.kind == "audio":
             files[f.name] = media.stage_audio(
                 values[f.name], input_dir, job_id, f.name, info[f.name].channels

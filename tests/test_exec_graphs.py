@@ -77,7 +77,7 @@ def prepared_job(mode: str, preset: str, media: dict, **values) -> prepare.Prepa
     if "frames" in names and "video" not in names:
         params.setdefault("frames", 9)
     for f in modes.MODES[mode].fields:
-        if f.kind in modes.MEDIA_KINDS:
+        if f.kind in modes.MEDIA_KINDS and f.required:
             params[f.name] = str(media[f.name])
     job = f"exec-{uuid.uuid4().hex[:10]}"
     return prepare.job(mode, params, input_dir=pins.input_dir(), job_id=job)
