@@ -292,7 +292,7 @@ def _keyframe_fields() -> tuple[Field, ...]:
         out += [
             _media(f"image_{k}", "image", f"Keyframe {k}", (f"Load keyframe {k} image", "image"),
                    required=False, group=KEYFRAMES,
-                   help=f"An image the video passes through, at Keyframe {k} at (s)."),
+                   help=f"An image the video passes through at its time (Keyframe {k} at (s))."),
             _time(f"time_{k}", f"Keyframe {k} at (s)",
                   f"When Keyframe {k} shows (needed with its image). " + KEYFRAME_TIME_HELP,
                   "seconds"),
@@ -304,12 +304,12 @@ def _keyframe_fields() -> tuple[Field, ...]:
     return tuple(out)
 
 
-def _keyframe_times(spec: Spec, files_given: dict) -> list[tuple[str, str, float | None]]:
+def _keyframe_times(spec: Spec, info: dict) -> list[tuple[str, str, float | None]]:
     """(title, time field, time) of each keyframe the job has, in slot order: the first, the
     middle ones with an image, the last (time None: the clip's end)."""
     out = [("the first frame", "first_time", spec.inputs.get("first_time") or 0.0)]
     for k in MIDDLE_KEYFRAMES:
-        if files_given.get(f"image_{k}") is not None:
+        if info.get(f"image_{k}") is not None:  # its image given (inspected)
             out.append((f"Keyframe {k}", f"time_{k}", spec.inputs.get(f"time_{k}")))
     out.append(("the last frame", "last_time", spec.inputs.get("last_time")))
     return out
