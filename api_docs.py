@@ -109,8 +109,7 @@ def signature(mode: modes.Mode) -> inspect.Signature:
     """Keyword parameters named after the mode's fields; a required field has no default."""
     params = []
     for f in mode.fields:
-        empty = f.required or f.is_media
-        default = inspect.Parameter.empty if empty else f.default
+        default = inspect.Parameter.empty if f.required else f.default
         params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default))
     return inspect.Signature(params)
 

@@ -186,6 +186,8 @@ class Field:
     choices: tuple = ()
     help: str = ""
     advanced: bool = False
+    # The panel's closed section of its own the field sits in ("More keyframes"); "": none.
+    group: str = ""
     required: bool = False
     max_len: int | None = None
     # Shown in an empty box: an example prompt, or "auto" where empty means "derived".

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import edits
+import errors
 import patches
 import recipes
 import workflow
@@ -260,14 +261,115 @@ def _strength(name: str, label: str, default: float, help: str, *targets: str) -
                  patch=patch)  # fmt: skip
 
 
-def _media(name: str, kind: str, label: str, *targets: tuple[str, str]) -> Field:
-    return Field(name, kind, label, required=True, patch=targets)
+def _media(name: str, kind: str, label: str, *targets: tuple[str, str], **options) -> Field:
+    """A media field, required unless `required=False` says otherwise."""
+    return Field(name, kind, label, **{"required": True, **options}, patch=targets)
 
 
 IMAGE_STRENGTH_HELP = "Lower moves more; 1.0 tends to freeze. Official default 0.7."
 KEYFRAME_STRENGTH_HELP = (
     "How closely the video holds this frame; 1.0 tends to freeze on it. Official default 0.7."
 )
+# The keyframe mode's optional keyframes, in a section of their own: each keyframe between the
+# first and the last (slots 2..7: image_k, time_k, strength_k), and the first's and last's times.
+KEYFRAMES = "More keyframes"
+MIDDLE_KEYFRAMES = patches.MIDDLE_KEYFRAMES
+KEYFRAME_TIME_HELP = (
+    "Seconds from the clip's start, 0 up to its length; the frame nearest this time shows the "
+    "image. The model holds frames in groups of 8 (latent frames): two keyframes may not fall "
+    "in one, and 8 frames apart never do."
+)
+
+
+def _time(name: str, label: str, help: str, placeholder: str) -> Field:
+    return Field(name, "float", label, None, 0.0, 20.0, 0.01, help=help, group=KEYFRAMES,
+                 placeholder=placeholder)  # fmt: skip
+
+
+def _keyframe_fields() -> tuple[Field, ...]:
+    out = [
+        _time("first_time", "First frame at (s)", "When the first frame shows. Empty: at 0 s, "
+              "the clip's start.", "start"),
+        _time("last_time", "Last frame at (s)", "When the last frame shows. Empty: the clip's "
+              "last frame.", "end"),
+    ]  # fmt: skip
+    for k in MIDDLE_KEYFRAMES:
+        out += [
+            _media(f"image_{k}", "image", f"Keyframe {k}", (f"Load keyframe {k} image", "image"),
+                   required=False, group=KEYFRAMES,
+                   help=f"An image the video passes through at its time (Keyframe {k} at (s))."),
+            _time(f"time_{k}", f"Keyframe {k} at (s)",
+                  f"When Keyframe {k} shows (needed with its image). " + KEYFRAME_TIME_HELP,
+                  "seconds"),
+            dataclasses.replace(
+                _strength(f"strength_{k}", f"Keyframe {k} strength", 0.7, KEYFRAME_STRENGTH_HELP,
+                          f"Keyframe {k} guide 1", f"Keyframe {k} guide 2"),
+                advanced=False, group=KEYFRAMES),
+        ]  # fmt: skip
+    return tuple(out)
+
+
+def _keyframe_times(spec: Spec, info: dict) -> list[tuple[str, str, float | None]]:
+    """(title, time field, time) of each keyframe the job has, in slot order: the first, the
+    middle ones with an image, the last (time None: the clip's end)."""
+    out = [("the first frame", "first_time", spec.inputs.get("first_time") or 0.0)]
+    for k in MIDDLE_KEYFRAMES:
+        if info.get(f"image_{k}") is not None:  # its image given (inspected)
+            out.append((f"Keyframe {k}", f"time_{k}", spec.inputs.get(f"time_{k}")))
+    out.append(("the last frame", "last_time", spec.inputs.get("last_time")))
+    return out
+
+
+def _refine_keyframe(spec: Spec, info: dict, notes: list) -> None:
+    """Keyframe's own rules: each middle keyframe has both its image and its time; every time
+    is within the clip; no two keyframes share a latent frame (8 frames); and a length the model
+    picks (automatic length) takes no times, as it is not known until the run."""
+    for k in MIDDLE_KEYFRAMES:
+        image, time = info.get(f"image_{k}"), spec.inputs.get(f"time_{k}")
+        if image is not None and time is None:
+            raise errors.bad_input(
+                f"time_{k}", f"Keyframe {k} has an image but no time",
+                hint=f"Set Keyframe {k} at (s), or remove its image.",
+            )  # fmt: skip
+        if image is None and time is not None:
+            raise errors.bad_input(
+                f"time_{k}", f"Keyframe {k} has a time ({number_text(time)} s) but no image",
+                hint=f"Add Keyframe {k}'s image, or clear its time.",
+            )  # fmt: skip
+    timed = [(t, n, v) for t, n, v in _keyframe_times(spec, info) if spec.inputs.get(n) is not None]
+    if spec.inputs.get("auto_length") and timed:
+        title, name, _ = timed[0]
+        raise errors.bad_input(
+            name, f"automatic length cannot place {title} at a time: the length is not known "
+            "until the run",
+            hint="Turn Automatic length off and set Frames or Duration, or clear the time.",
+        )  # fmt: skip
+    seconds, last = spec.frames / spec.fps, spec.frames - 1
+    for title, name, time in timed:
+        if time > seconds + 1e-9:
+            raise errors.bad_input(
+                name, f"{title} is at {number_text(time)} s, past the clip's end "
+                f"({seconds:.2f} s: {spec.frames} frames at {spec.fps} fps)",
+                hint=f"Set a time from 0 to {seconds:.2f} s, or make the clip longer "
+                "(Frames or Duration).",
+            )  # fmt: skip
+    placed: dict[int, tuple[str, str, int]] = {}
+    for title, name, time in _keyframe_times(spec, info):
+        frame = last if time is None else patches.keyframe_frame(time, spec.fps, spec.frames)
+        at = patches.latent_frame(frame)
+        if at in placed:
+            other, other_name, other_frame = placed[at]
+            # The time the user set (a middle keyframe's always is) is the one to move.
+            named = name if spec.inputs.get(name) is not None else other_name
+            raise errors.bad_input(
+                named, f"overlapping keyframes: {other} (frame {other_frame}) and {title} "
+                f"(frame {frame}) fall on the same latent frame",
+                hint=f"Keyframes 8 frames ({8 / spec.fps:.2f} s at {spec.fps} fps) or more "
+                "apart never share one; move one of them.",
+            )  # fmt: skip
+        placed[at] = (title, name, frame)
+
+
 AUDIO_NOISE = Field(
     "audio_noise", "float", "Noise for the model", 0.05, 0.0, 0.3, 0.01, advanced=True,
     help="Faint noise added to what the model hears (relative to the speech level): clean "
@@ -436,7 +538,8 @@ MODES: dict[str, Mode] = {m.name: m for m in (
             AUDIO_NOISE),
          STANDARD_PRESETS, size_from="image", length_from="audio",
          examples=EXAMPLES["lipsync"], patch=patches.patch_audio),
-    Mode("keyframe", "First + last frame", "The motion between two frames you give.",
+    Mode("keyframe", "Keyframes", "The motion through two to eight frames you give: the "
+         "first, the last and up to six between, each at its time.",
          _models("keyframe"),
          (_media("first_image", "image", "First frame", ("Load first image", "image")),
           _media("last_image", "image", "Last frame", ("Load last image", "image")))
@@ -447,9 +550,11 @@ MODES: dict[str, Mode] = {m.name: m for m in (
                       "First frame guide 1", "First frame guide 2"),
             _strength("last_strength", "Last-frame strength", 0.7,
                       KEYFRAME_STRENGTH_HELP + " Lower if the end snaps to the last frame.",
-                      "Last frame guide 1", "Last frame guide 2")),
+                      "Last frame guide 1", "Last frame guide 2"))
+         + _keyframe_fields(),
          STANDARD_PRESETS, family_presets={LTX25: KEYFRAME_25_PRESETS},
-         size_from="first_image", examples=EXAMPLES["keyframe"]),
+         size_from="first_image", examples=EXAMPLES["keyframe"],
+         patch=patches.patch_keyframes, refine=_refine_keyframe),
     Mode("style", "Restyle video", "Your video's pose, depth or edges, restyled by the prompt.",
          _models("style"),
          STYLE_FIELDS + _model("style") + _prompted("style", "", STYLE_PRESETS, fps=False),

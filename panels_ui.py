@@ -112,6 +112,24 @@ COMPONENTS = {
 assert set(COMPONENTS) == set(modes.KINDS), "a field kind without a component"
 
 
+def grouped(mode: modes.Mode, group: str, elem_id: str) -> dict[str, gr.Component]:
+    """A group's fields in a closed section of their own ("More keyframes"): each media field
+    starts a row with the fields after it (a keyframe's image, its time, its strength)."""
+    comps: dict[str, gr.Component] = {}
+    rows: list[list[modes.Field]] = [[]]
+    for f in mode.fields:
+        if f.group == group:
+            if f.is_media and rows[-1]:
+                rows.append([])
+            rows[-1].append(f)
+    with gr.Accordion(group, open=False, elem_id=elem_id):
+        for row in rows:
+            with gr.Row(equal_height=False):
+                for f in row:
+                    comps[f.name] = field_component(mode, f)
+    return comps
+
+
 def downloader(mode: str, outcome: outcome_ui.Outcome):
     def on_download(preset: str, model: str | None, progress=gr.Progress()) -> dict:  # noqa: B008
         """The outcome's download button: this mode's weights for the preset and model family
@@ -155,7 +173,7 @@ def build(
         with gr.Row(equal_height=False):
             with gr.Column(scale=5, min_width=320):
                 for f in mode.fields:
-                    if not f.advanced:
+                    if not f.advanced and not f.group:
                         comps[f.name] = field_component(mode, f)
                     if f.name == "prompt" and mode.examples:
                         gr.Examples(
@@ -166,9 +184,13 @@ def build(
                             api_visibility="private",
                             elem_id=f"aio-{mode.name}-examples",
                         )
+                for number, group in enumerate(
+                    dict.fromkeys(f.group for f in mode.fields if f.group)
+                ):
+                    comps |= grouped(mode, group, f"aio-{mode.name}-group-{number}")
                 with gr.Accordion("Advanced settings", open=False, elem_id=f"aio-{mode.name}-adv"):
                     for f in mode.fields:
-                        if f.advanced:
+                        if f.advanced and not f.group:
                             comps[f.name] = field_component(mode, f)
                 options = batch_ui.controls(mode.name)
                 with gr.Row(elem_classes="aio-actions"):

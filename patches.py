@@ -137,6 +137,47 @@ def patch_audio(prompt: dict, spec: Spec, files: dict) -> None:
         _set(prompt, title, "duration", spec.frames / spec.fps)
 
 
+# The keyframe graph's slots between the first and the last frame (tools/build_workflows.py).
+MIDDLE_KEYFRAMES = range(2, 8)
+
+
+def keyframe_frame(seconds: float, fps: int, frames: int) -> int:
+    """The frame a keyframe at `seconds` lands on: the nearest, the clip's last at most."""
+    return min(int(round(seconds * fps)), frames - 1)
+
+
+def latent_frame(frame: int) -> int:
+    """The latent frame that holds pixel frame `frame`: 0 alone in the first, then 8 a latent
+    (latent i >= 1 holds frames 8(i-1)+1 .. 8i), as LTXVAddGuide rounds a guide's frame."""
+    return (frame + 7) // 8
+
+
+def patch_keyframes(prompt: dict, spec: Spec, files: dict) -> None:
+    """keyframe: each pass's guide chain runs first frame, the middle keyframes that have an
+    image, last frame (a slot without one drops out of the chain; prune() removes it and its
+    image), each at its frame: the first's time (0 s by default), the middle ones' times, the
+    last's (the clip's end, frame_idx -1, by default)."""
+    chain = [("First frame guide", spec.inputs.get("first_time") or 0.0)]
+    chain += [
+        (f"Keyframe {k} guide", spec.inputs.get(f"time_{k}"))
+        for k in MIDDLE_KEYFRAMES
+        if files.get(f"image_{k}")
+    ]
+    chain.append(("Last frame guide", spec.inputs.get("last_time")))
+    for stage in (1, 2):
+        if not workflow.has_node(prompt, f"First frame guide {stage}"):
+            continue
+        before = None
+        for name, seconds in chain:
+            title = f"{name} {stage}"
+            frame = -1 if seconds is None else keyframe_frame(seconds, spec.fps, spec.frames)
+            _set(prompt, title, "frame_idx", frame)
+            if before is not None:
+                for slot, link_name in enumerate(("positive", "negative", "latent")):
+                    _set(prompt, title, link_name, workflow.link(prompt, before, slot))
+            before = title
+
+
 def patch_style(prompt: dict, spec: Spec, files: dict) -> None:
     """style: the source's slice and size, the chosen control preprocessor (depth: the
     server's model, noted in the Spec), and the source's own audio when it is kept."""

@@ -301,6 +301,8 @@ def _stage_media(m: Mode, values: dict, info: dict, spec: Spec, input_dir: Path)
     job_id = spec.job_id
     files = {}
     for f in m.fields:
+        if f.is_media and values[f.name] is None:  # an optional file not given: nothing to stage
+            continue
         if m.edit is not None and f.name == m.edit.field:  # only the window the graph needs
             files[f.name] = m.edit.stage(spec, values[f.name], input_dir)
         elif f.kind == "audio":

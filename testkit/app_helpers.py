@@ -216,10 +216,12 @@ def running_app(root: Path, env: dict | None = None, **launch_overrides):
 
 
 def media_inputs(mode: str, folder: Path) -> dict[str, Path]:
-    """A real small file for every media field of `mode`, made by code."""
+    """A real small file for every required media field of `mode`, made by code."""
     folder.mkdir(parents=True, exist_ok=True)
     files = {}
     for f in modes.MODES[mode].fields:
+        if not f.required:
+            continue
         if f.kind == "image":
             color = (40, 120, 200) if "last" in f.name else (200, 120, 40)
             files[f.name] = mediagen.make_png(folder / f"{mode}_{f.name}.png", 96, 64, color)

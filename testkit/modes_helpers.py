@@ -58,6 +58,18 @@ def make_media(root: Path) -> dict[str, Path]:
     return media
 
 
+def middle_keyframes(media: dict[str, Path], count: int) -> dict:
+    """`count` keyframes between the first and the last (slots 2.., 0.6 s apart), as a keyframe
+    job's fields: each slot's image, time and strength."""
+    shapes = list(IMAGE_SHAPES)
+    out: dict = {}
+    for i, k in enumerate(modes.MIDDLE_KEYFRAMES[:count]):
+        out[f"image_{k}"] = str(media[f"image_{shapes[i % len(shapes)]}"])
+        out[f"time_{k}"] = round(0.6 * (i + 1), 2)
+        out[f"strength_{k}"] = 0.8
+    return out
+
+
 def cases(media: dict[str, Path]) -> list[tuple[str, str, dict]]:
     """(mode, case name, params without preset) covering portrait/landscape/square images and
     short/long audio."""
@@ -87,6 +99,16 @@ def cases(media: dict[str, Path]) -> list[tuple[str, str, dict]]:
         ("style", "silent-portrait", {"prompt": "oil painting", "video": str(media["video_silent"]),
                                       "keep_audio": True})
     )  # fmt: skip
+    # Four and eight keyframes (the first, the last and two or six between), on each family.
+    for count in (4, 8):
+        params = {
+            "prompt": "day to night",
+            "first_image": str(media["image_landscape"]),
+            "last_image": str(media["image_end"]),
+            **middle_keyframes(media, count - 2),
+        }
+        for model in modes.MODES["keyframe"].models:
+            out.append(("keyframe", f"keys-{count}-{model}", {**params, "model": model}))
     clip, silent = str(media["video"]), str(media["video_silent"])
     out += [
         ("extend", "default", {"prompt": "it goes on", "video": clip, "seconds": 2.0}),

@@ -76,3 +76,15 @@ def test_signature_has_no_default_for_a_required_field(mode):
             assert params[f.name].default is inspect.Parameter.empty, f.name
         else:
             assert params[f.name].default == f.default, f.name
+
+
+def test_an_optional_file_may_be_left_out_and_says_so():
+    """The keyframes between the first and the last are optional files: no required argument
+    (the API, MCP), described as empty by default; the first and last frames stay required."""
+    mode = modes.MODES["keyframe"]
+    params = api_docs.signature(mode).parameters
+    assert params["image_2"].default is None and "Default: empty." in api_docs.describe(
+        mode.field("image_2")
+    )
+    assert params["first_image"].default is params["last_image"].default is inspect.Parameter.empty
+    assert "Required." in api_docs.describe(mode.field("last_image"))

@@ -219,6 +219,32 @@ def test_every_field_gets_a_component_of_its_kind(mode):
                 assert isinstance(component, expected[f.kind]), f.name
 
 
+def within(block) -> set[str]:
+    """The elem_ids of the components in `block` (Gradio puts form fields in a Form of its own)."""
+    found = set()
+    for child in getattr(block, "children", ()):
+        found |= {child.elem_id} if child.elem_id else within(child)
+    return found
+
+
+def test_a_fields_group_is_a_closed_section_of_its_own_a_row_per_keyframe():
+    """Keyframe's "More keyframes": each middle keyframe's image, time and strength side by
+    side; the first and last frames stay on the panel itself, required."""
+    mode = modes.MODES["keyframe"]
+    with gr.Blocks():
+        comps = panels_ui.build(mode, visible=True, owner=gr.BrowserState(None)).fields
+    assert set(comps) == {f.name for f in mode.fields}
+    for k in modes.MIDDLE_KEYFRAMES:
+        row = comps[f"image_{k}"].parent
+        assert isinstance(row, gr.Row)
+        assert within(row) == {f"aio-keyframe-{n}_{k}" for n in ("image", "time", "strength")}
+        section = row.parent
+        assert isinstance(section, gr.Accordion) and section.label == modes.KEYFRAMES
+        assert section.open is False
+    assert {"aio-keyframe-first_time", "aio-keyframe-last_time"} <= within(section)
+    assert not {"aio-keyframe-first_image", "aio-keyframe-last_image"} & within(section)
+
+
 @pytest.mark.parametrize("mode", list(modes.MODES))
 def test_an_optional_number_starts_empty_with_its_placeholder(mode):
     # gr.Number shows and sends 0 when empty (Gradio 6): "empty = derived" needs a text box.
@@ -228,7 +254,8 @@ def test_an_optional_number_starts_empty_with_its_placeholder(mode):
     with gr.Blocks():
         for f in optional:
             component = panels_ui.field_component(modes.MODES[mode], f)
-            assert component.value in (None, "") and component.placeholder == "auto", f.name
+            assert component.value in (None, "") and f.placeholder, f.name
+            assert component.placeholder == f.placeholder, f.name  # "auto", "end": what empty is
 
 
 def test_banner_escapes_html():

@@ -52,7 +52,7 @@ def api_values(mode: str, media: dict, **values) -> dict:
     if "frames" in fields and "video" not in fields:
         out.setdefault("frames", 9)
     for name, f in fields.items():
-        if f.kind in modes.MEDIA_KINDS:
+        if f.kind in modes.MEDIA_KINDS and f.required:
             out[name] = handle_file(str(media[name]))
     return out
 

@@ -3,11 +3,13 @@
 The tiny random-weight set (tools/make_tiny_weights.py) has the real files' names, formats and
 key layouts, so every loader, the text encoder, both sampling passes, the upscaler, the IC-LoRA,
 the annotators and both decoders really run; what comes out is noise, so the checks are about the
-file: its streams, size, frames and frame rate, and, where the user's sound is kept, that sound.
+file: its streams, size, frames and frame rate, and, where the user's sound is kept, that sound;
+for keyframes, what the sampler is given of each one (a random model copies none of them).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import uuid
@@ -77,7 +79,7 @@ def prepared_job(mode: str, preset: str, media: dict, **values) -> prepare.Prepa
     if "frames" in names and "video" not in names:
         params.setdefault("frames", 9)
     for f in modes.MODES[mode].fields:
-        if f.kind in modes.MEDIA_KINDS:
+        if f.kind in modes.MEDIA_KINDS and f.required:
             params[f.name] = str(media[f.name])
     job = f"exec-{uuid.uuid4().hex[:10]}"
     return prepare.job(mode, params, input_dir=pins.input_dir(), job_id=job)
@@ -154,6 +156,109 @@ def test_automatic_length_is_the_duration_heads_choice_within_the_cap(
     assert (frames - 1) % 8 == 0 and 24 <= frames <= 49, frames
     # The tiny head's output (about 1 s) is not the cap: the length really is its choice.
     assert frames != prepared.spec.frames
+
+
+# Four keyframes of clearly different colours: at 0 s, 0.5 s, 0.9 s and the end of 33 frames at
+# 24 fps, that is frames 0, 12, 22 and 32 (latent frames 0, 2, 3 and 4); the last at 0.6.
+KEYFRAME_COLOURS = ((230, 30, 30), (30, 220, 40), (40, 60, 230), (240, 240, 240))
+KEYFRAME_FRAMES = (0, 12, 22, 32)
+KEYFRAME_STRENGTHS = (1.0, 1.0, 1.0, 0.6)
+
+
+@contextlib.contextmanager
+def watching_guides():
+    """While open: each image a keyframe guide encodes (its mean colour and its latent, in the
+    order the chain runs) and what each pass's sampling left (LTXVCropGuides' inputs: the
+    conditioning, the latent with the guides still appended, its noise mask)."""
+    import nodes  # ComfyUI's: the classes the engine really runs
+
+    add, crop = (
+        nodes.NODE_CLASS_MAPPINGS["LTXVAddGuide"],
+        nodes.NODE_CLASS_MAPPINGS["LTXVCropGuides"],
+    )
+    encode, execute = add.__dict__["encode"], crop.__dict__["execute"]
+    seen: dict[str, list] = {"encoded": [], "sampled": []}
+
+    def encoding(cls, vae, *args, **kwargs):
+        pixels, latent = encode.__func__(cls, vae, *args, **kwargs)
+        seen["encoded"].append((pixels.mean(dim=(0, 1, 2)).tolist(), latent.clone()))
+        return pixels, latent
+
+    def cropping(cls, positive, negative, latent):
+        sampled = (positive, latent["samples"].clone(), latent["noise_mask"].clone())
+        seen["sampled"].append(sampled)
+        return execute.__func__(cls, positive, negative, latent)
+
+    add.encode, crop.execute = classmethod(encoding), classmethod(cropping)
+    try:
+        yield seen
+    finally:
+        add.encode, crop.execute = encode, execute
+
+
+def test_each_keyframe_enters_the_model_at_its_frame_and_strength_one_keeps_it(
+    media, real_engine, outputs, tmp_path
+):
+    """Four keyframes, LTX-2.3's one pass. The tiny set cannot show a keyframe in the video: its
+    random VAE decodes every latent to about the same grey (four solid colours come back as
+    0.51 +- 0.01 of full scale) and its random transformer copies nothing from the guides it
+    attends to, so "the frame at each time looks most like its image" fails there for every
+    graph, right or wrong. What a trained model copies is what this checks, as the sampler
+    has it: each image encoded into its own guide, in slot order; each guide's tokens at its own
+    frame (the conditioning's keyframe_idxs); and a strength 1.0 guide's latent out of the
+    sampling exactly as it went in (noise mask 0), while the 0.6 one was denoised (mask 0.4)."""
+    import torch
+
+    images = {
+        name: str(make_png(tmp_path / f"{name}.png", 320, 256, colour))
+        for name, colour in zip(("first_image", "image_2", "image_3", "last_image"),
+                                KEYFRAME_COLOURS, strict=True)
+    }  # fmt: skip
+    strengths = dict(zip(("first_strength", "strength_2", "strength_3", "last_strength"),
+                         KEYFRAME_STRENGTHS, strict=True))  # fmt: skip
+    given = {
+        **media,
+        "first_image": images.pop("first_image"),
+        "last_image": images.pop("last_image"),
+    }
+    prepared = prepared_job("keyframe", "fast", given, model=modes.LTX23, frames=33, fps=24,
+                            time_2=0.5, time_3=0.9, **images, **strengths)  # fmt: skip
+    with watching_guides() as seen:
+        result = run(real_engine, prepared)
+    outputs.extend(result["outputs"])
+    assert streams(result["video"])["frames"] == 33
+
+    # Each guide encoded its own image: the colour it read is nearest to that keyframe's.
+    assert len(seen["encoded"]) == 4
+    for slot, (colour, _) in enumerate(seen["encoded"]):
+        near = [
+            sum((a - b / 255) ** 2 for a, b in zip(colour, c, strict=True))
+            for c in KEYFRAME_COLOURS
+        ]
+        assert int(np.argmin(near)) == slot, (slot, colour)
+    encoded = [latent[:, :, 0] for _, latent in seen["encoded"]]
+    apart = min(
+        (a - b).abs().mean().item() for i, a in enumerate(encoded) for b in encoded[i + 1 :]
+    )
+    assert apart > 0.05  # four different latents: "equal to its own" below means something
+
+    [(positive, samples, mask)] = seen["sampled"]  # one pass
+    assert samples.shape[2] == 5 + 4  # 33 frames are 5 latent frames; the 4 guides appended
+    tokens = samples.shape[3] * samples.shape[4]
+    starts = positive[0][1]["keyframe_idxs"][0, 0, :, 0]  # each guide token's first frame
+    assert starts.shape[0] == 4 * tokens
+    placed = [torch.unique(starts[i * tokens : (i + 1) * tokens]).tolist() for i in range(4)]
+    assert placed == [[frame] for frame in KEYFRAME_FRAMES]
+    guides = samples[:, :, -4:]
+    assert mask[0, 0, :5].flatten().tolist() == [1.0] * 5
+    for slot, strength in enumerate(KEYFRAME_STRENGTHS):
+        assert mask[0, 0, 5 + slot].flatten().tolist() == [pytest.approx(1 - strength)]
+        distance = [(guides[:, :, slot] - e).abs().mean().item() for e in encoded]
+        assert int(np.argmin(distance)) == slot, (slot, distance)
+        if strength == 1.0:  # kept, to float rounding (the latent's scaling in and out)
+            assert distance[slot] < 1e-6, (slot, distance)
+        else:  # sampled: the kept ones are kept by their strength, not by the graph
+            assert distance[slot] > 1e-2, (slot, distance)
 
 
 def _kept_sound_case(mode: str) -> dict:

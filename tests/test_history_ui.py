@@ -98,6 +98,45 @@ def test_replay_puts_back_values_as_used_and_the_kept_inputs(store, video, tmp_p
     assert app.replay_value(field("image"), job, values) is None
 
 
+def replayed(store, job_id: str) -> tuple:
+    """Every field of the job's mode as "use these settings" puts it back, then checked as a
+    new submission of that mode would be."""
+    import prepare
+
+    job = store.get(job_id)
+    values = job.replay()
+    mode = modes.MODES[job.mode]
+    shown = {f.name: app.replay_value(f, job, values) for f in mode.fields}
+    return shown, prepare.check(job.mode, shown, job_id="again")
+
+
+def test_an_old_two_frame_keyframe_job_replays_and_runs_again(store, video, tmp_path):
+    """A record written before the keyframes between: its new fields come back empty (their
+    defaults), and what comes back is a job that passes the checks."""
+    first, last = make_png(tmp_path / "a.png", 96, 64), make_png(tmp_path / "b.png", 96, 64)
+    params = {"prompt": "dusk", "first_strength": 0.9, "last_strength": 0.7, "preset": "fast"}
+    job_id = store.create_job("keyframe", params, {"first_image": first, "last_image": last})
+    with store.running(job_id, spec=ran(mode="keyframe", **params)):
+        store.mark_done(job_id, video)
+    shown, checked = replayed(store, job_id)
+    assert shown["first_strength"] == 0.9 and Path(shown["last_image"]).is_file()
+    assert shown["image_2"] is None and shown["time_2"] is None and shown["strength_2"] == 0.7
+    assert checked.spec.inputs["first_strength"] == 0.9
+
+
+def test_a_keyframe_job_replays_its_middle_keyframes(store, video, tmp_path):
+    images = {name: make_png(tmp_path / f"{name}.png", 96, 64)
+              for name in ("first_image", "last_image", "image_4")}  # fmt: skip
+    params = {"prompt": "dusk", "preset": "fast", "time_4": 2.5, "strength_4": 0.4}
+    job_id = store.create_job("keyframe", params, images)
+    with store.running(job_id, spec=ran(mode="keyframe", **params)):
+        store.mark_done(job_id, video)
+    shown, checked = replayed(store, job_id)
+    assert (shown["time_4"], shown["strength_4"]) == (2.5, 0.4)
+    assert Path(shown["image_4"]).read_bytes() == images["image_4"].read_bytes()
+    assert checked.info["image_4"] is not None and checked.spec.inputs["time_4"] == 2.5
+
+
 def test_settings_of_a_job_that_never_ran_name_its_seed_truthfully(store):
     job_id = store.create_job("t2v", {"prompt": "a fox", "seed": -1}, {})
     store.mark_failed(job_id, "bad_input", "refused")

@@ -431,6 +431,132 @@ def test_keyframe_guides_first_and_last_frame_in_each_pass(model, stages, media,
         assert node_input(p.prompt, f"Last frame guide {stage}", "strength") == 0.8
 
 
+def guide_chain(prompt: dict, stage: int) -> list[str]:
+    """The keyframe guides of pass `stage`, followed from the sampler back to the first."""
+    chain, title = [], f"Last frame guide {stage}"
+    while True:
+        chain.append(title)
+        source = node_input(prompt, title, "latent")[0]
+        node = prompt[source]
+        if node["class_type"] != "LTXVAddGuide":
+            return chain[::-1]
+        title = node["_meta"]["title"]
+
+
+def keyframe_params(media, **times):
+    """Middle keyframes `time_<k>=seconds`, each with an image and a strength of its own."""
+    out = {}
+    for name, seconds in times.items():
+        k = int(name.removeprefix("time_"))
+        out |= {f"image_{k}": str(media["landscape"]), name: seconds, f"strength_{k}": k / 10}
+    return out
+
+
+KEYFRAME_GRAPHS = [("ltx-2.3", "fast"), ("ltx-2.3", "balanced"), ("ltx-2.5", "balanced"),
+                   ("ltx-2.5", "quality")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("model", "preset"), KEYFRAME_GRAPHS)
+def test_keyframe_chains_the_given_keyframes_each_at_its_frame(model, preset, media, tmp_path):
+    """Slots 2 and 5 given: each pass's chain is first, 2, 5, last (3, 4, 6, 7 drop out with
+    their images), at round(time x fps), the last at the end, each at its strength."""
+    p = prep("keyframe", media, tmp_path, model=model, preset=preset, fps=24, frames=121,
+             **keyframe_params(media, time_2=1.0, time_5=3.02))  # fmt: skip
+    stages = (1, 2) if p.spec.stages == 2 else (1,)
+    for stage in stages:
+        assert guide_chain(p.prompt, stage) == [
+            f"First frame guide {stage}", f"Keyframe 2 guide {stage}",
+            f"Keyframe 5 guide {stage}", f"Last frame guide {stage}",
+        ]  # fmt: skip
+        frames = [node_input(p.prompt, t, "frame_idx") for t in guide_chain(p.prompt, stage)]
+        assert frames == [0, 24, 72, -1]
+        assert node_input(p.prompt, f"Keyframe 5 guide {stage}", "strength") == 0.5
+        image = node_input(p.prompt, f"Keyframe 2 guide {stage}", "image")
+        step = "Preprocess" if stage == 1 else "Resize"
+        assert image == workflow.link(p.prompt, f"{step} keyframe 2 image")
+    assert node_input(p.prompt, "Load keyframe 5 image", "image") == p.spec.files["image_5"]
+    for k in (3, 4, 6, 7):
+        assert not workflow.has_node(p.prompt, f"Keyframe {k} guide 1")
+        assert not workflow.has_node(p.prompt, f"Load keyframe {k} image")
+    assert not workflow.has_node(p.prompt, f"Last frame guide {len(stages) + 1}")
+    assert workflow.validate(p.prompt, SCHEMAS) == []
+
+
+def test_keyframe_first_and_last_may_have_times_of_their_own(media, tmp_path):
+    p = prep("keyframe", media, tmp_path, fps=24, frames=121, first_time=0.5, last_time=4)
+    assert [node_input(p.prompt, t, "frame_idx") for t in guide_chain(p.prompt, 1)] == [12, 96]
+    # The clip's very end is its last frame (120 of 121), not one past it.
+    p = prep("keyframe", media, tmp_path, fps=24, frames=121, last_time=121 / 24)
+    assert node_input(p.prompt, "Last frame guide 1", "frame_idx") == 120
+
+
+def test_a_keyframe_job_without_new_fields_runs_the_two_frame_graph(media, tmp_path):
+    """An API caller or a History record of before: first and last only, as ever."""
+    p = prep("keyframe", media, tmp_path, model="ltx-2.3", first_strength=0.9, last_strength=0.6)
+    for stage in (1, 2):
+        assert guide_chain(p.prompt, stage) == [f"First frame guide {stage}",
+                                                f"Last frame guide {stage}"]  # fmt: skip
+        assert node_input(p.prompt, f"First frame guide {stage}", "strength") == 0.9
+    assert sorted(p.spec.files) == ["first_image", "last_image"]
+    assert not any(path.name.startswith("job42_image_") for path in (tmp_path / "input").iterdir())
+
+
+def test_a_keyframe_record_keeps_each_keyframes_time_strength_and_file(media, tmp_path):
+    p = prep("keyframe", media, tmp_path, **keyframe_params(media, time_3=1.5, time_7=2.5))
+    used = json.loads(json.dumps(p.spec.record()))
+    assert (used["time_3"], used["strength_3"], used["time_7"], used["strength_7"]) == (
+        1.5, 0.3, 2.5, 0.7,
+    )  # fmt: skip
+    assert used["time_2"] is None and used["strength_2"] == 0.7
+    assert sorted(used["files"]) == ["first_image", "image_3", "image_7", "last_image"]
+    assert (tmp_path / "input" / used["files"]["image_3"]).is_file()
+
+
+KEYFRAME_REFUSALS = [
+    # extra fields, the field named, what the one line says
+    ({"image_3": "landscape"}, "time_3", "Keyframe 3 has an image but no time"),
+    ({"time_3": 1.0}, "time_3", "Keyframe 3 has a time (1 s) but no image"),
+    ({"image_2": "landscape", "time_2": 6.0}, "time_2", "past the clip's end (5.04 s"),
+    ({"last_time": 5.5}, "last_time", "the last frame is at 5.5 s, past the clip's end"),
+    ({"first_time": 5.1}, "first_time", "the first frame is at 5.1 s, past the clip's end"),
+    # frames 24 and 22 share latent frame 3 (frames 17..24)
+    ({"image_2": "landscape", "time_2": 1.0, "image_3": "end", "time_3": 0.9}, "time_3",
+     "overlapping keyframes: Keyframe 2 (frame 24) and Keyframe 3 (frame 22)"),
+    # frame 0 is the first's; frame 118 shares latent 15 with the last (120)
+    ({"image_4": "landscape", "time_4": 0.0}, "time_4",
+     "overlapping keyframes: the first frame (frame 0) and Keyframe 4 (frame 0)"),
+    ({"image_6": "landscape", "time_6": 4.9}, "time_6",
+     "overlapping keyframes: Keyframe 6 (frame 118) and the last frame (frame 120)"),
+    ({"first_time": 1.0, "last_time": 0.9}, "last_time",
+     "overlapping keyframes: the first frame (frame 24) and the last frame (frame 22)"),
+    ({"image_2": "landscape", "time_2": 1.0, "auto_length": True, "model": "ltx-2.5"}, "time_2",
+     "automatic length cannot place Keyframe 2 at a time"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("extra", "where", "said"), KEYFRAME_REFUSALS,
+                         ids=[f"{r[1]}-{i}" for i, r in enumerate(KEYFRAME_REFUSALS)])  # fmt: skip
+def test_bad_keyframes_are_refused_in_one_line_naming_the_field(
+    extra, where, said, media, tmp_path
+):
+    extra = {k: str(media[v]) if k.startswith("image_") else v for k, v in extra.items()}
+    with pytest.raises(AppError) as err:
+        prep("keyframe", media, tmp_path, fps=24, frames=121, **extra)
+    assert (err.value.kind, err.value.where) == ("bad_input", where)
+    assert said in err.value.message and "\n" not in err.value.message, err.value.message
+    assert err.value.hint
+    assert not (tmp_path / "input").exists() or not list((tmp_path / "input").iterdir())
+
+
+def test_keyframes_far_enough_apart_are_not_overlapping(media, tmp_path):
+    """Frames 16 and 17 are one apart but in latent frames 2 and 3: both are placed."""
+    p = prep("keyframe", media, tmp_path, fps=24, frames=121,
+             **keyframe_params(media, time_2=16 / 24, time_3=17 / 24))  # fmt: skip
+    assert [node_input(p.prompt, t, "frame_idx") for t in guide_chain(p.prompt, 1)] == [
+        0, 16, 17, -1,
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize("control", ["pose", "depth", "canny"])
 def test_style_control_choice_rewires_guide_and_prunes_others(control, media, tmp_path):
     p = prep("style", media, tmp_path, control=control)

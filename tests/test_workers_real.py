@@ -79,6 +79,8 @@ def prepared_job(mode: str, tmp: Path, **values) -> tuple[dict, str, prepare.Pre
     small = {k: v for k, v in SMALL.items() if k in names}
     params = {"prompt": "a red fox trots through snow", "seed": 7, **small, **values}
     for f in modes.MODES[mode].fields:
+        if not f.required:  # the optional keyframes: a job of the required inputs
+            continue
         if f.kind == "audio":
             params[f.name] = str(make_wav(tmp / "voice.wav", seconds=1.0, kind="chirp"))
         elif f.kind == "image":

@@ -85,7 +85,7 @@ def worker(mode: str, model: str, preset: str, control: str | None, shape: str) 
     with tempfile.TemporaryDirectory() as tmp:
         media = _media(Path(tmp), *size)
         for f in spec.fields:
-            if f.kind in modes.MEDIA_KINDS:
+            if f.kind in modes.MEDIA_KINDS and f.required:
                 params[f.name] = str(media[f.name])
         for run in ("cold", "warm"):
             job = f"bench-{run}-{os.getpid()}"

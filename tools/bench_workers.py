@@ -54,6 +54,8 @@ def prepare(mode: str, preset: str, seed: int, media_dir: Path):
     if "frames" in fields and "video" not in fields:
         params["frames"] = 9
     for name, f in fields.items():
+        if not f.required:  # the optional keyframes: a job of the required inputs
+            continue
         if f.kind == "audio":
             params[name] = str(make_wav(media_dir / "voice.wav", seconds=1.0, kind="chirp"))
         elif f.kind == "image":

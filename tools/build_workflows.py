@@ -378,57 +378,66 @@ def audio_to_video(with_image: bool) -> dict:
     return g.nodes
 
 
-def keyframe_guides(
-    g: Graph, stage: int, latent: list, positive: list, negative: list, first: str, last: str
-) -> None:
-    """First and last frame as appended keyframe guides (LTX-2's keyframe-interpolation recipe),
-    at the official first+last templates' strength 0.7 (1.0 freezes the ends)."""
+# The keyframes between the first and the last: slots 2..7 (modes.py's image_2..image_7). A slot
+# whose image is not given drops out of the chain (patches.patch_keyframes) and is pruned.
+MIDDLE_KEYFRAMES = range(2, 8)
+
+
+def keyframe_guides(g: Graph, stage: int, latent: list, positive: list, negative: list,
+                    step: str) -> None:  # fmt: skip
+    """Every keyframe as an appended guide (LTX-2's keyframe-interpolation recipe), chained:
+    the first frame, the middle slots, the last frame (frame_idx -1: the clip's end), at the
+    official first+last templates' strength 0.7 (1.0 freezes the frames). `step` names the
+    image each pass reads: "Preprocess" (pass 1) or "Resize" (pass 2). patches.py sets each
+    slot's frame and links the chain past the slots that have no image."""
     common = {"vae": video_vae(g), "strength": 0.7}
-    g.add(
-        f"First frame guide {stage}",
-        "LTXVAddGuide",
-        positive=positive,
-        negative=negative,
-        latent=latent,
-        image=g.out(first),
-        frame_idx=0,
-        **common,
-    )
-    g.add(
-        f"Last frame guide {stage}",
-        "LTXVAddGuide",
-        positive=g.out(f"First frame guide {stage}", 0),
-        negative=g.out(f"First frame guide {stage}", 1),
-        latent=g.out(f"First frame guide {stage}", 2),
-        image=g.out(last),
-        frame_idx=-1,
-        **common,
-    )
+    chain = [
+        ("First frame guide", "first ", 0),
+        *((f"Keyframe {k} guide", f"keyframe {k} ", 16 * (k - 1)) for k in MIDDLE_KEYFRAMES),
+        ("Last frame guide", "last ", -1),
+    ]
+    before = None
+    for name, prefix, frame in chain:
+        g.add(
+            f"{name} {stage}",
+            "LTXVAddGuide",
+            positive=g.out(before, 0) if before else positive,
+            negative=g.out(before, 1) if before else negative,
+            latent=g.out(before, 2) if before else latent,
+            image=g.out(f"{step} {prefix}image"),
+            frame_idx=frame,
+            **common,
+        )
+        before = f"{name} {stage}"
 
 
 def keyframe_first_pass(g: Graph, model) -> None:
-    """Both frames as guides on an empty latent, sampled; the guides cropped ("Crop guides 1")."""
+    """Every keyframe as a guide on an empty latent, sampled; the guides cropped ("Crop guides
+    1")."""
     empty_latents(g, with_audio=True)
     image_input(g, "first ")
+    for k in MIDDLE_KEYFRAMES:
+        image_input(g, f"keyframe {k} ")
     image_input(g, "last ")
     keyframe_guides(
         g, 1, g.out("Video latent"), g.out("Conditioning", 0), g.out("Conditioning", 1),
-        "Preprocess first image", "Preprocess last image",
+        "Preprocess",
     )  # fmt: skip
     guided_sampling(g, 1, model, "Last frame guide 1", g.out("Audio latent"))
 
 
 def keyframe(ltx25: bool = False) -> dict:
-    """Both frames guide a first pass; the x2 upscaler and a refine guided again follow. LTX-2.5's
-    flf2v template is the first pass alone at full size (its one-pass presets: patches.py decodes
-    pass 1 directly); its way to 1080p is this half-size pass, the upscaler and the refine."""
+    """The keyframes guide a first pass; the x2 upscaler and a refine guided again follow.
+    LTX-2.5's flf2v template is the first pass alone at full size (its one-pass presets:
+    patches.py decodes pass 1 directly); its way to 1080p is this half-size pass, the upscaler
+    and the refine."""
     g = Graph("keyframe")
     model = loaders_25(g) if ltx25 else loaders(g)
     keyframe_first_pass(g, model)
     upscale(g, g.out("Crop guides 1", 2))
     keyframe_guides(
         g, 2, g.out("Upscale latent"), g.out("Crop guides 1", 0), g.out("Crop guides 1", 1),
-        "Resize first image", "Resize last image",
+        "Resize",
     )  # fmt: skip
     guided_sampling(g, 2, model, "Last frame guide 2", g.out("Separate AV 1", 1))
     output_with_audio(g, g.out("Crop guides 2", 2), 2)

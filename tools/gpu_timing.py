@@ -156,7 +156,7 @@ def _case(
     if "frames" in fields:
         params["frames"] = frames
     for name, f in fields.items():
-        if f.kind in modes.MEDIA_KINDS:
+        if f.kind in modes.MEDIA_KINDS and f.required:
             params[name] = str(media[name])
     row = {"mode": mode, "model": model, "preset": preset}
     for run in ("cold", "warm"):
