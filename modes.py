@@ -490,10 +490,11 @@ EXTEND_FIELDS = (
 )  # fmt: skip
 RETAKE_FIELDS = (
     Field("start", "float", "Start (s)", None, 0.0, 3600.0, 0.01, required=True,
-          help="Where the part to make again begins, in seconds from the clip's start."),
+          help="Where the part to make again begins, in seconds from the clip's start.",
+          placeholder="seconds"),
     Field("end", "float", "End (s)", None, 0.0, 3600.0, 0.01, required=True,
           help="Where it ends. Everything before Start and after End is kept as it is, "
-          "picture and sound."),
+          "picture and sound.", placeholder="seconds"),
 )  # fmt: skip
 
 

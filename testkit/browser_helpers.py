@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import modes
+from testkit.modes_helpers import required_values
 
 ARTIFACTS = (
     Path(
@@ -123,6 +124,8 @@ def fill_mode(page, mode: str, files: dict[str, Path], prompt: str = PROMPT) -> 
             "video": "video",
         }
         field.locator(preview[kind]).first.wait_for(state="attached")
+    for name, value in required_values(mode).items():  # a retake's range
+        page.locator(f"#aio-{mode}-{name}").locator("input, textarea").first.fill(str(value))
 
 
 def open_history(page) -> None:
