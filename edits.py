@@ -10,6 +10,7 @@ refusal names the field to change, with the numbers that decide it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 
@@ -90,10 +91,10 @@ class Extend(Edit):
                 hint="Turn off 'Continue the sound' to make the new part's sound from the prompt.",
             )
         asked = int(values["context_frames"])
-        context = min(asked, longest(clip.frames))
+        context = longest(min(asked, clip.frames))  # 8k+1: the latent's own frames
         if context != asked:
-            notes.append(f"the video has {clip.frames} frames: the new part continues its last "
-                         f"{context}")  # fmt: skip
+            notes.append(f"the new part continues the video's last {context} frames (of "
+                         f"{clip.frames}; the context is 8k+1 frames)")  # fmt: skip
         new_frames = max(1, round(values["seconds"] * fps))
         frames = context + FRAME_STEP * math.ceil(new_frames / FRAME_STEP)
         if frames > longest(cap):
@@ -117,12 +118,11 @@ class Extend(Edit):
 
     def finish(self, spec: Spec, source, made: Path) -> Path:
         plan = spec.edit
-        out = splice.join(
-            source, made, self._beside(made), context=plan["context"],
-            new_frames=plan["new_frames"],
-        )  # fmt: skip
-        Path(made).unlink(missing_ok=True)
-        return out
+        with _putting_together(made):
+            return splice.join(
+                source, made, self._beside(made), context=plan["context"],
+                new_frames=plan["new_frames"],
+            )  # fmt: skip
 
 
 class Retake(Edit):
@@ -187,12 +187,27 @@ class Retake(Edit):
 
     def finish(self, spec: Spec, source, made: Path) -> Path:
         plan = spec.edit
-        out = splice.splice(
-            source, made, self._beside(made), window_start=plan["window_start"],
-            start=plan["start_frame"], end=plan["end_frame"],
-        )  # fmt: skip
+        with _putting_together(made):
+            return splice.splice(
+                source, made, self._beside(made), window_start=plan["window_start"],
+                start=plan["start_frame"], end=plan["end_frame"],
+            )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _putting_together(made: Path):
+    """The engine's clip is gone afterwards (ComfyUI's output folder is no archive), whether the
+    edited clip could be made from it or not; a failure says what did not fit."""
+    try:
+        yield
+    except ValueError as exc:  # splice's own: the made clip is not what the plan says
+        raise errors.AppError(
+            "node_failed",
+            f"the new part could not be put into the video: {exc}",
+            hint="Try again; if it keeps failing, report it with the parameters used.",
+        ) from exc
+    finally:
         Path(made).unlink(missing_ok=True)
-        return out
 
 
 EXTEND, RETAKE = Extend(), Retake()

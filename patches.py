@@ -199,8 +199,16 @@ def patch_style(prompt: dict, spec: Spec, files: dict) -> None:
 
 
 def patch_extend(prompt: dict, spec: Spec, files: dict) -> None:
-    """extend: without the clip's sound to continue, the context is the staged clip's silence
-    and nothing of it is kept (the new part's sound is made from the prompt)."""
+    """extend: the context at each pass's size; without the clip's sound to continue, the
+    context is the staged clip's silence and nothing of it is kept (the new part's sound is made
+    from the prompt)."""
+    half = spec.stages != 1 and workflow.has_node(prompt, "Upscale latent")
+    sizes = {1: (spec.width // 2, spec.height // 2) if half else (spec.width, spec.height),
+             2: (spec.width, spec.height)}  # fmt: skip
+    for stage, (width, height) in sizes.items():
+        if workflow.has_node(prompt, f"Resize context {stage}"):
+            _set(prompt, f"Resize context {stage}", "resize_type.width", width)
+            _set(prompt, f"Resize context {stage}", "resize_type.height", height)
     if not spec.inputs.get("keep_sound", True):
         _set(prompt, "AV latent 1", "audio_latent", workflow.link(prompt, "Audio latent"))
 

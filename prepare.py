@@ -201,8 +201,14 @@ def stage(checked: Checked, *, input_dir: Path) -> Prepared:
     """Copy a checked job's media into ComfyUI's input dir and fill the mode's template (its
     Spec gains the staged files and how the decode was cut)."""
     spec = dataclasses.replace(checked.spec, inputs=dict(checked.spec.inputs))
-    spec.files = _stage_media(checked.mode, checked.values, checked.info, spec, Path(input_dir))
-    return Prepared(prompt=checked.mode.parameterize(spec), spec=spec, notes=list(checked.notes))
+    spec.files = {}
+    try:
+        _stage_media(checked.mode, checked.values, checked.info, spec, Path(input_dir))
+        prompt = checked.mode.parameterize(spec)
+    except BaseException:  # what was staged before the failure goes too
+        media.unstage(spec.files, Path(input_dir))
+        raise
+    return Prepared(prompt=prompt, spec=spec, notes=list(checked.notes))
 
 
 def job(mode: str, params: dict, *, input_dir: Path, job_id: str) -> Prepared:
@@ -297,9 +303,11 @@ def _audio_frames(m: Mode, preset: Preset, seconds: float, fps: int, notes: list
     return frames
 
 
-def _stage_media(m: Mode, values: dict, info: dict, spec: Spec, input_dir: Path) -> dict:
+def _stage_media(m: Mode, values: dict, info: dict, spec: Spec, input_dir: Path) -> None:
+    """Stage every media file of the job into `spec.files` (filled as it goes, so that a
+    failure part way leaves a list of what to remove)."""
     job_id = spec.job_id
-    files = {}
+    files = spec.files
     for f in m.fields:
         if f.is_media and values[f.name] is None:  # an optional file not given: nothing to stage
             continue
@@ -318,4 +326,3 @@ def _stage_media(m: Mode, values: dict, info: dict, spec: Spec, input_dir: Path)
             files["audio_model"] = media.stage_noised_audio(
                 values["audio"], input_dir, job_id, "audio", level, spec.seed
             )
-    return files

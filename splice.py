@@ -47,6 +47,7 @@ def probe(path) -> Clip:
 
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
         fps = Fraction(stream.average_rate or stream.base_rate or stream.guessed_rate or 24)
         width, height = stream.codec_context.width, stream.codec_context.height
         has_audio = bool(container.streams.audio)
@@ -54,12 +55,22 @@ def probe(path) -> Clip:
     return Clip(width, height, fps, frames, has_audio)
 
 
-def frames(path, start: int = 0, count: int | None = None, size: tuple[int, int] | None = None):
-    """The clip's frames [start, start+count) as RGB arrays, scaled to `size` (w, h) if given."""
+def frames(
+    path,
+    start: int = 0,
+    count: int | None = None,
+    size: tuple[int, int] | None = None,
+    *,
+    crop: tuple[int, int] | None = None,
+):
+    """The clip's frames [start, start+count) as RGB arrays: scaled to `size` (w, h), or cut to
+    `crop` (w, h; the source's own frames lose at most a pixel's edge to even sides, never a
+    resample)."""
     import av
 
     end = None if count is None else start + count
     with av.open(str(path)) as container:
+        container.streams.video[0].thread_type = "AUTO"
         for index, frame in enumerate(container.decode(video=0)):
             if index < start:
                 continue
@@ -67,7 +78,8 @@ def frames(path, start: int = 0, count: int | None = None, size: tuple[int, int]
                 break
             if size is not None and (frame.width, frame.height) != tuple(size):
                 frame = frame.reformat(width=size[0], height=size[1])
-            yield frame.to_ndarray(format="rgb24")
+            picture = frame.to_ndarray(format="rgb24")
+            yield picture if crop is None else picture[: crop[1], : crop[0]]
 
 
 def sound(path, seconds: float | None = None) -> np.ndarray:
@@ -145,7 +157,8 @@ def cut(source, dst, *, start: int, count: int) -> Path:
     audio = sound(source, clip.seconds)
     a, b = round(start / clip.fps * RATE), round((start + count) / clip.fps * RATE)
     size = _even((clip.width, clip.height))
-    return _write(Path(dst), size, clip.fps, frames(source, start, count, size), audio[:, a:b])
+    pictures = frames(source, start, count, crop=size)
+    return _write(Path(dst), size, clip.fps, pictures, audio[:, a:b])
 
 
 def join(source, made, dst, *, context: int, new_frames: int) -> Path:
@@ -166,7 +179,7 @@ def join(source, made, dst, *, context: int, new_frames: int) -> Path:
     tail = fit(new_audio[:, offset:], round(new_frames / src.fps * RATE))
 
     def pictures():
-        yield from frames(source, size=size)
+        yield from frames(source, crop=size)
         yield from frames(made, context, new_frames, size)
 
     return _write(Path(dst), size, src.fps, pictures(), np.concatenate([head, tail], axis=1))
@@ -197,7 +210,7 @@ def splice(source, made, dst, *, window_start: int, start: int, end: int) -> Pat
 
     def pictures():
         made_frames = frames(made, start - window_start, end - start, size)
-        for index, picture in enumerate(frames(source, size=size)):
+        for index, picture in enumerate(frames(source, crop=size)):
             yield next(made_frames) if start <= index < end else picture
 
     return _write(Path(dst), size, src.fps, pictures(), audio)

@@ -12,6 +12,7 @@ import edits
 import prepare
 import splice
 from errors import AppError
+from job_spec import Spec
 from testkit.mediagen import make_mp4
 
 FPS = 24
@@ -35,12 +36,17 @@ def clip(frames: int, audio: bool = True) -> splice.Clip:
     return splice.Clip(320, 256, Fraction(FPS), frames, audio)
 
 
-def refusal(call) -> AppError:
+def refusal_of(call) -> AppError:
     with pytest.raises(AppError) as caught:
         call()
-    assert caught.value.kind == "bad_input"
     assert "\n" not in caught.value.message  # one line
     return caught.value
+
+
+def refusal(call) -> AppError:
+    err = refusal_of(call)
+    assert err.kind == "bad_input"
+    return err
 
 
 # -- plans
@@ -201,3 +207,34 @@ def test_splice_replaces_the_range_and_keeps_the_rest(clips, tmp_path):
 def test_join_refuses_a_made_clip_shorter_than_its_plan(clips, tmp_path):
     with pytest.raises(ValueError):
         splice.join(clips["two"], clips["silent"], tmp_path / "j.mp4", context=9, new_frames=40)
+
+
+def test_the_sound_crosses_the_seam_without_a_click(clips, tmp_path):
+    """A sine joined to noise: around the seam no step between samples is larger than the
+    loudest the two signals make on their own."""
+    out = splice.join(clips["two"], clips["other"], tmp_path / "j.mp4", context=9, new_frames=24)
+    samples = splice.sound(out)[0]
+    seam = round(48 / FPS * splice.RATE)
+    steps = np.abs(np.diff(samples))
+    around = steps[seam - 4800 : seam + 4800]
+    away = np.r_[steps[seam - 24000 : seam - 4800], steps[seam + 4800 : seam + 24000]]
+    assert around.max() <= away.max() * 1.05
+
+
+def test_a_context_off_the_8k_plus_1_grid_is_snapped_down_to_it():
+    notes = []
+    frames, plan = edits.EXTEND.plan(
+        {"seconds": 1.0, "context_frames": 20, "keep_sound": True}, clip(240), 241, FPS, notes
+    )
+    assert plan["context"] == 17 and (frames - 1) % 8 == 0 and "17 frames" in notes[0]
+
+
+def test_a_made_clip_that_does_not_fit_its_plan_fails_clearly_and_is_removed(clips, tmp_path):
+    made = tmp_path / "made.mp4"
+    made.write_bytes(clips["silent"].read_bytes())  # 24 frames, fewer than the plan's 9 + 40
+    spec = Spec(mode="extend", job_id="j", preset="fast", seed=1, width=96, height=64,
+                frames=49, fps=FPS, stages=1,
+                edit={"context": 9, "new_frames": 40})  # fmt: skip
+    err = refusal_of(lambda: edits.EXTEND.finish(spec, clips["two"], made))
+    assert err.kind == "node_failed" and "could not be put into the video" in err.message
+    assert not made.exists()

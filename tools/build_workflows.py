@@ -581,15 +581,22 @@ def extend(ltx25: bool = False) -> dict:
     source_video(g)
     frozen_audio(g, "Encode context audio", "Freeze context audio", g.out("Video components", 1))
     empty_latents(g, with_audio=True)
-    context = g.out("Video components", 0)
-    g.add("Context guide 1", "LTXVImgToVideoInplace", vae=video_vae(g), image=context,
-          latent=g.out("Video latent"), strength=1.0, bypass=False)  # fmt: skip
+    # The context at the latent's exact size, stretched as the app stretches the made frames
+    # back (splice.py), so the node's own centre crop cuts nothing and the seam does not jump.
+    for stage in (1, 2):
+        g.add(f"Resize context {stage}", "ResizeImageMaskNode", input=g.out("Video components"),
+              resize_type="scale dimensions", resize_type__width=640, resize_type__height=352,
+              resize_type__crop="disabled", scale_method="lanczos")  # fmt: skip
+    g.add("Context guide 1", "LTXVImgToVideoInplace", vae=video_vae(g),
+          image=g.out("Resize context 1"), latent=g.out("Video latent"), strength=1.0,
+          bypass=False)  # fmt: skip
     g.add("Timeline 1", "LTXVConcatAVLatent", video_latent=g.out("Context guide 1"),
           audio_latent=g.out("Audio latent"))  # fmt: skip
     sampling(g, 1, model, g.out("Timeline 1"), g.out("Freeze context audio"), pos, neg)
     upscale(g, g.out("Separate AV 1", 0))
-    g.add("Context guide 2", "LTXVImgToVideoInplace", vae=video_vae(g), image=context,
-          latent=g.out("Upscale latent"), strength=1.0, bypass=False)  # fmt: skip
+    g.add("Context guide 2", "LTXVImgToVideoInplace", vae=video_vae(g),
+          image=g.out("Resize context 2"), latent=g.out("Upscale latent"), strength=1.0,
+          bypass=False)  # fmt: skip
     g.add("Freeze audio 2", "SetLatentNoiseMask", samples=g.out("Separate AV 1", 1),
           mask=g.out("Silence mask"))  # fmt: skip
     sampling(g, 2, model, g.out("Context guide 2"), g.out("Freeze audio 2"), pos, neg)
@@ -606,9 +613,10 @@ def retake(ltx25: bool = False) -> dict:
     model = loaders_25(g) if ltx25 else loaders(g)
     pos, neg = g.out("Conditioning", 0), g.out("Conditioning", 1)
     source_video(g)
+    # Stretched, not cropped: the app stretches the made frames back to the source's size.
     g.add("Resize video", "ResizeImageMaskNode", input=g.out("Video components", 0),
           resize_type="scale dimensions", resize_type__width=640, resize_type__height=352,
-          resize_type__crop="center", scale_method="lanczos")  # fmt: skip
+          resize_type__crop="disabled", scale_method="lanczos")  # fmt: skip
     g.add("Encode video", "VAEEncode", pixels=g.out("Resize video"), vae=video_vae(g))
     g.add("Encode source audio", "LTXVAudioVAEEncode", audio=g.out("Video components", 1),
           audio_vae=g.out("Audio VAE"))  # fmt: skip
