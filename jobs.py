@@ -418,15 +418,24 @@ def run(
     """
     if turn is not None and not turn.claim():
         raise AppError("interrupted", NOT_STARTED)
-    try:
-        return _run_recorded(mode, params, progress, notify, job_id)
-    finally:
+
+    def free_turn() -> None:  # the engine's part is over: the next job may start (twice: no-op)
         if turn is not None:
             TURNS.release(turn)
 
+    try:
+        return _run_recorded(mode, params, progress, notify, job_id, free_turn)
+    finally:
+        free_turn()
+
 
 def _run_recorded(
-    mode: str, params: dict, progress: Progress | None, notify: Notify | None, job_id: str | None
+    mode: str,
+    params: dict,
+    progress: Progress | None,
+    notify: Notify | None,
+    job_id: str | None,
+    free_turn: Callable[[], None] = lambda: None,
 ) -> JobResult:
     records = open_history()
     job_id = job_id or record(mode, params)
@@ -435,7 +444,7 @@ def _run_recorded(
         raise AppError("interrupted", NOT_STARTED)
     try:
         with records.running(job_id):
-            result = _run(records, mode, params, job_id, progress, notify)
+            result = _run(records, mode, params, job_id, progress, notify, free_turn)
             try:
                 done = records.mark_done(
                     job_id, result.video, spec=result.spec, timings=result.timings
@@ -470,6 +479,7 @@ def _run(
     job_id: str,
     progress: Progress | None,
     notify: Notify | None,
+    free_turn: Callable[[], None] = lambda: None,
 ) -> JobResult:
     progress = _silent if progress is None else progress  # gr.Progress is falsy (len 0)
     notify = notify if notify is not None else (lambda message: None)
@@ -500,6 +510,7 @@ def _run(
         marks["generated"] = time.monotonic()
         video = _checked_video(result)
         if checked.mode.edit is not None:  # the made clip goes back into its source
+            free_turn()  # on this machine's CPU: the engine may take the next job meanwhile
             progress(1.0, "Joining the new part to the video")
             edit = checked.mode.edit
             video = str(edit.finish(prepared.spec, checked.values[edit.field], Path(video)))

@@ -555,3 +555,29 @@ def test_jobs_are_not_refused_while_the_workers_may_come_back(monkeypatch):
     with pytest.raises(AppError) as refused:
         jobs.require_engine()
     assert "No worker can run jobs" in str(refused.value)
+
+
+def test_an_edit_gives_its_turn_back_before_it_joins_on_the_cpu(engine, tmp_path, monkeypatch):
+    """Putting the new part into the source runs on the app's CPU: the engine's slot is free
+    for the next job meanwhile."""
+    import asyncio
+
+    import edits
+    from testkit import mediagen
+
+    clip = mediagen.make_mp4(tmp_path / "clip.mp4", seconds=2.0, width=64, height=64, fps=8)
+    params = {"video": str(clip), "prompt": "on", "preset": "fast", "seconds": 1.0,
+              "context_frames": 9}  # fmt: skip
+    job_id = jobs.record("extend", params)
+    turn = asyncio.run(jobs.wait_turn(job_id, "local"))
+    held: list[bool] = []
+    join = edits.Extend.finish
+
+    def finish(self, spec, source, made):
+        held.append(jobs.TURNS.holds(job_id))
+        return join(self, spec, source, made)
+
+    monkeypatch.setattr(edits.Extend, "finish", finish)
+    result = jobs.run("extend", params, job_id=job_id, turn=turn)
+    assert held == [False] and jobs.TURNS.running() == 0
+    assert jobs.open_history().get(result.job_id).status == "done"
