@@ -106,13 +106,15 @@ def decode_seconds(prompt: dict, frames: int) -> float:
     frames = max(0, int(frames))
     try:
         _, decode = workflow.find_node(prompt, "Decode video")
-        _, latent = workflow.find_node(prompt, "Video latent")
+        if workflow.has_node(prompt, "Video latent"):
+            inputs = workflow.find_node(prompt, "Video latent")[1]["inputs"]
+            first = int(inputs["width"]), int(inputs["height"])
+        else:  # a retake's first pass is its source window, encoded at this size
+            inputs = workflow.find_node(prompt, "Resize video")[1]["inputs"]
+            first = int(inputs["resize_type.width"]), int(inputs["resize_type.height"])
         # Two passes decode the x2 upscale of the first pass's latent.
         scale = 2 if workflow.has_node(prompt, "Upscale latent") else 1
-        width, height = (
-            int(latent["inputs"]["width"]) * scale,
-            int(latent["inputs"]["height"]) * scale,
-        )
+        width, height = first[0] * scale, first[1] * scale
         inputs = {name: int(decode["inputs"][name]) for name in decode_plan.Plan.INPUTS}
     except (AttributeError, KeyError, TypeError, ValueError):
         return DECODE_S_PER_FRAME * frames
