@@ -18,23 +18,13 @@ import errors
 import media
 import splice
 from fields import number_text
+from frame_math import STEP, cover_frames, longest
 from job_spec import Spec
 
-FRAME_STEP = 8  # LTX makes 8k+1 frames
 CONTEXT_S = 1.0  # a retake sees this much of the source on each side of its range
 # The longest source an edit takes: the app decodes all of it (to count its frames exactly and to
 # put the result together), on the app's machine.
 MAX_SOURCE_S = 600.0
-
-
-def longest(cap: int) -> int:
-    """The largest 8k+1 <= cap."""
-    return (cap - 1) // FRAME_STEP * FRAME_STEP + 1
-
-
-def cover(frames: int) -> int:
-    """The smallest 8k+1 >= frames (at least 9)."""
-    return max(9, FRAME_STEP * math.ceil((frames - 1) / FRAME_STEP) + 1)
 
 
 def _seconds(frames: int, fps: float) -> str:
@@ -96,9 +86,9 @@ class Extend(Edit):
             notes.append(f"the new part continues the video's last {context} frames (of "
                          f"{clip.frames}; the context is 8k+1 frames)")  # fmt: skip
         new_frames = max(1, round(values["seconds"] * fps))
-        frames = context + FRAME_STEP * math.ceil(new_frames / FRAME_STEP)
+        frames = context + STEP * math.ceil(new_frames / STEP)
         if frames > longest(cap):
-            most = (longest(cap) - context) // FRAME_STEP * FRAME_STEP
+            most = (longest(cap) - context) // STEP * STEP
             raise errors.bad_input(
                 "seconds",
                 f"{number_text(values['seconds'])} s is {new_frames} new frames after "
@@ -155,7 +145,7 @@ class Retake(Edit):
         if last <= first:
             last = first + 1
         span = last - first
-        most = longest(cap) - 2 * FRAME_STEP
+        most = longest(cap) - 2 * STEP
         if span > most:
             raise errors.bad_input(
                 "end",
@@ -165,7 +155,7 @@ class Retake(Edit):
                 "preset.",
             )
         margin = round(CONTEXT_S * float(clip.fps))
-        window = min(cover(span + 2 * margin), longest(cap), longest(clip.frames))
+        window = min(cover_frames(span + 2 * margin, cap), longest(clip.frames))
         window_start = min(max(0, first - (window - span) // 2), clip.frames - window)
         if window_start > first or window_start + window < last:
             raise errors.bad_input(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import edits
 import errors
+import frame_math
 import patches
 import recipes
 import workflow
@@ -356,7 +357,7 @@ def _refine_keyframe(spec: Spec, info: dict, notes: list) -> None:
     placed: dict[int, tuple[str, str, int]] = {}
     for title, name, time in _keyframe_times(spec, info):
         frame = last if time is None else patches.keyframe_frame(time, spec.fps, spec.frames)
-        at = patches.latent_frame(frame)
+        at = frame_math.latent_frame(frame)
         if at in placed:
             other, other_name, other_frame = placed[at]
             # The time the user set (a middle keyframe's always is) is the one to move.

@@ -146,12 +146,6 @@ def keyframe_frame(seconds: float, fps: int, frames: int) -> int:
     return min(int(round(seconds * fps)), frames - 1)
 
 
-def latent_frame(frame: int) -> int:
-    """The latent frame that holds pixel frame `frame`: 0 alone in the first, then 8 a latent
-    (latent i >= 1 holds frames 8(i-1)+1 .. 8i), as LTXVAddGuide rounds a guide's frame."""
-    return (frame + 7) // 8
-
-
 def patch_keyframes(prompt: dict, spec: Spec, files: dict) -> None:
     """keyframe: each pass's guide chain runs first frame, the middle keyframes that have an
     image, last frame (a slot without one drops out of the chain; prune() removes it and its

@@ -21,6 +21,7 @@ import errors
 import media
 import recipes
 from fields import Field, coerce, number_text
+from frame_math import cover_frames, floor_frames, longest, snap_frames  # noqa: F401  (this API)
 from job_spec import DERIVED, SOURCE, Spec
 from modes import LTX25, MAX_ASPECT, MAX_SIDE, MIN_SIDE, MODEL_TITLES, MODES, SEED_MAX, Mode, Preset
 
@@ -47,29 +48,6 @@ class Prepared:
 
 
 # -- frames and sizes
-
-
-def snap_frames(frames: int, cap: int) -> int:
-    """Nearest 8k+1 in 9..cap."""
-    k = max(1, round((frames - 1) / 8))
-    return max(9, min(8 * k + 1, longest(cap)))
-
-
-def floor_frames(frames: float, cap: int) -> int:
-    """Largest 8k+1 <= frames (never past the video it restyles), in 9..cap."""
-    k = max(1, int((frames - 1) // 8))
-    return max(9, min(8 * k + 1, longest(cap)))
-
-
-def cover_frames(frames: float, cap: int) -> int:
-    """Smallest 8k+1 >= frames (the whole audio plays), in 9..cap."""
-    k = max(1, math.ceil((frames - 1) / 8 - 1e-9))  # float noise in seconds x fps adds none
-    return max(9, min(8 * k + 1, longest(cap)))
-
-
-def longest(cap: int) -> int:
-    """The most frames a preset capped at `cap` makes: the largest 8k+1 <= cap."""
-    return (cap - 1) // 8 * 8 + 1
 
 
 def _snap(value: float, multiple: int) -> int:

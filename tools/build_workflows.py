@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import patches  # noqa: E402  (the keyframe slots the patch fills)
 import recipes  # noqa: E402  (which sampler each pass runs; patched per preset)
 
 # Published file names (see README "Model files"): loaders reference them relative to their folder.
@@ -380,7 +381,7 @@ def audio_to_video(with_image: bool) -> dict:
 
 # The keyframes between the first and the last: slots 2..7 (modes.py's image_2..image_7). A slot
 # whose image is not given drops out of the chain (patches.patch_keyframes) and is pruned.
-MIDDLE_KEYFRAMES = range(2, 8)
+MIDDLE_KEYFRAMES = patches.MIDDLE_KEYFRAMES  # the slots between the first and last frame
 
 
 def keyframe_guides(g: Graph, stage: int, latent: list, positive: list, negative: list,
