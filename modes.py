@@ -283,7 +283,7 @@ KEYFRAME_TIME_HELP = (
 
 
 def _time(name: str, label: str, help: str, placeholder: str) -> Field:
-    return Field(name, "float", label, None, 0.0, 20.0, 0.01, help=help, group=KEYFRAMES,
+    return Field(name, "float", label, None, 0.0, 60.0, 0.01, help=help, group=KEYFRAMES,
                  placeholder=placeholder)  # fmt: skip
 
 

@@ -1,4 +1,4 @@
-"""L3: the six named endpoints through gradio_client, against the real app on 127.0.0.1.
+"""L3: the named endpoints through gradio_client, against the real app on 127.0.0.1.
 
 Only the GPU task, the weight download and the engine check are doubles (see app_helpers).
 """

@@ -1,4 +1,4 @@
-"""L3 in a real headless Chromium: the page, the drawer, all six panels, a generation per mode.
+"""L3 in a real headless Chromium: the page, the drawer, every panel, a generation per mode.
 
 The GPU task is the test double from app_helpers; the rest is the real app (browser_helpers.py).
 A screenshot per mode lands in test-artifacts/browser/ (git-ignored). What a person sees at a

@@ -1,4 +1,4 @@
-"""L3: the six modes as MCP tools, driven by the real `mcp` client package.
+"""L3: the modes as MCP tools, driven by the real `mcp` client package.
 
 Against the real app on 127.0.0.1, with only the GPU task, the weight download and the engine
 check replaced by doubles (app_helpers). Every tool runs with its files passed both ways Gradio

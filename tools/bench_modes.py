@@ -149,7 +149,7 @@ def main(argv: list[str]) -> int:
         print(json.dumps(worker(mode, model, preset, None if control == "-" else control, shape)))
         return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--modes", default="", help="comma list (default: all six)")
+    ap.add_argument("--modes", default="", help="comma list (default: every mode)")
     ap.add_argument("--family", default="", help="comma list of models (default: each mode's all)")
     ap.add_argument("--presets", default="fast,balanced", help="comma list")
     ap.add_argument("--shape", choices=("small", "preset"), default="small")

@@ -3,7 +3,7 @@
     python tools/make_tiny_weights.py [OUT] [--seed N] [--size tiny|real] [--sparse-above NUMEL]
 
 OUT (default `.tiny-weights/` in the repo) becomes a models folder, as LTX_AIO_MODELS_DIR takes:
-  <folder>/<file>                 every weight file the six graphs load, named as the graphs name
+  <folder>/<file>                 every weight file the graphs load, named as the graphs name
                                   them; the fp8 variant's names are links to the same files
   controlnet_aux/<repo>/<file>    the pose and depth annotators
   geometry_estimation/<file>      the other depth model (MoGe-2: LTX_AIO_STYLE_DEPTH=moge)
