@@ -430,7 +430,11 @@ class Store:
         job = self.get(job_id)
         if job is None or job.status != "done" or job.output is None or not job.output.is_file():
             return None
-        return history_files.derived(self.jobs_dir / job_id, name, make)
+        folder = self.jobs_dir / job_id
+        path = history_files.derived(folder, name, make)
+        # What it adds counts toward its owner's share and the retention limits.
+        self._update(job_id, {"bytes": history_files.tree_bytes(folder)}, only_from=("done",))
+        return path
 
     def _read(self, row: tuple) -> Job | None:
         try:

@@ -126,6 +126,13 @@ def test_the_sound_is_a_wav_as_long_as_the_videos_sound(store, video, tmp_path):
     assert abs(took.seconds - SECONDS) < 0.1
 
 
+def test_a_derived_file_counts_toward_its_jobs_size(store, video, tmp_path):
+    job = store.get(finished_job(store, video, tmp_path))
+    before = store.get(job.id).bytes
+    wav = next_steps.derive(store, job, next_steps.SOUND, "audio")
+    assert store.get(job.id).bytes >= before + wav.stat().st_size  # (its record grows a little)
+
+
 def test_a_job_deleted_takes_its_derived_files_with_it(store, video, tmp_path):
     job = store.get(finished_job(store, video, tmp_path))
     png = next_steps.derive(store, job, next_steps.LAST_FRAME)
