@@ -134,6 +134,10 @@ def test_a_history_jobs_video_is_extended_from_its_next_step(page, served, size,
 
 def test_a_history_jobs_video_is_retaken_from_its_next_step(page, served, size, source):
     open_next_step(page, source, "retake", "retake")
+    # End starts at the video's end: its length, said and set.
+    outcome(page, "retake").filter(has_text="it lasts 2.00 s, so End is set to 2.00").wait_for()
+    page.wait_for_function("() => document.querySelector('#aio-retake-end input').value === '2.00'")
+    shoot(page, f"retake-prefilled-{size}", full_page=True)
     fill_prompt(page, "retake")
     page.locator("#aio-retake-start input").fill("0.5")
     page.locator("#aio-retake-end input").fill("1.0")
