@@ -24,6 +24,7 @@ from testkit.browser_helpers import (
     page_scrolls_sideways,
     shoot,
     thumbnails,
+    wait_in_viewport,
 )
 from testkit.history_helpers import finished_job
 
@@ -129,6 +130,8 @@ def test_a_history_jobs_video_is_extended_from_its_next_step(page, served, size,
     assert job.params["seconds"] == 1
     assert job.used["edit"]["new_frames"] == 8  # 1 s at the source's 8 fps
     assert job.used["edit"]["frames"] == SOURCE_SECONDS * 8
+    said = outcome(page, "extend").inner_text()
+    assert "the result lasts 3.00 s (24 frames at 8 fps)" in said  # not only the part made
     shoot(page, f"extend-done-{size}", full_page=True)
 
 
@@ -154,6 +157,7 @@ def test_a_history_jobs_video_is_retaken_from_its_next_step(page, served, size, 
     assert (job.used["start"], job.used["end"]) == (0.5, 1.0)
     plan = job.used["edit"]
     assert (plan["start_frame"], plan["end_frame"]) == (4, 8)  # 0.5..1.0 s at 8 fps
+    assert "the result lasts 2.00 s (16 frames at 8 fps)" in outcome(page, "retake").inner_text()
     shoot(page, f"retake-done-{size}", full_page=True)
 
 
@@ -171,10 +175,18 @@ def test_a_retake_past_the_videos_end_is_refused_naming_end(page, served, size, 
     said.wait_for()
     assert said.locator(".aio-banner-where").inner_text() == "end:"
     assert said.locator("[data-field]").get_attribute("data-field") == "end"
-    page.locator("#aio-retake-end.aio-invalid").wait_for()
+    wait_in_viewport(page, "#aio-outcome-retake")
     assert_fits(page, "#aio-outcome-retake")
     shoot(page, f"retake-refused-{size}")
+    marked = page.locator("#aio-retake-end.aio-invalid")
+    marked.wait_for()
+    marked.scroll_into_view_if_needed()
+    shoot(page, f"retake-refused-field-{size}")
     assert store.count(status="done") == done and len(served.engine.calls) == calls
     refused = store.jobs(limit=1)[0]  # kept as a refusal: no parameters, no files
     assert (refused.mode, refused.status, refused.error_kind) == ("retake", "failed", "bad_input")
     assert "End is 3 s" in refused.error_message and refused.output is None
+    # The panel keeps its video: End put right, the retake runs.
+    page.locator("#aio-retake-end input").fill("1.0")
+    generate_and_see_done(page, served, "retake")
+    assert store.count(status="done") == done + 1
