@@ -22,7 +22,7 @@ import modes
 import prepare
 import quick_start
 from errors import AppError
-from testkit.app_helpers import media_inputs, running_app
+from testkit.app_helpers import media_inputs, required_values, running_app
 from testkit.browser_helpers import (
     PHONE,
     PROMPT,
@@ -75,6 +75,8 @@ def test_each_mode_panel_generates_and_shows_used_parameters(page, served, tmp_p
             if other != mode:
                 assert not page.locator(f"#aio-panel-{other}").is_visible(), other
         fill_mode(page, mode, media_inputs(mode, tmp_path / mode))
+        for name, value in required_values(mode).items():  # a retake's range
+            page.locator(f"#aio-{mode}-{name} input").fill(str(value))
         before = len(served.engine.calls)
 
         page.locator(f"#aio-generate-{mode}").click()
