@@ -176,6 +176,7 @@ def on_next_step(key: str, shown, secret: str | None, request: gr.Request, page:
         return {page.banner: page_notice(opened.refused)}
     panel = page.panels[action.mode]
     filled = {panel.fields[action.field]: gr.update(value=opened.value)}
+    filled |= {panel.fields[name]: gr.update(value=v) for name, v in opened.values.items()}
     outcome = panel.shown.outcome.said("info", action.label, opened.said)
     return filled | outcome | on_switch(action.mode, page) | {page.banner: page_notice()}
 
@@ -194,6 +195,7 @@ def wire_next_steps(page: Page, nexts: next_steps_ui.NextSteps, shown: gr.Compon
             inputs=[shown, page.owner],
             outputs=[
                 panel.fields[action.field],
+                *(panel.fields[name] for name in action.sets),
                 *panel.shown.outcome.components,
                 *page.switch,
                 page.banner,

@@ -10,9 +10,11 @@ import gradio as gr
 
 import batch
 import history
+import modes
 import readiness
 import tables
 from errors import AppError
+from fields import number_text
 from job_spec import Spec
 
 FIX_PRESET = "fast"
@@ -62,11 +64,19 @@ def error_banner(err: AppError) -> str:
 
 
 def success_banner(spec: Spec) -> str:
-    """What a finished job ran as, and everything said of it."""
+    """What a finished job ran as, and everything said of it; an edit (extend, retake) says
+    first how long its result is: what the graph made is only its part of it."""
     summary = (
         f"{spec.width}x{spec.height}, {spec.frames} frames at {spec.fps} fps, seed {spec.seed}, "
         f"preset {spec.preset}, {spec.seconds} s"
     )
+    edit = modes.MODES[spec.mode].edit if spec.edit and spec.mode in modes.MODES else None
+    if edit is not None:
+        frames, fps = edit.result_frames(spec.edit), spec.edit["fps"]
+        summary = (
+            f"the result lasts {frames / fps:.2f} s ({frames} frames at {number_text(fps)} "
+            f"fps); this run made {summary}"
+        )
     return banner_html("ok", "Done", summary, items=spec.notes or ())
 
 

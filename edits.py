@@ -63,6 +63,10 @@ class Edit:
         """The edited clip: the engine's `made` put back together with `source`."""
         raise NotImplementedError
 
+    def result_frames(self, plan: dict) -> int:
+        """How many frames the edited clip has (`finish`'s): the source's, unless it grows."""
+        return plan["frames"]
+
     @staticmethod
     def _beside(made: Path) -> Path:
         made = Path(made)
@@ -105,6 +109,9 @@ class Extend(Edit):
             "window_start": clip.frames - context,
             "window_frames": context,
         }
+
+    def result_frames(self, plan: dict) -> int:
+        return plan["frames"] + plan["new_frames"]
 
     def finish(self, spec: Spec, source, made: Path) -> Path:
         plan = spec.edit

@@ -5,7 +5,8 @@ fills: its whole video to extend, retake or restyle, its last frame to start ima
 sound to start audio-to-video. Each takes a file derived from the job's output (`derive`): the
 video itself, its last frame as a PNG, or its sound as a WAV, the latter two made once and kept
 in the job's folder (history.Store.derived). A video without sound cannot give its sound: that
-action says so (`Offer.why`) and is not offered.
+action says so (`Offer.why`) and is not offered. A retake opens with its End at the video's
+length too (`prefilled`), so only Start is left to choose.
 
 The API takes the same files by job id: a media value `job:<id>` is one of the caller's own done
 jobs (`resolve`), its video, last frame or sound by the field's kind. Nothing here knows about
@@ -14,6 +15,7 @@ Gradio: the page's buttons are next_steps_ui.py's and app.py's, the API's door a
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ from pathlib import Path
 import history
 import media
 import modes
+import splice
 import videofile
 from errors import AppError
 from job_spec import SOURCE  # noqa: F401  (what a new job records: this API)
@@ -40,11 +43,20 @@ class Action:
     field: str  # the media field of that mode it fills
     derive: str  # WHOLE, LAST_FRAME or SOUND
     said: str  # what the opened panel says was put in, e.g. "its last frame is the first frame"
+    to_end: str = ""  # a seconds field of that mode set to the video's length (a retake's End)
+
+    @property
+    def sets(self) -> tuple[str, ...]:
+        """The fields of its mode it sets besides its input (`prefilled`)."""
+        return (self.to_end,) if self.to_end else ()
 
 
 ACTIONS: tuple[Action, ...] = (
     Action("extend", "Extend", "extend", "video", WHOLE, "its video is the one to extend"),
-    Action("retake", "Retake", "retake", "video", WHOLE, "its video is the one to retake"),
+    Action(
+        "retake", "Retake", "retake", "video", WHOLE, "its video is the one to retake",
+        to_end="end",
+    ),
     Action(
         "i2v", "Last frame → image to video", "i2v", "image", LAST_FRAME,
         "its last frame is the first frame here",
@@ -150,6 +162,19 @@ def derive(store: history.Store, job: history.Job, how: str, field: str = "") ->
     if made is None:
         raise AppError("bad_input", f"job {job.id} has no finished video", where=where)
     return made
+
+
+def prefilled(action: Action, video: Path) -> dict[str, float]:
+    """The fields `action.sets` from the video it opens with: a retake's End at the video's
+    length (as the retake measures it, to the hundredth below, so it is never past the end);
+    {} when it sets none or the length cannot be read."""
+    if not action.to_end:
+        return {}
+    try:
+        seconds = splice.probe(video).seconds
+    except Exception:  # unreadable: the field keeps its value and the retake says why
+        return {}
+    return {action.to_end: math.floor(seconds * 100 + 1e-6) / 100}
 
 
 # -- the API's `job:<id>` ---------------------------------------------------------------------

@@ -8,11 +8,12 @@ the input filled in; the page owns the panels, so app.py wires the presses (`ope
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import gradio as gr
 
 import history
+import modes
 import next_steps
 import owners
 import uploads_ui
@@ -93,6 +94,7 @@ class Opened:
     value: str | None = None
     said: str = ""
     refused: str = ""
+    values: dict = field(default_factory=dict)  # the other fields it sets (Action.sets): text
 
 
 def opened(key: str, shown, secret: str | None, request) -> Opened:
@@ -107,5 +109,10 @@ def opened(key: str, shown, secret: str | None, request) -> Opened:
     except AppError as err:
         return Opened(refused=banner_html("error", f"{action.label}: not opened", err.message))
     value = uploads_ui.hand_out(path, request, source=job.id)
-    said = f"From job {job.id}: {action.said}. Write a prompt and press Generate."
-    return Opened(value=value, said=said)
+    values = {name: f"{v:.2f}" for name, v in next_steps.prefilled(action, path).items()}
+    said = f"From job {job.id}: {action.said}"
+    for name, text in values.items():
+        title = modes.MODES[action.mode].field(name).title.removesuffix(" (s)")
+        said += f"; it lasts {text} s, so {title} is set to {text}"
+    said += ". Write a prompt and press Generate."
+    return Opened(value=value, said=said, values=values)

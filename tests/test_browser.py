@@ -74,7 +74,7 @@ def test_each_mode_panel_generates_and_shows_used_parameters(page, served, tmp_p
         for other in modes.MODES:
             if other != mode:
                 assert not page.locator(f"#aio-panel-{other}").is_visible(), other
-        fill_mode(page, mode, media_inputs(mode, tmp_path / mode))
+        fill_mode(page, mode, media_inputs(mode, tmp_path / mode))  # a retake's range too
         before = len(served.engine.calls)
 
         page.locator(f"#aio-generate-{mode}").click()

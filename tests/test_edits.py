@@ -103,6 +103,22 @@ def test_retake_plans_a_window_around_its_range():
     assert frames == plan["window_frames"] and (frames - 1) % 8 == 0
 
 
+def test_an_edits_result_is_its_source_and_what_it_adds_as_its_done_line_says():
+    from banners_ui import success_banner
+    from testkit.history_helpers import ran
+
+    _, grown = edits.EXTEND.plan(
+        {"seconds": 1.0, "context_frames": 25, "keep_sound": True}, clip(48), 121, FPS, []
+    )
+    assert edits.EXTEND.result_frames(grown) == 48 + 24
+    _, kept = edits.RETAKE.plan({"start": 0.5, "end": 1.0}, clip(48), 121, FPS, [])
+    assert edits.RETAKE.result_frames(kept) == 48
+    spec = ran(mode="extend", frames=49, edit=grown, seconds=1.5)
+    said = success_banner(spec)
+    assert "the result lasts 3.00 s (72 frames at 24 fps); this run made 768x512, 49 frames" in said
+    assert "the result lasts" not in success_banner(ran(mode="t2v", seconds=1.5))
+
+
 def test_retake_at_the_clips_ends_keeps_its_window_inside_the_clip():
     for start, end in ((0.0, 0.5), (9.5, 10.0)):
         frames, plan = edits.RETAKE.plan({"start": start, "end": end}, clip(240), 241, FPS, [])

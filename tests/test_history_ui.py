@@ -275,6 +275,17 @@ def test_a_next_step_opens_its_panel_with_the_input_filled(
     assert plain[field] == str(value.resolve()) and plain[SOURCE] == {field: job_id}
 
 
+def test_a_retake_opens_with_end_at_the_videos_length_and_says_so(store, video, tmp_path):
+    page, _ = page_with_history()
+    job_id = finished_job(store, video, tmp_path)  # 0.5 s
+    opened = app.on_next_step("retake", job_id, None, BROWSER, page)
+    panel = page.panels["retake"]
+    assert opened[panel.fields["end"]]["value"] == "0.50"
+    assert panel.fields["start"] not in opened  # Start is the user's to choose
+    banner = opened[panel.shown.outcome.banner]["value"]
+    assert "it lasts 0.50 s, so End is set to 0.50" in banner
+
+
 def test_a_results_next_steps_follow_the_job_it_shows(store, video, tmp_path):
     page, _ = page_with_history()
     steps = page.panels["t2v"].next

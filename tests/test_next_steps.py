@@ -133,6 +133,20 @@ def test_a_derived_file_counts_toward_its_jobs_size(store, video, tmp_path):
     assert store.get(job.id).bytes >= before + wav.stat().st_size  # (its record grows a little)
 
 
+def test_a_retake_opens_with_its_end_at_the_videos_length_never_past_it(tmp_path):
+    retake = next_steps.BY_KEY["retake"]
+    assert retake.sets == ("end",) and modes.MODES["retake"].field("end").required
+    assert all(a.sets == () for a in next_steps.ACTIONS if a.key != "retake")
+    at_24 = make_mp4(tmp_path / "a.mp4", seconds=1.25, fps=24)  # 30 frames: 1.25 s
+    at_6 = make_mp4(tmp_path / "b.mp4", seconds=7 / 6, fps=6)  # 7 frames: 1.1666... s
+    assert next_steps.prefilled(retake, at_24) == {"end": 1.25}
+    assert next_steps.prefilled(retake, at_6) == {"end": 1.16}  # below, not rounded up
+    assert next_steps.prefilled(next_steps.BY_KEY["extend"], at_24) == {}
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    assert next_steps.prefilled(retake, broken) == {}  # the field keeps what it had
+
+
 def test_a_job_deleted_takes_its_derived_files_with_it(store, video, tmp_path):
     job = store.get(finished_job(store, video, tmp_path))
     png = next_steps.derive(store, job, next_steps.LAST_FRAME)
