@@ -65,7 +65,7 @@ class Edit:
 
     def result_frames(self, plan: dict) -> int:
         """How many frames the edited clip has (`finish`'s): the source's, unless it grows."""
-        return plan["frames"]
+        return plan["result"]["frames"]
 
     @staticmethod
     def _beside(made: Path) -> Path:
@@ -104,14 +104,12 @@ class Extend(Edit):
         return frames, {
             "frames": clip.frames,
             "fps": float(clip.fps),
+            "result": _result(clip, clip.frames + new_frames),
             "context": context,
             "new_frames": new_frames,
             "window_start": clip.frames - context,
             "window_frames": context,
         }
-
-    def result_frames(self, plan: dict) -> int:
-        return plan["frames"] + plan["new_frames"]
 
     def finish(self, spec: Spec, source, made: Path) -> Path:
         plan = spec.edit
@@ -176,6 +174,7 @@ class Retake(Edit):
         return window, {
             "frames": clip.frames,
             "fps": float(clip.fps),
+            "result": _result(clip, clip.frames),
             "window_start": window_start,
             "window_frames": window,
             "start_frame": first,
@@ -189,6 +188,13 @@ class Retake(Edit):
                 source, made, self._beside(made), window_start=plan["window_start"],
                 start=plan["start_frame"], end=plan["end_frame"],
             )  # fmt: skip
+
+
+def _result(clip: splice.Clip, frames: int) -> dict:
+    """What the edited clip will be: its frames, its size (the source's, to even sides) and
+    seconds; History keeps it, as the job's own frames and size are the part the graph made."""
+    return {"frames": frames, "width": clip.width // 2 * 2, "height": clip.height // 2 * 2,
+            "seconds": round(float(frames / clip.fps), 3)}  # fmt: skip
 
 
 @contextlib.contextmanager

@@ -57,7 +57,9 @@ def test_extend_plans_its_context_and_the_frames_it_adds():
         {"seconds": 4.0, "context_frames": 25, "keep_sound": True}, clip(240), 241, FPS, []
     )
     assert plan == {"frames": 240, "fps": 24.0, "context": 25, "new_frames": 96,
-                    "window_start": 215, "window_frames": 25}  # fmt: skip
+                    "window_start": 215, "window_frames": 25,
+                    "result": {"frames": 336, "width": 320, "height": 256,
+                               "seconds": 14.0}}  # fmt: skip
     assert frames == 25 + 96 and (frames - 1) % 8 == 0
 
 

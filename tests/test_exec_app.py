@@ -85,10 +85,12 @@ def digest(path: str) -> str:
 def test_every_mode_generates_through_the_api(mode, client, media, real_app):
     video, used = client.predict(**api_values(mode, media), api_name=f"/{mode}")
     size, frames, audio = video_shape(video)
-    expected = used["frames"]
-    if "edit" in used:  # a video edit: the whole source, plus the frames an extend adds
-        expected = used["edit"]["frames"] + used["edit"].get("new_frames", 0)
-    assert (size, frames, audio) == ((used["width"], used["height"]), expected, 1)
+    expected = (used["width"], used["height"]), used["frames"]
+    if "edit" in used:  # a video edit: the result is the source's size, its length its own
+        result = used["edit"]["result"]
+        expected = (result["width"], result["height"]), result["frames"]
+        assert result["frames"] == used["edit"]["frames"] + used["edit"].get("new_frames", 0)
+    assert (size, frames, audio) == (*expected, 1)
     job = history.open_store(real_app.data).get(used["job_id"])
     assert job.status == "done" and job.output.is_file()
     assert digest(str(job.output)) == digest(video)  # what History keeps is what was served
