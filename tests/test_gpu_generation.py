@@ -75,3 +75,57 @@ def test_gpu_generates_video_with_audio(mode, media):
     assert Path(result["video"]).stat().st_size > 10_000
     if "frames" in prepared.spec.record():
         assert frames == prepared.spec.frames
+
+
+def _generate(mode: str, params: dict) -> tuple[prepare.Prepared, str]:
+    problems = comfy_engine.checkout_problems(pins.comfy_dir())
+    assert not problems, problems
+    prepared = prepare.job(mode, params, input_dir=pins.input_dir(), job_id=uuid.uuid4().hex)
+    prompt = models.resolve_variant(prepared.prompt)
+    downloads.ensure_models_for_prompt(prompt)
+    result = backend.unpack(backend.generate(mode, params["preset"], prompt, prepared.spec.frames))
+    return prepared, result["video"]
+
+
+def test_gpu_four_keyframes_each_land_at_their_time(tmp_path):
+    """What random weights cannot show: the decoded frame nearest each keyframe's time is the
+    closest of the four to its own image (solid colours, strength 1.0)."""
+    import numpy as np
+
+    import splice
+
+    colours = [(220, 40, 40), (40, 200, 60), (40, 80, 220), (230, 220, 40)]
+    images = [make_png(tmp_path / f"k{i}.png", 768, 448, c) for i, c in enumerate(colours)]
+    times = [0.0, 1.5, 3.0]  # and the last frame, at the end of 121 frames (5 s at 24 fps)
+    params = {"prompt": "a smooth colour wash, one colour flowing into the next",
+              "preset": "fast", "seed": 1234, "frames": 121, "fps": 24,
+              "first_image": str(images[0]), "last_image": str(images[3]),
+              "first_strength": 1.0, "last_strength": 1.0,
+              "image_2": str(images[1]), "time_2": times[1], "strength_2": 1.0,
+              "image_3": str(images[2]), "time_3": times[2], "strength_3": 1.0}  # fmt: skip
+    _, video = _generate("keyframe", params)
+    frames = np.stack(list(splice.frames(video))).astype(float)
+    at = [0, round(times[1] * 24), round(times[2] * 24), len(frames) - 1]
+    for index, own in zip(at, range(4), strict=True):
+        mean = frames[index].reshape(-1, 3).mean(axis=0)
+        distances = [np.abs(mean - np.array(c)).sum() for c in colours]
+        assert int(np.argmin(distances)) == own, (index, distances)
+
+
+def test_gpu_an_extend_continues_without_a_visible_jump(tmp_path):
+    """The first new frame after the seam is about as close to the source's last frame as the
+    source's own last two frames are to each other (no cut to another picture)."""
+    import numpy as np
+
+    import splice
+
+    source = make_mp4(tmp_path / "src.mp4", seconds=3.0, width=768, height=448, fps=24)
+    params = {"prompt": "the gradient keeps drifting slowly", "preset": "fast", "seed": 1,
+              "video": str(source), "seconds": 2.0, "keep_sound": True}  # fmt: skip
+    prepared, made = _generate("extend", params)
+    out = modes.MODES["extend"].edit.finish(prepared.spec, source, Path(made))
+    frames = np.stack(list(splice.frames(out))).astype(float)
+    seam = 72
+    step = np.abs(frames[seam] - frames[seam - 1]).mean()
+    own = np.abs(frames[seam - 1] - frames[seam - 2]).mean()
+    assert step < max(3 * own, 12.0), (step, own)
