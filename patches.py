@@ -65,7 +65,12 @@ def parameterize(template: str, spec: Spec, fields=(), patch: Patch | None = Non
     if workflow.has_node(prompt, "Audio latent"):
         _set(prompt, "Audio latent", "frames_number", frames)
         _set(prompt, "Audio latent", "frame_rate", int(round(fps)))
-    if spec.inputs.get("auto_length") and workflow.has_node(prompt, "Duration"):  # LTX-2.5's
+    # LTX-2.5's duration head, where the graph makes a clip of its own length (not an edit's).
+    if (
+        spec.inputs.get("auto_length")
+        and workflow.has_node(prompt, "Duration")
+        and (workflow.has_node(prompt, "Video latent") and spec.edit is None)
+    ):
         _auto_length(prompt, fps, frames)
     _set(prompt, "Noise 1", "noise_seed", spec.seed)
     if workflow.has_node(prompt, "Noise 2"):

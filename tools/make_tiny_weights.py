@@ -596,6 +596,10 @@ def _fused_qkv(entries: list[Entry], values: Values) -> list[Entry]:
 # -- the set
 
 
+def _offers_auto_length(mode: str) -> bool:
+    return any(f.name == "auto_length" for f in modes.MODES[mode].fields)
+
+
 def graph_files() -> list[tuple[str, str]]:
     """(folder, filename) of every weight file any mode x preset x control loads (full variant),
     with each of the style mode's depth models."""
@@ -607,7 +611,7 @@ def graph_files() -> list[tuple[str, str]]:
             for preset in modes.PRESETS
             for control in modes.CONTROL_NODES
             for model in modes.MODES[mode].models
-            for auto in (False, True)
+            for auto in ((False, True) if _offers_auto_length(mode) else (False,))
             for ref in modes.required_models(
                 mode, preset, control, model, auto_length=auto, depth_model=depth
             )
