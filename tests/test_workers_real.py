@@ -27,6 +27,7 @@ import worker_settings
 from errors import AppError
 from testkit import waiting
 from testkit.mediagen import make_mp4, make_png, make_wav
+from testkit.modes_helpers import required_values
 from testkit.waiting import run_in_thread
 
 pytestmark = pytest.mark.comfy
@@ -77,7 +78,8 @@ def app_on_workers(workers, tiny_models, tmp_path_factory):
 def prepared_job(mode: str, tmp: Path, **values) -> tuple[dict, str, prepare.Prepared]:
     names = {f.name for f in modes.MODES[mode].fields}
     small = {k: v for k, v in SMALL.items() if k in names}
-    params = {"prompt": "a red fox trots through snow", "seed": 7, **small, **values}
+    params = {"prompt": "a red fox trots through snow", "seed": 7, **small,
+              **required_values(mode), **values}  # fmt: skip
     for f in modes.MODES[mode].fields:
         if not f.required:  # the optional keyframes: a job of the required inputs
             continue
