@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
+# This app's page, imported with the tests (at collection): once the real engine has started,
+# `app` names ComfyUI's own package (comfy_engine gives it the name), so a later import would not
+# find it.
+import app
 import history
 from job_spec import Spec
 from testkit.mediagen import make_mp4, make_png
@@ -78,7 +82,6 @@ def page_with_history():
     History, built in a page of their own, so the page's handlers answer keyed by them."""
     import gradio as gr
 
-    import app
     import history_ui
     import modes
     import panels_ui
