@@ -264,6 +264,11 @@ class Polled:
             worst[answer.phase] = max(worst.get(answer.phase, 0.0), answer.seconds)
         return worst
 
+    def slowest(self) -> Answer | None:
+        """The slowest answer, with the report's own time per section (what to look at when the
+        bound is passed: a section, or the wait before the report began)."""
+        return max(self.answers, key=lambda a: a.seconds, default=None)
+
     def states(self) -> list[str]:
         """The workers' states as /healthz says them now."""
         return [row["state"] for row in self.get()[1].get("workers", [])]
