@@ -35,6 +35,7 @@ import history_ui
 import http_guards
 import jobs
 import media
+import models
 import models_ui
 import modes
 import next_steps
@@ -489,6 +490,12 @@ def main() -> None:
         except AppError as err:
             log.error("History is unavailable: %s", err)
     demo = build_app()
+    # Every mode's graphs built once before serving (about a second, cached after): /healthz
+    # then answers from them at once, the first time too.
+    try:
+        models.model_status()
+    except Exception:  # never a reason not to start: /healthz says what is wrong
+        log.exception("the model status could not be read at start")
     demo.launch(**launch_options())
 
 
