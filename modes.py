@@ -276,8 +276,8 @@ KEYFRAME_STRENGTH_HELP = (
 KEYFRAMES = "More keyframes"
 MIDDLE_KEYFRAMES = patches.MIDDLE_KEYFRAMES
 KEYFRAME_TIME_HELP = (
-    "Seconds from the clip's start, 0 up to its length; the frame nearest this time shows the "
-    "image. The model holds frames in groups of 8 (latent frames): two keyframes may not fall "
+    "Seconds from the clip's start, between the first frame's time and the last's; the frame "
+    "nearest this time shows the image. The model holds frames in groups of 8 (latent frames): two keyframes may not fall "
     "in one, and 8 frames apart never do."
 )
 
@@ -354,6 +354,7 @@ def _refine_keyframe(spec: Spec, info: dict, notes: list) -> None:
                 hint=f"Set a time from 0 to {seconds:.2f} s, or make the clip longer "
                 "(Frames or Duration).",
             )  # fmt: skip
+    _refuse_out_of_order(spec, timed, seconds)
     placed: dict[int, tuple[str, str, int]] = {}
     for title, name, time in _keyframe_times(spec, info):
         frame = last if time is None else patches.keyframe_frame(time, spec.fps, spec.frames)
@@ -369,6 +370,35 @@ def _refine_keyframe(spec: Spec, info: dict, notes: list) -> None:
                 "apart never share one; move one of them.",
             )  # fmt: skip
         placed[at] = (title, name, frame)
+
+
+def _refuse_out_of_order(spec: Spec, timed: list, seconds: float) -> None:
+    """The first frame comes before every other keyframe and the last after every other (the
+    middle ones may be given in any order: each is placed at its own time)."""
+    first, last = spec.inputs.get("first_time"), spec.inputs.get("last_time")
+    start, end = first or 0.0, seconds if last is None else last
+    if first is not None and last is not None and last < first:
+        raise errors.bad_input(
+            "last_time", f"the last frame is at {number_text(last)} s, before the first frame "
+            f"({number_text(first)} s)",
+            hint="Set Last frame at (s) after First frame at (s), or swap the two images.",
+        )  # fmt: skip
+    for title, name, time in timed:
+        if name in ("first_time", "last_time"):
+            continue
+        if time < start:
+            raise errors.bad_input(
+                name, f"{title} is at {number_text(time)} s, before the first frame "
+                f"({number_text(start)} s)",
+                hint=f"Set it from {number_text(start)} s on, or move First frame at (s) "
+                "earlier.",
+            )  # fmt: skip
+        if time > end:
+            raise errors.bad_input(
+                name, f"{title} is at {number_text(time)} s, after the last frame "
+                f"({number_text(end)} s)",
+                hint=f"Set it before {number_text(end)} s, or move Last frame at (s) later.",
+            )  # fmt: skip
 
 
 AUDIO_NOISE = Field(

@@ -527,8 +527,15 @@ KEYFRAME_REFUSALS = [
      "overlapping keyframes: the first frame (frame 0) and Keyframe 4 (frame 0)"),
     ({"image_6": "landscape", "time_6": 4.9}, "time_6",
      "overlapping keyframes: Keyframe 6 (frame 118) and the last frame (frame 120)"),
-    ({"first_time": 1.0, "last_time": 0.9}, "last_time",
-     "overlapping keyframes: the first frame (frame 24) and the last frame (frame 22)"),
+    ({"first_time": 1.0, "last_time": 1.0}, "last_time",
+     "overlapping keyframes: the first frame (frame 24) and the last frame (frame 24)"),
+    # the first frame comes first and the last last; the middle ones in any order
+    ({"first_time": 2.0, "last_time": 1.0}, "last_time",
+     "the last frame is at 1 s, before the first frame (2 s)"),
+    ({"first_time": 2.0, "image_5": "landscape", "time_5": 1.0}, "time_5",
+     "Keyframe 5 is at 1 s, before the first frame (2 s)"),
+    ({"last_time": 3.0, "image_2": "landscape", "time_2": 4.0}, "time_2",
+     "Keyframe 2 is at 4 s, after the last frame (3 s)"),
     ({"image_2": "landscape", "time_2": 1.0, "auto_length": True, "model": "ltx-2.5"}, "time_2",
      "automatic length cannot place Keyframe 2 at a time"),
 ]  # fmt: skip
@@ -554,6 +561,14 @@ def test_keyframes_far_enough_apart_are_not_overlapping(media, tmp_path):
              **keyframe_params(media, time_2=16 / 24, time_3=17 / 24))  # fmt: skip
     assert [node_input(p.prompt, t, "frame_idx") for t in guide_chain(p.prompt, 1)] == [
         0, 16, 17, -1,
+    ]  # fmt: skip
+
+
+def test_middle_keyframes_may_come_in_any_order_between_first_and_last(media, tmp_path):
+    p = prep("keyframe", media, tmp_path, fps=24, frames=121,
+             first_time=0.5, **keyframe_params(media, time_2=3.0, time_3=1.0))  # fmt: skip
+    assert [node_input(p.prompt, t, "frame_idx") for t in guide_chain(p.prompt, 1)] == [
+        12, 72, 24, -1,
     ]  # fmt: skip
 
 
