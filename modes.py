@@ -277,8 +277,8 @@ KEYFRAMES = "More keyframes"
 MIDDLE_KEYFRAMES = patches.MIDDLE_KEYFRAMES
 KEYFRAME_TIME_HELP = (
     "Seconds from the clip's start, between the first frame's time and the last's; the frame "
-    "nearest this time shows the image. The model holds frames in groups of 8 (latent frames): two keyframes may not fall "
-    "in one, and 8 frames apart never do."
+    "nearest this time shows the image. The model holds frames in groups of 8 (latent "
+    "frames): two keyframes may not fall in one, and 8 frames apart never do."
 )
 
 
