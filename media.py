@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 import errors
+import videofile
 
 MAX_FILE_BYTES = {"image": 50 * 2**20, "audio": 200 * 2**20, "video": 1024 * 2**20}
 MIN_IMAGE_SIDE = 64
@@ -139,14 +140,14 @@ def _stream_seconds(container, stream) -> float:
     return 0.0
 
 
-def _first_frame(container, stream, p: Path, field: str, kind: str) -> None:
-    """Decode one frame, so a stream whose codec is missing or whose data is corrupt is refused
-    here, before any GPU time, not inside the GPU task."""
+def _first_frame(container, stream, p: Path, field: str, kind: str):
+    """Decode one frame and return it, so a stream whose codec is missing or whose data is
+    corrupt is refused here, before any GPU time, not inside the GPU task."""
     import av
 
     try:
-        for _ in container.decode(stream):
-            return
+        for frame in container.decode(stream):
+            return frame
     except (av.FFmpegError, OSError, ValueError) as exc:
         text = f"the {kind} in {p.name!r} cannot be decoded"
         raise _unreadable(field, text, kind, exc) from None
@@ -192,10 +193,12 @@ def inspect_video(path, field: str = "video") -> VideoInfo:
         frames = int(stream.frames or 0)
         if frames <= 0 and fps > 0:
             frames = int(round(seconds * fps))
-        width, height = stream.codec_context.width, stream.codec_context.height
+        stored = stream.codec_context.width, stream.codec_context.height
         has_audio = bool(container.streams.audio)
         fmt = container.format.name
-        _first_frame(container, stream, p, field, "video")
+        first = _first_frame(container, stream, p, field, "video")
+        # As shown, and as the engine's loader turns it: a phone's portrait clip is portrait.
+        width, height = videofile.upright_size(stored, videofile.quarter_turns(first))
     if not (1 <= fps <= MAX_VIDEO_FPS):
         raise errors.bad_input(
             field,

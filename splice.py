@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+import videofile
+
 RATE = 48000  # the sample rate of every clip written here
 CROSSFADE_S = 0.04  # each seam's crossfade
 CRF = "12"  # x264 quality of the written clips: a step of a long chain re-encodes the clip
@@ -51,8 +53,11 @@ def probe(path) -> Clip:
         fps = Fraction(stream.average_rate or stream.base_rate or stream.guessed_rate or 24)
         width, height = stream.codec_context.width, stream.codec_context.height
         has_audio = bool(container.streams.audio)
-        frames = sum(1 for _ in container.decode(video=0))
-    return Clip(width, height, fps, frames, has_audio)
+        frames, turns = 0, 0
+        for frame in container.decode(video=0):
+            turns = videofile.quarter_turns(frame) if frames == 0 else turns
+            frames += 1
+    return Clip(*videofile.upright_size((width, height), turns), fps, frames, has_audio)
 
 
 def frames(
@@ -63,7 +68,8 @@ def frames(
     *,
     crop: tuple[int, int] | None = None,
 ):
-    """The clip's frames [start, start+count) as RGB arrays: scaled to `size` (w, h), or cut to
+    """The clip's frames [start, start+count) as RGB arrays, upright (as the engine's loader
+    turns them: `videofile.quarter_turns`): scaled to `size` (w, h), or cut to
     `crop` (w, h; the source's own frames lose at most a pixel's edge to even sides, never a
     resample)."""
     import av
@@ -76,9 +82,12 @@ def frames(
                 continue
             if end is not None and index >= end:
                 break
-            if size is not None and (frame.width, frame.height) != tuple(size):
-                frame = frame.reformat(width=size[0], height=size[1])
-            picture = frame.to_ndarray(format="rgb24")
+            turns = videofile.quarter_turns(frame)
+            if size is not None:  # scaled as stored, then turned upright
+                stored = videofile.upright_size(size, turns)
+                if (frame.width, frame.height) != stored:
+                    frame = frame.reformat(width=stored[0], height=stored[1])
+            picture = videofile.upright(frame, turns)
             yield picture if crop is None else picture[: crop[1], : crop[0]]
 
 

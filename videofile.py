@@ -28,13 +28,43 @@ def problem(path: Path) -> str | None:
     return None
 
 
+def quarter_turns(frame) -> int:
+    """How many quarter turns (counter-clockwise, as numpy's rot90 turns) show a decoded frame
+    upright: its display rotation (a phone's portrait clip is stored sideways), read as
+    ComfyUI's video loader reads it, so every frame the app reads is the one the engine sees."""
+    return int(round((getattr(frame, "rotation", 0) or 0) // 90)) % 4
+
+
+def upright(frame, turns: int | None = None):
+    """A decoded frame as an RGB array, turned upright by `turns` (its own `quarter_turns` when
+    None: a reformatted frame no longer carries it)."""
+    import numpy as np
+
+    picture = frame.to_ndarray(format="rgb24")
+    turns = quarter_turns(frame) if turns is None else turns
+    return np.ascontiguousarray(np.rot90(picture, turns)) if turns else picture
+
+
+def upright_size(size: tuple[int, int], turns: int) -> tuple[int, int]:
+    """(width, height) as shown: a quarter or three-quarter turn swaps the stored sides (and
+    the shown size back to the stored one)."""
+    width, height = size
+    return (height, width) if turns % 2 else (width, height)
+
+
+def _image(frame):
+    from PIL import Image
+
+    return Image.fromarray(upright(frame))
+
+
 def first_frame(path: Path):
-    """The first video frame as a PIL image."""
+    """The first video frame as a PIL image, upright."""
     import av
 
     with av.open(str(path)) as container:
         for frame in container.decode(video=0):
-            return frame.to_image()
+            return _image(frame)
     raise ValueError("no video frame")
 
 
@@ -47,8 +77,8 @@ def frame_count(path: Path) -> int:
 
 
 def last_frame(path: Path):
-    """The last video frame as a PIL image (every frame is decoded: the container's index may
-    not say where the last one is)."""
+    """The last video frame as a PIL image, upright (every frame is decoded: the container's
+    index may not say where the last one is)."""
     import av
 
     last = None
@@ -57,7 +87,7 @@ def last_frame(path: Path):
             last = frame
     if last is None:
         raise ValueError("no video frame")
-    return last.to_image()
+    return _image(last)
 
 
 def has_audio(path: Path) -> bool:

@@ -126,3 +126,26 @@ def best_match(reference, copy, max_shift: int = 4096) -> tuple[float, int]:
         if denom:
             best = max(best, (float(np.dot(a, b)) / denom, shift))
     return best
+
+
+QUARTER_TURNS = {  # an mp4 track's display matrix (16.16 fixed point) per shown rotation
+    90: (0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000),
+    270: (0, -0x10000, 0, 0x10000, 0, 0, 0, 0, 0x40000000),
+}
+
+
+def rotated_mp4(src: Path, dst: Path, degrees: int) -> Path:
+    """A copy of the mp4 `src` whose video is shown turned by `degrees` (90 or 270) as a phone
+    records portrait: the same frames, stored sideways, with the turn in the track header's
+    display matrix (tkhd) only."""
+    import struct
+
+    data = bytearray(Path(src).read_bytes())
+    at = data.find(b"tkhd")
+    version = data[at + 4]
+    # after the box's type: version+flags, the times and ids (v0: 20 bytes, v1: 32), reserved,
+    # layer, group, volume, reserved; then the 3x3 matrix
+    matrix = at + 4 + 4 + (20 if version == 0 else 32) + 8 + 8
+    data[matrix : matrix + 36] = struct.pack(">9i", *QUARTER_TURNS[degrees])
+    Path(dst).write_bytes(data)
+    return Path(dst)

@@ -13,7 +13,7 @@ import prepare
 import splice
 from errors import AppError
 from job_spec import Spec
-from testkit.mediagen import make_mp4
+from testkit.mediagen import make_mp4, rotated_mp4
 
 FPS = 24
 
@@ -21,7 +21,7 @@ FPS = 24
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> dict:
     d = tmp_path_factory.mktemp("edits")
-    return {
+    out = {
         "two": make_mp4(d / "two.mp4", seconds=2.0, width=96, height=64, fps=FPS, kind="chirp"),
         "other": make_mp4(
             d / "other.mp4", seconds=2.0, width=128, height=96, fps=FPS, kind="noise"
@@ -30,6 +30,8 @@ def clips(tmp_path_factory) -> dict:
             d / "silent.mp4", seconds=1.0, width=96, height=64, fps=FPS, audio=False
         ),  # fmt: skip
     }
+    out["portrait"] = rotated_mp4(out["two"], d / "portrait.mp4", 90)  # stored 96x64
+    return out
 
 
 def clip(frames: int, audio: bool = True) -> splice.Clip:
@@ -256,3 +258,70 @@ def test_a_made_clip_that_does_not_fit_its_plan_fails_clearly_and_is_removed(cli
     err = refusal_of(lambda: edits.EXTEND.finish(spec, clips["two"], made))
     assert err.kind == "node_failed" and "could not be put into the video" in err.message
     assert not made.exists()
+
+
+# -- a phone's portrait clip: stored sideways, shown upright by its display matrix
+
+
+def test_a_portrait_clip_is_read_upright_as_the_engine_reads_it(clips):
+    import media
+    import videofile
+
+    clip = splice.probe(clips["portrait"])
+    assert (clip.width, clip.height, clip.frames) == (64, 96, 48)
+    info = media.inspect_video(clips["portrait"])
+    assert (info.width, info.height) == (64, 96)
+    stored = np.stack(list(splice.frames(clips["two"])))
+    shown = np.stack(list(splice.frames(clips["portrait"])))
+    assert shown.shape == (48, 96, 64, 3)
+    assert np.array_equal(shown, np.rot90(stored, -1, axes=(1, 2)))  # a quarter turn clockwise
+    assert videofile.first_frame(clips["portrait"]).size == (64, 96)
+    assert videofile.last_frame(clips["portrait"]).size == (64, 96)
+    scaled = next(splice.frames(clips["portrait"], size=(32, 48)))
+    assert scaled.shape == (48, 32, 3)
+
+
+def test_an_edit_of_a_portrait_clip_stays_portrait(clips, tmp_path):
+    window = splice.cut(clips["portrait"], tmp_path / "cut.mp4", start=30, count=9)
+    assert (splice.probe(window).width, splice.probe(window).height) == (64, 96)
+    out = splice.join(clips["portrait"], clips["other"], tmp_path / "j.mp4", context=9,
+                      new_frames=20)  # fmt: skip
+    got = splice.probe(out)
+    assert (got.frames, got.width, got.height) == (68, 64, 96)
+    frames = np.stack(list(splice.frames(out))).astype(float)
+    source = np.stack(list(splice.frames(clips["portrait"]))).astype(float)
+    assert np.abs(frames[:48] - source).mean() < 4
+
+
+COMFY_FRAMES = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+from comfy_api.latest._input_impl.video_types import VideoFromFile
+images = VideoFromFile(sys.argv[2]).get_components().images
+np.save(sys.argv[3], (images.numpy() * 255).round().astype("uint8"))
+"""
+
+
+@pytest.mark.comfy
+@pytest.mark.parametrize("degrees", [90, 270])
+def test_a_portrait_clips_frames_are_the_ones_comfyuis_loader_gives(degrees, clips, tmp_path):
+    """L-comfy: the pinned ComfyUI's own video loader (in a process of its own), on the same
+    file, turns its frames the same way the app's reader does."""
+    import subprocess
+    import sys
+
+    from conftest import SESSION_COMFY, real_engine_problems
+
+    if problems := real_engine_problems():
+        pytest.skip(f"needs the pinned ComfyUI checkout (`python bootstrap.py`): {problems[0]}")
+    source = rotated_mp4(clips["two"], tmp_path / f"turned{degrees}.mp4", degrees)
+    got = tmp_path / "comfy.npy"
+    run = [sys.executable, "-c", COMFY_FRAMES, str(SESSION_COMFY), str(source), str(got)]
+    done = subprocess.run(run, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    theirs = np.load(got).astype(float)
+    ours = np.stack(list(splice.frames(source))).astype(float)
+    assert theirs.shape == ours.shape == (48, 96, 64, 3)
+    # the same frames, up to the colour conversion (ComfyUI converts to float RGB)
+    assert np.abs(theirs - ours).mean() < 1.5 and np.abs(theirs - ours).max() <= 8
