@@ -97,7 +97,13 @@ def _existing_file(path, field: str, kind: str) -> Path:
     return p
 
 
+EXIF_ORIENTATION = 0x0112
+SIDEWAYS = (5, 6, 7, 8)  # orientations shown a quarter turn from how the pixels are stored
+
+
 def inspect_image(path, field: str = "image") -> ImageInfo:
+    """The image's size as shown (a phone's portrait photo stored sideways is portrait) and its
+    format, or one line naming `field` saying why it cannot be used."""
     from PIL import Image, UnidentifiedImageError
 
     p = _existing_file(path, field, "image")
@@ -106,6 +112,8 @@ def inspect_image(path, field: str = "image") -> ImageInfo:
             im.verify()
         with Image.open(p) as im:
             width, height, fmt = im.width, im.height, im.format or "?"
+            if im.getexif().get(EXIF_ORIENTATION) in SIDEWAYS:  # as ComfyUI's LoadImage turns it
+                width, height = height, width
     except Image.DecompressionBombError:
         raise errors.bad_input(
             field, f"the image has far too many pixels; sides must be {MIN_IMAGE_SIDE}.."

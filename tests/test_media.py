@@ -15,6 +15,19 @@ def test_inspect_image_reports_size_and_format(tmp_path):
     assert (info.width, info.height, info.format) == (320, 200, "PNG")
 
 
+def test_a_phone_photo_stored_sideways_is_measured_as_shown(tmp_path):
+    """EXIF orientation 6 (turn a quarter clockwise to show): ComfyUI's LoadImage transposes it,
+    so its size, and a job's aspect taken from it, are portrait."""
+    from PIL import Image
+
+    path = tmp_path / "phone.jpg"
+    exif = Image.Exif()
+    exif[media.EXIF_ORIENTATION] = 6
+    Image.new("RGB", (320, 200), "white").save(path, exif=exif)
+    info = media.inspect_image(path)
+    assert (info.width, info.height, info.format) == (200, 320, "JPEG")
+
+
 @pytest.mark.parametrize(
     "maker",
     [lambda p: make_text(p / "x.png"), lambda p: make_wav(p / "x.png"),

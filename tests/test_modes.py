@@ -305,6 +305,17 @@ def test_aspect_choice_sets_the_shape_at_the_presets_pixel_count(media, tmp_path
     assert p.spec.width * p.spec.height == pytest.approx(budget, rel=0.1)
 
 
+def test_a_phone_photo_stored_sideways_makes_a_portrait_video(media, tmp_path):
+    from PIL import Image
+
+    photo, exif = tmp_path / "phone.jpg", Image.Exif()
+    exif[0x0112] = 6  # EXIF orientation: shown a quarter turn clockwise
+    Image.new("RGB", (640, 360), "white").save(photo, exif=exif)
+    p = prep("i2v", media, tmp_path, image=str(photo), preset="balanced")
+    assert p.spec.height > p.spec.width
+    assert p.spec.width / p.spec.height == pytest.approx(360 / 640, rel=0.08)
+
+
 def test_width_and_height_win_over_the_aspect_choice(media, tmp_path):
     p = prep("t2v", media, tmp_path, aspect="9:16", width=768, height=448, preset="fast")
     assert (p.spec.width, p.spec.height) == (768, 448)
