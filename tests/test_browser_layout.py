@@ -227,6 +227,17 @@ def test_a_history_jobs_next_step_opens_its_panel_with_the_input_filled(
     shoot(page, f"next-steps-last-frame-{size}")
 
 
+# How many lines each visible button's label takes (its text's line boxes).
+LABEL_LINES = """(selector) => Object.fromEntries([...document.querySelectorAll(selector)]
+    .filter((b) => b.offsetParent !== null)
+    .map((b) => {
+        const range = document.createRange();
+        range.selectNodeContents(b);
+        const tops = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+        return [b.textContent.trim(), tops.size];
+    }))"""
+
+
 def test_a_results_next_steps_show_once_it_is_done_and_open_their_panel(page, size):
     page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
     page.locator("#aio-t2v-preset label").filter(has_text="fast").click()
@@ -238,6 +249,9 @@ def test_a_results_next_steps_show_once_it_is_done_and_open_their_panel(page, si
     page.locator("#aio-next-t2v-a2v").wait_for(state="visible")
     page.locator("#aio-next-t2v").scroll_into_view_if_needed()
     shoot(page, f"next-steps-result-{size}")
+    lines = page.evaluate(LABEL_LINES, "#aio-next-t2v button")
+    assert lines and all(n == 1 for n in lines.values()), lines  # no label wraps
+    assert not page_scrolls_sideways(page)
     page.locator("#aio-next-t2v-a2v").click()
     page.locator("#aio-panel-a2v").wait_for(state="visible")
     page.locator("#aio-a2v-audio audio, #aio-a2v-audio .waveform-container").first.wait_for(
