@@ -559,6 +559,21 @@ def _run(
     return JobResult(video=video, spec=spec, notes=notes, job_id=job_id, timings=timings)
 
 
+def enhance_prompt(
+    family: str, prompt: str, image: str | Path | None = None, progress: Progress | None = None
+) -> str:
+    """The prompt enhancer alone (a panel's Enhance button, the API's /enhance): `prompt`
+    rewritten on `family`'s text encoder, seeing `image` when given."""
+    try:
+        enhance.check_family(family)
+        enhance.check_prompt(prompt)
+        require_engine()
+        text, _ = enhance.enhance(family, prompt, image or None, progress=progress)
+        return text
+    except Exception as exc:
+        raise classify(exc) from exc
+
+
 def download_models(
     mode: str, preset: str | None, progress: Progress | None = None, model: str | None = None
 ) -> list[Path]:
