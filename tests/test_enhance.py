@@ -136,3 +136,15 @@ def test_every_prompted_mode_offers_the_option():
     for mode in modes.MODES.values():
         if any(f.name == "prompt" for f in mode.fields):
             assert mode.field("enhance_prompt").kind == "bool"
+
+
+def test_a_rewrite_is_kept_per_image_content(engine, tmp_path):
+    """The key holds the image's bytes: another image is enhanced anew, a copy of one is not."""
+    first = mediagen.make_png(tmp_path / "first.png", 96, 64, (200, 120, 40))
+    other = mediagen.make_png(tmp_path / "other.png", 96, 64, (10, 200, 90))
+    copy = tmp_path / "copy.png"
+    copy.write_bytes(first.read_bytes())
+    said = [enhance.enhance(modes.LTX23, "a lake", image)[1] for image in (first, other, copy)]
+    assert said == [False, False, True]
+    assert not enhance.enhance(modes.LTX23, "a lake")[1]  # without an image: its own rewrite
+    assert len(calls(engine, "enhance")) == 3

@@ -132,16 +132,3 @@ def test_the_rewrite_reaches_the_text_encoder_and_a_new_seed_runs_nothing_again(
 def node_id(model: str, title: str) -> str:
     """The id of the enhancer graph's node `title` (the graph keeps its template's ids)."""
     return workflow.find_node(enhance.graph(model, "x", "x.png"), title)[0]
-
-
-@pytest.mark.parametrize("model", [modes.LTX23, modes.LTX25])
-def test_a_rewrite_is_kept_per_image(model, image, real_engine, tmp_path):
-    """The cache key holds the image's bytes: another image is enhanced anew, the same one not."""
-    enhance.CACHE.clear()
-    enhance.enhance(model, "a quiet lake", image)
-    assert node_id(model, "Load image") in real_engine.executed
-    other = make_png(tmp_path / "other.png", 320, 256, (10, 200, 90))
-    assert not enhance.enhance(model, "a quiet lake", other)[1]
-    assert enhance.enhance(model, "a quiet lake", Path(image))[1]
-    assert not enhance.enhance(model, "a quiet lake")[1]
-    assert len(enhance.CACHE) == 3
