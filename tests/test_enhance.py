@@ -148,3 +148,9 @@ def test_a_rewrite_is_kept_per_image_content(engine, tmp_path):
     assert said == [False, False, True]
     assert not enhance.enhance(modes.LTX23, "a lake")[1]  # without an image: its own rewrite
     assert len(calls(engine, "enhance")) == 3
+
+
+@pytest.mark.parametrize("image", [None, "staged.png"], ids=["text", "image"])
+@pytest.mark.parametrize("family", enhance.families())
+def test_the_graph_passes_the_snapshot_validator(family, image):
+    assert workflow.validate(enhance.graph(family, "a fox", image), workflow.load_schemas()) == []
