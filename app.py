@@ -27,6 +27,7 @@ import gradio as gr
 
 import batch_ui
 import bootstrap
+import enhance_ui
 import events_ui
 import health
 import history
@@ -353,6 +354,7 @@ def build_app() -> gr.Blocks:
                         page.panels[name] = panel
                         page.views[name] = panel.column
                         starts.update(panel.starts)
+                    enhance_ui.build_api()  # /enhance: the panels' Enhance, for scripts
                     history_view = history_ui.build(page.owner)
                     models_view = models_ui.build()
                     page.views |= {HISTORY: history_view.panel, MODELS: models_view.panel}

@@ -68,14 +68,21 @@ DECODE_S_PER_FRAME = 0.3  # a prompt without a "Decode video" node to read
 # per megapixel-frame actually decoded, so that overlapping tiles cost what they add.
 DECODE_S_PER_MEGAPIXEL_FRAME = 0.33
 COLD_CACHE_S = 60  # loading a family's weights: switching family is a cold start again
+# The prompt enhancer (enhance.py) runs as a GPU task of its own: its prefill (Lightricks' system
+# prompt, the image) and each token it may generate, until measured on a GPU.
+ENHANCE_MODE = "enhance"
+ENHANCE_PREFILL_S = 5.0
+ENHANCE_S_PER_TOKEN = 0.05
+ENHANCE_COLD_S = 20  # loading the family's text encoder alone
 MIN_DURATION_S, MAX_DURATION_S = 60, 900
 _warm_modes: set[tuple[str, str]] = set()  # (mode, model family) run in this process
 
 
 def family(prompt: dict) -> str:
-    """Which model family a prepared graph runs: LTX-2.5's load a bare transformer."""
+    """Which model family a prepared graph runs: LTX-2.5's load a bare transformer and Gemma 4
+    through CLIPLoader (LTX-2.3's through LTXAVTextEncoderLoader)."""
     classes = {n.get("class_type") for n in prompt.values() if isinstance(n, dict)}
-    return "ltx-2.5" if "UNETLoader" in classes else "ltx-2.3"
+    return "ltx-2.5" if classes & {"UNETLoader", "CLIPLoader"} else "ltx-2.3"
 
 
 def estimate_duration(
@@ -88,6 +95,8 @@ def estimate_duration(
     job_id: str = "",
 ) -> int:
     """Seconds to ask ZeroGPU for. Takes generate()'s exact arguments, as `spaces.GPU` requires."""
+    if mode == ENHANCE_MODE:
+        return _enhance_estimate(prompt, duration_multiplier)
     seconds = BASE_DURATION_S.get(mode, max(BASE_DURATION_S.values())) * PRESET_MULT.get(
         preset, 3.0
     )
@@ -95,6 +104,24 @@ def estimate_duration(
     seconds += decode_seconds(prompt, frames)
     if (mode, family(prompt)) not in _warm_modes:
         seconds += COLD_CACHE_S
+    seconds *= max(1.0, float(duration_multiplier))
+    return int(min(MAX_DURATION_S, max(MIN_DURATION_S, round(seconds))))
+
+
+def enhance_seconds(prompt: dict) -> float:
+    """The prompt enhancer's share: its prefill and the most tokens its "Enhance prompt" node
+    may generate (0 for a graph without one)."""
+    try:
+        tokens = int(workflow.find_node(prompt, "Enhance prompt")[1]["inputs"]["max_length"])
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return 0.0
+    return ENHANCE_PREFILL_S + ENHANCE_S_PER_TOKEN * max(0, tokens)
+
+
+def _enhance_estimate(prompt: dict, duration_multiplier: float) -> int:
+    seconds = enhance_seconds(prompt)
+    if not any(fam == family(prompt) for _, fam in _warm_modes):  # its encoder not loaded yet
+        seconds += ENHANCE_COLD_S
     seconds *= max(1.0, float(duration_multiplier))
     return int(min(MAX_DURATION_S, max(MIN_DURATION_S, round(seconds))))
 

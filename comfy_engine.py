@@ -256,16 +256,18 @@ class Engine:
             if not self._executor.success or self._cancel_requested():
                 raise classify_execution(prompt, self._executor.status_messages)
             files = self._collect_outputs(self._executor.history_result)
+            texts = _collect_texts(prompt, self._executor.history_result)
             marks.append(time.monotonic())
             videos = [f for f in files if Path(f).suffix.lower() in (".mp4", ".webm", ".mov")]
-            if not videos:
+            if not videos and not texts:
                 raise AppError(
                     "node_failed",
                     "The workflow finished but wrote no video file.",
                     hint="Check that the graph ends in a SaveVideo node.",
                 )
             return {
-                "video": videos[0],
+                "video": videos[0] if videos else None,
+                "texts": texts,
                 "outputs": files,
                 "seconds": round(time.monotonic() - started, 3),
                 "timings": {
@@ -289,6 +291,16 @@ class Engine:
                     if path.is_file() and str(path) not in files:
                         files.append(str(path))
         return files
+
+
+def _collect_texts(prompt: dict, history_result: dict) -> dict[str, str]:
+    """What text output nodes said (the prompt enhancer's PreviewAny), by node title."""
+    texts = {}
+    for node_id, node_output in (history_result or {}).get("outputs", {}).items():
+        said = node_output.get("text") if isinstance(node_output, dict) else None
+        if isinstance(said, (list, tuple)) and all(isinstance(t, str) for t in said):
+            texts[comfy_events.node_title(prompt, node_id)] = "".join(said)
+    return texts
 
 
 def _check_registered(registered: set[str], failures: list) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import backend
 import downloads
+import enhance
 import errors
 import fields
 import history
@@ -192,6 +193,17 @@ def _chosen_length(video: str, spec: Spec, notes: list[str]) -> None:
         return
     spec.longest_frames, spec.frames = spec.frames, frames
     notes.append(f"LTX-2.5 chose {spec.duration:.2f} s ({frames} frames) for this prompt")
+
+
+def _enhanced(checked: prepare.Checked, prepared: prepare.Prepared, progress: Progress) -> dict:
+    """The job's prompt rewritten by its model family's enhancer (the same text encoder the
+    graph loads next, so it stays loaded), and its graph filled again with the rewrite."""
+    progress(0.0, "Enhancing the prompt")
+    cached = enhance.apply(prepared.spec, progress)
+    prepared.prompt = checked.mode.parameterize(prepared.spec)
+    said = "the prompt was enhanced before generating"
+    prepared.notes.append(said + (" (the rewrite made for it before)" if cached else ""))
+    return models.resolve_variant(prepared.prompt)
 
 
 def open_history() -> history.Store:
@@ -502,6 +514,9 @@ def _run(
         if backend.local_weights():  # else each remote worker loads them from its own folder
             progress(0.0, "Checking model files")
             downloads.ensure_models_for_prompt(prompt, progress)
+        if prepared.spec.inputs.get("enhance_prompt"):
+            prompt = _enhanced(checked, prepared, progress)
+            store.note_spec(job_id, prepared.spec)
         marks["models"] = time.monotonic()
         progress(0.0, "Starting generation")
         result, retry_notes = _generate(
@@ -542,6 +557,21 @@ def _run(
     if spec.inputs.get("auto_length"):
         _chosen_length(video, spec, notes)
     return JobResult(video=video, spec=spec, notes=notes, job_id=job_id, timings=timings)
+
+
+def enhance_prompt(
+    family: str, prompt: str, image: str | Path | None = None, progress: Progress | None = None
+) -> str:
+    """The prompt enhancer alone (a panel's Enhance button, the API's /enhance): `prompt`
+    rewritten on `family`'s text encoder, seeing `image` when given."""
+    try:
+        enhance.check_family(family)
+        enhance.check_prompt(prompt)
+        require_engine()
+        text, _ = enhance.enhance(family, prompt, image or None, progress=progress)
+        return text
+    except Exception as exc:
+        raise classify(exc) from exc
 
 
 def download_models(

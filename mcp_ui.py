@@ -30,6 +30,7 @@ from mcp import types
 from mcp.server import Server
 
 import api_docs
+import modes
 import uploads_ui
 
 
@@ -81,6 +82,16 @@ def structured(result):
 
 class ModeTools(GradioMCPServer):
     Server = ToolServer
+
+    def get_tool_to_endpoint(self) -> dict[str, str]:
+        """The modes' endpoints only: their tools answer a video and the parameters used. The
+        prompt enhancer is each mode tool's `enhance_prompt` option here, not a tool of its own
+        (`/enhance` answers text, which no tool's result schema says)."""
+        return {
+            tool: endpoint
+            for tool, endpoint in super().get_tool_to_endpoint().items()
+            if endpoint.lstrip("/") in modes.MODES
+        }
 
     @property
     def _file_data_tool_description(self) -> str:
@@ -162,6 +173,7 @@ def adopt(blocks) -> None:
     if server is None or isinstance(server, ModeTools):
         return
     server.__class__ = ModeTools
+    server.tool_to_endpoint = server.get_tool_to_endpoint()  # made before it was ours
     server.mcp_server = server.create_mcp_server()
     server.manager.app = server.mcp_server  # the streamable HTTP transport serves this one
 

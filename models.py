@@ -117,12 +117,10 @@ def _swap_in_gguf(prompt: dict) -> None:
     loaders = [
         (nid, n) for nid, n in prompt.items() if n.get("class_type") == "CheckpointLoaderSimple"
     ]
-    if not loaders and any(n.get("class_type") == "UNETLoader" for n in prompt.values()):
-        return  # LTX-2.5: its transformer file is already an int8 one, with no GGUF beside it
+    # LTX-2.5: its transformer file is already an int8 one, with no GGUF beside it; the prompt
+    # enhancer's graph (a text encoder alone) loads no transformer to swap.
     if not loaders:
-        raise AppError(
-            "invalid_graph", "the gguf variant needs a CheckpointLoaderSimple to replace"
-        )
+        return
     next_id = max((int(k) for k in prompt if str(k).isdigit()), default=0) + 1
     for nid, node in loaders:
         title = node.get("_meta", {}).get("title", nid)

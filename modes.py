@@ -70,6 +70,9 @@ class Mode:
     # A video edit (extend, retake): the window of its source it sends and how the clip made
     # from it goes back into the source (edits.py). Its length comes from the edit's plan.
     edit: edits.Edit | None = None
+    # The image the prompt enhancer sees with the prompt (enhance.py): the first frame, the
+    # portrait; None: it reads the prompt alone.
+    enhance_image: str | None = None
 
     def __post_init__(self) -> None:
         """A declaration checks itself where it is made: unique fields, the fields it names
@@ -82,6 +85,11 @@ class Mode:
             named = getattr(self, role)
             if named is not None and not any(f.name == named and f.is_media for f in self.fields):
                 raise ValueError(f"mode {self.name}: {role}={named!r} is not one of its media")
+        if self.enhance_image is not None and not any(
+            f.name == self.enhance_image and f.kind == "image" for f in self.fields
+        ):
+            raise ValueError(f"mode {self.name}: enhance_image={self.enhance_image!r} is not "
+                             "one of its images")  # fmt: skip
         graphs = [workflow.load_template(t) for t in self.workflows.values()]
         for f in self.fields:
             for title, _ in f.patch:
@@ -245,7 +253,18 @@ def _common(
     if fps:
         out.append(Field("fps", "float", "Frame rate", 24, 8, 50, 1,
                          help="Frames per second; rounded to a whole number."))  # fmt: skip
+    out.append(ENHANCE_PROMPT)
     return tuple(out)
+
+
+# The prompt enhancer (enhance.py): the job's own text encoder rewrites the prompt first.
+ENHANCE_PROMPT = Field(
+    "enhance_prompt", "bool", "Enhance the prompt", False, advanced=True,
+    help="Before generating, the model's own Gemma text encoder rewrites the prompt into a "
+    "detailed one in Lightricks' style (with the first image where the mode has one), and that "
+    "is what the video is made from; History keeps both. The Enhance button shows the "
+    "rewrite for editing first. Slower: the rewrite runs on the GPU too.",
+)  # fmt: skip
 
 
 # LTX-2.5's duration head (LTXVDurationPredictor) picks a clip's length from its prompt.
@@ -551,7 +570,7 @@ MODES: dict[str, Mode] = {m.name: m for m in (
          + _prompted("i2v", MOTION_SUFFIX, STANDARD_PRESETS)
          + (_strength("image_strength", "First-frame strength (pass 1)", 0.7,
                       IMAGE_STRENGTH_HELP, "Image guide 1"),),
-         STANDARD_PRESETS, size_from="image", examples=EXAMPLES["i2v"]),
+         STANDARD_PRESETS, size_from="image", examples=EXAMPLES["i2v"], enhance_image="image"),
     Mode("a2v", "Audio to video", "Your audio is kept; the video is made to follow it.",
          _models("a2v"),
          (_media("audio", "audio", "Audio", ("Load audio", "audio"),
@@ -569,7 +588,7 @@ MODES: dict[str, Mode] = {m.name: m for m in (
                       IMAGE_STRENGTH_HELP, "Image guide 1"),
             AUDIO_NOISE),
          STANDARD_PRESETS, size_from="image", length_from="audio",
-         examples=EXAMPLES["lipsync"], patch=patches.patch_audio),
+         examples=EXAMPLES["lipsync"], patch=patches.patch_audio, enhance_image="image"),
     Mode("keyframe", "Keyframes", "The motion through two to eight frames you give: the "
          "first, the last and up to six between, each at its time.",
          _models("keyframe"),
@@ -585,7 +604,7 @@ MODES: dict[str, Mode] = {m.name: m for m in (
                       "Last frame guide 1", "Last frame guide 2"))
          + _keyframe_fields(),
          STANDARD_PRESETS, family_presets={LTX25: KEYFRAME_25_PRESETS},
-         size_from="first_image", examples=EXAMPLES["keyframe"],
+         size_from="first_image", examples=EXAMPLES["keyframe"], enhance_image="first_image",
          patch=patches.patch_keyframes, refine=_refine_keyframe),
     Mode("style", "Restyle video", "Your video's pose, depth or edges, restyled by the prompt.",
          _models("style"),

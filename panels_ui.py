@@ -16,6 +16,7 @@ import gradio as gr
 
 import api_docs
 import batch_ui
+import enhance_ui
 import jobs
 import modes
 import next_steps_ui
@@ -175,6 +176,8 @@ def build(
                 for f in mode.fields:
                     if not f.advanced and not f.group:
                         comps[f.name] = field_component(mode, f)
+                    if f.name == "prompt":
+                        enhance = enhance_ui.button(mode)
                     if f.name == "prompt" and mode.examples:
                         gr.Examples(
                             [[text] for text in mode.examples],
@@ -257,6 +260,7 @@ def build(
         queue=False,
         **private,
     )
+    enhance_ui.wire(mode, enhance, comps, outcome)
     outcome.download.click(
         downloader(mode.name, outcome),
         inputs=[comps["preset"], comps["model"]],

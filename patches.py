@@ -22,6 +22,8 @@ DEPTH_NODES = {"depth_anything_v2": "Depth control", "moge": "Depth control (MoG
 
 # The shortest clip LTX-2.5's duration head may choose (LTXVDurationPredictor's own default).
 AUTO_MIN_S = 1.0
+# Where a job keeps the enhancer's rewrite of its prompt (beside "prompt", the user's own).
+ENHANCED = "enhanced_prompt"
 # The folder of ComfyUI's output/ every graph's SaveVideo writes into.
 OUTPUT_SUBFOLDER = "ltx-aio"
 
@@ -52,7 +54,8 @@ def parameterize(template: str, spec: Spec, fields=(), patch: Patch | None = Non
     lw, lh = (w, h) if single else (w // 2, h // 2)
     fps, frames = spec.fps, spec.frames
 
-    text = spec.inputs.get("prompt", "")
+    # The enhancer's rewrite, when the job asked for one (enhance.py), is what the model reads.
+    text = spec.inputs.get(ENHANCED) or spec.inputs.get("prompt", "")
     if spec.inputs.get("prompt_suffix"):
         text = f"{text} {spec.inputs['prompt_suffix']}".strip()
     _set(prompt, "Positive prompt", "text", text)

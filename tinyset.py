@@ -71,6 +71,14 @@ def file_sizes(models_dir: Path) -> dict[str, int]:
     return {name: int(info["size"]) for name, info in marker["files"].items()}
 
 
+def enhance_max_tokens(models_dir: Path) -> int | None:
+    """The most tokens the prompt enhancer generates on the active tiny set (None: the graph's
+    own cap, in a normal install): its random text encoder seldom stops by itself."""
+    marker = active(models_dir)
+    value = (marker or {}).get("enhance_max_tokens")
+    return int(value) if isinstance(value, int) and value > 0 else None
+
+
 def install_seam(marker: dict) -> None:
     """Give ComfyUI's Gemma 3 12B (LTX-2.3) and Gemma 4 12B (LTX-2.5) text encoders and LTX-2.5's
     duration head the tiny set's dimensions. Call after ComfyUI is imported and before a model is

@@ -125,11 +125,15 @@ def model_files(prompt: dict) -> list[ModelRef]:
     return list(seen.values())
 
 
+# Output nodes known without a schema snapshot: the videos, and the enhancer's text (PreviewAny).
+OUTPUT_CLASSES = ("SaveVideo", "SaveImage", "PreviewAny")
+
+
 def output_nodes(prompt: dict, schemas: dict | None = None) -> list[str]:
     out = []
     for nid, node in prompt.items():
         info = (schemas or {}).get(node.get("class_type"), {})
-        if info.get("output_node") or node.get("class_type") in ("SaveVideo", "SaveImage"):
+        if info.get("output_node") or node.get("class_type") in OUTPUT_CLASSES:
             out.append(nid)
     return out
 

@@ -27,6 +27,7 @@ import history  # noqa: E402
 import modes  # noqa: E402
 import pins  # noqa: E402
 import readiness  # noqa: E402
+import workflow  # noqa: E402
 from errors import AppError  # noqa: E402
 from testkit import mediagen  # noqa: E402
 from testkit.loopback import free_port  # noqa: E402
@@ -140,6 +141,9 @@ class FakeEngine:
         )
         if self.fail_with:
             raise self.fail_with.pop(0)
+        if mode == backend.ENHANCE_MODE:  # the prompt enhancer's graph: its text, plainly marked
+            said = prompt[workflow.find_node(prompt, "Enhance prompt")[0]]["inputs"]["prompt"]
+            return {"video": None, "texts": {"Enhanced prompt": f"{ENHANCED_BY_TEST} {said}"}}
         for step in range(1, 5):
             if self.cancelled.wait(self.step_delay):
                 raise AppError("interrupted", "The job was cancelled.")
@@ -158,6 +162,10 @@ class FakeEngine:
         mediagen.make_mp4(path, seconds=seconds, width=64, height=64, fps=8, audio=True)
         self.calls[-1]["video"] = str(path)
         return {"video": str(path), "outputs": [str(path)], "seconds": 0.01}
+
+
+# What the double's enhancer puts before the prompt it was given.
+ENHANCED_BY_TEST = "Enhanced (test double):"
 
 
 def save_prefix(prompt: dict) -> str | None:

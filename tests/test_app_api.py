@@ -22,7 +22,7 @@ from job_spec import SOURCE
 from testkit import mediagen
 from testkit.app_helpers import media_inputs, required_values, running_app
 
-ENDPOINTS = {f"/{name}" for name in modes.MODES}
+ENDPOINTS = {f"/{name}" for name in modes.MODES} | {"/enhance"}  # enhance_ui.py
 PROMPT = "a lighthouse on a cliff at dusk, waves crashing, gulls calling"
 
 

@@ -16,6 +16,8 @@ import pytest
 
 import backend
 import comfy_engine
+import enhance
+import media as media_module
 import modes
 import pins
 import prepare
@@ -115,6 +117,20 @@ def test_comfyui_validate_prompt_names_title_of_a_bad_input(comfy):
     workflow.set_input(prompt, "Decode video", "overlap", 5000)
     problems = comfy_engine.validate(prompt)
     assert any("'Decode video'" in p and "'overlap'" in p for p in problems), problems
+
+
+@pytest.mark.comfy
+@pytest.mark.parametrize("with_image", [False, True], ids=["text", "image"])
+@pytest.mark.parametrize("family", enhance.families())
+def test_the_prompt_enhancer_passes_comfyui_validate_prompt(family, with_image, media, comfy):
+    staged = (
+        media_module.stage(media["image_portrait"], comfy, "l2enh", "image") if with_image else None
+    )
+    try:
+        assert comfy_engine.validate(enhance.graph(family, "a red fox", staged)) == []
+    finally:
+        if staged:
+            (comfy / staged).unlink()
 
 
 # ------------------------------------------- L-comfy: the weight-free part of each graph runs

@@ -635,8 +635,60 @@ def retake(ltx25: bool = False) -> dict:
     return g.nodes
 
 
+# The prompt enhancer (ComfyUI core's TextGenerateLTX2Prompt, Lightricks' system prompts), at the
+# official templates' sampling: video_ltx2_3_t2v/i2v 2048 tokens, repetition penalty 1.05;
+# video_ltx2_5_t2v/i2v 600 tokens, 1.15; both temperature 0.7, top-k 64, top-p 0.95, min-p 0.05,
+# seed 0. enhance.py sets the prompt, the image and (on the tiny set) the token cap.
+ENHANCE_SAMPLING = {
+    "ltx-2.3": {"max_length": 2048, "repetition_penalty": 1.05},
+    "ltx-2.5": {"max_length": 600, "repetition_penalty": 1.15},
+}
+
+
+def enhancer(ltx25: bool = False) -> dict:
+    """The family's own text encoder, loaded by the same node with the same inputs as its
+    generation graphs (so the engine's cache holds one copy for both), rewriting the prompt; with
+    the mode's image (resized as the i2v graph resizes it) where it has one, else the image
+    branch is pruned. Comfy's templates differ in two ways, left out here: LTX-2.3's puts an
+    abliterated Gemma LoRA on the encoder, LTX-2.5's loads a separate small Gemma 4
+    (gemma4_e2b_it) for the enhancer alone."""
+    g = Graph("enhance")
+    if ltx25:
+        g.add("Text encoder", "CLIPLoader", clip_name=GEMMA4_25, type="ltxv", device="default")
+    else:
+        g.add("Text encoder", "LTXAVTextEncoderLoader", text_encoder=GEMMA, ckpt_name=CHECKPOINT,
+              device="default")  # fmt: skip
+    g.add("Load image", "LoadImage", image=PLACEHOLDER_IMAGE)
+    g.add("Resize image", "ResizeImageMaskNode", input=g.out("Load image"),
+          resize_type="scale longer dimension", resize_type__longer_size=1536,
+          scale_method="lanczos")  # fmt: skip
+    sampling = ENHANCE_SAMPLING["ltx-2.5" if ltx25 else "ltx-2.3"]
+    g.add(
+        "Enhance prompt",
+        "TextGenerateLTX2Prompt",
+        clip=g.out("Text encoder"),
+        prompt="",
+        image=g.out("Resize image"),
+        max_length=sampling["max_length"],
+        sampling_mode="on",
+        sampling_mode__temperature=0.7,
+        sampling_mode__top_k=64,
+        sampling_mode__top_p=0.95,
+        sampling_mode__min_p=0.05,
+        sampling_mode__repetition_penalty=sampling["repetition_penalty"],
+        sampling_mode__seed=0,
+        sampling_mode__presence_penalty=0.0,
+        thinking=False,
+        use_default_template=True,
+    )
+    g.add("Enhanced prompt", "PreviewAny", source=g.out("Enhance prompt"))
+    return g.nodes
+
+
 def build() -> dict[str, dict]:
     return {
+        "enhance": enhancer(),
+        "enhance_ltx25": enhancer(ltx25=True),
         "t2v": text_or_image_to_video(with_image=False),
         "i2v": text_or_image_to_video(with_image=True),
         "a2v": audio_to_video(with_image=False),

@@ -246,6 +246,9 @@ TINY_GEMMA4_CLASS = {
                       "mm_embed_dim": 16, "mm_posemb_size": 8, "output_proj_dims": 16,
                       "rms_norm_eps": 1e-6},
     "audio_config": {"audio_samples_per_token": 640, "output_proj_dims": 16, "rms_norm_eps": 1e-6},
+    # The real config keeps two of its 262k token ids from being generated; the tiny vocabulary
+    # has no such ids (the prompt enhancer generates on this encoder).
+    "suppress_tokens": [],
 }  # fmt: skip
 
 

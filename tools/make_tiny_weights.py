@@ -50,8 +50,11 @@ import recipes  # noqa: E402
 import tinyset  # noqa: E402
 from model_manifest import VARIANTS  # noqa: E402
 
+# What the prompt enhancer may generate on the tiny set: random weights rarely say their stop
+# token, and the official caps (600, 2048 tokens) would take minutes of noise on a CPU.
+TINY_ENHANCE_TOKENS = 12
 # Bump when what a seed writes changes: a kept set with another version is written again.
-VERSION = 5
+VERSION = 6
 DEFAULT_OUT = ROOT / ".tiny-weights"
 WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".ckpt", ".pt", ".pth", ".bin", ".onnx")
 IC_LORA_METADATA = {"reference_downscale_factor": "2"}  # "ref0.5": the reference at half size
@@ -741,6 +744,7 @@ def make_set(args) -> dict:
         # The real sizes need no seam: ComfyUI's hard-coded encoders are those sizes.
         "text_encoder": text_encoder_dims(cfg) if args.size == "tiny" else None,
         "duration_head": ltx_configs.duration_head_dims(cfg["transformer"], args.size == "tiny"),
+        "enhance_max_tokens": TINY_ENHANCE_TOKENS if args.size == "tiny" else None,
         "files": {name: {"size": None, "earlier": True} for name in earlier},
     }
     files = marker["files"]

@@ -1,0 +1,63 @@
+"""L3: the prompt enhancer through gradio_client, against the real app on 127.0.0.1: the
+`enhance_prompt` option of a mode's endpoint and the `/enhance` endpoint. Only the GPU task (its
+enhancer marks the text it was given), the weight download and the engine check are doubles."""
+
+from __future__ import annotations
+
+import pytest
+from gradio_client import Client, handle_file
+
+import enhance
+import modes
+from testkit import mediagen
+from testkit.app_helpers import ENHANCED_BY_TEST, running_app
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    with running_app(tmp_path_factory.mktemp("app")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def client(served):
+    return Client(served.url, verbose=False)
+
+
+@pytest.fixture(autouse=True)
+def fresh(served):
+    served.engine.reset()
+    served.engine.calls.clear()
+    enhance.CACHE.clear()
+    yield
+
+
+def asked(served, mode: str) -> list[dict]:
+    return [call for call in served.engine.calls if call["mode"] == mode]
+
+
+def test_a_job_asked_to_enhance_generates_from_the_rewrite_and_answers_both(served, client):
+    _, used = client.predict(prompt="a lighthouse at dusk", preset="fast",
+                             enhance_prompt=True, api_name="/t2v")  # fmt: skip
+    assert used["prompt"] == "a lighthouse at dusk"
+    assert used["enhanced_prompt"] == f"{ENHANCED_BY_TEST} a lighthouse at dusk"
+    [made] = asked(served, "t2v")
+    text = [n for n in made["prompt"].values() if n["_meta"]["title"] == "Positive prompt"]
+    assert text[0]["inputs"]["text"] == used["enhanced_prompt"]
+    assert served.store().get(used["job_id"]).params["prompt"] == "a lighthouse at dusk"
+
+
+def test_the_enhance_endpoint_returns_the_rewrite_and_sees_the_image(served, client, tmp_path):
+    image = mediagen.make_png(tmp_path / "first.png", 96, 64, (200, 120, 40))
+    text = client.predict(prompt="she smiles", model=modes.LTX23, image=handle_file(str(image)),
+                          api_name="/enhance")  # fmt: skip
+    assert text == f"{ENHANCED_BY_TEST} she smiles"
+    [call] = asked(served, "enhance")
+    assert call["preset"] == modes.LTX23
+    assert any(n["_meta"]["title"] == "Load image" for n in call["prompt"].values())
+
+
+def test_the_enhance_endpoint_names_an_empty_prompt(served, client):
+    with pytest.raises(Exception) as caught:
+        client.predict(prompt="  ", api_name="/enhance")
+    assert "Prompt must not be empty" in str(caught.value) and not served.engine.calls

@@ -1,0 +1,63 @@
+"""L3 in a real headless Chromium, at a desktop's (1440x900) and a phone's (390x844) size: a
+panel's Enhance button puts the rewrite into its prompt box, to edit before Generate, and an
+empty prompt is refused naming it. The GPU task is the test double from app_helpers (its
+enhancer marks the text it was given). Screenshots go to test-artifacts/browser/."""
+
+from __future__ import annotations
+
+import pytest
+
+import enhance
+from testkit.app_helpers import ENHANCED_BY_TEST, running_app
+from testkit.browser_helpers import DESKTOP, PHONE, app_page, box, open_mode, outcome, shoot
+
+pytestmark = pytest.mark.browser
+
+SIZES = {"desktop": DESKTOP, "phone": PHONE}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    with running_app(tmp_path_factory.mktemp("enhance-app")) as running:
+        yield running
+
+
+@pytest.fixture(params=list(SIZES))
+def size(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def page(browser, served, size):
+    served.engine.reset()
+    served.engine.calls.clear()
+    enhance.CACHE.clear()
+    with app_page(browser, served.url, SIZES[size]) as opened:
+        yield opened
+
+
+def test_enhance_puts_the_rewrite_in_the_prompt_box_beside_it(page, served, size):
+    open_mode(page, "t2v")
+    prompt = page.locator("#aio-t2v-prompt textarea")
+    prompt.fill("a fox in the snow")
+    button = page.locator("#aio-enhance-t2v")
+    button.scroll_into_view_if_needed()
+    shown, under = box(page, "#aio-enhance-t2v"), box(page, "#aio-t2v-prompt")
+    assert shown["height"] > 0 and 0 <= shown["top"] - under["bottom"] < 80  # right below it
+    button.click()
+    page.wait_for_function(
+        "want => document.querySelector('#aio-t2v-prompt textarea').value === want",
+        arg=f"{ENHANCED_BY_TEST} a fox in the snow",
+    )
+    outcome(page, "t2v").filter(has_text="Prompt enhanced").wait_for()
+    assert [c["mode"] for c in served.engine.calls] == ["enhance"]  # no video was made
+    shoot(page, f"enhance-t2v-{size}", full_page=True)
+
+
+def test_enhance_with_an_empty_prompt_says_which_field(page, served, size):
+    open_mode(page, "t2v")
+    page.locator("#aio-t2v-prompt textarea").fill("")
+    page.locator("#aio-enhance-t2v").click()
+    outcome(page, "t2v").filter(has_text="Prompt must not be empty").wait_for()
+    assert not served.engine.calls
+    shoot(page, f"enhance-empty-{size}", full_page=True)
