@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
+import loras
 import pins
 import tinyset
 from errors import AppError, bad_input
@@ -69,8 +70,17 @@ def hub_cache_dir() -> Path:
     return Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface" / "hub"
 
 
-def lookup(filename: str, node_title: str = "") -> ModelFile:
+def lookup(filename: str, node_title: str = "", folder: str = "") -> ModelFile:
     fact = FACTS.get(_basename(filename))
+    if fact is None and folder == "loras":  # a LoRA a job named: from the Hub or the LoRA folder
+        fact = loras.fact(filename)
+        if fact is None:
+            raise AppError(
+                "missing_model",
+                f"the LoRA file {filename} is not in the LoRA folder.",
+                where=node_title,
+                hint="Put it back in loras/ of the models folder, or choose another LoRA.",
+            )
     if fact is None:
         raise AppError(
             "missing_model",
@@ -169,7 +179,7 @@ def needs_for_refs(refs: Iterable) -> list[Need]:
     tiny = tinyset.file_sizes(pins.models_dir())
     for folder, filename, title in refs:
         if (folder, filename) not in needs:
-            fact = lookup(filename, title)
+            fact = lookup(filename, title, folder)
             if f"{folder}/{filename}" in tiny:  # the test set's own file stands in for this one
                 fact = replace(fact, size=tiny[f"{folder}/{filename}"], size_exact=True,
                                sha256=None, source=TINY_SOURCE)  # fmt: skip

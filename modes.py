@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import edits
 import errors
 import frame_math
+import loras
 import patches
 import recipes
 import workflow
@@ -510,8 +511,40 @@ def _refine_style(spec: Spec, info: dict, notes: list) -> None:
         notes.append("the source video has no sound, so new sound is generated")
 
 
+# Every mode's LoRAs, in a section of their own (loras.py says what a value may name).
+LORAS = "LoRAs"
+LORA_HELP = (
+    "A LoRA for the chosen model: a known one's name ({known}), "
+    "hf:Owner/Repo/path/file.safetensors from the Hugging Face Hub (downloaded with the other "
+    "weights), or a .safetensors file in the models folder's loras/. Empty: none."
+)
+
+
+def _known_text() -> str:
+    return "; ".join(
+        f"{MODEL_TITLES[family]}: " + (", ".join(k.name for k in loras.known(family)) or "none")
+        for family in MODEL_TITLES
+    )
+
+
+LORA_FIELDS = tuple(
+    f
+    for k in loras.SLOTS
+    for f in (
+        Field(f"lora_{k}", "text", f"LoRA {k}", "", max_len=400, group=LORAS,
+              help=LORA_HELP.format(known=_known_text()), placeholder="cinemagraph"),
+        Field(f"lora_{k}_strength", "float", f"LoRA {k} strength", 1.0, -2.0, 2.0, 0.05,
+              group=LORAS, help="How strongly it applies; negative turns its effect around."),
+    )
+)  # fmt: skip
+
+
+def _with_loras(mode: Mode) -> Mode:
+    return dataclasses.replace(mode, fields=mode.fields + LORA_FIELDS)
+
+
 # fmt: off
-MODES: dict[str, Mode] = {m.name: m for m in (
+MODES: dict[str, Mode] = {m.name: m for m in map(_with_loras, (
     Mode("t2v", "Text to video", "A prompt becomes a video with generated sound.", _models("t2v"),
          _model("t2v") + _prompted("t2v", "", STANDARD_PRESETS, aspect=True), STANDARD_PRESETS,
          examples=EXAMPLES["t2v"]),
@@ -572,7 +605,7 @@ MODES: dict[str, Mode] = {m.name: m for m in (
          _edit_fields("retake", "", RETAKE_FIELDS), STANDARD_PRESETS, size_from="video",
          fps_from="video", examples=EXAMPLES["retake"], patch=patches.patch_retake,
          edit=edits.RETAKE),
-)}
+))}
 # fmt: on
 
 CONTROL_NODES = patches.CONTROL_NODES
