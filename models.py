@@ -341,3 +341,19 @@ def model_status(mode: str | None = None, *, variant: str | None = None) -> dict
         except AppError as exc:
             out["modes"][name] = {"error": exc.to_dict(), "files": [], "ready": False}
     return {**out, **_totals(rows)}
+
+
+def known_loras() -> list[dict]:
+    """Each known LoRA (loras.KNOWN) of each model family: where it comes from, what it does and
+    whether it is on disk (the Models view's LoRA table). A job fetches one when it names it."""
+    rows = []
+    for k in loras.KNOWN:
+        ref = loras.parse("lora", k.name, k.family)
+        need = needs_for_refs([("loras", ref.filename, k.name)])[0]
+        state, _ = local_state(need)
+        rows.append({
+            "name": k.name, "family": k.family, "does": k.does, "repo": k.repo, "path": k.path,
+            "note": k.note, "gated": k.gated,
+            "state": "present" if state in ("linked", "own_file", "cached") else "missing",
+        })  # fmt: skip
+    return rows
