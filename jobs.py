@@ -503,7 +503,7 @@ def _run(
         if backend.local_weights():  # else each remote worker loads them from its own folder
             progress(0.0, "Checking model files")
             downloads.ensure_models_for_prompt(prompt, progress)
-            loras.check_fit(prepared.spec, prompt, whole=True)  # a Hub LoRA is here now
+            loras.check_fit(prepared.spec, prompt)  # a Hub LoRA is on disk now
         marks["models"] = time.monotonic()
         progress(0.0, "Starting generation")
         result, retry_notes = _generate(

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pins
 import recipes
-from errors import AppError, bad_input
+from errors import bad_input
 from model_manifest import LTX, ModelFile
 
 SLOTS = (1, 2, 3, 4)  # lora_1 .. lora_4, each with its lora_k_strength
@@ -363,9 +363,9 @@ def base_model(prompt: dict, title: str) -> tuple[str, str] | None:
     return None
 
 
-def check_fit(spec, prompt: dict, *, models_dir: Path | None = None, whole: bool = False) -> None:
+def check_fit(spec, prompt: dict, *, models_dir: Path | None = None) -> None:
     """Refuse a LoRA whose layers do not fit the model the job puts it on, naming it and its
-    field. Only files on disk are read: `whole` (after the downloads) asks that every one is."""
+    field. Only files on disk are read (jobs.py asks again once the downloads are done)."""
     root = models_dir or pins.models_dir()
     for k, ref, _ in of_spec(spec):
         field = f"lora_{k}"
@@ -375,9 +375,6 @@ def check_fit(spec, prompt: dict, *, models_dir: Path | None = None, whole: bool
             continue
         model_path = root / base[0] / base[1]
         if not (lora_path.is_file() and model_path.is_file()):
-            if whole and not lora_path.is_file():
-                raise AppError("missing_model", f"the LoRA {ref.text} is not on disk",
-                               where=field, hint="Download it again (generate again).")  # fmt: skip
             continue
         try:
             lora = lora_layers(read_header(lora_path))

@@ -514,10 +514,11 @@ def _refine_style(spec: Spec, info: dict, notes: list) -> None:
 # Every mode's LoRAs, in a section of their own (loras.py says what a value may name).
 LORAS = "LoRAs"
 LORA_HELP = (
-    "A LoRA for the chosen model: a known one's name ({known}), "
-    "hf:Owner/Repo/path/file.safetensors from the Hugging Face Hub (downloaded with the other "
-    "weights), or a .safetensors file in the models folder's loras/. Empty: none."
+    "A known LoRA of the chosen model ({known}), hf:Owner/Repo/path/file.safetensors from the "
+    "Hugging Face Hub (downloaded with the other weights), or a .safetensors file in the models "
+    "folder's loras/."
 )
+STRENGTH_HELP = "How strongly it applies; negative turns its effect around."
 
 
 def _known_text() -> str:
@@ -527,16 +528,20 @@ def _known_text() -> str:
     )
 
 
-LORA_FIELDS = tuple(
-    f
-    for k in loras.SLOTS
-    for f in (
-        Field(f"lora_{k}", "text", f"LoRA {k}", "", max_len=400, group=LORAS,
-              help=LORA_HELP.format(known=_known_text()), placeholder="cinemagraph"),
+def _lora_fields(k: int) -> tuple[Field, Field]:
+    """Slot k's LoRA and strength; the first slot's help says it for all four."""
+    first = k == loras.SLOTS[0]
+    help = LORA_HELP.format(known=_known_text()) if first else "Another LoRA, as LoRA 1 takes."
+    suggest = tuple((m, tuple(x.name for x in loras.known(m))) for m in MODEL_TITLES)
+    return (
+        Field(f"lora_{k}", "text", f"LoRA {k}", "", max_len=400, group=LORAS, help=help,
+              suggest=suggest),
         Field(f"lora_{k}_strength", "float", f"LoRA {k} strength", 1.0, -2.0, 2.0, 0.05,
-              group=LORAS, help="How strongly it applies; negative turns its effect around."),
-    )
-)  # fmt: skip
+              group=LORAS, help=STRENGTH_HELP if first else ""),
+    )  # fmt: skip
+
+
+LORA_FIELDS = tuple(f for k in loras.SLOTS for f in _lora_fields(k))
 
 
 def _with_loras(mode: Mode) -> Mode:
