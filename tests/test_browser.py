@@ -679,3 +679,32 @@ def test_the_lora_fields_offer_the_chosen_models_known_loras_and_reach_the_graph
     assert names == [loras.parse("l", "cinemagraph", modes.LTX23).filename,
                      "hf/Someone/ltx23-styles/ink.safetensors"]  # fmt: skip
     shoot(page, "t2v-loras")
+
+
+def test_a_jobs_loras_come_back_with_use_these_settings_and_run_again(page, served):
+    store = served.store()
+    page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
+    page.locator("#aio-t2v-preset label").filter(has_text="fast").click()
+    page.locator("#aio-t2v-group-0").get_by_text(modes.LORAS).first.click()
+    page.locator("#aio-t2v-lora_1 input").fill("slow-motion")
+    page.locator("#aio-t2v-lora_1 input").press("Enter")
+    page.locator("#aio-t2v-lora_1_strength input[type=number]").fill("0.6")
+    page.locator("#aio-t2v-lora_1_strength input[type=number]").press("Enter")
+    page.locator("#aio-generate-t2v").click()
+    outcome(page, "t2v").filter(has_text="Done").wait_for(state="visible")
+    first = store.jobs(limit=1)[0]
+    assert (first.used["lora_1"], first.used["lora_1_strength"]) == ("slow-motion", 0.6)
+
+    page.reload()  # a fresh page: what comes back is History's, not what the form kept
+    open_history(page)
+    thumbnails(page).nth(0).click()
+    page.locator("#aio-history-info").filter(has_text=first.id).wait_for()
+    page.locator("#aio-history-use").click()
+    outcome(page, "t2v").filter(has_text="Settings loaded").wait_for()
+    page.locator("#aio-t2v-group-0").get_by_text(modes.LORAS).first.click()
+    assert page.locator("#aio-t2v-lora_1 input").input_value() == "slow-motion"
+    page.locator("#aio-generate-t2v").click()
+    outcome(page, "t2v").filter(has_text="Done").wait_for(state="visible")
+    again = store.jobs(limit=1)[0]
+    assert again.id != first.id
+    assert (again.used["lora_1"], again.used["lora_1_strength"]) == ("slow-motion", 0.6)
