@@ -304,12 +304,18 @@ def lora_layers(header: dict) -> dict[str, tuple[int, int]]:
     return out
 
 
-def model_layers(header: dict) -> dict[str, tuple[int, int]]:
+# Dtypes whose stored shape is the matrix's own; a packed or integer-quantized weight (NVFP4,
+# int8 "convrot") may store another, so only its presence is checked.
+PLAIN_DTYPES = {"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"}
+
+
+def model_layers(header: dict) -> dict[str, tuple[int, int] | None]:
     """Module -> (in, out) of each matrix of a transformer file (a checkpoint's
-    model.diffusion_model.* or a bare transformer's own keys)."""
+    model.diffusion_model.* or a bare transformer's own keys); None: stored quantized, its
+    widths not read."""
     prefix = "model.diffusion_model."
     keys = [k for k in header if k.startswith(prefix)]
-    out: dict[str, tuple[int, int]] = {}
+    out: dict[str, tuple[int, int] | None] = {}
     for key in keys or list(header):
         info = header[key]
         if not key.endswith(".weight") or not isinstance(info, dict):
@@ -317,7 +323,8 @@ def model_layers(header: dict) -> dict[str, tuple[int, int]]:
         shape = info.get("shape") or []
         if len(shape) == 2:
             module = key[: -len(".weight")].removeprefix(prefix)
-            out[module] = (int(shape[1]), int(shape[0]))
+            plain = info.get("dtype") in PLAIN_DTYPES
+            out[module] = (int(shape[1]), int(shape[0])) if plain else None
     return out
 
 
@@ -326,7 +333,7 @@ def misfit(lora: dict, model: dict) -> str | None:
     if not lora:
         return "it holds no LoRA layers this app can read (lora_A/lora_B or lora_down/lora_up)"
     absent = [m for m in lora if m not in model]
-    wrong = [m for m in lora if m in model and lora[m] != model[m]]
+    wrong = [m for m in lora if model.get(m) is not None and lora[m] != model[m]]
     if not absent and not wrong:
         return None
     said = []

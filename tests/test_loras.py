@@ -128,6 +128,10 @@ def test_a_lora_fits_only_a_model_with_its_layers_at_its_widths():
     other = loras.lora_layers(shapes(lora(8, modules=("transformer_blocks.9.attn1.to_q",))))
     assert "not in the model" in loras.misfit(other, loras.model_layers(shapes(model(8))))
     assert "no LoRA layers" in loras.misfit({}, loras.model_layers(shapes(model(8))))
+    # A quantized weight's stored shape need not be its matrix's: only its presence counts.
+    int8 = {name: {"dtype": "I8", "shape": [12, 3]} for name in model(12)}
+    assert loras.misfit(fits, loras.model_layers(int8)) is None
+    assert "not in the model" in loras.misfit(other, loras.model_layers(int8))
 
 
 def test_a_lora_for_another_model_is_refused_with_its_name_before_the_engine(lora_dir):
