@@ -195,6 +195,12 @@ class Field:
     # (node title, input name) pairs that take this value as is; derived values (sizes, frames,
     # the prompt with its suffix) are written by patches.py.
     patch: tuple[tuple[str, str], ...] = ()
+    # A text field's values to pick from, per model family: (family, (value, ...)) pairs; any
+    # other value may still be typed (the known LoRAs of the job's model).
+    suggest: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def suggestions(self, model: str | None) -> list[str]:
+        return list(dict(self.suggest).get(model, ()))
 
     def __post_init__(self) -> None:
         if self.kind not in KIND:

@@ -28,6 +28,7 @@ import errors
 import fields
 import history
 import history_record
+import loras
 import media
 import models
 import modes
@@ -514,6 +515,7 @@ def _run(
         if backend.local_weights():  # else each remote worker loads them from its own folder
             progress(0.0, "Checking model files")
             downloads.ensure_models_for_prompt(prompt, progress)
+            loras.check_fit(prepared.spec, prompt)  # a Hub LoRA is on disk now
         if prepared.spec.inputs.get("enhance_prompt"):
             prompt = _enhanced(checked, prepared, progress)
             store.note_spec(job_id, prepared.spec)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
+import loras
 import pins
 import tinyset
 from errors import AppError, bad_input
@@ -69,8 +70,17 @@ def hub_cache_dir() -> Path:
     return Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface" / "hub"
 
 
-def lookup(filename: str, node_title: str = "") -> ModelFile:
+def lookup(filename: str, node_title: str = "", folder: str = "") -> ModelFile:
     fact = FACTS.get(_basename(filename))
+    if fact is None and folder == "loras":  # a LoRA a job named: from the Hub or the LoRA folder
+        fact = loras.fact(filename)
+        if fact is None:
+            raise AppError(
+                "missing_model",
+                f"the LoRA file {filename} is not in the LoRA folder.",
+                where=node_title,
+                hint="Put it back in loras/ of the models folder, or choose another LoRA.",
+            )
     if fact is None:
         raise AppError(
             "missing_model",
@@ -167,7 +177,7 @@ def needs_for_refs(refs: Iterable) -> list[Need]:
     tiny = tinyset.file_sizes(pins.models_dir())
     for folder, filename, title in refs:
         if (folder, filename) not in needs:
-            fact = lookup(filename, title)
+            fact = lookup(filename, title, folder)
             if f"{folder}/{filename}" in tiny:  # the test set's own file stands in for this one
                 fact = replace(fact, size=tiny[f"{folder}/{filename}"], size_exact=True,
                                sha256=None, source=TINY_SOURCE)  # fmt: skip
@@ -329,3 +339,19 @@ def model_status(mode: str | None = None, *, variant: str | None = None) -> dict
         except AppError as exc:
             out["modes"][name] = {"error": exc.to_dict(), "files": [], "ready": False}
     return {**out, **_totals(rows)}
+
+
+def known_loras() -> list[dict]:
+    """Each known LoRA (loras.KNOWN) of each model family: where it comes from, what it does and
+    whether it is on disk (the Models view's LoRA table). A job fetches one when it names it."""
+    rows = []
+    for k in loras.KNOWN:
+        ref = loras.parse("lora", k.name, k.family)
+        need = needs_for_refs([("loras", ref.filename, k.name)])[0]
+        state, _ = local_state(need)
+        rows.append({
+            "name": k.name, "family": k.family, "does": k.does, "repo": k.repo, "path": k.path,
+            "note": k.note, "gated": k.gated,
+            "state": "present" if state in ("linked", "own_file", "cached") else "missing",
+        })  # fmt: skip
+    return rows

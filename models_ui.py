@@ -35,6 +35,7 @@ class ModelsView:
     overview: gr.HTML
     files: gr.HTML
     download: gr.Button
+    loras: gr.HTML  # the known LoRAs of each model family
 
     @property
     def refresh_inputs(self) -> list:
@@ -42,7 +43,7 @@ class ModelsView:
 
     @property
     def refresh_outputs(self) -> list:
-        return [self.message, self.summary, self.overview, self.files, self.download]
+        return [self.message, self.summary, self.overview, self.files, self.download, self.loras]
 
     def on_refresh(self, mode: str) -> dict:
         """The overview, the chosen mode's files and what its button would fetch."""
@@ -55,6 +56,7 @@ class ModelsView:
                 self.overview: "",
                 self.files: "",
                 self.download: gr.update(visible=False),
+                self.loras: "",
             }
         info = status["modes"][mode]
         local = jobs.local_weights()
@@ -70,6 +72,7 @@ class ModelsView:
                 value=download_label(mode, info) if "error" not in info else "Download",
                 visible=local and not info.get("ready", False) and "error" not in info,
             ),
+            self.loras: loras_html(models.known_loras()),
         }
 
     def on_download(self, mode: str, progress=gr.Progress()) -> dict:  # noqa: B008
@@ -183,6 +186,23 @@ def files_html(info: dict) -> str:
     return tables.table_html("models-files", headers, rows, nowrap=("Size",))
 
 
+def loras_html(rows: list[dict]) -> str:
+    """One row per known LoRA, by model family: a job that names it fetches it (a LoRA loads on
+    its own family's model only)."""
+    esc = html.escape
+    out = []
+    for r in sorted(rows, key=lambda r: (r["family"] != modes.LTX25, r["family"], r["name"])):
+        state = STATE_TEXT.get(r["state"], r["state"])
+        if r["gated"] and r["state"] != "present":
+            state += " · gated: needs HF_TOKEN and the licence accepted on its Hub page"
+        does = esc(r["does"]) + (f" ({esc(r['note'])})" if r["note"] else "")
+        cells = [f"<code>{esc(r['name'])}</code>", esc(modes.MODEL_TITLES.get(r["family"], "")),
+                 does, f"{esc(r['repo'])}/{esc(r['path'])}", esc(state)]  # fmt: skip
+        out.append(tables.Row(cells, attrs={"data-state": r["state"], "data-model": r["family"]}))
+    headers = ("LoRA", "Model", "What it does", "From", "State")
+    return tables.table_html("models-loras", headers, out)
+
+
 ELSEWHERE = (
     "Nothing is downloaded to this machine: each worker loads the weights from its own models "
     "folder, so fetch them where the workers run (README: remote workers). The tables list this "
@@ -225,8 +245,14 @@ def build() -> ModelsView:
         download = gr.Button(
             "Download", variant="primary", visible=False, elem_id="aio-models-download"
         )
+        gr.Markdown(
+            "### Known LoRAs\nName one in a LoRA field of a mode (its LoRAs section); it is "
+            "downloaded with the job's other files. Each loads on its own model only.",
+            elem_id="aio-models-loras-head",
+        )
+        known = gr.HTML("", elem_id="aio-models-loras")
 
-    view = ModelsView(panel, mode, message, summary, overview, files, download)
+    view = ModelsView(panel, mode, message, summary, overview, files, download, known)
     private = {"api_visibility": "private"}
     for trigger in (refresh.click, mode.change):
         trigger(

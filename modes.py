@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import edits
 import errors
 import frame_math
+import loras
 import patches
 import recipes
 import workflow
@@ -559,8 +560,45 @@ def _refine_style(spec: Spec, info: dict, notes: list) -> None:
         notes.append("the source video has no sound, so new sound is generated")
 
 
+# Every mode's LoRAs, in a section of their own (loras.py says what a value may name).
+LORAS = "LoRAs"
+LORA_HELP = (
+    "A known LoRA of the chosen model ({known}), hf:Owner/Repo/path/file.safetensors from the "
+    "Hugging Face Hub (downloaded with the other weights), or a .safetensors file in the models "
+    "folder's loras/."
+)
+STRENGTH_HELP = "How strongly it applies; negative turns its effect around."
+
+
+def _known_text() -> str:
+    return "; ".join(
+        f"{MODEL_TITLES[family]}: " + (", ".join(k.name for k in loras.known(family)) or "none")
+        for family in MODEL_TITLES
+    )
+
+
+def _lora_fields(k: int) -> tuple[Field, Field]:
+    """Slot k's LoRA and strength; the first slot's help says it for all four."""
+    first = k == loras.SLOTS[0]
+    help = LORA_HELP.format(known=_known_text()) if first else "Another LoRA, as LoRA 1 takes."
+    suggest = tuple((m, tuple(x.name for x in loras.known(m))) for m in MODEL_TITLES)
+    return (
+        Field(f"lora_{k}", "text", f"LoRA {k}", "", max_len=400, group=LORAS, help=help,
+              suggest=suggest),
+        Field(f"lora_{k}_strength", "float", f"LoRA {k} strength", 1.0, -2.0, 2.0, 0.05,
+              group=LORAS, help=STRENGTH_HELP if first else ""),
+    )  # fmt: skip
+
+
+LORA_FIELDS = tuple(f for k in loras.SLOTS for f in _lora_fields(k))
+
+
+def _with_loras(mode: Mode) -> Mode:
+    return dataclasses.replace(mode, fields=mode.fields + LORA_FIELDS)
+
+
 # fmt: off
-MODES: dict[str, Mode] = {m.name: m for m in (
+MODES: dict[str, Mode] = {m.name: m for m in map(_with_loras, (
     Mode("t2v", "Text to video", "A prompt becomes a video with generated sound.", _models("t2v"),
          _model("t2v") + _prompted("t2v", "", STANDARD_PRESETS, aspect=True), STANDARD_PRESETS,
          examples=EXAMPLES["t2v"]),
@@ -621,7 +659,7 @@ MODES: dict[str, Mode] = {m.name: m for m in (
          _edit_fields("retake", "", RETAKE_FIELDS), STANDARD_PRESETS, size_from="video",
          fps_from="video", examples=EXAMPLES["retake"], patch=patches.patch_retake,
          edit=edits.RETAKE),
-)}
+))}
 # fmt: on
 
 CONTROL_NODES = patches.CONTROL_NODES

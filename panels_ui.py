@@ -51,7 +51,27 @@ def field_component(mode: modes.Mode, f: modes.Field) -> gr.Component:
 
 def _component(mode: modes.Mode, f: modes.Field) -> gr.Component:
     common = {"label": f.title, "elem_id": f"aio-{mode.name}-{f.name}"}
+    if f.suggest:  # values to pick from, those of the panel's model (suggested, below)
+        return gr.Dropdown(
+            f.suggestions(mode.models[0]), value=f.default, allow_custom_value=True,
+            filterable=True, info=f.help or None, **common,
+        )  # fmt: skip
     return COMPONENTS[f.kind](f, common, f.help or None)
+
+
+def suggested(mode: modes.Mode, comps: dict[str, gr.Component]) -> None:
+    """A field that suggests values per model family offers the chosen model's only."""
+    offering = [f for f in mode.fields if f.suggest and f.name in comps]
+    if not offering or "model" not in comps:
+        return
+
+    def on_model(model: str) -> dict:
+        return {comps[f.name]: gr.update(choices=f.suggestions(model)) for f in offering}
+
+    comps["model"].change(
+        on_model, inputs=[comps["model"]], outputs=[comps[f.name] for f in offering],
+        queue=False, api_visibility="private",
+    )  # fmt: skip
 
 
 def _text(f: modes.Field, common: dict, info) -> gr.Component:
@@ -275,6 +295,7 @@ def build(
         queue=False,
         **private,
     )
+    suggested(mode, comps)
     starts = quick_start.values(mode) if quick else {}
     return Panel(
         column=column,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import decode_plan
+import loras
 import media
 import recipes
 import workflow
@@ -84,10 +85,29 @@ def parameterize(template: str, spec: Spec, fields=(), patch: Patch | None = Non
 
     if patch is not None:
         patch(prompt, spec, files)
+    _add_loras(prompt, spec)
     if single and workflow.has_node(prompt, "Upscale latent"):
         _single_stage(prompt)
     workflow.prune(prompt)
     return prompt
+
+
+def _add_loras(prompt: dict, spec: Spec) -> None:
+    """The job's LoRAs (loras.py), one LoraLoaderModelOnly each in slot order, between the model
+    the samplers get (after the distilled or IC-LoRA where the graph has one) and everything that
+    took it: both passes, and LTX-2.5's duration head, see one model. A job without LoRAs keeps
+    its graph as it was."""
+    chosen = loras.of_spec(spec)
+    if not chosen or not workflow.has_node(prompt, "Guider 1"):
+        return
+    source = list(workflow.find_node(prompt, "Guider 1")[1]["inputs"]["model"])
+    model, added = source, set()
+    for k, ref, strength in chosen:
+        inputs = {"model": model, "lora_name": ref.filename, "strength_model": float(strength)}
+        node = workflow.add_node(prompt, "LoraLoaderModelOnly", inputs, loras.lora_title(k))
+        added.add(node)
+        model = [node, 0]
+    workflow.relink(prompt, source, model, keep=added)
 
 
 def _plan_decode(prompt: dict, spec: Spec) -> None:

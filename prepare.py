@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import errors
+import loras
 import media
 import recipes
 from fields import Field, coerce, number_text
@@ -169,6 +170,7 @@ def check(mode: str, params: dict, *, job_id: str) -> Checked:
     spec.source_job = sources(m, source) or None
     if m.refine is not None:
         m.refine(spec, info, notes)
+    loras.check_refs(spec)
     audio = info.get("audio")
     if audio is not None and audio.channels > 2:
         notes.append(f"the audio's {audio.channels} channels were mixed down to stereo")
@@ -183,6 +185,7 @@ def stage(checked: Checked, *, input_dir: Path) -> Prepared:
     try:
         _stage_media(checked.mode, checked.values, checked.info, spec, Path(input_dir))
         prompt = checked.mode.parameterize(spec)
+        loras.check_fit(spec, prompt)  # what is on disk now; the rest after the downloads
     except BaseException:  # what was staged before the failure goes too
         media.unstage(spec.files, Path(input_dir))
         raise

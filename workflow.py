@@ -95,6 +95,25 @@ def set_input(prompt: dict, title: str, name: str, value) -> None:
     node["inputs"][name] = value
 
 
+def add_node(prompt: dict, class_type: str, inputs: dict, title: str) -> str:
+    """A new node titled `title` (a fresh id after the highest); returns its id."""
+    if has_node(prompt, title):
+        raise KeyError(f"a node titled {title!r} is already in this workflow")
+    new_id = str(max((int(k) for k in prompt if str(k).isdigit()), default=0) + 1)
+    prompt[new_id] = {"class_type": class_type, "inputs": inputs, "_meta": {"title": title}}
+    return new_id
+
+
+def relink(prompt: dict, old: list, new: list, keep: set[str] = frozenset()) -> None:
+    """Every input linked to output `old` takes `new` instead (nodes in `keep` excepted)."""
+    for nid, node in prompt.items():
+        if nid in keep:
+            continue
+        for name, value in node.get("inputs", {}).items():
+            if _is_link(value) and [str(value[0]), value[1]] == [str(old[0]), old[1]]:
+                node["inputs"][name] = list(new)
+
+
 def _title(node: dict) -> str:
     return (node.get("_meta") or {}).get("title", "")
 

@@ -215,6 +215,11 @@ def test_every_field_gets_a_component_of_its_kind(mode):
                     assert component.minimum == f.min and component.maximum == f.max
             elif f.kind in ("int", "float"):
                 assert isinstance(component, gr.Textbox), f.name
+            elif f.suggest:  # its model's values to pick from, and any other typed
+                assert isinstance(component, gr.Dropdown) and component.allow_custom_value
+                assert component.choices == [
+                    (v, v) for v in f.suggestions(modes.MODES[mode].models[0])
+                ]
             else:
                 assert isinstance(component, expected[f.kind]), f.name
 

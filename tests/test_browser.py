@@ -17,6 +17,7 @@ import app
 import batch_ui
 import history_listing
 import jobs
+import loras
 import models
 import modes
 import prepare
@@ -643,3 +644,67 @@ def test_history_hides_refusals_and_clears_failed_jobs(page, served):
     page.locator("#aio-history-message").filter(has_text="Cleared").wait_for()
     store = served.store()
     assert store.count(status="failed") == 0 and store.count(status="cancelled") == 0
+
+
+def test_the_lora_fields_offer_the_chosen_models_known_loras_and_reach_the_graph(page, served):
+    def offered() -> list[str]:
+        page.locator("#aio-t2v-lora_1 input").click()
+        options = page.locator("#aio-t2v-lora_1 li[role=option]")
+        options.first.wait_for()
+        names = [o.strip() for o in options.all_inner_texts()]
+        page.keyboard.press("Escape")
+        return names
+
+    page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
+    page.locator("#aio-t2v-preset label").filter(has_text="fast").click()
+    page.locator("#aio-t2v-group-0").get_by_text(modes.LORAS).first.click()
+    assert offered() == ["cinemagraph", "slow-motion"]  # LTX-2.5's, the panel's default
+    page.locator("#aio-t2v-model label").filter(has_text="ltx-2.3").click()
+    page.locator("#aio-t2v-lora_1 input").click()
+    slow = page.locator("#aio-t2v-lora_1 li[role=option]").filter(has_text="slow-motion")
+    slow.wait_for(state="detached")  # LTX-2.3 has no such LoRA
+    page.keyboard.press("Escape")
+    assert offered() == ["cinemagraph"]
+    for name, value in (("lora_1", "cinemagraph"),
+                        ("lora_2", "hf:Someone/ltx23-styles/ink.safetensors")):  # fmt: skip
+        page.locator(f"#aio-t2v-{name} input").fill(value)
+        page.locator(f"#aio-t2v-{name} input").press("Enter")
+    before = len(served.engine.calls)
+    page.locator("#aio-generate-t2v").click()
+    outcome(page, "t2v").filter(has_text="Done").wait_for()
+    assert len(served.engine.calls) == before + 1
+    sent = served.engine.calls[-1]["prompt"]
+    names = [n["inputs"]["lora_name"] for n in sent.values() if n["class_type"] ==
+             "LoraLoaderModelOnly" and n["_meta"]["title"].startswith("LoRA ")]  # fmt: skip
+    assert names == [loras.parse("l", "cinemagraph", modes.LTX23).filename,
+                     "hf/Someone/ltx23-styles/ink.safetensors"]  # fmt: skip
+    shoot(page, "t2v-loras")
+
+
+def test_a_jobs_loras_come_back_with_use_these_settings_and_run_again(page, served):
+    store = served.store()
+    page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
+    page.locator("#aio-t2v-preset label").filter(has_text="fast").click()
+    page.locator("#aio-t2v-group-0").get_by_text(modes.LORAS).first.click()
+    page.locator("#aio-t2v-lora_1 input").fill("slow-motion")
+    page.locator("#aio-t2v-lora_1 input").press("Enter")
+    page.locator("#aio-t2v-lora_1_strength input[type=number]").fill("0.6")
+    page.locator("#aio-t2v-lora_1_strength input[type=number]").press("Enter")
+    page.locator("#aio-generate-t2v").click()
+    outcome(page, "t2v").filter(has_text="Done").wait_for(state="visible")
+    first = store.jobs(limit=1)[0]
+    assert (first.used["lora_1"], first.used["lora_1_strength"]) == ("slow-motion", 0.6)
+
+    page.reload()  # a fresh page: what comes back is History's, not what the form kept
+    open_history(page)
+    thumbnails(page).nth(0).click()
+    page.locator("#aio-history-info").filter(has_text=first.id).wait_for()
+    page.locator("#aio-history-use").click()
+    outcome(page, "t2v").filter(has_text="Settings loaded").wait_for()
+    page.locator("#aio-t2v-group-0").get_by_text(modes.LORAS).first.click()
+    assert page.locator("#aio-t2v-lora_1 input").input_value() == "slow-motion"
+    page.locator("#aio-generate-t2v").click()
+    outcome(page, "t2v").filter(has_text="Done").wait_for(state="visible")
+    again = store.jobs(limit=1)[0]
+    assert again.id != first.id
+    assert (again.used["lora_1"], again.used["lora_1_strength"]) == ("slow-motion", 0.6)

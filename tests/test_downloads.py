@@ -414,3 +414,32 @@ def test_moge_depth_model_downloads_from_comfy_org_into_geometry_estimation(env,
     assert {(r.repo, r.path) for r in hub.gets()} == {
         ("Comfy-Org/MoGe", "geometry_estimation/moge_2_vitl_normal_fp16.safetensors")
     }
+
+
+def test_a_hub_lora_a_job_names_downloads_with_progress_into_the_same_cache(env, hub):
+    """hf:Owner/Repo/path: fetched by the same client into the same cache, linked where its
+    loader looks, with the same progress as every other file; then read for its fit."""
+    import json
+
+    import loras
+    import modes
+    from testkit.modes_helpers import graph_spec
+
+    module = "diffusion_model.transformer_blocks.0.attn1.to_q"
+    head = json.dumps({
+        f"{module}.lora_A.weight": {"dtype": "F32", "shape": [2, 8], "data_offsets": [0, 64]},
+        f"{module}.lora_B.weight": {"dtype": "F32", "shape": [8, 2], "data_offsets": [64, 128]},
+    }).encode()  # fmt: skip
+    hub.add("someone/ltx-styles", "v1/ink.safetensors",
+            len(head).to_bytes(8, "little") + head + bytes(128 + MB))  # fmt: skip
+    spec = graph_spec("t2v", "fast", modes.LTX25)
+    spec.inputs |= {"lora_2": "hf:someone/ltx-styles/v1/ink.safetensors", "lora_2_strength": 0.5}
+    prompt = modes.MODES["t2v"].parameterize(spec)
+    needs = [n for n in models.needs_for_prompt(prompt) if n.folder == "loras"]
+    seen = []
+    [path] = downloads.ensure_needs(needs, lambda fraction, desc: seen.append(desc))
+    assert path == env / "comfyui" / "models" / "loras" / "hf/someone/ltx-styles/v1/ink.safetensors"
+    assert path.is_symlink() and (env / "hub") in path.resolve().parents
+    assert any(desc.startswith("Downloading ink.safetensors") for desc in seen)
+    assert [r.repo for r in hub.gets()] == ["someone/ltx-styles"]
+    assert loras.lora_layers(loras.read_header(path)) == {"transformer_blocks.0.attn1.to_q": (8, 8)}

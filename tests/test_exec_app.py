@@ -131,6 +131,22 @@ def test_the_model_family_is_chosen_per_job_through_the_api_and_recorded(client,
         client.predict(**api_values("a2v", media, model="ltx-2.5"), api_name="/a2v")
 
 
+def test_a_two_lora_job_through_the_api_is_recorded_and_a_misfit_is_refused_by_name(
+    client, media, real_app
+):
+    loras = {"lora_1": "cinemagraph", "lora_1_strength": 0.7,
+             "lora_2": "my-ltx-2.5-lora.safetensors", "lora_2_strength": -0.4}  # fmt: skip
+    video, used = client.predict(**api_values("t2v", media, model="ltx-2.5", **loras),
+                                 api_name="/t2v")  # fmt: skip
+    assert video_shape(video)[1] == used["frames"]
+    job = history.open_store(real_app.data).get(used["job_id"])
+    assert job.status == "done" and {k: job.used[k] for k in loras} == loras
+    assert {k: job.replay()[k] for k in loras} == loras  # what "use these settings" puts back
+    with pytest.raises(Exception, match=r"\[bad_input\].*lora_2.*my-ltx-2.5-lora.safetensors "
+                       r"does not fit LTX-2.3"):  # fmt: skip
+        client.predict(**api_values("t2v", media, model="ltx-2.3", **loras), api_name="/t2v")
+
+
 def test_automatic_length_through_the_api_records_the_length_chosen(client, media, real_app):
     values = api_values("t2v", media, frames=49, auto_length=True)
     video, used = client.predict(**values, api_name="/t2v")

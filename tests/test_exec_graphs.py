@@ -10,6 +10,7 @@ for keyframes, what the sampler is given of each one (a random model copies none
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import sys
 import threading
 import uuid
@@ -379,3 +380,73 @@ def test_each_step_evaluates_the_negative_prompt_only_where_the_recipe_pays_for_
     steps = 8 + (3 if prepared.spec.stages == 2 else 0)  # the distilled schedules
     assert tally["evaluations"] == steps
     assert tally["conditionings"] == steps * per_step
+
+
+# -- LoRAs: the tiny set holds, per family, one LoRA of "your own" in the LoRA folder and each
+# known one where a Hub download is linked (tools/make_tiny_weights.py), at that family's widths:
+# LTX-2.5's tiny transformer is wider than LTX-2.3's, so a LoRA made for one does not fit the
+# other, as with the real models.
+
+TWO = {
+    modes.LTX23: ("cinemagraph", "my-ltx-2.3-lora.safetensors"),
+    modes.LTX25: ("slow-motion", "my-ltx-2.5-lora.safetensors"),
+}
+
+
+@pytest.fixture
+def on_tiny_set(tiny_models, real_engine, monkeypatch):
+    """The app's own checks read the LoRA folder of the models folder the engine runs on."""
+    monkeypatch.setenv("LTX_AIO_MODELS_DIR", str(tiny_models))
+    return real_engine
+
+
+def frames_digest(path: str) -> str:
+    import av
+
+    digest = hashlib.sha256()
+    with av.open(path) as container:
+        for frame in container.decode(video=0):
+            digest.update(frame.to_ndarray(format="rgb24").tobytes())
+    return digest.hexdigest()
+
+
+@pytest.mark.parametrize("family", sorted(TWO))
+def test_a_two_lora_job_runs_and_a_new_seed_loads_no_model_or_lora_again(
+    family, media, on_tiny_set
+):
+    engine, (known, own) = on_tiny_set, TWO[family]
+    values = {"model": family, "lora_1": known, "lora_1_strength": 0.8, "lora_2": own,
+              "lora_2_strength": -0.5}  # fmt: skip
+    first = prepared_job("t2v", "balanced", media, **values)
+    result = run(engine, first)
+    assert streams(result["video"])["frames"] == first.spec.frames == 9
+    ran = class_types(first.prompt, engine.executed)
+    assert {"LoraLoaderModelOnly", "SamplerCustomAdvanced"} <= ran
+    names = {n["inputs"]["lora_name"] for n in first.prompt.values()
+             if n["_meta"]["title"] in ("LoRA 1", "LoRA 2")}  # fmt: skip
+    assert own in names and any(name.startswith("hf/Lightricks/") for name in names)
+
+    second = prepared_job("t2v", "balanced", media, seed=first.spec.seed + 1, **values)
+    run(engine, second)
+    assert not class_types(second.prompt, engine.executed) & (LOADERS | TEXT_ENCODERS)
+    assert "LoraLoaderModelOnly" in class_types(second.prompt, engine.cached)
+    assert "SamplerCustomAdvanced" in class_types(second.prompt, engine.executed)
+
+    # The LoRAs change what is made: the same seed without them makes other frames.
+    plain = prepared_job("t2v", "balanced", media, seed=first.spec.seed, model=family)
+    assert frames_digest(run(engine, plain)["video"]) != frames_digest(result["video"])
+
+
+@pytest.mark.parametrize("family", sorted(TWO))
+def test_a_lora_made_for_the_other_family_is_refused_with_its_name(family, media, on_tiny_set):
+    other = next(f for f in TWO if f != family)
+    engine, mismatched = on_tiny_set, TWO[other][1]
+    before = list(engine.executed) + list(engine.cached)
+    with pytest.raises(AppError) as info:
+        prepared_job("t2v", "fast", media, model=family, lora_1=TWO[family][1], lora_3=mismatched)
+    assert info.value.kind == "bad_input" and info.value.where == "lora_3"
+    assert info.value.message.startswith(
+        f"{mismatched} does not fit {modes.MODEL_TITLES[family]}: "
+    )
+    assert "other widths" in info.value.message
+    assert list(engine.executed) + list(engine.cached) == before  # no engine work was asked

@@ -137,6 +137,31 @@ def test_a_keyframe_job_replays_its_middle_keyframes(store, video, tmp_path):
     assert checked.info["image_4"] is not None and checked.spec.inputs["time_4"] == 2.5
 
 
+def test_a_jobs_loras_and_strengths_come_back_with_use_these_settings(
+    store, video, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("LTX_AIO_MODELS_DIR", str(tmp_path / "models"))
+    (tmp_path / "models" / "loras").mkdir(parents=True)
+    (tmp_path / "models" / "loras" / "mine.safetensors").write_bytes(b"{}")
+    params = {
+        "prompt": "dusk",
+        "preset": "fast",
+        "model": modes.LTX25,
+        "lora_1": "slow-motion",
+        "lora_1_strength": 0.6,
+        "lora_3": "mine.safetensors",
+        "lora_3_strength": -1.0,
+    }
+    job_id = store.create_job("t2v", params, {})
+    with store.running(job_id, spec=ran(mode="t2v", **params)):
+        store.mark_done(job_id, video)
+    shown, checked = replayed(store, job_id)
+    assert (shown["lora_1"], shown["lora_1_strength"]) == ("slow-motion", 0.6)
+    assert (shown["lora_3"], shown["lora_3_strength"]) == ("mine.safetensors", -1.0)
+    assert shown["lora_2"] == "" and shown["lora_2_strength"] == 1.0
+    assert checked.spec.inputs["lora_3"] == "mine.safetensors"
+
+
 def test_settings_of_a_job_that_never_ran_name_its_seed_truthfully(store):
     job_id = store.create_job("t2v", {"prompt": "a fox", "seed": -1}, {})
     store.mark_failed(job_id, "bad_input", "refused")

@@ -193,3 +193,24 @@ def test_with_remote_workers_nothing_is_offered_or_fetched_here(disk, monkeypatc
     assert "free at" not in out[view.summary]
     out = view.on_download("t2v", progress=None)
     assert fetched == [] and "Nothing is downloaded to this machine" in out[view.message]["value"]
+
+
+def test_the_known_loras_are_shown_by_model_and_say_when_they_are_on_disk(disk, view):
+    import loras
+
+    def rows() -> dict:
+        table = view.on_refresh("t2v")[view.loras]
+        found = re.findall(
+            r'<tr data-state="(\w+)" data-model="([^"]+)"><td data-label="LoRA"><code>(.*?)'
+            r"</code>.*?<td data-label=\"From\">([^<]*)</td>", table
+        )  # fmt: skip
+        return {(model, name): (state, source) for state, model, name, source in found}
+
+    shown = rows()
+    assert set(shown) == {(k.family, k.name) for k in loras.KNOWN}
+    slow = next(k for k in loras.KNOWN if k.name == "slow-motion")
+    assert shown[(modes.LTX25, "slow-motion")] == ("missing", f"{slow.repo}/{slow.path}")
+    link = models.pins.models_dir() / "loras" / loras.parse("l", slow.name, slow.family).filename
+    link.parent.mkdir(parents=True)
+    link.write_bytes(b"tiny")
+    assert rows()[(modes.LTX25, "slow-motion")][0] == "present"

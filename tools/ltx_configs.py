@@ -122,6 +122,15 @@ def tiny_transformer() -> dict:
     return t
 
 
+def tiny_transformer_25() -> dict:
+    """LTX-2.5's tiny transformer: three video heads where LTX-2.3's has two (and the text
+    context and its connector as wide, as ComfyUI's model needs), so that the two families'
+    matrices differ in width as the real ones' LoRAs do not fit across families (a LoRA made
+    for one is refused on the other: loras.py)."""
+    return {**tiny_transformer(), "num_attention_heads": 3, "cross_attention_dim": 96,
+            "connector_num_attention_heads": 3}  # fmt: skip
+
+
 def tiny_vae() -> dict:
     v = copy.deepcopy(REAL_VAE)
     for key in ("encoder_blocks", "decoder_blocks"):
@@ -212,12 +221,14 @@ def configs(size: str) -> dict:
     """Every component's config at `size` ("tiny" or "real")."""
     if size == "real":
         return {
-            "transformer": REAL_TRANSFORMER, "vae": REAL_VAE, "audio_vae": REAL_AUDIO_VAE,
-            "vocoder": REAL_VOCODER, "upsampler": REAL_UPSAMPLER, "gemma": REAL_GEMMA,
+            "transformer": REAL_TRANSFORMER, "transformer_25": REAL_TRANSFORMER, "vae": REAL_VAE,
+            "audio_vae": REAL_AUDIO_VAE, "vocoder": REAL_VOCODER, "upsampler": REAL_UPSAMPLER,
+            "gemma": REAL_GEMMA,
             "lora_rank": REAL_LORA_RANK, "moge": REAL_MOGE,
         }  # fmt: skip
     return {
-        "transformer": tiny_transformer(), "vae": tiny_vae(), "audio_vae": tiny_audio_vae(),
+        "transformer": tiny_transformer(), "transformer_25": tiny_transformer_25(),
+        "vae": tiny_vae(), "audio_vae": tiny_audio_vae(),
         "vocoder": tiny_vocoder(), "upsampler": tiny_upsampler(), "gemma": TINY_GEMMA,
         "lora_rank": TINY_LORA_RANK, "moge": TINY_MOGE,
     }  # fmt: skip

@@ -5,6 +5,9 @@
 OUT (default `.tiny-weights/` in the repo) becomes a models folder, as LTX_AIO_MODELS_DIR takes:
   <folder>/<file>                 every weight file the graphs load, named as the graphs name
                                   them; the fp8 variant's names are links to the same files
+  loras/my-<family>-lora.safetensors, loras/hf/<repo>/<file>
+                                  LoRAs a job may add, per model family: one of "your own"
+                                  and each known one (loras.py), at that family's widths
   controlnet_aux/<repo>/<file>    the pose and depth annotators
   geometry_estimation/<file>      the other depth model (MoGe-2: LTX_AIO_STYLE_DEPTH=moge)
   .aio-tiny-weights.json          the marker: each file's size and sha256, and the text-encoder
@@ -44,6 +47,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent))
 
 import ltx_configs  # noqa: E402
 
+import loras  # noqa: E402
 import modes  # noqa: E402
 import pins  # noqa: E402
 import recipes  # noqa: E402
@@ -54,12 +58,17 @@ from model_manifest import VARIANTS  # noqa: E402
 # token, and the official caps (600, 2048 tokens) would take minutes of noise on a CPU.
 TINY_ENHANCE_TOKENS = 12
 # Bump when what a seed writes changes: a kept set with another version is written again.
-VERSION = 6
+VERSION = 7
 DEFAULT_OUT = ROOT / ".tiny-weights"
 WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".ckpt", ".pt", ".pth", ".bin", ".onnx")
 IC_LORA_METADATA = {"reference_downscale_factor": "2"}  # "ref0.5": the reference at half size
 
 Entry = tuple[str, tuple[int, ...], object, Callable[[], object]]  # name, shape, dtype, make
+LTX25, LTX23 = recipes.LTX25, recipes.LTX23
+TRANSFORMERS = {LTX23: "transformer", LTX25: "transformer_25"}  # each family's config in cfg
+# LoRAs a job may add (loras.py), per family: one of the user's own in the LoRA folder besides
+# every known one (at the path a Hub LoRA is linked to), so jobs with two LoRAs run on the set.
+OWN_LORAS = {family: f"my-{family}-lora.safetensors" for family in TRANSFORMERS}
 
 
 # -- ComfyUI
@@ -295,13 +304,16 @@ def write_upscaler(path: Path, cfg: dict, values: Values) -> int:
     return write_safetensors(path, entries, {"config": json.dumps(cfg["upsampler"])})
 
 
-def write_lora(path: Path, cfg: dict, values: Values, metadata: dict | None = None) -> int:
-    """A LoRA over every linear layer of the transformer blocks (the real ones cover a subset)."""
+def write_lora(
+    path: Path, cfg: dict, values: Values, metadata: dict | None = None, family: str = LTX23
+) -> int:
+    """A LoRA over every linear layer of one family's transformer blocks (the real ones cover a
+    subset)."""
     import torch
 
     rank = cfg["lora_rank"]
     entries: list[Entry] = []
-    for key, tensor in _transformer(cfg["transformer"]).state_dict().items():
+    for key, tensor in _transformer(cfg[TRANSFORMERS[family]]).state_dict().items():
         if not (key.startswith("transformer_blocks.") and key.endswith(".weight")):
             continue
         if tensor.ndim != 2:
@@ -336,10 +348,9 @@ def write_transformer_25(path: Path, cfg: dict, values: Values) -> int:
     """The transformer alone (UNETLoader), bare keys, its config in the metadata."""
     import torch
 
-    entries = module_entries(_transformer(cfg["transformer"]), "", values, torch.bfloat16)
-    return write_safetensors(
-        path, entries, {"config": json.dumps({"transformer": cfg["transformer"]})}
-    )
+    config = cfg[TRANSFORMERS[LTX25]]
+    entries = module_entries(_transformer(config), "", values, torch.bfloat16)
+    return write_safetensors(path, entries, {"config": json.dumps({"transformer": config})})
 
 
 def write_audio_vae_25(path: Path, cfg: dict, values: Values) -> int:
@@ -389,8 +400,8 @@ def write_gemma4(path: Path, cfg: dict, values: Values, tiny: bool) -> int:
         hidden = gemma4.Gemma4_12B_Config.hidden_size
         layers = gemma4.Gemma4_12B_Config.num_hidden_layers
         projection = DualLinearProjection(
-            hidden * (layers + 1), cfg["transformer"]["cross_attention_dim"],
-            cfg["transformer"]["audio_cross_attention_dim"],
+            hidden * (layers + 1), cfg[TRANSFORMERS[LTX25]]["cross_attention_dim"],
+            cfg[TRANSFORMERS[LTX25]]["audio_cross_attention_dim"],
             dtype=torch.bfloat16, device="meta", operations=comfy.ops.disable_weight_init,
         )  # fmt: skip
     entries = module_entries(encoder, "", values, torch.bfloat16)
@@ -405,7 +416,7 @@ def write_duration_head(path: Path, cfg: dict, values: Values, tiny: bool) -> in
     import torch
     from comfy.ldm.lightricks.duration_head import DurationHead
 
-    dims = ltx_configs.duration_head_dims(cfg["transformer"], tiny) or {}
+    dims = ltx_configs.duration_head_dims(cfg[TRANSFORMERS[LTX25]], tiny) or {}
     with torch.device("meta"):
         head = DurationHead(**dims)
     return write_safetensors(path, module_entries(head, "", values, torch.bfloat16))
@@ -622,6 +633,15 @@ def graph_files() -> list[tuple[str, str]]:
     return sorted(refs)
 
 
+def lora_files() -> list[tuple[str, str]]:
+    """(family, filename in loras/) of each LoRA a job may add that the set holds."""
+    out = []
+    for family, own in OWN_LORAS.items():
+        out.append((family, own))
+        out += [(family, loras.parse("lora", k.name, family).filename) for k in loras.known(family)]
+    return out
+
+
 def writer_for(folder: str, filename: str, cfg: dict, values: Values, args) -> Callable:
     name = Path(filename).name
     tiny = args.size == "tiny"
@@ -644,7 +664,8 @@ def writer_for(folder: str, filename: str, cfg: dict, values: Values, args) -> C
         return writers[folder]
     if folder == "loras":
         metadata = IC_LORA_METADATA if "ic-lora" in name else None
-        return lambda p: write_lora(p, cfg, values, metadata)
+        family = next((f for f, n in lora_files() if n == filename), LTX23)
+        return lambda p: write_lora(p, cfg, values, metadata, family)
     if folder == "controlnet_aux" and name.endswith(".onnx"):
         return lambda p: write_onnx(p, args.seed)
     if folder == "controlnet_aux" and name.endswith(".torchscript.pt"):
@@ -743,13 +764,15 @@ def make_set(args) -> dict:
         "note": "random weights for tests and timing: they make noise, not video",
         # The real sizes need no seam: ComfyUI's hard-coded encoders are those sizes.
         "text_encoder": text_encoder_dims(cfg) if args.size == "tiny" else None,
-        "duration_head": ltx_configs.duration_head_dims(cfg["transformer"], args.size == "tiny"),
+        "duration_head": ltx_configs.duration_head_dims(
+            cfg[TRANSFORMERS[LTX25]], args.size == "tiny"
+        ),
         "enhance_max_tokens": TINY_ENHANCE_TOKENS if args.size == "tiny" else None,
         "files": {name: {"size": None, "earlier": True} for name in earlier},
     }
     files = marker["files"]
     out.mkdir(parents=True, exist_ok=True)
-    for folder, filename in graph_files():
+    for folder, filename in graph_files() + [("loras", name) for _, name in lora_files()]:
         if folder in args.skip:
             continue
         key = f"{folder}/{filename}"
