@@ -196,9 +196,9 @@ class Report:
 class Tracker:
     """The whole job's fraction done and time left, from the plan and what the nodes took.
 
-    Two kinds of work are corrected apart: loading (cold or cached: its time says nothing of the
-    device's speed) and computing (everything else). A kind with no measurement yet borrows the
-    other's correction."""
+    Each stage is corrected by its own measured times where it has any (sampling pass 2 by pass
+    1), else by all the computing measured so far; loading (cold or cached, its time says
+    nothing of the device's speed) lends its correction only where nothing else is measured."""
 
     nodes: dict[str, Node]
     started_at: float
@@ -234,34 +234,46 @@ class Tracker:
         if self.current is not None and self.current in self.nodes:
             self.done_s[self.current] = max(0.0, now - self.current_since)
 
-    def _ratio(self, kind: str) -> float | None:
-        done = [n for n in self.done_s if _kind(self.nodes[n]) == kind]
+    def _ratio(self, counts) -> float | None:
+        """Measured over expected seconds of the nodes `counts(node)` picks, the running node's
+        counted steps included; None before there is enough to say."""
+        done = [n for n in self.done_s if counts(self.nodes[n])]
         expected = sum(self.nodes[n].expected_s for n in done)
         actual = sum(self.done_s[n] for n in done)
-        if self.current in self.nodes and _kind(self.nodes[self.current]) == kind and self.step:
+        if self.current in self.nodes and counts(self.nodes[self.current]) and self.step:
             value, total = self.step
-            if value > 0 and total > 0:  # the measured part of the running node counts too
+            if value >= 2 and total > 0:  # a first step carries the warm-up: too noisy alone
                 expected += self.nodes[self.current].expected_s * value / total
                 actual += self._elapsed_in_node
         if expected <= 0.05:
             return None
         return actual / expected
 
+    def _ratios(self) -> dict[str, float]:
+        """Each stage's correction: its own where measured (pass 2 goes by pass 1), else that of
+        all the computing measured so far, else of anything measured, else none."""
+        computing = self._ratio(lambda node: node.stage != "load")
+        anything = self._ratio(lambda node: True)
+        ratios = {}
+        for stage in LABELS:
+            own = self._ratio(lambda node, stage=stage: node.stage == stage)
+            pooled = computing if stage != "load" else None
+            ratios[stage] = next((r for r in (own, pooled, anything) if r is not None), 1.0)
+        return ratios
+
     def report(self, now: float) -> Report:
         self._elapsed_in_node = max(0.0, now - self.current_since) if self.current else 0.0
-        ratios = {kind: self._ratio(kind) for kind in ("load", "compute")}
-        known = [r for r in ratios.values() if r is not None]
-        for kind, ratio in ratios.items():
-            ratios[kind] = ratio if ratio is not None else (known[0] if known else 1.0)
+        ratios = self._ratios()
         left = 0.0
         for node in self.nodes.values():
             if node.id in self.done_s or node.id == self.current:
                 continue
-            left += node.expected_s * ratios[_kind(node)]
+            left += node.expected_s * ratios[node.stage]
         step = None
         if self.current in self.nodes:
             node = self.nodes[self.current]
-            if node.expected_s > 0 or node.stage != "inputs":  # glue keeps the stage it follows
+            # glue (no time of its own, no steps) keeps the stage it follows
+            if node.expected_s > 0 or node.stage != "inputs" or self.step:
                 self._label = node.label
             if self.step and self.step[1] > 1:
                 value, total = self.step
@@ -269,17 +281,13 @@ class Tracker:
                 if value > 0:
                     left += self._elapsed_in_node / value * (total - value)
                 else:
-                    left += node.expected_s * ratios[_kind(node)]
+                    left += node.expected_s * ratios[node.stage]
             else:
-                left += max(0.0, node.expected_s * ratios[_kind(node)] - self._elapsed_in_node)
+                left += max(0.0, node.expected_s * ratios[node.stage] - self._elapsed_in_node)
         elapsed = max(0.0, now - self.started_at)
         fraction = elapsed / (elapsed + left) if elapsed + left > 0 else 0.0
         self._best = max(self._best, min(fraction, 0.99))  # never backwards; 100% is the end
         return Report(self._label, step, self._best, left)
-
-
-def _kind(node: Node) -> str:
-    return "load" if node.stage == "load" else "compute"
 
 
 def duration(seconds: float) -> str:

@@ -72,6 +72,18 @@ def test_a_fast_device_shortens_what_is_left():
     assert tracker.report(3.0).left_s == pytest.approx((40.0 + 2.0) * 0.1)
 
 
+def test_pass_2_goes_by_pass_1s_pace_not_by_other_stages():
+    tracker = _tracker()
+    tracker.nodes["prompt"] = stages.Node("prompt", "prompt", "Encoding the prompt", 1.0)
+    tracker.start("load", 0.0)
+    tracker.start("prompt", 10.0)
+    tracker.start("s1", 15.0)  # the prompt took 5x its estimate
+    tracker.start("s2", 25.0)  # pass 1 half its estimate
+    left = tracker.report(25.0).left_s
+    # pass 2 at pass 1's 0.5x; the file, never measured, at all the computing's 15 s / 21 s
+    assert left == pytest.approx(40.0 * 0.5 + 2.0 * 15.0 / 21.0)
+
+
 def test_cached_nodes_take_no_time():
     tracker = _tracker()
     tracker.skip(["load", "s1"])

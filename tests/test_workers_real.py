@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 import uuid
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import models
 import modes
 import pins
 import prepare
+import stages
 import worker_pool
 import worker_settings
 from errors import AppError
@@ -122,7 +124,7 @@ def checked(status: dict) -> dict | None:
 
 
 def is_sampling_step(desc: str) -> bool:
-    return ": step " in desc and not desc.endswith("/1")
+    return " · step " in desc and not re.search(r"step \d+/1 ·", desc)
 
 
 # -- the engine boundary in this process
@@ -262,11 +264,10 @@ def test_progress_from_a_worker_reaches_the_client(app_on_workers, workers):
         if message.get("msg") == "progress"
         for unit in message.get("progress_data") or []
     ]
-    # Gradio sends the latest progress every few milliseconds: the steps (seconds in all) and
-    # the node titles of the graph arrive, if not every single line.
-    titles = {(node.get("_meta") or {}).get("title") for node in t2v_graph().values()}
+    # Gradio sends the latest progress every few milliseconds: the steps and the stages of the
+    # graph arrive, if not every single line.
     assert any(is_sampling_step(desc) for desc in said), said
-    assert {desc for desc in said if ": step" not in desc} & titles, said
+    assert {desc.split(" · ")[0] for desc in said} & set(stages.LABELS.values()), said
 
 
 def t2v_graph() -> dict:
