@@ -155,7 +155,8 @@ def make_api_handler(mode: modes.Mode):
             if not job_id:
                 [job_id] = await record_jobs(mode.name, [params], owner, visitor)
             with cancel_ui.tracking(event, job_id, owner):
-                result = await run_in_turn(mode.name, params, job_id, visitor, progress)
+                counted = live_ui.Counted(progress)  # MCP's notifications word counted progress
+                result = await run_in_turn(mode.name, params, job_id, visitor, counted)
         except AppError as err:
             log.info("%s job refused: %s", mode.name, err)
             if job_id:  # a submission refused before it ran: its record says why

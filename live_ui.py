@@ -33,13 +33,29 @@ def progress_options(video: gr.Video) -> dict:
     return {"show_progress_on": [video]} if zero_gpu() else {"show_progress": "hidden"}
 
 
+class Counted:
+    """A job's lines to a `gr.Progress` as (percent, 100) with its line: Gradio's MCP server words
+    a progress notification only for counted progress ("Progress <line>: Step 42 of 100"), and
+    a bare fraction reached MCP clients with no message at all. Plain data: it pickles (ZeroGPU).
+    """
+
+    def __init__(self, progress) -> None:
+        self._progress = progress
+
+    def __call__(self, fraction, desc=None, *args, **kwargs) -> None:
+        if fraction is None:
+            self._progress(None, desc)
+        else:
+            self._progress((max(0, min(100, round(fraction * 100))), 100), desc, unit="%")
+
+
 def _as_is(progress):
     return progress
 
 
 class Live:
     def __init__(self, progress, *, previews: bool = True) -> None:
-        self._progress = progress
+        self._progress = Counted(progress)
         self._previews = previews
         self._loop = asyncio.get_running_loop()
         self._changed = asyncio.Event()
@@ -48,7 +64,7 @@ class Live:
         self.jpeg: bytes | None = None
 
     def __call__(self, fraction, desc=None, *args, **kwargs) -> None:
-        self._progress(fraction, desc, *args, **kwargs)
+        self._progress(fraction, desc)
         self.fraction, self.line = fraction, desc or self.line
         self._poke()
 
