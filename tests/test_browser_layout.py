@@ -7,6 +7,8 @@ test leaves a screenshot per size in test-artifacts/browser/.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import batch_ui
@@ -259,7 +261,8 @@ def test_while_a_job_runs_its_stage_time_left_and_a_changing_preview_stay_in_vie
     page.locator("#aio-generate-t2v").click()
 
     line = page.locator("#aio-live-t2v .aio-live-line")
-    line.filter(has_text="Sampling pass").filter(has_text="left").wait_for()
+    timed = re.compile(r"Sampling pass \d · step \d/4 · \d+% · (about \d+ s left|almost done)")
+    line.filter(has_text=timed).wait_for()
     preview = page.locator("#aio-live-t2v img.aio-live-preview")
     preview.wait_for()
     first = preview.get_attribute("src")
@@ -272,7 +275,10 @@ def test_while_a_job_runs_its_stage_time_left_and_a_changing_preview_stay_in_vie
     )
     said = line.inner_text()
     shoot(page, f"live-{size}")
-    assert "%" in said and "step " in said and "left" in said, said
+    # the stage now (pass 1 may be over), the whole job's percentage and its time left
+    assert re.fullmatch(
+        r"[A-Z][a-z ]+\d?( · step \d/4)? · \d+% · (about \d+ s left|almost done)", said
+    )
     wait_in_viewport(page, "#aio-live-t2v .aio-live-line")
     wait_in_viewport(page, "#aio-live-t2v img.aio-live-preview")
     assert in_viewport(page, "#aio-outcome-t2v")  # the running banner under Generate too
