@@ -31,6 +31,7 @@ import decode_plan
 import errors
 import pins
 import readiness
+import stages
 import tinyset
 import worker_pool
 import worker_settings
@@ -63,10 +64,8 @@ PRESET_MULT = {"fast": 1.0, "balanced": 1.5, "quality": 3.0}
 # LTX-2.5's graphs run the distilled transformer alone (no LoRA) and decode with a diffusion
 # decoder; until measured on a GPU, the same budget as LTX-2.3's.
 FAMILY_MULT = {"ltx-2.5": 1.0, "ltx-2.3": 1.0}
-DECODE_S_PER_FRAME = 0.3  # a prompt without a "Decode video" node to read
-# Until measured on a GPU: the flat 0.3 s a frame at balanced's 1280x704 (0.9 megapixels), now
-# per megapixel-frame actually decoded, so that overlapping tiles cost what they add.
-DECODE_S_PER_MEGAPIXEL_FRAME = 0.33
+DECODE_S_PER_FRAME = stages.DECODE_S_PER_FRAME
+DECODE_S_PER_MEGAPIXEL_FRAME = stages.DECODE_S_PER_MEGAPIXEL_FRAME
 COLD_CACHE_S = 60  # loading a family's weights: switching family is a cold start again
 # The prompt enhancer (enhance.py) runs as a GPU task of its own: its prefill (Lightricks' system
 # prompt, the image) and each token it may generate, until measured on a GPU.
@@ -126,27 +125,8 @@ def _enhance_estimate(prompt: dict, duration_multiplier: float) -> int:
     return int(min(MAX_DURATION_S, max(MIN_DURATION_S, round(seconds))))
 
 
-def decode_seconds(prompt: dict, frames: int) -> float:
-    """The decode's share of the estimate: what the prompt's "Decode video" node really decodes,
-    overlaps included (more tiles cost more), for a video of `frames` (the cap, with automatic
-    length); per frame where the prompt has no such node to read."""
-    frames = max(0, int(frames))
-    try:
-        _, decode = workflow.find_node(prompt, "Decode video")
-        if workflow.has_node(prompt, "Video latent"):
-            inputs = workflow.find_node(prompt, "Video latent")[1]["inputs"]
-            first = int(inputs["width"]), int(inputs["height"])
-        else:  # a retake's first pass is its source window, encoded at this size
-            inputs = workflow.find_node(prompt, "Resize video")[1]["inputs"]
-            first = int(inputs["resize_type.width"]), int(inputs["resize_type.height"])
-        # Two passes decode the x2 upscale of the first pass's latent.
-        scale = 2 if workflow.has_node(prompt, "Upscale latent") else 1
-        width, height = first[0] * scale, first[1] * scale
-        inputs = {name: int(decode["inputs"][name]) for name in decode_plan.Plan.INPUTS}
-    except (AttributeError, KeyError, TypeError, ValueError):
-        return DECODE_S_PER_FRAME * frames
-    volume = decode_plan.decoded_volume(width, height, max(1, frames), inputs)
-    return DECODE_S_PER_MEGAPIXEL_FRAME * volume / 1e6
+# The estimate and the time left a running job shows (stages.py) count the decode alike.
+decode_seconds = stages.decode_seconds
 
 
 def _gpu(duration: Callable[..., int]):

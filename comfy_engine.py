@@ -32,7 +32,7 @@ import pins
 import tinyset
 from comfy_events import ProgressLines, classify_execution, classify_validation, pack_name
 from errors import AppError
-from progress import Progress
+from progress import Progress, previews_on
 
 log = logging.getLogger("ltx_aio.comfy_engine")
 
@@ -131,9 +131,13 @@ class Engine:
         if ours is not None and not hasattr(ours, "__path__"):
             del sys.modules["app"]
         import torch
-        from comfy.cli_args import args
+        from comfy.cli_args import LatentPreviewMethod, args
 
         args.cpu = not (torch.cuda.is_available() or mps_available(torch))
+        # Latent2RGB: LTX's latent formats carry the factors, so previews need no extra model.
+        args.preview_method = (
+            LatentPreviewMethod.Latent2RGB if previews_on() else LatentPreviewMethod.NoPreviews
+        )
         args.base_directory = root
         # Read by comfyui_controlnet_aux once, when it is imported.
         os.environ.setdefault("AUX_ANNOTATOR_CKPTS_PATH", str(pins.aux_ckpts_dir()))
@@ -179,6 +183,8 @@ class Engine:
                 self.interrupt()
             self._mm.throw_exception_if_processing_interrupted()
             get_progress_state().update_progress(node_id, value, total, preview)
+            if preview is not None:
+                self._lines.preview(preview)
 
         comfy.utils.set_progress_bar_global_hook(hook)
         comfy_fixes.count_tiles_as_progress(comfy.utils)

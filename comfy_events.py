@@ -16,8 +16,9 @@ from collections.abc import Callable
 
 import errors
 import pins
+import stages
 from errors import AppError
-from progress import Progress
+from progress import Progress, preview_sink
 
 log = logging.getLogger("ltx_aio.backend")
 
@@ -117,11 +118,14 @@ def classify_execution(prompt: dict, status_messages: list) -> AppError:
 
 
 class ProgressLines:
-    """ComfyUI's progress events of one prompt as the app's progress lines: the running node's
-    title, then "<title>: step k/n" while it counts steps (sampling, tiled decoding), and for a
-    node that counts nothing (encoding the mp4, loading weights) "<title>: 12 s" from `tick()`,
-    so that no stage sits silent. Repeats are dropped, and a broken display never fails the
-    generation."""
+    """ComfyUI's progress events of one prompt as the app's progress lines: the stage running
+    now, its step while it counts them, the whole job's percentage and its time left
+    (stages.Tracker: the estimator's figures corrected by what the nodes took), e.g.
+    "Sampling pass 1 · step 3/8 · 42% · about 1 min 10 s left". `tick()`, about once a second,
+    keeps the figures moving while a node counts nothing (loading, encoding the mp4). A latent
+    preview goes to the progress callback's `show_preview` (progress.preview_sink), at most one
+    every PREVIEW_EVERY_S, as a small JPEG. Repeats are dropped, and a broken display never
+    fails the generation."""
 
     def __init__(self, prompt: dict, progress: Progress | None, clock=time.monotonic) -> None:
         self._titles = {
@@ -130,11 +134,12 @@ class ProgressLines:
             if isinstance(v, dict)
         }
         self._progress = progress
+        self._sink = preview_sink(progress)
         self._last: tuple | None = None
         self._clock = clock
-        self._node: str | None = None  # the node running now
-        self._since = 0.0
-        self._counted = False  # whether it reported steps of its own
+        self._tracker = stages.Tracker(stages.plan(prompt), started_at=clock())
+        self._preview_at: float | None = None
+        self._preview_node: str | None = None
         self._lock = threading.RLock()  # tick() speaks from the ticker's thread
 
     def title(self, node_id) -> str:
@@ -147,28 +152,54 @@ class ProgressLines:
             self._feed(event, data)
 
     def _feed(self, event: str, data: dict) -> None:
-        if event == "executing" and data.get("node"):
-            self._node, self._since, self._counted = str(data["node"]), self._clock(), False
-            self.say(None, self.title(data["node"]))
+        now = self._clock()
+        if event == "preview":  # a worker's, from its websocket
+            self.preview(data.get("image"))
+        elif event == "execution_cached":
+            self._tracker.skip(data.get("nodes") or ())
+        elif event == "executing":
+            if data.get("node"):
+                self._tracker.start(str(data["node"]), now)
+            else:  # the prompt ended
+                self._tracker.end(now)
+            self.report()
         elif event == "progress_state":
             for node_id, node in (data.get("nodes") or {}).items():
                 # ComfyUI v0.33 reports every node as "0/1" while it runs: no steps counted.
                 if node.get("state") != "running" or (node.get("max") or 0) <= 1:
                     continue
-                value, total = node["value"], node["max"]
-                if str(node_id) == self._node:
-                    self._counted = True
-                self.say(value / total, f"{self.title(node_id)}: step {value:g}/{total:g}")
+                self._tracker.steps(str(node_id), node["value"], node["max"], now)
+                self.report()
+
+    def report(self) -> stages.Report:
+        """Say where the job stands now (and return it)."""
+        with self._lock:
+            report = self._tracker.report(self._clock())
+            self.say(report.fraction, report.line())
+            return report
 
     def tick(self) -> None:
-        """Called about once a second while a job runs: a node that counts no steps shows how
-        long it has been at work."""
+        """Called about once a second while a job runs: the percentage and time left move on
+        while a node counts nothing."""
         with self._lock:
-            if self._progress is None or self._node is None or self._counted:
+            if self._progress is not None and self._tracker.current is not None:
+                self.report()
+
+    def preview(self, image) -> None:
+        """A latent preview of the frames being made: ComfyUI's ("JPEG", PIL image, size) from
+        the in-process sampler, or the encoded image a worker sent. Throttled; never fails."""
+        if self._sink is None or image is None:
+            return
+        with self._lock:
+            now, node = self._clock(), self._tracker.current
+            due = self._preview_at is None or now - self._preview_at >= PREVIEW_EVERY_S
+            if not (due or node != self._preview_node):
                 return
-            seconds = int(self._clock() - self._since)
-            if seconds >= 1:
-                self.say(None, f"{self.title(self._node)}: {seconds} s")
+            self._preview_at, self._preview_node = now, node
+        try:
+            self._sink(small_jpeg(image))
+        except Exception:
+            log.exception("a preview could not be shown")
 
     def say(self, fraction: float | None, desc: str) -> None:
         with self._lock:
@@ -179,6 +210,28 @@ class ProgressLines:
                 self._progress(fraction, desc)
             except Exception:
                 log.exception("progress callback failed")
+
+
+PREVIEW_EVERY_S = 1.0  # "a few times per stage": a pass on a GPU takes tens of seconds
+PREVIEW_PX = 256  # the longer side of a preview: a low-resolution look, light on a slow link
+
+
+def small_jpeg(image) -> bytes:
+    """A preview as a small JPEG: from ComfyUI's (format, PIL image, size) tuple, a PIL image, or
+    encoded bytes (a worker's JPEG or PNG)."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    if isinstance(image, tuple):
+        image = image[1]
+    if isinstance(image, (bytes, bytearray)):
+        image = Image.open(BytesIO(bytes(image)))
+    image = image.convert("RGB")
+    image.thumbnail((PREVIEW_PX, PREVIEW_PX))
+    out = BytesIO()
+    image.save(out, format="JPEG", quality=75)
+    return out.getvalue()
 
 
 class Ticker:

@@ -9,6 +9,7 @@ inside its one request: ZeroGPU grants GPU time only within a request.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
@@ -25,6 +26,7 @@ import batch
 import batch_ui
 import cancel_ui
 import jobs
+import live_ui
 import modes
 import owners
 import restarts
@@ -41,6 +43,8 @@ STOPS_BATCH = ("unavailable", "missing_model", "download_failed")
 # The page's per-browser owner secret (gr.BrowserState), given to every private event that
 # reads or writes jobs; see owners.py.
 OWNER = "aio_owner"
+# The panel's "live preview" checkbox, given to Generate (live_ui.py; off for a slow link).
+PREVIEWS = "aio_previews"
 
 
 def api_error(err: AppError) -> gr.Error:
@@ -151,7 +155,8 @@ def make_api_handler(mode: modes.Mode):
             if not job_id:
                 [job_id] = await record_jobs(mode.name, [params], owner, visitor)
             with cancel_ui.tracking(event, job_id, owner):
-                result = await run_in_turn(mode.name, params, job_id, visitor, progress)
+                counted = live_ui.Counted(progress)  # MCP's notifications word counted progress
+                result = await run_in_turn(mode.name, params, job_id, visitor, counted)
         except AppError as err:
             log.info("%s job refused: %s", mode.name, err)
             if job_id:  # a submission refused before it ran: its record says why
@@ -273,10 +278,11 @@ class Shown:
     outcome: Outcome
     queue: batch_ui.QueueView
     busy: gr.State  # whether the panel's Generate is in flight
+    live: gr.HTML  # the running job's stage, time left and preview (live_ui.py)
 
     @property
     def outputs(self) -> list:
-        return [self.video, self.record, *self.outcome.components, *self.queue.outputs]
+        return [self.video, self.record, self.live, *self.outcome.components, *self.queue.outputs]
 
 
 def make_ui_handler(mode: modes.Mode, shown: Shown):
@@ -285,6 +291,7 @@ def make_ui_handler(mode: modes.Mode, shown: Shown):
     outcome, queue = shown.outcome, shown.queue
 
     async def handler(request: gr.Request, progress=gr.Progress(), **values):  # noqa: B008
+        previews = bool(values.pop(PREVIEWS, True))
         params = values  # until checked: the failure banner reads only the preset
         owner = owners.of(request, values.get(OWNER))
         visitor = owners.visitor(owner, uploads_ui.request_fingerprint(request))
@@ -297,14 +304,21 @@ def make_ui_handler(mode: modes.Mode, shown: Shown):
             return
         many = len(ids) > 1
         yield outcome.say(running_banner(ids)) | queue.updates(ids, running=True)
+        ended = live_ui.hidden(shown.live)
         try:
             for number, (job_id, job_values) in enumerate(zip(ids, each, strict=True), 1):
+                live = live_ui.Live(progress, previews=previews)
                 try:
-                    result = await run_in_turn(mode.name, job_values, job_id, visitor, progress)
+                    run = asyncio.ensure_future(
+                        run_in_turn(mode.name, job_values, job_id, visitor, live)
+                    )
+                    async for update in live.follow(run, shown.live):
+                        yield update
+                    result = run.result()
                 except AppError as err:
                     log.info("%s job %s failed: %s", mode.name, job_id, err)
                     if not many:
-                        yield outcome.failed(err, params) | queue.updates(ids)
+                        yield outcome.failed(err, params) | queue.updates(ids) | ended
                         return
                     if err.kind in STOPS_BATCH:
                         reason = (
@@ -314,13 +328,13 @@ def make_ui_handler(mode: modes.Mode, shown: Shown):
                         )
                         for rest in ids[number:]:
                             jobs.skip(rest, reason)
-                        yield outcome.failed(err, params) | queue.updates(ids)
+                        yield outcome.failed(err, params) | queue.updates(ids) | ended
                         return
                     view = queue.updates(ids, picked=batch_ui.KEEP)
-                    yield outcome.say(running_banner(ids)) | view
+                    yield outcome.say(running_banner(ids)) | view | ended
                     continue
                 banner = success_banner(result.spec) if not many else running_banner(ids)
-                ran = {shown.video: result.video, shown.record: result.spec.record()}
+                ran = {shown.video: result.video, shown.record: result.spec.record()} | ended
                 yield ran | outcome.say(banner) | queue.updates(ids, picked=batch_ui.KEEP)
         except BaseException:  # cancelled or closed: no job of this request is left to run
             for job_id in ids:
@@ -391,7 +405,7 @@ def make_cancel(shown: Shown):
             banner = banner_html("info", "Cancelling", said)
         else:
             banner = banner_html("info", "Nothing to cancel", "No job of this panel is running.")
-        cancelled = {shown.busy: False} | shown.outcome.say(banner)
+        cancelled = {shown.busy: False} | shown.outcome.say(banner) | live_ui.hidden(shown.live)
         return cancelled | shown.queue.updates(ids, running=False)
 
     return on_cancel

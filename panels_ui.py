@@ -18,13 +18,22 @@ import api_docs
 import batch_ui
 import enhance_ui
 import jobs
+import live_ui
 import modes
 import next_steps_ui
 import outcome_ui
 import quick_start
 from banners_ui import FIX_PRESET, banner_html, error_banner
 from errors import AppError
-from events_ui import OWNER, Shown, make_api_handler, make_api_submit, make_cancel, make_ui_handler
+from events_ui import (
+    OWNER,
+    PREVIEWS,
+    Shown,
+    make_api_handler,
+    make_api_submit,
+    make_cancel,
+    make_ui_handler,
+)
 
 # A number field becomes a slider when it has a range, a default and at most this many steps.
 MAX_SLIDER_STEPS = 1000
@@ -222,12 +231,19 @@ def build(
                     )
                     cancel = gr.Button("Cancel", variant="stop", elem_id=f"aio-cancel-{mode.name}")
                 outcome = outcome_ui.build(mode.name)
-            with gr.Column(scale=6, min_width=320):
+            with gr.Column(scale=6, min_width=320, elem_classes="aio-result-col"):
+                live = live_ui.build(mode.name)
                 video = gr.Video(
                     label="Result",
                     interactive=False,
                     buttons=["download"],
                     elem_id=f"aio-video-{mode.name}",
+                )
+                previews = gr.Checkbox(
+                    True,
+                    label=live_ui.PREVIEW_LABEL,
+                    info="Off sends only the progress line (for a slow connection).",
+                    elem_id=f"aio-{mode.name}-previews",
                 )
                 nexts = next_steps_ui.build(mode.name)
                 used = gr.JSON(label="Parameters used", open=True, elem_id=f"aio-used-{mode.name}")
@@ -237,7 +253,7 @@ def build(
         api_trigger = gr.Button(visible=False)
         # Whether this panel's Generate is in flight (between the click and its first update too).
         busy = gr.State(False)
-    shown = Shown(video=video, record=used, outcome=outcome, queue=queue, busy=busy)
+    shown = Shown(video=video, record=used, outcome=outcome, queue=queue, busy=busy, live=live)
 
     api_trigger.click(
         make_api_handler(mode),
@@ -259,10 +275,10 @@ def build(
     )
     job = start.then(
         make_ui_handler(mode, shown),
-        inputs_kwargs={**comps, **options, OWNER: owner},
+        inputs_kwargs={**comps, **options, OWNER: owner, PREVIEWS: previews},
         outputs=shown.outputs,
         preprocess=False,
-        show_progress_on=[video],
+        **live_ui.progress_options(video),
         concurrency_id="gpu",
         concurrency_limit=None,  # every job enters and waits its turn in jobs.TURNS
         **private,
@@ -275,7 +291,7 @@ def build(
     cancel.click(
         make_cancel(shown),
         inputs=[queue.ids, busy, owner],
-        outputs=[busy, *outcome.components, *queue.outputs],
+        outputs=[busy, live, *outcome.components, *queue.outputs],
         cancels=[job],
         queue=False,
         **private,

@@ -276,7 +276,11 @@ class WorkerClient:
                             raise classify_execution(prompt, [(kind, data)])
                         continue
                     if message is not None and message.type == aiohttp.WSMsgType.BINARY:
-                        continue  # latent previews: not shown
+                        image = preview_image(message.data)  # this job's socket: its preview
+                        if image is not None:
+                            heard = answered = loop.time()
+                            on_event("preview", {"image": image})
+                        continue
                     if message is not None:  # the socket closed: is the worker still there?
                         events = None
                 try:
@@ -397,6 +401,24 @@ class WorkerClient:
             return False
         items = _output_items((job or {}).get("outputs") or {})
         return await self.cleanup(prompt_id, inputs, items)
+
+
+PREVIEW_IMAGE, PREVIEW_IMAGE_WITH_METADATA = 1, 4  # ComfyUI's protocol.BinaryEventTypes
+
+
+def preview_image(data: bytes) -> bytes | None:
+    """The encoded image of a worker's binary websocket message (a sampler's latent preview):
+    4 bytes event type, then 4 bytes image type and the image, or (the newer form) 4 bytes of
+    metadata length, the metadata and the image. None for any other message."""
+    if not isinstance(data, (bytes, bytearray)) or len(data) < 8:
+        return None
+    event = int.from_bytes(data[:4], "big")
+    if event == PREVIEW_IMAGE:
+        return bytes(data[8:]) or None
+    if event == PREVIEW_IMAGE_WITH_METADATA:
+        size = int.from_bytes(data[4:8], "big")
+        return bytes(data[8 + size :]) or None
+    return None
 
 
 def _output_items(outputs: dict) -> list[dict]:

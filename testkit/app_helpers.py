@@ -88,6 +88,9 @@ class FakeEngine:
     ensured: int = 0
     video_path: str | None = None  # when set, generate() returns this instead of a new file
     step_delay: float = 0.0  # seconds per fake sampling step, to watch progress / cancel
+    # Report as the engine does (comfy_events.ProgressLines: stages, time left, previews) over
+    # the prompt's own nodes, instead of plain fake lines.
+    live: bool = False
     seconds: float = 0.5  # how long the videos it writes last (at 8 fps)
     cancelled: threading.Event = field(default_factory=threading.Event)
     cancels: int = 0
@@ -97,7 +100,7 @@ class FakeEngine:
     def reset(self) -> None:
         self.ready, self.problems, self.ensure_error, self.video_path = True, [], None, None
         self.fail_with.clear()
-        self.step_delay, self.seconds = 0.0, 0.5
+        self.step_delay, self.seconds, self.live = 0.0, 0.5, False
         self.cancelled.clear()
         self.device, self.weights = dict(GPU), dict(ROOMY)
 
@@ -144,12 +147,14 @@ class FakeEngine:
         if mode == backend.ENHANCE_MODE:  # the prompt enhancer's graph: its text, plainly marked
             said = prompt[workflow.find_node(prompt, "Enhance prompt")[0]]["inputs"]["prompt"]
             return {"video": None, "texts": {"Enhanced prompt": f"{ENHANCED_BY_TEST} {said}"}}
-        for step in range(1, 5):
+        if self.live and progress is not None:
+            self._as_the_engine_reports(prompt, progress)
+        for step in range(1, 5 if not self.live else 1):
             if self.cancelled.wait(self.step_delay):
                 raise AppError("interrupted", "The job was cancelled.")
             if progress is not None:
                 progress(step / 4, f"Sampling stage 1, step {step}/4")
-        if progress is not None:
+        if progress is not None and not self.live:
             progress(1.0, "Decoding video")
         if self.video_path:
             return {"video": self.video_path, "outputs": [self.video_path], "seconds": 0.01}
@@ -162,6 +167,26 @@ class FakeEngine:
         mediagen.make_mp4(path, seconds=seconds, width=64, height=64, fps=8, audio=True)
         self.calls[-1]["video"] = str(path)
         return {"video": str(path), "outputs": [str(path)], "seconds": 0.01}
+
+    def _as_the_engine_reports(self, prompt: dict, progress) -> None:
+        """ComfyUI's events for each node of `prompt` in turn, four steps and a preview a step
+        for each sampler (a colour of its own), read by the engine's own ProgressLines."""
+        from comfy_events import ProgressLines
+
+        lines = ProgressLines(prompt, progress)
+        for node_id, node in prompt.items():
+            if not isinstance(node, dict):
+                continue
+            lines.feed("executing", {"node": node_id})
+            if node.get("class_type") != "SamplerCustomAdvanced":
+                continue
+            for step in range(1, 5):
+                if self.cancelled.wait(self.step_delay):
+                    raise AppError("interrupted", "The job was cancelled.")
+                state = {"state": "running", "value": step, "max": 4}
+                lines.feed("progress_state", {"nodes": {node_id: state}})
+                lines.preview(mediagen.png_bytes(64, 36, (40 * step, 90, 255 - 40 * step)))
+        lines.feed("executing", {"node": None})
 
 
 # What the double's enhancer puts before the prompt it was given.

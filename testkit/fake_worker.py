@@ -53,6 +53,16 @@ def serve(options) -> None:
             return web.json_response({"error": "unauthorized"}, status=401)
         return await handler(request)
 
+    def preview_message(step: int) -> bytes:
+        """ComfyUI's binary PREVIEW_IMAGE: event type 1, image type 1 (JPEG), the image."""
+        from io import BytesIO
+
+        from PIL import Image
+
+        out = BytesIO()
+        Image.new("RGB", (32, 18), (20 * step % 256, 80, 160)).save(out, format="JPEG")
+        return (1).to_bytes(4, "big") + (1).to_bytes(4, "big") + out.getvalue()
+
     async def send(client_id, kind, data):
         ws = sockets.get(client_id)
         if ws is not None and not ws.closed:
@@ -77,6 +87,9 @@ def serve(options) -> None:
                 await send(
                     client_id, "progress_state", {"prompt_id": prompt_id, "nodes": {"1": node}}
                 )
+                ws = sockets.get(client_id)
+                if ws is not None and not ws.closed:  # a latent preview, as ComfyUI sends one
+                    await ws.send_bytes(preview_message(step))
             else:
                 item = {"filename": f"{prompt_id}_00001_.mp4", "subfolder": "out", "type": "output"}
                 job["file"] = f"fake video of {prompt_id}".encode()

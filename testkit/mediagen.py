@@ -17,6 +17,16 @@ def make_png(path: Path, width: int = 64, height: int = 48, color=(200, 120, 40)
     return path
 
 
+def png_bytes(width: int = 64, height: int = 48, color=(200, 120, 40)) -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    out = BytesIO()
+    Image.new("RGB", (width, height), color).save(out, format="PNG")
+    return out.getvalue()
+
+
 def signal(seconds: float, sample_rate: int, freq: float = 440.0, kind: str = "sine"):
     """Float samples in -1..1. "chirp" is a rising sweep under a slow pulse: unlike a sine, it
     matches itself at one offset only, so a copy of it can be found and compared."""

@@ -3,6 +3,7 @@ batch, each its own History record, run in order; a cancelled one is skipped, th
 
 from __future__ import annotations
 
+import re
 import threading
 
 import anyio
@@ -101,7 +102,7 @@ def test_batch_queues_one_record_per_line_and_seed_and_runs_them_in_order(engine
 
 def test_batch_skips_a_job_cancelled_while_queued_and_runs_the_rest(engine):
     def cancel_the_second_once_queued(update):
-        if len(engine.calls) == 0:
+        if len(engine.calls) == 0 and IDS in update:  # the queue's update, not the live box's
             assert jobs.cancel(update[IDS][1])
 
     updates = generate(prompt=PROMPT, per_line=True, seeds=2, between=cancel_the_second_once_queued)
@@ -197,3 +198,27 @@ def test_cancel_one_from_the_queue_view_cancels_only_that_job(engine):
     assert [j.status for j in records(ids)] == ["queued", "queued", "cancelled"]
     assert [value for _, value in view[PICK]["choices"]] == ids[:2]
     assert QUEUE.on_cancel_one("not-in-this-batch", ids) and records(ids)[0].status == "queued"
+
+
+TIME_LEFT = re.compile(r"\d+% · (about \d+ (s|min)[^<·]* left|almost done)")
+
+
+def _live_values(updates: list) -> list[str]:
+    return [u[SHOWN.live]["value"] for u in updates if u.get(SHOWN.live, {}).get("visible")]
+
+
+def test_a_running_job_shows_its_stage_time_left_and_preview_then_the_video(engine):
+    engine.live, engine.step_delay = True, 0.3
+    updates = generate(prompt="a fox", seed=4)
+    shown = _live_values(updates)
+    assert any("Sampling pass 1 · step " in v and TIME_LEFT.search(v) for v in shown), shown
+    assert any("aio-live-preview" in v for v in shown)
+    assert updates[-1][SHOWN.live]["visible"] is False and updates[-1][VIDEO]
+
+
+def test_previews_turned_off_send_only_the_line(engine):
+    engine.live, engine.step_delay = True, 0.3
+    updates = generate(prompt="a fox", seed=4, **{events_ui.PREVIEWS: False})
+    shown = _live_values(updates)
+    assert any(TIME_LEFT.search(v) for v in shown)
+    assert not any("aio-live-preview" in v for v in shown)

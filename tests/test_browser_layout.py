@@ -7,6 +7,8 @@ test leaves a screenshot per size in test-artifacts/browser/.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import batch_ui
@@ -258,3 +260,43 @@ def test_a_results_next_steps_show_once_it_is_done_and_open_their_panel(page, si
         state="attached"
     )
     outcome(page, "a2v").filter(has_text="its sound is the audio here").wait_for()
+
+
+def test_while_a_job_runs_its_stage_time_left_and_a_changing_preview_stay_in_view(
+    page, served, size
+):
+    """The live box in the result pane says the stage, step, percentage and time left, and
+    shows a preview that changes as the sampler steps; at both sizes it stays in the viewport
+    while the page scrolls to the outcome under Generate; the video replaces it at the end."""
+    served.engine.live, served.engine.step_delay = True, 0.7
+    page.locator("#aio-t2v-prompt textarea").fill(PROMPT)
+    page.locator("#aio-t2v-preset label").filter(has_text="fast").click()
+    start_at_the_top(page)
+    page.locator("#aio-generate-t2v").click()
+
+    line = page.locator("#aio-live-t2v .aio-live-line")
+    timed = re.compile(r"Sampling pass \d · step \d/4 · \d+% · (about \d+ s left|almost done)")
+    line.filter(has_text=timed).wait_for()
+    preview = page.locator("#aio-live-t2v img.aio-live-preview")
+    preview.wait_for()
+    first = preview.get_attribute("src")
+    page.wait_for_function(
+        """(first) => {
+            const img = document.querySelector('#aio-live-t2v img.aio-live-preview');
+            return img && img.src !== first;
+        }""",
+        arg=first,
+    )
+    said = line.inner_text()
+    shoot(page, f"live-{size}")
+    # the stage now (pass 1 may be over), the whole job's percentage and its time left
+    assert re.fullmatch(
+        r"[A-Z][a-z ]+\d?( · step \d/4)? · \d+% · (about \d+ s left|almost done)", said
+    )
+    wait_in_viewport(page, "#aio-live-t2v .aio-live-line")
+    wait_in_viewport(page, "#aio-live-t2v img.aio-live-preview")
+    assert in_viewport(page, "#aio-outcome-t2v")  # the running banner under Generate too
+
+    outcome(page, "t2v").filter(has_text="Done").wait_for()
+    page.locator("#aio-live-t2v .aio-live-line").wait_for(state="detached")
+    assert page.locator("#aio-video-t2v video").count() == 1

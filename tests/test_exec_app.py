@@ -194,3 +194,24 @@ def test_extend_again_grows_a_minute_long_clip_and_history_links_each_step(
     made = np.stack(list(splice.frames(first_video)))[tail].astype(float)
     kept = np.stack(list(splice.frames(second_video)))[tail].astype(float)
     assert np.abs(made - kept).mean() < 8
+
+
+def test_a_scripts_job_status_says_its_stage_percentage_and_time_left(client, media):
+    """gradio_client's `job.status().progress_data` carries the line the page shows (Gradio
+    lets an app set no `eta` of its own while a job runs: the time left is in the line)."""
+    import concurrent.futures
+    import re
+
+    job = client.submit(**api_values("t2v", media, seed=4242), api_name="/t2v")
+    lines: list[str] = []
+    while not job.done():
+        status = job.status()
+        for unit in status.progress_data or []:
+            if unit.desc and unit.desc not in lines:
+                lines.append(unit.desc)
+        concurrent.futures.wait([job.future], timeout=0.05)  # until done, or the next look
+    job.result()
+    timed = [s for s in lines if re.search(r"\d+% · (about \d+ (s|min)[^·]* left|almost done)", s)]
+    assert timed, lines
+    stages = {s.split(" · ")[0] for s in timed}
+    assert stages & {"Loading the models", "Encoding the prompt", "Sampling pass 1", "Decoding"}

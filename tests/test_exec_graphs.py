@@ -353,6 +353,23 @@ def test_cancel_during_sampling_leaves_no_output_and_the_next_job_runs(media, re
     assert streams(result["video"])["frames"] == after.spec.frames
 
 
+def test_sampling_hands_its_latent_previews_to_the_progress(media, real_engine, outputs):
+    """Latent2RGB previews (no extra model) of the frames being sampled, as small JPEGs."""
+    previews: list[bytes] = []
+
+    class Shows:
+        def __call__(self, fraction, desc):
+            pass
+
+        def show_preview(self, jpeg: bytes) -> None:
+            previews.append(jpeg)
+
+    prepared = prepared_job("t2v", "fast", media, seed=21)
+    result = run(real_engine, prepared, progress=Shows(), job_id=prepared.spec.job_id)
+    outputs.extend(result["outputs"])
+    assert previews and all(p[:2] == b"\xff\xd8" for p in previews)
+
+
 @pytest.mark.parametrize(
     ("model", "preset", "setting", "per_step"),
     [

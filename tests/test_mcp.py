@@ -12,6 +12,7 @@ import asyncio
 import base64
 import importlib.util
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -108,9 +109,11 @@ def tools(url: str) -> dict:
 
 
 def call_tool(url: str, name: str, arguments: dict, *, progress: bool = False,
-              headers: dict | None = None, transport: str = "http"):  # fmt: skip
-    """The tool's CallToolResult; `progress`: asked with a progress token, as some agents do."""
-    said: list[str] = []
+              headers: dict | None = None, transport: str = "http",
+              said: list | None = None):  # fmt: skip
+    """The tool's CallToolResult; `progress`: asked with a progress token, as some agents do
+    (`said` collects the notifications' messages)."""
+    said = [] if said is None else said
 
     async def on_progress(done, total, message):
         said.append(message or "")
@@ -228,6 +231,17 @@ def test_mcp_result_is_the_video_url_and_parameters_used(served, progress):
     assert set(got) == {"video", "parameters"}
     assert got["parameters"]["frames"] == served.engine.calls[-1]["frames"] == 97
     assert json.loads(text_of(result)) == got  # the text is the same JSON, not a Python repr
+
+
+def test_mcp_progress_notifications_say_the_stage_percentage_and_time_left(served):
+    served.engine.live, served.engine.step_delay = True, 0.3
+    said: list[str] = []
+    result = call_tool(
+        served.url, "t2v", {"prompt": PROMPT, "preset": "fast"}, progress=True, said=said
+    )
+    assert not result.isError, text_of(result)
+    timed = r"Sampling pass 1 · step \d/4 · \d+% · (about \d+ s left|almost done): Step \d+ of 100"
+    assert any(re.search(timed, message) for message in said), said
 
 
 def test_mcp_result_video_url_serves_the_playable_mp4(served, tmp_path):

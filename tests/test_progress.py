@@ -18,8 +18,13 @@ import decode_plan
 from comfy_events import ProgressLines, Ticker
 
 PROMPT = {
-    "5": {"class_type": "SamplerCustomAdvanced", "_meta": {"title": "Sample 1"}},
+    "5": {
+        "class_type": "SamplerCustomAdvanced",
+        "_meta": {"title": "Sample 1"},
+        "inputs": {"sigmas": ["13", 0]},
+    },
     "9": {"class_type": "SaveVideo", "_meta": {"title": "Save video"}},
+    "13": {"class_type": "ManualSigmas", "inputs": {"sigmas": "1, .9, .8, .7, .6, .5, .4, .2, 0"}},
 }
 
 
@@ -37,32 +42,58 @@ def _lines():
     return ProgressLines(PROMPT, lambda f, d: said.append((f, d)), clock=clock), said, clock
 
 
-def test_steps_are_shown_and_comfyuis_zero_of_one_is_not():
-    lines, said, _ = _lines()
+def test_steps_are_shown_with_the_stage_and_comfyuis_zero_of_one_is_not():
+    lines, said, clock = _lines()
     lines.feed("executing", {"node": "5"})
     lines.feed("progress_state", {"nodes": {"5": {"state": "running", "value": 0, "max": 1}}})
+    clock.now += 2
     lines.feed("progress_state", {"nodes": {"5": {"state": "running", "value": 2, "max": 8}}})
-    assert said == [(None, "Sample 1"), (0.25, "Sample 1: step 2/8")]
+    assert len(said) == 2 and said[0][1].startswith("Sampling pass 1 · 0%")
+    # 2 s for 2 steps: 6 s to go for the sampler, and the file's estimate scaled alike
+    assert said[1][1].startswith("Sampling pass 1 · step 2/8 · ")
+    assert said[1][1].endswith("s left")
 
 
-def test_a_node_that_counts_nothing_shows_its_seconds_at_work():
+def test_a_node_that_counts_nothing_still_moves_on_each_tick():
     lines, said, clock = _lines()
     lines.feed("executing", {"node": "9"})
-    lines.tick()  # not a second yet: nothing new
+    lines.tick()  # nothing has moved yet: nothing new
     clock.now += 1.2
     lines.tick()
-    clock.now += 1.0
-    lines.tick()
-    assert said == [(None, "Save video"), (None, "Save video: 1 s"), (None, "Save video: 2 s")]
+    assert [d.split(" · ")[0] for _, d in said] == ["Encoding the file"] * 2
+    assert said[1][0] > said[0][0]
 
 
-def test_a_counting_node_is_not_talked_over_by_the_ticker():
-    lines, said, clock = _lines()
+def test_a_preview_is_shown_at_most_once_a_second_per_node():
+    previews: list = []
+
+    class Shows:
+        def __call__(self, fraction, desc):
+            pass
+
+        def show_preview(self, jpeg):
+            previews.append(jpeg)
+
+    clock = Clock()
+    lines = ProgressLines(PROMPT, Shows(), clock=clock)
+    image = _png()
     lines.feed("executing", {"node": "5"})
-    lines.feed("progress_state", {"nodes": {"5": {"state": "running", "value": 1, "max": 8}}})
-    clock.now += 5
-    lines.tick()
-    assert said[-1] == (0.125, "Sample 1: step 1/8")
+    lines.preview(image)
+    lines.preview(image)  # too soon: dropped
+    clock.now += 1.5
+    lines.feed("preview", {"image": image})  # a worker's, through the same door
+    assert len(previews) == 2
+    assert all(p[:2] == b"\xff\xd8" for p in previews)  # small JPEGs
+
+
+def _png() -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    out = BytesIO()
+    Image.new("RGB", (640, 352), (200, 30, 30)).save(out, format="PNG")
+    return out.getvalue()
 
 
 def test_the_ticker_ticks_until_its_block_ends():

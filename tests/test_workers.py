@@ -75,16 +75,20 @@ def graph(ckpt: str = "ltx.safetensors", steps: int | None = None) -> dict:
 
 
 class Said:
-    """A job's progress lines; `first_step` is set at its first sampling step."""
+    """A job's progress lines and previews; `first_step` is set at its first sampling step."""
 
     def __init__(self, at_first_step=None) -> None:
         self.lines: list[str] = []
+        self.previews: list[bytes] = []
         self.first_step = threading.Event()
         self._at_first_step = at_first_step
 
+    def show_preview(self, jpeg: bytes) -> None:
+        self.previews.append(jpeg)
+
     def __call__(self, fraction, desc) -> None:
         self.lines.append(desc)
-        if ": step" in desc and not self.first_step.is_set():
+        if " · step " in desc and not self.first_step.is_set():
             self.first_step.set()
             if self._at_first_step is not None:
                 self._at_first_step()
@@ -121,7 +125,24 @@ def test_a_job_runs_on_a_worker_and_its_output_comes_home(tmp_path, make_pool, f
         {"input": [INPUT], "output": [{"filename": video.name, "subfolder": "out"}]}
     ]
     assert said.lines[0] == f"Running on worker {fake.url}"
-    assert "Sampler: step 8/8" in said.lines
+    assert any(" · step 8/8 · " in line for line in said.lines), said.lines
+
+
+def test_a_workers_latent_previews_reach_the_jobs_progress(tmp_path, make_pool):
+    """The binary preview messages on the job's websocket are read, not skipped."""
+    with fake_workers(tmp_path, ("--step-s", "0.3")) as [fake]:
+        said = Said()
+        make_pool(fake).run(graph(steps=6), said, "job-previews", "t2v")
+    assert said.previews and all(p[:2] == b"\xff\xd8" for p in said.previews)
+
+
+def test_a_preview_message_gives_its_image_in_either_form():
+    image = b"\xff\xd8 jpeg"
+    legacy = (1).to_bytes(4, "big") + (1).to_bytes(4, "big") + image
+    meta = b'{"node_id": "5"}'
+    newer = (4).to_bytes(4, "big") + len(meta).to_bytes(4, "big") + meta + image
+    assert workers.preview_image(legacy) == workers.preview_image(newer) == image
+    assert workers.preview_image((3).to_bytes(4, "big") + b"text") is None
 
 
 def test_jobs_prefer_the_worker_that_last_ran_their_mode_and_models(tmp_path, make_pool):
@@ -171,7 +192,7 @@ def test_cancel_mid_job_stops_that_prompt_on_its_worker(tmp_path, make_pool):
         seen = fake.report()
     assert info.value.kind == "interrupted"
     assert seen["cancels"] == [worker_pool.prompt_id_for("job")]
-    assert "Sampler: step 400/400" not in said.lines
+    assert not any("step 400/400" in line for line in said.lines)
 
 
 def test_a_job_cancelled_before_it_reaches_the_pool_never_runs(tmp_path, make_pool):

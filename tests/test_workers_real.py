@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 import uuid
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import models
 import modes
 import pins
 import prepare
+import stages
 import worker_pool
 import worker_settings
 from errors import AppError
@@ -122,7 +124,7 @@ def checked(status: dict) -> dict | None:
 
 
 def is_sampling_step(desc: str) -> bool:
-    return ": step " in desc and not desc.endswith("/1")
+    return " · step " in desc and not re.search(r"step \d+/1 ·", desc)
 
 
 # -- the engine boundary in this process
@@ -159,6 +161,28 @@ def test_every_mode_runs_on_a_worker_with_its_inputs_uploaded(mode, pool_of, wor
     assert not [p for p in workers.files(0, "input") if job in p.name]
     assert not [p for p in workers.files(0, "output") if job in p.name]
     Path(result["video"]).unlink()
+
+
+def test_a_workers_latent_previews_reach_the_job(pool_of, workers, tmp_path):
+    """Workers start with Latent2RGB previews on (tools/start_workers.py): the sampler's previews
+    come over the job's websocket and reach its progress as small JPEGs."""
+    previews: list[bytes] = []
+
+    class Shows:
+        def __call__(self, fraction, desc):
+            pass
+
+        def show_preview(self, jpeg: bytes) -> None:
+            previews.append(jpeg)
+
+    pool_of(0)
+    prompt, job, prepared = prepared_job("t2v", tmp_path, preset="fast")
+    try:
+        result = backend.run(prompt, Shows(), job, "t2v")
+    finally:
+        media.unstage(prepared.spec.files, pins.input_dir())
+    Path(result["video"]).unlink()
+    assert previews and all(p[:2] == b"\xff\xd8" for p in previews)
 
 
 def test_cancel_stops_exactly_the_chosen_job_on_its_worker(pool_of, workers, tmp_path):
@@ -262,11 +286,10 @@ def test_progress_from_a_worker_reaches_the_client(app_on_workers, workers):
         if message.get("msg") == "progress"
         for unit in message.get("progress_data") or []
     ]
-    # Gradio sends the latest progress every few milliseconds: the steps (seconds in all) and
-    # the node titles of the graph arrive, if not every single line.
-    titles = {(node.get("_meta") or {}).get("title") for node in t2v_graph().values()}
+    # Gradio sends the latest progress every few milliseconds: the steps and the stages of the
+    # graph arrive, if not every single line.
     assert any(is_sampling_step(desc) for desc in said), said
-    assert {desc for desc in said if ": step" not in desc} & titles, said
+    assert {desc.split(" · ")[0] for desc in said} & set(stages.LABELS.values()), said
 
 
 def t2v_graph() -> dict:

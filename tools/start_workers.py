@@ -43,6 +43,7 @@ if str(ROOT) not in sys.path:
 import media  # noqa: E402
 import model_manifest  # noqa: E402
 import pins  # noqa: E402
+import progress  # noqa: E402
 import tinyset  # noqa: E402
 
 WORKER_NODES = ROOT / "worker_nodes"
@@ -93,6 +94,8 @@ def worker_command(root: Path, port: int, listen: str, cpu: bool, extra: list[st
     command += ["--database-url", "sqlite:///:memory:"]
     command += ["--max-upload-size", str(MAX_UPLOAD_MB)]
     command += ["--extra-model-paths-config", str(root / "extra_model_paths.yaml")]
+    if progress.previews_on():  # latent previews over the websocket, as the app shows them
+        command += ["--preview-method", "latent2rgb", "--preview-size", "256"]
     return command + (["--cpu"] if cpu else []) + list(extra)
 
 
