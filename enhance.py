@@ -150,6 +150,7 @@ def enhance(
     progress: Progress | None = None,
     job_id: str = "",
     staged: str | None = None,
+    image_field: str = "image",
 ) -> tuple[str, bool]:
     """The rewrite of `prompt` on `family`'s text encoder, seeing `image` (a local file) when
     given, and whether it came from the cache. `staged`: the image's name in ComfyUI's input
@@ -164,7 +165,7 @@ def enhance(
         )
     path = Path(image) if image else None
     if path is not None:
-        media.inspect_image(path, "image")  # an unusable file is named before the GPU is asked
+        media.inspect_image(path, image_field)  # an unusable file is named before the GPU
     name = staged
     prompt_graph = graph(family, prompt, name or (path.name if path else None))
     cache_key = key(family, prompt, path, prompt_graph)
@@ -205,7 +206,7 @@ def apply(spec: Spec, progress: Progress | None = None) -> bool:
     image = pins.input_dir() / staged if staged else None
     text, cached = enhance(
         family, spec.inputs.get("prompt", ""), image, progress=progress, job_id=spec.job_id,
-        staged=staged,
+        staged=staged, image_field=field or "image",
     )  # fmt: skip
     spec.inputs[ENHANCED] = text
     return cached

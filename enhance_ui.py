@@ -8,10 +8,15 @@ does; a bad input is one message naming the field.
 
 from __future__ import annotations
 
+import secrets
+
 import gradio as gr
 
+import events_ui
 import jobs
 import modes
+import owners
+import uploads_ui
 from errors import AppError
 from events_ui import api_error
 from outcome_ui import Outcome
@@ -32,14 +37,32 @@ def button(mode: modes.Mode) -> gr.Button:
     )  # fmt: skip
 
 
+async def in_turn(request: gr.Request, family, text, picture, field: str, progress) -> str:
+    """The enhancer as a job takes the GPU: within its owner's limit of jobs waiting, in its
+    turn across visitors (jobs.TURNS), seeing only an image its own sender uploaded."""
+    owner = owners.of(request)
+    visitor = owners.visitor(owner, uploads_ui.request_fingerprint(request))
+    image = events_ui.uploaded(field, picture, request)
+    await events_ui.in_thread(jobs.check_room, owner, 1, visitor)
+    turn = await jobs.wait_turn(f"enhance-{secrets.token_hex(6)}", visitor, progress)
+    try:  # not abandoned when the request goes: the turn is held until the GPU is free again
+        return await events_ui.in_thread(
+            jobs.enhance_prompt, family, text, image, progress, field, abandon=False
+        )
+    finally:
+        jobs.give_back(turn)
+
+
 def wire(mode: modes.Mode, trigger: gr.Button, fields: dict, outcome: Outcome) -> None:
     """The panel's Enhance button: its prompt box gets the rewrite, the banner says so (or what
     was wrong)."""
     prompt, image = fields["prompt"], fields.get(mode.enhance_image or "")
 
-    def on_enhance(text, family, picture=None, progress=gr.Progress()):  # noqa: B008
+    async def on_enhance(request: gr.Request, text, family, picture=None, progress=gr.Progress()):  # noqa: B008
         try:
-            rewrite = jobs.enhance_prompt(family, text, picture, progress)
+            rewrite = await in_turn(
+                request, family, text, picture, mode.enhance_image or "image", progress
+            )
         except AppError as err:
             return {prompt: gr.update()} | outcome.failed(err, {})
         return {prompt: gr.update(value=rewrite)} | outcome.said(
@@ -51,8 +74,9 @@ def wire(mode: modes.Mode, trigger: gr.Button, fields: dict, outcome: Outcome) -
         inputs=[prompt, fields["model"], *([image] if image is not None else [])],
         outputs=[prompt, *outcome.components],
         show_progress_on=[prompt],
+        preprocess=False,  # the image is checked as the sender's own upload (events_ui.uploaded)
         concurrency_id="gpu",
-        concurrency_limit=None,
+        concurrency_limit=None,  # it waits its turn in jobs.TURNS, as every job does
         api_visibility="private",
     )
 
@@ -67,9 +91,15 @@ def build_api() -> None:
         text = gr.Textbox(label="enhanced_prompt")
         trigger = gr.Button()
 
-    def enhance(prompt: str, model: str = families[0], image=None, progress=gr.Progress()):  # noqa: B008
+    async def enhance(
+        request: gr.Request,
+        prompt: str,
+        model: str = families[0],
+        image=None,
+        progress=gr.Progress(),  # noqa: B008
+    ):
         try:
-            return jobs.enhance_prompt(model, prompt, image, progress)
+            return await in_turn(request, model, prompt, image, "image", progress)
         except AppError as err:
             raise api_error(err) from None
 
@@ -80,6 +110,7 @@ def build_api() -> None:
         outputs=[text],
         api_name="enhance",
         api_description=API_DESCRIPTION,
+        preprocess=False,  # the image is checked as the sender's own upload (events_ui.uploaded)
         concurrency_id="gpu",
-        concurrency_limit=None,
+        concurrency_limit=None,  # it waits its turn in jobs.TURNS, as every job does
     )

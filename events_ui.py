@@ -65,7 +65,7 @@ def _plain(mode: modes.Mode, values: dict, request: gr.Request | None = None) ->
     out, sources = dict(values), {}
     for f in mode.fields:
         if f.is_media:
-            out[f.name] = _uploaded(f.name, values.get(f.name), request)
+            out[f.name] = uploaded(f.name, values.get(f.name), request)
             source = uploads_ui.source_of(out[f.name]) if out[f.name] else None
             if source:
                 sources[f.name] = source
@@ -77,7 +77,9 @@ def _plain(mode: modes.Mode, values: dict, request: gr.Request | None = None) ->
 NOT_UPLOADED = uploads_ui.HINT
 
 
-def _uploaded(name: str, value, request: gr.Request | None = None) -> str | None:
+def uploaded(name: str, value, request: gr.Request | None = None) -> str | None:
+    """The path of `value` (a Gradio file payload or path), when it is a file this request's
+    sender uploaded to this server (or was handed out by it); else one message naming `name`."""
     path = value.get("path") if isinstance(value, dict) else value
     if path is None or path == "":
         if isinstance(value, dict) and value.get("url"):

@@ -562,15 +562,22 @@ def _run(
 
 
 def enhance_prompt(
-    family: str, prompt: str, image: str | Path | None = None, progress: Progress | None = None
+    family: str,
+    prompt: str,
+    image: str | Path | None = None,
+    progress: Progress | None = None,
+    image_field: str = "image",
 ) -> str:
     """The prompt enhancer alone (a panel's Enhance button, the API's /enhance): `prompt`
-    rewritten on `family`'s text encoder, seeing `image` when given."""
+    rewritten on `family`'s text encoder, seeing `image` (the field `image_field`) when given.
+    The caller holds a turn (`wait_turn`): the enhancer takes the GPU as a job does."""
     try:
         enhance.check_family(family)
         enhance.check_prompt(prompt)
         require_engine()
-        text, _ = enhance.enhance(family, prompt, image or None, progress=progress)
+        text, _ = enhance.enhance(
+            family, prompt, image or None, progress=progress, image_field=image_field
+        )
         return text
     except Exception as exc:
         raise classify(exc) from exc

@@ -61,3 +61,22 @@ def test_the_enhance_endpoint_names_an_empty_prompt(served, client):
     with pytest.raises(Exception) as caught:
         client.predict(prompt="  ", api_name="/enhance")
     assert "Prompt must not be empty" in str(caught.value) and not served.engine.calls
+
+
+def test_an_enhance_waits_its_turn_behind_a_running_job(served, client):
+    """The enhancer takes the GPU as a job does: while a job holds the only slot, an Enhance
+    waits in line (jobs.TURNS) and runs once the job ends; it never jumps ahead of it."""
+    import jobs
+    from testkit.waiting import wait_for
+
+    served.engine.step_delay = 30.0  # the job holds its slot until it is cancelled
+    job = client.submit(prompt="a slow river", preset="fast", api_name="/t2v")
+    wait_for(lambda: asked(served, "t2v"), "the job to reach the GPU", 60)
+    rewrite = Client(served.url, verbose=False).submit(prompt="a fox", api_name="/enhance")
+    wait_for(lambda: jobs.TURNS.waiting() == 1, "the enhance to wait in line", 60)
+    assert not asked(served, "enhance")  # still waiting: the job has the GPU
+    served.engine.step_delay = 0.0
+    served.engine.cancel()  # the job ends, and with it its turn
+    assert rewrite.result(timeout=60) == f"{ENHANCED_BY_TEST} a fox"
+    wait_for(job.done, "the cancelled job to end", 60)
+    assert jobs.TURNS.running() == 0 and jobs.TURNS.waiting() == 0

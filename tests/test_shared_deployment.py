@@ -307,6 +307,31 @@ def test_a_visitor_over_their_days_uploads_is_refused_with_the_limit_others_are_
     assert upload(served, second, **{"user-agent": "someone else"})  # another visitor uploads
 
 
+def test_someone_elses_upload_cannot_be_enhanced(served, tmp_path):
+    """The prompt enhancer's image is checked as a job's is: someone else's upload on this
+    server is refused naming `image`, before the GPU is asked."""
+    served.engine.calls.clear()
+    image = mediagen.make_png(tmp_path / "private.png", 96, 64)
+    theirs = httpx.post(
+        f"{served.url}gradio_api/upload",
+        files={"files": ("private.png", image.read_bytes())},
+        headers={"user-agent": "the owner's browser"},
+    ).json()[0]
+    raw = RawApp(served.url, headers={"user-agent": "someone else"})
+    enhance = next(e for e in raw.events if e.fn_index == _api_index(raw, "enhance"))
+    data = defaults(enhance)
+    for i, component in enumerate(enhance.inputs):
+        label = component.get("props", {}).get("label")
+        if label == "image":
+            data[i] = {"path": theirs, "meta": {"_type": "gradio.FileData"}}
+        elif label == "prompt":
+            data[i] = "a fox"
+    answer = raw.call(enhance, data)
+    assert not answer["ok"]
+    assert "not uploaded by you" in answer["text"] and "image:" in answer["text"]
+    assert not served.engine.calls
+
+
 def _api_index(raw: RawApp, mode: str) -> int:
     config = httpx.get(raw.url + "config", timeout=30).json()
     return next(d["id"] for d in config["dependencies"] if d.get("api_name") == mode)
