@@ -71,7 +71,10 @@ def hub_cache_dir() -> Path:
 
 
 def lookup(filename: str, node_title: str = "", folder: str = "") -> ModelFile:
-    fact = FACTS.get(_basename(filename))
+    # A LoRA a job named by a path (a Hub ref's link, a subfolder of loras/) is that file, even
+    # when its name is also an official file's: never the manifest's file of the same name.
+    named = folder == "loras" and "/" in filename.replace("\\", "/")
+    fact = None if named else FACTS.get(_basename(filename))
     if fact is None and folder == "loras":  # a LoRA a job named: from the Hub or the LoRA folder
         fact = loras.fact(filename)
         if fact is None:

@@ -103,6 +103,24 @@ def test_a_hub_lora_becomes_a_download_of_its_repo_and_path(lora_dir):
     assert need.link == lora_dir / "hf" / "Someone" / "ltx-loras" / "v2" / "style.safetensors"
 
 
+@pytest.mark.parametrize("where", ["hub", "subfolder"])
+def test_a_lora_named_by_its_path_is_that_file_even_with_an_official_files_name(where, lora_dir):
+    """A Hub LoRA or one in a subfolder of loras/ whose file name is also an official file's
+    (here the distilled LoRA's) is fetched from its own repo or sized as the user's own file:
+    never the official file of the same name (which would set the user's file aside)."""
+    official = "ltx-2.3-22b-distilled-lora-384-1.1.safetensors"
+    if where == "hub":
+        ref = loras.parse("lora_1", f"hf:Someone/copies/{official}", modes.LTX23)
+        fact = models.lookup(ref.filename, "LoRA 1", "loras")
+        assert (fact.repo, fact.path) == ("Someone/copies", official)
+    else:
+        (lora_dir / "mine").mkdir(parents=True)
+        (lora_dir / "mine" / official).write_bytes(b"\0" * 123)
+        ref = loras.parse("lora_1", f"mine/{official}", modes.LTX23)
+        fact = models.lookup(ref.filename, "LoRA 1", "loras")
+        assert (fact.repo, fact.size) == ("", 123)
+
+
 # -- the header and the fit
 
 
