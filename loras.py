@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import owners
 import pins
 import recipes
 from errors import bad_input
@@ -33,6 +35,10 @@ from model_manifest import LTX, ModelFile
 SLOTS = (1, 2, 3, 4)  # lora_1 .. lora_4, each with its lora_k_strength
 HUB_PREFIX = "hf:"
 HUB_FOLDER = "hf"  # loras/hf/<owner>/<repo>/<path>: where a Hub LoRA is linked
+# On a deployment others reach (owners.shared), the Hub repos a visitor may name besides the
+# known LoRAs' (comma- or space-separated Owner/Repo; `*`: any): each one names downloads the
+# operator's disk, bandwidth and token pay for, while the visitor's job holds its GPU turn.
+HUB_ENV = "LTX_AIO_HUB_LORAS"
 SUFFIX = ".safetensors"
 # A LoRA's header holds a few thousand tensor entries (~100 bytes each); a model's, about as
 # many. A bigger one is no file this app should parse.
@@ -132,6 +138,15 @@ def _safe_parts(field: str, text: str, parts: list[str], what: str) -> None:
             )  # fmt: skip
 
 
+def hub_repo_allowed(repo: str) -> bool:
+    """Whether a job may name a Hub LoRA of `repo` that is not a known one: always on a
+    single-user install; on a shared deployment only the repos HUB_ENV lists."""
+    if not owners.shared():
+        return True
+    allowed = set(re.split(r"[\s,]+", os.environ.get(HUB_ENV, "").strip())) - {""}
+    return "*" in allowed or repo in allowed
+
+
 def parse(field: str, text: str, family: str | None) -> Ref:
     """The LoRA a field's value names, for a job on `family`; a value that cannot be one is
     refused naming the field. Reads nothing from disk."""
@@ -159,6 +174,13 @@ def parse(field: str, text: str, family: str | None) -> Ref:
         _suffix(field, text)
         repo, path = "/".join(parts[:2]), "/".join(parts[2:])
         match = next((k for k in KNOWN if (k.repo, k.path) == (repo, path)), None)
+        if match is None and not hub_repo_allowed(repo):
+            raise bad_input(
+                field, f"this server takes LoRAs from the Hub only from the repos its operator "
+                f"allows, and {repo} is not one",
+                hint=f"Choose a known LoRA ({', '.join(sorted(by_name)) or 'none for this model'}"
+                f"), or ask the operator to add {repo} to {HUB_ENV}.",
+            )  # fmt: skip
         if match is not None and match.family != family:
             raise bad_input(
                 field, f"{text} is the {title(match.family)} {match.name} LoRA; "

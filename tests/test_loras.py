@@ -121,6 +121,26 @@ def test_a_lora_named_by_its_path_is_that_file_even_with_an_official_files_name(
         assert (fact.repo, fact.size) == ("", 123)
 
 
+def test_on_a_shared_deployment_a_hub_lora_comes_only_from_an_allowed_repo(monkeypatch):
+    """Visitors of a shared deployment may not make it download from any repo: a Hub LoRA not
+    a known one is refused naming its field unless the operator allows its repo."""
+    monkeypatch.setenv("LTX_AIO_SHARED", "1")
+    monkeypatch.delenv(loras.HUB_ENV, raising=False)
+    with pytest.raises(AppError) as err:
+        loras.parse("lora_2", "hf:Someone/ltx-loras/style.safetensors", modes.LTX25)
+    assert err.value.where == "lora_2" and "Someone/ltx-loras is not one" in err.value.message
+    assert loras.HUB_ENV in err.value.hint
+    known = next(k for k in loras.KNOWN if k.family == modes.LTX25)
+    assert loras.parse("lora_2", f"hf:{known.repo}/{known.path}", modes.LTX25).known == known
+    monkeypatch.setenv(loras.HUB_ENV, "Other/repo, Someone/ltx-loras")
+    assert loras.parse("lora_2", "hf:Someone/ltx-loras/style.safetensors", modes.LTX25).repo == (
+        "Someone/ltx-loras"
+    )
+    monkeypatch.setenv("LTX_AIO_SHARED", "0")
+    monkeypatch.delenv(loras.HUB_ENV)
+    assert loras.parse("lora_2", "hf:Anyone/r/x.safetensors", modes.LTX25).repo == "Anyone/r"
+
+
 # -- the header and the fit
 
 
