@@ -44,6 +44,7 @@ FILE_S = 2.0
 AUDIO_DECODE_S = 1.0
 SAMPLE_S_PER_MEGAPIXEL_FRAME_STEP = 0.13
 SAMPLE_S_PER_STEP = 3.0  # where the graph's sizes cannot be read
+POOL_MIN_S = 5.0  # a node expected to take less says nothing of the pace of the rest
 DECODE_S_PER_FRAME = 0.3  # a prompt without a "Decode video" node to read
 # Until measured on a GPU: the flat 0.3 s a frame at balanced's 1280x704 (0.9 megapixels), now
 # per megapixel-frame actually decoded, so that overlapping tiles cost what they add.
@@ -252,8 +253,12 @@ class Tracker:
     def _ratios(self) -> dict[str, float]:
         """Each stage's correction: its own where measured (pass 2 goes by pass 1), else that of
         all the computing measured so far, else of anything measured, else none."""
-        computing = self._ratio(lambda node: node.stage != "load")
-        anything = self._ratio(lambda node: True)
+        # Pooled only from nodes of some weight: a LoadImage or a text encode that took a blink
+        # against its second would shrink every stage to come, and the percentage, which never
+        # goes back, would then stand still for a whole pass.
+        weighty = lambda node: node.expected_s >= POOL_MIN_S and node.stage != "inputs"  # noqa: E731
+        computing = self._ratio(lambda node: weighty(node) and node.stage != "load")
+        anything = self._ratio(weighty)
         ratios = {}
         for stage in LABELS:
             own = self._ratio(lambda node, stage=stage: node.stage == stage)
