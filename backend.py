@@ -35,7 +35,6 @@ import stages
 import tinyset
 import worker_pool
 import worker_settings
-import workflow
 from errors import ERROR_KINDS, AppError
 from progress import Progress
 
@@ -70,8 +69,8 @@ COLD_CACHE_S = 60  # loading a family's weights: switching family is a cold star
 # The prompt enhancer (enhance.py) runs as a GPU task of its own: its prefill (Lightricks' system
 # prompt, the image) and each token it may generate, until measured on a GPU.
 ENHANCE_MODE = "enhance"
-ENHANCE_PREFILL_S = 5.0
-ENHANCE_S_PER_TOKEN = 0.05
+ENHANCE_PREFILL_S = stages.ENHANCE_PREFILL_S
+ENHANCE_S_PER_TOKEN = stages.ENHANCE_S_PER_TOKEN
 ENHANCE_COLD_S = 20  # loading the family's text encoder alone
 MIN_DURATION_S, MAX_DURATION_S = 60, 900
 _warm_modes: set[tuple[str, str]] = set()  # (mode, model family) run in this process
@@ -107,14 +106,8 @@ def estimate_duration(
     return int(min(MAX_DURATION_S, max(MIN_DURATION_S, round(seconds))))
 
 
-def enhance_seconds(prompt: dict) -> float:
-    """The prompt enhancer's share: its prefill and the most tokens its "Enhance prompt" node
-    may generate (0 for a graph without one)."""
-    try:
-        tokens = int(workflow.find_node(prompt, "Enhance prompt")[1]["inputs"]["max_length"])
-    except (AttributeError, KeyError, TypeError, ValueError):
-        return 0.0
-    return ENHANCE_PREFILL_S + ENHANCE_S_PER_TOKEN * max(0, tokens)
+# The estimate and the time left a running enhancer shows (stages.py) count it alike.
+enhance_seconds = stages.enhance_seconds
 
 
 def _enhance_estimate(prompt: dict, duration_multiplier: float) -> int:

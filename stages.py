@@ -22,6 +22,7 @@ import workflow
 
 LABELS = {
     "load": "Loading the models",
+    "enhance": "Enhancing the prompt",
     "inputs": "Preparing the inputs",
     "prompt": "Encoding the prompt",
     "sample": "Sampling pass {n}",
@@ -33,6 +34,7 @@ _PROMPT = {"CLIPTextEncode", "LTXVConditioning"}
 _UPSCALE = {"LTXVLatentUpsampler"}
 _DECODE = {"VAEDecode", "VAEDecodeTiled", "LTXVTiledVAEDecode", "LTXVAudioVAEDecode"}
 _FILE = {"CreateVideo", "SaveVideo"}
+ENHANCER = "TextGenerateLTX2Prompt"
 
 # The estimator's figures, per node (seconds on the GPU budget backend.py asks for; the measured
 # times correct them as a job runs).
@@ -44,6 +46,10 @@ FILE_S = 2.0
 AUDIO_DECODE_S = 1.0
 SAMPLE_S_PER_MEGAPIXEL_FRAME_STEP = 0.13
 SAMPLE_S_PER_STEP = 3.0  # where the graph's sizes cannot be read
+# The prompt enhancer (enhance.py): its prefill (Lightricks' system prompt, the image) and each
+# token it may generate, until measured on a GPU.
+ENHANCE_PREFILL_S = 5.0
+ENHANCE_S_PER_TOKEN = 0.05
 POOL_MIN_S = 5.0  # a node expected to take less says nothing of the pace of the rest
 DECODE_S_PER_FRAME = 0.3  # a prompt without a "Decode video" node to read
 # Until measured on a GPU: the flat 0.3 s a frame at balanced's 1280x704 (0.9 megapixels), now
@@ -54,6 +60,8 @@ DECODE_S_PER_MEGAPIXEL_FRAME = 0.33
 def stage_of(class_type: str) -> str:
     if class_type == "SamplerCustomAdvanced":
         return "sample"
+    if class_type == ENHANCER:
+        return "enhance"
     media = {"LoadImage", "LoadAudio", "LoadVideo"}  # the job's own inputs, not weights
     if ("Loader" in class_type or class_type.startswith("Load")) and class_type not in media:
         return "load"
@@ -66,6 +74,16 @@ def stage_of(class_type: str) -> str:
         if class_type in classes:
             return key
     return "inputs"
+
+
+def enhance_seconds(prompt: dict) -> float:
+    """The prompt enhancer's share: its prefill and the most tokens its "Enhance prompt" node
+    may generate (0 for a graph without one)."""
+    try:
+        tokens = int(workflow.find_node(prompt, "Enhance prompt")[1]["inputs"]["max_length"])
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return 0.0
+    return ENHANCE_PREFILL_S + ENHANCE_S_PER_TOKEN * max(0, tokens)
 
 
 def decode_seconds(prompt: dict, frames: int) -> float:
@@ -163,6 +181,7 @@ def plan(prompt: dict) -> dict[str, Node]:
         else:
             expected = {
                 "load": LOAD_S,
+                "enhance": enhance_seconds(nodes),
                 "inputs": INPUT_S if _works(node.get("class_type", "")) else 0.0,
                 "prompt": PROMPT_S,
                 "upscale": UPSCALE_S,
@@ -198,8 +217,8 @@ class Tracker:
     """The whole job's fraction done and time left, from the plan and what the nodes took.
 
     Each stage is corrected by its own measured times where it has any (sampling pass 2 by pass
-    1), else by all the computing measured so far; loading (cold or cached, its time says
-    nothing of the device's speed) lends its correction only where nothing else is measured."""
+    1), else by the computing of some weight measured so far; loading (cold or cached, its time
+    says nothing of the device's speed) corrects only itself."""
 
     nodes: dict[str, Node]
     started_at: float
@@ -252,18 +271,19 @@ class Tracker:
 
     def _ratios(self) -> dict[str, float]:
         """Each stage's correction: its own where measured (pass 2 goes by pass 1), else that of
-        all the computing measured so far, else of anything measured, else none."""
+        the computing of some weight measured so far, else none (the estimate). Loading, cold or
+        cached, says nothing of the device's pace: it corrects only itself."""
         # Pooled only from nodes of some weight: a LoadImage or a text encode that took a blink
         # against its second would shrink every stage to come, and the percentage, which never
         # goes back, would then stand still for a whole pass.
-        weighty = lambda node: node.expected_s >= POOL_MIN_S and node.stage != "inputs"  # noqa: E731
-        computing = self._ratio(lambda node: weighty(node) and node.stage != "load")
-        anything = self._ratio(weighty)
+        computing = self._ratio(
+            lambda node: node.expected_s >= POOL_MIN_S and node.stage not in ("inputs", "load")
+        )
         ratios = {}
         for stage in LABELS:
             own = self._ratio(lambda node, stage=stage: node.stage == stage)
             pooled = computing if stage != "load" else None
-            ratios[stage] = next((r for r in (own, pooled, anything) if r is not None), 1.0)
+            ratios[stage] = next((r for r in (own, pooled) if r is not None), 1.0)
         return ratios
 
     def report(self, now: float) -> Report:

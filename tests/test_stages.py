@@ -143,3 +143,24 @@ def test_a_blink_of_a_small_node_does_not_freeze_the_percentage_for_a_pass():
     assert seen[0] < 0.2, seen  # 12 s of about 102
     assert all(b > a for a, b in zip(seen, seen[1:], strict=False)), seen
     assert seen[-1] == pytest.approx(92 / 102, abs=0.02)  # the decode's 10 s still to come
+
+
+def test_the_enhancer_is_a_stage_of_its_own_with_the_estimators_share():
+    """The enhancer's GPU task says "Enhancing the prompt" and counts its time (it read as
+    "Starting · 87% · almost done" all through the rewrite)."""
+    prompt = json.loads((ROOT / "workflows" / "enhance.json").read_text())
+    plan = stages.plan(prompt)
+    [enhancer] = [n for n in plan.values() if n.stage == "enhance"]
+    assert enhancer.label == "Enhancing the prompt"
+    assert (
+        enhancer.expected_s == pytest.approx(stages.enhance_seconds(prompt))
+        and enhancer.expected_s > 5
+    )
+    tracker = stages.Tracker(plan, started_at=0.0)
+    for node_id, node in plan.items():  # the loader, then the enhancer running
+        if node.stage == "load":
+            tracker.start(node_id, 0.0)
+    tracker.start(enhancer.id, 1.0)
+    report = tracker.report(2.0)
+    assert report.label == "Enhancing the prompt" and report.fraction < 0.5
+    assert report.left_s > 0.5 * enhancer.expected_s
