@@ -163,7 +163,7 @@ def _memory_gb(workers: list | None) -> tuple[float, str]:
         if 0 < value < float("inf"):
             return value, MEMORY_ENV
         ignored = f" ({MEMORY_ENV}={raw!r} is not a number of GB above 0: ignored)"
-    if os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "t", "true"):
+    if worker_settings.on_zerogpu():
         return ZEROGPU_MEMORY_GB, "ZeroGPU's large slice" + ignored
     if workers is not None or worker_settings.configured():
         # A job may land on any worker: the smallest GPU among those that can take one.

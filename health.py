@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import readiness
+import worker_settings
 
 VERSION = "0.1.0"
 # Below this much free space a finished video may fail to be written or kept.
@@ -222,7 +223,7 @@ def _models(disk: dict) -> dict:
 
 def _device() -> dict:
     ram = _ram_free_gb()
-    if os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true"):
+    if worker_settings.on_zerogpu():
         return {"type": "zerogpu", "note": "a GPU is attached for each job", "ram_free_gb": ram}
     torch = sys.modules.get("torch")
     if torch is None:  # the system's word for it: importing torch here could start CUDA

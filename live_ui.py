@@ -15,22 +15,23 @@ import asyncio
 import base64
 import contextlib
 import html
-import os
 
 import gradio as gr
+
+import worker_settings
 
 UPDATE_EVERY_S = 0.5  # the most often the box is sent to the page
 PREVIEW_LABEL = "Live preview while it runs"
 
 
-def zero_gpu() -> bool:
-    return os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "t", "true")
-
-
 def progress_options(video: gr.Video) -> dict:
     """How Generate shows progress: in the live box (Gradio's own hidden), or on ZeroGPU, where
     the box gets no lines, Gradio's progress on the video."""
-    return {"show_progress_on": [video]} if zero_gpu() else {"show_progress": "hidden"}
+    return (
+        {"show_progress_on": [video]}
+        if worker_settings.on_zerogpu()
+        else {"show_progress": "hidden"}
+    )
 
 
 class Counted:
@@ -84,8 +85,13 @@ class Live:
         return box_html(self.line, self.fraction, self.jpeg)
 
     async def follow(self, task: asyncio.Future, box: gr.HTML):
-        """The box's updates while `task` runs; `task` is cancelled if this is."""
+        """The box's updates while `task` runs; `task` is cancelled if this is. On ZeroGPU the
+        job's lines stay in its GPU process: the box stays hidden, Gradio's progress shows."""
         try:
+            if worker_settings.on_zerogpu():
+                yield {box: gr.update(visible=False)}
+                await asyncio.wait({task})  # its result or error is the caller's to take
+                return
             yield {box: gr.update(value=self.html(), visible=True)}
             while not task.done():
                 changed = asyncio.ensure_future(self._changed.wait())

@@ -16,13 +16,14 @@ CUDA outside a GPU task is fatal): from torch only when it is already loaded, el
 from __future__ import annotations
 
 import logging
-import os
 import platform
 import re
 import sys
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+
+import worker_settings
 
 log = logging.getLogger("ltx_aio.readiness")
 
@@ -42,7 +43,7 @@ class Line:
 
 def probe_device() -> dict:
     """{"type": "cuda" | "mps" | "cpu" | "zerogpu", "source", "name"?, "torch_build"?}."""
-    if os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true"):
+    if worker_settings.on_zerogpu():
         return {"type": "zerogpu", "source": "environment"}
     torch = sys.modules.get("torch")
     if torch is not None:

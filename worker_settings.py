@@ -23,7 +23,9 @@ def _named_urls() -> list[str]:
     return [url.strip() for url in raw.replace(",", " ").split() if url.strip()]
 
 
-def _on_zerogpu() -> bool:
+def on_zerogpu() -> bool:
+    """Whether this is a ZeroGPU Space: each job's GPU task runs in a forked process of its own
+    (the one place every module asks)."""
     return os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "t", "true")
 
 
@@ -39,12 +41,12 @@ def grace_s() -> float:
 def configured_urls() -> list[str]:
     """The workers to run jobs on. None on ZeroGPU: its GPU task runs them there (and a Space
     there must keep its GPU function); a CPU Space is the front-end for workers of one's own."""
-    return [] if _on_zerogpu() else _named_urls()
+    return [] if on_zerogpu() else _named_urls()
 
 
 def ignored() -> str:
     """Why workers that are named are not used ("" when they are, or none are named)."""
-    if _on_zerogpu() and _named_urls():
+    if on_zerogpu() and _named_urls():
         return (
             f"{WORKERS_ENV} is ignored on ZeroGPU, whose GPU runs the jobs here: to send jobs to "
             "workers of your own, run the app on a CPU Space or any other machine."
