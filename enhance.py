@@ -96,6 +96,24 @@ def check_prompt(prompt) -> str:
     return prompt
 
 
+NOT_ON_WORKERS = (
+    "The prompt enhancer runs only where this server runs the models itself, not on remote "
+    "workers yet."
+)
+NOT_ON_WORKERS_HINT = "Generate with your own prompt, or run the app without LTX_AIO_WORKERS."
+
+
+def check_runs_here(spec: Spec) -> None:
+    """A job that asks to enhance its prompt where the enhancer cannot run (remote workers) is
+    refused before anything is staged, naming the option."""
+    if spec.inputs.get("enhance_prompt") and not backend.local_weights():
+        raise errors.bad_input(
+            "enhance_prompt", NOT_ON_WORKERS[0].lower() + NOT_ON_WORKERS[1:],
+            hint="Turn Enhance the prompt off: " + NOT_ON_WORKERS_HINT[0].lower()
+            + NOT_ON_WORKERS_HINT[1:],
+        )  # fmt: skip
+
+
 def check_family(family) -> str:
     if family not in GRAPHS:
         raise errors.bad_input(
@@ -157,12 +175,7 @@ def enhance(
     dir when it is there already (a job's)."""
     family, prompt = check_family(family), check_prompt(prompt)
     if not backend.local_weights():
-        raise errors.AppError(
-            "unavailable",
-            "The prompt enhancer runs only where this server runs the models itself, not on "
-            "remote workers yet.",
-            hint="Generate with your own prompt, or run the app without LTX_AIO_WORKERS.",
-        )
+        raise errors.AppError("unavailable", NOT_ON_WORKERS, hint=NOT_ON_WORKERS_HINT)
     path = Path(image) if image else None
     if path is not None:
         media.inspect_image(path, image_field)  # an unusable file is named before the GPU

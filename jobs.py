@@ -500,6 +500,7 @@ def _run(
     prepared = None
     try:
         checked = prepare.check(mode, params, job_id=job_id)
+        enhance.check_runs_here(checked.spec)
         require_engine()
         # The graph cuts its decode to the memory it may use where it will run.
         memory = backend.decode_memory()

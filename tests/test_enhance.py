@@ -119,6 +119,19 @@ def test_without_the_option_nothing_is_enhanced(engine):
     assert not calls(engine, "enhance") and positive(calls(engine, "t2v")[0]["prompt"]) == "a cat"
 
 
+def test_on_remote_workers_a_job_asking_to_enhance_is_refused_naming_the_option(
+    engine, monkeypatch, tmp_path
+):
+    """The enhancer runs only where the models run here: a job asking for it is refused before
+    anything is staged, naming the option (not failed as "unavailable", which stops a batch)."""
+    monkeypatch.setattr(backend, "local_weights", lambda: False)
+    with pytest.raises(AppError) as err:
+        jobs.run("t2v", {"prompt": "a cat", "preset": "fast", "enhance_prompt": True})
+    assert (err.value.kind, err.value.where) == ("bad_input", "enhance_prompt")
+    assert "remote workers" in err.value.message and "Turn Enhance the prompt off" in err.value.hint
+    assert not engine.calls
+
+
 def test_an_image_mode_enhances_with_its_staged_image(engine, tmp_path):
     image = mediagen.make_png(tmp_path / "first.png", 96, 64, (200, 120, 40))
     jobs.run("i2v", {"image": str(image), "prompt": "she smiles", "preset": "fast",
