@@ -32,6 +32,7 @@ import loras
 import media
 import models
 import modes
+import owners
 import pins
 import prepare
 import retention
@@ -203,7 +204,9 @@ def _enhanced(checked: prepare.Checked, prepared: prepare.Prepared, progress: Pr
     cached = enhance.apply(prepared.spec, progress)
     prepared.prompt = checked.mode.parameterize(prepared.spec)
     said = "the prompt was enhanced before generating"
-    prepared.notes.append(said + (" (the rewrite made for it before)" if cached else ""))
+    # Where others share the server, a cached rewrite may be someone else's prompt's: not said.
+    again = cached and not owners.shared()
+    prepared.notes.append(said + (" (the rewrite made for it before)" if again else ""))
     return models.resolve_variant(prepared.prompt)
 
 
