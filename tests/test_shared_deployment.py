@@ -194,21 +194,8 @@ def test_twenty_refusals_keep_nothing_of_what_they_were_given(served, tmp_path):
 
 def test_someone_elses_upload_cannot_be_used(served, tmp_path):
     image = mediagen.make_png(tmp_path / "private.png", 96, 64)
-    theirs = httpx.post(
-        f"{served.url}gradio_api/upload",
-        files={"files": ("private.png", image.read_bytes())},
-        headers={"user-agent": "the owner's browser"},
-    ).json()[0]
-    raw = RawApp(served.url, headers={"user-agent": "someone else"})
-    i2v = next(e for e in raw.events if not e.private and e.fn_index == _api_index(raw, "i2v"))
-    data = defaults(i2v)
-    for i, component in enumerate(i2v.inputs):
-        elem = component.get("props", {}).get("elem_id")
-        if elem == "aio-i2v-image":
-            data[i] = {"path": theirs, "meta": {"_type": "gradio.FileData"}}
-        elif elem == "aio-i2v-prompt":
-            data[i] = "x"
-    answer = raw.call(i2v, data)
+    theirs = upload(served, image, **{"user-agent": "the owner's browser"})
+    answer = submit_i2v(served, theirs, **{"user-agent": "someone else"})
     assert not answer["ok"]
     assert "not uploaded by you" in answer["text"] and "image:" in answer["text"]
 
@@ -224,18 +211,26 @@ def upload(served, image: Path, **headers) -> str:
 
 def submit_i2v(served, path: str, **headers) -> dict:
     """The i2v endpoint called directly with an uploaded file's path, as these headers' sender."""
+    values = {"aio-i2v-image": file_data(path), "aio-i2v-prompt": "x", "aio-i2v-preset": "fast"}
+    return call_raw(served, "i2v", values, "elem_id", **headers)
+
+
+def file_data(path: str) -> dict:
+    return {"path": path, "meta": {"_type": "gradio.FileData"}}
+
+
+def call_raw(served, api_name: str, values: dict, key: str, **headers) -> dict:
+    """The named endpoint called directly (its payload unprocessed by any client) as these
+    headers' sender: each input whose prop `key` (elem_id, label) `values` names gets that value,
+    the others their defaults."""
     raw = RawApp(served.url, headers=headers)
-    i2v = next(e for e in raw.events if not e.private and e.fn_index == _api_index(raw, "i2v"))
-    data = defaults(i2v)
-    for i, component in enumerate(i2v.inputs):
-        elem = component.get("props", {}).get("elem_id")
-        if elem == "aio-i2v-image":
-            data[i] = {"path": path, "meta": {"_type": "gradio.FileData"}}
-        elif elem == "aio-i2v-prompt":
-            data[i] = "x"
-        elif elem == "aio-i2v-preset":
-            data[i] = "fast"
-    return raw.call(i2v, data)
+    event = next(e for e in raw.events if not e.private and e.fn_index == _api_index(raw, api_name))
+    data = defaults(event)
+    for i, component in enumerate(event.inputs):
+        name = component.get("props", {}).get(key)
+        if name in values:
+            data[i] = values[name]
+    return raw.call(event, data)
 
 
 def test_an_upload_of_the_same_bytes_by_someone_else_neither_blocks_nor_opens_yours(
@@ -312,21 +307,9 @@ def test_someone_elses_upload_cannot_be_enhanced(served, tmp_path):
     server is refused naming `image`, before the GPU is asked."""
     served.engine.calls.clear()
     image = mediagen.make_png(tmp_path / "private.png", 96, 64)
-    theirs = httpx.post(
-        f"{served.url}gradio_api/upload",
-        files={"files": ("private.png", image.read_bytes())},
-        headers={"user-agent": "the owner's browser"},
-    ).json()[0]
-    raw = RawApp(served.url, headers={"user-agent": "someone else"})
-    enhance = next(e for e in raw.events if e.fn_index == _api_index(raw, "enhance"))
-    data = defaults(enhance)
-    for i, component in enumerate(enhance.inputs):
-        label = component.get("props", {}).get("label")
-        if label == "image":
-            data[i] = {"path": theirs, "meta": {"_type": "gradio.FileData"}}
-        elif label == "prompt":
-            data[i] = "a fox"
-    answer = raw.call(enhance, data)
+    theirs = upload(served, image, **{"user-agent": "the owner's browser"})
+    values = {"image": file_data(theirs), "prompt": "a fox"}
+    answer = call_raw(served, "enhance", values, "label", **{"user-agent": "someone else"})
     assert not answer["ok"]
     assert "not uploaded by you" in answer["text"] and "image:" in answer["text"]
     assert not served.engine.calls
