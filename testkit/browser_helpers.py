@@ -38,6 +38,7 @@ CHROMIUM_ARGS = [
 ]
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
+SIZES = {"desktop": DESKTOP, "phone": PHONE}  # the two page sizes every layout test takes
 TIMEOUT_MS = 30_000
 PROMPT = "a paper boat drifting down a rainy street, soft piano"
 

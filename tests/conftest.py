@@ -19,6 +19,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import pins  # noqa: E402
+from testkit.browser_helpers import SIZES  # noqa: E402
 
 TINY_DIR = ROOT / ".tiny-weights"
 # The checkout as this session was started with it: tests that point LTX_AIO_COMFYUI_DIR at a
@@ -61,6 +62,12 @@ def tiny_env(models: Path) -> dict[str, str]:
         "LTX_AIO_MODELS_DIR": str(models),
         "LTX_AIO_TINY_WEIGHTS": "1",
     }
+
+
+@pytest.fixture(params=list(SIZES))
+def size(request) -> str:
+    """A browser test's page size by name (browser_helpers.SIZES): each such test runs at both."""
+    return request.param
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,8 @@ from job_spec import SOURCE
 from testkit import mediagen
 from testkit.app_helpers import running_app
 from testkit.browser_helpers import (
-    DESKTOP,
-    PHONE,
     PROMPT,
+    SIZES,
     app_page,
     box,
     open_mode,
@@ -30,7 +29,6 @@ from testkit.history_helpers import finished_job
 
 pytestmark = pytest.mark.browser
 
-SIZES = {"desktop": DESKTOP, "phone": PHONE}
 SOURCE_SECONDS = 2.0  # the History job's video: 16 frames at 8 fps, with sound
 
 
@@ -38,11 +36,6 @@ SOURCE_SECONDS = 2.0  # the History job's video: 16 frames at 8 fps, with sound
 def served(tmp_path_factory):
     with running_app(tmp_path_factory.mktemp("edits-app")) as running:
         yield running
-
-
-@pytest.fixture(params=list(SIZES))
-def size(request) -> str:
-    return request.param
 
 
 @pytest.fixture

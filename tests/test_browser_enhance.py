@@ -9,22 +9,15 @@ import pytest
 
 import enhance
 from testkit.app_helpers import ENHANCED_BY_TEST, running_app
-from testkit.browser_helpers import DESKTOP, PHONE, app_page, box, open_mode, outcome, shoot
+from testkit.browser_helpers import SIZES, app_page, box, open_mode, outcome, shoot
 
 pytestmark = pytest.mark.browser
-
-SIZES = {"desktop": DESKTOP, "phone": PHONE}
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     with running_app(tmp_path_factory.mktemp("enhance-app")) as running:
         yield running
-
-
-@pytest.fixture(params=list(SIZES))
-def size(request) -> str:
-    return request.param
 
 
 @pytest.fixture

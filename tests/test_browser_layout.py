@@ -16,9 +16,8 @@ from errors import AppError
 from testkit import mediagen
 from testkit.app_helpers import SHORT_OF_DISK, running_app
 from testkit.browser_helpers import (
-    DESKTOP,
-    PHONE,
     PROMPT,
+    SIZES,
     app_page,
     box,
     in_viewport,
@@ -34,7 +33,6 @@ from testkit.history_helpers import finished_job
 
 pytestmark = pytest.mark.browser
 
-SIZES = {"desktop": DESKTOP, "phone": PHONE}
 LONG_PROBLEM = (
     "ComfyUI-LTXVideo @ aceeae9635 could not be installed. Installing it into "
     "/home/someone/ltx-aio/comfyui/custom_nodes/ComfyUI-LTXVideo failed: fatal: unable to access "
@@ -48,11 +46,6 @@ LONG_PROBLEM = (
 def served(tmp_path_factory):
     with running_app(tmp_path_factory.mktemp("layout-app")) as running:
         yield running
-
-
-@pytest.fixture(params=list(SIZES))
-def size(request) -> str:
-    return request.param
 
 
 @pytest.fixture
