@@ -189,6 +189,19 @@ class FakeEngine:
         lines.feed("executing", {"node": None})
 
 
+class PreviewsSeen:
+    """A job's progress that keeps the latent previews it is shown (and drops its lines)."""
+
+    def __init__(self) -> None:
+        self.previews: list[bytes] = []
+
+    def __call__(self, fraction, desc) -> None:
+        pass
+
+    def show_preview(self, jpeg: bytes) -> None:
+        self.previews.append(jpeg)
+
+
 # What the double's enhancer puts before the prompt it was given.
 ENHANCED_BY_TEST = "Enhanced (test double):"
 

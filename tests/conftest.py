@@ -64,6 +64,15 @@ def tiny_env(models: Path) -> dict[str, str]:
     }
 
 
+@pytest.fixture
+def outputs():
+    """Output files of a test, removed afterwards: ComfyUI's output folder is no archive."""
+    made: list[str] = []
+    yield made
+    for path in made:
+        Path(path).unlink(missing_ok=True)
+
+
 @pytest.fixture(params=list(SIZES))
 def size(request) -> str:
     """A browser test's page size by name (browser_helpers.SIZES): each such test runs at both."""

@@ -45,14 +45,6 @@ def on_the_tiny_set(tiny_models, monkeypatch):
         monkeypatch.setenv(name, value)
 
 
-@pytest.fixture
-def outputs():
-    made: list[str] = []
-    yield made
-    for path in made:
-        Path(path).unlink(missing_ok=True)
-
-
 @contextlib.contextmanager
 def encoded_texts():
     """While open: every text the generation graph's CLIPTextEncode nodes encode."""

@@ -26,6 +26,7 @@ import pins
 import prepare
 import recipes
 from errors import AppError
+from testkit.app_helpers import PreviewsSeen
 from testkit.mediagen import best_match, decode_audio, make_mp4, make_png, make_wav
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
@@ -112,15 +113,6 @@ def streams(path: str) -> dict:
 
 def class_types(prompt: dict, node_ids) -> set[str]:
     return {prompt[n]["class_type"] for n in node_ids if n in prompt}
-
-
-@pytest.fixture
-def outputs():
-    """Output files of a test, removed afterwards: ComfyUI's output folder is no archive."""
-    made: list[str] = []
-    yield made
-    for path in made:
-        Path(path).unlink(missing_ok=True)
 
 
 @pytest.mark.parametrize(("mode", "preset", "extra"), CASES, ids=IDS)
@@ -355,19 +347,11 @@ def test_cancel_during_sampling_leaves_no_output_and_the_next_job_runs(media, re
 
 def test_sampling_hands_its_latent_previews_to_the_progress(media, real_engine, outputs):
     """Latent2RGB previews (no extra model) of the frames being sampled, as small JPEGs."""
-    previews: list[bytes] = []
-
-    class Shows:
-        def __call__(self, fraction, desc):
-            pass
-
-        def show_preview(self, jpeg: bytes) -> None:
-            previews.append(jpeg)
-
+    shows = PreviewsSeen()
     prepared = prepared_job("t2v", "fast", media, seed=21)
-    result = run(real_engine, prepared, progress=Shows(), job_id=prepared.spec.job_id)
+    result = run(real_engine, prepared, progress=shows, job_id=prepared.spec.job_id)
     outputs.extend(result["outputs"])
-    assert previews and all(p[:2] == b"\xff\xd8" for p in previews)
+    assert shows.previews and all(p[:2] == b"\xff\xd8" for p in shows.previews)
 
 
 @pytest.mark.parametrize(

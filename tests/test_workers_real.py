@@ -28,6 +28,7 @@ import worker_pool
 import worker_settings
 from errors import AppError
 from testkit import waiting
+from testkit.app_helpers import PreviewsSeen
 from testkit.mediagen import make_mp4, make_png, make_wav
 from testkit.modes_helpers import required_values
 from testkit.waiting import run_in_thread
@@ -166,23 +167,15 @@ def test_every_mode_runs_on_a_worker_with_its_inputs_uploaded(mode, pool_of, wor
 def test_a_workers_latent_previews_reach_the_job(pool_of, workers, tmp_path):
     """Workers start with Latent2RGB previews on (tools/start_workers.py): the sampler's previews
     come over the job's websocket and reach its progress as small JPEGs."""
-    previews: list[bytes] = []
-
-    class Shows:
-        def __call__(self, fraction, desc):
-            pass
-
-        def show_preview(self, jpeg: bytes) -> None:
-            previews.append(jpeg)
-
+    shows = PreviewsSeen()
     pool_of(0)
     prompt, job, prepared = prepared_job("t2v", tmp_path, preset="fast")
     try:
-        result = backend.run(prompt, Shows(), job, "t2v")
+        result = backend.run(prompt, shows, job, "t2v")
     finally:
         media.unstage(prepared.spec.files, pins.input_dir())
     Path(result["video"]).unlink()
-    assert previews and all(p[:2] == b"\xff\xd8" for p in previews)
+    assert shows.previews and all(p[:2] == b"\xff\xd8" for p in shows.previews)
 
 
 def test_cancel_stops_exactly_the_chosen_job_on_its_worker(pool_of, workers, tmp_path):
