@@ -62,6 +62,37 @@ def _hub_size(f: ModelFile) -> int | None:
         return None
 
 
+def hub_header(folder: str, filename: str) -> dict | None:
+    """The safetensors header of a file the graph loads that is not on disk yet, read from the Hub
+    with one or two byte-range requests (never the file): so a Hub LoRA that does not fit the
+    model is refused before its download. None where the Hub cannot say (offline, no network,
+    a gated repo, a file of no repo: the download reports those); ValueError: the file is no
+    safetensors file."""
+    if _offline():
+        return None
+    try:
+        f = models.lookup(filename, folder=folder)
+    except AppError:
+        return None
+    if not f.repo or not f.path.endswith(".safetensors"):
+        return None
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import SafetensorsParsingError
+
+    try:
+        meta = HfApi(
+            endpoint=os.environ.get("HF_ENDPOINT") or None
+        ).parse_safetensors_file_metadata(
+            f.repo, f.path, revision=f.revision, token=os.environ.get("HF_TOKEN") or None
+        )
+    except SafetensorsParsingError as exc:
+        raise ValueError(f"the Hub's {f.path} is no safetensors file ({exc})") from None
+    except Exception as exc:  # the download will say what is wrong
+        log.info("no header of %s/%s from the Hub: %s", f.repo, f.path, exc)
+        return None
+    return {k: {"dtype": t.dtype, "shape": list(t.shape)} for k, t in meta.tensors.items()}
+
+
 def _link(link: Path, target: Path) -> Path:
     link.parent.mkdir(parents=True, exist_ok=True)
     tmp = link.with_name(f".{link.name}.{uuid.uuid4().hex}.link")  # one per caller and thread

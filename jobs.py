@@ -518,6 +518,8 @@ def _run(
         prompt = models.resolve_variant(prepared.prompt)
         if backend.local_weights():  # else each remote worker loads them from its own folder
             progress(0.0, "Checking model files")
+            # A Hub LoRA is judged from its header on the Hub before anything is downloaded.
+            loras.check_fit(prepared.spec, prompt, elsewhere=downloads.hub_header)
             downloads.ensure_models_for_prompt(prompt, progress)
             loras.check_fit(prepared.spec, prompt)  # a Hub LoRA is on disk now
         if prepared.spec.inputs.get("enhance_prompt"):

@@ -392,29 +392,36 @@ def base_model(prompt: dict, title: str) -> tuple[str, str] | None:
     return None
 
 
-def check_fit(spec, prompt: dict, *, models_dir: Path | None = None) -> None:
+def check_fit(spec, prompt: dict, *, models_dir: Path | None = None, elsewhere=None) -> None:
     """Refuse a LoRA whose layers do not fit the model the job puts it on, naming it and its
-    field. Only files on disk are read (jobs.py asks again once the downloads are done)."""
+    field. Files on disk are read; `elsewhere(folder, filename)` gives the header of one that is
+    not (jobs.py passes downloads.hub_header before the downloads, so a Hub LoRA is judged from
+    its header alone; None: that file is judged once it is on disk)."""
     root = models_dir or pins.models_dir()
+
+    def header(folder: str, filename: str) -> dict | None:
+        path = root / folder / filename
+        if path.is_file():
+            return read_header(path)
+        return elsewhere(folder, filename) if elsewhere is not None else None
+
     for k, ref, _ in of_spec(spec):
         field = f"lora_{k}"
         base = base_model(prompt, lora_title(k))
-        lora_path = root / "loras" / ref.filename
         if base is None or not base[1].endswith(SUFFIX):  # a GGUF transformer: no header to read
             continue
-        model_path = root / base[0] / base[1]
-        if not (lora_path.is_file() and model_path.is_file()):
-            continue
         try:
-            lora = lora_layers(read_header(lora_path))
+            lora_header = header("loras", ref.filename)
         except (OSError, ValueError) as exc:
             raise bad_input(field, f"{ref.text} cannot be read as a LoRA: {exc}",
                             hint="Choose a LoRA .safetensors file.") from None  # fmt: skip
         try:
-            model = model_layers(read_header(model_path))
+            model_header = header(*base) if lora_header is not None else None
         except (OSError, ValueError):
             continue  # the model's own loader will say what is wrong with it
-        why = misfit(lora, model)
+        if lora_header is None or model_header is None:
+            continue
+        why = misfit(lora_layers(lora_header), model_layers(model_header))
         if why:
             raise bad_input(
                 field, f"{ref.text} does not fit {title(spec.model)}: {why}",

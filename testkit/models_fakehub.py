@@ -3,8 +3,9 @@
 It answers HEAD/GET /{repo}/resolve/{revision}/{path} the way the Hub does for the client:
 X-Repo-Commit, ETag (the sha256 of the content, like an LFS file), Content-Length, byte ranges
 (206), 401 + X-Error-Code: GatedRepo for gated repos without the right token, 404 +
-X-Error-Code: EntryNotFound for unknown files. Faults are scripted per file: cut a GET body short
-(the connection closes early), or hold it half way until the test lets it go.
+X-Error-Code: EntryNotFound for unknown files; a GET's `Range: bytes=A-` or `bytes=A-B` gets those
+bytes (206), as a safetensors header is read without the file. Faults are scripted per file: cut
+a GET body short (the connection closes early), or hold it half way until the test lets it go.
 """
 
 from __future__ import annotations
@@ -102,21 +103,23 @@ class FakeHub:
         data = self.files.get((repo, path))
         if data is None:
             return self._error(h, 404, "EntryNotFound", f"{path} does not exist on main")
-        start = 0
-        ranged = re.match(r"bytes=(\d+)-$", h.headers.get("Range", ""))
+        start, end = 0, len(data)
+        ranged = re.match(r"bytes=(\d+)-(\d*)$", h.headers.get("Range", ""))
         if ranged and body:
-            start = int(ranged[1])
-        h.send_response(206 if start else 200)
+            start = min(int(ranged[1]), len(data))
+            end = min(int(ranged[2]) + 1, len(data)) if ranged[2] else len(data)
+        part = ranged is not None and body and (start, end) != (0, len(data))
+        h.send_response(206 if part else 200)
         h.send_header("X-Repo-Commit", self.commit(repo))
         h.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
         h.send_header("Accept-Ranges", "bytes")
-        h.send_header("Content-Length", str(len(data) - start))
-        if start:
-            h.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        h.send_header("Content-Length", str(end - start))
+        if part:
+            h.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
         h.end_headers()
         if not body:
             return
-        payload = data[start:]
+        payload = data[start:end]
         cut = self.cuts.get((repo, path))
         if cut and cut[1] != 0 and cut[0] > start:
             cut[1] -= 1

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
+import downloads
 import loras
 import models
 import modes
 import prepare
 import workflow
 from errors import AppError
+from testkit.models_fakehub import FakeHub
 from testkit.modes_helpers import graph_spec
 
 SCHEMAS = workflow.load_schemas()
@@ -183,6 +185,54 @@ def test_a_lora_for_another_model_is_refused_with_its_name_before_the_engine(lor
         loras.check_fit(spec, prompt)
     assert info.value.where == "lora_2"
     assert info.value.message.startswith("wide.safetensors does not fit LTX-2.3: 1 of its 1")
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    fake = FakeHub().start()
+    monkeypatch.setenv("HF_ENDPOINT", fake.url)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    yield fake
+    fake.stop()
+
+
+def test_a_hub_lora_that_does_not_fit_is_refused_from_its_header_before_its_download(lora_dir, hub):
+    """Before a job downloads anything (jobs.py), a Hub LoRA is judged from its header, read
+    with byte ranges: a 5 MB LoRA of other widths is refused naming it, having sent none of its
+    tensors; one that fits passes, still not downloaded."""
+    root = lora_dir.parent
+    write_header(root / "checkpoints" / "ltx-2.3-22b-dev.safetensors", model(8))
+    for name, width in (("wide.safetensors", 12), ("fits.safetensors", 8)):
+        path = write_header(root / "served" / name, lora(width), pad=5 * 1024 * 1024)
+        hub.add("Someone/ltx-loras", name, path.read_bytes())
+    spec = graph_spec("t2v", "fast", modes.LTX23)
+    spec.inputs |= {"lora_3": "hf:Someone/ltx-loras/wide.safetensors", "lora_3_strength": 1.0}
+    prompt = modes.MODES["t2v"].parameterize(spec)
+    with pytest.raises(AppError) as info:
+        loras.check_fit(spec, prompt, elsewhere=downloads.hub_header)
+    assert info.value.where == "lora_3"
+    assert "Someone/ltx-loras/wide.safetensors does not fit LTX-2.3" in info.value.message
+    asked = [{k.lower(): v for k, v in r.headers.items()} for r in hub.gets("Someone/ltx-loras")]
+    ranges = [h.get("range", "") for h in asked]
+    assert ranges and all(r.startswith("bytes=0-") or r.startswith("bytes=8-") for r in ranges)
+    sent = sum(int(r.split("-")[1]) + 1 - int(r[6:].split("-")[0]) for r in ranges)
+    assert sent <= 100_001 + 4096, ranges  # the header, never the 5 MB of tensors
+
+    spec.inputs["lora_3"] = "hf:Someone/ltx-loras/fits.safetensors"
+    prompt = modes.MODES["t2v"].parameterize(spec)
+    loras.check_fit(spec, prompt, elsewhere=downloads.hub_header)
+    assert not (lora_dir / "hf").exists()
+
+
+def test_a_hub_lora_the_hub_cannot_describe_is_left_to_its_download(lora_dir, hub):
+    """No such file on the Hub (or no network): nothing is refused here; the download that
+    follows says what is wrong, as for any weight file."""
+    write_header(lora_dir.parent / "checkpoints" / "ltx-2.3-22b-dev.safetensors", model(8))
+    spec = graph_spec("t2v", "fast", modes.LTX23)
+    spec.inputs |= {"lora_1": "hf:Someone/ltx-loras/gone.safetensors", "lora_1_strength": 1.0}
+    prompt = modes.MODES["t2v"].parameterize(spec)
+    loras.check_fit(spec, prompt, elsewhere=downloads.hub_header)
+    assert hub.gets("Someone/ltx-loras")  # it was asked
 
 
 # -- the graph
