@@ -45,6 +45,14 @@ def expand(params: dict, *, per_line: bool = False, seeds: int = 1) -> list[dict
     prompts = [prompt]
     if per_line and isinstance(prompt, str):
         prompts = [line.strip() for line in prompt.splitlines() if line.strip()] or [prompt]
+    if len(prompts) > 1 and params.get("enhanced_prompt"):  # modes.ENHANCED_PROMPT
+        raise bad_input(
+            "enhanced_prompt",
+            "One enhanced prompt cannot go with one job per prompt line (each line would be "
+            "made from the same rewrite)",
+            hint="Clear the Enhanced prompt (tick Enhance the prompt in Advanced settings to "
+            "rewrite each line), or untick One job per line of the prompt.",
+        )
     total = len(prompts) * seeds
     if total > MAX_JOBS:
         raise bad_input(

@@ -103,10 +103,16 @@ NOT_ON_WORKERS = (
 NOT_ON_WORKERS_HINT = "Generate with your own prompt, or run the app without LTX_AIO_WORKERS."
 
 
+def wanted(spec: Spec) -> bool:
+    """Whether a job has its prompt rewritten first: it asks to (`enhance_prompt`) and brings no
+    rewrite of its own (an edited Enhance, "use these settings" of an enhanced job)."""
+    return bool(spec.inputs.get("enhance_prompt")) and not spec.inputs.get(ENHANCED)
+
+
 def check_runs_here(spec: Spec) -> None:
     """A job that asks to enhance its prompt where the enhancer cannot run (remote workers) is
     refused before anything is staged, naming the option."""
-    if spec.inputs.get("enhance_prompt") and not backend.local_weights():
+    if wanted(spec) and not backend.local_weights():
         raise errors.bad_input(
             "enhance_prompt", NOT_ON_WORKERS[0].lower() + NOT_ON_WORKERS[1:],
             hint="Turn Enhance the prompt off: " + NOT_ON_WORKERS_HINT[0].lower()

@@ -1,9 +1,10 @@
 """The prompt enhancer on the page and in the API (enhance.py does the work, through jobs.py).
 
 Each prompted panel's Enhance button rewrites what its prompt box says (with the panel's image
-where the mode has one, on the panel's model family) and puts the rewrite into the box, to edit
-before Generate; a script's `/enhance` gets the text back. Both run in the GPU task, as a job
-does; a bad input is one message naming the field.
+where the mode has one, on the panel's model family) and puts the rewrite into the panel's
+Enhanced prompt box, to edit before Generate (the job records both); a script's `/enhance` gets
+the text back. Both run in the GPU task, as a job does; a bad input is one message naming the
+field.
 """
 
 from __future__ import annotations
@@ -20,8 +21,12 @@ import uploads_ui
 from errors import AppError
 from events_ui import api_error
 from outcome_ui import Outcome
+from patches import ENHANCED
 
-ENHANCED_SAID = "The prompt box holds the rewrite: edit it as you like, then Generate."
+ENHANCED_SAID = (
+    "The Enhanced prompt box holds the rewrite, which Generate uses in place of the prompt: "
+    "edit it as you like, or empty it to use your prompt as written."
+)
 API_DESCRIPTION = (
     "Rewrite a short prompt into a detailed one in Lightricks' style, on the model family's own "
     "Gemma text encoder (ComfyUI's TextGenerateLTX2Prompt), seeing the image when one is given "
@@ -54,9 +59,12 @@ async def in_turn(request: gr.Request, family, text, picture, field: str, progre
 
 
 def wire(mode: modes.Mode, trigger: gr.Button, fields: dict, outcome: Outcome) -> None:
-    """The panel's Enhance button: its prompt box gets the rewrite, the banner says so (or what
-    was wrong)."""
+    """The panel's Enhance button: the rewrite of its prompt goes into the Enhanced prompt box
+    (shown only while it holds text), to edit before Generate; the prompt box keeps the user's
+    own, so History records both. The banner says so, or what was wrong."""
     prompt, image = fields["prompt"], fields.get(mode.enhance_image or "")
+    enhanced = fields[ENHANCED]
+    enhanced.visible = False  # until it holds a rewrite
 
     async def on_enhance(request: gr.Request, text, family, picture=None, progress=gr.Progress()):  # noqa: B008
         try:
@@ -64,21 +72,26 @@ def wire(mode: modes.Mode, trigger: gr.Button, fields: dict, outcome: Outcome) -
                 request, family, text, picture, mode.enhance_image or "image", progress
             )
         except AppError as err:
-            return {prompt: gr.update()} | outcome.failed(err, {})
-        return {prompt: gr.update(value=rewrite)} | outcome.said(
+            return {enhanced: gr.update()} | outcome.failed(err, {})
+        return {enhanced: gr.update(value=rewrite, visible=True)} | outcome.said(
             "info", "Prompt enhanced", ENHANCED_SAID
         )
 
     trigger.click(
         on_enhance,
         inputs=[prompt, fields["model"], *([image] if image is not None else [])],
-        outputs=[prompt, *outcome.components],
+        outputs=[enhanced, *outcome.components],
         show_progress_on=[prompt],
         preprocess=False,  # the image is checked as the sender's own upload (events_ui.uploaded)
         concurrency_id="gpu",
         concurrency_limit=None,  # it waits its turn in jobs.TURNS, as every job does
         api_visibility="private",
     )
+    # Shown while it holds text (filled by "use these settings" too); emptied, it goes.
+    enhanced.change(
+        lambda text: gr.update(visible=bool((text or "").strip())), inputs=[enhanced],
+        outputs=[enhanced], queue=False, api_visibility="private",
+    )  # fmt: skip
 
 
 def build_api() -> None:

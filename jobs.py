@@ -522,7 +522,7 @@ def _run(
             loras.check_fit(prepared.spec, prompt, elsewhere=downloads.hub_header)
             downloads.ensure_models_for_prompt(prompt, progress)
             loras.check_fit(prepared.spec, prompt)  # a Hub LoRA is on disk now
-        if prepared.spec.inputs.get("enhance_prompt"):
+        if enhance.wanted(prepared.spec):
             prompt = _enhanced(checked, prepared, progress)
             store.note_spec(job_id, prepared.spec)
         marks["models"] = time.monotonic()

@@ -223,6 +223,7 @@ def _common(
     out = [
         Field("prompt", "text", "Prompt", None, required=True, max_len=MAX_PROMPT_CHARS,
               help="What happens: subject, action, camera, sound.", placeholder=placeholder),
+        ENHANCED_PROMPT,
         Field("prompt_suffix", "text", "Prompt suffix", suffix, max_len=1000,
               help="Appended to the prompt; clear it if it fights your idea."),
         Field("negative_prompt", "text", "Negative prompt", NEGATIVE, advanced=True,
@@ -264,7 +265,15 @@ ENHANCE_PROMPT = Field(
     help="Before generating, the model's own Gemma text encoder rewrites the prompt into a "
     "detailed one in Lightricks' style (with the first image where the mode has one), and that "
     "is what the video is made from; History keeps both. The Enhance button shows the "
-    "rewrite for editing first. Slower: the rewrite runs on the GPU too.",
+    "rewrite for editing first. Slower: the rewrite runs on the GPU too. An Enhanced prompt "
+    "already given is used as it is.",
+)  # fmt: skip
+# The rewrite the model reads in place of the prompt: the Enhance button's, edited as the user
+# likes, or the job's own (enhance_prompt); the user's prompt stays beside it in History.
+ENHANCED_PROMPT = Field(
+    patches.ENHANCED, "text", "Enhanced prompt", None, max_len=MAX_PROMPT_CHARS,
+    help="What the video is made from in place of the prompt: the Enhance button puts its "
+    "rewrite here, to edit. Empty: the prompt as written. History keeps both.",
 )  # fmt: skip
 
 

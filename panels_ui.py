@@ -207,7 +207,7 @@ def build(
                         comps[f.name] = field_component(mode, f)
                     if f.name == "prompt":
                         enhance = enhance_ui.button(mode)
-                    if f.name == "prompt" and mode.examples:
+                    if f.name == modes.ENHANCED_PROMPT.name and mode.examples:  # below both boxes
                         gr.Examples(
                             [[text] for text in mode.examples],
                             inputs=[comps["prompt"]],

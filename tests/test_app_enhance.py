@@ -47,6 +47,21 @@ def test_a_job_asked_to_enhance_generates_from_the_rewrite_and_answers_both(serv
     assert served.store().get(used["job_id"]).params["prompt"] == "a lighthouse at dusk"
 
 
+def test_a_rewrite_of_ones_own_is_what_the_job_is_made_from_and_history_keeps_both(served, client):
+    """The Enhance button's rewrite, edited, comes as enhanced_prompt: the job is made from it
+    without enhancing again (even with enhance_prompt on, as "use these settings" of an enhanced
+    job sends it), and History keeps the user's own prompt beside it."""
+    mine = "A lighthouse at dusk, waves breaking below, the camera slowly pushing in."
+    _, used = client.predict(prompt="a lighthouse", enhanced_prompt=mine, enhance_prompt=True,
+                             preset="fast", api_name="/t2v")  # fmt: skip
+    assert not asked(served, "enhance")
+    [made] = asked(served, "t2v")
+    text = [n for n in made["prompt"].values() if n["_meta"]["title"] == "Positive prompt"]
+    assert text[0]["inputs"]["text"].startswith(mine)
+    kept = served.store().get(used["job_id"]).params
+    assert (kept["prompt"], kept["enhanced_prompt"]) == ("a lighthouse", mine)
+
+
 def test_the_enhance_endpoint_returns_the_rewrite_and_sees_the_image(served, client, tmp_path):
     image = mediagen.make_png(tmp_path / "first.png", 96, 64, (200, 120, 40))
     text = client.predict(prompt="she smiles", model=modes.LTX23, image=handle_file(str(image)),

@@ -161,3 +161,13 @@ def test_places_leave_out_deleted_jobs_and_summary_counts_the_rest(store, tmp_pa
         "failed": 0,
         "cancelled": 0,
     }
+
+
+def test_one_enhanced_prompt_is_refused_with_one_job_per_prompt_line():
+    """Each line would be made from the same rewrite: refused naming the rewrite's field."""
+    params = {"prompt": "a fox\na hare", "enhanced_prompt": "A red fox in deep snow."}
+    with pytest.raises(AppError) as info:
+        batch.expand(params, per_line=True)
+    assert info.value.where == "enhanced_prompt"
+    assert len(batch.expand(params, per_line=False)) == 1
+    assert len(batch.expand({"prompt": "a fox\na hare"}, per_line=True)) == 2
