@@ -275,13 +275,7 @@ def fact(filename: str) -> ModelFile | None:
 def read_header(path: Path) -> dict:
     """A safetensors file's header: {tensor name: {"dtype", "shape", ...}} (and __metadata__),
     read without the tensors."""
-    stat = Path(path).stat()
-    return _header(str(path), stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=32)
-def _header(path: str, size: int, _mtime: int) -> dict:
-    name = Path(path).name
+    name, size = Path(path).name, Path(path).stat().st_size
     with open(path, "rb") as f:
         head = f.read(8)
         length = int.from_bytes(head, "little") if len(head) == 8 else -1
@@ -298,6 +292,13 @@ def _header(path: str, size: int, _mtime: int) -> dict:
     if not isinstance(header, dict):
         raise ValueError(f"{name}'s safetensors header is not a table of tensors")
     return header
+
+
+@functools.lru_cache(maxsize=16)
+def _layers_on_disk(path: str, _size: int, _mtime: int, of) -> dict:
+    """`of`(the file's header), read once per file version: a transformer's header is megabytes
+    of JSON and every job with a LoRA asks for its widths again; only the widths are kept."""
+    return of(read_header(Path(path)))
 
 
 # ComfyUI's LoRA formats whose widths are read here (comfy/lora.py, comfy/weight_adapter/lora.py):
@@ -399,11 +400,13 @@ def check_fit(spec, prompt: dict, *, models_dir: Path | None = None, elsewhere=N
     its header alone; None: that file is judged once it is on disk)."""
     root = models_dir or pins.models_dir()
 
-    def header(folder: str, filename: str) -> dict | None:
+    def layers(folder: str, filename: str, of) -> dict | None:
         path = root / folder / filename
         if path.is_file():
-            return read_header(path)
-        return elsewhere(folder, filename) if elsewhere is not None else None
+            stat = path.stat()
+            return _layers_on_disk(str(path), stat.st_size, stat.st_mtime_ns, of)
+        header = elsewhere(folder, filename) if elsewhere is not None else None
+        return None if header is None else of(header)
 
     for k, ref, _ in of_spec(spec):
         field = f"lora_{k}"
@@ -411,17 +414,17 @@ def check_fit(spec, prompt: dict, *, models_dir: Path | None = None, elsewhere=N
         if base is None or not base[1].endswith(SUFFIX):  # a GGUF transformer: no header to read
             continue
         try:
-            lora_header = header("loras", ref.filename)
+            lora = layers("loras", ref.filename, lora_layers)
         except (OSError, ValueError) as exc:
             raise bad_input(field, f"{ref.text} cannot be read as a LoRA: {exc}",
                             hint="Choose a LoRA .safetensors file.") from None  # fmt: skip
         try:
-            model_header = header(*base) if lora_header is not None else None
+            model = layers(*base, model_layers) if lora is not None else None
         except (OSError, ValueError):
             continue  # the model's own loader will say what is wrong with it
-        if lora_header is None or model_header is None:
+        if lora is None or model is None:
             continue
-        why = misfit(lora_layers(lora_header), model_layers(model_header))
+        why = misfit(lora, model)
         if why:
             raise bad_input(
                 field, f"{ref.text} does not fit {title(spec.model)}: {why}",
