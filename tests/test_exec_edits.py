@@ -36,14 +36,6 @@ def clip(tmp_path_factory) -> Path:
     return make_mp4(d / "source.mp4", seconds=2.0, width=320, height=256, fps=FPS, kind="chirp")
 
 
-@pytest.fixture
-def made():
-    paths: list[Path] = []
-    yield paths
-    for path in paths:
-        Path(path).unlink(missing_ok=True)
-
-
 def run_edit(engine, mode: str, source: Path, made: list, *, finish: bool = True, **values):
     params = {"prompt": "a fox in the snow", "preset": "fast", "seed": 7, "width": 320,
               "height": 256, "video": str(source), "model": modes.LTX23, **values}  # fmt: skip
@@ -84,11 +76,18 @@ def sound_diff(a: np.ndarray, b: np.ndarray, start_s: float, end_s: float) -> fl
 
 @pytest.mark.parametrize("model", [modes.LTX23, modes.LTX25])
 def test_extend_lasts_the_source_plus_the_seconds_and_starts_as_the_source(
-    model, clip, real_engine, made
+    model, clip, real_engine, outputs
 ):
     preset = "fast" if model == modes.LTX23 else "balanced"  # one pass, and two
     spec, out = run_edit(
-        real_engine, "extend", clip, made, seconds=1.0, context_frames=9, model=model, preset=preset
+        real_engine,
+        "extend",
+        clip,
+        outputs,
+        seconds=1.0,
+        context_frames=9,
+        model=model,
+        preset=preset,
     )
     source = splice.probe(clip)
     result = splice.probe(out)
@@ -108,8 +107,10 @@ def test_extend_lasts_the_source_plus_the_seconds_and_starts_as_the_source(
     assert mine.shape[1] / splice.RATE >= result.seconds - 0.05
 
 
-def test_retake_keeps_everything_outside_the_range_and_remakes_the_range(clip, real_engine, made):
-    spec, out = run_edit(real_engine, "retake", clip, made, start=0.75, end=1.25)
+def test_retake_keeps_everything_outside_the_range_and_remakes_the_range(
+    clip, real_engine, outputs
+):
+    spec, out = run_edit(real_engine, "retake", clip, outputs, start=0.75, end=1.25)
     plan = spec.edit
     assert (plan["start_frame"], plan["end_frame"]) == (18, 30)
     assert splice.probe(out).frames == splice.probe(clip).frames
@@ -158,20 +159,22 @@ def latent_diff(a: np.ndarray, b: np.ndarray, first: int, last: int) -> float:
     return float(np.abs(a[:, :, first:last] - b[:, :, first:last]).mean())
 
 
-def test_the_masks_keep_what_they_keep_whatever_the_seed(clip, real_engine, made):
+def test_the_masks_keep_what_they_keep_whatever_the_seed(clip, real_engine, outputs):
     """Inside the engine, the first pass keeps the latents its masks keep, exactly (to float
     rounding: latents are scaled in and out) for two seeds, and makes new ones elsewhere:
     extend's context (25 frames: latent frames 0..3, the sound latents of its first second), a
     retake's window outside its range."""
     per_second = 25  # LTX-2.3's audio latents a second (16 kHz, hop 160, x4)
-    _, va, aa = sampled_latents(real_engine, "extend", clip, made, seconds=1.0, seed=1)
-    _, vb, ab = sampled_latents(real_engine, "extend", clip, made, seconds=1.0, seed=2)
+    _, va, aa = sampled_latents(real_engine, "extend", clip, outputs, seconds=1.0, seed=1)
+    _, vb, ab = sampled_latents(real_engine, "extend", clip, outputs, seconds=1.0, seed=2)
     assert latent_diff(va, vb, 0, 4) < 1e-5 and latent_diff(va, vb, 4, va.shape[2]) > 0.01
     kept = int(25 / FPS * per_second)  # the context's sound latents
     assert latent_diff(aa, ab, 0, kept) < 1e-5 and latent_diff(aa, ab, kept + 1, aa.shape[2]) > 0.01
 
-    spec, va, aa = sampled_latents(real_engine, "retake", clip, made, start=0.75, end=1.25, seed=1)
-    _, vb, ab = sampled_latents(real_engine, "retake", clip, made, start=0.75, end=1.25, seed=2)
+    spec, va, aa = sampled_latents(
+        real_engine, "retake", clip, outputs, start=0.75, end=1.25, seed=1
+    )
+    _, vb, ab = sampled_latents(real_engine, "retake", clip, outputs, start=0.75, end=1.25, seed=2)
     plan = spec.edit
     first, last = (
         plan["start_frame"] - plan["window_start"],
