@@ -74,10 +74,12 @@ def model_folders(models: Path) -> list[str]:
     return sorted((known | present) - {"controlnet_aux"})
 
 
-def write_extra_paths(path: Path, models: Path) -> Path:
+def write_extra_paths(path: Path, models: Path, *, nodes: Path = WORKER_NODES) -> Path:
+    """ComfyUI's extra_model_paths.yaml: each model folder type under `models`, and the app's
+    worker_nodes/ (`nodes`: where they are where ComfyUI runs, e.g. in a worker image)."""
     lines = ["aio_models:", f"  base_path: {json.dumps(str(models))}", "  is_default: true"]
     lines += [f"  {name}: {name}/" for name in model_folders(models)]
-    lines += ["aio_worker_nodes:", f"  custom_nodes: {json.dumps(str(WORKER_NODES))}"]
+    lines += ["aio_worker_nodes:", f"  custom_nodes: {json.dumps(str(nodes))}"]
     path.write_text("\n".join(lines) + "\n")
     return path
 
