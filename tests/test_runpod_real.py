@@ -25,7 +25,7 @@ import runpod_endpoint
 from errors import AppError
 from testkit import real_runpod
 from testkit.mediagen import make_mp4, make_png, make_wav
-from testkit.waiting import wait_for
+from testkit.waiting import run_in_thread, wait_for
 
 pytestmark = [
     pytest.mark.comfy,
@@ -124,11 +124,16 @@ def test_healthz_says_the_endpoint_runs_the_jobs(app_on_runpod, endpoint):
     assert "local-test-key" not in str(body)
 
 
-def test_a_failing_graph_reaches_the_user_in_one_line(endpoint, tiny_models, monkeypatch, tmp_path):
+def on_the_endpoint(endpoint, tiny_models, monkeypatch) -> None:
+    """This process's engine boundary sending its jobs to the endpoint."""
     from conftest import tiny_env
 
     for name, value in {**tiny_env(tiny_models), **endpoint.settings()}.items():
         monkeypatch.setenv(name, value)
+
+
+def test_a_failing_graph_reaches_the_user_in_one_line(endpoint, tiny_models, monkeypatch):
+    on_the_endpoint(endpoint, tiny_models, monkeypatch)
     params = {"prompt": "a fox", "seed": 3, **SMALL, "frames": 9}
     prepared = prepare.job("t2v", params, input_dir=pins.input_dir(), job_id="runpod-broken")
     prompt = models.resolve_variant(prepared.prompt, "full")
@@ -142,6 +147,49 @@ def test_a_failing_graph_reaches_the_user_in_one_line(endpoint, tiny_models, mon
     err = info.value
     assert err.kind == "missing_model" and "not-there.safetensors" in err.message, err.line()
     assert err.where.startswith(loader["_meta"]["title"]) and "\n" not in err.line()
+
+
+def test_a_node_failing_at_run_time_is_said_in_one_line(endpoint, tiny_models, monkeypatch):
+    """An image that passes validation (the file is there) but cannot be decoded: LoadImage
+    raises on the endpoint. The SDK's local server keeps only worker-comfyui's bare error (its
+    details, which name the node, are dropped there; the hosted API's are read: see
+    tests/test_runpod_endpoint.py)."""
+    on_the_endpoint(endpoint, tiny_models, monkeypatch)
+    image = make_png(pins.input_dir() / "runpod-source.png", 320, 256)
+    params = {"prompt": "a fox", "seed": 4, **SMALL, "frames": 9, "image": str(image)}
+    prepared = prepare.job("i2v", params, input_dir=pins.input_dir(), job_id="runpod-undecodable")
+    image.unlink()
+    prompt = models.resolve_variant(prepared.prompt, "full")
+    for name in prepared.spec.files.values():
+        (pins.input_dir() / name).write_bytes(b"not a png at all")
+    try:
+        with pytest.raises(AppError) as info:
+            backend.run(prompt, None, "runpod-undecodable", "i2v")
+    finally:
+        media.unstage(prepared.spec.files, pins.input_dir())
+        runpod_endpoint.shutdown()
+    err = info.value
+    assert err.kind == "node_failed" and "Job processing failed" in err.message, err.line()
+    assert err.where == endpoint.name and "\n" not in err.line()
+
+
+def test_a_cancel_ends_the_job_at_once_though_the_local_server_has_no_cancel(
+    endpoint, tiny_models, monkeypatch
+):
+    on_the_endpoint(endpoint, tiny_models, monkeypatch)
+    params = {"prompt": "a fox", "seed": 8, **SMALL, "frames": 33, "preset": "balanced"}
+    prepared = prepare.job("t2v", params, input_dir=pins.input_dir(), job_id="runpod-cancel")
+    prompt = models.resolve_variant(prepared.prompt, "full")
+    try:
+        thread, outcome = run_in_thread(backend.run, prompt, None, "runpod-cancel", "t2v")
+        wait_for(endpoint.running, "the job to run on the endpoint", DEADLINE_S, every=0.1)
+        backend.cancel("runpod-cancel")
+        thread.join(30)
+        assert not thread.is_alive() and outcome["error"].kind == "interrupted", outcome
+    finally:
+        runpod_endpoint.shutdown()
+        # ComfyUI behind the local server runs the prompt out: nothing told it to stop.
+        wait_for(lambda: not endpoint.running(), "ComfyUI to finish the prompt", DEADLINE_S)
 
 
 def test_the_endpoint_killed_mid_job_fails_the_job_clearly(client, inputs, app_on_runpod, endpoint):
