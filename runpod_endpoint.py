@@ -239,7 +239,12 @@ def failure(prompt: dict, body: dict, name: str) -> AppError:
     said = error or "the job failed"
     if details:
         said = f"{said}: {details[0]}"
-    return AppError("node_failed", f"The RunPod endpoint said: {one_line(said)}", where=name)
+    return AppError(
+        "node_failed",
+        f"The RunPod endpoint said: {one_line(said)}",
+        where=name,
+        hint="The endpoint's logs (RunPod's console) say which node failed and why.",
+    )
 
 
 def _validation(prompt: dict, error: str) -> AppError:

@@ -134,21 +134,30 @@ def test_an_endpoint_without_health_is_ready_with_a_warning(fake, endpoint):
     assert status["ready"] and "answers no /health" in status["warnings"][0]
 
 
-def test_a_node_error_comes_back_as_one_line_naming_the_node(fake, endpoint, graph):
+# worker-comfyui returns {"error": "Job processing failed", "details": [...]}; the runpod SDK hands
+# RunPod the details as the job's output beside its error.
+@pytest.mark.parametrize("where", ["details", "output"])
+def test_a_node_error_comes_back_as_one_line_naming_the_node(fake, endpoint, graph, where):
     node_id = next(iter(graph))
     title = (graph[node_id].get("_meta") or {}).get("title") or graph[node_id]["class_type"]
-    fake.statuses = [{
-        "status": "FAILED",
-        "error": "Job processing failed",
-        "details": [f"Workflow execution error: Node Type: X, Node ID: {node_id}, Message: "
-                    "mat1 and mat2 shapes cannot be\nmultiplied (2x3 and 4x5)"],
-    }]  # fmt: skip
+    details = [f"Workflow execution error: Node Type: X, Node ID: {node_id}, Message: mat1 and "
+               "mat2 shapes cannot be\nmultiplied (2x3 and 4x5)\n"]  # fmt: skip
+    said = {"details": details} if where == "details" else {"output": {"details": details}}
+    fake.statuses = [{"status": "FAILED", "error": "Job processing failed", **said}]
     with pytest.raises(AppError) as info:
         endpoint.run(graph, None, "job-f", "t2v")
     err = info.value
     assert err.kind == "node_failed" and err.where == title
-    assert "mat1 and mat2 shapes cannot be multiplied" in err.message
+    assert "mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)" in err.message
     assert "\n" not in err.line()
+
+
+def test_a_bare_failure_says_where_to_look(fake, endpoint, graph):
+    fake.statuses = [{"status": "FAILED", "error": "Job processing failed"}]  # the local server
+    with pytest.raises(AppError) as info:
+        endpoint.run(graph, None, "job-f2", "t2v")
+    assert info.value.kind == "node_failed" and "Job processing failed" in info.value.message
+    assert "endpoint's logs" in info.value.hint
 
 
 def test_a_missing_model_is_said_as_the_other_executors_say_it(fake, endpoint, graph):
