@@ -85,6 +85,10 @@ class Client:
         self._key = api_key
         self._status_method = "GET"
 
+    @property
+    def has_key(self) -> bool:
+        return bool(self._key)
+
     def call(self, method: str, path: str, body: dict | None = None, timeout=None):
         """(HTTP status, JSON body or text); EndpointLost when nothing answers."""
         data = json.dumps(body).encode() if body is not None else None
@@ -315,7 +319,7 @@ class Endpoint:
         import workers
 
         started = time.monotonic()
-        if not self.client._key and self.client.url.startswith(runpod_settings.DEFAULT_URL):
+        if not self.client.has_key and self.client.url.startswith(runpod_settings.DEFAULT_URL):
             raise AppError("unavailable", "No RunPod API key is set.", hint=HINT_KEY)
         job = Run(job_id or f"job-{time.time_ns()}")
         with self._lock:

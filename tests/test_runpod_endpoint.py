@@ -258,3 +258,26 @@ def test_a_set_endpoint_runs_every_job(fake, graph, monkeypatch, tmp_path, outpu
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")  # never on ZeroGPU: its GPU runs the jobs
     assert runpod_endpoint.endpoint(lambda: tmp_path, lambda: tmp_path) is None
     assert "ignored on ZeroGPU" in runpod_settings.ignored()
+
+
+def test_no_key_for_the_hosted_api_is_said_before_any_request(graph, tmp_path):
+    made = runpod_endpoint.Endpoint(
+        runpod_settings.DEFAULT_URL, "abc123", "", lambda: tmp_path, lambda: tmp_path
+    )
+    with pytest.raises(AppError) as info:
+        made.run(graph, None, "job-o", "t2v")
+    assert info.value.kind == "unavailable" and runpod_settings.KEY_ENV in info.value.hint
+
+
+@pytest.mark.parametrize(
+    ("state", "kind", "said"),
+    [
+        ("TIMED_OUT", "gpu_timeout", "execution timeout"),
+        ("CANCELLED", "unavailable", "cancelled on the RunPod endpoint"),
+    ],
+)
+def test_a_job_ended_by_the_endpoint_says_how(fake, endpoint, graph, state, kind, said):
+    fake.statuses = [{"status": "IN_PROGRESS"}, {"status": state}]
+    with pytest.raises(AppError) as info:
+        endpoint.run(graph, None, "job-p", "t2v")
+    assert info.value.kind == kind and said in info.value.message
