@@ -3,8 +3,8 @@ SDK's local API server (the app that `handler.py --rp_serve_api` serves) in fron
 loopback. What is patched, and why (the image RunPod builds has none of these needs):
 
 - `COMFY_HOST` is hard-coded to 127.0.0.1:8188: set to the test ComfyUI's address;
-- `COMFY_PID_FILE` is /tmp/comfyui.pid (written by the image's start.sh): a file of the test's own,
-  holding the test ComfyUI's pid, so that a stale one of another run is never read;
+- `COMFY_PID_FILE` is the pid file the image's start.sh writes in its temp folder: a file of the
+  test's own, holding the test ComfyUI's pid, so that a stale one of another run is never read;
 - the handler waits for `GET /` to answer 200 (the ComfyUI front-end's page), which a ComfyUI
   without its front-end package does not serve: it asks `/system_stats` instead;
 - the SDK's server lives at its root: a request's leading `/{endpoint id}` (the hosted API's

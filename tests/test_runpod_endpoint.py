@@ -1,4 +1,4 @@
-"""L1: the RunPod executor's protocol client against a stand-in hosted endpoint
+"""L1: the RunPod executor and its client (runpod_client.py) against a stand-in hosted endpoint
 (testkit.fake_runpod), for what the runpod SDK's local server cannot show: a job waiting in the
 queue, cancel, /health, outputs as S3 URLs, FAILED answers with worker-comfyui's error and
 details, a wrong key, the /run size limit, and an endpoint lost mid-job. The real handler's path
