@@ -6,9 +6,10 @@ and says how many seconds to ask ZeroGPU for. Nothing here imports torch or Comf
 backend` stays cheap and CUDA is only initialised inside the GPU task.
 
 Behind it, `executor()` runs the prompt: an `Executor`, either this process's ComfyUI
-(comfy_engine.InProcess, the default) or, when LTX_AIO_WORKERS names any, the pool of remote
-ComfyUI workers (worker_pool.Pool), which then owns placement, progress, cancel and the output
-file; nothing above asks which one ran a job.
+(comfy_engine.InProcess, the default), the pool of remote ComfyUI workers (worker_pool.Pool) when
+LTX_AIO_WORKERS names any, or a RunPod serverless endpoint (runpod_endpoint.Endpoint) when
+LTX_AIO_RUNPOD_ENDPOINT names one; each owns placement, progress, cancel and the output file, and
+nothing above asks which one ran a job.
 
 On ZeroGPU that task runs in a forked worker process, so everything crossing the boundary is plain
 picklable data: a failure comes back as `{"error": AppError.to_dict()}` (ZeroGPU would turn a
@@ -31,6 +32,8 @@ import decode_plan
 import errors
 import pins
 import readiness
+import runpod_endpoint
+import runpod_settings
 import stages
 import tinyset
 import worker_pool
@@ -124,7 +127,7 @@ decode_seconds = stages.decode_seconds
 
 def _gpu(duration: Callable[..., int]):
     # With remote workers this process only dispatches: a ZeroGPU task would hold a GPU idle.
-    if spaces is None or worker_settings.configured():
+    if spaces is None or worker_settings.configured() or runpod_settings.configured():
         return lambda fn: fn
     return spaces.GPU(duration=duration)
 
@@ -165,7 +168,7 @@ def _memory_gb(workers: list | None) -> tuple[float, str]:
         ignored = f" ({MEMORY_ENV}={raw!r} is not a number of GB above 0: ignored)"
     if worker_settings.on_zerogpu():
         return ZEROGPU_MEMORY_GB, "ZeroGPU's large slice" + ignored
-    if workers is not None or worker_settings.configured():
+    if workers is not None or worker_settings.configured() or runpod_settings.configured():
         # A job may land on any worker: the smallest GPU among those that can take one.
         wait = worker_pool.STATUS_WAIT_S  # the first check of the workers says their GPUs
         rows = workers if workers is not None else executor().status(wait).get("workers") or []
@@ -321,8 +324,9 @@ def unpack(result: dict) -> dict:
 
 
 class Executor(Protocol):
-    """What runs prepared prompts. Two satisfy it: comfy_engine.InProcess (this process's
-    ComfyUI, one job at a time) and worker_pool.Pool (remote ComfyUI workers, one job each)."""
+    """What runs prepared prompts. Three satisfy it: comfy_engine.InProcess (this process's
+    ComfyUI, one job at a time), worker_pool.Pool (remote ComfyUI workers, one job each) and
+    runpod_endpoint.Endpoint (a RunPod serverless endpoint running worker-comfyui)."""
 
     local_weights: bool  # whether weights load from this machine's models folder
 
@@ -344,10 +348,15 @@ class Executor(Protocol):
 
 
 def executor() -> Executor:
-    """Where prompts run: the pool of remote workers that LTX_AIO_WORKERS names, else this
-    process. Each owns its placement, progress, cancel and output files; nothing above asks
-    which one ran a job."""
-    return worker_pool.pool(pins.input_dir, pins.output_dir) or comfy_engine.IN_PROCESS
+    """Where prompts run: the RunPod endpoint that LTX_AIO_RUNPOD_ENDPOINT names (every job goes
+    there), else the pool of remote workers that LTX_AIO_WORKERS names, else this process. Each
+    owns its placement, progress, cancel and output files; nothing above asks which one ran a
+    job."""
+    return (
+        runpod_endpoint.endpoint(pins.input_dir, pins.output_dir)
+        or worker_pool.pool(pins.input_dir, pins.output_dir)
+        or comfy_engine.IN_PROCESS
+    )
 
 
 def run(prompt: dict, progress: Progress | None = None, job_id: str = "", mode: str = "") -> dict:
@@ -383,5 +392,11 @@ def engine_status(wait_s: float = worker_pool.STATUS_WAIT_S) -> dict:
     status["decode_memory"] = decode_memory(status.get("workers"))
     said = [TINY_WARNING] if tinyset.requested() else []
     said += [worker_settings.ignored()] if worker_settings.ignored() else []
+    said += [runpod_settings.ignored()] if runpod_settings.ignored() else []
+    if runpod_settings.configured() and worker_settings.configured():
+        said.append(
+            f"{worker_settings.WORKERS_ENV} is unused: every job goes to the RunPod endpoint "
+            f"({runpod_settings.ENDPOINT_ENV})."
+        )
     status["warnings"] = [*status.get("warnings", []), *said]
     return status

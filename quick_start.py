@@ -10,6 +10,7 @@ page's starting values change: the API's defaults are the declared ones on every
 from __future__ import annotations
 
 import readiness
+import runpod_settings
 import tinyset
 import worker_settings
 from modes import Mode
@@ -23,7 +24,7 @@ def reason() -> str | None:
     """Why the panels start on quick settings here, or None (they start on the defaults)."""
     if tinyset.requested():
         return "the tiny test weights are in use"
-    if worker_settings.configured():
+    if worker_settings.configured() or runpod_settings.configured():
         return None
     try:
         device = readiness.probe_device()

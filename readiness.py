@@ -118,11 +118,12 @@ def probe_weights() -> dict:
     (LTX_AIO_WORKERS) this machine downloads nothing: `local` is then False and nothing else."""
     import downloads
     import models
+    import runpod_settings
     import worker_settings
     from model_manifest import VARIANTS
 
     variant = models.default_variant()
-    if worker_settings.configured():
+    if worker_settings.configured() or runpod_settings.configured():
         return {"variant": variant, "local": False}
     _, free = downloads.cache_free()
     need = {name: _largest_download(models.model_status(variant=name)) for name in VARIANTS}
