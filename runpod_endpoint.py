@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -260,9 +261,13 @@ class Endpoint:
                 ) from None
         dest.mkdir(parents=True, exist_ok=True)
         target, n = dest / name, 1
-        while target.exists():  # another endpoint job's file of the same name
-            target = dest / f"{Path(name).stem}-{n}{Path(name).suffix}"
-            n += 1
+        while True:  # claimed at once: a job at the same moment may get a file of the same name
+            try:
+                os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+                break
+            except FileExistsError:  # another endpoint job's file of the same name
+                target = dest / f"{Path(name).stem}-{n}{Path(name).suffix}"
+                n += 1
         partial = target.with_name(f".{target.name}.part")
         partial.write_bytes(data)
         partial.replace(target)

@@ -23,6 +23,7 @@ import worker_check
 import workflow
 from errors import AppError
 from testkit import fake_runpod
+from testkit.waiting import run_in_thread
 
 MP4 = b"\x00\x00\x00\x18ftypmp42" + b"x" * 200
 VIDEO = {"filename": "out.mp4", "type": "base64", "data": base64.b64encode(MP4).decode()}
@@ -70,6 +71,19 @@ def test_an_endpoint_at_the_apps_pins_runs_every_job_after_one_check(fake, endpo
     assert len(job_runs(fake)) == 3
     status = endpoint.status(wait_s=30)
     assert status["ready"] and status["runpod"]["check"] == "passed"
+
+
+def test_jobs_started_together_wait_for_the_one_check(fake, endpoint, graph):
+    fake.check_statuses = [{"status": "IN_QUEUE"}, fake_runpod.check_answer(fake_runpod.report())]
+    started = [run_in_thread(endpoint.run, graph, None, f"job-{n}", "t2v") for n in range(3)]
+    videos = set()
+    for thread, outcome in started:
+        thread.join(60)
+        assert not thread.is_alive() and "result" in outcome, outcome
+        videos.add(outcome["result"]["video"])
+    assert len(check_runs(fake)) == 1 and len(job_runs(fake)) == 3
+    # The three came back under one name at once: each kept, under a name of its own.
+    assert len(videos) == 3 and all(Path(v).read_bytes() == MP4 for v in videos)
 
 
 def _without_pack(found: dict, pack: str) -> dict:
