@@ -8,7 +8,16 @@ ComfyUI events), cancel (`/cancel`), and the output file (base64 or an S3 URL), 
 app's output folder. Calls run in the job's own thread, each in a helper thread the job waits on
 together with its cancel, so a cancel never waits for an answer. The endpoint unreachable for
 LTX_AIO_RUNPOD_SILENCE seconds mid-job fails the job, saying so. `status()` reports the
-endpoint's last /health, asked by a thread of its own.
+endpoint's last /health, asked by a thread of its own, and the verdict of its check.
+
+The check: before its first job, the executor sends the endpoint a one-node job (the app's
+`AIOPinReport`, worker_nodes/aio_nodes), whose answer is a small JSON file saying what the
+endpoint's ComfyUI runs (its version, the pin records, the tiny set's seam, its node classes);
+worker_check.py judges it as it judges a remote worker, and a mismatched endpoint is refused
+with what differs and what to change. A stock worker-comfyui image, whose ComfyUI lacks the
+node, is refused as such. The verdict is kept: a passed check holds until the endpoint is found
+lost; a refusal is shown for REFUSED_S, then the next job checks again (the image may have been
+rebuilt meanwhile).
 """
 
 from __future__ import annotations
@@ -16,12 +25,14 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pins
+import runpod_check
 import runpod_settings
 from comfy_events import ProgressLines
 from errors import AppError
@@ -42,6 +53,7 @@ log = logging.getLogger("ltx_aio.runpod")
 POLL_S = 1.0  # how often a job's status is asked
 HEALTH_S = 15.0  # how often /health is asked for the status page
 QUEUE_HEALTH_S = 5.0  # ... and while a job waits in the endpoint's queue
+REFUSED_S = 60.0  # how long a refused endpoint is refused before the next job checks it again
 
 
 # -- the executor
@@ -69,6 +81,9 @@ class Endpoint:
         self._health_problem = ""
         self._health_note = ""
         self._checked = threading.Event()
+        self._verdict: str | None = None  # the check's: None = not yet, "" = passed, else why not
+        self._verdict_at = 0.0
+        self._verdict_lock = threading.Lock()
         self._closed = threading.Event()
         self._watcher: threading.Thread | None = None
 
@@ -105,10 +120,12 @@ class Endpoint:
                     f"endpoint takes at most {RUN_LIMIT_BYTES // 2**20} MB per job.",
                     hint="Use a shorter or smaller video or audio file.",
                 )
+            self._ensure_checked(job, lines)
             lines.say(0.0, f"Sending the job to RunPod endpoint {self.name}")
             try:
                 job.remote = self._wait(job, lambda: self.client.submit(payload))
             except EndpointLost as exc:
+                self._verdict = None  # whatever answers next is checked again
                 raise AppError(
                     "unavailable", f"The RunPod endpoint {self.name} does not answer ({exc}).",
                     hint=HINT_DOWN,
@@ -157,6 +174,7 @@ class Endpoint:
                 now = time.monotonic()
                 silent_since = silent_since or now
                 if now - silent_since >= runpod_settings.silence_s():
+                    self._verdict = None
                     raise AppError(
                         "unavailable",
                         f"The RunPod endpoint {self.name} stopped answering mid-job ({exc}); the "
@@ -174,6 +192,7 @@ class Endpoint:
                 else:
                     raise failure(prompt, body, self.name)
             if state == "LOST":
+                self._verdict = None
                 raise AppError(
                     "unavailable",
                     f"The RunPod endpoint {self.name} no longer knows the job (was it "
@@ -242,9 +261,13 @@ class Endpoint:
                 ) from None
         dest.mkdir(parents=True, exist_ok=True)
         target, n = dest / name, 1
-        while target.exists():  # another endpoint job's file of the same name
-            target = dest / f"{Path(name).stem}-{n}{Path(name).suffix}"
-            n += 1
+        while True:  # claimed at once: a job at the same moment may get a file of the same name
+            try:
+                os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+                break
+            except FileExistsError:  # another endpoint job's file of the same name
+                target = dest / f"{Path(name).stem}-{n}{Path(name).suffix}"
+                n += 1
         partial = target.with_name(f".{target.name}.part")
         partial.write_bytes(data)
         partial.replace(target)
@@ -268,6 +291,50 @@ class Endpoint:
             "worker": self.name,
             "notes": notes,
         }
+
+    # -- the check: what the endpoint's ComfyUI runs
+
+    def _ensure_checked(self, job: Run, lines: ProgressLines) -> None:
+        """Run the check unless its verdict is kept; raise the refusal of a mismatched endpoint.
+        One job checks at a time; the others wait for its verdict (their cancel ends the wait)."""
+        if job.cancelled.is_set():
+            raise AppError("interrupted", "Generation was cancelled.")
+        while not self._verdict_lock.acquire(timeout=0.2):
+            if job.cancelled.is_set():
+                raise AppError("interrupted", "Generation was cancelled.")
+        try:
+            if self._verdict and time.monotonic() - self._verdict_at >= REFUSED_S:
+                self._verdict = None  # refused a while ago: the image may have been rebuilt
+            if self._verdict is None:
+                lines.say(0.0, f"Checking RunPod endpoint {self.name} (one small job)")
+                self._verdict = self._run_check(job, lines)
+                self._verdict_at = time.monotonic()
+                log.info("RunPod endpoint %s: %s", self.name, self._verdict or "check passed")
+            verdict = self._verdict
+        finally:
+            self._verdict_lock.release()
+        if verdict:
+            raise AppError("unavailable", verdict)
+
+    def _run_check(self, job: Run, lines: ProgressLines) -> str:
+        """The check job, judged: "" when the endpoint fits the app, else why not."""
+        check = Run(job.id, job.cancelled)
+        payload = {"input": {"workflow": runpod_check.GRAPH}}
+        try:
+            check.remote = self._wait(check, lambda: self.client.submit(payload))
+        except EndpointLost as exc:
+            raise AppError(
+                "unavailable", f"The RunPod endpoint {self.name} does not answer ({exc}).",
+                hint=HINT_DOWN,
+            ) from None  # fmt: skip
+        try:
+            body = self._follow(check, runpod_check.GRAPH, lines, time.monotonic())
+        except AppError as exc:
+            refused = runpod_check.without_node(exc, self.name)
+            if refused:
+                return refused
+            raise
+        return runpod_check.judge(runpod_check.report(body.get("output"), self.name), self.name)
 
     # -- cancel
 
@@ -338,6 +405,11 @@ class Endpoint:
         warnings = []
         if self._health_note:
             warnings.append(f"The RunPod endpoint {self.name}: {self._health_note}.")
+        verdict = self._verdict
+        if verdict and time.monotonic() - self._verdict_at < REFUSED_S:
+            problems.append(verdict)
+        elif verdict:  # the next job checks it again
+            warnings.append(f"{verdict} (The next job checks the endpoint again.)")
         return {
             "ready": self._checked.is_set() and not problems,
             "problems": problems,
@@ -350,6 +422,7 @@ class Endpoint:
                 "endpoint": self.name,
                 "health": dict(self._health) if self._health else None,
                 "busy": len(self._jobs),
+                "check": ("not yet" if verdict is None else "refused" if verdict else "passed"),
             },
         }
 

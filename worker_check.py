@@ -105,15 +105,18 @@ def read_worker_route(facts: Facts, status: int, aio) -> bool:
     return False
 
 
-def pin_problem(facts: Facts, needs: Needs) -> str:
-    """Why a worker's pins are not this app's ("" when they are, as far as it can tell)."""
+RESTART = (
+    "Change the worker: start it from this app's pinned checkout (`python tools/start_workers.py`)."
+)
+
+
+def pin_problem(facts: Facts, needs: Needs, change: str = RESTART) -> str:
+    """Why a worker's pins are not this app's ("" when they are, as far as it can tell);
+    `change` says what to change (another kind of worker: a RunPod endpoint's image)."""
     wanted = needs.core_sha[:10] + (
         f" (ComfyUI {needs.core_version})" if needs.core_version else ""
     )
-    restart = (
-        "Change the worker: start it from this app's pinned checkout "
-        "(`python tools/start_workers.py`)."
-    )
+    restart = change
     if facts.pins is not None:
         core = str(facts.pins.get("ComfyUI") or "")
         if core != needs.core_sha:
@@ -144,18 +147,18 @@ def pin_problem(facts: Facts, needs: Needs) -> str:
     return ""
 
 
-def classes_problem(status: int, info, needs: Needs, tiny_seam: bool) -> str:
+def classes_problem(status: int, info, needs: Needs, tiny_seam: bool, change: str = "") -> str:
     """Why the node classes `/object_info` lists, or the tiny set's seam, do not fit ("" when
-    they do)."""
+    they do); `change` as for pin_problem."""
     if status != 200 or not isinstance(info, dict):
         return f"did not list its node classes (GET /object_info: HTTP {status})."
     missing = sorted(needs.classes - set(info))
     if missing:
         named = ", ".join(f"{cls} ({pack_name(cls)})" for cls in missing)
-        return (
-            f"lacks node classes the workflows need: {named}. Change the worker: start it "
-            "from this app's pinned checkout, with the node packs `python bootstrap.py` "
-            "installs (`python tools/start_workers.py`)."
+        return f"lacks node classes the workflows need: {named}. " + (
+            change
+            or "Change the worker: start it from this app's pinned checkout, with the node "
+            "packs `python bootstrap.py` installs (`python tools/start_workers.py`)."
         )
     if needs.tiny and not tiny_seam:
         return (

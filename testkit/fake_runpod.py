@@ -2,7 +2,10 @@
 runpod SDK's local test server lacks (`/cancel`, `/health`, a job waiting IN_QUEUE, outputs as S3
 URLs, FAILED answers carrying worker-comfyui's `{"error", "details"}`), on a loopback port in a
 thread of its own. A test scripts each job's answers: `statuses` is the list of /status bodies a
-job goes through (the last repeats), and the server records every request it was asked.
+job goes through (the last repeats), and the server records every request it was asked. The
+executor's check job (runpod_check: a graph of one AIOPinReport) is answered apart: from
+`check_statuses` (by default the report of an endpoint at the app's pins, `report()`), its
+requests recorded in `checks`, not `asked`.
 
     with fake_runpod.serve() as fake:
         fake.statuses = [{"status": "IN_QUEUE"}, {"status": "COMPLETED", "output": {...}}]
@@ -11,6 +14,7 @@ job goes through (the last repeats), and the server records every request it was
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from contextlib import contextmanager
@@ -20,6 +24,28 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from testkit.loopback import free_port
 
 ENDPOINT = "fake-endpoint"
+CHECK_JOB = "check-1"
+
+
+def report(**changes) -> dict:
+    """What AIOPinReport says on an endpoint at this app's pins (`changes` replace its keys)."""
+    import worker_check
+
+    needs = worker_check.app_needs()
+    found = {
+        "comfyui_version": needs.core_version,
+        "pins": {"ComfyUI": needs.core_sha, **needs.packs},
+        "tiny_seam": needs.tiny,
+        "classes": sorted(needs.classes | {"AIOPinReport", "SaveVideo"}),
+    }
+    return {**found, **changes}
+
+
+def check_answer(found: dict) -> dict:
+    """The COMPLETED /status body of a check job whose node wrote `found`."""
+    data = base64.b64encode(json.dumps(found).encode()).decode()
+    image = {"filename": "aio-pin-report.json", "type": "base64", "data": data}
+    return {"status": "COMPLETED", "output": {"images": [image]}}
 
 
 @dataclass
@@ -37,6 +63,8 @@ class FakeEndpoint:
     files: dict = field(default_factory=dict)  # path -> bytes, served as a bucket's objects
     asked: list = field(default_factory=list)  # (method, path, headers, body)
     polls: int = 0
+    check_statuses: list = field(default_factory=lambda: [check_answer(report())])
+    checks: list = field(default_factory=list)  # the check job's requests, as `asked`
     server: ThreadingHTTPServer | None = None
 
     @property
@@ -46,8 +74,19 @@ class FakeEndpoint:
     def requests(self, method: str, prefix: str) -> list:
         return [a for a in self.asked if a[0] == method and a[1].startswith(prefix)]
 
+    @staticmethod
+    def requests_of(asked: list, part: str) -> list:
+        return [a for a in asked if part in a[1]]
+
     def answer(self, method: str, path: str, headers: dict, body) -> tuple[int, object]:
-        self.asked.append((method, path, headers, body))
+        workflow = (
+            ((body or {}).get("input") or {}).get("workflow") if path.endswith("/run") else {}
+        )
+        is_check = CHECK_JOB in path or any(
+            isinstance(n, dict) and n.get("class_type") == "AIOPinReport"
+            for n in (workflow or {}).values()
+        )
+        (self.checks if is_check else self.asked).append((method, path, headers, body))
         if path.startswith("/bucket/"):
             return (200, self.files[path]) if path in self.files else (404, {"error": "none"})
         own = f"/{ENDPOINT}"
@@ -57,7 +96,17 @@ class FakeEndpoint:
         if self.code != 200:
             return self.code, {"error": "Unauthorized"}
         if method == "POST" and path == "/run":
-            return 200, {"id": "job-1", "status": "IN_QUEUE"}
+            return 200, {"id": CHECK_JOB if is_check else "job-1", "status": "IN_QUEUE"}
+        if is_check and path.startswith("/status/"):
+            body = self.check_statuses[
+                min(
+                    len(self.requests_of(self.checks, "/status/")) - 1, len(self.check_statuses) - 1
+                )
+            ]
+            return 200, {"id": CHECK_JOB, **body}
+        if is_check and method == "POST" and path.startswith("/cancel/"):
+            self.check_statuses = [{"status": "CANCELLED"}]
+            return 200, {"id": CHECK_JOB, "status": "CANCELLED"}
         if path.startswith("/status/"):
             if method not in self.status_methods:
                 return 405, {"detail": "Method Not Allowed"}

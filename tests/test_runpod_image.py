@@ -44,6 +44,8 @@ def test_the_image_is_the_pinned_worker_comfyui_base_with_the_apps_comfyui(conte
     # bootstrap's own pins are the app's: the tree copied is this checkout's
     assert (context / "app" / "pins.py").read_text() == (ROOT / "pins.py").read_text()
     assert (context / "app" / "worker_nodes" / "aio_nodes" / "__init__.py").is_file()
+    # The endpoint's check node (aio_nodes' AIOPinReport) reads its neighbour's pin records.
+    assert (context / "app" / "worker_nodes" / "aio_worker" / "__init__.py").is_file()
     assert not (context / "app" / "tests").exists() and not (context / "app" / "testkit").exists()
 
 

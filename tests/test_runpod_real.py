@@ -10,6 +10,8 @@ What only the hosted API has (a queue, cancel, /health, S3 outputs): tests/test_
 from __future__ import annotations
 
 import hashlib
+import json
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ import models
 import modes
 import pins
 import prepare
+import runpod_check
 import runpod_endpoint
 from errors import AppError
 from testkit import real_runpod
@@ -124,12 +127,59 @@ def test_healthz_says_the_endpoint_runs_the_jobs(app_on_runpod, endpoint):
     assert "local-test-key" not in str(body)
 
 
+def test_the_check_passes_on_the_pinned_setup_at_the_cost_of_one_small_job(
+    client, inputs, app_on_runpod, endpoint, tiny_models, monkeypatch
+):
+    """The app checks the endpoint once (its first job): one prompt of the one AIOPinReport
+    node, whose only output is the report, and the report says the app's pins."""
+    client.predict(**api_values("t2v", inputs, seed=21), api_name="/t2v")
+    client.predict(**api_values("t2v", inputs, seed=22), api_name="/t2v")
+    with urllib.request.urlopen(endpoint.comfy.url + "/history", timeout=30) as answer:
+        history = json.loads(answer.read())
+    checks = [h for h in history.values() if h["prompt"][2] == runpod_check.GRAPH]
+    assert len(checks) == 1, f"{len(checks)} check prompts for this app's jobs"
+    [outputs] = checks[0]["outputs"].values()
+    assert outputs == {
+        "images": [{"filename": runpod_check.REPORT, "subfolder": "", "type": "output"}]
+    }
+    view = f"{endpoint.comfy.url}/view?filename={runpod_check.REPORT}&type=output"
+    with urllib.request.urlopen(view, timeout=30) as answer:
+        found = json.loads(answer.read())
+    assert found["pins"]["ComfyUI"] == pins.CORE.sha and found["tiny_seam"] is True
+    on_the_endpoint(endpoint, tiny_models, monkeypatch)  # this process judges as the app does
+    assert runpod_check.judge(found, endpoint.name) == ""
+    status, body = app_on_runpod.health()
+    assert body["engine"]["runpod"]["check"] == "passed" and body["engine"]["ready"]
+
+
 def on_the_endpoint(endpoint, tiny_models, monkeypatch) -> None:
     """This process's engine boundary sending its jobs to the endpoint."""
     from conftest import tiny_env
 
     for name, value in {**tiny_env(tiny_models), **endpoint.settings()}.items():
         monkeypatch.setenv(name, value)
+
+
+def test_an_image_without_the_apps_node_is_refused_as_a_stock_one(
+    endpoint, tiny_models, monkeypatch
+):
+    """ComfyUI's refusal of a class it lacks, as the real handler words it: the check's node
+    renamed to one no ComfyUI has stands for a stock worker-comfyui image."""
+    on_the_endpoint(endpoint, tiny_models, monkeypatch)
+    missing = "AIOPinReportNotInstalled"
+    monkeypatch.setattr(runpod_check, "NODE", missing)
+    monkeypatch.setattr(runpod_check, "GRAPH", {"1": {"class_type": missing, "inputs": {}}})
+    prepared = prepare.job("t2v", {"prompt": "a fox", "seed": 2, **SMALL, "frames": 9},
+                           input_dir=pins.input_dir(), job_id="runpod-stock")  # fmt: skip
+    prompt = models.resolve_variant(prepared.prompt, "full")
+    try:
+        with pytest.raises(AppError) as info:
+            backend.run(prompt, None, "runpod-stock", "t2v")
+    finally:
+        runpod_endpoint.shutdown()
+    err = info.value
+    assert err.kind == "unavailable" and "without this app's worker_nodes" in err.message
+    assert "tools/runpod_image.py" in err.message and "\n" not in err.line()
 
 
 def test_a_failing_graph_reaches_the_user_in_one_line(endpoint, tiny_models, monkeypatch):

@@ -11,11 +11,20 @@ imports it inside its own ComfyUI.
   job; this one follows core's conventions: `noise_mask` 1 = denoise, 0 = keep, a video mask of
   shape [B, 1, T, 1, 1] as `LTXVImgToVideoInplace` writes one, an audio mask the audio latent's
   shape, both in one NestedTensor as `LTXVConcatAVLatent` builds it.
+- `AIOPinReport`: what this ComfyUI runs, for an executor that can only send graphs (a RunPod
+  endpoint: runpod_endpoint.py checks it with a one-node job). It writes REPORT_NAME into the
+  output folder, listed under `images` so worker-comfyui's handler returns it (it fetches each
+  entry through /view, which serves any file): ComfyUI's version, the pin records and tiny-seam
+  flag of the app's worker_nodes/aio_worker (`/aio/worker`'s answer; None where it is not
+  loaded), and every node class ComfyUI has registered. Never cached: it runs on every job.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import sys
+from pathlib import Path
 
 import comfy.nested_tensor
 import torch
@@ -88,9 +97,69 @@ class AIOAVNoiseMaskByTime(io.ComfyNode):
         return io.NodeOutput(out)
 
 
+REPORT_NAME = "aio-pin-report.json"
+WORKER_INIT = Path(__file__).resolve().parent.parent / "aio_worker" / "__init__.py"
+
+
+def _aio_worker():
+    """The app's worker_nodes/aio_worker as ComfyUI loaded it (it names the module after its
+    path), or None where it is not loaded (the in-process engine)."""
+    for module in list(sys.modules.values()):
+        file = getattr(module, "__file__", None)
+        if file and file.endswith("__init__.py") and Path(file).resolve() == WORKER_INIT:
+            return module
+    return None
+
+
+def pin_report() -> dict:
+    import comfyui_version
+    import folder_paths
+    import nodes
+
+    worker = _aio_worker()
+    core = Path(folder_paths.__file__).resolve().parent
+    return {
+        "comfyui_version": comfyui_version.__version__,
+        "pins": worker._records(core) if worker is not None else None,
+        "tiny_seam": bool(getattr(worker, "TINY_SEAM", False)),
+        "classes": sorted(nodes.NODE_CLASS_MAPPINGS),
+    }
+
+
+class AIOPinReport(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="AIOPinReport",
+            display_name="Pin Report (LTX AIO)",
+            category="utils",
+            description="Write what this ComfyUI runs (version, pins, node classes) as JSON.",
+            inputs=[],
+            outputs=[],
+            is_output_node=True,
+        )
+
+    @classmethod
+    def fingerprint_inputs(cls) -> float:
+        return float("nan")  # never equal to the last run's: never served from the cache
+
+    @classmethod
+    def execute(cls) -> io.NodeOutput:
+        import folder_paths
+
+        out = Path(folder_paths.get_output_directory())
+        out.mkdir(parents=True, exist_ok=True)
+        partial = out / f".{REPORT_NAME}.part"
+        partial.write_text(json.dumps(pin_report()))
+        partial.replace(out / REPORT_NAME)
+        return io.NodeOutput(
+            ui={"images": [{"filename": REPORT_NAME, "subfolder": "", "type": "output"}]}
+        )
+
+
 class AIONodes(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return [AIOAVNoiseMaskByTime]
+        return [AIOAVNoiseMaskByTime, AIOPinReport]
 
 
 async def comfy_entrypoint() -> AIONodes:

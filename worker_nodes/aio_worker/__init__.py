@@ -5,6 +5,8 @@ folder, `aio_nodes`, which the in-process engine loads too). It does four things
 
 - GET /aio/worker: the pins the worker really runs (each checkout's `.aio-pin.json` record, which
   stock ComfyUI cannot report: it only knows its version number) and whether the tiny seam is in.
+  aio_nodes' `AIOPinReport` reports the same (`_records`, `TINY_SEAM`) through a graph, for an
+  endpoint that only takes graphs (a RunPod endpoint).
 - POST /aio/cleanup {"input": [names], "output": [{"filename", "subfolder"}]}: delete a job's
   uploaded inputs and outputs once the app has its copy (ComfyUI has no route for that). Only
   files inside the worker's own input and output folders are touched.
