@@ -110,6 +110,11 @@ def workers() -> list[dict]:
     return list(backend.engine_status().get("workers") or [])
 
 
+def endpoint() -> dict | None:
+    """The RunPod endpoint jobs go to, with its last /health numbers (None: none is set)."""
+    return backend.engine_status().get("runpod")
+
+
 def local_weights() -> bool:
     """Whether jobs load this machine's weights (False: remote workers load their own)."""
     return backend.local_weights()

@@ -109,10 +109,7 @@ class Endpoint:
             try:
                 job.remote = self._wait(job, lambda: self.client.submit(payload))
             except EndpointLost as exc:
-                raise AppError(
-                    "unavailable", f"The RunPod endpoint {self.name} does not answer ({exc}).",
-                    hint=HINT_DOWN,
-                ) from None  # fmt: skip
+                raise _lost(f"The RunPod endpoint {self.name} does not answer ({exc}).") from None
             if job.cancelled.is_set():
                 self._send_cancel(job)
                 raise AppError("interrupted", "Generation was cancelled.")
@@ -157,11 +154,9 @@ class Endpoint:
                 now = time.monotonic()
                 silent_since = silent_since or now
                 if now - silent_since >= runpod_settings.silence_s():
-                    raise AppError(
-                        "unavailable",
+                    raise _lost(
                         f"The RunPod endpoint {self.name} stopped answering mid-job ({exc}); the "
-                        "job was not finished.",
-                        hint=HINT_DOWN,
+                        "job was not finished."
                     ) from None
                 lines.say(None, f"RunPod endpoint {self.name} does not answer: trying again")
                 body = None
@@ -174,11 +169,9 @@ class Endpoint:
                 else:
                     raise failure(prompt, body, self.name)
             if state == "LOST":
-                raise AppError(
-                    "unavailable",
+                raise _lost(
                     f"The RunPod endpoint {self.name} no longer knows the job (was it "
-                    "restarted, or the job purged?); the job was not finished.",
-                    hint=HINT_DOWN,
+                    "restarted, or the job purged?); the job was not finished."
                 )
             if state == "CANCELLED":
                 if job.cancelled.is_set():
@@ -359,6 +352,13 @@ class Endpoint:
     def close(self) -> None:
         self._closed.set()
         self.cancel("")
+
+
+def _lost(message: str) -> AppError:
+    """The endpoint lost the job (it did not finish it): placement.py may run it elsewhere."""
+    err = AppError("unavailable", message, hint=HINT_DOWN)
+    err.lost = True
+    return err
 
 
 def _images(inputs: list[Path]) -> list[dict]:
