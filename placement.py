@@ -80,7 +80,9 @@ class Placement:
                 return side.run(prompt, progress, job_id, mode)
             try:
                 self._admit(job_id, seconds, progress)
-                return side.run(prompt, progress, job_id, mode)
+                result = side.run(prompt, progress, job_id, mode)
+                spent = result.get("execution_s") or seconds
+                return {**result, "endpoint_s": spent} if spent else result
             except AppError as exc:
                 if not (self.overflow and getattr(exc, "lost", False)):
                     raise

@@ -118,7 +118,11 @@ class Endpoint:
         finally:
             with self._lock:
                 self._jobs.pop(job.id, None)
-        return self._result(files, body.get("output"), started)
+        result = self._result(files, body.get("output"), started)
+        ran_ms = body.get("executionTime")  # what the endpoint bills, when it says
+        if isinstance(ran_ms, (int, float)) and ran_ms > 0:
+            result["execution_s"] = round(ran_ms / 1000, 3)
+        return result
 
     def _wait(self, job: Run, call):
         """`call()` in a helper thread; the job's cancel ends the wait (the call runs out)."""

@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 import backend
 import banners_ui
+import endpoint_cap
 import health
+import jobs
 import modes
 import placement
 import runpod_endpoint
 import runpod_settings
 import workflow
 from errors import AppError
-from testkit import fake_runpod
+from testkit import fake_runpod, mediagen
+from testkit.app_helpers import use_fake_engine
 from testkit.waiting import run_in_thread, wait_for
 
 KEY = "rp-secret-key-0123456789"
@@ -232,3 +236,72 @@ def test_overflow_is_one_executor_and_healthz_and_the_page_show_the_endpoint(fak
 
 def test_no_endpoint_shows_nothing_of_one():
     assert banners_ui.workers_html([], None) == ""
+
+
+REAL_GENERATE = backend.generate
+
+
+@pytest.fixture
+def paid(fake, tmp_path, monkeypatch):
+    """jobs.run against the stand-in endpoint: the app's flow and GPU function as they are, the
+    engine check and the device probes stood in for (testkit.app_helpers)."""
+    gen = use_fake_engine(tmp_path, monkeypatch)
+    next(gen)
+    monkeypatch.setattr(backend, "generate", REAL_GENERATE)
+    monkeypatch.setenv(runpod_settings.ENDPOINT_ENV, fake_runpod.ENDPOINT)
+    monkeypatch.setenv(runpod_settings.URL_ENV, fake.base)
+    monkeypatch.setenv(runpod_settings.KEY_ENV, KEY)
+    video = mediagen.make_mp4(tmp_path / "real.mp4", seconds=0.5, width=64, height=64, fps=8)
+    real = base64.b64encode(video.read_bytes()).decode()
+    done = {"status": "COMPLETED", "output": {"images": [{"filename": "rp.mp4", "data": real}]}}
+    fake.statuses = [done]
+    fake.done = done
+    try:
+        yield fake
+    finally:
+        runpod_endpoint.shutdown()
+        next(gen, None)
+
+
+def test_the_visitor_cap_refuses_the_job_that_would_pass_it_on_a_shared_deployment(
+    paid, monkeypatch
+):
+    monkeypatch.setenv("LTX_AIO_SHARED", "1")
+    params = {"prompt": "a cat", "preset": "fast", "seed": 7}
+    first = jobs.run("t2v", params)
+    used = jobs.open_history().get(first.job_id).used
+    estimate = used["endpoint_s"]
+    assert estimate > 0 and used["visitor"] == "local" and first.spec.worker
+    monkeypatch.setenv(runpod_settings.VISITOR_S_ENV, str(estimate * 1.5))
+    with pytest.raises(AppError) as info:
+        jobs.run("t2v", params)
+    line = info.value.line()
+    assert f"{estimate * 1.5:g} GPU-seconds a visitor may spend there per day" in line
+    assert "frees up at" in line and "\n" not in line
+    assert len(paid.requests("POST", f"/{fake_runpod.ENDPOINT}/run")) == 1  # refused unsent
+    monkeypatch.setenv("LTX_AIO_SHARED", "0")  # a single-user install: no cap
+    assert jobs.run("t2v", params).spec.worker == first.spec.worker
+
+
+def test_the_endpoints_execution_time_is_what_history_counts(paid, monkeypatch):
+    monkeypatch.setenv("LTX_AIO_SHARED", "1")
+    paid.statuses = [{**paid.done, "executionTime": 4250}]
+    done = jobs.run("t2v", {"prompt": "a cat", "preset": "fast", "seed": 7})
+    assert jobs.open_history().get(done.job_id).used["endpoint_s"] == 4.25
+    monkeypatch.setenv(runpod_settings.VISITOR_S_ENV, "4")  # less than any estimate
+    with pytest.raises(AppError) as info:
+        jobs.run("t2v", {"prompt": "a cat", "preset": "fast", "seed": 8})
+    assert "Pick the fast preset or fewer frames" in info.value.line()
+
+
+def test_a_job_that_ran_locally_spends_nothing_on_the_endpoint(tmp_path, monkeypatch):
+    gen = use_fake_engine(tmp_path, monkeypatch)
+    next(gen)
+    try:
+        monkeypatch.setenv("LTX_AIO_SHARED", "1")
+        done = jobs.run("t2v", {"prompt": "a cat", "preset": "fast", "seed": 7})
+        used = jobs.open_history().get(done.job_id).used
+        assert "endpoint_s" not in used and "visitor" not in used
+        assert endpoint_cap.spent(jobs.open_history(), "local", time.time()) == []
+    finally:
+        next(gen, None)
