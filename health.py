@@ -114,16 +114,12 @@ def health_report(
         "engine": {
             k: v
             for k, v in engine.items()
-            if k not in ("bootstrap", "pins", "workers", "decode_memory", "runpod")
+            if k not in ("bootstrap", "pins", "workers", "decode_memory")
         },
         # The memory a job's decode may use, its budget and where the figure comes from.
         "decode_memory": engine.get("decode_memory"),
         # Remote workers (LTX_AIO_WORKERS): each one's state, job, GPU and memory; [] in-process.
         "workers": list(engine.get("workers") or []),
-        # The RunPod endpoint (LTX_AIO_RUNPOD_ENDPOINT): its workers idle and running and its
-        # jobs queued and in progress by its last /health, and this server's jobs there; null
-        # without one.
-        "runpod": engine.get("runpod"),
         "nodes": nodes,
         "models": models,
         "device": device,

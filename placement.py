@@ -80,9 +80,17 @@ class Placement:
                 return side.run(prompt, progress, job_id, mode)
             try:
                 self._admit(job_id, seconds, progress)
-                result = side.run(prompt, progress, job_id, mode)
+                shown = (
+                    progress if seconds is None or progress is None else _Costed(progress, seconds)
+                )
+                result = side.run(prompt, shown, job_id, mode)
                 spent = result.get("execution_s") or seconds
-                return {**result, "endpoint_s": spent} if spent else result
+                if not spent:
+                    return result
+                note = f"The RunPod endpoint {side.name} ran it: {spent:g} GPU-seconds"
+                note += f" (estimated {seconds})." if seconds and spent != seconds else "."
+                notes = [*(result.get("notes") or []), note]
+                return {**result, "endpoint_s": spent, "notes": notes}
             except AppError as exc:
                 if not (self.overflow and getattr(exc, "lost", False)):
                     raise
@@ -149,6 +157,19 @@ class Placement:
             "runpod": remote.get("runpod"),
             "placement": OVERFLOW,
         }
+
+
+class _Costed:
+    """A job's progress while on the endpoint: each line says its estimated GPU seconds."""
+
+    def __init__(self, progress: Progress, seconds: int) -> None:
+        self._progress, self._seconds = progress, seconds
+
+    def __call__(self, fraction, desc) -> None:
+        self._progress(fraction, f"{desc} · about {self._seconds} GPU-seconds")
+
+    def __getattr__(self, name):  # the rest (a preview sink) as the job's own
+        return getattr(self._progress, name)
 
 
 _placed: Placement | None = None

@@ -199,8 +199,10 @@ def test_the_gpu_seconds_are_shown_before_a_job_goes_to_the_endpoint(
     finally:
         runpod_endpoint.shutdown()
     line = placement.cost_line(f"{fake.base}/{fake_runpod.ENDPOINT}", expected)
-    assert line in said and said.index(line) < len(said) - 1  # before the job's own lines
-    assert f"about {expected} GPU-seconds" in line
+    assert said[0] == line and f"about {expected} GPU-seconds" in line  # before it is sent
+    assert all(d.endswith(f" · about {expected} GPU-seconds") for d in said[1:]) and said[1:]
+    name = f"{fake.base}/{fake_runpod.ENDPOINT}"
+    assert result["notes"][-1] == f"The RunPod endpoint {name} ran it: {expected:g} GPU-seconds."
 
 
 def test_overflow_is_one_executor_and_healthz_and_the_page_show_the_endpoint(fake, monkeypatch):
@@ -219,11 +221,11 @@ def test_overflow_is_one_executor_and_healthz_and_the_page_show_the_endpoint(fak
         assert not any("is unused" in w for w in engine["warnings"])
         _, body = health.health_report(engine=engine, boot={}, nodes={}, models={}, device={},
                                        disk={}, weights=None)  # fmt: skip
-        assert body["runpod"]["endpoint"] == f"{fake.base}/{fake_runpod.ENDPOINT}"
-        assert body["runpod"]["health"]["workers"] == {"idle": 0, "running": 2}
-        assert body["runpod"]["health"]["jobs"]["inQueue"] == 4
+        assert body["engine"]["runpod"]["endpoint"] == f"{fake.base}/{fake_runpod.ENDPOINT}"
+        assert body["engine"]["runpod"]["health"]["workers"] == {"idle": 0, "running": 2}
+        assert body["engine"]["runpod"]["health"]["jobs"]["inQueue"] == 4
         assert KEY not in repr(body)
-        page = banners_ui.workers_html([], body["runpod"])
+        page = banners_ui.workers_html([], body["engine"]["runpod"])
         assert "RunPod endpoint" in page and fake_runpod.ENDPOINT in page
         assert 'data-label="Queued">4<' in page and 'data-label="Running">2<' in page
     finally:
