@@ -169,6 +169,15 @@ def _memory_gb(workers: list | None) -> tuple[float, str]:
         ignored = f" ({MEMORY_ENV}={raw!r} is not a number of GB above 0: ignored)"
     if worker_settings.on_zerogpu():
         return ZEROGPU_MEMORY_GB, "ZeroGPU's large slice" + ignored
+    if workers is None and _overflow_from_here():
+        # A job may run here or on the endpoint, whose GPUs say nothing: the smaller of the two.
+        gb, source = _device_memory_gb()
+        if gb < decode_plan.DEFAULT_MEMORY_GB:
+            return gb, source + " (a job may also run on the RunPod endpoint)" + ignored
+        return (
+            decode_plan.DEFAULT_MEMORY_GB,
+            "default: a job may run on the RunPod endpoint" + ignored,
+        )
     if workers is not None or worker_settings.configured() or runpod_settings.configured():
         # A job may land on any worker: the smallest GPU among those that can take one.
         wait = worker_pool.STATUS_WAIT_S  # the first check of the workers says their GPUs
@@ -185,6 +194,15 @@ def _memory_gb(workers: list | None) -> tuple[float, str]:
         return decode_plan.DEFAULT_MEMORY_GB, "default: no worker is up to say" + ignored
     gb, source = _device_memory_gb()
     return gb, source + ignored
+
+
+def _overflow_from_here() -> bool:
+    """Jobs run in this process, or on the RunPod endpoint when it is busy (placement.py)."""
+    return (
+        runpod_settings.configured()
+        and runpod_settings.placement() == placement.OVERFLOW
+        and not worker_settings.configured()
+    )
 
 
 def _device_memory_gb() -> tuple[float, str]:

@@ -307,3 +307,17 @@ def test_a_job_that_ran_locally_spends_nothing_on_the_endpoint(tmp_path, monkeyp
         assert endpoint_cap.spent(jobs.open_history(), "local", time.time()) == []
     finally:
         next(gen, None)
+
+
+@pytest.mark.parametrize(("here_gb", "planned"), [(8.0, 8.0), (500.0, None)])
+def test_overflow_plans_the_decode_for_the_smaller_of_here_and_the_endpoint(
+    monkeypatch, here_gb, planned
+):
+    monkeypatch.setenv(runpod_settings.ENDPOINT_ENV, fake_runpod.ENDPOINT)
+    monkeypatch.setenv(runpod_settings.PLACEMENT_ENV, "overflow")
+    monkeypatch.delenv(backend.MEMORY_ENV, raising=False)
+    monkeypatch.delenv("LTX_AIO_WORKERS", raising=False)
+    monkeypatch.setattr(backend, "_device_memory_gb", lambda: (here_gb, "CUDA: test"))
+    memory = backend.decode_memory(None)
+    assert memory["memory_gb"] == (planned or backend.decode_plan.DEFAULT_MEMORY_GB)
+    assert "RunPod endpoint" in memory["source"]
