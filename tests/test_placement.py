@@ -144,8 +144,11 @@ def test_a_job_the_endpoint_loses_runs_locally_under_overflow(fake, remote, grap
     first, _ = busy_local(local, placed, graph)
     fake.statuses = [{"status": "IN_PROGRESS"}, {"status": "FAILED", "error": "Job ID not found"}]
     said = Said()
+    placed.expect("job-e", 120)
     result = placed.run(graph, said, "job-e", "t2v")
+    assert said[0] == placement.cost_line(remote.name, 120)
     assert local.began("job-e").is_set() and result.get("worker") is None  # History: here
+    assert "endpoint_s" not in result  # nothing counted against a visitor's endpoint cap
     assert "no longer knows the job" in result["notes"][0]
     assert "ran on this server's side instead" in result["notes"][0]
     assert "The RunPod endpoint lost the job: running it here instead" in said
