@@ -256,7 +256,7 @@ def on_status(page: Page) -> dict:
 
 
 def on_workers():
-    text = workers_html(jobs.workers())
+    text = workers_html(jobs.workers(), jobs.endpoint())
     return gr.update(value=text, visible=bool(text))
 
 
@@ -341,7 +341,7 @@ def build_app() -> gr.Blocks:
                 with gr.Column(scale=1, elem_classes="aio-main"):
                     first_status = engine_banner()
                     status = gr.HTML(first_status, visible=bool(first_status), elem_id="aio-status")
-                    first_workers = workers_html(jobs.workers())
+                    first_workers = workers_html(jobs.workers(), jobs.endpoint())
                     workers = gr.HTML(
                         first_workers, visible=bool(first_workers), elem_id="aio-workers"
                     )

@@ -31,6 +31,7 @@ import comfy_engine
 import decode_plan
 import errors
 import pins
+import placement
 import readiness
 import runpod_endpoint
 import runpod_settings
@@ -168,6 +169,15 @@ def _memory_gb(workers: list | None) -> tuple[float, str]:
         ignored = f" ({MEMORY_ENV}={raw!r} is not a number of GB above 0: ignored)"
     if worker_settings.on_zerogpu():
         return ZEROGPU_MEMORY_GB, "ZeroGPU's large slice" + ignored
+    if workers is None and _overflow_from_here():
+        # A job may run here or on the endpoint, whose GPUs say nothing: the smaller of the two.
+        gb, source = _device_memory_gb()
+        if gb < decode_plan.DEFAULT_MEMORY_GB:
+            return gb, source + " (a job may also run on the RunPod endpoint)" + ignored
+        return (
+            decode_plan.DEFAULT_MEMORY_GB,
+            "default: a job may run on the RunPod endpoint" + ignored,
+        )
     if workers is not None or worker_settings.configured() or runpod_settings.configured():
         # A job may land on any worker: the smallest GPU among those that can take one.
         wait = worker_pool.STATUS_WAIT_S  # the first check of the workers says their GPUs
@@ -184,6 +194,15 @@ def _memory_gb(workers: list | None) -> tuple[float, str]:
         return decode_plan.DEFAULT_MEMORY_GB, "default: no worker is up to say" + ignored
     gb, source = _device_memory_gb()
     return gb, source + ignored
+
+
+def _overflow_from_here() -> bool:
+    """Jobs run in this process, or on the RunPod endpoint when it is busy (placement.py)."""
+    return (
+        runpod_settings.configured()
+        and runpod_settings.placement() == placement.OVERFLOW
+        and not worker_settings.configured()
+    )
 
 
 def _device_memory_gb() -> tuple[float, str]:
@@ -283,6 +302,8 @@ def generate(
     """The GPU task: run the prepared prompt of one mode. Returns plain data, failures included
     (`{"error": ...}`): pass the result through `unpack()`."""
     try:
+        if runpod_settings.configured():
+            expect(job_id, estimate_duration(mode, preset, prompt, frames, duration_multiplier))
         result = run(prompt, progress, job_id, mode)
         # Where the engine lives: on ZeroGPU a later task may get a fresh worker, so the app's
         # process, which estimates, keeps counting every mode as cold there.
@@ -348,15 +369,13 @@ class Executor(Protocol):
 
 
 def executor() -> Executor:
-    """Where prompts run: the RunPod endpoint that LTX_AIO_RUNPOD_ENDPOINT names (every job goes
-    there), else the pool of remote workers that LTX_AIO_WORKERS names, else this process. Each
-    owns its placement, progress, cancel and output files; nothing above asks which one ran a
-    job."""
-    return (
-        runpod_endpoint.endpoint(pins.input_dir, pins.output_dir)
-        or worker_pool.pool(pins.input_dir, pins.output_dir)
-        or comfy_engine.IN_PROCESS
-    )
+    """Where prompts run: the pool of remote workers that LTX_AIO_WORKERS names, else this
+    process; with a RunPod endpoint (LTX_AIO_RUNPOD_ENDPOINT), the endpoint for every job or for
+    those the local side has no slot for (placement.py). Each owns its progress, cancel and
+    output files; nothing above asks which one ran a job."""
+    local = worker_pool.pool(pins.input_dir, pins.output_dir) or comfy_engine.IN_PROCESS
+    remote = runpod_endpoint.endpoint(pins.input_dir, pins.output_dir)
+    return placement.placed(local, remote, runpod_settings.placement())
 
 
 def run(prompt: dict, progress: Progress | None = None, job_id: str = "", mode: str = "") -> dict:
@@ -366,6 +385,15 @@ def run(prompt: dict, progress: Progress | None = None, job_id: str = "", mode: 
     plus the "worker" that ran it and "notes" when a remote worker did.
     """
     return executor().run(prompt, progress, job_id, mode)
+
+
+def expect(job_id: str, gpu_s: int) -> None:
+    """Job `job_id`'s estimated GPU seconds: shown and checked before it goes to a paid
+    endpoint (placement.py)."""
+    if runpod_settings.configured():
+        ex = executor()
+        if isinstance(ex, placement.Placement):
+            ex.expect(job_id, gpu_s)
 
 
 def cancel(job_id: str = "") -> None:
@@ -393,7 +421,9 @@ def engine_status(wait_s: float = worker_pool.STATUS_WAIT_S) -> dict:
     said = [TINY_WARNING] if tinyset.requested() else []
     said += [worker_settings.ignored()] if worker_settings.ignored() else []
     said += [runpod_settings.ignored()] if runpod_settings.ignored() else []
-    if runpod_settings.configured() and worker_settings.configured():
+    said += [runpod_settings.bad_placement()] if runpod_settings.bad_placement() else []
+    overflow = status.get("placement") == placement.OVERFLOW
+    if runpod_settings.configured() and worker_settings.configured() and not overflow:
         said.append(
             f"{worker_settings.WORKERS_ENV} is unused: every job goes to the RunPod endpoint "
             f"({runpod_settings.ENDPOINT_ENV})."

@@ -104,10 +104,12 @@ def engine_banner(found: list[readiness.Line] | None = None) -> str:
 WORKER_CHIPS = {"up": "done", "busy": "running", "checking": "running"}
 
 
-def workers_html(rows: list[dict]) -> str:
-    """Each remote worker: up or why not, busy or idle, its GPU and free memory ("" in-process)."""
+def workers_html(rows: list[dict], endpoint: dict | None = None) -> str:
+    """Each remote worker: up or why not, busy or idle, its GPU and free memory, and the RunPod
+    endpoint's workers and jobs by its last /health ("" in-process without an endpoint)."""
+    said = endpoint_html(endpoint) if endpoint else ""
     if not rows:
-        return ""
+        return said
     esc = html.escape
     listed = []
     for row in rows:
@@ -127,7 +129,31 @@ def workers_html(rows: list[dict]) -> str:
         listed.append(tables.Row(cells, attrs={"data-worker": row.get("url", "")}))
     columns = ("Worker", "State", "GPU", "Memory", "Note")
     table = tables.table_html("workers", columns, listed, nowrap=("State", "Memory"))
-    return f'<div class="aio-queue-head">Workers</div>{table}'
+    return f'<div class="aio-queue-head">Workers</div>{table}{said}'
+
+
+def endpoint_html(endpoint: dict) -> str:
+    """The RunPod endpoint: its workers idle and running, its jobs queued and in progress, and
+    how many of this server's jobs it has now (from the endpoint's /health)."""
+    esc = html.escape
+    health = endpoint.get("health") or {}
+    workers, queue = health.get("workers") or {}, health.get("jobs") or {}
+
+    def number(part: dict, key: str) -> str:
+        return str(part[key]) if isinstance(part.get(key), int) else "?"
+
+    cells = [
+        esc(str(endpoint.get("endpoint", ""))),
+        number(workers, "idle"),
+        number(workers, "running"),
+        number(queue, "inQueue"),
+        number(queue, "inProgress"),
+        str(endpoint.get("busy", 0)),
+    ]
+    columns = ("Endpoint", "Idle", "Running", "Queued", "In progress", "Ours")
+    row = tables.Row(cells, attrs={"data-endpoint": str(endpoint.get("endpoint", ""))})
+    table = tables.table_html("endpoint", columns, [row], nowrap=("Endpoint",))
+    return f'<div class="aio-queue-head">RunPod endpoint</div>{table}'
 
 
 def page_notice(text: str = "") -> dict:

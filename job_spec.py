@@ -54,6 +54,10 @@ class Spec:
     seconds: float | None = None
     notes: list[str] | None = None  # everything said of the run
     worker: str | None = None  # the remote worker that ran it
+    # A paid endpoint's GPU seconds (estimated, then as it reported) and, on a shared deployment,
+    # whose they count against (endpoint_cap.py); None for a job that ran here.
+    endpoint_s: float | None = None
+    visitor: str | None = None
     longest_frames: int | None = None  # automatic length: the cap, when `frames` is the choice
 
     @property
@@ -98,6 +102,8 @@ class Spec:
             "seconds": self.seconds,
             "notes": self.notes,
             "worker": self.worker,
+            "endpoint_s": self.endpoint_s,
+            "visitor": self.visitor,
         }
         out.update({name: v for name, v in optional.items() if v is not None})
         return out

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import backend
 import downloads
+import endpoint_cap
 import enhance
 import errors
 import fields
@@ -34,6 +35,7 @@ import models
 import modes
 import owners
 import pins
+import placement
 import prepare
 import retention
 import turns
@@ -108,6 +110,11 @@ def give_back(turn: turns.Ticket | None) -> None:
 def workers() -> list[dict]:
     """The remote workers jobs run on, each with its state ([] when jobs run in this process)."""
     return list(backend.engine_status().get("workers") or [])
+
+
+def endpoint() -> dict | None:
+    """The RunPod endpoint jobs go to, with its last /health numbers (None: none is set)."""
+    return backend.engine_status().get("runpod")
 
 
 def local_weights() -> bool:
@@ -411,6 +418,30 @@ def skip(job_id: str, reason: str) -> bool:
     return open_history().mark_cancelled(job_id, reason)
 
 
+# Jobs generating now: their spec and visitor, for the admission to a paid endpoint.
+_sending: dict[str, tuple[Spec, str]] = {}
+
+
+def _endpoint_guard(job_id: str, seconds: int) -> None:
+    """Before job `job_id` goes to the RunPod endpoint: refused past its visitor's cap
+    (endpoint_cap.py), else its estimated GPU seconds noted in History, counted from then on."""
+    held = _sending.get(job_id)
+    if held is None:  # not a job of this flow (the prompt enhancer)
+        return
+    spec, visitor = held
+    store = open_history()
+
+    def note() -> None:
+        spec.endpoint_s = float(seconds)
+        spec.visitor = visitor if owners.shared() else None
+        store.note_spec(job_id, spec)
+
+    endpoint_cap.admit(store, job_id, visitor, seconds, note)
+
+
+placement.set_guard(_endpoint_guard)
+
+
 def _still_wanted(store: history.Store, job_id: str) -> None:
     job = store.get(job_id)
     if job is None or job.status == "cancelled":
@@ -439,8 +470,9 @@ def run(
         if turn is not None:
             TURNS.release(turn)
 
+    visitor = turn.owner if turn is not None else None
     try:
-        return _run_recorded(mode, params, progress, notify, job_id, free_turn)
+        return _run_recorded(mode, params, progress, notify, job_id, free_turn, visitor)
     finally:
         free_turn()
 
@@ -452,6 +484,7 @@ def _run_recorded(
     notify: Notify | None,
     job_id: str | None,
     free_turn: Callable[[], None] = lambda: None,
+    visitor: str | None = None,
 ) -> JobResult:
     records = open_history()
     job_id = job_id or record(mode, params)
@@ -460,7 +493,8 @@ def _run_recorded(
         raise AppError("interrupted", NOT_STARTED)
     try:
         with records.running(job_id):
-            result = _run(records, mode, params, job_id, progress, notify, free_turn)
+            visitor = visitor or job.owner
+            result = _run(records, mode, params, job_id, progress, notify, free_turn, visitor)
             try:
                 done = records.mark_done(
                     job_id, result.video, spec=result.spec, timings=result.timings
@@ -496,6 +530,7 @@ def _run(
     progress: Progress | None,
     notify: Notify | None,
     free_turn: Callable[[], None] = lambda: None,
+    visitor: str = history_record.LOCAL,
 ) -> JobResult:
     progress = _silent if progress is None else progress  # gr.Progress is falsy (len 0)
     notify = notify if notify is not None else (lambda message: None)
@@ -527,9 +562,13 @@ def _run(
             store.note_spec(job_id, prepared.spec)
         marks["models"] = time.monotonic()
         progress(0.0, "Starting generation")
-        result, retry_notes = _generate(
-            mode, prompt, prepared.spec, progress, notify, store, job_id
-        )
+        _sending[job_id] = (prepared.spec, visitor)
+        try:
+            result, retry_notes = _generate(
+                mode, prompt, prepared.spec, progress, notify, store, job_id
+            )
+        finally:
+            _sending.pop(job_id, None)
         marks["generated"] = time.monotonic()
         video = _checked_video(result)
         if checked.mode.edit is not None:  # the made clip goes back into its source
@@ -561,6 +600,8 @@ def _run(
         seconds=round(float(result.get("seconds") or timings["total_s"]), 2),
         notes=notes,
         worker=result.get("worker") or None,  # which remote worker ran it
+        endpoint_s=result.get("endpoint_s"),  # None: it ran here (also after the endpoint lost it)
+        visitor=prepared.spec.visitor if result.get("endpoint_s") else None,
     )
     if spec.inputs.get("auto_length"):
         _chosen_length(video, spec, notes)

@@ -126,10 +126,7 @@ class Endpoint:
                 job.remote = self._wait(job, lambda: self.client.submit(payload))
             except EndpointLost as exc:
                 self._verdict = None  # whatever answers next is checked again
-                raise AppError(
-                    "unavailable", f"The RunPod endpoint {self.name} does not answer ({exc}).",
-                    hint=HINT_DOWN,
-                ) from None  # fmt: skip
+                raise _lost(f"The RunPod endpoint {self.name} does not answer ({exc}).") from None
             if job.cancelled.is_set():
                 self._send_cancel(job)
                 raise AppError("interrupted", "Generation was cancelled.")
@@ -138,7 +135,11 @@ class Endpoint:
         finally:
             with self._lock:
                 self._jobs.pop(job.id, None)
-        return self._result(files, body.get("output"), started)
+        result = self._result(files, body.get("output"), started)
+        ran_ms = body.get("executionTime")  # what the endpoint bills, when it says
+        if isinstance(ran_ms, (int, float)) and ran_ms > 0:
+            result["execution_s"] = round(ran_ms / 1000, 3)
+        return result
 
     def _wait(self, job: Run, call):
         """`call()` in a helper thread; the job's cancel ends the wait (the call runs out)."""
@@ -174,12 +175,10 @@ class Endpoint:
                 now = time.monotonic()
                 silent_since = silent_since or now
                 if now - silent_since >= runpod_settings.silence_s():
-                    self._verdict = None
-                    raise AppError(
-                        "unavailable",
+                    self._verdict = None  # whatever answers next is checked again
+                    raise _lost(
                         f"The RunPod endpoint {self.name} stopped answering mid-job ({exc}); the "
-                        "job was not finished.",
-                        hint=HINT_DOWN,
+                        "job was not finished."
                     ) from None
                 lines.say(None, f"RunPod endpoint {self.name} does not answer: trying again")
                 body = None
@@ -192,12 +191,10 @@ class Endpoint:
                 else:
                     raise failure(prompt, body, self.name)
             if state == "LOST":
-                self._verdict = None
-                raise AppError(
-                    "unavailable",
+                self._verdict = None  # whatever answers next is checked again
+                raise _lost(
                     f"The RunPod endpoint {self.name} no longer knows the job (was it "
-                    "restarted, or the job purged?); the job was not finished.",
-                    hint=HINT_DOWN,
+                    "restarted, or the job purged?); the job was not finished."
                 )
             if state == "CANCELLED":
                 if job.cancelled.is_set():
@@ -432,6 +429,13 @@ class Endpoint:
     def close(self) -> None:
         self._closed.set()
         self.cancel("")
+
+
+def _lost(message: str) -> AppError:
+    """The endpoint lost the job (it did not finish it): placement.py may run it elsewhere."""
+    err = AppError("unavailable", message, hint=HINT_DOWN)
+    err.lost = True
+    return err
 
 
 def _images(inputs: list[Path]) -> list[dict]:

@@ -29,6 +29,12 @@ TIMEOUT_DEFAULT_S = 30.0
 # waited out: the job keeps running there).
 SILENCE_ENV = "LTX_AIO_RUNPOD_SILENCE"
 SILENCE_DEFAULT_S = 60.0
+# Which jobs go to the endpoint (placement.py): every one, or only those the local side (this
+# process, or LTX_AIO_WORKERS) has no free slot for.
+PLACEMENT_ENV = "LTX_AIO_RUNPOD_PLACEMENT"
+PLACEMENTS = ("always", "overflow")
+# The GPU seconds one visitor of a shared deployment may spend on the endpoint per day (0: no cap).
+VISITOR_S_ENV = "LTX_AIO_RUNPOD_VISITOR_S"
 
 
 def _number(name: str, default: float, least: float) -> float:
@@ -76,3 +82,24 @@ def timeout_s() -> float:
 
 def silence_s() -> float:
     return _number(SILENCE_ENV, SILENCE_DEFAULT_S, 0.0)
+
+
+def placement() -> str:
+    """`always` (every job to the endpoint; also for a value it does not know) or `overflow`."""
+    value = os.environ.get(PLACEMENT_ENV, "").strip().lower()
+    return value if value in PLACEMENTS else PLACEMENTS[0]
+
+
+def bad_placement() -> str:
+    """What is wrong with LTX_AIO_RUNPOD_PLACEMENT ("" when nothing)."""
+    value = os.environ.get(PLACEMENT_ENV, "").strip()
+    if value and value.lower() not in PLACEMENTS:
+        return (
+            f"{PLACEMENT_ENV}={value!r} is not always or overflow: every job goes to the endpoint."
+        )
+    return ""
+
+
+def visitor_s() -> float:
+    """GPU seconds a visitor may spend on the endpoint per day, on a shared deployment (0: none)."""
+    return _number(VISITOR_S_ENV, 0.0, 0.0)

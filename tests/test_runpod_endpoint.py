@@ -245,7 +245,7 @@ def test_a_set_endpoint_runs_every_job(fake, graph, monkeypatch, tmp_path, outpu
     monkeypatch.setenv("LTX_AIO_WORKERS", "http://127.0.0.1:9")
     fake.statuses = [completed(images=[b64_video("placed.mp4")])]
     try:
-        assert isinstance(backend.executor(), runpod_endpoint.Endpoint)
+        assert isinstance(backend.executor().remote, runpod_endpoint.Endpoint)
         assert backend.slots() == runpod_settings.SLOTS_DEFAULT and not backend.local_weights()
         result = backend.run(graph, None, "job-n", "t2v")
         outputs.append(result["video"])
