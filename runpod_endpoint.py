@@ -176,6 +176,8 @@ class Endpoint:
                 silent_since = silent_since or now
                 if now - silent_since >= runpod_settings.silence_s():
                     self._verdict = None  # whatever answers next is checked again
+                    # It may still be at work there (and billing): told to stop, if it hears.
+                    self._send_cancel(job)
                     raise _lost(
                         f"The RunPod endpoint {self.name} stopped answering mid-job ({exc}); the "
                         "job was not finished."

@@ -60,6 +60,7 @@ class FakeEndpoint:
     )
     code: int = 200  # the HTTP status every API answer carries (401: a wrong key)
     status_methods: tuple = ("GET", "POST")  # ("POST",): as the SDK's local server
+    status_code: int = 200  # what a job's /status answers carry (503: unreachable behind a proxy)
     files: dict = field(default_factory=dict)  # path -> bytes, served as a bucket's objects
     asked: list = field(default_factory=list)  # (method, path, headers, body)
     polls: int = 0
@@ -108,6 +109,8 @@ class FakeEndpoint:
             self.check_statuses = [{"status": "CANCELLED"}]
             return 200, {"id": CHECK_JOB, "status": "CANCELLED"}
         if path.startswith("/status/"):
+            if self.status_code != 200:
+                return self.status_code, {"error": "Service Unavailable"}
             if method not in self.status_methods:
                 return 405, {"detail": "Method Not Allowed"}
             body = self.statuses[min(self.polls, len(self.statuses) - 1)]

@@ -229,6 +229,20 @@ def test_an_endpoint_lost_mid_job_fails_the_job_saying_so(fake, endpoint, graph)
     assert fake.base in err.message and "\n" not in err.line()
 
 
+def test_a_job_given_up_on_an_unreachable_endpoint_is_cancelled_there(
+    fake, endpoint, graph, monkeypatch
+):
+    """Its status unanswered past LTX_AIO_RUNPOD_SILENCE, the job fails here, and the endpoint is
+    told to cancel it: it may still be running there (and billing), and under overflow the job
+    runs again locally."""
+    monkeypatch.setenv(runpod_settings.SILENCE_ENV, "0")
+    fake.status_code = 503
+    with pytest.raises(AppError) as info:
+        endpoint.run(graph, None, "job-s", "t2v")
+    assert "stopped answering mid-job" in info.value.message
+    wait_for(lambda: fake.requests("POST", f"/{fake_runpod.ENDPOINT}/cancel/job-1"), "a cancel")
+
+
 def test_an_endpoint_that_is_not_there_says_so(endpoint, graph, fake):
     fake_runpod.stop(fake)
     with pytest.raises(AppError) as info:
