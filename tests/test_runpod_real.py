@@ -1,8 +1,8 @@
 """L-exec on RunPod's own handler: jobs through `python app.py` with LTX_AIO_RUNPOD_ENDPOINT set, on
 the real worker-comfyui handler (its pin) under the runpod SDK's local API server, in front of a
-ComfyUI of the pinned checkout on the tiny set (testkit.real_runpod). One job per input kind (none,
-an image, audio, a video) comes back as a valid mp4 recorded in History; a failing graph's message
-reaches the user as one line; the endpoint killed mid-job fails the job clearly.
+ComfyUI of the pinned checkout on the tiny set (testkit.real_runpod). A job of every mode (so every
+input kind: none, images, audio, a video) comes back as a valid mp4 recorded in History; a failing
+graph's message reaches the user as one line; the endpoint killed mid-job fails the job clearly.
 
 What only the hosted API has (a queue, cancel, /health, S3 outputs): tests/test_runpod_endpoint.py.
 """
@@ -41,7 +41,10 @@ pytestmark = [
 
 DEADLINE_S = 600
 SMALL = {"preset": "fast", "width": 320, "height": 256}
-EDIT_VALUES = {"extend": {"seconds": 0.5, "context_frames": 9}}
+EDIT_VALUES = {
+    "extend": {"seconds": 0.5, "context_frames": 9},
+    "retake": {"start": 0.25, "end": 0.5},
+}
 
 
 @pytest.fixture(scope="module")
@@ -99,11 +102,10 @@ def digest(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-# One mode per input kind: none (t2v), an image (i2v), audio (a2v), a video (extend).
-@pytest.mark.parametrize("mode", ["t2v", "i2v", "a2v", "extend"])
-def test_a_job_of_each_input_kind_runs_on_the_endpoint(
-    mode, client, inputs, app_on_runpod, endpoint
-):
+# Every mode, so every input kind: none (t2v), images (i2v, keyframe), audio (a2v), both
+# (lipsync), a video (style, extend, retake).
+@pytest.mark.parametrize("mode", list(modes.MODES))
+def test_every_mode_runs_on_the_endpoint(mode, client, inputs, app_on_runpod, endpoint):
     video, used = client.predict(**api_values(mode, inputs), api_name=f"/{mode}")
     info = media.inspect_video(video)
     expected = (used["width"], used["height"]), used["frames"]
