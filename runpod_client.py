@@ -38,6 +38,7 @@ import urllib.request
 import runpod_settings
 from comfy_events import classify_execution, classify_validation, node_title
 from errors import AppError
+from workers import display_name  # one way to show a URL without its credentials
 
 RUN_LIMIT_BYTES = 10 * 1024 * 1024  # the hosted /run body limit (/runsync: 20 MB)
 DOWNLOAD_S = 300.0  # an S3 output's download, as long as data keeps coming
@@ -50,15 +51,6 @@ HINT_DOWN = (
 
 class EndpointLost(Exception):
     """No answer from the endpoint (refused, reset, timed out, or a gateway's 502-504)."""
-
-
-def display_name(url: str) -> str:
-    """The endpoint's URL without credentials or a query: safe to show and to record."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
 
 
 class Client:

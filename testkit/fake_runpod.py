@@ -168,3 +168,19 @@ def stop(fake: FakeEndpoint) -> None:
         fake.server.shutdown()
         fake.server.server_close()
         fake.server = None
+
+
+@contextmanager
+def endpoint_on(fake: FakeEndpoint, folder, key: str = "key"):
+    """The app's own RunPod executor talking to `fake`, its input and output folders under
+    `folder` (in/ made, out/ as the executor makes it); closed afterwards."""
+    import runpod_endpoint
+
+    (folder / "in").mkdir(exist_ok=True)
+    made = runpod_endpoint.Endpoint(
+        fake.base, ENDPOINT, key, lambda: folder / "in", lambda: folder / "out"
+    )
+    try:
+        yield made
+    finally:
+        made.close()

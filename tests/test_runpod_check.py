@@ -40,12 +40,8 @@ def fake():
 @pytest.fixture
 def endpoint(fake, tmp_path, monkeypatch):
     monkeypatch.setenv(runpod_settings.SILENCE_ENV, "0")
-    (tmp_path / "in").mkdir()
-    made = runpod_endpoint.Endpoint(
-        fake.base, fake_runpod.ENDPOINT, "key", lambda: tmp_path / "in", lambda: tmp_path / "out"
-    )
-    yield made
-    made.close()
+    with fake_runpod.endpoint_on(fake, tmp_path, "key") as made:
+        yield made
 
 
 @pytest.fixture(scope="module")
